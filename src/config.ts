@@ -1,0 +1,160 @@
+/**
+ * The only reader of process.env. The environment is validated once against a
+ * JSON Schema (every problem listed at once, Fastify-style), turned into a typed
+ * object and frozen. Nothing else in the hub may look at process.env.
+ */
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
+
+export type NodeEnv = 'development' | 'production' | 'test';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  readonly nodeEnv: NodeEnv;
+  readonly host: string;
+  /** HTTP + Socket.IO + MQTT-over-WebSocket. */
+  readonly port: number;
+  readonly mqtt: {
+    readonly port: number;
+    /** True when MQTT_PORT was set: a taken port is then an error, not a fallback. */
+    readonly portExplicit: boolean;
+    readonly wsPath: string;
+    /** Largest MQTT packet accepted, enforced on the socket before the parser buffers it. */
+    readonly maxPacketBytes: number;
+    /** Host name devices should use, reported in provisioning; defaults to the request's host. */
+    readonly publicHost: string | undefined;
+  };
+  readonly mongoUrl: string | undefined;
+  readonly dataDir: string;
+  readonly redisUrl: string | undefined;
+  readonly jwtSecret: string | undefined;
+  readonly corsOrigin: string;
+  readonly http: { readonly bodyLimitBytes: number };
+  readonly openai: { readonly apiKey: string | undefined; readonly baseURL: string | undefined; readonly model: string };
+  readonly deepgram: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined };
+  readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
+  readonly logLevel: LogLevel;
+  readonly shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const portSchema = { type: 'integer', minimum: 0, maximum: 65535 } as const;
+const urlSchema = { type: 'string', minLength: 1 } as const;
+
+/** Schema of the environment variables medhub reads (names as in .env.example). */
+const envSchema = {
+  type: 'object',
+  properties: {
+    NODE_ENV: { enum: ['development', 'production', 'test'], default: 'development' },
+    HOST: { type: 'string', minLength: 1, default: '0.0.0.0' },
+    PORT: { ...portSchema, default: 8080 },
+    MQTT_PORT: portSchema,
+    MQTT_WS_PATH: { type: 'string', pattern: '^/[A-Za-z0-9/_-]*$', default: '/mqtt' },
+    MQTT_MAX_PACKET_BYTES: { type: 'integer', minimum: 1024, maximum: 268435455, default: 65536 },
+    MQTT_PUBLIC_HOST: { type: 'string', minLength: 1 },
+    MONGO_URL: { ...urlSchema, pattern: '^mongodb(\\+srv)?://' },
+    DATA_DIR: { type: 'string', minLength: 1, default: './data' },
+    REDIS_URL: { ...urlSchema, pattern: '^rediss?://' },
+    JWT_SECRET: { type: 'string', minLength: 32 },
+    CORS_ORIGIN: { type: 'string', minLength: 1, default: '*' },
+    HTTP_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 52428800, default: 1048576 },
+    OPENAI_API_KEY: { type: 'string', minLength: 1 },
+    OPENAI_BASE_URL: { ...urlSchema, format: 'uri' },
+    OPENAI_MODEL: { type: 'string', minLength: 1, default: 'gpt-4o-mini' },
+    DEEPGRAM_API_KEY: { type: 'string', minLength: 1 },
+    DEEPGRAM_BASE_URL: { ...urlSchema, format: 'uri' },
+    ADMIN_EMAIL: { type: 'string', format: 'email' },
+    ADMIN_PASSWORD: { type: 'string', minLength: 12 },
+    LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
+    SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
+  },
+  if: { required: ['NODE_ENV'], properties: { NODE_ENV: { const: 'production' } } },
+  then: { required: ['JWT_SECRET'] },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, coerceTypes: true, useDefaults: true, strict: true, strictRequired: false });
+addFormats.default(ajv);
+const validateEnv = ajv.compile(envSchema);
+
+type Env = Record<string, string | undefined>;
+
+/** Reads, validates and freezes the configuration. Throws ConfigError listing every problem. */
+export function loadConfig(env: Env = process.env): Config {
+  const known = Object.keys(envSchema.properties);
+  // Empty strings mean "unset" (a common .env idiom); only known keys are copied.
+  const input: Record<string, unknown> = {};
+  for (const key of known) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  if (!validateEnv(input)) {
+    // The `if` keyword adds a summary error of its own; the `then` error already names the problem.
+    const errors = (validateEnv.errors ?? []).filter((error) => error.keyword !== 'if');
+    throw new ConfigError(errors.map(describeEnvError));
+  }
+  return deepFreeze(toConfig(input as ValidEnv));
+}
+
+function describeEnvError(error: { instancePath: string; message?: string; params: Record<string, unknown> }): string {
+  const name = error.instancePath.replace(/^\//, '') || String(error.params.missingProperty ?? 'environment');
+  if (error.params.missingProperty === 'JWT_SECRET') return 'JWT_SECRET is required when NODE_ENV=production';
+  return `${name} ${error.message ?? 'is invalid'}`;
+}
+
+/** The environment after validation: defaults applied, numbers coerced. */
+interface ValidEnv {
+  NODE_ENV: NodeEnv;
+  HOST: string;
+  PORT: number;
+  MQTT_PORT?: number;
+  MQTT_WS_PATH: string;
+  MQTT_MAX_PACKET_BYTES: number;
+  DATA_DIR: string;
+  CORS_ORIGIN: string;
+  HTTP_BODY_LIMIT_BYTES: number;
+  OPENAI_MODEL: string;
+  LOG_LEVEL: LogLevel;
+  SHUTDOWN_TIMEOUT_MS: number;
+  [optional: string]: string | number | undefined;
+}
+
+function toConfig(e: ValidEnv): Config {
+  const optional = (key: string): string | undefined => (e[key] === undefined ? undefined : String(e[key]));
+  return {
+    nodeEnv: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    mqtt: {
+      port: e.MQTT_PORT ?? 1883,
+      portExplicit: e.MQTT_PORT !== undefined,
+      wsPath: e.MQTT_WS_PATH,
+      maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
+      publicHost: optional('MQTT_PUBLIC_HOST'),
+    },
+    mongoUrl: optional('MONGO_URL'),
+    dataDir: e.DATA_DIR,
+    redisUrl: optional('REDIS_URL'),
+    jwtSecret: optional('JWT_SECRET'),
+    corsOrigin: e.CORS_ORIGIN,
+    http: { bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES },
+    openai: { apiKey: optional('OPENAI_API_KEY'), baseURL: optional('OPENAI_BASE_URL'), model: e.OPENAI_MODEL },
+    deepgram: { apiKey: optional('DEEPGRAM_API_KEY'), baseUrl: optional('DEEPGRAM_BASE_URL') },
+    admin: { email: optional('ADMIN_EMAIL'), password: optional('ADMIN_PASSWORD') },
+    logLevel: e.LOG_LEVEL,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,166 @@
+/**
+ * The composition root: config → store → adapters → features → transports,
+ * and the ordered shutdown that undoes it. `src/main.ts` runs it as a process;
+ * tests run it in-process on free ports.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import { Redis } from 'ioredis';
+import type { DestinationStream } from 'pino';
+import type { Config } from './config.js';
+import type { HubContext } from './features/context.js';
+import { createJobScheduler } from './jobs/scheduler.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { systemClock, type Clock } from './ports/clock.js';
+import { schemas } from './schemas.js';
+import { openStore, type Store } from './store/connection.js';
+import { createHttpApp, mountRouters } from './transports/http/app.js';
+import { registerOpsRoutes, type ReadinessCheck } from './transports/http/ops-routes.js';
+import { closeServer, listen } from './transports/listen.js';
+import { createMqttTransport } from './transports/mqtt/broker.js';
+import { createSocketTransport } from './transports/socket/server.js';
+
+export interface HubOptions {
+  config: Config;
+  clock?: Clock;
+  /** Keep the embedded store in memory (tests). */
+  inMemoryStore?: boolean;
+  /** Where logs go (tests silence or capture them). */
+  logDestination?: DestinationStream;
+}
+
+export interface Hub {
+  readonly context: HubContext;
+  readonly httpPort: number;
+  readonly mqttPort: number;
+  readonly urls: { http: string; api: string; mqtt: string; mqttWs: string; socket: string };
+  close(): Promise<void>;
+}
+
+export async function startHub(options: HubOptions): Promise<Hub> {
+  const { config } = options;
+  const logger = createLogger(config.logLevel, options.logDestination);
+  const metrics = createMetrics();
+  const closeHooks: Array<() => Promise<void> | void> = [];
+  const checks = new Map<string, ReadinessCheck>();
+
+  const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, logger, metrics });
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const http = createHttpApp(config, logger, metrics);
+  const httpServer = createServer(http.app.callback());
+  const mqtt = await createMqttTransport({ config, logger, metrics });
+  const sockets = createSocketTransport({ httpServer, logger, metrics, corsOrigin: config.corsOrigin, redis });
+  const jobs = createJobScheduler(logger, redis);
+
+  const context: HubContext = {
+    config,
+    logger,
+    metrics,
+    clock: options.clock ?? systemClock,
+    store,
+    schemas: schemas(),
+    redis,
+    http: { api: http.api, root: http.root },
+    mqtt,
+    sockets,
+    jobs,
+    addReadinessCheck: (name, check) => checks.set(name, check),
+    onClose: (hook) => closeHooks.push(hook),
+  };
+
+  addCoreReadinessChecks(context, store, redis, checks);
+  await registerFeatures(context);
+
+  registerOpsRoutes(http.root, metrics, checks, () => ({ mqtt: { port: mqtt.port, wsPath: config.mqtt.wsPath } }));
+  mountRouters(http);
+  mqtt.attachWebSocket(httpServer);
+  rejectUnknownUpgrades(httpServer, config.mqtt.wsPath);
+
+  let httpPort: number;
+  try {
+    httpPort = await listen(httpServer, config.port, config.host, 'PORT');
+    await mqtt.listen();
+  } catch (error) {
+    await shutdown();
+    throw error;
+  }
+  jobs.start();
+
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const urls = {
+    http: `http://${host}:${httpPort}`,
+    api: `http://${host}:${httpPort}/api/v1`,
+    mqtt: `mqtt://${host}:${mqtt.port}`,
+    mqttWs: `ws://${host}:${httpPort}${config.mqtt.wsPath}`,
+    socket: `http://${host}:${httpPort}`,
+  };
+
+  let closing: Promise<void> | undefined;
+  async function shutdown(): Promise<void> {
+    await jobs.stop();
+    for (const hook of [...closeHooks].reverse()) await runSafely(logger, 'close hook', hook);
+    // Stop accepting; let in-flight HTTP requests finish; drain MQTT handlers; then sockets.
+    const httpClosed = closeServer(httpServer);
+    httpServer.closeIdleConnections();
+    await runSafely(logger, 'mqtt', () => mqtt.close());
+    await runSafely(logger, 'sockets', () => sockets.close());
+    await Promise.race([httpClosed, delay(config.shutdownTimeoutMs / 2)]);
+    httpServer.closeAllConnections();
+    await runSafely(logger, 'redis', async () => void (await redis?.quit()));
+    await runSafely(logger, 'store', () => store.close());
+    logger.info('hub stopped');
+    logger.flush?.();
+  }
+
+  return {
+    context,
+    httpPort,
+    mqttPort: mqtt.port,
+    urls,
+    close: () => (closing ??= shutdown()),
+  };
+}
+
+/** Features, registered in dependency order. Each is a plain function of the context. */
+async function registerFeatures(_context: HubContext): Promise<void> {
+  // Features land here one by one (identity, devices, doses, alerts, conversations…).
+}
+
+function addCoreReadinessChecks(context: HubContext, store: Store, redis: Redis | undefined, checks: Map<string, ReadinessCheck>): void {
+  checks.set('store', async () => ({ ok: true, kind: store.kind, latencyMs: round(await store.ping()) }));
+  checks.set('mqtt', async () => ({ ok: context.mqtt.listening, port: context.mqtt.port }));
+  if (redis) {
+    checks.set('redis', async () => {
+      const started = performance.now();
+      await redis.ping();
+      return { ok: true, latencyMs: round(performance.now() - started) };
+    });
+  }
+}
+
+async function connectRedis(url: string, logger: Logger): Promise<Redis> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+  redis.on('error', (error) => logger.warn({ err: error.message, component: 'redis' }, 'redis error'));
+  await redis.connect();
+  return redis;
+}
+
+/** Upgrades are served for MQTT-over-WebSocket and Socket.IO; anything else is refused at once. */
+function rejectUnknownUpgrades(server: HttpServer, mqttPath: string): void {
+  server.on('upgrade', (request, socket) => {
+    const path = new URL(request.url ?? '/', 'http://x').pathname;
+    if (path === mqttPath || path.startsWith('/socket.io/')) return;
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+  });
+}
+
+async function runSafely(logger: Logger, what: string, fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (error) {
+    logger.warn({ err: error, part: what }, 'error during shutdown');
+  }
+}
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+const round = (ms: number): number => Math.round(ms * 100) / 100;

@@ -1,0 +1,60 @@
+/**
+ * Prometheus metrics. Each hub owns its registry (tests run several hubs in one
+ * process, and prom-client's global registry would mix them).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Histogram<'method' | 'route' | 'status'>;
+  mqttConnections: Gauge;
+  mqttMessages: Counter<'direction' | 'kind'>;
+  mqttRejected: Counter<'reason'>;
+  socketConnections: Gauge;
+  storeCommands: Histogram<'command' | 'outcome'>;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  // Includes nodejs_eventloop_lag_seconds and friends.
+  collectDefaultMetrics({ register: registry, prefix: 'medhub_' });
+  return {
+    registry,
+    httpRequests: new Histogram({
+      name: 'medhub_http_request_duration_seconds',
+      help: 'HTTP request duration by method, route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    mqttConnections: new Gauge({
+      name: 'medhub_mqtt_connections',
+      help: 'Connected MQTT clients',
+      registers: [registry],
+    }),
+    mqttMessages: new Counter({
+      name: 'medhub_mqtt_messages_total',
+      help: 'MQTT messages by direction (in/out) and kind (topic leaf)',
+      labelNames: ['direction', 'kind'],
+      registers: [registry],
+    }),
+    mqttRejected: new Counter({
+      name: 'medhub_mqtt_rejected_total',
+      help: 'MQTT connections, packets or messages refused, by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    socketConnections: new Gauge({
+      name: 'medhub_socket_connections',
+      help: 'Connected Socket.IO clients',
+      registers: [registry],
+    }),
+    storeCommands: new Histogram({
+      name: 'medhub_store_command_duration_seconds',
+      help: 'Database command latency by command name and outcome',
+      labelNames: ['command', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+      registers: [registry],
+    }),
+  };
+}

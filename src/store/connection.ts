@@ -1,0 +1,80 @@
+/**
+ * The hub's database: mongoose on MONGO_URL in production, else the embedded
+ * MongoDB-compatible store (src/store/embedded) under DATA_DIR. Either way the
+ * rest of the hub sees one mongoose Connection; features register their models
+ * on it (never on mongoose's global default connection, so several hubs can
+ * live in one process, as the tests do).
+ */
+import { join, resolve } from 'node:path';
+import mongoose, { type Connection } from 'mongoose';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { startEmbeddedStore } from './embedded/index.js';
+
+export interface StoreOptions {
+  mongoUrl: string | undefined;
+  dataDir: string;
+  /** Embedded store only: keep everything in memory (tests). */
+  inMemory?: boolean;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface Store {
+  readonly connection: Connection;
+  /** 'embedded' or 'mongodb'. */
+  readonly kind: 'embedded' | 'mongodb';
+  /** Connection string of the embedded store, for tools (mongosh) to use. */
+  readonly embeddedUri: string | undefined;
+  ping(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function openStore({ mongoUrl, dataDir, inMemory = false, logger, metrics }: StoreOptions): Promise<Store> {
+  const log = logger.child({ component: 'store' });
+  const embedded = mongoUrl
+    ? undefined
+    : await startEmbeddedStore({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log });
+  const uri = mongoUrl ?? (embedded as { uri: string }).uri;
+
+  const connection = mongoose.createConnection(uri, {
+    monitorCommands: true,
+    serverSelectionTimeoutMS: 10_000,
+    // Indexes are part of the contract (unique device serials, event ids): build them at start.
+    autoIndex: true,
+  });
+  observeCommands(connection, metrics);
+  await connection.asPromise();
+  log.info({ kind: embedded ? 'embedded' : 'mongodb' }, 'store connected');
+
+  return {
+    connection,
+    kind: embedded ? 'embedded' : 'mongodb',
+    embeddedUri: embedded?.uri,
+    async ping() {
+      const started = performance.now();
+      const db = connection.db;
+      if (!db) throw new Error('store not connected');
+      await db.admin().command({ ping: 1 });
+      return performance.now() - started;
+    },
+    async close() {
+      await connection.close();
+      await embedded?.close();
+    },
+  };
+}
+
+function observeCommands(connection: Connection, metrics: Metrics): void {
+  const client = connection.getClient();
+  const started = new Map<number, number>();
+  client.on('commandStarted', (event) => started.set(event.requestId, performance.now()));
+  const finish = (requestId: number, command: string, outcome: 'ok' | 'error'): void => {
+    const begin = started.get(requestId);
+    if (begin === undefined) return;
+    started.delete(requestId);
+    metrics.storeCommands.observe({ command, outcome }, (performance.now() - begin) / 1000);
+  };
+  client.on('commandSucceeded', (event) => finish(event.requestId, event.commandName, 'ok'));
+  client.on('commandFailed', (event) => finish(event.requestId, event.commandName, 'error'));
+}

@@ -1,0 +1,287 @@
+/**
+ * The embedded Aedes broker, served on TCP (noDelay: without it strict QoS 1
+ * request/reply waits ~44 ms per round trip on Nagle + delayed ACK) and on
+ * WebSocket at MQTT_WS_PATH. Policy is injected as Aedes hooks, each a short
+ * named step (after Aedes's own handler-per-packet style):
+ *
+ *   preConnect        remember the client id the device asked for
+ *   authenticate      empty id refused [MQTT-3.1.3-8]; id must equal username; the feature's authenticator decides
+ *   authorizeSubscribe own namespace only, else SUBACK 0x80 (connection kept)
+ *   authorizePublish  own namespace + a routed topic, else disconnect (3.1.1 has no negative PUBACK);
+ *                     then parse → validate → handle, and only then acknowledge
+ */
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Config } from '../../config.js';
+import { AppError, toPublicError } from '../../errors.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { schemas } from '../../schemas.js';
+import { closeServer, listen } from '../listen.js';
+import { guardConnection, PacketTooLargeError } from './packet-size-guard.js';
+import {
+  connackCodeFor,
+  CONNACK,
+  deviceNamespace,
+  isWithinOwnNamespace,
+  refuseEveryone,
+  type MqttAuthenticator,
+  type MqttPrincipal,
+} from './policy.js';
+import { MqttRouter, type InboundMessage } from './router.js';
+
+export interface PublishOptions {
+  qos?: 0 | 1;
+  retain?: boolean;
+}
+
+export interface MqttTransport {
+  readonly router: MqttRouter;
+  readonly broker: Aedes;
+  setAuthenticator(authenticator: MqttAuthenticator): void;
+  /** Publishes a JSON payload from the hub; resolves once the broker has taken it. */
+  publish(topic: string, payload: unknown, options?: PublishOptions): Promise<void>;
+  /** Tells a device why its payload was refused, on `v1/devices/{id}/errors`. */
+  replyError(deviceId: string, ref: ErrorRef, error: unknown): Promise<void>;
+  /** Disconnects every session of a device (e.g. when it is disabled). */
+  disconnect(deviceId: string): void;
+  isConnected(deviceId: string): boolean;
+  listen(): Promise<number>;
+  attachWebSocket(server: HttpServer): void;
+  readonly port: number;
+  readonly listening: boolean;
+  close(): Promise<void>;
+}
+
+export interface ErrorRef {
+  topic: string;
+  eventId?: string;
+  commandId?: string;
+}
+
+interface Deps {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+const REQUESTED_ID = Symbol('requestedClientId');
+type TrackedClient = Client & { [REQUESTED_ID]?: string };
+
+export async function createMqttTransport({ config, logger, metrics }: Deps): Promise<MqttTransport> {
+  const log = logger.child({ component: 'mqtt' });
+  const router = new MqttRouter();
+  const principals = new WeakMap<Client, MqttPrincipal>();
+  const clientsByDevice = new Map<string, Client>();
+  const inFlight = new Set<Promise<void>>();
+  let authenticator: MqttAuthenticator = refuseEveryone;
+  let port = 0;
+  let tcp: NetServer | undefined;
+  let wss: WebSocketServer | undefined;
+
+  const broker = await Aedes.createBroker({
+    connectTimeout: 10_000,
+    // Keepalive must be set and at most 20 minutes, so dead devices are noticed.
+    keepaliveLimit: 1200,
+    maxClientsIdLength: 64,
+    heartbeatInterval: 60_000,
+    preConnect(client, packet, callback) {
+      (client as TrackedClient)[REQUESTED_ID] = packet.clientId;
+      callback(null, true);
+    },
+    authenticate(client, username, password, callback) {
+      authenticateClient(client as TrackedClient, username, password).then(
+        (principal) => {
+          principals.set(client, principal);
+          callback(null, true);
+        },
+        (error: unknown) => {
+          metrics.mqttRejected.inc({ reason: 'connect' });
+          const failure = Object.assign(new Error('connection refused'), { returnCode: connackCodeFor(error) });
+          callback(failure, false);
+        },
+      );
+    },
+    authorizeSubscribe(client, subscription, callback) {
+      const principal = principals.get(client);
+      if (principal && isWithinOwnNamespace(principal, subscription.topic)) return callback(null, subscription);
+      metrics.mqttRejected.inc({ reason: 'subscribe' });
+      log.warn({ clientId: client.id }, 'subscription outside own namespace refused');
+      // null (not an error) → SUBACK 0x80 and the connection stays up.
+      callback(null, null as unknown as Subscription);
+    },
+    authorizePublish(client, packet, callback) {
+      if (!client) return callback(null);
+      const work = routeInbound(client, packet).then(
+        () => callback(null),
+        (error: unknown) => callback(error as Error),
+      );
+      inFlight.add(work);
+      void work.finally(() => inFlight.delete(work));
+    },
+  });
+
+  broker.on('clientReady', (client) => {
+    const principal = principals.get(client);
+    if (principal) clientsByDevice.set(principal.deviceId, client);
+    metrics.mqttConnections.set(broker.connectedClients);
+  });
+  broker.on('clientDisconnect', (client) => {
+    const principal = principals.get(client);
+    if (principal && clientsByDevice.get(principal.deviceId) === client) clientsByDevice.delete(principal.deviceId);
+    metrics.mqttConnections.set(broker.connectedClients);
+  });
+  broker.on('clientError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'client error'));
+  broker.on('connectionError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'connection error'));
+
+  async function authenticateClient(
+    client: TrackedClient,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<MqttPrincipal> {
+    if (!client[REQUESTED_ID]) throw new AppError('validation_failed', 'An MQTT client id is required');
+    if (username !== client.id) throw new AppError('validation_failed', 'The client id must equal the username');
+    const remoteAddress = (client.conn as Partial<Socket>).remoteAddress;
+    return authenticator({ clientId: client.id, username, password, remoteAddress });
+  }
+
+  async function routeInbound(client: Client, packet: PublishPacket): Promise<void> {
+    const principal = principals.get(client);
+    const match = principal && isWithinOwnNamespace(principal, packet.topic) ? router.match(packet.topic) : undefined;
+    if (!principal || !match) {
+      metrics.mqttRejected.inc({ reason: 'publish' });
+      log.warn({ clientId: client.id, topic: packet.topic }, 'publish outside routed own topics refused; disconnecting');
+      throw new AppError('forbidden', 'publish not allowed');
+    }
+    const kind = packet.topic.slice(packet.topic.lastIndexOf('/') + 1);
+    metrics.mqttMessages.inc({ direction: 'in', kind });
+    const ref: ErrorRef = { topic: packet.topic };
+    try {
+      const payload = parsePayload(packet.payload);
+      if (payload && typeof payload === 'object') copyRefIds(payload as Record<string, unknown>, ref);
+      const value = match.route.schema ? schemas().validate(match.route.schema, payload) : payload;
+      const message: InboundMessage = { principal, topic: packet.topic, params: match.params, payload: value, qos: packet.qos, retain: packet.retain };
+      await match.route.handle(message);
+    } catch (error) {
+      if (error instanceof AppError && error.status < 500) {
+        // A refused payload must never become the retained value of its topic.
+        packet.retain = false;
+        metrics.mqttRejected.inc({ reason: error.code });
+        await transport.replyError(principal.deviceId, ref, error);
+        return;
+      }
+      log.error({ err: error, clientId: client.id, topic: packet.topic }, 'inbound MQTT message failed; not acknowledged');
+      throw error;
+    }
+  }
+
+  function handleConnection(connection: Duplex, request?: IncomingMessage): void {
+    const guarded = guardConnection(connection, config.mqtt.maxPacketBytes, (error) => {
+      metrics.mqttRejected.inc({ reason: error instanceof PacketTooLargeError ? 'packet_too_large' : 'malformed' });
+      log.warn({ err: error.message }, 'MQTT connection dropped by the packet-size guard');
+    });
+    broker.handle(guarded, request);
+  }
+
+  const transport: MqttTransport = {
+    router,
+    broker,
+    get port() {
+      return port;
+    },
+    get listening() {
+      return tcp?.listening ?? false;
+    },
+    setAuthenticator(next) {
+      authenticator = next;
+    },
+    publish(topic, payload, options = {}) {
+      const packet = {
+        cmd: 'publish',
+        topic,
+        payload: Buffer.from(JSON.stringify(payload)),
+        qos: options.qos ?? 1,
+        retain: options.retain ?? false,
+        dup: false,
+      } as PublishPacket;
+      metrics.mqttMessages.inc({ direction: 'out', kind: topic.slice(topic.lastIndexOf('/') + 1) });
+      return new Promise((resolve, reject) => broker.publish(packet, (error) => (error ? reject(error) : resolve())));
+    },
+    async replyError(deviceId, ref, error) {
+      const problem = toPublicError(error);
+      const body = {
+        ref,
+        code: problem.code,
+        message: problem.message,
+        ...(problem.details ? { details: problem.details } : {}),
+        at: new Date().toISOString(),
+      };
+      await transport.publish(`${deviceNamespace(deviceId)}errors`, body, { qos: 1 });
+    },
+    disconnect(deviceId) {
+      clientsByDevice.get(deviceId)?.close();
+    },
+    isConnected(deviceId) {
+      return clientsByDevice.has(deviceId);
+    },
+    async listen() {
+      tcp = createServer({ noDelay: true }, (socket) => handleConnection(socket));
+      port = await listenWithFallback(tcp, config, log);
+      return port;
+    },
+    attachWebSocket(server) {
+      wss = new WebSocketServer({ noServer: true, maxPayload: config.mqtt.maxPacketBytes });
+      server.on('upgrade', (request, socket, head) => {
+        if (new URL(request.url ?? '/', 'http://x').pathname !== config.mqtt.wsPath) return;
+        wss?.handleUpgrade(request, socket, head, (ws) => handleConnection(createWebSocketStream(ws), request));
+      });
+    },
+    async close() {
+      if (tcp) await Promise.race([closeServer(tcp), Promise.resolve()]);
+      // Drain: let handlers already storing data finish (and ack) before sessions go.
+      await Promise.allSettled([...inFlight]);
+      await new Promise<void>((resolve) => broker.close(() => resolve()));
+      if (wss) await new Promise<void>((resolve) => wss?.close(() => resolve()));
+      if (tcp) await closeServer(tcp);
+    },
+  };
+  return transport;
+}
+
+/**
+ * MQTT_PORT unset and 1883 taken (many developer machines run Mosquitto) → take
+ * any free port outside production, loudly. An explicit port that is taken is an error.
+ */
+async function listenWithFallback(server: NetServer, config: Config, log: Logger): Promise<number> {
+  try {
+    return await listen(server, config.mqtt.port, config.host, 'MQTT_PORT');
+  } catch (error) {
+    const mayFallBack = !config.mqtt.portExplicit && config.nodeEnv !== 'production';
+    if (!mayFallBack || !(error instanceof Error) || error.name !== 'PortInUseError') throw error;
+    const port = await listen(server, 0, config.host, 'MQTT_PORT');
+    log.warn(
+      { wanted: config.mqtt.port, port },
+      `MQTT port ${config.mqtt.port} is taken (another broker?); the embedded broker listens on ${port} instead. Set MQTT_PORT to choose.`,
+    );
+    return port;
+  }
+}
+
+function parsePayload(payload: Buffer | string): unknown {
+  try {
+    return JSON.parse(payload.toString());
+  } catch {
+    throw new AppError('invalid_json', 'The payload is not valid JSON');
+  }
+}
+
+function copyRefIds(payload: Record<string, unknown>, ref: ErrorRef): void {
+  if (typeof payload.eventId === 'string') ref.eventId = payload.eventId.slice(0, 128);
+  if (typeof payload.commandId === 'string') ref.commandId = payload.commandId.slice(0, 128);
+}
+
+export type { AedesPublishPacket };
+export { CONNACK };

@@ -1,0 +1,155 @@
+/**
+ * Socket.IO on the hub's HTTP server. Clients authenticate in the handshake
+ * (`auth.token`); the authenticator comes from the identity feature and, with
+ * none registered, every socket is refused. Connection-state recovery is on so
+ * a short disconnect loses no event, with `skipMiddlewares: false` so a
+ * recovering socket is authenticated again (a revoked token cannot come back).
+ *
+ * Client → server events that change state go through `handle()`, which
+ * validates the payload against schemas/ and always answers the ack with
+ * `{ok:true, …}` or `{ok:false, error:{code, message, details?}}`.
+ */
+import type { Server as HttpServer } from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-streams-adapter';
+import type { Redis } from 'ioredis';
+import { AppError, toPublicError } from '../../errors.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import { schemas } from '../../schemas.js';
+
+/** Who is behind a socket, as the identity feature resolved it. */
+export interface SocketPrincipal {
+  userId: string;
+  organisationId: string;
+  role: string;
+  [extra: string]: unknown;
+}
+
+export type SocketAuthenticator = (token: string) => Promise<SocketPrincipal>;
+export type ConnectionHook = (socket: Socket, principal: SocketPrincipal) => Promise<void> | void;
+export type Ack = (response: AckResponse) => void;
+export type AckResponse = ({ ok: true } & Record<string, unknown>) | { ok: false; error: { code: string; message: string; details?: unknown } };
+
+export interface SocketHandler<T> {
+  /** Schema name for the payload (e.g. `socket/patient-subscribe`). */
+  schema?: string;
+  handle(payload: T, context: { socket: Socket; principal: SocketPrincipal }): Promise<Record<string, unknown> | void> | Record<string, unknown> | void;
+}
+
+export interface SocketTransport {
+  readonly io: Server;
+  setAuthenticator(authenticator: SocketAuthenticator): void;
+  onConnection(hook: ConnectionHook): void;
+  handle<T>(event: string, handler: SocketHandler<T>): void;
+  /** Emits to a room (`patient:{id}`, `conversation:{id}`, `user:{id}`). */
+  emit(room: string, event: string, payload: unknown): void;
+  close(): Promise<void>;
+}
+
+interface Deps {
+  httpServer: HttpServer;
+  logger: Logger;
+  metrics: Metrics;
+  corsOrigin: string;
+  redis?: Redis;
+}
+
+const PRINCIPAL = 'principal';
+
+export function principalOf(socket: Socket): SocketPrincipal {
+  return socket.data[PRINCIPAL] as SocketPrincipal;
+}
+
+export function createSocketTransport({ httpServer, logger, metrics, corsOrigin, redis }: Deps): SocketTransport {
+  const log = logger.child({ component: 'socket' });
+  let authenticator: SocketAuthenticator = async () => {
+    throw new AppError('unauthenticated', 'No socket authenticator is configured');
+  };
+  const hooks: ConnectionHook[] = [];
+  const handlers = new Map<string, SocketHandler<unknown>>();
+
+  const io = new Server(httpServer, {
+    cors: { origin: corsOrigin === '*' ? true : corsOrigin.split(',') },
+    maxHttpBufferSize: 256 * 1024,
+    // MQTT-over-WebSocket shares the HTTP server; unknown upgrades are handled in the HTTP layer.
+    destroyUpgrade: false,
+    connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: false },
+    ...(redis ? { adapter: createAdapter(redis) } : {}),
+  });
+
+  io.use((socket, next) => {
+    const token = (socket.handshake.auth as { token?: unknown }).token;
+    if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
+      return next(connectError(new AppError('unauthenticated', 'auth.token is required')));
+    }
+    authenticator(token).then(
+      (principal) => {
+        socket.data[PRINCIPAL] = principal;
+        next();
+      },
+      (error: unknown) => next(connectError(error)),
+    );
+  });
+
+  io.on('connection', (socket) => {
+    metrics.socketConnections.inc();
+    socket.on('disconnect', () => metrics.socketConnections.dec());
+    const principal = principalOf(socket);
+    for (const [event, handler] of handlers) socket.on(event, (payload: unknown, ack?: unknown) => dispatch(socket, event, handler, payload, ack));
+    // On recovery the socket keeps its rooms; hooks still run so they can re-check access.
+    void runHooks(socket, principal);
+  });
+
+  async function runHooks(socket: Socket, principal: SocketPrincipal): Promise<void> {
+    try {
+      for (const hook of hooks) await hook(socket, principal);
+    } catch (error) {
+      log.error({ err: error, socketId: socket.id }, 'socket connection hook failed');
+      socket.disconnect(true);
+    }
+  }
+
+  async function dispatch(socket: Socket, event: string, handler: SocketHandler<unknown>, payload: unknown, ack: unknown): Promise<void> {
+    const reply: Ack = typeof ack === 'function' ? (ack as Ack) : () => undefined;
+    try {
+      const value = handler.schema ? schemas().validate(handler.schema, payload) : payload;
+      const result = await handler.handle(value, { socket, principal: principalOf(socket) });
+      reply({ ok: true, ...(result ?? {}) });
+    } catch (error) {
+      if (!(error instanceof AppError)) log.error({ err: error, event, socketId: socket.id }, 'socket handler failed');
+      const problem = toPublicError(error);
+      reply({ ok: false, error: { code: problem.code, message: problem.message, ...(problem.details ? { details: problem.details } : {}) } });
+    }
+  }
+
+  return {
+    io,
+    setAuthenticator(next) {
+      authenticator = next;
+    },
+    onConnection(hook) {
+      hooks.push(hook);
+    },
+    handle(event, handler) {
+      handlers.set(event, handler as SocketHandler<unknown>);
+    },
+    emit(room, event, payload) {
+      io.to(room).emit(event, payload);
+    },
+    async close() {
+      io.disconnectSockets(true);
+      // io.close() would also close the shared HTTP server; the HTTP layer owns that.
+      await new Promise<void>((resolve) => {
+        io.engine.close();
+        resolve();
+      });
+    },
+  };
+}
+
+/** Socket.IO sends `err.message` and `err.data` to the client's connect_error. */
+function connectError(error: unknown): Error {
+  const problem = toPublicError(error);
+  return Object.assign(new Error(problem.message), { data: { code: problem.code } });
+}

@@ -1,0 +1,57 @@
+/** Real clients for tests: MQTT.js, socket.io-client and fetch, with small await helpers. */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { io, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import type { Hub } from '../../src/hub.js';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+/** Connects an MQTT client (MQTT 3.1.1, as Aedes speaks) and resolves on CONNACK or rejects with its error. */
+export async function connectMqtt(t: Teardown, hub: Hub, options: IClientOptions = {}): Promise<MqttClient> {
+  const client = mqtt.connect(hub.urls.mqtt, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...options });
+  t.teardown(() => client.endAsync(true));
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+  return client;
+}
+
+export function connectSocket(t: Teardown, hub: Hub, options: Partial<ManagerOptions & SocketOptions> = {}): Socket {
+  const socket = io(hub.urls.socket, { transports: ['websocket'], reconnection: false, forceNew: true, ...options });
+  t.teardown(() => socket.close());
+  return socket;
+}
+
+/** Resolves with the arguments of the next `event`, or rejects after `ms`. */
+export function nextEvent<T = unknown>(emitter: { once(event: string, fn: (...args: never[]) => void): unknown }, event: string, ms = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${event}`)), ms);
+    emitter.once(event, ((value: T) => {
+      clearTimeout(timer);
+      resolve(value);
+    }) as (...args: never[]) => void);
+  });
+}
+
+export interface JsonResponse<T = Record<string, unknown>> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+/** fetch + JSON, for REST tests. */
+export async function request<T = Record<string, unknown>>(hub: Hub, method: string, path: string, options: { body?: unknown; token?: string; headers?: Record<string, string>; rawBody?: string } = {}): Promise<JsonResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    body = JSON.stringify(options.body);
+  }
+  const response = await fetch(`${hub.urls.http}${path}`, { method, headers, body });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as T };
+}

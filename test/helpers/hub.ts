@@ -1,0 +1,50 @@
+/**
+ * Starts a whole hub in-process on free ports (HTTP, MQTT) with an in-memory
+ * embedded store — or, when MONGO_URL is set, against that real MongoDB with a
+ * database of its own — and stops it when the test ends.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { startHub, type Hub } from '../../src/hub.js';
+import type { Clock } from '../../src/ports/clock.js';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export interface TestHubOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+}
+
+export async function startTestHub(t: Teardown, options: TestHubOptions = {}): Promise<Hub> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'medhub-test-'));
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    MQTT_PORT: '0',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    JWT_SECRET: `test-secret-${randomUUID()}`,
+    ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_test_${randomUUID().slice(0, 8)}`) } : {}),
+    ...options.env,
+  };
+  const hub = await startHub({ config: loadConfig(env), inMemoryStore: true, clock: options.clock });
+  t.teardown(async () => {
+    if (process.env.MONGO_URL) await hub.context.store.connection.dropDatabase().catch(() => undefined);
+    await hub.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  return hub;
+}
+
+/** Puts a database name into a MongoDB URL, keeping its options. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}

@@ -1,0 +1,131 @@
+import net from 'node:net';
+import t from 'tap';
+import { AppError } from '../../src/errors.js';
+import { connectMqtt, connectSocket, nextEvent, request } from '../helpers/clients.js';
+import { startTestHub } from '../helpers/hub.js';
+
+t.test('a started hub is healthy, ready and exposes metrics', async (t) => {
+  const hub = await startTestHub(t);
+
+  const health = await request(hub, 'GET', '/health');
+  t.equal(health.status, 200);
+  t.equal(health.body.status, 'ok');
+
+  const ready = await request<{ status: string; checks: Record<string, { ok: boolean }>; mqtt: { port: number } }>(hub, 'GET', '/ready');
+  t.equal(ready.status, 200);
+  t.equal(ready.body.status, 'ready');
+  t.equal(ready.body.checks.store?.ok, true, 'store reachable');
+  t.equal(ready.body.checks.mqtt?.ok, true, 'broker listening');
+  t.equal(ready.body.mqtt.port, hub.mqttPort, '/ready reports the real MQTT port');
+
+  const metrics = await fetch(`${hub.urls.http}/metrics`);
+  const text = await metrics.text();
+  t.equal(metrics.status, 200);
+  t.match(text, /medhub_http_request_duration_seconds/);
+  t.match(text, /medhub_nodejs_eventloop_lag_seconds/);
+  t.match(text, /medhub_store_command_duration_seconds_bucket\{.*command="ping"/, 'store latency is measured');
+});
+
+t.test('HTTP errors are RFC 7807 problem documents with a request id', async (t) => {
+  const hub = await startTestHub(t);
+
+  const missing = await request(hub, 'GET', '/api/v1/nothing-here');
+  t.equal(missing.status, 404);
+  t.equal(missing.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  t.match(missing.body, { type: 'https://medhub.dev/problems/not_found', title: String, status: 404, code: 'not_found', instance: '/api/v1/nothing-here' });
+  t.equal(missing.body.requestId, missing.headers.get('x-request-id'));
+
+  const wrongMethod = await request(hub, 'POST', '/health', { body: {} });
+  t.equal(wrongMethod.status, 405);
+  t.equal(wrongMethod.body.code, 'method_not_allowed');
+
+  const traced = await request(hub, 'GET', '/health', { headers: { 'x-request-id': 'trace-abc-12345' } });
+  t.equal(traced.headers.get('x-request-id'), 'trace-abc-12345', 'a well-formed client request id is kept');
+});
+
+t.test('the broker is closed by default and enforces the device namespace', async (t) => {
+  const hub = await startTestHub(t);
+
+  await t.rejects(connectMqtt(t, hub, { clientId: 'dev-1', username: 'dev-1', password: 'x' }), { code: 5 }, 'no authenticator → not authorized');
+
+  hub.context.mqtt.setAuthenticator(async ({ clientId, password }) => {
+    if (password?.toString() !== 'right') throw new AppError('invalid_credentials');
+    return { kind: 'device', deviceId: clientId };
+  });
+  await t.rejects(connectMqtt(t, hub, { clientId: 'dev-1', username: 'dev-1', password: 'wrong' }), { code: 4 }, 'bad password → 4');
+  await t.rejects(connectMqtt(t, hub, { clientId: 'dev-2', username: 'dev-1', password: 'right' }), { code: 2 }, 'client id ≠ username → 2');
+  await t.rejects(connectMqtt(t, hub, { clientId: '', clean: true, username: '', password: 'right' }), { code: 2 }, 'empty client id → 2');
+
+  const device = await connectMqtt(t, hub, { clientId: 'dev-1', username: 'dev-1', password: 'right' });
+  const own = await device.subscribeAsync('v1/devices/dev-1/commands', { qos: 1 });
+  t.equal(own[0]?.qos, 1, 'own namespace granted');
+  const other = await device.subscribeAsync('v1/devices/dev-2/commands', { qos: 1 });
+  t.equal(other[0]?.qos, 128, 'another device namespace refused with SUBACK 0x80');
+  const wildcard = await device.subscribeAsync('v1/devices/+/commands', { qos: 1 });
+  t.equal(wildcard[0]?.qos, 128, 'a wildcard across devices is refused');
+  t.ok(device.connected, 'a refused subscription keeps the connection');
+
+  const closed = nextEvent(device, 'close');
+  device.publish('v1/devices/dev-2/events', '{}', { qos: 1 });
+  await closed;
+  t.pass('publishing into another device namespace disconnects');
+});
+
+t.test('an MQTT packet declaring more than the limit is cut off before its body arrives', async (t) => {
+  const hub = await startTestHub(t, { env: { MQTT_MAX_PACKET_BYTES: '4096' } });
+  const socket = net.connect(hub.mqttPort, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  await nextEvent(socket, 'connect');
+  // CONNECT fixed header declaring a 200 MB remaining length (varint 0x80 0x80 0xe4 0x5f = 200,000,000).
+  socket.write(Buffer.from([0x10, 0x80, 0x84, 0xaf, 0x5f]));
+  await nextEvent(socket, 'close');
+  t.pass('connection closed');
+  const metrics = await (await fetch(`${hub.urls.http}/metrics`)).text();
+  t.match(metrics, /medhub_mqtt_rejected_total\{reason="packet_too_large"\} 1/);
+});
+
+t.test('MQTT over WebSocket reaches the same broker', async (t) => {
+  const hub = await startTestHub(t);
+  hub.context.mqtt.setAuthenticator(async ({ clientId }) => ({ kind: 'device', deviceId: clientId }));
+  const device = await connectMqtt(t, hub, { clientId: 'ws-dev', username: 'ws-dev', password: 'x', ...{ protocol: 'ws' as const } });
+  t.ok(device.connected);
+  const viaUrl = await import('mqtt').then((mqtt) => mqtt.connectAsync(hub.urls.mqttWs, { protocolVersion: 4, clientId: 'ws-dev-2', username: 'ws-dev-2', password: 'x', reconnectPeriod: 0 }));
+  t.teardown(() => viaUrl.endAsync(true));
+  t.ok(viaUrl.connected, 'connected through ws://…/mqtt');
+});
+
+t.test('sockets must authenticate in the handshake', async (t) => {
+  const hub = await startTestHub(t);
+  const anonymous = connectSocket(t, hub);
+  const refused = await nextEvent<Error & { data?: { code: string } }>(anonymous, 'connect_error');
+  t.equal(refused.data?.code, 'unauthenticated');
+
+  hub.context.sockets.setAuthenticator(async (token) => {
+    if (token !== 'good') throw new AppError('unauthenticated', 'bad token');
+    return { userId: 'u1', organisationId: 'o1', role: 'caregiver' };
+  });
+  const bad = connectSocket(t, hub, { auth: { token: 'bad' } });
+  t.equal((await nextEvent<Error & { data?: { code: string } }>(bad, 'connect_error')).data?.code, 'unauthenticated');
+
+  hub.context.sockets.handle<{ n: number }>('echo', { handle: (payload) => ({ n: payload.n }) });
+  const good = connectSocket(t, hub, { auth: { token: 'good' } });
+  await nextEvent(good, 'connect');
+  t.same(await good.emitWithAck('echo', { n: 3 }), { ok: true, n: 3 }, 'handler answers through the ack');
+});
+
+t.test('the hub stops cleanly with clients attached', async (t) => {
+  const hub = await startTestHub(t);
+  hub.context.mqtt.setAuthenticator(async ({ clientId }) => ({ kind: 'device', deviceId: clientId }));
+  hub.context.sockets.setAuthenticator(async () => ({ userId: 'u1', organisationId: 'o1', role: 'admin' }));
+  const device = await connectMqtt(t, hub, { clientId: 'd1', username: 'd1', password: 'x' });
+  const socket = connectSocket(t, hub, { auth: { token: 't' } });
+  await nextEvent(socket, 'connect');
+
+  const deviceClosed = nextEvent(device, 'close');
+  const socketGone = nextEvent(socket, 'disconnect');
+  const started = Date.now();
+  await hub.close();
+  await Promise.all([deviceClosed, socketGone]);
+  t.ok(Date.now() - started < 5000, 'stopped within 5 s');
+  await t.rejects(fetch(`${hub.urls.http}/health`), 'HTTP no longer listening');
+});
