@@ -1,0 +1,190 @@
+import t from 'tap';
+import { OfflineLanguageModel, OFFLINE_LABEL, OFFLINE_MODEL_ID } from '../../src/ports/adapters/offline-model/index.js';
+import {
+  complete,
+  LanguageModelError,
+  type AssistantContext,
+  type ChatMessage,
+  type LanguageModelEvent,
+  type LanguageModelRequest,
+} from '../../src/ports/language-model.js';
+import { ToolRegistry } from '../../src/ports/tool-registry.js';
+
+const registry = ToolRegistry.load();
+const model = new OfflineLanguageModel();
+
+/** Monday 10 March 2025, 13:00 in Berlin (CET, UTC+1). */
+const context: AssistantContext = {
+  now: '2025-03-10T12:00:00Z',
+  timeZone: 'Europe/Berlin',
+  patientName: 'Anna',
+  medications: [
+    { id: 'med-1', name: 'Metformin', strength: '500 mg', times: ['08:00', '20:00'], instructions: 'with food' },
+    { id: 'med-2', name: 'Lisinopril', strength: '10 mg', times: ['08:00'] },
+  ],
+  upcomingDoses: [
+    { occurrenceId: 'occ-2', medicationId: 'med-2', medicationName: 'Lisinopril', strength: '10 mg', dueAt: '2025-03-11T07:00:00Z' },
+    { occurrenceId: 'occ-1', medicationId: 'med-1', medicationName: 'Metformin', strength: '500 mg', dueAt: '2025-03-10T19:00:00Z' },
+  ],
+  adherence: { period: 'this_week', scheduled: 14, taken: 12 },
+};
+
+function ask(content: string, extra: Partial<LanguageModelRequest> = {}): LanguageModelRequest {
+  return { messages: [{ role: 'user', content }], context, tools: registry.definitions(), signal: new AbortController().signal, ...extra };
+}
+
+async function events(request: LanguageModelRequest): Promise<LanguageModelEvent[]> {
+  const seen: LanguageModelEvent[] = [];
+  for await (const event of model.stream(request)) seen.push(event);
+  return seen;
+}
+
+async function answer(request: LanguageModelRequest): Promise<string> {
+  return (await complete(model, request)).text;
+}
+
+t.test('is labelled offline', async (t) => {
+  t.equal(model.offline, true);
+  t.equal(model.name, 'offline');
+  t.equal(model.defaultModel, OFFLINE_MODEL_ID);
+  const result = await complete(model, ask('When is my next dose?'));
+  t.equal(result.offline, true);
+  t.equal(result.model, OFFLINE_MODEL_ID);
+  t.ok(result.text.startsWith(`${OFFLINE_LABEL} `), 'the answer itself says it is the offline assistant');
+});
+
+t.test('answers the next dose from the context, in the patient zone', async (t) => {
+  t.equal(await answer(ask('When is my next dose?')), `${OFFLINE_LABEL} Your next dose is Metformin 500 mg at 20:00.`);
+  t.equal(await answer(ask('when do I take my lisinopril')), `${OFFLINE_LABEL} Your next dose is Lisinopril 10 mg tomorrow at 08:00.`);
+  const later = { ...context, now: '2025-03-10T20:00:00Z' };
+  t.equal(await answer(ask("What's due?", { context: later })), `${OFFLINE_LABEL} Your Metformin 500 mg dose from 20:00 is due now.`);
+  const newYork = { ...context, timeZone: 'America/New_York' };
+  t.equal(await answer(ask('next dose?', { context: newYork })), `${OFFLINE_LABEL} Your next dose is Metformin 500 mg at 15:00.`);
+  const none = { ...context, upcomingDoses: [] };
+  t.equal(await answer(ask('next dose?', { context: none })), `${OFFLINE_LABEL} You have no upcoming doses scheduled.`);
+});
+
+t.test('answers adherence, saying unknown doses are not missed', async (t) => {
+  t.equal(await answer(ask('How am I doing this week?')), `${OFFLINE_LABEL} This week you took 12 of 14 doses (86%).`);
+  const mixed = { ...context, adherence: { period: 'last_7_days' as const, scheduled: 14, taken: 11, missed: 1, unknown: 2 } };
+  t.equal(
+    await answer(ask('Have I missed any?', { context: mixed })),
+    `${OFFLINE_LABEL} In the last 7 days you took 11 of 14 doses (79%). 1 dose was missed. For 2 doses there is no record, because your dispenser was offline.`,
+  );
+});
+
+t.test('answers the medication plan', async (t) => {
+  t.equal(await answer(ask('What medications do I take?')), `${OFFLINE_LABEL} Your plan: Metformin 500 mg at 08:00 and 20:00 (with food); Lisinopril 10 mg at 08:00.`);
+  t.equal(await answer(ask('Can you help me with my plan?')), `${OFFLINE_LABEL} Your plan: Metformin 500 mg at 08:00 and 20:00 (with food); Lisinopril 10 mg at 08:00.`, 'a question about the plan does not alert anyone');
+});
+
+t.test('is deterministic', async (t) => {
+  for (const question of ['When is my next dose?', 'I have a terrible headache', 'Help, I fell down', 'hmm']) {
+    t.same(await events(ask(question)), await events(ask(question)), question);
+  }
+});
+
+t.test('streams the answer word by word', async (t) => {
+  const seen = await events(ask('When is my next dose?'));
+  const tokens = seen.flatMap((e) => (e.type === 'token' ? [e.text] : []));
+  t.same(tokens, ['(Offline', ' assistant)', ' Your', ' next', ' dose', ' is', ' Metformin', ' 500', ' mg', ' at', ' 20:00.']);
+  t.same(seen.at(-1), { type: 'done', finishReason: 'stop', model: OFFLINE_MODEL_ID });
+});
+
+t.test('a symptom becomes a log_symptom tool call that validates against the schema', async (t) => {
+  const seen = await events(ask('I have a terrible headache since this morning'));
+  const call = seen.find((e) => e.type === 'tool_call');
+  t.ok(call?.type === 'tool_call');
+  if (call?.type !== 'tool_call') return;
+  t.equal(call.name, 'log_symptom');
+  const parsed = registry.parseArguments(call.name, call.arguments);
+  t.ok(parsed.ok, 'arguments validate');
+  t.match(parsed.ok && parsed.arguments, { symptom: 'headache', severity: 'severe', notes: 'I have a terrible headache since this morning' });
+  t.match(seen.at(-1), { type: 'done', finishReason: 'tool_calls' });
+  t.ok(seen.findIndex((e) => e.type === 'tool_call') > seen.findLastIndex((e) => e.type === 'token'), 'the tool call follows the text');
+
+  const mild = await complete(model, ask('I feel a bit dizzy'));
+  t.match(JSON.parse(mild.toolCalls[0]?.arguments ?? '{}'), { symptom: 'dizziness', severity: 'mild' });
+});
+
+t.test('help and emergencies become request_help tool calls', async (t) => {
+  const fall = await complete(model, ask('Help, I fell down and my hip hurts'));
+  t.match(fall.text, 'Call your local emergency number now');
+  t.equal(fall.toolCalls[0]?.name, 'request_help');
+  const fallArgs = registry.parseArguments('request_help', fall.toolCalls[0]?.arguments ?? '');
+  t.ok(fallArgs.ok);
+  t.match(fallArgs.ok && fallArgs.arguments, { urgency: 'emergency' });
+
+  const routine = await complete(model, ask('I need help with something, please'));
+  t.match(JSON.parse(routine.toolCalls[0]?.arguments ?? '{}'), { urgency: 'routine' });
+  const urgent = await complete(model, ask('Please call my daughter right away'));
+  t.match(JSON.parse(urgent.toolCalls[0]?.arguments ?? '{}'), { urgency: 'urgent' });
+
+  const long = await complete(model, ask(`I need help ${'because it is all too much '.repeat(40)}`));
+  t.ok(registry.parseArguments('request_help', long.toolCalls[0]?.arguments ?? '').ok, 'a long message is clipped to the schema bound');
+});
+
+t.test('without the tool on offer it answers in text instead', async (t) => {
+  const readOnly = registry.definitions({ mutates: false });
+  const emergency = await complete(model, ask('I have chest pain', { tools: readOnly }));
+  t.same(emergency.toolCalls, []);
+  t.match(emergency.text, 'Call your local emergency number now');
+  t.equal(emergency.finishReason, 'stop');
+  const symptom = await complete(model, ask('I feel nauseous', { tools: undefined }));
+  t.same(symptom.toolCalls, []);
+  t.match(symptom.text, 'tell your care team about the nausea');
+});
+
+t.test('after the tool ran it confirms, or says it failed', async (t) => {
+  const first = await complete(model, ask('Help, I fell'));
+  const call = first.toolCalls[0];
+  if (!call) return t.fail('expected a tool call');
+  const history = (result: string): ChatMessage[] => [
+    { role: 'user', content: 'Help, I fell' },
+    { role: 'assistant', content: first.text, toolCalls: [call] },
+    { role: 'tool', toolCallId: call.id, content: result },
+  ];
+  const ok = await complete(model, ask('', { messages: history('{"ok":true,"alertId":"a1"}') }));
+  t.equal(ok.text, `${OFFLINE_LABEL} Your care team has been alerted. If you are in danger, call your local emergency number now.`);
+  t.same(ok.toolCalls, [], 'no second call: the loop ends');
+  const failed = await complete(model, ask('', { messages: history('{"ok":false,"error":{"code":"not_available","message":"Alerts are not wired yet"}}') }));
+  t.match(failed.text, 'I could not alert your care team');
+});
+
+t.test('never crashes and never answers empty', async (t) => {
+  const odd: LanguageModelRequest[] = [
+    ask('asdf qwerty'),
+    ask(''),
+    ask('   '),
+    ask('When is my next dose?', { context: undefined }),
+    ask('How am I doing?', { context: { ...context, adherence: undefined } }),
+    ask('next dose', { context: { ...context, timeZone: 'Not/AZone', now: 'yesterday-ish' } }),
+    ask('next dose', { context: { ...context, upcomingDoses: [{ occurrenceId: 'x', medicationId: 'y', medicationName: '', dueAt: 'never' }] } }),
+    ask('how am i doing', { context: { ...context, adherence: { period: 'this_week', scheduled: 0, taken: 0 } } }),
+    { messages: [], signal: new AbortController().signal },
+    { messages: [{ role: 'system', content: 'You are helpful.' }], signal: new AbortController().signal },
+    { messages: [{ role: 'tool', toolCallId: 'unknown', content: 'not json' }], signal: new AbortController().signal },
+    ask('💊'.repeat(500)),
+  ];
+  for (const [i, request] of odd.entries()) {
+    const result = await complete(model, request);
+    t.ok(result.text.startsWith(OFFLINE_LABEL) && result.text.length > OFFLINE_LABEL.length + 5, `request ${i} got a real answer`);
+  }
+  t.match(await answer(ask('asdf qwerty')), 'your next dose, your medication plan', 'the fallback explains what it can answer');
+});
+
+t.test('honours cancellation', async (t) => {
+  const controller = new AbortController();
+  const seen: LanguageModelEvent[] = [];
+  const slow = new OfflineLanguageModel({ tokenDelayMs: 5 });
+  try {
+    for await (const event of slow.stream(ask('What medications do I take?', { signal: controller.signal }))) {
+      seen.push(event);
+      if (seen.length === 3) controller.abort();
+    }
+    t.fail('expected cancellation');
+  } catch (error) {
+    t.ok(error instanceof LanguageModelError && error.code === 'cancelled');
+  }
+  t.equal(seen.length, 3);
+});
