@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config.js';
 import type { HubContext } from './features/context.js';
+import { registerIdentity } from './features/identity/index.js';
 import { createJobScheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -31,6 +32,8 @@ export interface HubOptions {
 
 export interface Hub {
   readonly context: HubContext;
+  /** The services each feature returned (tests and scripts use them as the routes do). */
+  readonly features: Features;
   readonly httpPort: number;
   readonly mqttPort: number;
   readonly urls: { http: string; api: string; mqtt: string; mqttWs: string; socket: string };
@@ -69,7 +72,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   };
 
   addCoreReadinessChecks(context, store, redis, checks);
-  await registerFeatures(context);
+  const features = await registerFeatures(context);
 
   registerOpsRoutes(http.root, metrics, checks, () => ({ mqtt: { port: mqtt.port, wsPath: config.mqtt.wsPath } }));
   mountRouters(http);
@@ -114,6 +117,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 
   return {
     context,
+    features,
     httpPort,
     mqttPort: mqtt.port,
     urls,
@@ -121,10 +125,13 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   };
 }
 
-/** Features, registered in dependency order. Each is a plain function of the context. */
-async function registerFeatures(_context: HubContext): Promise<void> {
-  // Features land here one by one (identity, devices, doses, alerts, conversations…).
+/** Features, registered in dependency order; each receives the services of those it builds on. */
+async function registerFeatures(context: HubContext) {
+  const identity = await registerIdentity(context);
+  return { identity };
 }
+
+export type Features = Awaited<ReturnType<typeof registerFeatures>>;
 
 function addCoreReadinessChecks(context: HubContext, store: Store, redis: Redis | undefined, checks: Map<string, ReadinessCheck>): void {
   checks.set('store', async () => ({ ok: true, kind: store.kind, latencyMs: round(await store.ping()) }));

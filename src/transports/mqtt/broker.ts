@@ -214,9 +214,9 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
       const problem = toPublicError(error);
       const body = {
         ref,
-        code: problem.code,
-        message: problem.message,
-        ...(problem.details ? { details: problem.details } : {}),
+        code: DEVICE_ERROR_CODES[problem.code] ?? 'internal',
+        message: problem.message.slice(0, 200),
+        ...(problem.details ? { details: problem.details.slice(0, 10) } : {}),
         at: new Date().toISOString(),
       };
       await transport.publish(`${deviceNamespace(deviceId)}errors`, body, { qos: 1 });
@@ -269,6 +269,16 @@ async function listenWithFallback(server: NetServer, config: Config, log: Logger
     return port;
   }
 }
+
+/** The hub's error codes as schemas/mqtt/error.json names them for devices. */
+const DEVICE_ERROR_CODES: Partial<Record<string, string>> = {
+  invalid_json: 'invalid_json',
+  validation_failed: 'schema_violation',
+  payload_too_large: 'payload_too_large',
+  rate_limited: 'rate_limited',
+  forbidden: 'forbidden_topic',
+  not_found: 'unknown_command',
+};
 
 function parsePayload(payload: Buffer | string): unknown {
   try {

@@ -23,7 +23,6 @@ export interface SocketPrincipal {
   userId: string;
   organisationId: string;
   role: string;
-  [extra: string]: unknown;
 }
 
 export type SocketAuthenticator = (token: string) => Promise<SocketPrincipal>;
@@ -42,8 +41,8 @@ export interface SocketTransport {
   setAuthenticator(authenticator: SocketAuthenticator): void;
   onConnection(hook: ConnectionHook): void;
   handle<T>(event: string, handler: SocketHandler<T>): void;
-  /** Emits to a room (`patient:{id}`, `conversation:{id}`, `user:{id}`). */
-  emit(room: string, event: string, payload: unknown): void;
+  /** Emits to one or more rooms (`patient:{id}`, `conversation:{id}`, `user:{id}`); a socket in several gets it once. */
+  emit(rooms: string | string[], event: string, payload: unknown): void;
   close(): Promise<void>;
 }
 
@@ -134,8 +133,8 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     handle(event, handler) {
       handlers.set(event, handler as SocketHandler<unknown>);
     },
-    emit(room, event, payload) {
-      io.to(room).emit(event, payload);
+    emit(rooms, event, payload) {
+      io.to(rooms).emit(event, payload);
     },
     async close() {
       io.disconnectSockets(true);

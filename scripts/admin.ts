@@ -1,0 +1,39 @@
+/**
+ * npm run admin -- create --email admin@example.org --password '…' [--name …] [--organisation …]
+ * Creates an organisation and its first administrator in the hub's store.
+ */
+import { parseArgs } from 'node:util';
+import { createAdmin } from '../src/features/identity/bootstrap.js';
+import { identityModels } from '../src/features/identity/models.js';
+import { schemas } from '../src/schemas.js';
+import { openScriptStore } from './script-store.js';
+
+const USAGE = "usage: npm run admin -- create --email EMAIL --password PASSWORD [--name NAME] [--organisation NAME]";
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { email: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' }, organisation: { type: 'string' } },
+});
+
+if (positionals[0] !== 'create' || !values.email || !values.password) {
+  console.error(USAGE);
+  process.exit(2);
+}
+const check = schemas().check('http/user-create', { email: values.email, password: values.password, name: values.name ?? 'Administrator', role: 'admin' });
+if (!check.ok) {
+  console.error(check.details.map((d) => `${d.path.slice(1)} ${d.message}`).join('\n'));
+  process.exit(2);
+}
+
+const store = await openScriptStore();
+try {
+  const models = identityModels(store.connection);
+  await models.User.init();
+  const admin = await createAdmin(models, { email: values.email, password: values.password, name: values.name, organisation: values.organisation });
+  console.log(`Created administrator ${admin.email} in a new organisation (${String(admin.organisationId)}).`);
+} catch (error) {
+  console.error((error as { code?: number }).code === 11000 ? `A user with email ${values.email} already exists.` : String(error));
+  process.exitCode = 1;
+} finally {
+  await store.close();
+}

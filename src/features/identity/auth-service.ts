@@ -1,0 +1,112 @@
+/**
+ * Sign-in, token refresh with rotation, sign-out, and turning an access token
+ * back into a principal. An access token is honoured only while its session
+ * is alive: signing out or disabling the user ends it at once, for REST and
+ * for sockets (which re-authenticate on connection-state recovery).
+ */
+import { Types } from 'mongoose';
+import { AppError } from '../../errors.js';
+import type { Clock } from '../../ports/clock.js';
+import type { IdentityModels, SessionDoc, UserDoc } from './models.js';
+import { burnVerification, verifyPassword } from './passwords.js';
+import type { UserPrincipal } from './principal.js';
+import type { LoginThrottle } from './throttle.js';
+import { ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS, hashToken, newRefreshToken, sessionIdOf, type TokenSigner } from './tokens.js';
+import { toUserView } from './views.js';
+
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+}
+
+export interface AuthService {
+  login(email: string, password: string, ip: string): Promise<TokenPair & { user: ReturnType<typeof toUserView> }>;
+  refresh(refreshToken: string, ip: string): Promise<TokenPair>;
+  logout(refreshToken: string): Promise<void>;
+  /** Ends every session of a user (disabled account, password change). */
+  revokeAll(userId: string): Promise<void>;
+  authenticate(accessToken: string): Promise<UserPrincipal>;
+}
+
+const invalidLogin = (): AppError => new AppError('invalid_credentials', 'The email or password is not correct');
+const invalidRefresh = (): AppError => new AppError('unauthenticated', 'The refresh token is not valid');
+
+export function createAuthService(models: IdentityModels, signer: TokenSigner, throttle: LoginThrottle, clock: Clock): AuthService {
+  const { User, Session } = models;
+
+  function principalOf(user: UserDoc, session: Pick<SessionDoc, '_id'>): UserPrincipal {
+    return {
+      kind: 'user',
+      userId: String(user._id),
+      organisationId: String(user.organisationId),
+      role: user.role,
+      patientId: user.patientId ? String(user.patientId) : null,
+      sessionId: String(session._id),
+    };
+  }
+
+  async function issue(user: UserDoc, session: Pick<SessionDoc, '_id'>, refreshToken: string): Promise<TokenPair> {
+    const accessToken = await signer.signAccess(principalOf(user, session), clock.now());
+    return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: ACCESS_TOKEN_TTL_SECONDS };
+  }
+
+  return {
+    async login(email, password, ip) {
+      const account = email.trim().toLowerCase();
+      await throttle.check(account, ip);
+      const user = await User.findOne({ email: account }).lean<UserDoc>();
+      const ok = user && !user.disabled ? await verifyPassword(user.passwordHash, password) : (await burnVerification(password), false);
+      if (!user || !ok) {
+        await throttle.recordFailure(account, ip);
+        throw invalidLogin();
+      }
+      await throttle.recordSuccess(account);
+      const sessionId = new Types.ObjectId();
+      const refresh = newRefreshToken(String(sessionId));
+      await Session.create({ _id: sessionId, userId: user._id, tokenHash: refresh.hash, expiresAt: new Date(clock.now().getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000), ip });
+      return { ...(await issue(user, { _id: sessionId }, refresh.token)), user: toUserView(user) };
+    },
+
+    async refresh(refreshToken, _ip) {
+      const sessionId = sessionIdOf(refreshToken);
+      if (!sessionId) throw invalidRefresh();
+      const presented = hashToken(refreshToken);
+      const next = newRefreshToken(sessionId);
+      const now = clock.now();
+      // Rotate atomically: only the current token of a live session may be exchanged, once.
+      const session = await Session.findOneAndUpdate(
+        { _id: sessionId, tokenHash: presented, revokedAt: null, expiresAt: { $gt: now } },
+        { $set: { tokenHash: next.hash, previousHash: presented } },
+        { new: true },
+      ).lean<SessionDoc>();
+      if (!session) {
+        // A replaced token presented again: someone holds a copy. End the session for everyone.
+        await Session.updateOne({ _id: sessionId, previousHash: presented, revokedAt: null }, { $set: { revokedAt: now } });
+        throw invalidRefresh();
+      }
+      const user = await User.findById(session.userId).lean<UserDoc>();
+      if (!user || user.disabled) throw invalidRefresh();
+      return issue(user, session, next.token);
+    },
+
+    async logout(refreshToken) {
+      const sessionId = sessionIdOf(refreshToken);
+      if (!sessionId) throw invalidRefresh();
+      const result = await Session.updateOne({ _id: sessionId, tokenHash: hashToken(refreshToken), revokedAt: null }, { $set: { revokedAt: clock.now() } });
+      if (result.matchedCount === 0) throw invalidRefresh();
+    },
+
+    async revokeAll(userId) {
+      await Session.updateMany({ userId: new Types.ObjectId(userId), revokedAt: null }, { $set: { revokedAt: clock.now() } });
+    },
+
+    async authenticate(accessToken) {
+      const principal = await signer.verifyAccess(accessToken, clock.now());
+      const live = await Session.exists({ _id: principal.sessionId, revokedAt: null });
+      if (!live) throw new AppError('unauthenticated', 'The session has ended; sign in again');
+      return principal;
+    },
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * Users, patients and care teams, always through the policy and into the audit
+ * log. Inputs arrive validated against schemas/http; this layer adds the rules
+ * a schema cannot express (same organisation, a real time zone, unique email).
+ */
+import { Types } from 'mongoose';
+import { AppError } from '../../errors.js';
+import { paginate, type PageRequest } from '../../store/pagination.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import { audited, type Actor } from './actor.js';
+import type { AuthService } from './auth-service.js';
+import type { CareTeamDoc, IdentityModels, PatientDoc, Role, UserDoc } from './models.js';
+import { hashPassword } from './passwords.js';
+import type { Policy } from './policy.js';
+import { toCareTeamView, toPatientView, toUserView } from './views.js';
+
+export interface UserCreate {
+  email: string;
+  name: string;
+  role: Role;
+  password: string;
+  phone?: string;
+  patientId?: string;
+}
+export type UserUpdate = Partial<Pick<UserCreate, 'name' | 'role' | 'password'>> & { phone?: string | null; disabled?: boolean };
+export interface PatientInput {
+  name: string;
+  timezone: string;
+  dateOfBirth?: string;
+  contacts?: { name: string; relation?: string; phone?: string; email?: string }[];
+  notes?: string;
+}
+export interface CareTeamInput {
+  userId: string;
+  relation: string;
+  priority: number;
+}
+
+const TIME_ZONES = new Set(Intl.supportedValuesOf('timeZone').concat('UTC'));
+
+export function assertTimeZone(timezone: string): void {
+  if (!TIME_ZONES.has(timezone)) {
+    throw new AppError('validation_failed', `${timezone} is not an IANA time zone`, { details: [{ path: '/timezone', message: 'is not an IANA time zone' }] });
+  }
+}
+
+function isDuplicateKey(error: unknown): boolean {
+  return (error as { code?: number }).code === 11000;
+}
+
+const oid = (id: string): Types.ObjectId => new Types.ObjectId(id);
+
+export function createDirectoryService(models: IdentityModels, policy: Policy, audit: AuditLog, auth: AuthService) {
+  const { User, Patient, CareTeam } = models;
+
+  async function findOrgUser(actor: Actor, userId: string): Promise<UserDoc> {
+    const user = Types.ObjectId.isValid(userId) ? await User.findOne({ _id: userId, organisationId: actor.principal.organisationId }).lean<UserDoc>() : null;
+    if (!user) throw new AppError('not_found', 'User not found');
+    return user;
+  }
+
+  async function assertPatientInOrg(actor: Actor, patientId: string): Promise<void> {
+    const exists = await Patient.exists({ _id: oid(patientId), organisationId: oid(actor.principal.organisationId) });
+    if (!exists) throw new AppError('validation_failed', 'patientId does not name a patient of your organisation', { details: [{ path: '/patientId', message: 'unknown patient' }] });
+  }
+
+  return {
+    async listUsers(actor: Actor, query: PageRequest & { role?: Role }) {
+      policy.assertMay(actor.principal, 'user.manage');
+      const filter = { organisationId: oid(actor.principal.organisationId), ...(query.role ? { role: query.role } : {}) };
+      return paginate(User, filter, query, toUserView);
+    },
+
+    async getUser(actor: Actor, userId: string) {
+      if (actor.principal.userId !== userId) policy.assertMay(actor.principal, 'user.manage');
+      return toUserView(await findOrgUser(actor, userId));
+    },
+
+    async createUser(actor: Actor, input: UserCreate) {
+      policy.assertMay(actor.principal, 'user.manage');
+      if (input.role === 'patient') {
+        if (!input.patientId) throw new AppError('validation_failed', 'A patient account needs patientId', { details: [{ path: '/patientId', message: 'is required for role patient' }] });
+        await assertPatientInOrg(actor, input.patientId);
+      } else if (input.patientId) {
+        throw new AppError('validation_failed', 'Only patient accounts have a patientId', { details: [{ path: '/patientId', message: 'is only for role patient' }] });
+      }
+      try {
+        const user = await User.create({
+          organisationId: oid(actor.principal.organisationId),
+          email: input.email,
+          name: input.name,
+          role: input.role,
+          phone: input.phone ?? null,
+          patientId: input.patientId ? oid(input.patientId) : null,
+          passwordHash: await hashPassword(input.password),
+        });
+        return toUserView(user.toObject());
+      } catch (error) {
+        if (isDuplicateKey(error)) throw new AppError('conflict', 'A user with this email already exists');
+        throw error;
+      }
+    },
+
+    async updateUser(actor: Actor, userId: string, input: UserUpdate) {
+      policy.assertMay(actor.principal, 'user.manage');
+      const user = await findOrgUser(actor, userId);
+      if (userId === actor.principal.userId && (input.disabled || (input.role && input.role !== 'admin'))) {
+        throw new AppError('conflict', 'You cannot disable yourself or give up your own admin role');
+      }
+      if (input.role === 'patient' && !user.patientId) throw new AppError('conflict', 'Create a patient account with a patientId instead');
+      const set: Record<string, unknown> = {};
+      for (const key of ['name', 'role', 'phone', 'disabled'] as const) if (input[key] !== undefined) set[key] = input[key];
+      if (input.password) set.passwordHash = await hashPassword(input.password);
+      const updated = await User.findByIdAndUpdate(user._id, { $set: set }, { new: true }).lean<UserDoc>();
+      if (input.disabled || input.password || (input.role && input.role !== user.role)) await auth.revokeAll(userId);
+      return toUserView(updated as UserDoc);
+    },
+
+    async listPatients(actor: Actor, page: PageRequest) {
+      return audited(audit, actor, { action: 'patient.list', objectType: 'patient' }, async () =>
+        paginate(Patient, await policy.visiblePatients(actor.principal), page, toPatientView),
+      );
+    },
+
+    async createPatient(actor: Actor, input: PatientInput) {
+      return audited(audit, actor, { action: 'patient.create', objectType: 'patient' }, async () => {
+        policy.assertMay(actor.principal, 'patient.create');
+        assertTimeZone(input.timezone);
+        const patient = await Patient.create({ ...input, organisationId: oid(actor.principal.organisationId) });
+        return toPatientView(patient.toObject());
+      });
+    },
+
+    async getPatient(actor: Actor, patientId: string) {
+      return audited(audit, actor, { action: 'patient.read', objectType: 'patient', objectId: patientId }, async () =>
+        toPatientView(await policy.assertPatient(actor.principal, patientId, 'patient.read')),
+      );
+    },
+
+    async updatePatient(actor: Actor, patientId: string, input: Partial<PatientInput>) {
+      return audited(audit, actor, { action: 'patient.update', objectType: 'patient', objectId: patientId }, async () => {
+        await policy.assertPatient(actor.principal, patientId, 'patient.update');
+        if (input.timezone) assertTimeZone(input.timezone);
+        const patient = await Patient.findByIdAndUpdate(patientId, { $set: input }, { new: true }).lean<PatientDoc>();
+        return toPatientView(patient as PatientDoc);
+      });
+    },
+
+    async listCareTeam(actor: Actor, patientId: string) {
+      return audited(audit, actor, { action: 'careTeam.read', objectType: 'patient', objectId: patientId }, async () => {
+        await policy.assertPatient(actor.principal, patientId, 'careTeam.read');
+        const links = await CareTeam.find({ patientId: oid(patientId) }).sort({ priority: 1 }).lean<CareTeamDoc[]>();
+        const users = await User.find({ _id: { $in: links.map((l) => l.userId) } }, { name: 1, email: 1, role: 1 }).lean<UserDoc[]>();
+        const byId = new Map(users.map((u) => [String(u._id), u]));
+        return { items: links.map((link) => toCareTeamView(link, byId.get(String(link.userId)))) };
+      });
+    },
+
+    async putCareTeamMember(actor: Actor, patientId: string, input: CareTeamInput) {
+      return audited(audit, actor, { action: 'careTeam.manage', objectType: 'patient', objectId: patientId }, async () => {
+        const patient = await policy.assertPatient(actor.principal, patientId, 'careTeam.manage');
+        const member = await findOrgUser(actor, input.userId).catch(() => {
+          throw new AppError('validation_failed', 'userId does not name a user of your organisation', { details: [{ path: '/userId', message: 'unknown user' }] });
+        });
+        if (member.role === 'patient') throw new AppError('validation_failed', 'A patient account cannot be on a care team', { details: [{ path: '/userId', message: 'is a patient account' }] });
+        const link = await CareTeam.findOneAndUpdate(
+          { patientId: patient._id, userId: member._id },
+          { $set: { relation: input.relation, priority: input.priority }, $setOnInsert: { organisationId: patient.organisationId } },
+          { upsert: true, new: true },
+        ).lean<CareTeamDoc>();
+        return toCareTeamView(link as CareTeamDoc, member);
+      });
+    },
+
+    async removeCareTeamMember(actor: Actor, patientId: string, userId: string) {
+      return audited(audit, actor, { action: 'careTeam.manage', objectType: 'patient', objectId: patientId }, async () => {
+        await policy.assertPatient(actor.principal, patientId, 'careTeam.manage');
+        const result = await CareTeam.deleteOne({ patientId: oid(patientId), userId: Types.ObjectId.isValid(userId) ? oid(userId) : null });
+        if (result.deletedCount === 0) throw new AppError('not_found', 'This user is not on the care team');
+      });
+    },
+  };
+}
+
+export type DirectoryService = ReturnType<typeof createDirectoryService>;

@@ -1,0 +1,31 @@
+import type Router from '@koa/router';
+import type { Middleware } from 'koa';
+import { Types } from 'mongoose';
+import { paginate, type PageRequest } from '../../../store/pagination.js';
+import { validate, valid } from '../../../transports/http/validate.js';
+import { toAuditView, type AuditLog, type AuditOutcome } from '../../audit/audit-log.js';
+import { actorOf } from '../http-auth.js';
+import type { Policy } from '../policy.js';
+
+interface AuditQuery extends PageRequest {
+  objectType?: string;
+  objectId?: string;
+  actorId?: string;
+  outcome?: AuditOutcome;
+}
+
+export function registerAuditRoutes(router: Router, requireUser: Middleware, policy: Policy, audit: AuditLog): void {
+  router.get('/audit', requireUser, validate({ query: 'http/audit-query' }), async (ctx) => {
+    const { principal } = actorOf(ctx);
+    policy.assertMay(principal, 'audit.read');
+    const query = valid<AuditQuery>(ctx.state, 'query');
+    const filter = {
+      organisationId: new Types.ObjectId(principal.organisationId),
+      ...(query.objectType ? { objectType: query.objectType } : {}),
+      ...(query.objectId ? { objectId: query.objectId } : {}),
+      ...(query.actorId ? { 'actor.id': query.actorId } : {}),
+      ...(query.outcome ? { outcome: query.outcome } : {}),
+    };
+    ctx.body = await paginate(audit.model, filter, query, toAuditView);
+  });
+}

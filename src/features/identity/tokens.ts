@@ -1,0 +1,74 @@
+/**
+ * Access tokens are short-lived JWTs (HS256, jose). Refresh tokens are opaque
+ * random strings `<sessionId>.<secret>` whose SHA-256 is stored; each use
+ * rotates them, and presenting a replaced token revokes the whole session.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { AppError } from '../../errors.js';
+import { ROLES, type Role } from './models.js';
+import type { UserPrincipal } from './principal.js';
+
+export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
+export const REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 60 * 60;
+const ISSUER = 'medhub';
+const AUDIENCE = 'medhub-api';
+
+export interface TokenSigner {
+  signAccess(principal: UserPrincipal, now: Date): Promise<string>;
+  verifyAccess(token: string, now: Date): Promise<UserPrincipal>;
+}
+
+export function createTokenSigner(secret: string): TokenSigner {
+  const key = new TextEncoder().encode(secret);
+  return {
+    async signAccess(principal, now) {
+      const issuedAt = Math.floor(now.getTime() / 1000);
+      return new SignJWT({ org: principal.organisationId, role: principal.role, pid: principal.patientId, sid: principal.sessionId })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(principal.userId)
+        .setIssuer(ISSUER)
+        .setAudience(AUDIENCE)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(issuedAt + ACCESS_TOKEN_TTL_SECONDS)
+        .sign(key);
+    },
+    async verifyAccess(token, now) {
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          issuer: ISSUER,
+          audience: AUDIENCE,
+          algorithms: ['HS256'],
+          currentDate: now,
+        });
+        const { sub, org, role, pid, sid } = payload as Record<string, unknown>;
+        if (typeof sub !== 'string' || typeof org !== 'string' || typeof sid !== 'string' || !ROLES.includes(role as Role)) {
+          throw new AppError('unauthenticated', 'The token is not valid');
+        }
+        return { kind: 'user', userId: sub, organisationId: org, role: role as Role, patientId: typeof pid === 'string' ? pid : null, sessionId: sid };
+      } catch (error) {
+        if (error instanceof AppError) throw error;
+        if (error instanceof joseErrors.JWTExpired) throw new AppError('token_expired', 'The access token has expired');
+        throw new AppError('unauthenticated', 'The token is not valid');
+      }
+    },
+  };
+}
+
+export interface RefreshToken {
+  token: string;
+  hash: string;
+}
+
+export function newRefreshToken(sessionId: string): RefreshToken {
+  const token = `${sessionId}.${randomBytes(32).toString('base64url')}`;
+  return { token, hash: hashToken(token) };
+}
+
+export const hashToken = (token: string): string => createHash('sha256').update(token).digest('base64url');
+
+/** The session id a refresh token names, or undefined when it is malformed. */
+export function sessionIdOf(token: string): string | undefined {
+  const [sessionId, secret] = token.split('.');
+  return sessionId && secret && /^[a-f0-9]{24}$/.test(sessionId) ? sessionId : undefined;
+}

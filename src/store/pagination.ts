@@ -1,0 +1,45 @@
+/**
+ * Cursor pagination, newest first. The cursor is the opaque last `_id` of a
+ * page (ObjectIds grow with time), so pages stay stable while new documents
+ * arrive — unlike skip/limit.
+ */
+import { Types, type QueryFilter, type Model } from 'mongoose';
+import { AppError } from '../errors.js';
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 200;
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface PageRequest {
+  cursor?: string;
+  limit?: number;
+}
+
+export function encodeCursor(id: Types.ObjectId | string): string {
+  return Buffer.from(String(id), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): Types.ObjectId {
+  const id = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[a-f0-9]{24}$/.test(id)) throw new AppError('validation_failed', 'The cursor is not valid', { details: [{ path: '/cursor', message: 'is not a cursor from this API' }] });
+  return new Types.ObjectId(id);
+}
+
+export async function paginate<D extends { _id: Types.ObjectId }, V>(
+  model: Model<D>,
+  filter: QueryFilter<D>,
+  page: PageRequest,
+  view: (doc: D) => V,
+): Promise<Page<V>> {
+  const limit = Math.min(page.limit ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+  const scoped: QueryFilter<D> = page.cursor ? { $and: [filter, { _id: { $lt: decodeCursor(page.cursor) } }] } as QueryFilter<D> : filter;
+  const docs = (await model.find(scoped).sort({ _id: -1 }).limit(limit + 1).lean()) as D[];
+  const items = docs.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items: items.map(view), nextCursor: docs.length > limit && last ? encodeCursor(last._id) : null };
+}

@@ -1,0 +1,61 @@
+/**
+ * Test data through the real API: an organisation with an admin (the
+ * bootstrap the hub itself uses), then users, patients and care teams created
+ * over HTTP exactly as a client would.
+ */
+import { randomUUID } from 'node:crypto';
+import { createAdmin } from '../../src/features/identity/bootstrap.js';
+import type { Hub } from '../../src/hub.js';
+import { request } from './clients.js';
+
+export const PASSWORD = 'correct horse battery staple';
+
+export interface Login {
+  token: string;
+  refreshToken: string;
+  userId: string;
+  email: string;
+}
+
+export async function login(hub: Hub, email: string, password = PASSWORD): Promise<Login> {
+  const response = await request<{ accessToken: string; refreshToken: string; user: { id: string } }>(hub, 'POST', '/api/v1/auth/login', { body: { email, password } });
+  if (response.status !== 200) throw new Error(`login ${email} failed: ${response.status} ${JSON.stringify(response.body)}`);
+  return { token: response.body.accessToken, refreshToken: response.body.refreshToken, userId: response.body.user.id, email };
+}
+
+export async function createOrganisation(hub: Hub, name = 'Org'): Promise<Login & { organisationId: string }> {
+  const email = `admin-${randomUUID().slice(0, 8)}@example.org`;
+  const admin = await createAdmin(hub.features.identity.models, { email, password: PASSWORD, organisation: name });
+  return { ...(await login(hub, email)), organisationId: String(admin.organisationId) };
+}
+
+export async function createUser(hub: Hub, admin: Login, role: 'admin' | 'clinician' | 'caregiver' | 'patient', extra: Record<string, unknown> = {}): Promise<Login> {
+  const email = `${role}-${randomUUID().slice(0, 8)}@example.org`;
+  const created = await request(hub, 'POST', '/api/v1/users', { token: admin.token, body: { email, name: `A ${role}`, role, password: PASSWORD, ...extra } });
+  if (created.status !== 201) throw new Error(`create ${role} failed: ${created.status} ${JSON.stringify(created.body)}`);
+  return login(hub, email);
+}
+
+export async function createPatient(hub: Hub, staff: Login, body: Record<string, unknown> = {}): Promise<{ id: string; timezone: string }> {
+  const created = await request<{ id: string; timezone: string }>(hub, 'POST', '/api/v1/patients', { token: staff.token, body: { name: 'Pat Doe', timezone: 'Europe/Paris', ...body } });
+  if (created.status !== 201) throw new Error(`create patient failed: ${created.status} ${JSON.stringify(created.body)}`);
+  return created.body;
+}
+
+export async function addToCareTeam(hub: Hub, staff: Login, patientId: string, userId: string, priority = 1): Promise<void> {
+  const added = await request(hub, 'POST', `/api/v1/patients/${patientId}/care-team`, { token: staff.token, body: { userId, relation: 'daughter', priority } });
+  if (added.status !== 200) throw new Error(`care team add failed: ${added.status} ${JSON.stringify(added.body)}`);
+}
+
+/** One organisation with every role, a patient with a care team and a patient without. */
+export async function careScenario(hub: Hub) {
+  const admin = await createOrganisation(hub, 'Sunrise Clinic');
+  const clinician = await createUser(hub, admin, 'clinician');
+  const caregiver = await createUser(hub, admin, 'caregiver');
+  const outsider = await createUser(hub, admin, 'caregiver');
+  const patient = await createPatient(hub, clinician, { name: 'Alice' });
+  const otherPatient = await createPatient(hub, clinician, { name: 'Bob' });
+  await addToCareTeam(hub, clinician, patient.id, caregiver.userId);
+  const patientUser = await createUser(hub, admin, 'patient', { patientId: patient.id });
+  return { admin, clinician, caregiver, outsider, patient, otherPatient, patientUser };
+}

@@ -1,0 +1,52 @@
+import t from 'tap';
+import { connectSocket, nextEvent, request } from '../helpers/clients.js';
+import { startTestHub } from '../helpers/hub.js';
+import { careScenario, login } from '../helpers/factories.js';
+import { patientAudience } from '../../src/transports/socket/rooms.js';
+
+t.test('socket handshake, rooms and subscriptions follow the policy', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+
+  const anonymous = connectSocket(t, hub, { auth: { token: 'not-a-token' } });
+  t.equal((await nextEvent<{ data?: { code: string } }>(anonymous, 'connect_error')).data?.code, 'unauthenticated');
+
+  const caregiver = connectSocket(t, hub, { auth: { token: s.caregiver.token } });
+  const outsider = connectSocket(t, hub, { auth: { token: s.outsider.token } });
+  const clinician = connectSocket(t, hub, { auth: { token: s.clinician.token } });
+  await Promise.all([nextEvent(caregiver, 'connect'), nextEvent(outsider, 'connect'), nextEvent(clinician, 'connect')]);
+
+  // Room joins happen in a connection hook; a round trip makes sure they are done.
+  await Promise.all([caregiver, outsider, clinician].map((socket) => socket.emitWithAck('patient:unsubscribe', { patientId: s.otherPatient.id })));
+  const received = Promise.all([nextEvent(caregiver, 'device:status'), nextEvent(clinician, 'device:status')]);
+  let outsiderGotIt = false;
+  outsider.on('device:status', () => (outsiderGotIt = true));
+  hub.context.sockets.emit(patientAudience({ id: s.patient.id, organisationId: s.admin.organisationId }), 'device:status', { deviceId: 'd1', online: true });
+  const [forCaregiver, forClinician] = await received;
+  t.same(forCaregiver, { deviceId: 'd1', online: true }, 'care team member receives the patient’s events');
+  t.same(forClinician, { deviceId: 'd1', online: true }, 'staff receive them through the staff room');
+
+  const denied = await outsider.emitWithAck('patient:subscribe', { patientId: s.patient.id });
+  t.same(denied, { ok: false, error: { code: 'not_found', message: 'Patient not found' } }, 'a denied room join');
+  const invalid = await outsider.emitWithAck('patient:subscribe', { patientId: 'nope' });
+  t.equal(invalid.ok, false);
+  t.equal(invalid.error.code, 'validation_failed');
+  const allowed = await clinician.emitWithAck('patient:subscribe', { patientId: s.patient.id });
+  t.same(allowed, { ok: true, room: `patient:${s.patient.id}` });
+  t.notOk(outsiderGotIt, 'a caregiver off the team received nothing');
+
+  const audit = await request<{ items: { action: string; outcome: string; via: string }[] }>(hub, 'GET', '/api/v1/audit?outcome=denied', { token: s.admin.token });
+  t.ok(audit.body.items.some((e) => e.action === 'patient.subscribe' && e.via === 'socket'), 'the denied join is audited');
+});
+
+t.test('a revoked session cannot reconnect its socket', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const session = await login(hub, s.caregiver.email);
+  const socket = connectSocket(t, hub, { auth: { token: session.token } });
+  await nextEvent(socket, 'connect');
+  await request(hub, 'POST', '/api/v1/auth/logout', { body: { refreshToken: session.refreshToken } });
+  socket.disconnect();
+  socket.connect();
+  t.equal((await nextEvent<{ data?: { code: string } }>(socket, 'connect_error')).data?.code, 'unauthenticated');
+});
