@@ -66,12 +66,16 @@ export class ToolRegistry {
     private readonly validate: ValidateBySchemaId,
   ) {}
 
-  /** Reads `schemas/intents/` (synchronously: it runs once at boot). Throws if the files are inconsistent. */
-  static load(dir: string = schemasDir()): ToolRegistry {
+  /**
+   * Reads `schemas/intents/` (synchronously: it runs once at boot). Throws if the files are inconsistent.
+   * Pass `validate` to use the hub's shared schema registry instead of this module's own ajv.
+   */
+  static load(options: { dir?: string; validate?: ValidateBySchemaId } = {}): ToolRegistry {
+    const dir = options.dir ?? schemasDir();
     const entries = readIndex(dir);
     const schemas = entries.map((entry) => readToolSchema(dir, entry.name, entry.schema));
     const tools = entries.map((entry, i) => toAssistantTool(entry, schemas[i] as ToolSchema));
-    return new ToolRegistry(Object.freeze(tools), compileSchemas(schemas));
+    return new ToolRegistry(Object.freeze(tools), options.validate ?? compileSchemas(schemas));
   }
 
   get(name: string): AssistantTool | undefined {
