@@ -1,0 +1,79 @@
+/**
+ * Turns commands from the hub into acks. A command is carried out at most
+ * once per commandId: QoS 1 may deliver it twice (and the persistent session
+ * redelivers after a reconnect), so a repeat gets the first outcome again.
+ */
+import type { DoseTracker } from './doses.js';
+import { readCommand } from './inbound.js';
+import type { CommandAck, DeviceCommand } from './payloads.js';
+
+export interface CommandHost {
+  /** Device clock, epoch ms. */
+  deviceNow(): number;
+  doses: DoseTracker;
+  setClock(serverTime: string): void;
+  signal(kind: 'ring' | 'locate', durationSeconds: number): void;
+  reboot(delaySeconds: number): void;
+}
+
+export interface CommandResult {
+  command?: DeviceCommand;
+  ack: CommandAck;
+  /** True when this commandId was seen before and the stored ack is repeated. */
+  repeated: boolean;
+}
+
+/** Outcomes remembered for repeats; QoS 1 duplicates arrive close together. */
+const REMEMBERED_OUTCOMES = 256;
+
+export class CommandHandler {
+  private readonly outcomes = new Map<string, CommandAck>();
+
+  constructor(private readonly host: CommandHost) {}
+
+  /** The ack to send, or undefined when the message carries no usable commandId. */
+  handle(message: unknown): CommandResult | undefined {
+    const reading = readCommand(message);
+    if (!reading.ok) {
+      if (!reading.commandId) return undefined;
+      const previous = this.outcomes.get(reading.commandId);
+      if (previous) return { ack: previous, repeated: true };
+      return { ack: this.remember(this.ack(reading.commandId, 'rejected', { code: reading.code, message: reading.message })), repeated: false };
+    }
+    const { command } = reading;
+    const previous = this.outcomes.get(command.commandId);
+    if (previous) return { command, ack: previous, repeated: true };
+    return { command, ack: this.remember(this.execute(command)), repeated: false };
+  }
+
+  private execute(command: DeviceCommand): CommandAck {
+    if (this.host.deviceNow() > Date.parse(command.expiresAt)) return this.ack(command.commandId, 'expired');
+    switch (command.type) {
+      case 'dispense_now': {
+        const outcome = this.host.doses.dispenseOnCommand(command);
+        return this.ack(command.commandId, outcome.status, outcome.error);
+      }
+      case 'ring':
+      case 'locate':
+        this.host.signal(command.type, command.params.durationSeconds);
+        return this.ack(command.commandId, 'succeeded');
+      case 'sync_time':
+        this.host.setClock(command.params.serverTime);
+        return this.ack(command.commandId, 'succeeded');
+      case 'reboot':
+        // Ack first: after the reboot the device would have nothing to say it with.
+        this.host.reboot(command.params.delaySeconds ?? 0);
+        return this.ack(command.commandId, 'succeeded');
+    }
+  }
+
+  private ack(commandId: string, status: CommandAck['status'], error?: CommandAck['error']): CommandAck {
+    return { commandId, status, at: new Date(this.host.deviceNow()).toISOString(), ...(error ? { error } : {}) };
+  }
+
+  private remember(ack: CommandAck): CommandAck {
+    this.outcomes.set(ack.commandId, ack);
+    if (this.outcomes.size > REMEMBERED_OUTCOMES) this.outcomes.delete(this.outcomes.keys().next().value as string);
+    return ack;
+  }
+}
