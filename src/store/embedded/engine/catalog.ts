@@ -1,0 +1,198 @@
+/**
+ * Databases, collections and their indexes. Every change goes through a method that also
+ * records a JournalOp in the caller's WriteLog; `apply` replays those ops on start-up.
+ */
+import type { Document } from 'bson';
+import { ErrorCodes, failure } from '../errors.js';
+import { compileFilter } from '../query/matcher.js';
+import { Collection, ID_INDEX_NAME, idKeyOf } from './collection.js';
+import { CollectionIndex, defaultIndexName } from './indexes.js';
+import type { JournalOp, WriteLog } from './journal-ops.js';
+
+export const ID_INDEX_SPEC: Document = { v: 2, key: { _id: 1 }, name: ID_INDEX_NAME };
+
+/** Index options we keep in the spec (what listIndexes echoes back). */
+const KEPT_INDEX_OPTIONS = ['unique', 'sparse', 'partialFilterExpression', 'expireAfterSeconds', 'collation', 'hidden', 'weights', 'default_language', 'language_override', 'textIndexVersion', '2dsphereIndexVersion'];
+
+function namespaceParts(ns: string): [string, string] {
+  const dot = ns.indexOf('.');
+  return [ns.slice(0, dot), ns.slice(dot + 1)];
+}
+
+function validateCollectionName(db: string, name: string): void {
+  if (name === '' || name.includes('$') || name.includes('\0') || db === '' || /[/\\. "$]/.test(db)) {
+    throw failure(ErrorCodes.InvalidNamespace, `Invalid namespace specified '${db}.${name}'`);
+  }
+}
+
+export function normalizeIndexSpec(raw: Document): Document {
+  const key = raw.key as Document | undefined;
+  if (key === undefined || typeof key !== 'object' || Object.keys(key).length === 0) {
+    throw failure(ErrorCodes.CannotCreateIndex, "Error in specification { } :: caused by :: The 'key' field must be a non-empty object");
+  }
+  const spec: Document = { v: 2, key, name: typeof raw.name === 'string' ? raw.name : defaultIndexName(key) };
+  for (const option of KEPT_INDEX_OPTIONS) if (raw[option] !== undefined) spec[option] = raw[option];
+  if (spec.unique === false) delete spec.unique;
+  if (spec.sparse === false) delete spec.sparse;
+  return spec;
+}
+
+function sameOptions(a: Document, b: Document): boolean {
+  const relevant = (spec: Document): string =>
+    JSON.stringify([spec.unique === true, spec.sparse === true, spec.partialFilterExpression ?? null, spec.expireAfterSeconds ?? null]);
+  return relevant(a) === relevant(b);
+}
+
+export class Catalog {
+  private readonly collections = new Map<string, Collection>();
+
+  get(db: string, name: string): Collection | undefined {
+    return this.collections.get(`${db}.${name}`);
+  }
+
+  idKey(doc: Document): string {
+    return idKeyOf(doc);
+  }
+
+  all(): IterableIterator<Collection> {
+    return this.collections.values();
+  }
+
+  databaseNames(): string[] {
+    return [...new Set([...this.collections.values()].map((collection) => collection.db))].sort();
+  }
+
+  collectionsOf(db: string): Collection[] {
+    return [...this.collections.values()].filter((collection) => collection.db === db);
+  }
+
+  /** Creates the collection; code 48 NamespaceExists when it exists (mongoose ignores that). */
+  create(db: string, name: string, options: Document, log: WriteLog): Collection {
+    validateCollectionName(db, name);
+    if (this.get(db, name) !== undefined) throw failure(ErrorCodes.NamespaceExists, `Collection ${db}.${name} already exists.`);
+    const collection = this.createQuietly(db, name, options);
+    log.record({ op: 'createCollection', ns: collection.ns, options });
+    return collection;
+  }
+
+  /** Writes to a missing collection create it implicitly, as in mongod. */
+  getOrCreate(db: string, name: string, log: WriteLog): Collection {
+    return this.get(db, name) ?? this.create(db, name, {}, log);
+  }
+
+  drop(db: string, name: string, log: WriteLog): boolean {
+    const ns = `${db}.${name}`;
+    if (!this.collections.delete(ns)) return false;
+    log.record({ op: 'dropCollection', ns });
+    return true;
+  }
+
+  dropDatabase(db: string, log: WriteLog): void {
+    for (const collection of this.collectionsOf(db)) this.collections.delete(collection.ns);
+    log.record({ op: 'dropDatabase', db });
+  }
+
+  /** Returns false when an identical index already exists (mongod answers ok with a note). */
+  createIndex(collection: Collection, rawSpec: Document, log: WriteLog): boolean {
+    const spec = normalizeIndexSpec(rawSpec);
+    const name = String(spec.name);
+    const sameKey = JSON.stringify(spec.key);
+    if (name === ID_INDEX_NAME || sameKey === JSON.stringify(ID_INDEX_SPEC.key)) return false;
+    for (const existing of collection.indexes.values()) {
+      const existingKey = JSON.stringify(existing.spec.key);
+      if (existing.name === name) {
+        if (existingKey === sameKey && sameOptions(existing.spec, spec)) return false;
+        throw failure(
+          existingKey === sameKey ? ErrorCodes.IndexOptionsConflict : ErrorCodes.IndexKeySpecsConflict,
+          `An existing index has the same name as the requested index. When index names are not specified, they are auto generated and can cause conflicts. Please refer to our documentation. Requested index: ${JSON.stringify(spec)}, existing index: ${JSON.stringify(existing.spec)}`,
+        );
+      }
+      if (existingKey === sameKey && JSON.stringify(existing.spec.partialFilterExpression) === JSON.stringify(spec.partialFilterExpression)) {
+        if (sameOptions(existing.spec, spec)) return false;
+        throw failure(
+          ErrorCodes.IndexOptionsConflict,
+          `An equivalent index already exists with a different name and options. Requested index: ${JSON.stringify(spec)}, existing index: ${JSON.stringify(existing.spec)}`,
+        );
+      }
+    }
+    this.buildIndex(collection, spec);
+    log.record({ op: 'createIndex', ns: collection.ns, spec });
+    return true;
+  }
+
+  dropIndex(collection: Collection, name: string, log: WriteLog): void {
+    if (!collection.indexes.has(name)) throw failure(ErrorCodes.IndexNotFound, `index not found with name [${name}]`);
+    collection.dropIndex(name);
+    log.record({ op: 'dropIndex', ns: collection.ns, name });
+  }
+
+  insert(collection: Collection, doc: Document, log: WriteLog): void {
+    collection.insert(doc);
+    log.record({ op: 'insert', ns: collection.ns, doc });
+  }
+
+  replace(collection: Collection, previous: Document, next: Document, log: WriteLog): void {
+    collection.replace(previous, next);
+    log.record({ op: 'replace', ns: collection.ns, doc: next });
+  }
+
+  remove(collection: Collection, doc: Document, log: WriteLog): void {
+    collection.remove(doc);
+    log.record({ op: 'delete', ns: collection.ns, id: doc._id });
+  }
+
+  /** Replays one journal or snapshot operation (constraints were checked when it was first applied). */
+  apply(op: JournalOp): void {
+    switch (op.op) {
+      case 'createCollection': {
+        const [db, name] = namespaceParts(op.ns);
+        if (this.get(db, name) === undefined) this.createQuietly(db, name, op.options);
+        return;
+      }
+      case 'dropCollection':
+        this.collections.delete(op.ns);
+        return;
+      case 'dropDatabase':
+        for (const collection of this.collectionsOf(op.db)) this.collections.delete(collection.ns);
+        return;
+      case 'createIndex':
+        this.buildIndex(this.replayTarget(op.ns), op.spec);
+        return;
+      case 'dropIndex':
+        this.replayTarget(op.ns).dropIndex(op.name);
+        return;
+      case 'insert':
+      case 'replace': {
+        const collection = this.replayTarget(op.ns);
+        const previous = collection.documents.get(idKeyOf(op.doc));
+        if (previous === undefined) collection.insert(op.doc);
+        else collection.replace(previous, op.doc);
+        return;
+      }
+      case 'delete': {
+        const collection = this.replayTarget(op.ns);
+        const previous = collection.documents.get(idKeyOf({ _id: op.id }));
+        if (previous !== undefined) collection.remove(previous);
+        return;
+      }
+      case 'retryableWrite':
+        return;
+    }
+  }
+
+  private replayTarget(ns: string): Collection {
+    const [db, name] = namespaceParts(ns);
+    return this.get(db, name) ?? this.createQuietly(db, name, {});
+  }
+
+  private createQuietly(db: string, name: string, options: Document): Collection {
+    const collection = new Collection(db, name, options);
+    this.collections.set(collection.ns, collection);
+    return collection;
+  }
+
+  private buildIndex(collection: Collection, spec: Document): void {
+    const partial = spec.partialFilterExpression as Document | undefined;
+    collection.addIndex(new CollectionIndex(spec, partial === undefined ? undefined : compileFilter(partial)));
+  }
+}

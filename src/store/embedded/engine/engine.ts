@@ -1,0 +1,93 @@
+/**
+ * The store's state and its services: catalog, cursors, retryable-write records and the
+ * optional on-disk persistence. Command handlers mutate through the catalog with a WriteLog
+ * and then `commit` it; the reply is sent once the commit promise resolves (durable).
+ */
+import type { Document } from 'bson';
+import type { StoreLogger } from '../logger.js';
+import type { Persistence } from '../persistence/persistence.js';
+import { Catalog } from './catalog.js';
+import { CursorManager } from './cursors.js';
+import type { JournalOp, WriteLog } from './journal-ops.js';
+import { RetryableWrites } from './retryable-writes.js';
+
+export interface RetryContext {
+  session: string;
+  txnNumber: bigint;
+}
+
+export interface EngineSettings {
+  replSetName: string;
+  /** host:port the server advertises in hello (`me`, `hosts`, `primary`). */
+  advertisedHost: string;
+  cursorTimeoutMs: number;
+  logicalSessionTimeoutMinutes: number;
+  logger: StoreLogger;
+}
+
+export class Engine {
+  readonly catalog = new Catalog();
+  readonly retryableWrites = new RetryableWrites();
+  readonly cursors: CursorManager;
+  readonly startedAt = new Date();
+  private persistence: Persistence | undefined;
+  private connectionCounter = 0;
+
+  constructor(public settings: EngineSettings) {
+    this.cursors = new CursorManager(settings.cursorTimeoutMs);
+  }
+
+  attachPersistence(persistence: Persistence): void {
+    this.persistence = persistence;
+  }
+
+  nextConnectionId(): number {
+    this.connectionCounter += 1;
+    return this.connectionCounter;
+  }
+
+  /** Replays one persisted operation into memory. */
+  replay(op: JournalOp): void {
+    if (op.op === 'retryableWrite') this.retryableWrites.restore(op);
+    else this.catalog.apply(op);
+  }
+
+  /**
+   * Makes the logged operations durable (one journal record, so a command's effects are
+   * replayed all or nothing) and, for retryable writes, remembers the reply.
+   */
+  commit(log: WriteLog, retry?: RetryContext, reply?: Document): Promise<void> {
+    if (retry !== undefined && reply !== undefined) {
+      log.record(this.retryableWrites.journalOp(retry.session, retry.txnNumber, reply));
+    }
+    const durable = log.isEmpty || this.persistence === undefined ? Promise.resolve() : this.persistence.append(log.ops);
+    if (retry !== undefined && reply !== undefined) this.retryableWrites.remember(retry.session, retry.txnNumber, reply, durable);
+    if (this.persistence?.shouldCompact === true) void this.compact();
+    return durable;
+  }
+
+  async compact(): Promise<void> {
+    try {
+      await this.persistence?.compact(() => this.captureState());
+    } catch (error) {
+      this.settings.logger.error({ err: String(error) }, 'embedded store compaction failed');
+    }
+  }
+
+  /** The whole state as replayable operations (documents are immutable, so references suffice). */
+  captureState(): JournalOp[] {
+    const ops: JournalOp[] = [];
+    for (const collection of this.catalog.all()) {
+      ops.push({ op: 'createCollection', ns: collection.ns, options: collection.options });
+      for (const index of collection.indexes.values()) ops.push({ op: 'createIndex', ns: collection.ns, spec: index.spec });
+      for (const doc of collection.documents.values()) ops.push({ op: 'insert', ns: collection.ns, doc });
+    }
+    ops.push(...this.retryableWrites.snapshotOps());
+    return ops;
+  }
+
+  async close(): Promise<void> {
+    this.cursors.close();
+    await this.persistence?.close(() => this.captureState());
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Secondary indexes: a map from a canonical key string to the ids of the documents carrying
+ * that key. Covers single-field, compound, multikey, unique, sparse, partial and TTL indexes
+ * (the kinds medhub's schemas declare). The `_id` index is the collection's primary map.
+ */
+import type { Document } from 'bson';
+import { canonicalKey } from '../bson/canonical-key.js';
+import { EMPTY_ARRAY, MISSING, indexValuesAtPath } from './paths.js';
+import type { KeyValue } from './paths.js';
+
+export type DocumentPredicate = (doc: Document) => boolean;
+
+export interface IndexField {
+  path: string;
+  parts: string[];
+  direction: unknown;
+}
+
+/** A canonical string for one key value; null, missing and undefined share one, like in mongod. */
+export function keyPart(value: KeyValue): string {
+  if (value === MISSING) return 'z';
+  if (value === EMPTY_ARRAY) return 'u';
+  return canonicalKey(value);
+}
+
+const KEY_SEPARATOR = '\u0001';
+
+export class CollectionIndex {
+  readonly name: string;
+  readonly spec: Document;
+  readonly fields: IndexField[];
+  readonly unique: boolean;
+  readonly sparse: boolean;
+  readonly expireAfterSeconds: number | undefined;
+  private readonly partialFilter: DocumentPredicate | undefined;
+  /** keyString → ids (canonical `_id` keys). */
+  private readonly entries = new Map<string, Set<string>>();
+
+  constructor(spec: Document, partialFilter: DocumentPredicate | undefined) {
+    this.spec = spec;
+    this.name = String(spec.name);
+    this.fields = Object.entries(spec.key as Document).map(([path, direction]) => ({
+      path,
+      parts: path.split('.'),
+      direction,
+    }));
+    this.unique = spec.unique === true;
+    this.sparse = spec.sparse === true;
+    this.expireAfterSeconds = typeof spec.expireAfterSeconds === 'number' ? spec.expireAfterSeconds : undefined;
+    this.partialFilter = partialFilter;
+  }
+
+  get keyPattern(): Document {
+    return spec(this.fields);
+  }
+
+  get isTextOrGeo(): boolean {
+    return this.fields.some((field) => typeof field.direction === 'string');
+  }
+
+  /**
+   * Every key string this document contributes; empty when the index skips it
+   * (sparse index and all fields missing, or partial filter not matched).
+   */
+  keysOf(doc: Document): Array<{ key: string; values: KeyValue[] }> {
+    if (this.partialFilter !== undefined && !this.partialFilter(doc)) return [];
+    const perField = this.fields.map((field) => indexValuesAtPath(doc, field.parts));
+    if (this.sparse && perField.every((values) => values.length === 1 && values[0] === MISSING)) return [];
+    const combinations = cartesian(perField);
+    const seen = new Set<string>();
+    const keys: Array<{ key: string; values: KeyValue[] }> = [];
+    for (const values of combinations) {
+      const key = values.map(keyPart).join(KEY_SEPARATOR);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      keys.push({ key, values });
+    }
+    return keys;
+  }
+
+  /** The key string for an equality lookup with one value per field, in field order. */
+  lookupKey(values: unknown[]): string {
+    return values.map((value) => keyPart(value)).join(KEY_SEPARATOR);
+  }
+
+  idsFor(key: string): ReadonlySet<string> | undefined {
+    return this.entries.get(key);
+  }
+
+  /** An id other than `selfId` that already holds `key`, if any. */
+  conflictingId(key: string, selfId: string): string | undefined {
+    const ids = this.entries.get(key);
+    if (ids === undefined) return undefined;
+    for (const id of ids) if (id !== selfId) return id;
+    return undefined;
+  }
+
+  add(key: string, id: string): void {
+    let ids = this.entries.get(key);
+    if (ids === undefined) {
+      ids = new Set();
+      this.entries.set(key, ids);
+    }
+    ids.add(id);
+  }
+
+  remove(key: string, id: string): void {
+    const ids = this.entries.get(key);
+    if (ids === undefined) return;
+    ids.delete(id);
+    if (ids.size === 0) this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+function spec(fields: IndexField[]): Document {
+  const pattern: Document = {};
+  for (const field of fields) pattern[field.path] = field.direction;
+  return pattern;
+}
+
+function cartesian(lists: KeyValue[][]): KeyValue[][] {
+  let result: KeyValue[][] = [[]];
+  for (const list of lists) {
+    const next: KeyValue[][] = [];
+    for (const prefix of result) for (const value of list) next.push([...prefix, value]);
+    result = next;
+  }
+  return result;
+}
+
+/** mongod's default index name: `a_1_b_-1`. */
+export function defaultIndexName(key: Document): string {
+  return Object.entries(key)
+    .map(([field, direction]) => `${field}_${String(direction)}`)
+    .join('_');
+}

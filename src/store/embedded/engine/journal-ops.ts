@@ -1,0 +1,29 @@
+/**
+ * Logical operations recorded in the journal and in snapshots. Replaying them in order
+ * rebuilds the exact in-memory state (documents and index definitions).
+ */
+import type { Document } from 'bson';
+
+export type JournalOp =
+  | { op: 'createCollection'; ns: string; options: Document }
+  | { op: 'dropCollection'; ns: string }
+  | { op: 'dropDatabase'; db: string }
+  | { op: 'createIndex'; ns: string; spec: Document }
+  | { op: 'dropIndex'; ns: string; name: string }
+  | { op: 'insert'; ns: string; doc: Document }
+  | { op: 'replace'; ns: string; doc: Document }
+  | { op: 'delete'; ns: string; id: unknown }
+  | { op: 'retryableWrite'; session: string; txnNumber: unknown; reply: Document; at: Date };
+
+/** The operations one command produced; committed to the journal as one atomic record. */
+export class WriteLog {
+  readonly ops: JournalOp[] = [];
+
+  record(op: JournalOp): void {
+    this.ops.push(op);
+  }
+
+  get isEmpty(): boolean {
+    return this.ops.length === 0;
+  }
+}
