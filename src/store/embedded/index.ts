@@ -65,6 +65,7 @@ export async function startEmbeddedStore(options: EmbeddedStoreOptions = {}): Pr
     advertisedHost: '',
     cursorTimeoutMs: options.cursorTimeoutMs ?? 10 * 60_000,
     logicalSessionTimeoutMinutes: LOGICAL_SESSION_TIMEOUT_MINUTES,
+    persistent: !inMemory,
     logger,
   });
   if (!inMemory) {

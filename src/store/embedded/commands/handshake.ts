@@ -107,6 +107,8 @@ export const handshakeCommands: Record<string, CommandHandler> = {
     process: 'medhub-embedded-store',
     uptime: Math.floor((Date.now() - ctx.engine.startedAt.getTime()) / 1000),
     localTime: new Date(),
+    // What mongod's own tests check before expecting transactions to work.
+    storageEngine: { name: 'medhub-embedded', supportsSnapshotReadConcern: false, persistent: ctx.engine.settings.persistent },
     ok: 1,
   }),
 };

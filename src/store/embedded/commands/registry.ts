@@ -8,6 +8,7 @@ import { aggregateCommands } from './aggregate.js';
 import { catalogCommands } from './catalog.js';
 import type { CommandContext, CommandHandler } from './context.js';
 import { deleteCommand } from './delete.js';
+import { explainCommands } from './explain.js';
 import { findAndModifyCommand } from './find-and-modify.js';
 import { handshakeCommands } from './handshake.js';
 import { indexCommands } from './indexes.js';
@@ -24,6 +25,7 @@ const handlers = new Map<string, CommandHandler>(
     ...aggregateCommands,
     ...indexCommands,
     ...transactionCommands,
+    ...explainCommands,
     insert: insertCommand,
     update: updateCommand,
     delete: deleteCommand,

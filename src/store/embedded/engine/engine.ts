@@ -22,6 +22,8 @@ export interface EngineSettings {
   advertisedHost: string;
   cursorTimeoutMs: number;
   logicalSessionTimeoutMinutes: number;
+  /** False for inMemory stores. */
+  persistent: boolean;
   logger: StoreLogger;
 }
 

@@ -7,6 +7,7 @@ import type { Document } from 'bson';
 import { canonicalKey } from '../bson/canonical-key.js';
 import { isPlainDocument } from '../bson/values.js';
 import type { Collection } from '../engine/collection.js';
+import type { CollectionIndex } from '../engine/indexes.js';
 
 const NOT_AN_EQUALITY = Symbol('notEquality');
 
@@ -43,12 +44,17 @@ function byIdKeys(collection: Collection, values: unknown[]): Document[] {
   return docs;
 }
 
-/** Documents that may match `filter` (a superset); the caller still applies the full filter. */
-export function candidateDocuments(collection: Collection, filter: Document | undefined | null): Iterable<Document> {
-  if (filter === undefined || filter === null) return collection.documents.values();
+export type QueryPlan =
+  | { stage: 'COLLSCAN' }
+  | { stage: 'IDHACK'; ids: unknown[] }
+  | { stage: 'IXSCAN'; index: CollectionIndex; keys: unknown[][] };
+
+/** Picks `_id` equality, then the first index whose every field is pinned by an equality. */
+export function choosePlan(collection: Collection, filter: Document | undefined | null): QueryPlan {
+  if (filter === undefined || filter === null) return { stage: 'COLLSCAN' };
   if ('_id' in filter) {
     const ids = equalityValues(filter._id);
-    if (ids !== NOT_AN_EQUALITY) return byIdKeys(collection, ids);
+    if (ids !== NOT_AN_EQUALITY) return { stage: 'IDHACK', ids };
   }
   for (const index of collection.indexes.values()) {
     if (index.spec.partialFilterExpression !== undefined || index.isTextOrGeo) continue;
@@ -58,15 +64,42 @@ export function candidateDocuments(collection: Collection, filter: Document | un
     // A sparse index lacks documents where the field is missing, which {f: null} must find.
     if (index.sparse && lists.some((values) => values.some((value) => value === null))) continue;
     if (lists.length > 1 && lists.some((values) => values.length !== 1)) continue;
-    const ids = new Set<string>();
     const keys = lists.length === 1 ? (lists[0] ?? []).map((value) => [value]) : [lists.map((values) => values[0])];
-    for (const values of keys) for (const id of index.idsFor(index.lookupKey(values)) ?? []) ids.add(id);
-    const docs: Document[] = [];
-    for (const id of ids) {
-      const doc = collection.documents.get(id);
-      if (doc !== undefined) docs.push(doc);
-    }
-    return docs;
+    return { stage: 'IXSCAN', index, keys };
   }
-  return collection.documents.values();
+  return { stage: 'COLLSCAN' };
+}
+
+/** Documents that may match `filter` (a superset); the caller still applies the full filter. */
+export function candidateDocuments(collection: Collection, filter: Document | undefined | null): Iterable<Document> {
+  const plan = choosePlan(collection, filter);
+  if (plan.stage === 'COLLSCAN') return collection.documents.values();
+  if (plan.stage === 'IDHACK') return byIdKeys(collection, plan.ids);
+  const ids = new Set<string>();
+  for (const values of plan.keys) for (const id of plan.index.idsFor(plan.index.lookupKey(values)) ?? []) ids.add(id);
+  const docs: Document[] = [];
+  for (const id of ids) {
+    const doc = collection.documents.get(id);
+    if (doc !== undefined) docs.push(doc);
+  }
+  return docs;
+}
+
+/** The plan in the shape of mongod's explain `winningPlan`. */
+export function explainPlan(plan: QueryPlan): Document {
+  if (plan.stage === 'COLLSCAN') return { stage: 'COLLSCAN', direction: 'forward' };
+  if (plan.stage === 'IDHACK') return { stage: 'IDHACK' };
+  return {
+    stage: 'FETCH',
+    inputStage: {
+      stage: 'IXSCAN',
+      keyPattern: plan.index.keyPattern,
+      indexName: plan.index.name,
+      isMultiKey: false,
+      isUnique: plan.index.unique,
+      isSparse: plan.index.sparse,
+      isPartial: false,
+      direction: 'forward',
+    },
+  };
 }
