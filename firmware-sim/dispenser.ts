@@ -147,13 +147,17 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     this.id = options.id;
     this.clock = options.clock ?? createSimClock();
     this.log = options.logger ?? silent;
-    this.random = seededRandom(options.seed ?? deviceSeed(0, options.id));
+    const seed = options.seed ?? deviceSeed(0, options.id);
+    // Two streams: the patient's choices stay reproducible however many
+    // heartbeats or reconnects (which draw noise) happened in between.
+    this.random = seededRandom(seed);
+    const noise = seededRandom(seed ^ 0x9e3779b9);
     this.agenda = new Agenda(this.clock, (error) => this.log('error', 'scheduled task failed', { deviceId: this.id, err: String(error) }));
-    this.backoff = new Backoff({ random: this.random, ...options.backoff });
+    this.backoff = new Backoff({ random: noise, ...options.backoff });
     this.outbox = new Outbox(options.outbox);
     this.maxInflight = options.maxInflight ?? 16;
     this.slots = new Slots(options.slots);
-    this.vitals = new Vitals(this.random);
+    this.vitals = new Vitals(noise);
     this.skewMs = options.clockSkewMs ?? 0;
     const scenario = options.scenario ?? 'adherent';
     this.doses = new DoseTracker({
@@ -316,17 +320,19 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     this.connected = true;
     this.counters.connects++;
     this.backoff.reset();
-    const online: OnlineStatus = {
-      state: 'online',
-      connectionId,
-      at: isoInstant(this.deviceNow()),
-      firmwareVersion: this.firmwareVersion,
-    };
-    this.publish('status', online);
+    // Subscribe first and announce `online` only once the SUBACK is in: from then on
+    // a command the hub sends reaches the device (or waits in its persistent session).
     const subscriptions = (['schedule', 'commands', 'errors'] as const).map((name) => deviceTopic(this.id, name));
     this.client?.subscribe(subscriptions, { qos: 1 }, (error) => {
+      if (generation !== this.generation) return;
       if (error) this.log('warn', 'subscribe failed', { deviceId: this.id, err: error.message });
+      this.announce(connectionId);
     });
+  }
+
+  private announce(connectionId: string): void {
+    const online: OnlineStatus = { state: 'online', connectionId, at: isoInstant(this.deviceNow()), firmwareVersion: this.firmwareVersion };
+    this.publish('status', online);
     if (!this.bootAnnounced) {
       this.bootAnnounced = true;
       this.queueEvent({ type: 'device.reboot', reason: this.bootReason, firmwareVersion: this.firmwareVersion }, this.bootAt + this.skewMs);

@@ -49,7 +49,7 @@ export const TOPICS: readonly TopicContract[] = [
     schema: 'status.json',
     publisher: 'the device (online), the broker on its behalf (Last Will)',
     subscriber: 'the hub',
-    summary: '`online` after every CONNACK; `offline` as Last Will or before a clean disconnect.',
+    summary: '`online` once subscribed after every CONNECT; `offline` as Last Will or before a clean disconnect.',
   },
   {
     name: 'acks',

@@ -15,7 +15,11 @@ t.test('every topic has a schema and every schema a topic', async (t) => {
 });
 
 t.test('ids, titles and dialect', async (t) => {
-  for (const [file, schema] of [...mqtt].map(([f, s]) => [`mqtt/${f}`, s] as const).concat([...common].map(([f, s]) => [`common/${f}`, s] as const))) {
+  const named: [string, SchemaDocument][] = [
+    ...[...mqtt].map(([file, schema]): [string, SchemaDocument] => [`mqtt/${file}`, schema]),
+    ...[...common].map(([file, schema]): [string, SchemaDocument] => [`common/${file}`, schema]),
+  ];
+  for (const [file, schema] of named) {
     t.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema', `${file} dialect`);
     t.equal(schema.$id, `https://medhub.dev/schemas/${file}`, `${file} $id`);
     t.type(schema.title, 'string', `${file} title`);

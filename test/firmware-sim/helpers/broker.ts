@@ -27,11 +27,18 @@ export interface TestBroker {
   /** Publishes as the hub would (retained schedules, commands). */
   publish(topic: string, payload: unknown, options?: { retain?: boolean; qos?: 0 | 1 }): Promise<void>;
   close(): Promise<void>;
+  /** Drops every connection at once and stops, like a killed process: no graceful close. */
+  crash(): Promise<void>;
 }
 
 export async function startBroker(options: { port?: number; aedes?: AedesOptions } = {}): Promise<TestBroker> {
   const broker = await Aedes.createBroker(options.aedes);
-  const server = net.createServer({ noDelay: true }, broker.handle);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    broker.handle(socket);
+  });
   server.listen(options.port ?? 0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
@@ -87,6 +94,12 @@ export async function startBroker(options: { port?: number; aedes?: AedesOptions
     async close() {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    async crash() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      broker.close();
     },
   };
 }
