@@ -6,11 +6,12 @@ import t from 'tap';
 import { Binary, Decimal128, Long, MaxKey, MinKey, ObjectId } from 'mongodb';
 import type { Document } from 'mongodb';
 import { testDb } from './helpers.js';
+import type { AnyDocument } from './helpers.js';
 
 const { db } = await testDb(t, 'bson_order');
 
 t.test('sort follows the BSON type order', async (t) => {
-  const coll = db.collection<Document>('mixed');
+  const coll = db.collection<AnyDocument>('mixed');
   const values: Array<[number, unknown]> = [
     [1, new MaxKey()],
     [2, /re/],
@@ -35,7 +36,7 @@ t.test('sort follows the BSON type order', async (t) => {
 });
 
 t.test('numbers compare by value across int32, int64, double and Decimal128', async (t) => {
-  const coll = db.collection<Document>('numbers');
+  const coll = db.collection<AnyDocument>('numbers');
   await coll.insertMany([
     { _id: 'int', v: 2 },
     { _id: 'long', v: Long.fromNumber(2) },
@@ -58,7 +59,7 @@ t.test('numbers compare by value across int32, int64, double and Decimal128', as
 });
 
 t.test('range operators only compare within a type bracket', async (t) => {
-  const coll = db.collection<Document>('bracket');
+  const coll = db.collection<AnyDocument>('bracket');
   await coll.insertMany([{ _id: 1, v: 5 }, { _id: 2, v: 'b' }, { _id: 3, v: null }, { _id: 4 }, { _id: 5, v: [1, 'z'] }]);
   const ids = async (filter: Document): Promise<number[]> =>
     (await coll.find(filter).sort({ _id: 1 }).toArray()).map((doc) => Number(doc._id));
@@ -73,7 +74,7 @@ t.test('range operators only compare within a type bracket', async (t) => {
 });
 
 t.test('arrays sort by their smallest element ascending and largest descending', async (t) => {
-  const coll = db.collection<Document>('arrays');
+  const coll = db.collection<AnyDocument>('arrays');
   await coll.insertMany([{ _id: 1, a: [3, 1] }, { _id: 2, a: [2] }, { _id: 3, a: 0 }, { _id: 4, a: [] }, { _id: 5, a: null }]);
   const ascending = await coll.find({}).sort({ a: 1 }).toArray();
   t.same(ascending.map((doc) => doc._id), [4, 5, 3, 1, 2], 'an empty array sorts before null');
@@ -82,7 +83,7 @@ t.test('arrays sort by their smallest element ascending and largest descending',
 });
 
 t.test('embedded documents and arrays match by exact value and field order', async (t) => {
-  const coll = db.collection<Document>('embedded');
+  const coll = db.collection<AnyDocument>('embedded');
   await coll.insertMany([{ _id: 1, d: { a: 1, b: 2 } }, { _id: 2, d: { b: 2, a: 1 } }, { _id: 3, tags: ['x', 'y'] }]);
   t.same((await coll.find({ d: { a: 1, b: 2 } }).toArray()).map((doc) => doc._id), [1]);
   t.same((await coll.find({ 'd.a': 1 }).sort({ _id: 1 }).toArray()).map((doc) => doc._id), [1, 2]);
@@ -93,7 +94,7 @@ t.test('embedded documents and arrays match by exact value and field order', asy
 });
 
 t.test('int64 values round-trip as int64', async (t) => {
-  const coll = db.collection<Document>('longs');
+  const coll = db.collection<AnyDocument>('longs');
   await coll.insertOne({ _id: 1, big: Long.fromString('9223372036854775807') });
   const doc = await coll.findOne({ _id: 1 }, { promoteLongs: false });
   t.ok(doc?.big instanceof Long);

@@ -75,3 +75,10 @@ export async function temporaryDirectory(t: TestLike, prefix: string): Promise<s
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/**
+ * Tests store arbitrary `_id` types (numbers, strings, Long…); the driver's default
+ * schema typing assumes ObjectId, so test collections use this loose shape.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyDocument = any;

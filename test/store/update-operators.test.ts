@@ -7,9 +7,10 @@ import t from 'tap';
 import { Decimal128, Long } from 'mongodb';
 import type { Document } from 'mongodb';
 import { testDb } from './helpers.js';
+import type { AnyDocument } from './helpers.js';
 
 const { db } = await testDb(t, 'update_ops');
-const coll = db.collection<Document>('docs');
+const coll = db.collection<AnyDocument>('docs');
 
 async function reset(doc: Document): Promise<void> {
   await coll.deleteMany({});
@@ -80,21 +81,21 @@ t.test('$push with $each, $position, $sort and $slice; $addToSet keeps existing 
   t.same((await current())?.list, [1, 2, 2, 3, 5], 'mingo would drop the 5 here; mongod appends it once');
   await coll.updateOne({ _id: 1 }, { $addToSet: { list: 4 } });
   t.same((await current())?.list, [1, 2, 2, 3, 5, 4]);
-  await coll.updateOne({ _id: 1 }, { $push: { scores: { $each: [9, 3], $sort: -1, $slice: 3 } } });
+  await coll.updateOne({ _id: 1 }, { $push: { scores: { $each: [9, 3], $sort: -1, $slice: 3 } } } as Document);
   t.same((await current())?.scores, [9, 5, 3]);
-  await coll.updateOne({ _id: 1 }, { $push: { scores: { $each: [0], $position: 0 } } });
+  await coll.updateOne({ _id: 1 }, { $push: { scores: { $each: [0], $position: 0 } } } as Document);
   t.same((await current())?.scores, [0, 9, 5, 3]);
-  await coll.updateOne({ _id: 1 }, { $push: { created: 'x' } });
+  await coll.updateOne({ _id: 1 }, { $push: { created: 'x' } } as Document);
   t.same((await current())?.created, ['x'], '$push on a missing field creates the array');
 });
 
 t.test('$pull, $pullAll and $pop', async (t) => {
   await reset({ nums: [1, 5, 3, 7, 3], items: [{ k: 'a', v: 1 }, { k: 'b', v: 2 }], q: [1, 2, 3] });
-  await coll.updateOne({ _id: 1 }, { $pull: { nums: { $gte: 5 }, items: { k: 'a' } } });
+  await coll.updateOne({ _id: 1 }, { $pull: { nums: { $gte: 5 }, items: { k: 'a' } } } as Document);
   let doc = await current();
   t.same(doc?.nums, [1, 3, 3]);
   t.same(doc?.items, [{ k: 'b', v: 2 }]);
-  await coll.updateOne({ _id: 1 }, { $pullAll: { nums: [3] }, $pop: { q: -1 } });
+  await coll.updateOne({ _id: 1 }, { $pullAll: { nums: [3] }, $pop: { q: -1 } } as Document);
   doc = await current();
   t.same(doc?.nums, [1]);
   t.same(doc?.q, [2, 3]);
@@ -151,7 +152,7 @@ t.test('mongod refuses with its error codes', async (t) => {
   await reset({ s: 'text', n: 1, scalar: 5, arr: [1] });
   t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $inc: { s: 1 } })), 14, '$inc on a string');
   t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $inc: { n: 'x' as never } })), 14, '$inc by a string');
-  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $push: { s: 1 } })), 2, '$push on a non-array');
+  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $push: { s: 1 } } as Document)), 2, '$push on a non-array');
   t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $addToSet: { s: 1 } })), 2, '$addToSet on a non-array');
   t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $set: { n: 1 }, $inc: { n: 1 } })), 40, 'same path twice');
   t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $set: { a: 1, 'a.b': 1 } })), 40, 'prefix paths');
