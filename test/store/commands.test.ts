@@ -1,0 +1,169 @@
+/**
+ * The commands mongoose and the shell send, at the driver level: handshake and server info,
+ * catalog commands, cursors (getMore/killCursors), count/distinct/aggregate, findAndModify,
+ * delete limits, projections and MongoDB's error for unknown commands.
+ */
+import t from 'tap';
+import { Long } from 'mongodb';
+import { connectClient, startTestServer, usingRealMongo } from './helpers.js';
+import type { AnyDocument } from './helpers.js';
+
+const server = await startTestServer(t, 'commands');
+const client = await connectClient(t, server.uri);
+const db = client.db(server.dbName);
+
+async function failureOf(promise: Promise<unknown>): Promise<Record<string, unknown>> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Record<string, unknown>;
+  }
+  throw new Error('expected the command to fail');
+}
+
+t.test('hello advertises a writable replica-set primary', async (t) => {
+  const hello = await db.admin().command({ hello: 1 });
+  t.equal(hello.isWritablePrimary, true);
+  t.type(hello.setName, 'string');
+  t.ok(Array.isArray(hello.hosts) && hello.hosts.includes(hello.me), 'hosts lists me');
+  t.equal(hello.primary, hello.me);
+  t.ok(hello.maxWireVersion >= 21);
+  t.type(hello.logicalSessionTimeoutMinutes, 'number');
+  t.type(hello.maxBsonObjectSize, 'number');
+  t.ok(hello.localTime instanceof Date);
+  if (!usingRealMongo) {
+    // Deliberate: topologyVersion would switch the driver to streaming hello.
+    t.notOk('topologyVersion' in hello);
+    t.notOk('compression' in hello);
+  }
+  const legacy = await db.admin().command({ isMaster: 1 });
+  t.equal(legacy.ismaster, true);
+});
+
+t.test('ping, buildInfo, getParameter, endSessions', async (t) => {
+  t.equal((await db.admin().command({ ping: 1 })).ok, 1);
+  const info = await db.admin().command({ buildInfo: 1 });
+  t.match(info.version, /^\d+\.\d+/);
+  const fcv = await db.admin().command({ getParameter: 1, featureCompatibilityVersion: 1 });
+  t.match(fcv.featureCompatibilityVersion?.version, /^\d+\.\d+$/);
+  const session = client.startSession();
+  await db.collection('touch').findOne({}, { session });
+  await session.endSession();
+  t.equal((await db.admin().command({ ping: 1 })).ok, 1, 'the connection is still healthy after endSessions');
+});
+
+t.test('unknown commands answer CommandNotFound', async (t) => {
+  const error = await failureOf(db.command({ frobnicate: 1 }));
+  t.equal(error.code, 59);
+  t.equal(error.codeName, 'CommandNotFound');
+  t.match(String(error.errmsg ?? error.message), /no such command: 'frobnicate'/);
+});
+
+t.test('create, listCollections, listDatabases, drop, dropDatabase', async (t) => {
+  await db.createCollection('alpha');
+  t.equal((await failureOf(db.command({ create: 'alpha' }))).code, 48, 'NamespaceExists');
+  await db.collection('beta').insertOne({ x: 1 });
+  const names = (await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+  t.ok(names.includes('alpha') && names.includes('beta'));
+  const filtered = await db.listCollections({ name: 'beta' }).toArray();
+  t.same(filtered.map((c) => c.name), ['beta']);
+  t.equal(filtered[0]?.type, 'collection');
+  const databases = await db.admin().listDatabases();
+  t.ok(databases.databases.some((entry) => entry.name === server.dbName));
+  t.equal(await db.collection('beta').drop(), true);
+  t.notOk((await db.listCollections({ name: 'beta' }).toArray()).length);
+  const other = client.db(`${server.dbName}_x`);
+  await other.collection('c').insertOne({ y: 1 });
+  t.equal(await other.dropDatabase(), true);
+  t.notOk((await db.admin().listDatabases()).databases.some((entry) => entry.name === `${server.dbName}_x`));
+});
+
+t.test('find cursors: int64 ids, getMore and killCursors', async (t) => {
+  const coll = db.collection<AnyDocument>('cursor');
+  await coll.insertMany(Array.from({ length: 7 }, (_, i) => ({ _id: i })));
+  const first = await db.command({ find: 'cursor', filter: {}, sort: { _id: 1 }, batchSize: 3 }, { promoteLongs: false });
+  t.ok(first.cursor.id instanceof Long, 'cursor id is an int64');
+  t.same(first.cursor.firstBatch.map((doc: AnyDocument) => doc._id), [0, 1, 2]);
+  t.equal(first.cursor.ns, `${server.dbName}.cursor`);
+  const more = await db.command({ getMore: first.cursor.id, collection: 'cursor', batchSize: 3 }, { promoteLongs: false });
+  t.same(more.cursor.nextBatch.map((doc: AnyDocument) => doc._id), [3, 4, 5]);
+  const killed = await db.command({ killCursors: 'cursor', cursors: [first.cursor.id] }, { promoteLongs: false });
+  t.same(killed.cursorsKilled.map(String), [String(first.cursor.id)]);
+  t.equal((await failureOf(db.command({ getMore: first.cursor.id, collection: 'cursor' }))).code, 43, 'CursorNotFound');
+
+  const all = await coll.find({}).batchSize(2).toArray();
+  t.equal(all.length, 7, 'the driver drains a cursor through getMore');
+  const last = await db.command({ find: 'cursor', filter: { _id: { $gte: 5 } }, batchSize: 10 }, { promoteLongs: false });
+  t.equal(String(last.cursor.id), '0', 'an exhausted cursor has id 0');
+});
+
+t.test('projection, sort, skip and limit', async (t) => {
+  const coll = db.collection<AnyDocument>('proj');
+  await coll.insertMany([
+    { _id: 1, a: { b: 1, c: 2 }, d: 'x', list: [1, 2, 3] },
+    { _id: 2, a: { b: 2, c: 3 }, d: 'y', list: [4] },
+    { _id: 3, a: { b: 3, c: 4 }, d: 'z', list: [] },
+  ]);
+  t.same(await coll.find({}, { projection: { 'a.b': 1 } }).sort({ _id: -1 }).limit(2).toArray(), [
+    { _id: 3, a: { b: 3 } },
+    { _id: 2, a: { b: 2 } },
+  ]);
+  t.same(await coll.find({ _id: 1 }, { projection: { a: 0, list: 0 } }).toArray(), [{ _id: 1, d: 'x' }]);
+  t.same(await coll.find({ _id: 1 }, { projection: { _id: 0, list: { $slice: 2 } } }).toArray(), [
+    { a: { b: 1, c: 2 }, d: 'x', list: [1, 2] },
+  ]);
+  t.same((await coll.find({}).sort({ d: 1 }).skip(1).toArray()).map((doc) => doc._id), [2, 3]);
+});
+
+t.test('count, countDocuments, estimatedDocumentCount and distinct', async (t) => {
+  const coll = db.collection<AnyDocument>('counting');
+  await coll.insertMany([
+    { tags: ['a', 'b'], n: 1 },
+    { tags: ['b', 'c'], n: 2 },
+    { tags: 'd', n: 2 },
+    { n: 3 },
+  ]);
+  t.equal((await db.command({ count: 'counting', query: { n: 2 } })).n, 2);
+  t.equal((await db.command({ count: 'counting', skip: 1, limit: 2 })).n, 2);
+  t.equal((await db.command({ count: 'missing_collection' })).n, 0);
+  t.equal(await coll.countDocuments({ n: { $gte: 2 } }), 3);
+  t.equal(await coll.estimatedDocumentCount(), 4);
+  t.same([...(await coll.distinct('tags'))].sort(), ['a', 'b', 'c', 'd'], 'distinct unwinds arrays');
+  t.same([...(await coll.distinct('n', { n: { $lt: 3 } }))].sort(), [1, 2]);
+});
+
+t.test('delete with limit 1 and 0; findAndModify remove, sort and fields', async (t) => {
+  const coll = db.collection<AnyDocument>('deleting');
+  await coll.insertMany([{ k: 1, v: 3 }, { k: 1, v: 1 }, { k: 1, v: 2 }, { k: 2, v: 0 }]);
+  t.equal((await coll.deleteOne({ k: 1 })).deletedCount, 1);
+  const removed = await coll.findOneAndDelete({ k: 1 }, { sort: { v: -1 }, projection: { _id: 0, v: 1 } });
+  t.same(removed, { v: 2 });
+  const updated = await coll.findOneAndUpdate({ k: 2 }, { $set: { v: 9 } }, { returnDocument: 'after', projection: { _id: 0 } });
+  t.same(updated, { k: 2, v: 9 });
+  t.equal(await coll.findOneAndDelete({ k: 42 }), null);
+  t.equal((await coll.deleteMany({})).deletedCount, 2);
+});
+
+t.test('aggregate: stages, cursor batches, and stored documents stay untouched', async (t) => {
+  const coll = db.collection<AnyDocument>('orders');
+  await coll.insertMany([
+    { _id: 1, customer: 'a', items: [{ sku: 'x', qty: 2 }, { sku: 'y', qty: 1 }] },
+    { _id: 2, customer: 'b', items: [{ sku: 'x', qty: 5 }] },
+    { _id: 3, customer: 'a', items: [] },
+  ]);
+  const bySku = await coll
+    .aggregate([
+      { $unwind: '$items' },
+      { $group: { _id: '$items.sku', qty: { $sum: '$items.qty' } } },
+      { $sort: { qty: -1 } },
+    ])
+    .toArray();
+  t.same(bySku, [{ _id: 'x', qty: 7 }, { _id: 'y', qty: 1 }]);
+  const withCount = await coll.aggregate([{ $addFields: { count: { $size: '$items' } } }, { $match: { count: { $gt: 0 } } }, { $count: 'n' }]).toArray();
+  t.same(withCount, [{ n: 2 }]);
+  t.same(await coll.findOne({ _id: 1 }, { projection: { count: 1 } }), { _id: 1 }, '$addFields did not leak into storage');
+  const batched = await coll.aggregate([{ $sort: { _id: 1 } }], { batchSize: 1 }).toArray();
+  t.same(batched.map((doc) => doc._id), [1, 2, 3]);
+  const countDocs = await coll.countDocuments({ customer: 'a' });
+  t.equal(countDocs, 2);
+});

@@ -1,0 +1,86 @@
+/**
+ * createIndexes / listIndexes / dropIndexes, equality lookups served by an index (explain),
+ * and TTL expiry.
+ */
+import t from 'tap';
+import { connectClient, startTestServer, usingRealMongo } from './helpers.js';
+import type { AnyDocument } from './helpers.js';
+
+// A fast TTL sweep for the embedded store; a real mongod sweeps every 60 s.
+const server = await startTestServer(t, 'indexes', { ttlSweepIntervalMs: 50 });
+const client = await connectClient(t, server.uri);
+const db = client.db(server.dbName);
+
+async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
+  try {
+    await promise;
+    return undefined;
+  } catch (error) {
+    return (error as { code?: number }).code;
+  }
+}
+
+t.test('createIndexes, listIndexes and dropIndexes', async (t) => {
+  const coll = db.collection<AnyDocument>('people');
+  const created = await db.command({ createIndexes: 'people', indexes: [{ key: { email: 1 }, name: 'email_1', unique: true }] });
+  t.equal(created.numIndexesBefore, 1);
+  t.equal(created.numIndexesAfter, 2);
+  t.equal(created.createdCollectionAutomatically, true);
+  const again = await db.command({ createIndexes: 'people', indexes: [{ key: { email: 1 }, name: 'email_1', unique: true }] });
+  t.equal(again.numIndexesAfter, 2, 'creating an identical index is a no-op');
+  await coll.createIndex({ org: 1, createdAt: -1 });
+  await coll.createIndex({ nick: 1 }, { sparse: true, name: 'nick_sparse' });
+
+  const indexes = await coll.listIndexes().toArray();
+  t.same(indexes.map((index) => index.name), ['_id_', 'email_1', 'org_1_createdAt_-1', 'nick_sparse']);
+  t.same(indexes[0]?.key, { _id: 1 });
+  t.same(indexes[2]?.key, { org: 1, createdAt: -1 });
+  t.equal(indexes[3]?.sparse, true);
+
+  t.equal(await codeOf(coll.createIndex({ email: 1 }, { name: 'email_1', unique: false })), 85, 'same name and key, other options');
+  t.equal(await codeOf(coll.createIndex({ other: 1 }, { name: 'email_1' })), 86, 'same name, other key');
+
+  await coll.dropIndex('nick_sparse');
+  await db.command({ dropIndexes: 'people', index: { org: 1, createdAt: -1 } });
+  t.same((await coll.listIndexes().toArray()).map((index) => index.name), ['_id_', 'email_1']);
+  t.equal(await codeOf(coll.dropIndex('nope')), 27, 'IndexNotFound');
+  await coll.dropIndexes();
+  t.same((await coll.listIndexes().toArray()).map((index) => index.name), ['_id_']);
+  t.equal(await codeOf(db.collection('never_created').listIndexes().toArray()), 26, 'NamespaceNotFound');
+});
+
+t.test('equality lookups on indexed fields use the index', async (t) => {
+  const coll = db.collection<AnyDocument>('lookups');
+  await coll.insertMany(Array.from({ length: 50 }, (_, i) => ({ email: `u${i}@x.io`, org: `o${i % 5}`, n: i })));
+  await coll.createIndex({ email: 1 }, { unique: true });
+  await coll.createIndex({ org: 1, n: 1 });
+  const plan = async (filter: AnyDocument): Promise<string> => JSON.stringify((await coll.find(filter).explain('queryPlanner')).queryPlanner);
+  const byEmail = await plan({ email: 'u7@x.io' });
+  t.match(byEmail, /"stage":"IXSCAN"/);
+  t.match(byEmail, /"indexName":"email_1"/);
+  t.match(await plan({ org: 'o1', n: 6 }), /"indexName":"org_1_n_1"/);
+  t.match(await plan({ n: 6 }), /COLLSCAN/, 'no index on n alone');
+  t.same((await coll.findOne({ email: 'u7@x.io' }))?.n, 7);
+  t.same((await coll.find({ email: { $in: ['u1@x.io', 'u2@x.io'] } }).sort({ n: 1 }).toArray()).map((doc) => doc.n), [1, 2]);
+});
+
+t.test('TTL indexes expire documents', async (t) => {
+  const coll = db.collection<AnyDocument>('sessions');
+  await coll.createIndex({ seenAt: 1 }, { expireAfterSeconds: 1 });
+  const past = new Date(Date.now() - 60_000);
+  await coll.insertMany([
+    { _id: 'old', seenAt: past },
+    { _id: 'old-array', seenAt: [new Date(Date.now() + 3_600_000), past] },
+    { _id: 'fresh', seenAt: new Date(Date.now() + 3_600_000) },
+    { _id: 'not-a-date', seenAt: 'yesterday' },
+    { _id: 'no-field' },
+  ]);
+  // There is no event for "the TTL monitor ran": poll until the expired documents are gone
+  // (up to ~2 sweeps of a real mongod).
+  const deadline = Date.now() + (usingRealMongo ? 130_000 : 10_000);
+  while ((await coll.countDocuments({ _id: { $in: ['old', 'old-array'] } })) > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, usingRealMongo ? 1000 : 25));
+  }
+  const left = (await coll.find({}).sort({ _id: 1 }).toArray()).map((doc) => doc._id);
+  t.same(left, ['fresh', 'no-field', 'not-a-date']);
+});
