@@ -3,7 +3,9 @@
  * close, and the data directory is locked against a second store.
  */
 import t from 'tap';
-import { readdir } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import mongoose, { Schema } from 'mongoose';
 import { startEmbeddedStore } from '../../src/store/embedded/index.js';
@@ -38,4 +40,46 @@ t.test('a second store cannot open a locked data directory', { skip: embeddedOnl
   const first = await startEmbeddedStore({ dataDir });
   t.teardown(() => first.close());
   await t.rejects(startEmbeddedStore({ dataDir }), /locked by running process/);
+});
+
+t.test('a stale lock left by a dead process is taken over', { skip: embeddedOnly }, async (t) => {
+  const dataDir = await temporaryDirectory(t, 'stale');
+  const child = spawn(process.execPath, ['-e', '']);
+  const deadPid = child.pid;
+  await new Promise((resolve) => child.once('exit', resolve));
+  await writeFile(join(dataDir, 'mongod.lock'), `${String(deadPid)}\n`);
+  const store = await startEmbeddedStore({ dataDir });
+  t.teardown(() => store.close());
+  const client = await MongoClient.connect(store.uri);
+  t.teardown(() => client.close());
+  t.equal((await client.db('admin').command({ ping: 1 })).ok, 1);
+});
+
+t.test('compaction while writing keeps every write', { skip: embeddedOnly }, async (t) => {
+  const dataDir = await temporaryDirectory(t, 'compact');
+  const first = await startEmbeddedStore({ dataDir, compactAfterBytes: 32 * 1024 });
+  const client = await MongoClient.connect(first.uri, { maxPoolSize: 10 });
+  const items = client.db('app').collection<{ _id: number; n: number }>('items');
+  await items.createIndex({ n: 1 }, { unique: true });
+  await Promise.all(
+    Array.from({ length: 10 }, async (_, worker) => {
+      for (let i = 0; i < 200; i++) await items.insertOne({ _id: worker * 1000 + i, n: worker * 1000 + i });
+    }),
+  );
+  await items.updateMany({}, { $inc: { n: 100_000 } });
+  await items.deleteMany({ _id: { $lt: 100 } });
+  const journals = (await readdir(dataDir)).filter((name) => name.startsWith('journal-'));
+  t.ok(journals.length <= 2, `old journals were removed (${journals.join(', ')})`);
+  await client.close();
+  await first.close();
+
+  const second = await startEmbeddedStore({ dataDir });
+  t.teardown(() => second.close());
+  const reader = await MongoClient.connect(second.uri);
+  t.teardown(() => reader.close());
+  const restored = reader.db('app').collection<{ _id: number; n: number }>('items');
+  t.equal(await restored.countDocuments(), 1900);
+  t.equal(await restored.countDocuments({ n: { $gte: 100_000 } }), 1900);
+  const duplicate = await restored.insertOne({ _id: 5, n: 100_000 + 1005 }).catch((error: unknown) => error as { code?: number });
+  t.equal((duplicate as { code?: number }).code, 11000, 'the unique index was restored');
 });
