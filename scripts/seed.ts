@@ -3,6 +3,7 @@
  * caregivers, three patients in different time zones with care teams, and a
  * patient account. Prints the logins. Running it again changes nothing.
  */
+import type { Types } from 'mongoose';
 import { createAdmin } from '../src/features/identity/bootstrap.js';
 import { identityModels } from '../src/features/identity/models.js';
 import { hashPassword } from '../src/features/identity/passwords.js';
@@ -21,13 +22,13 @@ if (await models.User.exists({ email: ADMIN_EMAIL })) {
   const admin = await createAdmin(models, { email: ADMIN_EMAIL, password: DEMO_PASSWORD, name: 'Ada Admin', organisation: 'Sunrise Care' });
   const organisationId = admin.organisationId;
   const passwordHash = await hashPassword(DEMO_PASSWORD);
-  const user = (email: string, name: string, role: 'clinician' | 'caregiver' | 'patient', patientId: unknown = null) =>
+  const user = (email: string, name: string, role: 'clinician' | 'caregiver' | 'patient', patientId: Types.ObjectId | null = null) =>
     models.User.create({ organisationId, email, name, role, passwordHash, patientId });
 
   await user('clinician@sunrise.example', 'Dr. Claire Martin', 'clinician');
   const sam = await user('sam@sunrise.example', 'Sam Okafor', 'caregiver');
   const lea = await user('lea@sunrise.example', 'Léa Dubois', 'caregiver');
-  const [alice, bernard, chen] = await models.Patient.create([
+  const [alice, bernard] = await models.Patient.insertMany([
     { organisationId, name: 'Alice Okafor', timezone: 'Europe/London', contacts: [{ name: 'Sam Okafor', relation: 'son', phone: '+447700900001' }] },
     { organisationId, name: 'Bernard Dubois', timezone: 'Europe/Paris', contacts: [{ name: 'Léa Dubois', relation: 'daughter', phone: '+33612345678' }] },
     { organisationId, name: 'Chen Wei', timezone: 'America/New_York' },
@@ -38,7 +39,6 @@ if (await models.User.exists({ email: ADMIN_EMAIL })) {
     { organisationId, patientId: bernard!._id, userId: sam._id, relation: 'neighbour', priority: 2 },
   ]);
   await user('alice@sunrise.example', 'Alice Okafor', 'patient', alice!._id);
-  void chen;
 }
 
 console.log(`

@@ -3,7 +3,7 @@
  * and the ordered shutdown that undoes it. `src/main.ts` runs it as a process;
  * tests run it in-process on free ports.
  */
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import { Redis } from 'ioredis';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config.js';
@@ -50,7 +50,10 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, logger, metrics });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const http = createHttpApp(config, logger, metrics);
-  const httpServer = createServer(http.app.callback());
+  // Koa composes its middleware when callback() is called, so the server delegates to a
+  // handler set once features have mounted their routes (Socket.IO must attach first).
+  let handleRequest: RequestListener = (_req, res) => res.writeHead(503).end();
+  const httpServer = createServer((req, res) => handleRequest(req, res));
   const mqtt = await createMqttTransport({ config, logger, metrics });
   const sockets = createSocketTransport({ httpServer, logger, metrics, corsOrigin: config.corsOrigin, redis });
   const jobs = createJobScheduler(logger, redis);
@@ -76,6 +79,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 
   registerOpsRoutes(http.root, metrics, checks, () => ({ mqtt: { port: mqtt.port, wsPath: config.mqtt.wsPath } }));
   mountRouters(http);
+  handleRequest = http.app.callback();
   mqtt.attachWebSocket(httpServer);
   rejectUnknownUpgrades(httpServer, config.mqtt.wsPath);
 

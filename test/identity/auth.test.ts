@@ -101,3 +101,10 @@ t.test('the first admin comes from ADMIN_EMAIL/ADMIN_PASSWORD on an empty store'
   const me = await request(hub, 'GET', '/api/v1/auth/me', { token: admin.token });
   t.equal(me.body.role, 'admin');
 });
+
+t.test('bodies over the limit are refused with 413', async (t) => {
+  const hub = await startTestHub(t, { env: { HTTP_BODY_LIMIT_BYTES: '2048' } });
+  const big = await request(hub, 'POST', '/api/v1/auth/login', { body: { email: 'a@example.org', password: 'x'.repeat(5000) } });
+  t.equal(big.status, 413);
+  t.equal(big.body.code, 'payload_too_large');
+});

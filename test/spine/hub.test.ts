@@ -3,6 +3,7 @@ import t from 'tap';
 import { AppError } from '../../src/errors.js';
 import { connectMqtt, connectSocket, nextEvent, request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
+import { createOrganisation } from '../helpers/factories.js';
 
 t.test('a started hub is healthy, ready and exposes metrics', async (t) => {
   const hub = await startTestHub(t);
@@ -31,7 +32,7 @@ t.test('HTTP errors are RFC 7807 problem documents with a request id', async (t)
 
   const missing = await request(hub, 'GET', '/api/v1/nothing-here');
   t.equal(missing.status, 404);
-  t.equal(missing.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  t.match(missing.headers.get('content-type'), /^application\/problem\+json/);
   t.match(missing.body, { type: 'https://medhub.dev/problems/not_found', title: String, status: 404, code: 'not_found', instance: '/api/v1/nothing-here' });
   t.equal(missing.body.requestId, missing.headers.get('x-request-id'));
 
@@ -42,6 +43,9 @@ t.test('HTTP errors are RFC 7807 problem documents with a request id', async (t)
   const traced = await request(hub, 'GET', '/health', { headers: { 'x-request-id': 'trace-abc-12345' } });
   t.equal(traced.headers.get('x-request-id'), 'trace-abc-12345', 'a well-formed client request id is kept');
 });
+
+/** MQTT.js rejects a SUBACK 0x80 and attaches the SUBACK packet to the error. */
+const refusedSubscription = { message: 'Subscribe error: Unspecified error' } as const;
 
 t.test('the broker is closed by default and enforces the device namespace', async (t) => {
   const hub = await startTestHub(t);
@@ -59,10 +63,10 @@ t.test('the broker is closed by default and enforces the device namespace', asyn
   const device = await connectMqtt(t, hub, { clientId: 'dev-1', username: 'dev-1', password: 'right' });
   const own = await device.subscribeAsync('v1/devices/dev-1/commands', { qos: 1 });
   t.equal(own[0]?.qos, 1, 'own namespace granted');
-  const other = await device.subscribeAsync('v1/devices/dev-2/commands', { qos: 1 });
-  t.equal(other[0]?.qos, 128, 'another device namespace refused with SUBACK 0x80');
-  const wildcard = await device.subscribeAsync('v1/devices/+/commands', { qos: 1 });
-  t.equal(wildcard[0]?.qos, 128, 'a wildcard across devices is refused');
+  // MQTT.js rejects on a SUBACK return code 0x80 and attaches the SUBACK packet.
+  await t.rejects(device.subscribeAsync('v1/devices/dev-2/commands', { qos: 1 }), refusedSubscription, 'another device namespace refused with SUBACK 0x80');
+  await t.rejects(device.subscribeAsync('v1/devices/+/commands', { qos: 1 }), refusedSubscription, 'a wildcard across devices is refused');
+  await t.rejects(device.subscribeAsync('#', { qos: 1 }), refusedSubscription, 'and so is everything');
   t.ok(device.connected, 'a refused subscription keeps the connection');
 
   const closed = nextEvent(device, 'close');
@@ -87,38 +91,40 @@ t.test('an MQTT packet declaring more than the limit is cut off before its body 
 t.test('MQTT over WebSocket reaches the same broker', async (t) => {
   const hub = await startTestHub(t);
   hub.context.mqtt.setAuthenticator(async ({ clientId }) => ({ kind: 'device', deviceId: clientId }));
-  const device = await connectMqtt(t, hub, { clientId: 'ws-dev', username: 'ws-dev', password: 'x', ...{ protocol: 'ws' as const } });
-  t.ok(device.connected);
   const viaUrl = await import('mqtt').then((mqtt) => mqtt.connectAsync(hub.urls.mqttWs, { protocolVersion: 4, clientId: 'ws-dev-2', username: 'ws-dev-2', password: 'x', reconnectPeriod: 0 }));
   t.teardown(() => viaUrl.endAsync(true));
   t.ok(viaUrl.connected, 'connected through ws://…/mqtt');
 });
 
-t.test('sockets must authenticate in the handshake', async (t) => {
+t.test('sockets must authenticate in the handshake; handlers answer through acks', async (t) => {
   const hub = await startTestHub(t);
   const anonymous = connectSocket(t, hub);
   const refused = await nextEvent<Error & { data?: { code: string } }>(anonymous, 'connect_error');
   t.equal(refused.data?.code, 'unauthenticated');
-
-  hub.context.sockets.setAuthenticator(async (token) => {
-    if (token !== 'good') throw new AppError('unauthenticated', 'bad token');
-    return { userId: 'u1', organisationId: 'o1', role: 'caregiver' };
-  });
-  const bad = connectSocket(t, hub, { auth: { token: 'bad' } });
+  const bad = connectSocket(t, hub, { auth: { token: 'bad.token.here' } });
   t.equal((await nextEvent<Error & { data?: { code: string } }>(bad, 'connect_error')).data?.code, 'unauthenticated');
 
-  hub.context.sockets.handle<{ n: number }>('echo', { handle: (payload) => ({ n: payload.n }) });
-  const good = connectSocket(t, hub, { auth: { token: 'good' } });
+  hub.context.sockets.handle<{ n: number }>('echo', {
+    handle: (payload) => {
+      if (payload.n < 0) throw new AppError('conflict', 'negative');
+      if (payload.n === 0) throw new Error('internal detail that must not leak');
+      return { n: payload.n };
+    },
+  });
+  const admin = await createOrganisation(hub);
+  const good = connectSocket(t, hub, { auth: { token: admin.token } });
   await nextEvent(good, 'connect');
-  t.same(await good.emitWithAck('echo', { n: 3 }), { ok: true, n: 3 }, 'handler answers through the ack');
+  t.same(await good.timeout(5000).emitWithAck('echo', { n: 3 }), { ok: true, n: 3 }, 'handler answers through the ack');
+  t.same(await good.timeout(5000).emitWithAck('echo', { n: -1 }), { ok: false, error: { code: 'conflict', message: 'negative' } });
+  t.same(await good.timeout(5000).emitWithAck('echo', { n: 0 }), { ok: false, error: { code: 'internal', message: 'Internal error' } }, 'internals never leak');
 });
 
 t.test('the hub stops cleanly with clients attached', async (t) => {
   const hub = await startTestHub(t);
   hub.context.mqtt.setAuthenticator(async ({ clientId }) => ({ kind: 'device', deviceId: clientId }));
-  hub.context.sockets.setAuthenticator(async () => ({ userId: 'u1', organisationId: 'o1', role: 'admin' }));
+  const admin = await createOrganisation(hub);
   const device = await connectMqtt(t, hub, { clientId: 'd1', username: 'd1', password: 'x' });
-  const socket = connectSocket(t, hub, { auth: { token: 't' } });
+  const socket = connectSocket(t, hub, { auth: { token: admin.token } });
   await nextEvent(socket, 'connect');
 
   const deviceClosed = nextEvent(device, 'close');

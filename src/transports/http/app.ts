@@ -8,6 +8,7 @@ import Router from '@koa/router';
 import cors from '@koa/cors';
 import { bodyParser } from '@koa/bodyparser';
 import type { Config } from '../../config.js';
+import { AppError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { problemMiddleware } from './problem.js';
@@ -39,6 +40,9 @@ export function createHttpApp(config: Config, logger: Logger, metrics: Metrics):
       jsonLimit: config.http.bodyLimitBytes,
       // Only objects and arrays: a bare `"x"` or `1` body is not a resource.
       jsonStrict: true,
+      onError: (error) => {
+        throw bodyError(error);
+      },
     }),
   );
   // Koa logs errors itself unless told otherwise; ours are logged by the problem middleware.
@@ -52,6 +56,13 @@ export function mountRouters({ app, api, root }: HttpApp): void {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: true }));
   }
+}
+
+/** co-body's errors → the hub's vocabulary (they carry a status but not always a type). */
+function bodyError(error: Error & { status?: number; type?: string }): AppError {
+  if (error.status === 413 || error.type === 'entity.too.large') return new AppError('payload_too_large', 'The request body is too large');
+  if (error.status === 415) return new AppError('unsupported_media_type', 'The request body must be application/json');
+  return new AppError('invalid_json', 'The request body is not valid JSON');
 }
 
 function originList(setting: string): (ctx: Koa.Context) => string {
