@@ -43,6 +43,8 @@ export interface FleetStats extends Omit<DispenserStats, 'id' | 'connected' | 'a
   devices: number;
   started: number;
   connected: number;
+  /** Connections beyond each device's first. */
+  reconnects: number;
 }
 
 export interface Fleet {
@@ -121,6 +123,7 @@ function sumStats(devices: readonly SimulatedDispenser[], started: number): Flee
     devices: devices.length,
     started,
     connected: 0,
+    reconnects: 0,
     connects: 0,
     disconnects: 0,
     eventsQueued: 0,
@@ -135,6 +138,7 @@ function sumStats(devices: readonly SimulatedDispenser[], started: number): Flee
   for (const device of devices) {
     const { id: _id, connected, appliedScheduleVersion: _version, ...counts } = device.stats();
     if (connected) total.connected++;
+    total.reconnects += Math.max(0, counts.connects - 1);
     for (const key of Object.keys(counts) as (keyof typeof counts)[]) total[key] += counts[key];
   }
   return total;
