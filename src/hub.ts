@@ -9,6 +9,7 @@ import type { DestinationStream } from 'pino';
 import type { Config } from './config.js';
 import type { HubContext } from './features/context.js';
 import { registerIdentity } from './features/identity/index.js';
+import { registerDevices } from './features/devices/index.js';
 import { createJobScheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -132,7 +133,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 /** Features, registered in dependency order; each receives the services of those it builds on. */
 async function registerFeatures(context: HubContext) {
   const identity = await registerIdentity(context);
-  return { identity };
+  const devices = await registerDevices(context, { identity });
+  return { identity, devices };
 }
 
 export type Features = Awaited<ReturnType<typeof registerFeatures>>;

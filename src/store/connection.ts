@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import mongoose, { type Connection } from 'mongoose';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { startEmbeddedStore } from './embedded/index.js';
+import { startEmbeddedStore, type EmbeddedStore } from './embedded/index.js';
 
 export interface StoreOptions {
   mongoUrl: string | undefined;
@@ -26,6 +26,8 @@ export interface Store {
   readonly kind: 'embedded' | 'mongodb';
   /** Connection string of the embedded store, for tools (mongosh) to use. */
   readonly embeddedUri: string | undefined;
+  /** The embedded store itself (tests stop and restart it to prove nothing is acknowledged while it is down). */
+  readonly embedded: EmbeddedStore | undefined;
   ping(): Promise<number>;
   close(): Promise<void>;
 }
@@ -51,6 +53,7 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, logger, m
     connection,
     kind: embedded ? 'embedded' : 'mongodb',
     embeddedUri: embedded?.uri,
+    embedded,
     async ping() {
       const started = performance.now();
       const db = connection.db;

@@ -20,17 +20,22 @@ export interface PageRequest {
   limit?: number;
 }
 
-export function encodeCursor(id: Types.ObjectId | string): string {
-  return Buffer.from(String(id), 'utf8').toString('base64url');
+type Id = Types.ObjectId | string;
+
+/** Ids are ObjectIds or strings (devices, commands); the cursor remembers which. */
+export function encodeCursor(id: Id): string {
+  const tagged = id instanceof Types.ObjectId ? `o:${id.toHexString()}` : `s:${id}`;
+  return Buffer.from(tagged, 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string): Types.ObjectId {
-  const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[a-f0-9]{24}$/.test(id)) throw new AppError('validation_failed', 'The cursor is not valid', { details: [{ path: '/cursor', message: 'is not a cursor from this API' }] });
-  return new Types.ObjectId(id);
+export function decodeCursor(cursor: string): Id {
+  const tagged = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (/^o:[a-f0-9]{24}$/.test(tagged)) return new Types.ObjectId(tagged.slice(2));
+  if (/^s:[A-Za-z0-9_-]{1,64}$/.test(tagged)) return tagged.slice(2);
+  throw new AppError('validation_failed', 'The cursor is not valid', { details: [{ path: '/cursor', message: 'is not a cursor from this API' }] });
 }
 
-export async function paginate<D extends { _id: Types.ObjectId }, V>(
+export async function paginate<D extends { _id: Id }, V>(
   model: Model<D>,
   filter: QueryFilter<D>,
   page: PageRequest,

@@ -40,6 +40,20 @@ export function nextEvent<T = unknown>(emitter: { once(event: string, fn: (...ar
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyBody = Record<string, any>;
 
+/** Resolves with the next `event` whose payload satisfies `accept`. */
+export function nextEventWhere<T = Record<string, unknown>>(emitter: { on(event: string, fn: (value: T) => void): unknown; off(event: string, fn: (value: T) => void): unknown }, event: string, accept: (value: T) => boolean, ms = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for a matching ${event}`)), ms);
+    const listener = (value: T): void => {
+      if (!accept(value)) return;
+      clearTimeout(timer);
+      emitter.off(event, listener);
+      resolve(value);
+    };
+    emitter.on(event, listener);
+  });
+}
+
 export interface JsonResponse<T = AnyBody> {
   status: number;
   headers: Headers;

@@ -79,7 +79,7 @@ export function createAuthService(models: IdentityModels, signer: TokenSigner, t
       const session = await Session.findOneAndUpdate(
         { _id: sessionId, tokenHash: presented, revokedAt: null, expiresAt: { $gt: now } },
         { $set: { tokenHash: next.hash, previousHash: presented } },
-        { new: true },
+        { returnDocument: 'after' },
       ).lean<SessionDoc>();
       if (!session) {
         // A replaced token presented again: someone holds a copy. End the session for everyone.

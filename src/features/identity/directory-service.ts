@@ -111,7 +111,7 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
       const set: Record<string, unknown> = {};
       for (const key of ['name', 'role', 'phone', 'disabled'] as const) if (input[key] !== undefined) set[key] = input[key];
       if (input.password) set.passwordHash = await hashPassword(input.password);
-      const updated = await User.findByIdAndUpdate(user._id, { $set: set }, { new: true }).lean<UserDoc>();
+      const updated = await User.findByIdAndUpdate(user._id, { $set: set }, { returnDocument: 'after' }).lean<UserDoc>();
       if (input.disabled || input.password || (input.role && input.role !== user.role)) await auth.revokeAll(userId);
       return toUserView(updated as UserDoc);
     },
@@ -141,7 +141,7 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
       return audited(audit, actor, { action: 'patient.update', objectType: 'patient', objectId: patientId }, async () => {
         await policy.assertPatient(actor.principal, patientId, 'patient.update');
         if (input.timezone) assertTimeZone(input.timezone);
-        const patient = await Patient.findByIdAndUpdate(patientId, { $set: input }, { new: true }).lean<PatientDoc>();
+        const patient = await Patient.findByIdAndUpdate(patientId, { $set: input }, { returnDocument: 'after' }).lean<PatientDoc>();
         return toPatientView(patient as PatientDoc);
       });
     },
@@ -166,7 +166,7 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
         const link = await CareTeam.findOneAndUpdate(
           { patientId: patient._id, userId: member._id },
           { $set: { relation: input.relation, priority: input.priority }, $setOnInsert: { organisationId: patient.organisationId } },
-          { upsert: true, new: true },
+          { upsert: true, returnDocument: 'after' },
         ).lean<CareTeamDoc>();
         return toCareTeamView(link as CareTeamDoc, member);
       });

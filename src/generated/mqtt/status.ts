@@ -1,7 +1,7 @@
 /* Generated from schemas/mqtt/status.json by scripts/gen-types.ts. Do not edit. */
 
 /**
- * Connection state on v1/devices/{id}/status (device → hub, QoS 1, retained). The device publishes `online` right after every CONNACK and registers `offline` with reason `connection_lost` as its Last Will in the same CONNECT. Both carry the same connectionId, so the hub can ignore a late Will from an older connection that arrives after a newer `online`.
+ * Connection state on v1/devices/{id}/status (device → hub, QoS 1, retained). The device publishes `online` once the subscriptions of each new connection are acknowledged (from then on commands reach it, or wait in its persistent session) and registers `offline` with reason `connection_lost` as its Last Will in the same CONNECT. Both carry the same connectionId, so the hub can ignore a late Will from an older connection that arrives after a newer `online`.
  */
 export type DeviceStatus = OnlineStatus | OfflineStatus;
 /**

@@ -49,12 +49,16 @@ export interface MqttTransport {
   /** Disconnects every session of a device (e.g. when it is disabled). */
   disconnect(deviceId: string): void;
   isConnected(deviceId: string): boolean;
+  /** Called when a device's current session starts or ends (a takeover by a newer session is not an end). */
+  onPresence(listener: PresenceListener): void;
   listen(): Promise<number>;
   attachWebSocket(server: HttpServer): void;
   readonly port: number;
   readonly listening: boolean;
   close(): Promise<void>;
 }
+
+export type PresenceListener = (principal: MqttPrincipal, online: boolean) => void;
 
 export interface ErrorRef {
   topic: string;
@@ -78,6 +82,10 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
   const clientsByDevice = new Map<string, Client>();
   const inFlight = new Set<Promise<void>>();
   let authenticator: MqttAuthenticator = refuseEveryone;
+  const presenceListeners: PresenceListener[] = [];
+  const announce = (principal: MqttPrincipal, online: boolean): void => {
+    for (const listener of presenceListeners) listener(principal, online);
+  };
   let port = 0;
   let tcp: NetServer | undefined;
   let wss: WebSocketServer | undefined;
@@ -126,12 +134,18 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
 
   broker.on('clientReady', (client) => {
     const principal = principals.get(client);
-    if (principal) clientsByDevice.set(principal.deviceId, client);
+    if (principal) {
+      clientsByDevice.set(principal.deviceId, client);
+      announce(principal, true);
+    }
     metrics.mqttConnections.set(broker.connectedClients);
   });
   broker.on('clientDisconnect', (client) => {
     const principal = principals.get(client);
-    if (principal && clientsByDevice.get(principal.deviceId) === client) clientsByDevice.delete(principal.deviceId);
+    if (principal && clientsByDevice.get(principal.deviceId) === client) {
+      clientsByDevice.delete(principal.deviceId);
+      announce(principal, false);
+    }
     metrics.mqttConnections.set(broker.connectedClients);
   });
   broker.on('clientError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'client error'));
@@ -226,6 +240,9 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
     },
     isConnected(deviceId) {
       return clientsByDevice.has(deviceId);
+    },
+    onPresence(listener) {
+      presenceListeners.push(listener);
     },
     async listen() {
       tcp = createServer({ noDelay: true }, (socket) => handleConnection(socket));

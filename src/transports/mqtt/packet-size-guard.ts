@@ -92,7 +92,8 @@ export function guardConnection(
   const guard = new PacketSizeGuard(maxPacketBytes);
   const guarded = Duplex.from({ readable: connection.pipe(guard), writable: connection });
   guard.on('error', (error) => {
-    onViolation(error);
+    // The guard also errors when the pair is torn down normally (AbortError); only its own findings are violations.
+    if (error instanceof PacketTooLargeError || error instanceof MalformedLengthError) onViolation(error);
     connection.destroy();
     guarded.destroy();
   });

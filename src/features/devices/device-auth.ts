@@ -1,0 +1,51 @@
+/**
+ * Devices prove who they are with their id and secret: as MQTT username and
+ * password, or as HTTP Basic credentials on the HTTP fallback. Failed attempts
+ * are counted per device id and per address; past the limit the device is
+ * refused for a while (CONNACK 3 / HTTP 429) even with the right secret.
+ */
+import type { Middleware } from 'koa';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { AppError } from '../../errors.js';
+import type { MqttPrincipal } from '../../transports/mqtt/policy.js';
+import { secretMatches } from './credentials.js';
+import type { DeviceDoc, DeviceModels } from './models.js';
+
+const FAILURES_PER_DEVICE = { points: 10, duration: 300, blockDuration: 300 };
+const FAILURES_PER_ADDRESS = { points: 100, duration: 300, blockDuration: 300 };
+
+export function createDeviceAuthenticator(models: DeviceModels) {
+  const byDevice = new RateLimiterMemory({ keyPrefix: 'device-auth', ...FAILURES_PER_DEVICE });
+  const byAddress = new RateLimiterMemory({ keyPrefix: 'device-auth-ip', ...FAILURES_PER_ADDRESS });
+
+  async function blocked(deviceId: string, address: string): Promise<boolean> {
+    const [device, ip] = await Promise.all([byDevice.get(deviceId), byAddress.get(address)]);
+    return (device?.consumedPoints ?? 0) >= FAILURES_PER_DEVICE.points || (ip?.consumedPoints ?? 0) >= FAILURES_PER_ADDRESS.points;
+  }
+
+  return async function authenticateDevice(deviceId: string, secret: string | undefined, address = 'unknown'): Promise<MqttPrincipal> {
+    if (await blocked(deviceId, address)) throw new AppError('rate_limited', 'Too many failed attempts; try again later', { headers: { 'Retry-After': '300' } });
+    const device = secret ? await models.Device.findById(deviceId, { secretHash: 1, disabled: 1, organisationId: 1, patientId: 1 }).lean<DeviceDoc>() : null;
+    if (!device || device.disabled || !secretMatches(device.secretHash, secret ?? '')) {
+      await Promise.all([byDevice.consume(deviceId).catch(() => undefined), byAddress.consume(address).catch(() => undefined)]);
+      throw new AppError('invalid_credentials', 'Unknown device or wrong secret');
+    }
+    await byDevice.delete(deviceId);
+    return { kind: 'device', deviceId, organisationId: String(device.organisationId), patientId: device.patientId ? String(device.patientId) : null };
+  };
+}
+
+export type DeviceAuthenticator = ReturnType<typeof createDeviceAuthenticator>;
+
+/** HTTP Basic with the device id and secret; the path's device must be the caller. */
+export function requireDevice(authenticate: DeviceAuthenticator): Middleware {
+  return async function authenticateDeviceRequest(ctx, next) {
+    const match = /^Basic ([A-Za-z0-9+/=]{4,512})$/.exec(ctx.get('Authorization'));
+    const [id, secret] = match?.[1] ? Buffer.from(match[1], 'base64').toString('utf8').split(':') : [];
+    if (!id || !secret) throw new AppError('unauthenticated', 'Device credentials are required', { headers: { 'WWW-Authenticate': 'Basic realm="medhub-devices"' } });
+    const principal = await authenticate(id, secret, ctx.ip);
+    if (principal.deviceId !== (ctx as { params?: { id?: string } }).params?.id) throw new AppError('forbidden', 'A device may only act as itself');
+    ctx.state.device = principal;
+    await next();
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Devices: provisioning and management over REST, the broker's device policy
+ * and ingest over MQTT (and its HTTP fallback), presence, schedules, commands,
+ * and live news to caregivers. Other features subscribe to stored events with
+ * `ingest.onEvent`.
+ */
+import type { HubContext } from '../context.js';
+import type { Identity } from '../identity/index.js';
+import { createDeviceAccess } from './access.js';
+import { createCommands } from './commands.js';
+import { createDeviceAuthenticator } from './device-auth.js';
+import { createIngest } from './ingest.js';
+import { deviceModels } from './models.js';
+import { registerDeviceMqtt } from './mqtt.js';
+import { createPresence } from './presence.js';
+import { createDeviceRealtime } from './realtime.js';
+import { registerDeviceRoutes } from './routes.js';
+import { createSchedules } from './schedule.js';
+import { createDeviceService } from './service.js';
+
+export async function registerDevices(ctx: HubContext, { identity }: { identity: Identity }) {
+  const models = deviceModels(ctx.store.connection);
+  await Promise.all(Object.values(models).map((model) => model.init()));
+  const log = ctx.logger.child({ feature: 'devices' });
+  const realtime = createDeviceRealtime(ctx.sockets);
+  const ingest = createIngest(models, realtime, ctx.clock);
+  const presence = createPresence(models, realtime, ctx.clock, log);
+  const commands = createCommands(models, ctx.mqtt, ctx.clock);
+  const schedules = createSchedules(models, ctx.mqtt, ctx.clock);
+  const authenticate = createDeviceAuthenticator(models);
+  const service = createDeviceService({ models, identity, assertDevice: createDeviceAccess(models, identity.policy), schedules, commands, mqtt: ctx.mqtt, config: ctx.config });
+
+  const mqtt = registerDeviceMqtt(ctx.mqtt, authenticate, ingest, presence, commands, log);
+  ctx.onClose(() => mqtt.stop());
+  registerDeviceRoutes(ctx.http.api, identity.requireUser, service, authenticate, ingest, models);
+  ctx.jobs.add('devices.silent-sweep', '*/30 * * * * *', () => presence.sweepSilent());
+  ctx.jobs.add('devices.expire-commands', '*/30 * * * * *', () => commands.expireStale());
+
+  return { models, service, ingest, presence, commands, schedules };
+}
+
+export type Devices = Awaited<ReturnType<typeof registerDevices>>;

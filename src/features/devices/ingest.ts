@@ -1,0 +1,135 @@
+/**
+ * What devices tell the hub, whatever the transport (MQTT or the HTTP
+ * fallback): heartbeats, events, status and command acks. Each function
+ * resolves only once the data is durably stored — the MQTT transport sends the
+ * PUBACK after that — and a resent event (same eventId) is stored once.
+ */
+import { AppError } from '../../errors.js';
+import type { Clock } from '../../ports/clock.js';
+import type { DeviceModels, DeviceDoc, DeviceEventDoc, CommandState } from './models.js';
+import type { DeviceRealtime } from './realtime.js';
+
+export const HEARTBEAT_RETENTION_DAYS = 30;
+
+export interface HeartbeatPayload {
+  at: string;
+  batteryPercent: number;
+  rssiDbm: number;
+  firmwareVersion: string;
+  uptimeSeconds: number;
+  appliedScheduleVersion: number;
+  slots: { slot: number; pills: number }[];
+}
+
+export interface EventPayload {
+  eventId: string;
+  type: string;
+  at: string;
+  [field: string]: unknown;
+}
+
+export interface StatusPayload {
+  state: 'online' | 'offline';
+  connectionId: string;
+  at?: string;
+  reason?: string;
+  firmwareVersion?: string;
+}
+
+export interface AckPayload {
+  commandId: string;
+  status: Exclude<CommandState, 'pending'>;
+  at: string;
+  error?: Record<string, unknown>;
+}
+
+export type EventListener = (device: DeviceDoc, event: DeviceEventDoc) => void | Promise<void>;
+
+const isDuplicateKey = (error: unknown): boolean => (error as { code?: number }).code === 11000;
+
+export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clock: Clock) {
+  const { Device, DeviceEvent, Heartbeat, Command } = models;
+  const eventListeners: EventListener[] = [];
+
+  async function loadDevice(deviceId: string): Promise<DeviceDoc> {
+    const device = await Device.findById(deviceId).lean<DeviceDoc>();
+    if (!device || device.disabled) throw new AppError('forbidden', 'Unknown or disabled device');
+    return device;
+  }
+
+  return {
+    /** Other features (doses, alerts) react to stored events here. */
+    onEvent(listener: EventListener): void {
+      eventListeners.push(listener);
+    },
+
+    async heartbeat(deviceId: string, payload: HeartbeatPayload): Promise<void> {
+      const now = clock.now();
+      const status = {
+        'status.online': true,
+        'status.lastSeenAt': now,
+        'status.batteryPercent': payload.batteryPercent,
+        'status.rssiDbm': payload.rssiDbm,
+        'status.firmwareVersion': payload.firmwareVersion,
+        'status.uptimeSeconds': payload.uptimeSeconds,
+        'status.appliedScheduleVersion': payload.appliedScheduleVersion,
+        'status.slots': payload.slots,
+      };
+      const device = await Device.findOneAndUpdate({ _id: deviceId, disabled: false }, { $set: status }, { returnDocument: 'after' }).lean<DeviceDoc>();
+      if (!device) throw new AppError('forbidden', 'Unknown or disabled device');
+      await Heartbeat.create({ deviceId, ...payload, at: new Date(payload.at), receivedAt: now, expiresAt: new Date(now.getTime() + HEARTBEAT_RETENTION_DAYS * 86_400_000) });
+      realtime.status(device);
+    },
+
+    /** Stores an event once; returns false when it was a resend of one already stored. */
+    async event(deviceId: string, payload: EventPayload, via: 'mqtt' | 'http'): Promise<boolean> {
+      const device = await loadDevice(deviceId);
+      const now = clock.now();
+      let stored: DeviceEventDoc;
+      try {
+        const created = await DeviceEvent.create({
+          deviceId,
+          eventId: payload.eventId,
+          organisationId: device.organisationId,
+          patientId: device.patientId,
+          type: payload.type,
+          at: new Date(payload.at),
+          receivedAt: now,
+          via,
+          payload,
+        });
+        stored = created.toObject();
+      } catch (error) {
+        if (isDuplicateKey(error)) return false;
+        throw error;
+      }
+      await Device.updateOne({ _id: deviceId }, { $set: { 'status.lastSeenAt': now } });
+      realtime.event(device, stored);
+      for (const listener of eventListeners) await listener(device, stored);
+      return true;
+    },
+
+    async status(deviceId: string, payload: StatusPayload): Promise<void> {
+      const set: Record<string, unknown> = { 'status.connectionId': payload.connectionId, 'status.lastSeenAt': clock.now() };
+      if (payload.firmwareVersion) set['status.firmwareVersion'] = payload.firmwareVersion;
+      // The connection itself tells presence (see presence.ts); an announced shutdown/reboot gives the reason.
+      if (payload.state === 'offline' && payload.reason) set['status.reason'] = payload.reason;
+      await Device.updateOne({ _id: deviceId }, { $set: set });
+    },
+
+    async ack(deviceId: string, payload: AckPayload): Promise<void> {
+      const command = await Command.findOneAndUpdate(
+        { _id: payload.commandId, deviceId, status: 'pending' },
+        { $set: { status: payload.status, completedAt: clock.now(), error: payload.error ?? null } },
+        { returnDocument: 'after' },
+      ).lean();
+      if (command) return;
+      // Acks are repeated on redelivery; only an ack for a command never sent to this device is an error.
+      if (!(await Command.exists({ _id: payload.commandId, deviceId }))) {
+        throw new AppError('not_found', 'No such command was sent to this device');
+      }
+    },
+  };
+}
+
+export type Ingest = ReturnType<typeof createIngest>;

@@ -1,0 +1,73 @@
+/**
+ * The devices feature on the broker: who may connect (id + secret), and one
+ * handler per device → hub topic. Payloads arrive parsed and validated
+ * against schemas/mqtt by the topic router; each handler resolves once the
+ * data is stored, so the PUBACK means "stored".
+ */
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { AppError } from '../../errors.js';
+import type { Logger } from '../../observability/logger.js';
+import type { MqttTransport } from '../../transports/mqtt/broker.js';
+import type { Commands } from './commands.js';
+import type { DeviceAuthenticator } from './device-auth.js';
+import type { AckPayload, EventPayload, HeartbeatPayload, Ingest, StatusPayload } from './ingest.js';
+import type { Presence } from './presence.js';
+
+/** Per-device message budget: generous enough for an outbox flush after an offline spell. */
+const MESSAGES_PER_SECOND = 200;
+
+export function registerDeviceMqtt(mqtt: MqttTransport, authenticate: DeviceAuthenticator, ingest: Ingest, presence: Presence, commands: Commands, logger: Logger): { stop(): void } {
+  const budget = new RateLimiterMemory({ keyPrefix: 'device-msgs', points: MESSAGES_PER_SECOND, duration: 1 });
+  let stopped = false;
+
+  mqtt.setAuthenticator(({ clientId, password, remoteAddress }) => authenticate(clientId, password?.toString('utf8'), remoteAddress));
+
+  const withinBudget = async (deviceId: string): Promise<void> => {
+    try {
+      await budget.consume(deviceId);
+    } catch {
+      throw new AppError('rate_limited', `More than ${MESSAGES_PER_SECOND} messages per second; this one was dropped`);
+    }
+  };
+
+  mqtt.router.add<HeartbeatPayload>({
+    pattern: 'v1/devices/:deviceId/heartbeat',
+    schema: 'mqtt/heartbeat',
+    async handle({ principal, payload }) {
+      await withinBudget(principal.deviceId);
+      await ingest.heartbeat(principal.deviceId, payload);
+    },
+  });
+  mqtt.router.add<EventPayload>({
+    pattern: 'v1/devices/:deviceId/events',
+    schema: 'mqtt/event',
+    async handle({ principal, payload }) {
+      await withinBudget(principal.deviceId);
+      await ingest.event(principal.deviceId, payload, 'mqtt');
+    },
+  });
+  mqtt.router.add<StatusPayload>({
+    pattern: 'v1/devices/:deviceId/status',
+    schema: 'mqtt/status',
+    handle: ({ principal, payload }) => ingest.status(principal.deviceId, payload),
+  });
+  mqtt.router.add<AckPayload>({
+    pattern: 'v1/devices/:deviceId/acks',
+    schema: 'mqtt/ack',
+    handle: ({ principal, payload }) => ingest.ack(principal.deviceId, payload),
+  });
+
+  mqtt.onPresence((principal, online) => {
+    if (stopped) return;
+    const work = online
+      ? presence.online(principal.deviceId).then(() => commands.resendPending(principal.deviceId))
+      : presence.offline(principal.deviceId, 'disconnected');
+    work.catch((error: unknown) => logger.warn({ err: error, deviceId: principal.deviceId }, 'presence update failed'));
+  });
+
+  return {
+    stop() {
+      stopped = true;
+    },
+  };
+}

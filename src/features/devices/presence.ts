@@ -1,0 +1,45 @@
+/**
+ * Online/offline. A device is online from its MQTT session's start (or any
+ * message) and offline when its session ends — clean disconnect or lost
+ * connection (whose Last Will the broker publishes to other subscribers) — or
+ * when it has been silent longer than its heartbeat timeout (a half-open TCP
+ * connection can look alive to the broker for a long time).
+ */
+import type { Clock } from '../../ports/clock.js';
+import type { Logger } from '../../observability/logger.js';
+import type { DeviceDoc, DeviceModels } from './models.js';
+import type { DeviceRealtime } from './realtime.js';
+
+export function createPresence(models: DeviceModels, realtime: DeviceRealtime, clock: Clock, logger: Logger) {
+  const { Device } = models;
+
+  async function change(deviceId: string, online: boolean, reason: string | null): Promise<DeviceDoc | null> {
+    const now = clock.now();
+    const set: Record<string, unknown> = { 'status.online': online, 'status.changedAt': now, 'status.reason': reason };
+    if (online) set['status.lastSeenAt'] = now;
+    const device = await Device.findOneAndUpdate({ _id: deviceId, 'status.online': !online }, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>();
+    if (device) realtime.status(device);
+    return device;
+  }
+
+  return {
+    online: (deviceId: string) => change(deviceId, true, null),
+    offline: (deviceId: string, reason: string) => change(deviceId, false, reason),
+
+    /** Marks silent devices offline; returns how many. Safe to run twice or on two instances. */
+    async sweepSilent(): Promise<number> {
+      const now = clock.now().getTime();
+      const candidates = await Device.find({ 'status.online': true }, { _id: 1, heartbeatTimeoutSeconds: 1, 'status.lastSeenAt': 1 }).lean<DeviceDoc[]>();
+      let marked = 0;
+      for (const device of candidates) {
+        const lastSeen = device.status?.lastSeenAt?.getTime() ?? 0;
+        if (now - lastSeen <= device.heartbeatTimeoutSeconds * 1000) continue;
+        if (await change(device._id, false, 'silent')) marked += 1;
+      }
+      if (marked) logger.info({ marked }, 'silent devices marked offline');
+      return marked;
+    },
+  };
+}
+
+export type Presence = ReturnType<typeof createPresence>;

@@ -1,0 +1,194 @@
+/**
+ * Device management for people: provisioning (the secret is shown once and
+ * stored hashed), listing, assignment, disabling, secret rotation, history,
+ * schedules and commands — always through the device access rule and into
+ * the audit log.
+ */
+import { Types } from 'mongoose';
+import type { Config } from '../../config.js';
+import { AppError } from '../../errors.js';
+import { paginate, type PageRequest } from '../../store/pagination.js';
+import type { MqttTransport } from '../../transports/mqtt/broker.js';
+import { deviceNamespace } from '../../transports/mqtt/policy.js';
+import { audited, type Actor } from '../identity/actor.js';
+import type { Identity } from '../identity/index.js';
+import type { AssertDevice } from './access.js';
+import type { CommandRequest, Commands } from './commands.js';
+import { hashSecret, newDeviceId, newDeviceSecret } from './credentials.js';
+import type { DeviceDoc, DeviceModels, HeartbeatDoc } from './models.js';
+import type { ScheduleInput, Schedules } from './schedule.js';
+import { toCommandView, toDeviceView, toEventView, toHeartbeatView } from './views.js';
+
+export interface DeviceCreate {
+  serial: string;
+  name?: string;
+  patientId?: string;
+  heartbeatTimeoutSeconds?: number;
+}
+export interface DeviceUpdate {
+  name?: string | null;
+  patientId?: string | null;
+  disabled?: boolean;
+  heartbeatTimeoutSeconds?: number;
+}
+
+const TOPICS = ['heartbeat', 'events', 'status', 'acks', 'schedule', 'commands', 'errors'] as const;
+
+interface Deps {
+  models: DeviceModels;
+  identity: Identity;
+  assertDevice: AssertDevice;
+  schedules: Schedules;
+  commands: Commands;
+  mqtt: MqttTransport;
+  config: Config;
+}
+
+export function createDeviceService({ models, identity, assertDevice, schedules, commands, mqtt, config }: Deps) {
+  const { Device, DeviceEvent, Heartbeat, Command } = models;
+  const { audit, policy } = identity;
+
+  function connectionInfo(deviceId: string, requestHost: string) {
+    const namespace = deviceNamespace(deviceId);
+    return {
+      host: config.mqtt.publicHost ?? requestHost,
+      port: mqtt.port,
+      wsPath: config.mqtt.wsPath,
+      username: deviceId,
+      clientId: deviceId,
+      topics: Object.fromEntries(TOPICS.map((name) => [name, `${namespace}${name}`])),
+    };
+  }
+
+  async function assertAssignable(actor: Actor, patientId: string): Promise<Types.ObjectId> {
+    await policy.assertPatient(actor.principal, patientId, 'device.manage');
+    return new Types.ObjectId(patientId);
+  }
+
+  const track = <T>(actor: Actor, action: string, deviceId: string | null, run: () => Promise<T>) =>
+    audited(audit, actor, { action, objectType: 'device', objectId: deviceId }, run);
+
+  return {
+    async provision(actor: Actor, input: DeviceCreate, requestHost: string) {
+      return track(actor, 'device.provision', null, async () => {
+        policy.assertMay(actor.principal, 'device.provision');
+        const patientId = input.patientId ? await assertAssignable(actor, input.patientId) : null;
+        const id = newDeviceId();
+        const secret = newDeviceSecret();
+        try {
+          const created = await Device.create({
+            _id: id,
+            organisationId: new Types.ObjectId(actor.principal.organisationId),
+            patientId,
+            serial: input.serial,
+            name: input.name ?? null,
+            secretHash: hashSecret(secret),
+            ...(input.heartbeatTimeoutSeconds ? { heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds } : {}),
+          });
+          return { ...toDeviceView(created.toObject()), secret, mqtt: connectionInfo(id, requestHost) };
+        } catch (error) {
+          if ((error as { code?: number }).code === 11000) throw new AppError('conflict', `A device with serial ${input.serial} already exists; rotate its secret instead`);
+          throw error;
+        }
+      });
+    },
+
+    async list(actor: Actor, query: PageRequest & { patientId?: string; online?: boolean }) {
+      const { principal } = actor;
+      const organisationId = new Types.ObjectId(principal.organisationId);
+      const staff = principal.role === 'admin' || principal.role === 'clinician';
+      const visible = staff ? undefined : (await policy.visiblePatientIds(principal)).map((id) => new Types.ObjectId(id));
+      const filter: Record<string, unknown> = { organisationId };
+      if (visible) filter.patientId = { $in: visible };
+      if (query.patientId) filter.patientId = visible && !visible.some((id) => String(id) === query.patientId) ? { $in: [] } : new Types.ObjectId(query.patientId);
+      if (query.online !== undefined) filter['status.online'] = query.online;
+      return paginate(Device, filter, query, toDeviceView);
+    },
+
+    async get(actor: Actor, deviceId: string, requestHost: string) {
+      return track(actor, 'device.read', deviceId, async () => {
+        const device = await assertDevice(actor.principal, deviceId, 'device.read');
+        return { ...toDeviceView(device), mqtt: connectionInfo(device._id, requestHost) };
+      });
+    },
+
+    async update(actor: Actor, deviceId: string, input: DeviceUpdate) {
+      return track(actor, 'device.update', deviceId, async () => {
+        const device = await assertDevice(actor.principal, deviceId, 'device.manage');
+        const set: Record<string, unknown> = {};
+        if (input.name !== undefined) set.name = input.name;
+        if (input.disabled !== undefined) set.disabled = input.disabled;
+        if (input.heartbeatTimeoutSeconds !== undefined) set.heartbeatTimeoutSeconds = input.heartbeatTimeoutSeconds;
+        if (input.patientId !== undefined) set.patientId = input.patientId === null ? null : await assertAssignable(actor, input.patientId);
+        const updated = await Device.findByIdAndUpdate(device._id, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>();
+        if (input.disabled) mqtt.disconnect(device._id);
+        return toDeviceView(updated as DeviceDoc);
+      });
+    },
+
+    async rotateSecret(actor: Actor, deviceId: string, requestHost: string) {
+      return track(actor, 'device.rotateSecret', deviceId, async () => {
+        const device = await assertDevice(actor.principal, deviceId, 'device.manage');
+        const secret = newDeviceSecret();
+        await Device.updateOne({ _id: device._id }, { $set: { secretHash: hashSecret(secret) } });
+        // The old secret's session must not outlive it.
+        mqtt.disconnect(device._id);
+        return { id: device._id, secret, mqtt: connectionInfo(device._id, requestHost) };
+      });
+    },
+
+    async events(actor: Actor, deviceId: string, page: PageRequest) {
+      return track(actor, 'device.events.read', deviceId, async () => {
+        await assertDevice(actor.principal, deviceId, 'device.read');
+        return paginate(DeviceEvent, { deviceId }, page, toEventView);
+      });
+    },
+
+    async heartbeats(actor: Actor, deviceId: string, range: { from?: string; to?: string; limit?: number }) {
+      return track(actor, 'device.heartbeats.read', deviceId, async () => {
+        await assertDevice(actor.principal, deviceId, 'device.read');
+        const receivedAt: Record<string, Date> = {};
+        if (range.from) receivedAt.$gte = new Date(range.from);
+        if (range.to) receivedAt.$lte = new Date(range.to);
+        const filter = { deviceId, ...(range.from || range.to ? { receivedAt } : {}) };
+        const items = await Heartbeat.find(filter).sort({ receivedAt: -1 }).limit(range.limit ?? 100).lean<HeartbeatDoc[]>();
+        return { items: items.map(toHeartbeatView) };
+      });
+    },
+
+    async putSchedule(actor: Actor, deviceId: string, input: ScheduleInput) {
+      return track(actor, 'device.schedule.write', deviceId, async () => {
+        const device = await assertDevice(actor.principal, deviceId, 'device.manage');
+        return schedules.publish(device, input);
+      });
+    },
+
+    async getSchedule(actor: Actor, deviceId: string) {
+      return track(actor, 'device.schedule.read', deviceId, async () => {
+        const device = await assertDevice(actor.principal, deviceId, 'device.read');
+        return { desired: device.schedule?.payload ?? null, reportedVersion: device.status?.appliedScheduleVersion ?? 0 };
+      });
+    },
+
+    async command(actor: Actor, deviceId: string, request: CommandRequest) {
+      return track(actor, 'device.command', deviceId, async () => {
+        const device = await assertDevice(actor.principal, deviceId, 'device.manage');
+        return toCommandView(await commands.issue(device, request, actor.principal.userId));
+      });
+    },
+
+    async listCommands(actor: Actor, deviceId: string, page: PageRequest) {
+      await assertDevice(actor.principal, deviceId, 'device.read');
+      return paginate(Command, { deviceId }, page, toCommandView);
+    },
+
+    async getCommand(actor: Actor, deviceId: string, commandId: string) {
+      await assertDevice(actor.principal, deviceId, 'device.read');
+      const command = await Command.findOne({ _id: commandId, deviceId }).lean();
+      if (!command) throw new AppError('not_found', 'Command not found');
+      return toCommandView(command);
+    },
+  };
+}
+
+export type DeviceService = ReturnType<typeof createDeviceService>;

@@ -1,0 +1,60 @@
+/* Generated from schemas/http/patient-update.json by scripts/gen-types.ts. Do not edit. */
+
+/**
+ * A name as the person wants it shown.
+ */
+export type PersonName = string;
+/**
+ * A phone number in E.164 form, e.g. +33612345678.
+ */
+export type Phone = string;
+/**
+ * An email address.
+ */
+export type Email = string;
+
+/**
+ * Change a patient (admins and clinicians).
+ */
+export interface PatientUpdate {
+  name?: PersonName;
+  /**
+   * IANA time zone the patient lives in, e.g. Europe/Paris; schedules follow it across DST changes.
+   */
+  timezone?: string;
+  /**
+   * YYYY-MM-DD.
+   */
+  dateOfBirth?: string;
+  /**
+   * @maxItems 10
+   */
+  contacts?:
+    | []
+    | [Contact]
+    | [Contact, Contact]
+    | [Contact, Contact, Contact]
+    | [Contact, Contact, Contact, Contact]
+    | [Contact, Contact, Contact, Contact, Contact]
+    | [Contact, Contact, Contact, Contact, Contact, Contact]
+    | [Contact, Contact, Contact, Contact, Contact, Contact, Contact]
+    | [Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact]
+    | [Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact]
+    | [Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact];
+  /**
+   * Free notes for the care team.
+   */
+  notes?: string;
+}
+/**
+ * Someone to reach about the patient.
+ */
+export interface Contact {
+  name: PersonName;
+  /**
+   * e.g. daughter, neighbour, GP.
+   */
+  relation?: string;
+  phone?: Phone;
+  email?: Email;
+}

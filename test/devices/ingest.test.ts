@@ -1,0 +1,91 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { connectSocket, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
+import { startTestHub } from '../helpers/hub.js';
+import { careScenario } from '../helpers/factories.js';
+import { connectDevice, doseTaken, eventually, heartbeat, inbox, provisionDevice, topic } from '../helpers/devices.js';
+
+const run = promisify(execFile);
+
+t.test('events and heartbeats: validated, stored once, fanned out to the care team', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const caregiver = connectSocket(t, hub, { auth: { token: s.caregiver.token } });
+  await nextEvent(caregiver, 'connect');
+  await caregiver.timeout(5000).emitWithAck('patient:subscribe', { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+
+  const status = nextEventWhere<Record<string, unknown>>(caregiver, 'device:status', (update) => update.batteryPercent === 42);
+  await client.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ batteryPercent: 42 })), { qos: 0 });
+  t.match(await status, { deviceId: device.id, patientId: s.patient.id, online: true, batteryPercent: 42 }, 'caregiver sees live status');
+
+  const event = doseTaken();
+  const live = nextEvent<Record<string, unknown>>(caregiver, 'dose:event');
+  await client.publishAsync(topic(device.id, 'events'), JSON.stringify(event), { qos: 1 });
+  t.match(await live, { deviceId: device.id, eventId: event.eventId, type: 'dose.taken' }, 'caregiver sees the dose event');
+  await client.publishAsync(topic(device.id, 'events'), JSON.stringify(event), { qos: 1 });
+  await client.publishAsync(topic(device.id, 'events'), JSON.stringify(event), { qos: 1 });
+
+  const events = await request(hub, 'GET', `/api/v1/devices/${device.id}/events`, { token: s.caregiver.token });
+  t.equal(events.body.items.length, 1, 'a resent event is stored once');
+  t.match(events.body.items[0], { eventId: event.eventId, type: 'dose.taken', via: 'mqtt' });
+  const view = await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.caregiver.token });
+  t.match(view.body.status, { online: true, batteryPercent: 42, rssiDbm: -61, firmwareVersion: '1.4.2' });
+  const beats = await request(hub, 'GET', `/api/v1/devices/${device.id}/heartbeats`, { token: s.caregiver.token });
+  t.equal(beats.body.items.length, 1);
+});
+
+t.test('bad payloads get an errors reply, the connection stays, nothing is stored', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+  const errors = await inbox(client, topic(device.id, 'errors'));
+
+  await client.publishAsync(topic(device.id, 'events'), '{"eventId": ', { qos: 1 });
+  t.match((await errors()).payload, { code: 'invalid_json', ref: { topic: topic(device.id, 'events') } });
+
+  await client.publishAsync(topic(device.id, 'events'), JSON.stringify(doseTaken({ eventId: 'evt-bad-0001', slot: 999 })), { qos: 1 });
+  const reply = (await errors()).payload;
+  t.match(reply, { code: 'schema_violation', ref: { eventId: 'evt-bad-0001' }, details: [{ path: '/slot' }] });
+  hub.context.schemas.validate('mqtt/error', reply);
+  t.pass('the errors reply itself follows schemas/mqtt/error.json');
+
+  t.ok(client.connected, 'still connected');
+  const events = await request(hub, 'GET', `/api/v1/devices/${device.id}/events`, { token: s.clinician.token });
+  t.equal(events.body.items.length, 0, 'nothing stored');
+
+  const closed = new Promise((resolve) => client.once('close', resolve));
+  client.publish(topic(device.id, 'schedule'), '{}', { qos: 1 });
+  await closed;
+  t.pass('publishing on a hub → device topic disconnects');
+});
+
+t.test('the same ingest from Debian’s mosquitto_pub and over HTTP', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+
+  const viaCli = doseTaken();
+  await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(hub.mqttPort), '-V', 'mqttv311', '-i', device.id, '-u', device.id, '-P', device.secret, '-q', '1', '-t', topic(device.id, 'events'), '-m', JSON.stringify(viaCli)]);
+  const wrong = run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(hub.mqttPort), '-V', 'mqttv311', '-i', device.id, '-u', device.id, '-P', 'nope', '-q', '1', '-t', topic(device.id, 'events'), '-m', '{}']);
+  await t.rejects(wrong, 'mosquitto_pub with a wrong secret is refused');
+
+  const basic = `Basic ${Buffer.from(`${device.id}:${device.secret}`).toString('base64')}`;
+  const viaHttp = doseTaken({ type: 'dose.skipped' });
+  const posted = await request(hub, 'POST', `/api/v1/devices/${device.id}/events`, { body: viaHttp, headers: { authorization: basic } });
+  t.equal(posted.status, 201, JSON.stringify(posted.body));
+  const repeated = await request(hub, 'POST', `/api/v1/devices/${device.id}/events`, { body: viaHttp, headers: { authorization: basic } });
+  t.same(repeated.body, { stored: false, duplicate: true });
+  const other = await provisionDevice(hub, s.clinician);
+  const impostor = await request(hub, 'POST', `/api/v1/devices/${other.id}/events`, { body: doseTaken(), headers: { authorization: basic } });
+  t.equal(impostor.status, 403, 'a device cannot post as another');
+
+  const events = await eventually(async () => {
+    const response = await request(hub, 'GET', `/api/v1/devices/${device.id}/events`, { token: s.clinician.token });
+    return response.body.items.length === 2 && (response.body.items as { eventId: string; via: string }[]);
+  });
+  t.same(events.map((e) => e.eventId).sort(), [viaCli.eventId, viaHttp.eventId].sort());
+});

@@ -1,0 +1,53 @@
+import t from 'tap';
+import { request } from '../helpers/clients.js';
+import { startTestHub } from '../helpers/hub.js';
+import { careScenario } from '../helpers/factories.js';
+import { connectDevice, provisionDevice } from '../helpers/devices.js';
+
+t.test('provisioning, visibility, rotation and disabling', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+
+  const device = await provisionDevice(hub, s.clinician, { serial: 'SN-0001', name: 'Kitchen', patientId: s.patient.id });
+  t.match(device, { id: /^dev_/, secret: String, mqtt: { port: hub.mqttPort, wsPath: '/mqtt', username: device.id } });
+  t.equal(device.mqtt.topics.events, `v1/devices/${device.id}/events`);
+  t.ok(device.secret.length >= 40, 'a long random secret');
+
+  const again = await request(hub, 'POST', '/api/v1/devices', { token: s.clinician.token, body: { serial: 'SN-0001' } });
+  t.equal(again.status, 409, 'a serial is provisioned once');
+  t.equal((await request(hub, 'POST', '/api/v1/devices', { token: s.caregiver.token, body: { serial: 'SN-X' } })).status, 403, 'caregivers do not provision');
+  t.equal((await request(hub, 'POST', '/api/v1/devices', { token: s.clinician.token, body: { serial: 'SN-Y', secret: 'mine' } })).status, 400, 'no caller-chosen fields');
+
+  const seen = await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.caregiver.token });
+  t.equal(seen.status, 200, 'the care team sees its patient’s device');
+  t.notOk('secret' in seen.body || 'secretHash' in seen.body, 'the secret is shown once, never again');
+  t.equal((await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.outsider.token })).status, 404);
+  t.equal((await request(hub, 'PATCH', `/api/v1/devices/${device.id}`, { token: s.caregiver.token, body: { name: 'x' } })).status, 403);
+  const list = await request(hub, 'GET', '/api/v1/devices', { token: s.outsider.token });
+  t.equal(list.body.items.length, 0, 'lists are scoped too');
+
+  const connected = await connectDevice(t, hub, device);
+  const dropped = new Promise((resolve) => connected.once('close', resolve));
+  const rotated = await request(hub, 'POST', `/api/v1/devices/${device.id}/rotate-secret`, { token: s.clinician.token });
+  t.equal(rotated.status, 200);
+  await dropped;
+  t.pass('rotating the secret ends the session that used the old one');
+  await t.rejects(connectDevice(t, hub, device), { code: 4 }, 'the old secret no longer works');
+  const renewed = await connectDevice(t, hub, { id: device.id, secret: rotated.body.secret as string });
+  t.ok(renewed.connected, 'the new one does');
+
+  const gone = new Promise((resolve) => renewed.once('close', resolve));
+  const disabled = await request(hub, 'PATCH', `/api/v1/devices/${device.id}`, { token: s.admin.token, body: { disabled: true } });
+  t.equal(disabled.body.disabled, true);
+  await gone;
+  t.pass('disabling disconnects at once');
+  await t.rejects(connectDevice(t, hub, { id: device.id, secret: rotated.body.secret as string }), { code: 4 }, 'and keeps it out');
+});
+
+t.test('failed device logins are throttled', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician);
+  for (let i = 0; i < 10; i++) await t.rejects(connectDevice(t, hub, { id: device.id, secret: `wrong-${i}` }), { code: 4 });
+  await t.rejects(connectDevice(t, hub, device), { code: 3 }, 'blocked for a while even with the right secret (server unavailable)');
+});
