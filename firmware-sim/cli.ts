@@ -158,8 +158,11 @@ async function publishDemoSchedules(args: Args, url: string, fleet: Fleet, list:
   const publishAll = async (payload: (id: string) => string) => {
     const client = await connect();
     try {
-      for (const device of fleet.devices) {
-        await client.publishAsync(deviceTopic(device.id, 'schedule'), payload(device.id), { qos: 1, retain: true });
+      // A bounded window of QoS 1 publishes in flight: fast for ten thousand devices, gentle on the broker.
+      const window = 200;
+      for (let index = 0; index < fleet.devices.length; index += window) {
+        const batch = fleet.devices.slice(index, index + window);
+        await Promise.all(batch.map((device) => client.publishAsync(deviceTopic(device.id, 'schedule'), payload(device.id), { qos: 1, retain: true })));
       }
     } finally {
       await client.endAsync();
@@ -185,7 +188,7 @@ function summaryLine(fleet: Fleet, stats: FleetStats): string {
     `[${now}] sim ${sim}Z | connected ${stats.connected}/${stats.devices}` +
     ` | events ${stats.eventsQueued} queued, ${stats.eventsAcked} acked` +
     ` | acks ${stats.acksDelivered}/${stats.acksQueued} | outbox ${stats.outboxSize} (dropped ${stats.outboxDropped})` +
-    ` | hub errors ${stats.hubErrors} | reconnects ${stats.reconnects}`
+    ` | hub errors ${stats.hubErrors} | reconnects ${stats.reconnects} | connect failures ${stats.connectFailures}`
   );
 }
 
@@ -225,25 +228,29 @@ async function main(): Promise<void> {
     logger,
   });
   console.log(`${fleet.devices.length} simulated dispensers → ${url} (scenario ${scenario}, speed ${fleet.clock.speed}×); Ctrl-C to stop`);
-  const clearDemoSchedules = args['demo-schedule'] ? await publishDemoSchedules(args, url, fleet, args['demo-schedule']) : undefined;
 
+  let clearDemoSchedules: (() => Promise<void>) | undefined;
   const summary = setInterval(() => console.log(summaryLine(fleet, fleet.stats())), number(args, 'summary-every', 5, { min: 0.1 }) * 1000);
-  let stopping = false;
-  const stop = async (why: string) => {
-    if (stopping) return;
-    stopping = true;
-    clearInterval(summary);
-    console.log(`${why}: stopping ${fleet.devices.length} devices…`);
-    await fleet.stop();
-    await clearDemoSchedules?.();
-    console.log(summaryLine(fleet, fleet.stats()));
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      clearInterval(summary);
+      console.log(`${why}: stopping ${fleet.devices.length} devices…`);
+      await fleet.stop();
+      await clearDemoSchedules?.();
+      console.log(summaryLine(fleet, fleet.stats()));
+    })();
+    return stopping;
   };
-  const done = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => void stop('SIGINT').then(resolve));
-    process.once('SIGTERM', () => void stop('SIGTERM').then(resolve));
-    if (args.duration !== undefined) setTimeout(() => void stop('duration reached').then(resolve), number(args, 'duration', 0) * 1000);
+  // Handlers go in before anything slow, so Ctrl-C always stops cleanly.
+  const done = new Promise<void>((resolve, reject) => {
+    const finish = (why: string) => void stop(why).then(resolve, reject);
+    process.once('SIGINT', () => finish('SIGINT'));
+    process.once('SIGTERM', () => finish('SIGTERM'));
+    if (args.duration !== undefined) setTimeout(() => finish('duration reached'), number(args, 'duration', 0) * 1000).unref();
   });
-  await fleet.started;
+  if (args['demo-schedule']) clearDemoSchedules = await publishDemoSchedules(args, url, fleet, args['demo-schedule']);
+  await Promise.race([fleet.started, done]);
   await done;
 }
 

@@ -76,6 +76,8 @@ export interface DispenserStats {
   id: string;
   connected: boolean;
   connects: number;
+  /** Attempts that ended before a CONNACK: refused, timed out, unreachable. */
+  connectFailures: number;
   disconnects: number;
   eventsQueued: number;
   eventsAcked: number;
@@ -139,7 +141,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
   private bootAnnounced = false;
   private skewMs: number;
   private applied = 0;
-  private readonly counters = { connects: 0, disconnects: 0, eventsQueued: 0, eventsAcked: 0, acksQueued: 0, acksDelivered: 0, heartbeats: 0, hubErrors: 0 };
+  private readonly counters = { connects: 0, connectFailures: 0, disconnects: 0, eventsQueued: 0, eventsAcked: 0, acksQueued: 0, acksDelivered: 0, heartbeats: 0, hubErrors: 0 };
 
   constructor(options: DispenserOptions) {
     super();
@@ -311,7 +313,9 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     this.client = client;
     client.on('connect', () => this.onConnect(generation, connectionId));
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
-    client.on('error', (error) => this.log('warn', 'mqtt error', { deviceId: this.id, err: error.message }));
+    // Connection errors are expected in a fleet (broker restarts, overload); they are
+    // counted and retried, and logged at debug so ten thousand devices do not flood the terminal.
+    client.on('error', (error) => this.log('debug', 'mqtt error', { deviceId: this.id, err: error.message }));
     client.on('close', () => this.onClose(generation));
   }
 
@@ -351,6 +355,8 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
       this.connected = false;
       this.counters.disconnects++;
       this.emit('disconnected');
+    } else {
+      this.counters.connectFailures++;
     }
     this.outbox.releaseInflight();
     client.removeAllListeners('close');
@@ -379,13 +385,21 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
       return;
     }
     const goodbye: OfflineStatus = { state: 'offline', connectionId: this.connectionId, reason, at: isoInstant(this.deviceNow()) };
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, GOODBYE_TIMEOUT_MS);
+    const said = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), GOODBYE_TIMEOUT_MS);
       this.publishWith(client, 'status', goodbye, () => {
         clearTimeout(timer);
-        resolve();
+        resolve(true);
       });
     });
+    if (!said) {
+      // The broker is not answering: cut the line (its Will will speak for us).
+      client.end(true);
+      return;
+    }
+    // MQTT.js sends DISCONNECT only once nothing is in flight; our unacknowledged
+    // events stay in the outbox anyway, so let go of them here rather than wait.
+    for (const messageId of Object.keys(client.outgoing)) client.removeOutgoingMessage(Number(messageId));
     await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
   }
 

@@ -125,6 +125,7 @@ function sumStats(devices: readonly SimulatedDispenser[], started: number): Flee
     connected: 0,
     reconnects: 0,
     connects: 0,
+    connectFailures: 0,
     disconnects: 0,
     eventsQueued: 0,
     eventsAcked: 0,
