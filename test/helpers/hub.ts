@@ -18,6 +18,8 @@ interface Teardown {
 export interface TestHubOptions {
   env?: Record<string, string>;
   clock?: Clock;
+  /** Journal the embedded store to disk under DATA_DIR (tests that restart it). */
+  persistentStore?: boolean;
 }
 
 export async function startTestHub(t: Teardown, options: TestHubOptions = {}): Promise<Hub> {
@@ -33,7 +35,7 @@ export async function startTestHub(t: Teardown, options: TestHubOptions = {}): P
     ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_test_${randomUUID().slice(0, 8)}`) } : {}),
     ...options.env,
   };
-  const hub = await startHub({ config: loadConfig(env), inMemoryStore: true, clock: options.clock });
+  const hub = await startHub({ config: loadConfig(env), inMemoryStore: !options.persistentStore, clock: options.clock });
   t.teardown(async () => {
     if (process.env.MONGO_URL) await hub.context.store.connection.dropDatabase().catch(() => undefined);
     await hub.close();

@@ -1,0 +1,137 @@
+import { join, resolve } from 'node:path';
+import t from 'tap';
+import { connectSocket, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
+import { startTestHub } from '../helpers/hub.js';
+import { careScenario } from '../helpers/factories.js';
+import { connectDevice, doseTaken, eventually, heartbeat, inbox, nextMessage, provisionDevice, topic } from '../helpers/devices.js';
+import { ManualClock } from '../../src/ports/clock.js';
+import { startEmbeddedStore } from '../../src/store/embedded/index.js';
+
+const window = { earlyMinutes: 15, lateAfterMinutes: 30, missedAfterMinutes: 60 };
+
+t.test('presence: online on connect, offline on a lost connection and on silence', async (t) => {
+  const clock = new ManualClock(new Date());
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id, heartbeatTimeoutSeconds: 60 });
+  const watcher = connectSocket(t, hub, { auth: { token: s.caregiver.token } });
+  await nextEvent(watcher, 'connect');
+  await watcher.timeout(5000).emitWithAck('patient:subscribe', { patientId: s.patient.id });
+
+  const online = nextEventWhere<Record<string, unknown>>(watcher, 'device:status', (u) => u.online === true);
+  const client = await connectDevice(t, hub, device, { will: { topic: topic(device.id, 'status'), payload: Buffer.from(JSON.stringify({ state: 'offline', connectionId: 'conn-0001', reason: 'connection_lost' })), qos: 1, retain: true } });
+  t.match(await online, { deviceId: device.id, online: true });
+
+  const lost = nextEventWhere<Record<string, unknown>>(watcher, 'device:status', (u) => u.online === false);
+  client.stream.destroy();
+  t.match(await lost, { online: false, reason: 'disconnected' }, 'a dropped connection is noticed at once');
+
+  const again = await connectDevice(t, hub, device);
+  await eventually(async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status.online === true);
+  await again.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat()), { qos: 0 });
+  await eventually(async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}/heartbeats`, { token: s.clinician.token })).body.items.length > 0);
+
+  t.equal(await hub.features.devices.presence.sweepSilent(), 0, 'a device heard from recently stays online');
+  clock.advance(61_000);
+  const silent = nextEventWhere<Record<string, unknown>>(watcher, 'device:status', (u) => u.online === false);
+  t.equal(await hub.features.devices.presence.sweepSilent(), 1, 'silence beyond the timeout marks it offline');
+  t.match(await silent, { online: false, reason: 'silent' });
+  t.equal(await hub.features.devices.presence.sweepSilent(), 0, 'running the sweep twice changes nothing');
+});
+
+t.test('the retained schedule reaches a device that connects later; it reports the version it applied', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const dueAt = new Date(Date.now() + 3_600_000).toISOString();
+  const body = { timezone: 'Europe/Paris', items: [{ slot: 1, pills: 1, dueAt, window }] };
+
+  const first = await request(hub, 'PUT', `/api/v1/devices/${device.id}/schedule`, { token: s.clinician.token, body });
+  t.equal(first.status, 200);
+  t.equal(first.body.version, 1);
+  const second = await request(hub, 'PUT', `/api/v1/devices/${device.id}/schedule`, { token: s.clinician.token, body });
+  t.equal(second.body.version, 2, 'versions only grow');
+  t.equal((await request(hub, 'PUT', `/api/v1/devices/${device.id}/schedule`, { token: s.caregiver.token, body })).status, 403);
+  const bad = await request(hub, 'PUT', `/api/v1/devices/${device.id}/schedule`, { token: s.clinician.token, body: { ...body, items: [{ slot: 1, pills: 1, dueAt, window: { ...window, lateAfterMinutes: 90 } }] } });
+  t.equal(bad.status, 400, 'late after missed is refused');
+
+  const client = await connectDevice(t, hub, device);
+  const retained = await nextMessage(client, topic(device.id, 'schedule'));
+  t.equal(retained.retain, true);
+  t.match(retained.payload, { version: 2, timezone: 'Europe/Paris', items: [{ slot: 1, dueAt }] });
+
+  await client.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ appliedScheduleVersion: 2 })), { qos: 0 });
+  const state = await eventually(async () => {
+    const response = await request(hub, 'GET', `/api/v1/devices/${device.id}/schedule`, { token: s.caregiver.token });
+    return response.body.reportedVersion === 2 && response.body;
+  });
+  t.equal(state.desired.version, 2, 'desired and reported agree');
+
+  const basic = `Basic ${Buffer.from(`${device.id}:${device.secret}`).toString('base64')}`;
+  const polled = await request(hub, 'GET', `/api/v1/devices/${device.id}/schedule`, { headers: { authorization: basic } });
+  t.equal(polled.body.version, 2, 'a device polling over HTTP gets the same schedule');
+});
+
+t.test('commands: delivered after reconnect, acked, expired when stale', async (t) => {
+  const clock = new ManualClock(new Date());
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+
+  // Connect once to create the persistent session and its subscription, then go away.
+  const first = await connectDevice(t, hub, device);
+  await first.subscribeAsync(topic(device.id, 'commands'), { qos: 1 });
+  await first.endAsync();
+
+  const ring = await request(hub, 'POST', `/api/v1/devices/${device.id}/commands`, { token: s.clinician.token, body: { type: 'ring', params: { seconds: 10 }, ttlSeconds: 600 } });
+  t.equal(ring.status, 201, JSON.stringify(ring.body));
+  t.match(ring.body, { commandId: String, type: 'ring', status: 'pending' });
+
+  const back = await connectDevice(t, hub, device);
+  const commands = await inbox(back, topic(device.id, 'commands'));
+  const delivered = await commands();
+  t.match(delivered.payload, { commandId: ring.body.commandId, type: 'ring' }, 'a command sent while offline arrives on reconnect');
+  await back.publishAsync(topic(device.id, 'acks'), JSON.stringify({ commandId: ring.body.commandId, status: 'succeeded', at: new Date().toISOString() }), { qos: 1 });
+  const done = await eventually(async () => {
+    const response = await request(hub, 'GET', `/api/v1/devices/${device.id}/commands/${ring.body.commandId as string}`, { token: s.caregiver.token });
+    return response.body.status === 'succeeded' && response.body;
+  });
+  t.ok(done.completedAt);
+
+  const errors = await inbox(back, topic(device.id, 'errors'));
+  await back.publishAsync(topic(device.id, 'acks'), JSON.stringify({ commandId: 'never-sent-0001', status: 'succeeded', at: new Date().toISOString() }), { qos: 1 });
+  t.match((await errors()).payload, { code: 'unknown_command', ref: { commandId: 'never-sent-0001' } });
+
+  const stale = await request(hub, 'POST', `/api/v1/devices/${device.id}/commands`, { token: s.clinician.token, body: { type: 'locate', ttlSeconds: 30 } });
+  clock.advance(31_000);
+  t.equal(await hub.features.devices.commands.expireStale(), 1);
+  const expired = await request(hub, 'GET', `/api/v1/devices/${device.id}/commands/${stale.body.commandId as string}`, { token: s.clinician.token });
+  t.equal(expired.body.status, 'expired', 'an unanswered command past its expiry is expired');
+});
+
+t.test('while the store is down nothing is acknowledged; the event is stored once it is back', { skip: process.env.MONGO_URL ? 'stops the embedded store' : false }, async (t) => {
+  const hub = await startTestHub(t, { persistentStore: true });
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+  const embedded = hub.context.store.embedded;
+  if (!embedded) throw new Error('expected the embedded store');
+  const port = embedded.port;
+  await embedded.close();
+
+  const event = doseTaken();
+  let acked = false;
+  const publish = client.publishAsync(topic(device.id, 'events'), JSON.stringify(event), { qos: 1 }).then(() => (acked = true));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  t.notOk(acked, 'no PUBACK while the event cannot be stored');
+
+  const dataDir = resolve(join(hub.context.config.dataDir, 'store'));
+  const restarted = await startEmbeddedStore({ port, host: '127.0.0.1', dataDir });
+  await publish;
+  t.ok(acked, 'acknowledged once stored');
+  const stored = await hub.features.devices.models.DeviceEvent.countDocuments({ eventId: event.eventId });
+  t.equal(stored, 1, 'stored exactly once');
+  await client.endAsync();
+  await hub.close();
+  await restarted.close();
+});
