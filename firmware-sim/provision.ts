@@ -26,6 +26,8 @@ export interface ProvisionedDevice {
     port: number;
     wsPath?: string;
     username: string;
+    /** Equal to the username (and the id). */
+    clientId?: string;
     /** The device's topics by name, e.g. { events: 'v1/devices/{id}/events', … }. */
     topics?: Partial<Record<TopicName, string>>;
   };
