@@ -198,5 +198,8 @@ export class DoseTracker {
     dose.state = 'closed';
     dose.cancels.forEach((cancel) => cancel());
     dose.cancels = [];
+    // A scheduled dose is remembered while its schedule lists it (so a republish does
+    // not dispense it again); a commanded one is never listed, so forget it now.
+    if (dose.ref.commandId) this.doses.delete(dose.key);
   }
 }

@@ -11,7 +11,7 @@ import type { DeviceCredentials } from './credentials.js';
 import { SimulatedDispenser, type DispenserStats, type Logger } from './dispenser.js';
 import type { SlotsOptions } from './hardware.js';
 import { deviceSeed } from './random.js';
-import type { ScenarioName, ScenarioOptions } from './scenarios.js';
+import { createScenario, type ScenarioName, type ScenarioOptions } from './scenarios.js';
 import { join } from 'node:path';
 
 export interface FleetOptions {
@@ -65,6 +65,8 @@ export function startFleet(options: FleetOptions): Fleet {
   const clock = options.clock ?? createSimClock({ speed: options.speed ?? 1, ...(options.startAt !== undefined ? { startAt: options.startAt } : {}) });
   const ackLog = options.ackLogPath ? new AckLog(options.ackLogPath) : undefined;
   const seed = options.seed ?? 1;
+  // Scenarios are stateless (each device brings its own random source), so one serves all.
+  const scenario = createScenario(options.scenario ?? 'adherent', options.scenarioOptions);
   const devices = options.credentials.map(
     (credentials) =>
       new SimulatedDispenser({
@@ -72,8 +74,7 @@ export function startFleet(options: FleetOptions): Fleet {
         ...(credentials.secret !== undefined ? { secret: credentials.secret } : {}),
         url: options.url,
         clock,
-        scenario: options.scenario ?? 'adherent',
-        ...(options.scenarioOptions ? { scenarioOptions: options.scenarioOptions } : {}),
+        scenario,
         seed: deviceSeed(seed, credentials.id),
         ...(options.heartbeatSeconds !== undefined ? { heartbeatSeconds: options.heartbeatSeconds } : {}),
         ...(options.keepaliveSeconds !== undefined ? { keepaliveSeconds: options.keepaliveSeconds } : {}),

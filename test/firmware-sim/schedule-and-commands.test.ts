@@ -111,3 +111,27 @@ t.test('a command queued in the persistent session while offline is acked expire
   const acks = Object.fromEntries(payloadsOn(broker, 'acks', id).map((ack) => [ack.commandId, ack.status]));
   t.same(acks, { 'cmd-short-lived': 'expired', 'cmd-long-lived': 'succeeded' });
 });
+
+t.test('a republished schedule does not dispense a dose twice', async (t) => {
+  const broker = await startBroker();
+  t.teardown(() => broker.close());
+  const id = 'dev-republish';
+  const from = Date.parse('2025-03-01T07:59:00Z');
+  const clock = createSimClock({ startAt: from, speed: 600 });
+  const window = { earlyMinutes: 0, lateAfterMinutes: 2, missedAfterMinutes: 5 };
+  const publish = (version: number) =>
+    broker.publish(deviceTopic(id, 'schedule'), buildDailySchedule({ version, from, window, doses: [{ time: '08:00', slot: 1, pills: 1 }] }), { retain: true });
+  await publish(1);
+  const device = new SimulatedDispenser({ id, url: broker.url, clock, heartbeatSeconds: 60 });
+  t.teardown(() => device.stop());
+  await device.start();
+  const events = () => payloadsOn(broker, 'events', id);
+  await until(() => events().some((event) => event.type === 'dose.dispensed'), 5000, 'the 08:00 dose to be dispensed');
+  const applied = waitForEvent(device, 'schedule-applied');
+  await publish(2); // the same dose, a new version: as the hub's daily republish does
+  await applied;
+  await until(() => events().some((event) => event.type === 'dose.taken' || event.type === 'dose.missed'), 5000, 'the dose to end');
+  t.equal(events().filter((event) => event.type === 'dose.dispensed').length, 1, 'dispensed once');
+  t.equal(events().filter((event) => event.type === 'dose.taken' || event.type === 'dose.missed').length, 1, 'ended once');
+  t.equal(device.appliedScheduleVersion, 2);
+});
