@@ -25,7 +25,7 @@ export function writeCommand(run: (ctx: CommandContext, log: WriteLog) => Docume
   return async (ctx) => {
     const retry = retryContextOf(ctx.command);
     if (retry !== undefined) {
-      const previous = await ctx.engine.retryableWrites.previousReply(retry.session, retry.txnNumber);
+      const previous = ctx.engine.retryableWrites.previousReply(retry.session, retry.txnNumber);
       if (previous !== undefined) return previous;
     }
     const log = new WriteLog();

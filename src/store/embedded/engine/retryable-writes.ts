@@ -32,10 +32,11 @@ export class RetryableWrites {
   private readonly records = new Map<string, TransactionRecord>();
 
   /**
-   * The earlier reply for this (session, txnNumber), if the write already ran. A txnNumber
-   * older than the session's latest is refused like mongod (TransactionTooOld, 225).
+   * The earlier outcome for this (session, txnNumber), if the write already ran: its reply,
+   * available once durable. A txnNumber older than the session's latest is refused like
+   * mongod (TransactionTooOld, 225). Synchronous when there is nothing to wait for.
    */
-  async previousReply(session: string, txnNumber: bigint): Promise<Document | undefined> {
+  previousReply(session: string, txnNumber: bigint): Promise<Document> | undefined {
     const record = this.records.get(session);
     if (record === undefined) return undefined;
     record.lastUsed = Date.now();
@@ -46,8 +47,7 @@ export class RetryableWrites {
       );
     }
     if (txnNumber > record.txnNumber) return undefined;
-    await record.durable;
-    return record.reply;
+    return record.durable.then(() => record.reply);
   }
 
   /** The journal op that makes this write's outcome survive a restart. */

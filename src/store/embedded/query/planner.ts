@@ -44,17 +44,22 @@ function byIdKeys(collection: Collection, values: unknown[]): Document[] {
   return docs;
 }
 
+/**
+ * `exact`: the filter holds nothing but the equalities the lookup answers, so every
+ * candidate matches (index keys use the same equality as the query: numbers by value,
+ * null/missing together, array elements). The caller may then skip the filter.
+ */
 export type QueryPlan =
   | { stage: 'COLLSCAN' }
-  | { stage: 'IDHACK'; ids: unknown[] }
-  | { stage: 'IXSCAN'; index: CollectionIndex; keys: unknown[][] };
+  | { stage: 'IDHACK'; ids: unknown[]; exact: boolean }
+  | { stage: 'IXSCAN'; index: CollectionIndex; keys: unknown[][]; exact: boolean };
 
 /** Picks `_id` equality, then the first index whose every field is pinned by an equality. */
 export function choosePlan(collection: Collection, filter: Document | undefined | null): QueryPlan {
   if (filter === undefined || filter === null) return { stage: 'COLLSCAN' };
   if ('_id' in filter) {
     const ids = equalityValues(filter._id);
-    if (ids !== NOT_AN_EQUALITY) return { stage: 'IDHACK', ids };
+    if (ids !== NOT_AN_EQUALITY) return { stage: 'IDHACK', ids, exact: Object.keys(filter).length === 1 };
   }
   for (const index of collection.indexes.values()) {
     if (index.spec.partialFilterExpression !== undefined || index.isTextOrGeo) continue;
@@ -65,14 +70,14 @@ export function choosePlan(collection: Collection, filter: Document | undefined 
     if (index.sparse && lists.some((values) => values.some((value) => value === null))) continue;
     if (lists.length > 1 && lists.some((values) => values.length !== 1)) continue;
     const keys = lists.length === 1 ? (lists[0] ?? []).map((value) => [value]) : [lists.map((values) => values[0])];
-    return { stage: 'IXSCAN', index, keys };
+    const exact = Object.keys(filter).every((field) => index.fields.some((indexField) => indexField.path === field));
+    return { stage: 'IXSCAN', index, keys, exact };
   }
   return { stage: 'COLLSCAN' };
 }
 
-/** Documents that may match `filter` (a superset); the caller still applies the full filter. */
-export function candidateDocuments(collection: Collection, filter: Document | undefined | null): Iterable<Document> {
-  const plan = choosePlan(collection, filter);
+/** Documents from a plan: a superset of the matches, or exactly the matches when `plan.exact`. */
+export function planDocuments(collection: Collection, plan: QueryPlan): Iterable<Document> {
   if (plan.stage === 'COLLSCAN') return collection.documents.values();
   if (plan.stage === 'IDHACK') return byIdKeys(collection, plan.ids);
   const ids = new Set<string>();
@@ -83,6 +88,11 @@ export function candidateDocuments(collection: Collection, filter: Document | un
     if (doc !== undefined) docs.push(doc);
   }
   return docs;
+}
+
+/** Documents that may match `filter` (a superset); the caller still applies the full filter. */
+export function candidateDocuments(collection: Collection, filter: Document | undefined | null): Iterable<Document> {
+  return planDocuments(collection, choosePlan(collection, filter));
 }
 
 /** The plan in the shape of mongod's explain `winningPlan`. */

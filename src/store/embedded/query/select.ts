@@ -2,7 +2,7 @@
 import type { Document } from 'bson';
 import type { Collection } from '../engine/collection.js';
 import { compileFilter } from './matcher.js';
-import { candidateDocuments } from './planner.js';
+import { choosePlan, planDocuments } from './planner.js';
 import { sortDocuments } from './sort.js';
 
 export interface SelectOptions {
@@ -14,14 +14,16 @@ export interface SelectOptions {
 
 export function selectDocuments(collection: Collection | undefined, filter: Document | undefined, options: SelectOptions = {}): Document[] {
   if (collection === undefined) return [];
-  const predicate = compileFilter(filter);
+  const plan = choosePlan(collection, filter);
+  // An exact index answer needs no filter evaluation (the hot path of indexed findOne).
+  const predicate = plan.stage !== 'COLLSCAN' && plan.exact ? () => true : compileFilter(filter);
   const skip = Math.max(0, options.skip ?? 0);
   const limit = options.limit !== undefined && options.limit !== 0 ? Math.abs(options.limit) : Number.POSITIVE_INFINITY;
   const sorted = options.sort !== undefined && Object.keys(options.sort).length > 0;
   const matches: Document[] = [];
   // Without a sort we can stop as soon as skip + limit documents matched.
   const enough = sorted ? Number.POSITIVE_INFINITY : skip + limit;
-  for (const doc of candidateDocuments(collection, filter)) {
+  for (const doc of planDocuments(collection, plan)) {
     if (!predicate(doc)) continue;
     matches.push(doc);
     if (matches.length >= enough) break;

@@ -3,7 +3,7 @@
  * Only what drivers speak today: OP_QUERY for the legacy handshake (answered with OP_REPLY)
  * and OP_MSG for everything else. Compression is never advertised, so OP_COMPRESSED never arrives.
  */
-import { deserialize, serialize } from 'bson';
+import { calculateObjectSize, deserialize, serializeWithBufferAndIndex } from 'bson';
 import type { Document } from 'bson';
 
 export const OpCode = { Reply: 1, Query: 2004, Compressed: 2012, Msg: 2013 } as const;
@@ -100,31 +100,27 @@ export function parseMessage(message: Buffer): IncomingCommand | { unsupportedOp
   return { unsupportedOpCode: opCode, requestId };
 }
 
-function header(length: number, requestId: number, responseTo: number, opCode: number): Buffer {
-  const buffer = Buffer.allocUnsafe(HEADER_SIZE);
+/** Header and body in one allocation: the body is serialized straight into the frame. */
+function frame(reply: Document, prefixLength: number, requestId: number, responseTo: number, opCode: number): Buffer {
+  const bodySize = calculateObjectSize(reply, SERIALIZE_OPTIONS);
+  const length = HEADER_SIZE + prefixLength + bodySize;
+  const buffer = Buffer.alloc(length);
   buffer.writeInt32LE(length, 0);
   buffer.writeInt32LE(requestId, 4);
   buffer.writeInt32LE(responseTo, 8);
   buffer.writeInt32LE(opCode, 12);
+  serializeWithBufferAndIndex(reply, buffer, { ...SERIALIZE_OPTIONS, index: HEADER_SIZE + prefixLength });
   return buffer;
 }
 
 export function encodeOpMsg(reply: Document, requestId: number, responseTo: number): Buffer {
-  const body = serialize(reply, SERIALIZE_OPTIONS);
-  const length = HEADER_SIZE + 4 + 1 + body.length;
-  const prefix = Buffer.allocUnsafe(5);
-  prefix.writeUInt32LE(0, 0); // flags
-  prefix.writeUInt8(0, 4); // section kind 0
-  return Buffer.concat([header(length, requestId, responseTo, OpCode.Msg), prefix, body], length);
+  // flagBits 0, then one kind-0 section (the zero byte left by Buffer.alloc).
+  return frame(reply, 5, requestId, responseTo, OpCode.Msg);
 }
 
 export function encodeOpReply(reply: Document, requestId: number, responseTo: number): Buffer {
-  const body = serialize(reply, SERIALIZE_OPTIONS);
-  const length = HEADER_SIZE + 20 + body.length;
-  const fields = Buffer.alloc(20);
-  fields.writeInt32LE(0, 0); // responseFlags
-  fields.writeBigInt64LE(0n, 4); // cursorID
-  fields.writeInt32LE(0, 12); // startingFrom
-  fields.writeInt32LE(1, 16); // numberReturned
-  return Buffer.concat([header(length, requestId, responseTo, OpCode.Reply), fields, body], length);
+  const buffer = frame(reply, 20, requestId, responseTo, OpCode.Reply);
+  // responseFlags 0, cursorID 0, startingFrom 0, numberReturned 1.
+  buffer.writeInt32LE(1, HEADER_SIZE + 16);
+  return buffer;
 }
