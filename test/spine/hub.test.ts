@@ -47,11 +47,12 @@ t.test('HTTP errors are RFC 7807 problem documents with a request id', async (t)
 /** MQTT.js rejects a SUBACK 0x80 and attaches the SUBACK packet to the error. */
 const refusedSubscription = { message: 'Subscribe error: Unspecified error' } as const;
 
-t.test('the broker is closed by default and enforces the device namespace', async (t) => {
+t.test('the broker refuses unknown clients and enforces the device namespace', async (t) => {
   const hub = await startTestHub(t);
 
-  await t.rejects(connectMqtt(t, hub, { clientId: 'dev-1', username: 'dev-1', password: 'x' }), { code: 5 }, 'no authenticator → not authorized');
+  await t.rejects(connectMqtt(t, hub, { clientId: 'dev-1', username: 'dev-1', password: 'x' }), { code: 4 }, 'an unknown device → bad credentials');
 
+  // The transport's own policy, with an authenticator of the test's (the devices feature installs the real one).
   hub.context.mqtt.setAuthenticator(async ({ clientId, password }) => {
     if (password?.toString() !== 'right') throw new AppError('invalid_credentials');
     return { kind: 'device', deviceId: clientId };
