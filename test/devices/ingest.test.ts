@@ -57,7 +57,7 @@ t.test('bad payloads get an errors reply, the connection stays, nothing is store
   const events = await request(hub, 'GET', `/api/v1/devices/${device.id}/events`, { token: s.clinician.token });
   t.equal(events.body.items.length, 0, 'nothing stored');
 
-  const closed = new Promise((resolve) => client.once('close', resolve));
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
   client.publish(topic(device.id, 'schedule'), '{}', { qos: 1 });
   await closed;
   t.pass('publishing on a hub → device topic disconnects');

@@ -27,7 +27,7 @@ t.test('provisioning, visibility, rotation and disabling', async (t) => {
   t.equal(list.body.items.length, 0, 'lists are scoped too');
 
   const connected = await connectDevice(t, hub, device);
-  const dropped = new Promise((resolve) => connected.once('close', resolve));
+  const dropped = new Promise<void>((resolve) => connected.once('close', () => resolve()));
   const rotated = await request(hub, 'POST', `/api/v1/devices/${device.id}/rotate-secret`, { token: s.clinician.token });
   t.equal(rotated.status, 200);
   await dropped;
@@ -36,7 +36,7 @@ t.test('provisioning, visibility, rotation and disabling', async (t) => {
   const renewed = await connectDevice(t, hub, { id: device.id, secret: rotated.body.secret as string });
   t.ok(renewed.connected, 'the new one does');
 
-  const gone = new Promise((resolve) => renewed.once('close', resolve));
+  const gone = new Promise<void>((resolve) => renewed.once('close', () => resolve()));
   const disabled = await request(hub, 'PATCH', `/api/v1/devices/${device.id}`, { token: s.admin.token, body: { disabled: true } });
   t.equal(disabled.body.disabled, true);
   await gone;

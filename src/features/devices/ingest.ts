@@ -110,11 +110,16 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
     },
 
     async status(deviceId: string, payload: StatusPayload): Promise<void> {
-      const set: Record<string, unknown> = { 'status.connectionId': payload.connectionId, 'status.lastSeenAt': clock.now() };
-      if (payload.firmwareVersion) set['status.firmwareVersion'] = payload.firmwareVersion;
-      // The connection itself tells presence (see presence.ts); an announced shutdown/reboot gives the reason.
-      if (payload.state === 'offline' && payload.reason) set['status.reason'] = payload.reason;
-      await Device.updateOne({ _id: deviceId }, { $set: set });
+      // The connection itself tells presence (see presence.ts); status messages add the connection id,
+      // the firmware and, for an announced shutdown or reboot, the reason.
+      if (payload.state === 'online') {
+        const set: Record<string, unknown> = { 'status.connectionId': payload.connectionId, 'status.lastSeenAt': clock.now() };
+        if (payload.firmwareVersion) set['status.firmwareVersion'] = payload.firmwareVersion;
+        await Device.updateOne({ _id: deviceId }, { $set: set });
+        return;
+      }
+      // A late `offline` from an older connection must not touch the current one.
+      if (payload.reason) await Device.updateOne({ _id: deviceId, 'status.connectionId': payload.connectionId }, { $set: { 'status.reason': payload.reason } });
     },
 
     async ack(deviceId: string, payload: AckPayload): Promise<void> {

@@ -11,7 +11,8 @@ import { AppError } from '../../errors.js';
 import type { DeviceDoc, DeviceModels } from './models.js';
 
 export const scheduleTopic = (deviceId: string): string => `v1/devices/${deviceId}/schedule`;
-export const DEFAULT_SCHEDULE_HORIZON_HOURS = 48;
+/** The contract wants validUntil at least 48 h ahead at all times; 72 h leaves a day between daily republishes. */
+export const DEFAULT_SCHEDULE_HORIZON_HOURS = 72;
 
 export interface ScheduleItem {
   occurrenceId?: string;
