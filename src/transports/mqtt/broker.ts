@@ -31,6 +31,7 @@ import {
   type MqttAuthenticator,
   type MqttPrincipal,
 } from './policy.js';
+import { persistenceWithRetainedIndex } from './retained-index.js';
 import { MqttRouter, type InboundMessage } from './router.js';
 
 export interface PublishOptions {
@@ -91,6 +92,7 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
   let wss: WebSocketServer | undefined;
 
   const broker = await Aedes.createBroker({
+    persistence: persistenceWithRetainedIndex(),
     connectTimeout: 10_000,
     // Keepalive must be set and at most 20 minutes, so dead devices are noticed.
     keepaliveLimit: 1200,
