@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import type { HubContext } from './features/context.js';
 import { registerIdentity } from './features/identity/index.js';
 import { registerDevices } from './features/devices/index.js';
+import { registerConversations, selectLanguageModel } from './features/conversations/index.js';
 import { createJobScheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -134,7 +135,9 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 async function registerFeatures(context: HubContext) {
   const identity = await registerIdentity(context);
   const devices = await registerDevices(context, { identity });
-  return { identity, devices };
+  const languageModel = selectLanguageModel(context.config, context.logger);
+  const conversations = await registerConversations(context, { identity, languageModel });
+  return { identity, devices, conversations };
 }
 
 export type Features = Awaited<ReturnType<typeof registerFeatures>>;

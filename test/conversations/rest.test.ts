@@ -1,0 +1,103 @@
+/**
+ * Conversations over REST with no OPENAI_API_KEY: the offline assistant answers, labelled; access
+ * follows the policy (404 for what one may not see, 403 for too low a level); every read and write
+ * is audited; messages page newest first.
+ */
+import t from 'tap';
+import { request } from '../helpers/clients.js';
+import { careScenario } from '../helpers/factories.js';
+import { chatStream, createConversation, schemaProblems, startChatHub, type ChatHub, type Scenario } from './helpers.js';
+
+let hub: ChatHub;
+let s: Scenario;
+t.before(async () => {
+  hub = await startChatHub(t);
+  s = await careScenario(hub);
+});
+
+t.test('create, read and list conversations, scoped by the policy', async (t) => {
+  const created = await request(hub, 'POST', '/api/v1/conversations', { token: s.caregiver.token, body: { patientId: s.patient.id, title: 'Evening doses' } });
+  t.equal(created.status, 201);
+  t.same(schemaProblems(hub, 'http/conversation-view', created.body), [], 'matches its schema');
+  t.match(created.body, { patientId: s.patient.id, title: 'Evening doses', channel: 'app', createdBy: s.caregiver.userId, participants: [s.caregiver.userId], messageCount: 0, lastMessageAt: null });
+
+  const voice = await createConversation(hub, s.patientUser, s.patient.id, { channel: 'voice' });
+  t.equal(voice.channel, 'voice');
+
+  t.equal((await request(hub, 'POST', '/api/v1/conversations', { token: s.outsider.token, body: { patientId: s.patient.id } })).status, 404, 'off the care team: the patient does not exist');
+  t.equal((await request(hub, 'POST', '/api/v1/conversations', { token: s.caregiver.token, body: { patientId: s.otherPatient.id } })).status, 404);
+  const invalid = await request(hub, 'POST', '/api/v1/conversations', { token: s.caregiver.token, body: { patientId: s.patient.id, channel: 'fax', role: 'admin' } });
+  t.equal(invalid.status, 400);
+  t.equal((await request(hub, 'POST', '/api/v1/conversations', { body: { patientId: s.patient.id } })).status, 401);
+
+  const mine = await request(hub, 'GET', `/api/v1/conversations?patientId=${s.patient.id}`, { token: s.caregiver.token });
+  t.equal(mine.status, 200);
+  t.same(mine.body.items.map((c: { id: string }) => c.id), [voice.id, created.body.id], 'newest first');
+  const all = await request(hub, 'GET', '/api/v1/conversations', { token: s.clinician.token });
+  t.ok(all.body.items.length >= 2, 'staff see the organisation’s conversations');
+  const outsiderList = await request(hub, 'GET', '/api/v1/conversations', { token: s.outsider.token });
+  t.same(outsiderList.body, { items: [], nextCursor: null }, 'a caregiver off the team lists nothing');
+  t.equal((await request(hub, 'GET', `/api/v1/conversations?patientId=${s.patient.id}`, { token: s.outsider.token })).status, 404);
+
+  const page1 = await request(hub, 'GET', `/api/v1/conversations?patientId=${s.patient.id}&limit=1`, { token: s.caregiver.token });
+  t.equal(page1.body.items.length, 1);
+  const page2 = await request(hub, 'GET', `/api/v1/conversations?patientId=${s.patient.id}&limit=1&cursor=${page1.body.nextCursor}`, { token: s.caregiver.token });
+  t.equal(page2.body.items[0].id, created.body.id, 'the cursor gives the next page');
+
+  t.equal((await request(hub, 'GET', `/api/v1/conversations/${created.body.id}`, { token: s.patientUser.token })).status, 200);
+  t.equal((await request(hub, 'GET', `/api/v1/conversations/${created.body.id}`, { token: s.outsider.token })).status, 404);
+  t.equal((await request(hub, 'GET', `/api/v1/conversations/${created.body.id}/messages`, { token: s.outsider.token })).status, 404);
+  t.equal((await request(hub, 'GET', `/api/v1/conversations/nope/messages`, { token: s.caregiver.token })).status, 400);
+
+  const audit = await request(hub, 'GET', '/api/v1/audit?limit=200', { token: s.admin.token });
+  const actions = audit.body.items.map((e: { action: string; outcome: string }) => `${e.action}:${e.outcome}`);
+  t.ok(actions.includes('conversation.create:allowed') && actions.includes('conversation.create:denied'), 'creation is audited, denials too');
+  t.ok(actions.includes('conversation.list:allowed') && actions.includes('conversation.messages.read:denied'), 'reads are audited');
+});
+
+t.test('without an API key the offline assistant answers, labelled, and the answer is stored', async (t) => {
+  const conversation = await createConversation(hub, s.patientUser, s.patient.id);
+  const reply = await request(hub, 'POST', '/api/v1/chat/message', { token: s.patientUser.token, body: { conversationId: conversation.id, content: 'When is my next dose?' } });
+  t.equal(reply.status, 200);
+  const { userMessage, message } = reply.body;
+  t.same(schemaProblems(hub, 'http/chat-message-view', message), []);
+  t.match(userMessage, { role: 'user', content: 'When is my next dose?', status: 'complete', authorId: s.patientUser.userId });
+  t.match(message, { role: 'assistant', status: 'complete', offline: true, provider: 'offline', model: 'medhub-offline-1', replyTo: userMessage.id });
+  t.match(message.content, /^\(Offline assistant\) /, 'labelled as offline');
+  t.match(message.content, /medication plan/, 'says honestly that no plan is recorded');
+  t.ok(message.tokens > 3, 'streamed word by word');
+  t.ok(message.timing.firstTokenMs >= 0 && message.timing.totalMs >= message.timing.firstTokenMs);
+
+  const streamed = await chatStream(hub, s.caregiver.token, { conversationId: conversation.id, content: 'Hello' });
+  t.same([streamed.events[0]?.event, streamed.events.at(-1)?.event], ['session_established', 'complete']);
+  t.equal(streamed.events[0]?.data.offline, true);
+  t.match(streamed.events.at(-1)?.data.message.content, /^\(Offline assistant\) Hello\./, 'answers a greeting');
+
+  const symptom = await request(hub, 'POST', '/api/v1/chat/message', { token: s.patientUser.token, body: { conversationId: conversation.id, content: 'I have a headache' } });
+  t.match(symptom.body.message.content, /can't record symptoms right now/, 'mutating tools are not offered yet, and it says so');
+
+  const messages = await request(hub, 'GET', `/api/v1/conversations/${conversation.id}/messages`, { token: s.caregiver.token });
+  t.equal(messages.status, 200);
+  t.same(
+    messages.body.items.map((m: { role: string }) => m.role),
+    ['assistant', 'user', 'assistant', 'user', 'assistant', 'user'],
+    'newest first',
+  );
+  for (const item of messages.body.items) t.same(schemaProblems(hub, 'http/chat-message-view', item), []);
+  const updated = await request(hub, 'GET', `/api/v1/conversations/${conversation.id}`, { token: s.caregiver.token });
+  t.equal(updated.body.messageCount, 6);
+  t.same(new Set(updated.body.participants), new Set([s.patientUser.userId, s.caregiver.userId]), 'whoever wrote is a participant');
+});
+
+t.test('chat/message: validation and access', async (t) => {
+  const conversation = await createConversation(hub, s.clinician, s.patient.id);
+  const empty = await request(hub, 'POST', '/api/v1/chat/message', { token: s.clinician.token, body: { conversationId: conversation.id, content: '   ' } });
+  t.equal(empty.status, 400);
+  const long = await request(hub, 'POST', '/api/v1/chat/message', { token: s.clinician.token, body: { conversationId: conversation.id, content: 'x'.repeat(4001) } });
+  t.equal(long.status, 400);
+  const outsider = await chatStream(hub, s.outsider.token, { conversationId: conversation.id, content: 'hi' });
+  t.equal(outsider.status, 404, 'refused before the stream opens: a problem, not an event stream');
+  t.equal(outsider.problem?.code, 'not_found');
+  const unknown = await request(hub, 'POST', '/api/v1/chat/message', { token: s.clinician.token, body: { conversationId: '0123456789abcdef01234567', content: 'hi' } });
+  t.equal(unknown.status, 404);
+});
