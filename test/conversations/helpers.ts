@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import { startHub, type Hub } from '../../src/hub.js';
 import { withDatabase } from '../helpers/hub.js';
 import { request, type AnyBody } from '../helpers/clients.js';
-import { careScenario, type Login } from '../helpers/factories.js';
+import type { careScenario, Login } from '../helpers/factories.js';
 import type { FakeOpenAIServer } from '../fakes/openai-server.js';
 
 interface Teardown {

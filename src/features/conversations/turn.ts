@@ -4,8 +4,8 @@
  * numbered from 0, to room `conversation:{id}` and to the turn's own listeners (the SSE response).
  *
  * The token path does no I/O of its own: a token is appended in memory and emitted; the message is
- * saved about once a second in the background (so a client that missed events can fetch the text so
- * far), and once at the end, before `complete`/`error` is sent with the stored message.
+ * saved within a second of any new token, in the background (so a client that missed events can
+ * fetch the text so far), and once at the end, before `complete`/`error` is sent with the stored message.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../observability/logger.js';
@@ -101,7 +101,8 @@ export class Turn {
   private readonly startedAt = performance.now();
   private readonly startedAtInstant: Date;
   private firstTokenMs: number | null = null;
-  private lastCheckpoint = performance.now();
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private finished = false;
   private saves: Promise<unknown> = Promise.resolve();
   private resolveDone!: (result: TurnResult) => void;
 
@@ -235,12 +236,16 @@ export class Turn {
     const event: ChatToken = { conversationId: this.ids.conversationId, messageId: this.ids.messageId, index, delta };
     this.deps.publish(this.deps.room, 'chat:token', event);
     for (const listener of this.listeners) listener.token?.(event);
-    if (performance.now() - this.lastCheckpoint >= this.deps.checkpointMs) this.checkpoint();
+    if (!this.checkpointTimer) {
+      this.checkpointTimer = setTimeout(() => this.checkpoint(), this.deps.checkpointMs);
+      this.checkpointTimer.unref();
+    }
   }
 
   /** Saves the text so far in the background, one save at a time. */
   private checkpoint(): void {
-    this.lastCheckpoint = performance.now();
+    this.checkpointTimer = undefined;
+    if (this.finished) return;
     const { content, tokens } = this;
     const { Message } = this.deps.models;
     this.saves = this.saves
@@ -291,6 +296,8 @@ export class Turn {
       upstreamStatus: round.upstreamStatus,
     }));
 
+    this.finished = true;
+    clearTimeout(this.checkpointTimer);
     await this.saves;
     let stored: MessageDoc | null = null;
     let saveFailed = false;
