@@ -138,11 +138,10 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     },
     async close() {
       io.disconnectSockets(true);
-      // io.close() would also close the shared HTTP server; the HTTP layer owns that.
-      await new Promise<void>((resolve) => {
-        io.engine.close();
-        resolve();
-      });
+      // Not io.close(): it would also close the shared HTTP server, which the HTTP layer owns.
+      // Closing the adapters stops the Redis streams adapter's polling clients.
+      for (const namespace of io._nsps.values()) await namespace.adapter.close();
+      io.engine.close();
     },
   };
 }

@@ -1,0 +1,48 @@
+/**
+ * Two hubs sharing Redis (127.0.0.1:6379), as two instances behind a load
+ * balancer would: /ready checks Redis, Socket.IO rooms span both instances,
+ * and a job runs on one instance at a time.
+ */
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { connectSocket, nextEvent, request } from '../helpers/clients.js';
+import { startTestHub } from '../helpers/hub.js';
+import { createOrganisation } from '../helpers/factories.js';
+import { rooms } from '../../src/transports/socket/rooms.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+t.test('two instances behind one Redis', async (t) => {
+  const a = await startTestHub(t, { env: { REDIS_URL } });
+  const b = await startTestHub(t, { env: { REDIS_URL } });
+
+  const ready = await request(a, 'GET', '/ready');
+  t.equal(ready.status, 200);
+  t.equal(ready.body.checks.redis.ok, true, '/ready checks Redis');
+
+  const admin = await createOrganisation(a);
+  const socket = connectSocket(t, a, { auth: { token: admin.token } });
+  await nextEvent(socket, 'connect');
+  await socket.timeout(5000).emitWithAck('patient:unsubscribe', { patientId: '0'.repeat(24) });
+  const received = nextEvent(socket, 'device:status');
+  b.context.sockets.emit(rooms.user(admin.userId), 'device:status', { from: 'instance b' });
+  t.same(await received, { from: 'instance b' }, 'an event emitted on one instance reaches a socket on the other');
+
+  const job = `test-${randomUUID()}`;
+  let runs = 0;
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const body = async () => {
+    runs += 1;
+    await held;
+  };
+  a.context.jobs.add(job, '0 0 1 1 *', body);
+  b.context.jobs.add(job, '0 0 1 1 *', body);
+  const first = a.context.jobs.run(job);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.equal(await b.context.jobs.run(job), false, 'the other instance does not run a job while one holds its lock');
+  release();
+  t.equal(await first, true);
+  t.equal(runs, 1);
+  t.equal(await b.context.jobs.run(job), true, 'once released, any instance may run it');
+});
