@@ -87,6 +87,9 @@ t.test('commands: delivered after reconnect, acked, expired when stale', async (
   t.equal(ring.status, 201, JSON.stringify(ring.body));
   t.match(ring.body, { commandId: String, type: 'ring', status: 'pending' });
 
+  const watcher = connectSocket(t, hub, { auth: { token: s.caregiver.token } });
+  await nextEvent(watcher, 'connect');
+  const completed = nextEvent<Record<string, unknown>>(watcher, 'device:command');
   const back = await connectDevice(t, hub, device);
   const commands = await inbox(back, topic(device.id, 'commands'));
   const delivered = await commands();
@@ -97,6 +100,7 @@ t.test('commands: delivered after reconnect, acked, expired when stale', async (
     return response.body.status === 'succeeded' && response.body;
   });
   t.ok(done.completedAt);
+  t.match(await completed, { commandId: ring.body.commandId, status: 'succeeded' }, 'the care team sees the command complete');
 
   const errors = await inbox(back, topic(device.id, 'errors'));
   await back.publishAsync(topic(device.id, 'acks'), JSON.stringify({ commandId: 'never-sent-0001', status: 'succeeded', at: new Date().toISOString() }), { qos: 1 });

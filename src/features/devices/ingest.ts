@@ -6,7 +6,7 @@
  */
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../ports/clock.js';
-import type { DeviceModels, DeviceDoc, DeviceEventDoc, CommandState } from './models.js';
+import type { CommandDoc, CommandState, DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 import type { DeviceRealtime } from './realtime.js';
 
 export const HEARTBEAT_RETENTION_DAYS = 30;
@@ -127,8 +127,12 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
         { _id: payload.commandId, deviceId, status: 'pending' },
         { $set: { status: payload.status, completedAt: clock.now(), error: payload.error ?? null } },
         { returnDocument: 'after' },
-      ).lean();
-      if (command) return;
+      ).lean<CommandDoc>();
+      if (command) {
+        const device = await Device.findById(deviceId, { organisationId: 1, patientId: 1 }).lean<DeviceDoc>();
+        if (device) realtime.command(device, command);
+        return;
+      }
       // Acks are repeated on redelivery; only an ack for a command never sent to this device is an error.
       if (!(await Command.exists({ _id: payload.commandId, deviceId }))) {
         throw new AppError('not_found', 'No such command was sent to this device');

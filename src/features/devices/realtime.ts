@@ -6,8 +6,8 @@
  */
 import { patientAudience, rooms } from '../../transports/socket/rooms.js';
 import type { SocketTransport } from '../../transports/socket/server.js';
-import type { DeviceDoc, DeviceEventDoc } from './models.js';
-import { toDeviceStatusView, toEventView } from './views.js';
+import type { CommandDoc, DeviceDoc, DeviceEventDoc } from './models.js';
+import { toCommandView, toDeviceStatusView, toEventView } from './views.js';
 
 export function audienceOf(device: Pick<DeviceDoc, 'organisationId' | 'patientId'>): string[] {
   const organisationId = String(device.organisationId);
@@ -22,6 +22,9 @@ export function createDeviceRealtime(sockets: SocketTransport) {
         patientId: device.patientId ? String(device.patientId) : null,
         ...toDeviceStatusView(device),
       });
+    },
+    command(device: Pick<DeviceDoc, 'organisationId' | 'patientId'>, command: CommandDoc): void {
+      sockets.emit(audienceOf(device), 'device:command', toCommandView(command));
     },
     event(device: Pick<DeviceDoc, 'organisationId' | 'patientId'>, event: DeviceEventDoc): void {
       sockets.emit(audienceOf(device), event.type.startsWith('dose.') ? 'dose:event' : 'device:event', toEventView(event));
