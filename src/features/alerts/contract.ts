@@ -1,0 +1,55 @@
+/**
+ * What other features may ask of the alerts feature. Written before both the
+ * alerts and the doses features so that they can be built side by side; the
+ * alerts feature implements it, doses/devices call it.
+ */
+
+export const ALERT_TYPES = [
+  'dose.missed',
+  'dose.late',
+  'device.offline',
+  'device.jam',
+  'device.tamper',
+  'battery.low',
+  'refill.low',
+  'help.requested',
+] as const;
+export type AlertType = (typeof ALERT_TYPES)[number];
+
+export const ALERT_SEVERITIES = ['info', 'warning', 'critical'] as const;
+export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+
+export const ALERT_STATUSES = ['active', 'acknowledged', 'resolved'] as const;
+export type AlertStatus = (typeof ALERT_STATUSES)[number];
+
+export interface RaiseAlert {
+  organisationId: string;
+  patientId: string | null;
+  deviceId?: string | null;
+  type: AlertType;
+  /** Defaults per type (help.requested and a critical medication's dose.missed are critical). */
+  severity?: AlertSeverity;
+  /**
+   * The cause, e.g. `dose.missed:<occurrenceId>` or `device.offline:<deviceId>`. At most one
+   * alert per cause is open (active or acknowledged): raising it again returns the open one.
+   */
+  cause: string;
+  /** Start escalation at this tier (0-based) instead of the first, e.g. for help.requested. */
+  startTier?: number;
+  /** Ids and non-clinical facts only (occurrenceId, slot, dueAt); never free text from patients. */
+  details?: Record<string, string | number | boolean | null>;
+  at?: Date;
+}
+
+export interface AlertRef {
+  id: string;
+  cause: string;
+  status: AlertStatus;
+}
+
+export interface AlertsApi {
+  /** Opens an alert for a cause, or returns the one already open. */
+  raise(alert: RaiseAlert): Promise<AlertRef>;
+  /** Resolves the open alert of a cause because the cause cleared (e.g. a late dose was taken). */
+  resolveCause(cause: string, note: string): Promise<AlertRef | null>;
+}
