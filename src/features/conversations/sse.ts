@@ -1,8 +1,8 @@
 /**
  * Server-Sent Events on a Koa response (https://html.spec.whatwg.org/multipage/server-sent-events.html).
  * Koa is told to stay out of the response (`ctx.respond = false`); each event is written and flushed
- * at once (Nagle off), a comment line keeps idle proxies from closing the stream, and a close before
- * `end()` means the client went away.
+ * at once (uncorked, Nagle off), a comment line keeps idle proxies from closing the stream, and a close
+ * before `end()` means the client went away.
  */
 import type { Context } from 'koa';
 
@@ -44,6 +44,10 @@ export function openEventStream(ctx: Context, options: { heartbeatMs: number }):
   function write(text: string): void {
     if (ended || aborted || res.destroyed) return;
     res.write(text);
+    // Node's HTTP layer corks the socket on write and uncorks on the next tick, after whatever else the
+    // current burst of work does (a batch of buffered upstream chunks): flush each event now instead.
+    const socket = res.socket;
+    if (socket && socket.writableCorked > 0) socket.uncork();
   }
 
   return {
