@@ -10,6 +10,8 @@ import type { Config } from './config.js';
 import type { HubContext } from './features/context.js';
 import { registerIdentity } from './features/identity/index.js';
 import { registerDevices } from './features/devices/index.js';
+import { registerAlerts } from './features/alerts/index.js';
+import { registerDoses } from './features/doses/index.js';
 import { registerConversations, selectLanguageModel } from './features/conversations/index.js';
 import { createJobScheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -135,9 +137,11 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 async function registerFeatures(context: HubContext) {
   const identity = await registerIdentity(context);
   const devices = await registerDevices(context, { identity });
+  const alerts = await registerAlerts(context, { identity, devices });
+  const doses = await registerDoses(context, { identity, devices, alerts });
   const languageModel = selectLanguageModel(context.config, context.logger);
   const conversations = await registerConversations(context, { identity, languageModel });
-  return { identity, devices, conversations };
+  return { identity, devices, alerts, doses, conversations };
 }
 
 export type Features = Awaited<ReturnType<typeof registerFeatures>>;

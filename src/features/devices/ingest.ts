@@ -50,6 +50,7 @@ const isDuplicateKey = (error: unknown): boolean => (error as { code?: number })
 export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clock: Clock) {
   const { Device, DeviceEvent, Heartbeat, Command } = models;
   const eventListeners: EventListener[] = [];
+  const heartbeatListeners: Array<(device: DeviceDoc) => void | Promise<void>> = [];
 
   async function loadDevice(deviceId: string): Promise<DeviceDoc> {
     const device = await Device.findById(deviceId).lean<DeviceDoc>();
@@ -61,6 +62,11 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
     /** Other features (doses, alerts) react to stored events here. */
     onEvent(listener: EventListener): void {
       eventListeners.push(listener);
+    },
+
+    /** Other features (alerts: battery.low) react to a stored heartbeat, with the device's updated status. */
+    onHeartbeat(listener: (device: DeviceDoc) => void | Promise<void>): void {
+      heartbeatListeners.push(listener);
     },
 
     async heartbeat(deviceId: string, payload: HeartbeatPayload): Promise<void> {
@@ -79,6 +85,7 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
       if (!device) throw new AppError('forbidden', 'Unknown or disabled device');
       await Heartbeat.create({ deviceId, ...payload, at: new Date(payload.at), receivedAt: now, expiresAt: new Date(now.getTime() + HEARTBEAT_RETENTION_DAYS * 86_400_000) });
       realtime.status(device);
+      for (const listener of heartbeatListeners) await listener(device);
     },
 
     /** Stores an event once; returns false when it was a resend of one already stored. */

@@ -12,17 +12,25 @@ import type { DeviceRealtime } from './realtime.js';
 
 export function createPresence(models: DeviceModels, realtime: DeviceRealtime, clock: Clock, logger: Logger) {
   const { Device } = models;
+  const changeListeners: Array<(device: DeviceDoc) => void | Promise<void>> = [];
 
   async function change(deviceId: string, online: boolean, reason: string | null): Promise<DeviceDoc | null> {
     const now = clock.now();
     const set: Record<string, unknown> = { 'status.online': online, 'status.changedAt': now, 'status.reason': reason };
     if (online) set['status.lastSeenAt'] = now;
     const device = await Device.findOneAndUpdate({ _id: deviceId, 'status.online': !online }, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>();
-    if (device) realtime.status(device);
+    if (device) {
+      realtime.status(device);
+      for (const listener of changeListeners) await listener(device);
+    }
     return device;
   }
 
   return {
+    /** Other features (alerts) react to a device going online or offline. */
+    onChange(listener: (device: DeviceDoc) => void | Promise<void>): void {
+      changeListeners.push(listener);
+    },
     online: (deviceId: string) => change(deviceId, true, null),
     offline: (deviceId: string, reason: string) => change(deviceId, false, reason),
 

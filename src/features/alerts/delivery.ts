@@ -1,0 +1,108 @@
+/**
+ * Sends notifications through the Notifier adapters, with retries and
+ * exponential backoff for outside channels, recording every attempt on the
+ * notification document. Deliveries run in the background (a device's PUBACK
+ * or an escalation tick never waits on a slow webhook); `settled()` waits for
+ * the ones in flight (tests, shutdown).
+ */
+import { Types } from 'mongoose';
+import type { Clock } from '../../ports/clock.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Delivery, DeliveryTarget, NotificationMessage, Notifier, NotifyChannel } from '../../ports/notifier.js';
+import type { AlertModels } from './models.js';
+
+export interface DeliveryOptions {
+  /** Attempts for outside channels (webhook, sms, voice); the socket channel tries once. */
+  maxAttempts: number;
+  /** First retry after this many ms, then doubled each time. */
+  backoffMs: number;
+}
+
+export const DEFAULT_DELIVERY: DeliveryOptions = { maxAttempts: 3, backoffMs: 500 };
+
+export interface PlannedNotification {
+  alertId: Types.ObjectId;
+  organisationId: Types.ObjectId;
+  tier: number;
+  event: NotificationMessage['event'];
+  channel: NotifyChannel;
+  target: DeliveryTarget;
+  /** Suppressed (quiet hours) or impossible (no phone): recorded, not sent. */
+  skip?: string;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+
+/** What the delivery log shows of an endpoint: origin and path, never a query string (it may hold a token). */
+export function endpointLabel(url: string | null | undefined): string | null {
+  if (!url) return null;
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return null;
+  }
+}
+
+export function createDelivery(models: AlertModels, notifiers: Notifier[], clock: Clock, logger: Logger, options: DeliveryOptions = DEFAULT_DELIVERY) {
+  const { Notification } = models;
+  const byChannel = new Map(notifiers.map((n) => [n.channel, n]));
+  const inFlight = new Set<Promise<void>>();
+  const settings = { ...options };
+
+  async function attemptAll(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>): Promise<void> {
+    const max = notifier.channel === 'socket' ? 1 : settings.maxAttempts;
+    for (let attempt = 1; attempt <= max; attempt += 1) {
+      const started = performance.now();
+      const at = clock.now();
+      const result = await notifier.send({ ...delivery, attempt }).catch((error: unknown) => ({ ok: false, retryable: true, error: (error as Error).name || 'error', statusCode: undefined }));
+      const record = { attempt, at, ok: result.ok, statusCode: result.statusCode ?? null, error: result.error ?? null, durationMs: Math.round(performance.now() - started) };
+      const last = result.ok || !result.retryable || attempt === max;
+      await Notification.updateOne(
+        { _id: id },
+        { $push: { attempts: record }, ...(last ? { $set: { status: result.ok ? 'delivered' : 'failed', reason: result.ok ? null : (result.error ?? 'failed'), completedAt: clock.now() } } : {}) },
+      );
+      if (last) return;
+      await sleep(settings.backoffMs * 2 ** (attempt - 1));
+    }
+  }
+
+  return {
+    settings,
+
+    /** Records each notification, then delivers it in the background. */
+    async send(planned: PlannedNotification[], message: Omit<NotificationMessage, 'notificationId' | 'tier' | 'event'>): Promise<void> {
+      for (const item of planned) {
+        const notifier = byChannel.get(item.channel);
+        const skip = item.skip ?? (notifier ? undefined : 'channel_unavailable');
+        const id = new Types.ObjectId();
+        await Notification.create({
+          _id: id,
+          alertId: item.alertId,
+          organisationId: item.organisationId,
+          tier: item.tier,
+          event: item.event,
+          channel: item.channel,
+          userId: item.target.userId ?? null,
+          endpoint: endpointLabel(item.target.url),
+          status: skip ? (skip === 'quiet_hours' ? 'suppressed' : 'failed') : 'pending',
+          reason: skip ?? null,
+          createdAt: clock.now(),
+          completedAt: skip ? clock.now() : null,
+        });
+        if (skip || !notifier) continue;
+        const delivery = { channel: item.channel, target: item.target, message: { ...message, notificationId: String(id), tier: item.tier, event: item.event } };
+        const work = attemptAll(id, notifier, delivery).catch((error: unknown) => logger.error({ err: error, notificationId: String(id) }, 'notification delivery failed'));
+        inFlight.add(work);
+        void work.finally(() => inFlight.delete(work));
+      }
+    },
+
+    /** Resolves when every delivery in flight has finished (all its attempts). */
+    async settled(): Promise<void> {
+      while (inFlight.size) await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+export type AlertDelivery = ReturnType<typeof createDelivery>;

@@ -1,0 +1,70 @@
+/**
+ * Alerts the devices feature gives rise to: jam, tamper, help and refill
+ * events; a low battery from heartbeats; a patient's dispenser going offline
+ * (resolved when it comes back). Causes are per device (per slot for refills),
+ * so a device repeating itself adds nothing while its alert is open.
+ */
+import type { Logger } from '../../observability/logger.js';
+import type { Devices } from '../devices/index.js';
+import type { DeviceDoc } from '../devices/models.js';
+import type { AlertsApi, AlertType } from './contract.js';
+
+/** Below this a heartbeat raises battery.low; at or above BATTERY_OK it resolves it (hysteresis). */
+export const BATTERY_LOW_PERCENT = 20;
+export const BATTERY_OK_PERCENT = 30;
+
+/** Offline reasons that are not worth an alert: the device was disabled on purpose. */
+const QUIET_OFFLINE_REASONS = new Set(['disabled']);
+
+export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger: Logger): void {
+  const base = (device: Pick<DeviceDoc, '_id' | 'organisationId' | 'patientId'>) => ({
+    organisationId: String(device.organisationId),
+    patientId: device.patientId ? String(device.patientId) : null,
+    deviceId: device._id,
+  });
+  const safely = async (what: string, deviceId: string, fn: () => Promise<unknown>): Promise<void> => {
+    try {
+      await fn();
+    } catch (error) {
+      // An alert failure must never make a device resend an event it already stored.
+      logger.error({ err: error, deviceId, what }, 'device alert failed');
+    }
+  };
+
+  devices.ingest.onEvent(async (device, event) => {
+    const payload = event.payload as { slot?: number; pills?: number; threshold?: number; sensor?: string };
+    const at = event.at;
+    const raise = (type: AlertType, cause: string, details: Record<string, string | number | boolean | null>) =>
+      safely(type, device._id, () => alerts.raise({ ...base(device), type, cause, details: { eventId: event.eventId, ...details }, at }));
+    switch (event.type) {
+      case 'device.jam':
+        return raise('device.jam', `device.jam:${device._id}`, { slot: payload.slot ?? null });
+      case 'device.tamper':
+        return raise('device.tamper', `device.tamper:${device._id}`, { sensor: payload.sensor ?? null });
+      case 'help.requested':
+        return raise('help.requested', `help.requested:${device._id}`, {});
+      case 'refill.low':
+        return raise('refill.low', `refill.low:${device._id}:${payload.slot ?? 0}`, { slot: payload.slot ?? null, pills: payload.pills ?? null, threshold: payload.threshold ?? null });
+      default:
+        return undefined;
+    }
+  });
+
+  devices.ingest.onHeartbeat(async (device) => {
+    const battery = device.status?.batteryPercent;
+    if (typeof battery !== 'number') return;
+    const cause = `battery.low:${device._id}`;
+    if (battery < BATTERY_LOW_PERCENT) await safely('battery.low', device._id, () => alerts.raise({ ...base(device), type: 'battery.low', cause, details: { batteryPercent: battery } }));
+    else if (battery >= BATTERY_OK_PERCENT) await safely('battery.low', device._id, () => alerts.resolveCause(cause, 'Battery recharged'));
+  });
+
+  devices.presence.onChange(async (device) => {
+    const cause = `device.offline:${device._id}`;
+    if (device.status?.online) {
+      await safely('device.offline', device._id, () => alerts.resolveCause(cause, 'Device back online'));
+      return;
+    }
+    if (!device.patientId || QUIET_OFFLINE_REASONS.has(device.status?.reason ?? '')) return;
+    await safely('device.offline', device._id, () => alerts.raise({ ...base(device), type: 'device.offline', cause, details: { reason: device.status?.reason ?? null } }));
+  });
+}

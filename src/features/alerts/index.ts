@@ -1,0 +1,39 @@
+/**
+ * Alerts: raised by other features through the AlertsApi contract (doses) or
+ * from device news (jam, tamper, help, refill, battery, offline), escalated
+ * tier by tier until someone acknowledges, and delivered through the
+ * Notifier adapters (Socket.IO, signed webhooks, an HTTP SMS/voice gateway),
+ * every attempt recorded.
+ */
+import { createHttpGatewayNotifier, createSocketNotifier, createWebhookNotifier } from '../../ports/adapters/notifiers/index.js';
+import type { HubContext } from '../context.js';
+import type { Devices } from '../devices/index.js';
+import type { Identity } from '../identity/index.js';
+import type { AlertsApi } from './contract.js';
+import { createDelivery } from './delivery.js';
+import { registerDeviceAlerts } from './device-alerts.js';
+import { alertModels } from './models.js';
+import { registerAlertRoutes } from './routes.js';
+import { createAlertService } from './service.js';
+import { registerAlertSockets } from './sockets.js';
+
+export async function registerAlerts(ctx: HubContext, { identity, devices }: { identity: Identity; devices: Devices }) {
+  const models = alertModels(ctx.store.connection);
+  await Promise.all(Object.values(models).map((model) => model.init()));
+  const log = ctx.logger.child({ feature: 'alerts' });
+  const notifiers = [createSocketNotifier(ctx.sockets), createWebhookNotifier(ctx.clock), createHttpGatewayNotifier('sms', ctx.clock), createHttpGatewayNotifier('voice', ctx.clock)];
+  const delivery = createDelivery(models, notifiers, ctx.clock, log);
+  const service = createAlertService({ models, identity, sockets: ctx.sockets, delivery, clock: ctx.clock, logger: log });
+  const api: AlertsApi = { raise: service.raise, resolveCause: service.resolveCause };
+
+  registerDeviceAlerts(devices, api, log);
+  registerAlertRoutes(ctx.http.api, identity.requireUser, service);
+  registerAlertSockets(ctx.sockets, service);
+  ctx.jobs.add('alerts.escalate', '* * * * *', () => service.escalate());
+  // Deliveries in flight (webhook retries) finish, or give up, before the store closes.
+  ctx.onClose(() => Promise.race([delivery.settled(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]).then(() => undefined));
+
+  return { ...api, models, service, delivery };
+}
+
+export type Alerts = Awaited<ReturnType<typeof registerAlerts>>;

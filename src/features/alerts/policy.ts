@@ -1,0 +1,107 @@
+/**
+ * Escalation policies: ordered tiers (who, which channels, how long after the
+ * previous tier), optional quiet hours in the patient's time zone (critical
+ * alerts ignore them), and the endpoints outside channels use. A patient's
+ * own policy replaces the organisation's default; with neither, DEFAULT_POLICY.
+ */
+import type { NotifyChannel } from '../../ports/notifier.js';
+
+export interface Recipient {
+  careTeam?: { priority: number };
+  role?: 'admin' | 'clinician' | 'caregiver';
+  userId?: string;
+}
+
+export interface Tier {
+  recipients: Recipient[];
+  channels: NotifyChannel[];
+  delayMinutes: number;
+}
+
+export interface Endpoint {
+  url: string;
+  secret: string;
+}
+
+export interface EscalationPolicy {
+  tiers: Tier[];
+  quietHours: { start: string; end: string } | null;
+  webhooks: Endpoint[];
+  sms: Endpoint | null;
+  voice: Endpoint | null;
+}
+
+/** Priority 1 at once, priority 2 after 10 minutes, the clinicians after 15 more. */
+export const DEFAULT_POLICY: EscalationPolicy = Object.freeze({
+  tiers: [
+    { recipients: [{ careTeam: { priority: 1 } }], channels: ['socket', 'sms'], delayMinutes: 0 },
+    { recipients: [{ careTeam: { priority: 2 } }], channels: ['socket', 'sms'], delayMinutes: 10 },
+    { recipients: [{ role: 'clinician' }], channels: ['socket', 'sms', 'voice'], delayMinutes: 15 },
+  ],
+  quietHours: null,
+  webhooks: [],
+  sms: null,
+  voice: null,
+}) as EscalationPolicy;
+
+/** The policy fields out of a stored document (mongoose subdocuments → plain data). */
+export function toPolicy(doc: Partial<EscalationPolicy> | null | undefined): EscalationPolicy {
+  const source = doc ?? DEFAULT_POLICY;
+  const plain = JSON.parse(JSON.stringify(source)) as Partial<EscalationPolicy>;
+  return {
+    tiers: (plain.tiers ?? []).map((tier) => ({
+      recipients: (tier.recipients ?? []).map((r) => ({ ...(r.careTeam ? { careTeam: { priority: r.careTeam.priority } } : {}), ...(r.role ? { role: r.role } : {}), ...(r.userId ? { userId: r.userId } : {}) })),
+      channels: tier.channels ?? ['socket'],
+      delayMinutes: tier.delayMinutes ?? 0,
+    })),
+    quietHours: plain.quietHours?.start && plain.quietHours.end ? { start: plain.quietHours.start, end: plain.quietHours.end } : null,
+    webhooks: (plain.webhooks ?? []).map(({ url, secret }) => ({ url, secret })),
+    sms: plain.sms?.url ? { url: plain.sms.url, secret: plain.sms.secret } : null,
+    voice: plain.voice?.url ? { url: plain.voice.url, secret: plain.voice.secret } : null,
+  };
+}
+
+/** What GET answers: endpoint secrets never leave the hub once set. */
+export function policyView(policy: EscalationPolicy, source: 'patient' | 'organisation' | 'default') {
+  const redact = (endpoint: Endpoint) => ({ url: endpoint.url, secretSet: true });
+  return {
+    source,
+    tiers: policy.tiers,
+    quietHours: policy.quietHours,
+    webhooks: policy.webhooks.map(redact),
+    sms: policy.sms ? redact(policy.sms) : null,
+    voice: policy.voice ? redact(policy.voice) : null,
+  };
+}
+
+const minutesOf = (hhmm: string): number => {
+  const [h, m] = hhmm.split(':').map(Number);
+  return (h ?? 0) * 60 + (m ?? 0);
+};
+
+/** Minutes since local midnight in a time zone. */
+export function localMinutes(instant: Date, timezone: string): number {
+  const parts = new Intl.DateTimeFormat('en-GB', { timeZone: timezone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).formatToParts(instant);
+  const hour = Number(parts.find((p) => p.type === 'hour')?.value ?? 0);
+  const minute = Number(parts.find((p) => p.type === 'minute')?.value ?? 0);
+  return hour * 60 + minute;
+}
+
+/**
+ * When quiet hours are in force at `instant`, the instant they end; else null.
+ * Quiet hours may wrap midnight (22:00–07:00). The end is computed in local
+ * minutes, so on a DST night it may be an hour off — harmless for quiet hours.
+ */
+export function quietUntil(quiet: EscalationPolicy['quietHours'], instant: Date, timezone: string): Date | null {
+  if (!quiet) return null;
+  const start = minutesOf(quiet.start);
+  const end = minutesOf(quiet.end);
+  if (start === end) return null;
+  const now = localMinutes(instant, timezone);
+  const inside = start < end ? now >= start && now < end : now >= start || now < end;
+  if (!inside) return null;
+  const remaining = (end - now + 1440) % 1440;
+  const at = new Date(instant.getTime() + remaining * 60_000);
+  at.setUTCSeconds(0, 0);
+  return at;
+}

@@ -1,0 +1,26 @@
+/* Generated from schemas/socket/alert-notify.json by scripts/gen-types.ts. Do not edit. */
+
+/**
+ * Server → client `alert:notify` to user:{id}: the recipient is asked to look at an alert (the same message webhooks receive). No clinical detail.
+ */
+export interface AlertNotification {
+  event: 'alert.raised' | 'alert.escalated';
+  notificationId: string;
+  alertId: string;
+  organisationId: string;
+  patientId: string | null;
+  patientInitials: string | null;
+  type:
+    | 'dose.missed'
+    | 'dose.late'
+    | 'device.offline'
+    | 'device.jam'
+    | 'device.tamper'
+    | 'battery.low'
+    | 'refill.low'
+    | 'help.requested';
+  severity: 'info' | 'warning' | 'critical';
+  tier: number;
+  raisedAt: string;
+  link: string;
+}

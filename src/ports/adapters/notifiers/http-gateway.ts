@@ -1,0 +1,45 @@
+/**
+ * SMS and voice calls through any provider, behind a small HTTP gateway: the
+ * hub POSTs `{channel, to, text, message}` (signed like webhooks) to the URL
+ * the policy names, and the gateway talks to Twilio, Vonage, a WhatsApp
+ * provider… The text is generic: alert type and the patient's initials.
+ */
+import type { Clock } from '../../clock.js';
+import type { Delivery, NotificationMessage, Notifier, NotifyChannel } from '../../notifier.js';
+import { signedPost } from './signing.js';
+
+const LABELS: Record<string, string> = {
+  'dose.missed': 'a missed dose',
+  'dose.late': 'a late dose',
+  'device.offline': 'a dispenser offline',
+  'device.jam': 'a dispenser jam',
+  'device.tamper': 'a dispenser tamper alarm',
+  'battery.low': 'a low dispenser battery',
+  'refill.low': 'a dispenser needing a refill',
+  'help.requested': 'a call for help',
+};
+
+/** A short text with no clinical detail. */
+export function messageText(message: NotificationMessage): string {
+  const who = message.patientInitials ? ` for ${message.patientInitials}` : '';
+  const what = LABELS[message.type] ?? 'an alert';
+  return `medhub: ${message.severity === 'critical' ? 'URGENT ' : ''}${what}${who}. Open medhub to acknowledge (alert ${message.alertId}).`;
+}
+
+export function createHttpGatewayNotifier(channel: Extract<NotifyChannel, 'sms' | 'voice'>, clock: Clock, timeoutMs = 5000): Notifier {
+  return {
+    channel,
+    async send({ target, message, attempt }: Delivery) {
+      if (!target.url || !target.secret) return { ok: false, retryable: false, error: `no ${channel} gateway configured` };
+      if (!target.phone) return { ok: false, retryable: false, error: 'recipient has no phone' };
+      return signedPost({
+        url: target.url,
+        secret: target.secret,
+        body: { channel, to: target.phone, text: messageText(message), message },
+        timeoutMs,
+        headers: { 'x-medhub-event': message.event, 'x-medhub-delivery': message.notificationId, 'x-medhub-attempt': String(attempt) },
+        now: () => Math.floor(clock.now().getTime() / 1000),
+      });
+    },
+  };
+}

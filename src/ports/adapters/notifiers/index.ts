@@ -1,0 +1,4 @@
+export { createSocketNotifier } from './socket.js';
+export { createWebhookNotifier } from './webhook.js';
+export { createHttpGatewayNotifier, messageText } from './http-gateway.js';
+export { sign, signedPost, verifySignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './signing.js';

@@ -1,0 +1,17 @@
+/** Built-in channel: `alert:notify` to the recipient's own room `user:{id}` (every device they are signed in on). */
+import type { Delivery, Notifier } from '../../notifier.js';
+
+export interface RoomEmitter {
+  emit(rooms: string | string[], event: string, payload: unknown): void;
+}
+
+export function createSocketNotifier(sockets: RoomEmitter): Notifier {
+  return {
+    channel: 'socket',
+    async send({ target, message }: Delivery) {
+      if (!target.userId) return { ok: false, retryable: false, error: 'no user' };
+      sockets.emit(`user:${target.userId}`, 'alert:notify', message);
+      return { ok: true, retryable: false };
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * Alerts raised from devices: a help request is critical and reaches the
+ * caregiver's socket at once; a low battery and a dispenser going offline
+ * raise alerts that clear themselves; access follows the patient policy.
+ */
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { nextEventWhere, request } from '../helpers/clients.js';
+import { startTestHub } from '../helpers/hub.js';
+import { connectDevice, eventually, heartbeat, provisionDevice, topic } from '../helpers/devices.js';
+import { alertScenario, signedInSocket } from './helpers.js';
+
+type Payload = Record<string, unknown>;
+
+t.test('help.requested on a dispenser raises a critical alert on the caregiver socket; the outsider cannot see it; the caregiver acks', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await alertScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const caregiver = await signedInSocket(t, hub, s.caregiver.token);
+  const raised = nextEventWhere<Payload>(caregiver, 'alert:raised', (a) => a.type === 'help.requested');
+  const notified = nextEventWhere<Payload>(caregiver, 'alert:notify', (a) => a.type === 'help.requested');
+
+  const client = await connectDevice(t, hub, device);
+  const event = { eventId: randomUUID(), type: 'help.requested', at: new Date().toISOString() };
+  await client.publishAsync(topic(device.id, 'events'), JSON.stringify(event), { qos: 1 });
+  const alert = await raised;
+  t.match(alert, { type: 'help.requested', severity: 'critical', status: 'active', patientId: s.patient.id, deviceId: device.id, cause: `help.requested:${device.id}` });
+  t.equal(alert.tier, 1, 'a call for help starts at the second tier (both tiers told at once)');
+  const notice = await notified;
+  t.equal(notice.patientInitials, 'A.', 'the notification names the patient by initials only');
+  t.notOk('name' in notice);
+
+  // The same button pressed again while the alert is open adds nothing.
+  await client.publishAsync(topic(device.id, 'events'), JSON.stringify({ ...event, eventId: randomUUID() }), { qos: 1 });
+  const list = await request(hub, 'GET', `/api/v1/alerts?patientId=${s.patient.id}`, { token: s.caregiver.token });
+  t.equal(list.status, 200);
+  t.equal(list.body.items.length, 1, 'one open alert per cause');
+
+  const id = String(alert.id);
+  t.equal((await request(hub, 'GET', `/api/v1/alerts/${id}`, { token: s.outsider.token })).status, 404, 'a caregiver off the team does not see it');
+  t.equal((await request(hub, 'POST', `/api/v1/alerts/${id}/ack`, { token: s.outsider.token, body: {} })).status, 404);
+  t.equal((await request(hub, 'GET', `/api/v1/alerts?patientId=${s.patient.id}`, { token: s.outsider.token })).status, 404);
+  t.same((await request(hub, 'GET', '/api/v1/alerts', { token: s.outsider.token })).body.items, [], 'the outsider lists nothing');
+
+  const updated = nextEventWhere<Payload>(caregiver, 'alert:updated', (a) => a.id === id);
+  const ack = await caregiver.timeout(5000).emitWithAck('alert:ack', { alertId: id, note: 'on my way' });
+  t.equal(ack.ok, true);
+  t.match(ack.alert, { status: 'acknowledged', acknowledged: { by: s.caregiver.userId, note: 'on my way' }, nextEscalationAt: null });
+  t.match(await updated, { id, status: 'acknowledged' });
+
+  const resolved = await request(hub, 'POST', `/api/v1/alerts/${id}/resolve`, { token: s.caregiver.token, body: { note: 'all fine' } });
+  t.equal(resolved.status, 200);
+  t.match(resolved.body, { status: 'resolved', resolved: { by: s.caregiver.userId, note: 'all fine', auto: false } });
+  t.equal((await request(hub, 'POST', `/api/v1/alerts/${id}/ack`, { token: s.caregiver.token, body: {} })).status, 409, 'a resolved alert cannot be acknowledged');
+  const bad = await caregiver.timeout(5000).emitWithAck('alert:resolve', { alertId: id });
+  t.match(bad, { ok: false, error: { code: 'validation_failed' } });
+
+  const audit = await hub.features.identity.audit.model.find({ objectType: 'alert', objectId: id }).lean();
+  t.ok(audit.some((e) => e.action === 'alert.acknowledge' && e.outcome === 'allowed' && e.via === 'socket'), 'socket ack audited');
+  t.ok(audit.some((e) => e.action === 'alert.read' && e.outcome === 'denied'), 'the outsider attempt audited');
+});
+
+t.test('battery.low from heartbeats and device.offline from presence raise and clear themselves', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await alertScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const caregiver = await signedInSocket(t, hub, s.caregiver.token);
+  const client = await connectDevice(t, hub, device);
+
+  const low = nextEventWhere<Payload>(caregiver, 'alert:raised', (a) => a.type === 'battery.low');
+  await client.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ batteryPercent: 12 })), { qos: 0 });
+  t.match(await low, { severity: 'warning', details: { batteryPercent: 12 } });
+  const charged = nextEventWhere<Payload>(caregiver, 'alert:updated', (a) => a.type === 'battery.low' && a.status === 'resolved');
+  await client.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ batteryPercent: 80 })), { qos: 0 });
+  t.match(await charged, { resolved: { auto: true, by: null } });
+
+  const offline = nextEventWhere<Payload>(caregiver, 'alert:raised', (a) => a.type === 'device.offline');
+  client.stream.destroy();
+  t.match(await offline, { cause: `device.offline:${device.id}`, deviceId: device.id });
+  const back = nextEventWhere<Payload>(caregiver, 'alert:updated', (a) => a.type === 'device.offline' && a.status === 'resolved');
+  await connectDevice(t, hub, device);
+  t.match(await back, { resolved: { auto: true, note: 'Device back online' } });
+  await eventually(async () => (await request(hub, 'GET', `/api/v1/alerts?patientId=${s.patient.id}&status=resolved`, { token: s.clinician.token })).body.items.length === 2);
+});
