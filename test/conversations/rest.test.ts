@@ -101,3 +101,28 @@ t.test('chat/message: validation and access', async (t) => {
   const unknown = await request(hub, 'POST', '/api/v1/chat/message', { token: s.clinician.token, body: { conversationId: '0123456789abcdef01234567', content: 'hi' } });
   t.equal(unknown.status, 404);
 });
+
+t.test('answers left streaming by a stopped hub are marked interrupted; metrics count turns', async (t) => {
+  const conversation = await createConversation(hub, s.clinician, s.patient.id);
+  const { Message } = hub.features.conversations.models;
+  const old = new Date(Date.now() - 10 * 60_000);
+  const orphan = await Message.create({
+    conversationId: conversation.id,
+    organisationId: conversation.organisationId,
+    patientId: conversation.patientId,
+    role: 'assistant',
+    status: 'streaming',
+    content: 'Half an ans',
+    tokens: 3,
+    activityAt: old,
+  });
+  const recent = await Message.create({ conversationId: conversation.id, organisationId: conversation.organisationId, patientId: conversation.patientId, role: 'assistant', status: 'streaming', activityAt: new Date() });
+  t.equal(await hub.features.conversations.chat.sweepInterrupted(), 1, 'only the stale one');
+  const swept = await Message.findById(orphan._id).lean();
+  t.match(swept, { status: 'error', content: 'Half an ans', error: { code: 'interrupted' } });
+  t.equal((await Message.findById(recent._id).lean())?.status, 'streaming');
+
+  const metrics = await fetch(`${hub.urls.http}/metrics`).then((response) => response.text());
+  t.match(metrics, /medhub_chat_turns_total\{provider="offline",status="complete"\} [1-9]/);
+  t.match(metrics, /medhub_chat_first_token_seconds_count\{provider="offline"\} [1-9]/);
+});

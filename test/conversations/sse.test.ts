@@ -220,3 +220,15 @@ t.test('no message text reaches the logs', async (t) => {
     t.notOk(lines.toLowerCase().includes(phrase.toLowerCase()), `"${phrase}" is not in the logs`);
   }
 });
+
+t.test('shutdown interrupts an answer still streaming and ends its stream', async (t) => {
+  const conversation = await createConversation(hub, s.caregiver, s.patient.id);
+  server.enqueue(reply.hang('Still thinking'));
+  const index = server.requests.length;
+  const streaming = chatStream(hub, s.caregiver.token, { conversationId: conversation.id, content: 'slow one' });
+  await server.request(index);
+  await eventually(async () => (await hub.features.conversations.chat.snapshot(conversation.id))?.tokens === 2);
+  await hub.close();
+  const { events } = await streaming;
+  t.match(events.at(-1), { event: 'error', data: { error: { code: 'interrupted', retryable: true }, message: { status: 'error', content: 'Still thinking' } } });
+});
