@@ -44,7 +44,17 @@ class Connection {
       if (this.buffered.length < length) return;
       const message = this.buffered.subarray(0, length);
       this.buffered = this.buffered.subarray(length);
-      this.queue = this.queue.then(() => this.handle(message));
+      this.queue = this.queue.then(() => this.handleSafely(message));
+    }
+  }
+
+  /** Never rejects: a rejected chain would be an unhandled rejection and stop the process. */
+  private async handleSafely(message: Buffer): Promise<void> {
+    try {
+      await this.handle(message);
+    } catch (error) {
+      this.engine.settings.logger.error({ err: String(error), connection: this.state.id }, 'embedded store dropped a connection');
+      this.socket.destroy();
     }
   }
 
