@@ -1,0 +1,133 @@
+/**
+ * Medication plans and dose occurrences. A plan belongs to one patient (one
+ * plan per patient, replaced as a whole by PUT); an occurrence is one planned
+ * intake of one medication at one UTC instant, generated ahead from the plan
+ * and unique per (planId, itemId, dueAt) so that generation is idempotent.
+ */
+import { Schema, type Connection, type InferSchemaType, type Model, type Types } from 'mongoose';
+
+export const DOSE_STATES = ['scheduled', 'due', 'taken', 'late', 'missed', 'skipped', 'unknown'] as const;
+export type DoseState = (typeof DOSE_STATES)[number];
+/** States no clock can change any more (only a device event or a confirmation can). */
+export const FINAL_STATES: readonly DoseState[] = ['taken', 'late', 'skipped'];
+
+export const DEFAULT_WINDOWS = { earlyMinutes: 30, lateAfterMinutes: 30, missedAfterMinutes: 60 } as const;
+
+const windowsSchema = new Schema(
+  {
+    earlyMinutes: { type: Number, default: DEFAULT_WINDOWS.earlyMinutes },
+    lateAfterMinutes: { type: Number, default: DEFAULT_WINDOWS.lateAfterMinutes },
+    missedAfterMinutes: { type: Number, default: DEFAULT_WINDOWS.missedAfterMinutes },
+  },
+  { _id: false },
+);
+
+const medicationSchema = new Schema(
+  {
+    id: { type: String, required: true },
+    name: { type: String, required: true },
+    strength: { type: String, default: null },
+    instructions: { type: String, default: null },
+    slot: { type: Number, required: true },
+    pillsPerDose: { type: Number, required: true },
+    stock: { type: Number, default: null },
+    criticality: { type: String, enum: ['normal', 'critical'], default: 'normal' },
+    /** When refill.low was raised for the current stock (cleared when stock is topped up). */
+    refillAlertedAt: { type: Date, default: null },
+  },
+  { _id: false },
+);
+
+const itemSchema = new Schema(
+  {
+    id: { type: String, required: true },
+    medicationId: { type: String, required: true },
+    times: { type: [String], required: true },
+    /** ISO weekdays (1 = Monday … 7 = Sunday); empty = every day (or every N days). */
+    daysOfWeek: { type: [Number], default: [] },
+    everyNDays: { type: Number, default: null },
+    startDate: { type: String, required: true },
+    endDate: { type: String, default: null },
+  },
+  { _id: false },
+);
+
+const planSchema = new Schema(
+  {
+    organisationId: { type: Schema.Types.ObjectId, required: true },
+    patientId: { type: Schema.Types.ObjectId, required: true },
+    /** The patient's zone when the plan was written; plans follow the patient's zone. */
+    timezone: { type: String, required: true },
+    version: { type: Number, default: 1 },
+    windows: { type: windowsSchema, default: () => ({}) },
+    medications: { type: [medicationSchema], default: [] },
+    schedule: { type: [itemSchema], default: [] },
+    /** Occurrences exist up to here (exclusive). */
+    generatedUntil: { type: Date, default: null },
+    updatedBy: { type: String, default: null },
+  },
+  { timestamps: true },
+);
+planSchema.index({ patientId: 1 }, { unique: true });
+
+const occurrenceSchema = new Schema(
+  {
+    organisationId: { type: Schema.Types.ObjectId, required: true },
+    patientId: { type: Schema.Types.ObjectId, required: true },
+    planId: { type: Schema.Types.ObjectId, required: true },
+    itemId: { type: String, required: true },
+    medicationId: { type: String, required: true },
+    slot: { type: Number, required: true },
+    pills: { type: Number, required: true },
+    critical: { type: Boolean, default: false },
+    dueAt: { type: Date, required: true },
+    /** The local date (patient's zone) the dose belongs to, for per-day adherence. */
+    localDate: { type: String, required: true },
+    window: {
+      earlyMinutes: { type: Number, required: true },
+      lateAfterMinutes: { type: Number, required: true },
+      missedAfterMinutes: { type: Number, required: true },
+    },
+    /** dueAt + missedAfterMinutes, stored so the sweep is one indexed range query. */
+    missedAt: { type: Date, required: true },
+    state: { type: String, enum: DOSE_STATES, default: 'scheduled' },
+    takenAt: { type: Date, default: null },
+    dispensedAt: { type: Date, default: null },
+    /** Why the state is what it is: device, confirmation, clock, device_offline… */
+    source: { type: String, default: null },
+    evidence: { type: String, default: null },
+    eventId: { type: String, default: null },
+    confirmedBy: { type: String, default: null },
+    alertedAt: { type: Date, default: null },
+    changedAt: { type: Date, default: null },
+  },
+  { versionKey: false },
+);
+occurrenceSchema.index({ planId: 1, itemId: 1, dueAt: 1 }, { unique: true });
+occurrenceSchema.index({ state: 1, dueAt: 1 });
+occurrenceSchema.index({ state: 1, missedAt: 1 });
+occurrenceSchema.index({ patientId: 1, dueAt: 1 });
+occurrenceSchema.index({ patientId: 1, localDate: 1 });
+occurrenceSchema.index({ patientId: 1, slot: 1, dueAt: 1 });
+
+export type PlanDoc = InferSchemaType<typeof planSchema> & { _id: Types.ObjectId };
+export type MedicationDoc = PlanDoc['medications'][number];
+export type PlanItemDoc = PlanDoc['schedule'][number];
+export interface DoseWindow {
+  earlyMinutes: number;
+  lateAfterMinutes: number;
+  missedAfterMinutes: number;
+}
+export type OccurrenceDoc = Omit<InferSchemaType<typeof occurrenceSchema>, 'window' | 'state'> & { _id: Types.ObjectId; state: DoseState; window: DoseWindow };
+
+export interface DoseModels {
+  Plan: Model<PlanDoc>;
+  Occurrence: Model<OccurrenceDoc>;
+}
+
+export function doseModels(connection: Connection): DoseModels {
+  return {
+    Plan: connection.model<PlanDoc>('MedicationPlan', planSchema, 'medication_plans'),
+    Occurrence: connection.model<OccurrenceDoc>('DoseOccurrence', occurrenceSchema, 'dose_occurrences'),
+  };
+}

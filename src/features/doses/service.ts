@@ -1,0 +1,511 @@
+/**
+ * Plans, occurrences and adherence: the plan service (through the access
+ * policy and the audit log), occurrence generation and the device schedule,
+ * the clock sweep, device-event matching, stock and manual confirmation.
+ */
+import { randomUUID } from 'node:crypto';
+import { Types } from 'mongoose';
+import { AppError } from '../../errors.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Clock } from '../../ports/clock.js';
+import { patientAudience } from '../../transports/socket/rooms.js';
+import type { SocketTransport } from '../../transports/socket/server.js';
+import type { AlertsApi } from '../alerts/contract.js';
+import type { DeviceDoc, DeviceEventDoc } from '../devices/models.js';
+import type { Devices } from '../devices/index.js';
+import { audited, type Actor } from '../identity/actor.js';
+import type { Identity } from '../identity/index.js';
+import type { PatientDoc } from '../identity/models.js';
+import { dosesPerDay, expandItems } from './expand.js';
+import { DEFAULT_WINDOWS, type DoseModels, type DoseState, type OccurrenceDoc, type PlanDoc } from './models.js';
+import { toOccurrenceView, toPlanView } from './views.js';
+import { addDays, isValidZone, localDate, localDates } from './zone.js';
+
+/** Occurrences and the device schedule reach this far ahead. */
+export const HORIZON_HOURS = 72;
+/** Devices get a fresh schedule when theirs has less than this left. */
+export const REPUBLISH_BELOW_HOURS = 48;
+/** Low stock: fewer days left than this at the plan's rate. */
+export const REFILL_DAYS = 3;
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+
+export interface PlanInput {
+  windows?: { earlyMinutes?: number; lateAfterMinutes?: number; missedAfterMinutes?: number };
+  medications: Array<{ id?: string; name: string; strength?: string | null; instructions?: string | null; slot: number; pillsPerDose: number; stock?: number | null; criticality?: 'normal' | 'critical' }>;
+  schedule: Array<{ id?: string; medicationId: string; times: string[]; daysOfWeek?: number[]; everyNDays?: number | null; startDate: string; endDate?: string | null }>;
+}
+
+interface Deps {
+  models: DoseModels;
+  identity: Identity;
+  devices: Devices;
+  alerts: AlertsApi;
+  sockets: SocketTransport;
+  clock: Clock;
+  logger: Logger;
+}
+
+type Occurrence = OccurrenceDoc;
+const shortId = (): string => randomUUID().replaceAll('-', '').slice(0, 12);
+const oid = (id: string | Types.ObjectId): Types.ObjectId => (typeof id === 'string' ? new Types.ObjectId(id) : id);
+
+export function createDoseService({ models, identity, devices, alerts, sockets, clock, logger }: Deps) {
+  const { Plan, Occurrence } = models;
+  const { Device } = devices.models;
+  const { policy, audit } = identity;
+  const log = logger.child({ feature: 'doses' });
+
+  const track = <T>(actor: Actor, action: string, objectType: string, objectId: string | null, run: () => Promise<T>) => audited(audit, actor, { action, objectType, objectId }, run);
+
+  function emit(occurrence: Occurrence): void {
+    sockets.emit(patientAudience({ id: String(occurrence.patientId), organisationId: String(occurrence.organisationId) }), 'dose:updated', toOccurrenceView(occurrence));
+  }
+
+  // ---------------------------------------------------------------- plans
+
+  function normalise(input: PlanInput, previous?: PlanDoc): Pick<PlanDoc, 'windows' | 'medications' | 'schedule'> {
+    const windows = { ...DEFAULT_WINDOWS, ...input.windows };
+    if (windows.lateAfterMinutes > windows.missedAfterMinutes) {
+      throw new AppError('validation_failed', 'lateAfterMinutes must not exceed missedAfterMinutes', { details: [{ path: '/windows', message: 'lateAfterMinutes > missedAfterMinutes' }] });
+    }
+    const medications = input.medications.map((m) => {
+      const before = previous?.medications.find((p) => p.id === m.id);
+      const stock = m.stock ?? null;
+      // A refill (more stock than before) re-arms the low-stock alert.
+      const refillAlertedAt = before && before.refillAlertedAt && (stock === null || (before.stock ?? 0) >= stock) ? before.refillAlertedAt : null;
+      return { id: m.id ?? shortId(), name: m.name, strength: m.strength ?? null, instructions: m.instructions ?? null, slot: m.slot, pillsPerDose: m.pillsPerDose, stock, criticality: m.criticality ?? 'normal', refillAlertedAt };
+    });
+    const ids = new Set(medications.map((m) => m.id));
+    const slots = new Set(medications.map((m) => m.slot));
+    if (ids.size !== medications.length) throw invalid('/medications', 'medication ids must be unique');
+    if (slots.size !== medications.length) throw invalid('/medications', 'each medication needs its own device slot');
+    const schedule = input.schedule.map((item, index) => {
+      if (!ids.has(item.medicationId)) throw invalid(`/schedule/${index}/medicationId`, 'names no medication of this plan');
+      if (item.endDate && item.endDate < item.startDate) throw invalid(`/schedule/${index}/endDate`, 'is before startDate');
+      return { id: item.id ?? shortId(), medicationId: item.medicationId, times: [...new Set(item.times)].sort(), daysOfWeek: item.daysOfWeek ?? [], everyNDays: item.everyNDays ?? null, startDate: item.startDate, endDate: item.endDate ?? null };
+    });
+    if (new Set(schedule.map((s) => s.id)).size !== schedule.length) throw invalid('/schedule', 'schedule item ids must be unique');
+    return { windows, medications, schedule } as Pick<PlanDoc, 'windows' | 'medications' | 'schedule'>;
+  }
+
+  async function patientOf(patientId: Types.ObjectId): Promise<PatientDoc | null> {
+    return identity.models.Patient.findById(patientId).lean<PatientDoc>();
+  }
+
+  /** (Re)generates occurrences of a plan up to now + horizon. Idempotent. Returns how many were inserted. */
+  async function generateFor(plan: PlanDoc, zone: string, now: Date): Promise<number> {
+    const to = new Date(now.getTime() + HORIZON_HOURS * HOUR);
+    const from = plan.generatedUntil && plan.generatedUntil > now ? plan.generatedUntil : now;
+    const windows = { ...DEFAULT_WINDOWS, ...(plan.windows ?? {}) };
+    const medications = new Map(plan.medications.map((m) => [m.id, m]));
+    const doses = from < to ? expandItems(plan.schedule, zone, from, to) : [];
+    const ops = doses.flatMap((dose) => {
+      const medication = medications.get(dose.medicationId);
+      if (!medication) return [];
+      const doc = {
+        organisationId: plan.organisationId,
+        patientId: plan.patientId,
+        planId: plan._id,
+        itemId: dose.itemId,
+        medicationId: dose.medicationId,
+        slot: medication.slot,
+        pills: medication.pillsPerDose,
+        critical: medication.criticality === 'critical',
+        dueAt: dose.dueAt,
+        localDate: dose.localDate,
+        window: windows,
+        missedAt: new Date(dose.dueAt.getTime() + windows.missedAfterMinutes * MINUTE),
+        state: 'scheduled',
+        changedAt: now,
+      };
+      return [{ updateOne: { filter: { planId: plan._id, itemId: dose.itemId, dueAt: dose.dueAt }, update: { $setOnInsert: doc }, upsert: true } }];
+    });
+    let inserted = 0;
+    if (ops.length) inserted = (await Occurrence.bulkWrite(ops, { ordered: false })).upsertedCount;
+    await Plan.updateOne({ _id: plan._id }, { $set: { generatedUntil: to } });
+    return inserted;
+  }
+
+  /** Publishes the next HORIZON_HOURS of doses to every device of the patient. */
+  async function publishSchedules(patient: Pick<PatientDoc, '_id' | 'timezone'>, only?: DeviceDoc[]): Promise<number> {
+    const now = clock.now();
+    const targets = only ?? (await Device.find({ patientId: patient._id, disabled: false }).lean<DeviceDoc[]>());
+    if (!targets.length) return 0;
+    const upcoming = await Occurrence.find({ patientId: patient._id, dueAt: { $gte: new Date(now.getTime() - HOUR), $lt: new Date(now.getTime() + HORIZON_HOURS * HOUR) }, state: { $in: ['scheduled', 'due'] } })
+      .sort({ dueAt: 1 })
+      .lean<Occurrence[]>();
+    const items = upcoming.map((o) => ({
+      occurrenceId: String(o._id),
+      slot: o.slot,
+      pills: o.pills,
+      dueAt: o.dueAt.toISOString(),
+      window: { earlyMinutes: o.window.earlyMinutes, lateAfterMinutes: o.window.lateAfterMinutes, missedAfterMinutes: o.window.missedAfterMinutes },
+    }));
+    const validUntil = new Date(now.getTime() + HORIZON_HOURS * HOUR).toISOString();
+    for (const device of targets) await devices.schedules.publish(device, { timezone: patient.timezone, validUntil, items });
+    return targets.length;
+  }
+
+  /** After a plan change: future, untouched occurrences are replaced by the new plan's. */
+  async function regenerate(plan: PlanDoc, patient: PatientDoc): Promise<void> {
+    const now = clock.now();
+    await Occurrence.deleteMany({ patientId: plan.patientId, state: 'scheduled', dueAt: { $gte: now } });
+    await generateFor({ ...plan, generatedUntil: null }, patient.timezone, now);
+    await publishSchedules(patient);
+  }
+
+  async function loadPlan(patientId: Types.ObjectId): Promise<PlanDoc> {
+    const plan = await Plan.findOne({ patientId }).lean<PlanDoc>();
+    if (!plan) throw new AppError('not_found', 'This patient has no medication plan');
+    return plan;
+  }
+
+  // ---------------------------------------------------------------- state changes
+
+  /** Moves one occurrence from one of `from` to a new state (compare-and-set); returns the new document or null. */
+  async function transition(id: Types.ObjectId, from: readonly DoseState[], set: Partial<Occurrence> & { state: DoseState }): Promise<Occurrence | null> {
+    const updated = await Occurrence.findOneAndUpdate({ _id: id, state: { $in: from } }, { $set: { ...set, changedAt: clock.now() } }, { returnDocument: 'after' }).lean<Occurrence>();
+    if (updated) emit(updated);
+    return updated;
+  }
+
+  async function raiseMissed(occurrence: Occurrence): Promise<void> {
+    try {
+      await alerts.raise({
+        organisationId: String(occurrence.organisationId),
+        patientId: String(occurrence.patientId),
+        type: 'dose.missed',
+        cause: `dose.missed:${String(occurrence._id)}`,
+        severity: occurrence.critical ? 'critical' : 'warning',
+        ...(occurrence.critical ? { startTier: 1 } : {}),
+        details: { occurrenceId: String(occurrence._id), slot: occurrence.slot, dueAt: occurrence.dueAt.toISOString(), medicationId: occurrence.medicationId },
+        at: clock.now(),
+      });
+      await Occurrence.updateOne({ _id: occurrence._id }, { $set: { alertedAt: clock.now() } });
+    } catch (error) {
+      // The occurrence is already missed; a later sweep raises the alert again (alertedAt still null).
+      log.error({ err: error, occurrenceId: String(occurrence._id) }, 'could not raise dose.missed');
+    }
+  }
+
+  /** A dose taken at `at` (device or confirmation): taken on time, or late after the late threshold. */
+  async function recordTaken(occurrence: Occurrence, at: Date, fields: Partial<Occurrence>): Promise<Occurrence | null> {
+    const lateAt = occurrence.dueAt.getTime() + occurrence.window.lateAfterMinutes * MINUTE;
+    const state: DoseState = at.getTime() > lateAt ? 'late' : 'taken';
+    const updated = await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state, takenAt: at, ...fields });
+    if (updated && occurrence.state === 'missed') {
+      await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'taken late').catch((error: unknown) => log.error({ err: error, occurrenceId: String(occurrence._id) }, 'could not resolve dose.missed'));
+    }
+    return updated;
+  }
+
+  // ---------------------------------------------------------------- device events
+
+  async function matchOccurrence(device: DeviceDoc, payload: Record<string, unknown>, at: Date): Promise<Occurrence | null> {
+    const patientId = device.patientId;
+    if (!patientId) return null;
+    const occurrenceId = typeof payload.occurrenceId === 'string' ? payload.occurrenceId : null;
+    if (occurrenceId && Types.ObjectId.isValid(occurrenceId)) {
+      const byId = await Occurrence.findOne({ _id: new Types.ObjectId(occurrenceId), patientId }).lean<Occurrence>();
+      if (byId) return byId;
+    }
+    if (typeof payload.slot !== 'number') return null;
+    const reference = typeof payload.dueAt === 'string' ? new Date(payload.dueAt) : at;
+    // Candidates within the widest window either side; the nearest whose own window holds the reference wins.
+    const candidates = await Occurrence.find({ patientId, slot: payload.slot, dueAt: { $gte: new Date(reference.getTime() - 12 * HOUR), $lte: new Date(reference.getTime() + 12 * HOUR) } }).lean<Occurrence[]>();
+    let best: Occurrence | null = null;
+    for (const candidate of candidates) {
+      const delta = reference.getTime() - candidate.dueAt.getTime();
+      const inWindow = delta >= -candidate.window.earlyMinutes * MINUTE && delta <= Math.max(candidate.window.missedAfterMinutes * MINUTE, typeof payload.dueAt === 'string' ? 0 : 12 * HOUR);
+      if (!inWindow) continue;
+      if (!best || Math.abs(delta) < Math.abs(reference.getTime() - best.dueAt.getTime())) best = candidate;
+    }
+    return best;
+  }
+
+  async function onDeviceEvent(device: DeviceDoc, event: DeviceEventDoc): Promise<void> {
+    if (!event.type.startsWith('dose.') || !device.patientId) return;
+    const payload = event.payload as Record<string, unknown>;
+    if (event.type === 'dose.dispensed') await decrementStock(device, payload);
+    const occurrence = await matchOccurrence(device, payload, event.at);
+    if (!occurrence) {
+      log.info({ deviceId: device._id, eventId: event.eventId, type: event.type }, 'dose event matches no occurrence');
+      return;
+    }
+    const fields = { source: 'device', eventId: event.eventId };
+    switch (event.type) {
+      case 'dose.dispensed':
+        await Occurrence.updateOne({ _id: occurrence._id, dispensedAt: null }, { $set: { dispensedAt: event.at } });
+        break;
+      case 'dose.taken':
+        await recordTaken(occurrence, event.at, fields);
+        break;
+      case 'dose.skipped':
+        await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state: 'skipped', ...fields });
+        if (occurrence.state === 'missed') await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'skipped').catch(() => undefined);
+        break;
+      case 'dose.missed': {
+        const reason = typeof payload.reason === 'string' ? payload.reason : 'not_taken';
+        const missed = await transition(occurrence._id, ['scheduled', 'due', 'unknown'], { state: 'missed', evidence: `device:${reason}`, ...fields });
+        if (missed) await raiseMissed(missed);
+        break;
+      }
+    }
+  }
+
+  async function decrementStock(device: DeviceDoc, payload: Record<string, unknown>): Promise<void> {
+    if (typeof payload.slot !== 'number' || typeof payload.pills !== 'number') return;
+    const plan = await Plan.findOneAndUpdate(
+      { patientId: device.patientId, medications: { $elemMatch: { slot: payload.slot, stock: { $ne: null } } } },
+      { $inc: { 'medications.$.stock': -payload.pills } },
+      { returnDocument: 'after' },
+    ).lean<PlanDoc>();
+    if (!plan) return;
+    const medication = plan.medications.find((m) => m.slot === payload.slot);
+    if (!medication || medication.stock === null || medication.stock === undefined) return;
+    if (medication.stock < 0) await Plan.updateOne({ _id: plan._id, 'medications.id': medication.id }, { $set: { 'medications.$.stock': 0 } });
+    const perDay = plan.schedule.filter((item) => item.medicationId === medication.id).reduce((sum, item) => sum + dosesPerDay(item), 0) * medication.pillsPerDose;
+    if (perDay <= 0 || Math.max(medication.stock, 0) / perDay >= REFILL_DAYS || medication.refillAlertedAt) return;
+    const claimed = await Plan.updateOne({ _id: plan._id, medications: { $elemMatch: { id: medication.id, refillAlertedAt: null } } }, { $set: { 'medications.$.refillAlertedAt': clock.now() } });
+    if (!claimed.modifiedCount) return;
+    await alerts
+      .raise({
+        organisationId: String(plan.organisationId),
+        patientId: String(plan.patientId),
+        deviceId: device._id,
+        type: 'refill.low',
+        cause: `refill.low:${String(plan.patientId)}:${medication.id}`,
+        details: { medicationId: medication.id, slot: medication.slot, pillsLeft: Math.max(medication.stock, 0), daysLeft: Math.round((Math.max(medication.stock, 0) / perDay) * 10) / 10 },
+        at: clock.now(),
+      })
+      .catch((error: unknown) => log.error({ err: error, patientId: String(plan.patientId) }, 'could not raise refill.low'));
+  }
+
+  // ---------------------------------------------------------------- jobs
+
+  /** Hourly: occurrences up to the horizon for every plan, and fresh schedules for devices whose schedule runs short. */
+  async function generate(): Promise<{ plans: number; inserted: number; published: number }> {
+    const now = clock.now();
+    const horizon = new Date(now.getTime() + HORIZON_HOURS * HOUR - HOUR);
+    const plans = await Plan.find({ $or: [{ generatedUntil: null }, { generatedUntil: { $lt: horizon } }] }).lean<PlanDoc[]>();
+    let inserted = 0;
+    const patients = new Map((await identity.models.Patient.find({ _id: { $in: plans.map((p) => p.patientId) } }, { timezone: 1 }).lean<PatientDoc[]>()).map((p) => [String(p._id), p]));
+    for (const plan of plans) {
+      const patient = patients.get(String(plan.patientId));
+      if (patient) inserted += await generateFor(plan, patient.timezone, now);
+    }
+    // Devices whose published schedule ends within REPUBLISH_BELOW_HOURS get the next HORIZON_HOURS.
+    const soon = new Date(now.getTime() + REPUBLISH_BELOW_HOURS * HOUR).toISOString();
+    const planned = await Plan.distinct('patientId');
+    const stale = await Device.find({ patientId: { $in: planned }, disabled: false, $or: [{ 'schedule.payload': null }, { 'schedule.payload.validUntil': { $lt: soon } }] }).lean<DeviceDoc[]>();
+    const byPatient = new Map<string, DeviceDoc[]>();
+    for (const device of stale) byPatient.set(String(device.patientId), [...(byPatient.get(String(device.patientId)) ?? []), device]);
+    let published = 0;
+    for (const [patientId, list] of byPatient) {
+      const patient = await patientOf(oid(patientId));
+      if (patient) published += await publishSchedules(patient, list);
+    }
+    return { plans: plans.length, inserted, published };
+  }
+
+  /**
+   * Every minute: scheduled → due at dueAt; due (or scheduled) → missed at
+   * dueAt + missedAfter when a device of the patient was online across the due
+   * time, else → unknown. Two indexed range queries bounded by the clock.
+   */
+  async function sweep(): Promise<{ due: number; missed: number; unknown: number }> {
+    const now = clock.now();
+    const becameDue = await Occurrence.find({ state: 'scheduled', dueAt: { $lte: now }, missedAt: { $gt: now } }).lean<Occurrence[]>();
+    let due = 0;
+    if (becameDue.length) {
+      const result = await Occurrence.updateMany({ _id: { $in: becameDue.map((o) => o._id) }, state: 'scheduled' }, { $set: { state: 'due', changedAt: now } });
+      due = result.modifiedCount;
+      for (const o of becameDue) emit({ ...o, state: 'due', changedAt: now });
+    }
+
+    const closing = await Occurrence.find({ state: { $in: ['scheduled', 'due'] }, missedAt: { $lte: now } }).lean<Occurrence[]>();
+    let missed = 0;
+    let unknown = 0;
+    if (closing.length) {
+      const patientIds = [...new Set(closing.map((o) => String(o.patientId)))].map(oid);
+      const fleet = await Device.find({ patientId: { $in: patientIds }, disabled: false }, { patientId: 1, status: 1 }).lean<DeviceDoc[]>();
+      const devicesOf = new Map<string, DeviceDoc[]>();
+      for (const device of fleet) devicesOf.set(String(device.patientId), [...(devicesOf.get(String(device.patientId)) ?? []), device]);
+      const toMissed: Occurrence[] = [];
+      const toUnknown: Occurrence[] = [];
+      for (const o of closing) {
+        const list = devicesOf.get(String(o.patientId)) ?? [];
+        // Evidence of a miss: no device to ask (doses are confirmed by people), or a device online since before dueAt.
+        const watched = list.length === 0 || list.some((d) => d.status?.online && (!d.status.changedAt || d.status.changedAt <= o.dueAt));
+        (watched ? toMissed : toUnknown).push(o);
+      }
+      if (toMissed.length) {
+        const noDevice = new Set(toMissed.filter((o) => !(devicesOf.get(String(o.patientId)) ?? []).length).map((o) => String(o._id)));
+        const evidenceOf = (o: Occurrence): string => (noDevice.has(String(o._id)) ? 'not_confirmed' : 'device_online_no_event');
+        for (const evidence of ['not_confirmed', 'device_online_no_event']) {
+          const ids = toMissed.filter((o) => evidenceOf(o) === evidence).map((o) => o._id);
+          if (ids.length) missed += (await Occurrence.updateMany({ _id: { $in: ids }, state: { $in: ['scheduled', 'due'] } }, { $set: { state: 'missed', source: 'clock', evidence, changedAt: now } })).modifiedCount;
+        }
+        for (const o of toMissed) {
+          const updated = { ...o, state: 'missed' as const, source: 'clock', evidence: evidenceOf(o), changedAt: now };
+          emit(updated);
+          await raiseMissed(updated);
+        }
+      }
+      if (toUnknown.length) {
+        unknown = (await Occurrence.updateMany({ _id: { $in: toUnknown.map((o) => o._id) }, state: { $in: ['scheduled', 'due'] } }, { $set: { state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now } })).modifiedCount;
+        for (const o of toUnknown) emit({ ...o, state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now });
+      }
+    }
+    // Missed doses whose alert could not be raised before (alerts down) are retried.
+    const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null, missedAt: { $lte: now, $gte: new Date(now.getTime() - 24 * HOUR) }, changedAt: { $lt: now } }).limit(500).lean<Occurrence[]>();
+    for (const o of unalerted) await raiseMissed(o);
+    return { due, missed, unknown };
+  }
+
+  // ---------------------------------------------------------------- API
+
+  return {
+    onDeviceEvent,
+    generate,
+    sweep,
+    publishSchedules,
+
+    async createPlan(actor: Actor, patientId: string, input: PlanInput) {
+      return track(actor, 'plan.create', 'patient', patientId, async () => {
+        const patient = await policy.assertPatient(actor.principal, patientId, 'plan.write');
+        if (await Plan.exists({ patientId: patient._id })) throw new AppError('conflict', 'This patient already has a medication plan; replace it with PUT');
+        if (!isValidZone(patient.timezone)) throw new AppError('conflict', 'The patient has no valid time zone');
+        const created = await Plan.create({ organisationId: patient.organisationId, patientId: patient._id, timezone: patient.timezone, ...normalise(input), updatedBy: actor.principal.userId });
+        const plan = created.toObject() as PlanDoc;
+        await regenerate(plan, patient);
+        return toPlanView(plan);
+      });
+    },
+
+    async getPlan(actor: Actor, patientId: string) {
+      return track(actor, 'plan.read', 'patient', patientId, async () => {
+        const patient = await policy.assertPatient(actor.principal, patientId, 'plan.read');
+        return toPlanView(await loadPlan(patient._id));
+      });
+    },
+
+    async replacePlan(actor: Actor, patientId: string, input: PlanInput) {
+      return track(actor, 'plan.update', 'patient', patientId, async () => {
+        const patient = await policy.assertPatient(actor.principal, patientId, 'plan.write');
+        const previous = await loadPlan(patient._id);
+        const plan = await Plan.findOneAndUpdate(
+          { _id: previous._id },
+          { $set: { ...normalise(input, previous), timezone: patient.timezone, generatedUntil: null, updatedBy: actor.principal.userId }, $inc: { version: 1 } },
+          { returnDocument: 'after' },
+        ).lean<PlanDoc>();
+        if (!plan) throw new AppError('not_found', 'This patient has no medication plan');
+        await regenerate(plan, patient);
+        return toPlanView(plan);
+      });
+    },
+
+    async listDoses(actor: Actor, patientId: string, query: { from?: string; to?: string; state?: DoseState; limit?: number }) {
+      return track(actor, 'dose.read', 'patient', patientId, async () => {
+        const patient = await policy.assertPatient(actor.principal, patientId, 'dose.read');
+        const now = clock.now();
+        const from = query.from ? new Date(query.from) : new Date(now.getTime() - 24 * HOUR);
+        const to = query.to ? new Date(query.to) : new Date(now.getTime() + 24 * HOUR);
+        if (to < from) throw invalid('/to', 'is before from');
+        const filter: Record<string, unknown> = { patientId: patient._id, dueAt: { $gte: from, $lt: to } };
+        if (query.state) filter.state = query.state;
+        const items = await Occurrence.find(filter).sort({ dueAt: 1 }).limit(query.limit ?? 500).lean<Occurrence[]>();
+        return { from: from.toISOString(), to: to.toISOString(), items: items.map(toOccurrenceView) };
+      });
+    },
+
+    async confirm(actor: Actor, patientId: string, occurrenceId: string, input: { takenAt?: string }) {
+      return track(actor, 'dose.confirm', 'dose', occurrenceId, async () => {
+        const patient = await policy.assertPatient(actor.principal, patientId, 'dose.confirm');
+        const occurrence = Types.ObjectId.isValid(occurrenceId) ? await Occurrence.findOne({ _id: new Types.ObjectId(occurrenceId), patientId: patient._id }).lean<Occurrence>() : null;
+        if (!occurrence) throw new AppError('not_found', 'Dose not found');
+        const now = clock.now();
+        const takenAt = input.takenAt ? new Date(input.takenAt) : now;
+        if (takenAt > now) throw invalid('/takenAt', 'is in the future');
+        if (takenAt.getTime() < occurrence.dueAt.getTime() - occurrence.window.earlyMinutes * MINUTE) throw invalid('/takenAt', 'is before the dose window opens');
+        if (['taken', 'late'].includes(occurrence.state)) return toOccurrenceView(occurrence);
+        if (occurrence.state === 'skipped') throw new AppError('conflict', 'This dose was skipped');
+        const updated = await recordTaken(occurrence, takenAt, { source: 'confirmation', confirmedBy: actor.principal.userId });
+        if (!updated) throw new AppError('conflict', 'The dose changed meanwhile; read it again');
+        return toOccurrenceView(updated);
+      });
+    },
+
+    async adherence(actor: Actor, patientId: string, query: { from?: string; to?: string }) {
+      return track(actor, 'adherence.read', 'patient', patientId, async () => {
+        const patient = await policy.assertPatient(actor.principal, patientId, 'dose.read');
+        const today = localDate(clock.now(), patient.timezone);
+        const to = query.to ?? today;
+        const from = query.from ?? addDays(to, -6);
+        if (to < from) throw invalid('/to', 'is before from');
+        if ([...localDates(from, to)].length > 366) throw invalid('/from', 'the range is longer than 366 days');
+        const occurrences = await Occurrence.find({ patientId: patient._id, localDate: { $gte: from, $lte: to } }, { localDate: 1, medicationId: 1, state: 1 }).lean<Occurrence[]>();
+        const plan = await Plan.findOne({ patientId: patient._id }, { medications: 1 }).lean<PlanDoc>();
+        const names = new Map((plan?.medications ?? []).map((m) => [m.id, m.name]));
+        const days = new Map<string, { total: Counts; medications: Map<string, Counts> }>();
+        for (const date of localDates(from, to)) days.set(date, { total: emptyCounts(), medications: new Map() });
+        const overall = emptyCounts();
+        for (const o of occurrences) {
+          const day = days.get(o.localDate);
+          if (!day) continue;
+          const perMedication = day.medications.get(o.medicationId) ?? emptyCounts();
+          day.medications.set(o.medicationId, perMedication);
+          for (const counts of [day.total, perMedication, overall]) count(counts, o.state);
+        }
+        return {
+          patientId: String(patient._id),
+          timezone: patient.timezone,
+          from,
+          to,
+          formula: ADHERENCE_FORMULA,
+          total: finish(overall),
+          days: [...days].map(([date, day]) => ({
+            date,
+            ...finish(day.total),
+            medications: [...day.medications].map(([medicationId, counts]) => ({ medicationId, name: names.get(medicationId) ?? null, ...finish(counts) })),
+          })),
+        };
+      });
+    },
+  };
+}
+
+export const ADHERENCE_FORMULA = '(takenOnTime + late) / (scheduled - unknown - pending), null when the denominator is 0';
+
+interface Counts {
+  scheduled: number;
+  takenOnTime: number;
+  late: number;
+  missed: number;
+  skipped: number;
+  unknown: number;
+  pending: number;
+}
+const emptyCounts = (): Counts => ({ scheduled: 0, takenOnTime: 0, late: 0, missed: 0, skipped: 0, unknown: 0, pending: 0 });
+
+function count(counts: Counts, state: DoseState): void {
+  counts.scheduled += 1;
+  if (state === 'taken') counts.takenOnTime += 1;
+  else if (state === 'late') counts.late += 1;
+  else if (state === 'missed') counts.missed += 1;
+  else if (state === 'skipped') counts.skipped += 1;
+  else if (state === 'unknown') counts.unknown += 1;
+  else counts.pending += 1;
+}
+
+function finish(counts: Counts) {
+  const denominator = counts.scheduled - counts.unknown - counts.pending;
+  return { ...counts, adherencePercent: denominator > 0 ? Math.round(((counts.takenOnTime + counts.late) / denominator) * 1000) / 10 : null };
+}
+
+function invalid(path: string, message: string): AppError {
+  return new AppError('validation_failed', `${path.slice(1)} ${message}`, { details: [{ path, message }] });
+}
+
+export type DoseService = ReturnType<typeof createDoseService>;

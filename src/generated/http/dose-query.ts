@@ -1,0 +1,11 @@
+/* Generated from schemas/http/dose-query.json by scripts/gen-types.ts. Do not edit. */
+
+/**
+ * Occurrences with from <= dueAt < to (default: the last and the next 24 h), in dueAt order.
+ */
+export interface DoseQuery {
+  from?: string;
+  to?: string;
+  state?: 'scheduled' | 'due' | 'taken' | 'late' | 'missed' | 'skipped' | 'unknown';
+  limit?: number;
+}

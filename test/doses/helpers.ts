@@ -1,0 +1,65 @@
+/** Plans, devices and time for dose tests. Tokens follow the ManualClock, so calls log in afresh after time moves. */
+import type { MqttClient } from 'mqtt';
+import type { Hub } from '../../src/hub.js';
+import type { ManualClock } from '../../src/ports/clock.js';
+import { request, type AnyBody, type JsonResponse } from '../helpers/clients.js';
+import { connectDevice, eventually, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
+import { login, type Login } from '../helpers/factories.js';
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+export const MIN = 60_000;
+export const HOUR = 60 * MIN;
+
+/** An HTTP call as a user, with a token valid at the hub's current (manual) time. */
+export async function as<T = AnyBody>(hub: Hub, user: Login, method: string, path: string, body?: unknown): Promise<JsonResponse<T>> {
+  const { token } = await login(hub, user.email);
+  return request<T>(hub, method, `/api/v1${path}`, { token, ...(body === undefined ? {} : { body }) });
+}
+
+export function twoMedicationPlan(startDate: string, overrides: { stock?: number; criticalEvening?: boolean } = {}) {
+  return {
+    medications: [
+      { id: 'metformin', name: 'Metformin', strength: '500 mg', instructions: 'with food', slot: 1, pillsPerDose: 1, stock: overrides.stock ?? 60 },
+      { id: 'warfarin', name: 'Warfarin', strength: '5 mg', slot: 2, pillsPerDose: 1, stock: 30, criticality: overrides.criticalEvening ? 'critical' : 'normal' },
+    ],
+    schedule: [
+      { id: 'metformin-am-pm', medicationId: 'metformin', times: ['08:00', '13:00'], startDate },
+      { id: 'warfarin-pm', medicationId: 'warfarin', times: ['20:00'], startDate },
+    ],
+  };
+}
+
+/** A device of the patient, connected (so online since now) with a long heartbeat timeout (manual time jumps hours). */
+export async function onlineDevice(t: Teardown, hub: Hub, staff: Login, patientId: string): Promise<{ device: ProvisionedDevice; client: MqttClient }> {
+  const device = await provisionDevice(hub, staff, { patientId, heartbeatTimeoutSeconds: 86_400 });
+  const client = await connectDevice(t, hub, device);
+  await eventually(async () => (await hub.features.devices.models.Device.findById(device.id).lean())?.status?.online === true);
+  return { device, client };
+}
+
+export async function sendEvent(client: MqttClient, deviceId: string, event: Record<string, unknown>): Promise<void> {
+  await client.publishAsync(topic(deviceId, 'events'), JSON.stringify(event), { qos: 1 });
+}
+
+export async function dosesOf(hub: Hub, user: Login, patientId: string, from: string, to: string): Promise<AnyBody[]> {
+  const response = await as(hub, user, 'GET', `/patients/${patientId}/doses?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
+  if (response.status !== 200) throw new Error(`doses: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body.items as AnyBody[];
+}
+
+export async function stateOf(hub: Hub, occurrenceId: string): Promise<string | undefined> {
+  const doc = await hub.features.doses.models.Occurrence.findById(occurrenceId).lean();
+  return doc?.state;
+}
+
+export async function waitForState(hub: Hub, occurrenceId: string, state: string): Promise<void> {
+  await eventually(async () => (await stateOf(hub, occurrenceId)) === state);
+}
+
+export function at(clock: ManualClock, iso: string): Date {
+  clock.set(iso);
+  return clock.now();
+}

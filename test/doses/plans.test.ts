@@ -1,0 +1,142 @@
+import t from 'tap';
+import { expandItems } from '../../src/features/doses/expand.js';
+import { localToUtc } from '../../src/features/doses/zone.js';
+import { ManualClock } from '../../src/ports/clock.js';
+import { careScenario } from '../helpers/factories.js';
+import { nextMessage, topic } from '../helpers/devices.js';
+import { startTestHub } from '../helpers/hub.js';
+import { as, dosesOf, HOUR, onlineDevice, twoMedicationPlan } from './helpers.js';
+
+const iso = (d: Date): string => d.toISOString();
+
+t.test('zone math: Europe/Paris across both DST changes', async (t) => {
+  const paris = 'Europe/Paris';
+  t.equal(iso(localToUtc('2026-03-28', '08:00', paris)), '2026-03-28T07:00:00.000Z', 'winter: UTC+1');
+  t.equal(iso(localToUtc('2026-03-29', '08:00', paris)), '2026-03-29T06:00:00.000Z', 'summer from the last Sunday of March: UTC+2');
+  t.equal(iso(localToUtc('2026-03-29', '02:30', paris)), '2026-03-29T01:00:00.000Z', '02:30 does not exist: the first valid instant after the gap (03:00 CEST)');
+  t.equal(iso(localToUtc('2026-03-29', '02:00', paris)), '2026-03-29T01:00:00.000Z', '02:00 does not exist either');
+  t.equal(iso(localToUtc('2026-03-29', '03:00', paris)), '2026-03-29T01:00:00.000Z', '03:00 is the end of the gap');
+  t.equal(iso(localToUtc('2026-10-25', '02:30', paris)), '2026-10-25T00:30:00.000Z', '02:30 happens twice: the first (still CEST)');
+  t.equal(iso(localToUtc('2026-10-25', '08:00', paris)), '2026-10-25T07:00:00.000Z', 'winter from the last Sunday of October');
+  t.equal(iso(localToUtc('2026-11-01', '01:30', 'America/New_York')), '2026-11-01T05:30:00.000Z', 'the first 01:30 in New York (EDT)');
+  t.equal(iso(localToUtc('2026-03-08', '02:30', 'America/New_York')), '2026-03-08T07:00:00.000Z', 'New York gap → 03:00 EDT');
+
+  const item = { id: 'i', medicationId: 'm', times: ['02:30', '08:00'], startDate: '2026-01-01' };
+  const march = expandItems([item], paris, new Date('2026-03-28T00:00:00Z'), new Date('2026-03-31T00:00:00Z')).map((d) => iso(d.dueAt));
+  t.same(march, ['2026-03-28T01:30:00.000Z', '2026-03-28T07:00:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-29T06:00:00.000Z', '2026-03-30T00:30:00.000Z', '2026-03-30T06:00:00.000Z']);
+  const weekly = expandItems([{ ...item, times: ['09:00'], daysOfWeek: [1, 3] }], paris, new Date('2026-06-01T00:00:00Z'), new Date('2026-06-08T00:00:00Z')).map((d) => d.localDate);
+  t.same(weekly, ['2026-06-01', '2026-06-03'], 'days of week (ISO: 1 = Monday)');
+  const everyThird = expandItems([{ ...item, times: ['09:00'], everyNDays: 3, startDate: '2026-06-01', endDate: '2026-06-09' }], paris, new Date('2026-05-30T00:00:00Z'), new Date('2026-06-20T00:00:00Z')).map((d) => d.localDate);
+  t.same(everyThird, ['2026-06-01', '2026-06-04', '2026-06-07'], 'every N days from startDate until endDate');
+});
+
+t.test('a plan in Europe/Paris generates occurrences at the right UTC instants across DST, idempotently', async (t) => {
+  const clock = new ManualClock('2026-03-27T23:30:00Z'); // Saturday 28 March, 00:30 in Paris
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const plan = { medications: [{ id: 'm', name: 'Levothyroxine', slot: 1, pillsPerDose: 1 }], schedule: [{ id: 'night-morning', medicationId: 'm', times: ['02:30', '08:00'], startDate: '2026-03-01' }] };
+  const created = await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, plan);
+  t.equal(created.status, 201, JSON.stringify(created.body));
+  t.match(created.body, { version: 1, timezone: 'Europe/Paris', windows: { earlyMinutes: 30, lateAfterMinutes: 30, missedAfterMinutes: 60 } });
+
+  const spring = await dosesOf(hub, s.clinician, s.patient.id, '2026-03-27T00:00:00Z', '2026-03-31T00:00:00Z');
+  t.same(
+    spring.map((d) => [d.localDate, d.dueAt]),
+    [
+      ['2026-03-28', '2026-03-28T01:30:00.000Z'],
+      ['2026-03-28', '2026-03-28T07:00:00.000Z'],
+      ['2026-03-29', '2026-03-29T01:00:00.000Z'],
+      ['2026-03-29', '2026-03-29T06:00:00.000Z'],
+      ['2026-03-30', '2026-03-30T00:30:00.000Z'],
+      ['2026-03-30', '2026-03-30T06:00:00.000Z'],
+    ],
+    '72 h ahead: the 02:30 dose of the last Sunday of March moves to 03:00 CEST',
+  );
+
+  // Hourly generation extends the horizon and never duplicates.
+  const { Occurrence } = hub.features.doses.models;
+  for (let hour = 0; hour < 3; hour += 1) {
+    clock.advance(HOUR);
+    await hub.features.doses.service.generate();
+    await hub.features.doses.service.generate();
+  }
+  const keys = (await Occurrence.find({}).lean()).map((o) => `${o.itemId}@${o.dueAt.toISOString()}`);
+  t.equal(new Set(keys).size, keys.length, 'unique (item, dueAt)');
+
+  // Autumn: the clinician changes nothing; time moves to October and the job keeps generating.
+  clock.set('2026-10-23T23:30:00Z');
+  await hub.features.doses.service.generate();
+  const autumn = await dosesOf(hub, s.clinician, s.patient.id, '2026-10-23T22:00:00Z', '2026-10-27T00:00:00Z');
+  t.same(
+    autumn.map((d) => d.dueAt),
+    ['2026-10-24T00:30:00.000Z', '2026-10-24T06:00:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-25T07:00:00.000Z', '2026-10-26T01:30:00.000Z', '2026-10-26T07:00:00.000Z'],
+    'the last Sunday of October: 02:30 once (the first), 08:00 on winter time',
+  );
+});
+
+t.test('the device receives the retained schedule with occurrenceIds; a plan change republishes it', async (t) => {
+  const clock = new ManualClock('2026-06-10T04:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
+  const created = await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10'));
+  t.equal(created.status, 201);
+
+  const schedule = await nextMessage(client, topic(device.id, 'schedule'));
+  t.equal(schedule.retain, true);
+  const items = schedule.payload.items as Array<Record<string, unknown>>;
+  t.equal(items.length, 9, '3 doses a day for 72 h');
+  t.match(items[0], { slot: 1, pills: 1, dueAt: '2026-06-10T06:00:00.000Z', window: { earlyMinutes: 30, lateAfterMinutes: 30, missedAfterMinutes: 60 } });
+  t.match(items[2], { slot: 2, dueAt: '2026-06-10T18:00:00.000Z' });
+  const doses = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-14T00:00:00Z');
+  t.same(items.map((i) => i.occurrenceId), doses.map((d) => d.id), 'every item carries its occurrenceId');
+  t.equal(schedule.payload.timezone, 'Europe/Paris');
+  t.equal(schedule.payload.validUntil, '2026-06-13T04:00:00.000Z');
+
+  const changed = twoMedicationPlan('2026-06-10');
+  changed.schedule[1]!.times = ['21:00'];
+  const next = new Promise<{ payload: Record<string, unknown> }>((resolve) => {
+    client.on('message', (name, raw) => {
+      const payload = JSON.parse(raw.toString()) as Record<string, unknown>;
+      if (name === topic(device.id, 'schedule') && (payload.version as number) > (schedule.payload.version as number)) resolve({ payload });
+    });
+  });
+  const replaced = await as(hub, s.clinician, 'PUT', `/patients/${s.patient.id}/medication-plans`, { ...changed, windows: { earlyMinutes: 15, lateAfterMinutes: 20, missedAfterMinutes: 90 } });
+  t.equal(replaced.status, 200);
+  t.equal(replaced.body.version, 2);
+  const republished = (await next).payload;
+  t.ok((republished.version as number) > (schedule.payload.version as number), 'a new version');
+  t.match((republished.items as Array<Record<string, unknown>>)[2], { slot: 2, dueAt: '2026-06-10T19:00:00.000Z', window: { earlyMinutes: 15, lateAfterMinutes: 20, missedAfterMinutes: 90 } });
+  const after = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-14T00:00:00Z');
+  t.equal(after.length, 9, 'old future occurrences replaced, not added to');
+
+  const refused = await as(hub, s.clinician, 'PUT', `/patients/${s.patient.id}/medication-plans`, { ...changed, schedule: [{ medicationId: 'nope', times: ['08:00'], startDate: '2026-06-10' }] });
+  t.equal(refused.status, 400, 'a schedule item must name a medication of the plan');
+  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, changed)).status, 409, 'one plan per patient: replace it with PUT');
+});
+
+t.test('access: outsiders see nothing, caregivers read and confirm but cannot edit', async (t) => {
+  const clock = new ManualClock('2026-06-10T04:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const path = `/patients/${s.patient.id}/medication-plans`;
+  t.equal((await as(hub, s.clinician, 'GET', path)).status, 404, 'no plan yet');
+  t.equal((await as(hub, s.caregiver, 'POST', path, twoMedicationPlan('2026-06-10'))).status, 403, 'a caregiver cannot write a plan');
+  t.equal((await as(hub, s.clinician, 'POST', path, twoMedicationPlan('2026-06-10'))).status, 201);
+  t.equal((await as(hub, s.caregiver, 'GET', path)).status, 200, 'a caregiver reads it');
+  t.equal((await as(hub, s.caregiver, 'PUT', path, twoMedicationPlan('2026-06-10'))).status, 403, 'a caregiver cannot edit a plan');
+  t.equal((await as(hub, s.patientUser, 'PUT', path, twoMedicationPlan('2026-06-10'))).status, 403, 'nor can the patient');
+  for (const route of [path, `/patients/${s.patient.id}/doses`, `/patients/${s.patient.id}/adherence`]) {
+    t.equal((await as(hub, s.outsider, 'GET', route)).status, 404, `outsider: ${route} is 404`);
+  }
+  const [first] = await dosesOf(hub, s.caregiver, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z');
+  t.equal((await as(hub, s.outsider, 'POST', `/patients/${s.patient.id}/doses/${first!.id}/confirm`, {})).status, 404, 'an outsider cannot confirm');
+  t.equal((await as(hub, s.caregiver, 'POST', `/patients/${s.otherPatient.id}/doses/${first!.id}/confirm`, {})).status, 404, 'nor through another patient');
+
+  clock.set('2026-06-10T06:10:00Z');
+  const confirmed = await as(hub, s.caregiver, 'POST', `/patients/${s.patient.id}/doses/${first!.id}/confirm`, {});
+  t.equal(confirmed.status, 200, JSON.stringify(confirmed.body));
+  t.match(confirmed.body, { state: 'taken', source: 'confirmation', takenAt: '2026-06-10T06:10:00.000Z' });
+  const audit = await hub.features.identity.audit.model.find({ action: 'dose.confirm', objectId: first!.id }).lean();
+  t.same(audit.map((a) => a.outcome).sort(), ['allowed', 'denied', 'denied'], 'confirmations are audited, refusals too');
+});
