@@ -1,0 +1,58 @@
+/**
+ * Two hub instances sharing one database and one Redis (as behind a load
+ * balancer): both run the escalation tick at the same moment — directly, past
+ * the job lock, and through the lock — and each recipient is notified once.
+ * Hub B uses hub A's embedded store as its MONGO_URL, so they share data.
+ */
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import { startTestHub, withDatabase } from '../helpers/hub.js';
+import { ManualClock } from '../../src/ports/clock.js';
+import { alertScenario, collect, putPatientPolicy, settle, signedInSocket } from './helpers.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const MINUTE = 60_000;
+
+t.test('two instances run the escalation tick at once: every recipient is notified once', async (t) => {
+  const clock = new ManualClock('2026-03-10T18:00:00Z');
+  const JWT_SECRET = `shared-secret-${randomUUID()}`;
+  const a = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET } });
+  const uri = a.context.store.embeddedUri;
+  const database = a.context.store.connection.db?.databaseName;
+  if (!uri || !database) throw new Error('hub A has no embedded store');
+  const b = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET, MONGO_URL: withDatabase(uri, database) } });
+  t.teardown(() => b.close()); // before hub A's store goes away
+
+  const s = await alertScenario(a);
+  await putPatientPolicy(b, s.clinician.token, s.patient.id, {
+    tiers: [
+      { recipients: [{ careTeam: { priority: 1 } }], channels: ['socket'] },
+      { recipients: [{ careTeam: { priority: 2 } }], channels: ['socket'], delayMinutes: 5 },
+    ],
+  });
+  const onA = await signedInSocket(t, a, s.backup.token);
+  const onB = await signedInSocket(t, b, s.backup.token);
+  const seenA = collect(onA, 'alert:notify');
+  const seenB = collect(onB, 'alert:notify');
+
+  const alerts = [];
+  for (let i = 0; i < 5; i += 1) {
+    alerts.push(await a.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: `dose.missed:two-${i}` }));
+  }
+  const dup = await b.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:two-0' });
+  t.equal(dup.id, alerts[0]?.id, 'hub B sees the open alert hub A raised');
+
+  clock.advance(5 * MINUTE);
+  const [movedA, movedB] = await Promise.all([a.features.alerts.service.escalate(), b.features.alerts.service.escalate()]);
+  t.equal(movedA + movedB, 5, `each alert escalated once in all (A ${movedA}, B ${movedB})`);
+  const [ranA, ranB] = await Promise.all([a.context.jobs.run('alerts.escalate'), b.context.jobs.run('alerts.escalate')]);
+  t.ok(ranA || ranB, 'the scheduled job ran on at least one instance');
+  await Promise.all([a.features.alerts.delivery.settled(), b.features.alerts.delivery.settled()]);
+  await settle(300);
+
+  const tier1 = await a.features.alerts.models.Notification.countDocuments({ tier: 1, userId: s.backup.userId });
+  t.equal(tier1, 5, 'one tier-2 notification per alert in the log');
+  t.equal(seenA.filter((n) => n.tier === 1).length, 5, 'the socket on hub A got each once');
+  t.equal(seenB.filter((n) => n.tier === 1).length, 5, 'the socket on hub B got each once');
+  t.same(new Set(seenA.filter((n) => n.tier === 1).map((n) => n.alertId)).size, 5);
+});
