@@ -103,6 +103,7 @@ export class Turn {
   private firstTokenMs: number | null = null;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private finished = false;
+  private settled = false;
   private saves: Promise<unknown> = Promise.resolve();
   private resolveDone!: (result: TurnResult) => void;
 
@@ -128,7 +129,7 @@ export class Turn {
 
   announce(event: ChatStarted): void {
     this.deps.publish(this.deps.room, 'chat:started', event);
-    for (const listener of this.listeners) listener.started?.(event);
+    this.notify((listener) => listener.started?.(event));
   }
 
   /** Runs the turn; never throws. Resolves `done`. */
@@ -211,13 +212,36 @@ export class Turn {
       failure = this.explain(error);
     }
 
-    const result = await this.finish({ failure, usage, model, toolRuns, rounds });
-    this.resolveDone(result);
+    try {
+      this.resolveDone(await this.finish({ failure, usage, model, toolRuns, rounds }));
+    } catch (error) {
+      // Only a bug gets here; still settle, so callers and shutdown never wait forever.
+      this.deps.logger.error({ err: errorName(error), messageId: this.ids.messageId }, 'chat turn failed to finish');
+      this.settle('error');
+      this.resolveDone({ message: toMessageView(this.unsaved({ content: this.content, tokens: this.tokens, status: 'error', error: { code: 'internal', message: 'Internal error' } })), failure: { code: 'internal', message: 'Internal error', retryable: false, appError: new AppError('internal') } });
+    }
   }
 
   /** Live state for a socket that joins mid-answer. */
   snapshot(): { messageId: string; content: string; tokens: number } {
     return { messageId: this.ids.messageId, content: this.content, tokens: this.tokens };
+  }
+
+  private settle(status: string): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.deps.onSettled?.(status);
+  }
+
+  /** A listener that throws (a broken response) must not stop the turn or the other listeners. */
+  private notify(call: (listener: TurnListener) => void): void {
+    for (const listener of this.listeners) {
+      try {
+        call(listener);
+      } catch (error) {
+        this.deps.logger.warn({ err: errorName(error), messageId: this.ids.messageId }, 'a chat listener failed');
+      }
+    }
   }
 
   private explain(error: unknown): TurnFailure {
@@ -235,7 +259,7 @@ export class Turn {
     }
     const event: ChatToken = { conversationId: this.ids.conversationId, messageId: this.ids.messageId, index, delta };
     this.deps.publish(this.deps.room, 'chat:token', event);
-    for (const listener of this.listeners) listener.token?.(event);
+    this.notify((listener) => listener.token?.(event));
     if (!this.checkpointTimer) {
       this.checkpointTimer = setTimeout(() => this.checkpoint(), this.deps.checkpointMs);
       this.checkpointTimer.unref();
@@ -333,11 +357,11 @@ export class Turn {
       'assistant turn ended',
     );
 
-    this.deps.onSettled?.(status);
+    this.settle(status);
     if (!finalFailure) {
       const event: ChatComplete = { conversationId: this.ids.conversationId, message };
       this.deps.publish(this.deps.room, 'chat:complete', event);
-      for (const listener of this.listeners) listener.complete?.(event);
+      this.notify((listener) => listener.complete?.(event));
     } else {
       const event: ChatErrorEvent = {
         conversationId: this.ids.conversationId,
@@ -346,7 +370,7 @@ export class Turn {
         message,
       };
       this.deps.publish(this.deps.room, 'chat:error', event);
-      for (const listener of this.listeners) listener.error?.(event);
+      this.notify((listener) => listener.error?.(event));
     }
     return finalFailure ? { message, failure: finalFailure } : { message };
   }
