@@ -14,6 +14,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/schemas ./schemas
+# The assistant's prompt template is read at start (src/features/conversations/prompt.ts).
+COPY --from=build /app/src/features/conversations/prompts ./src/features/conversations/prompts
 USER node
 EXPOSE 8080 1883
 CMD ["node", "--enable-source-maps", "dist/src/main.js"]
