@@ -113,6 +113,7 @@ t.test('projection, sort, skip and limit', async (t) => {
     { a: { b: 1, c: 2 }, d: 'x', list: [1, 2] },
   ]);
   t.same((await coll.find({}).sort({ d: 1 }).skip(1).toArray()).map((doc) => doc._id), [2, 3]);
+  t.same((await coll.find({}).sort({ $natural: -1 }).limit(2).toArray()).map((doc) => doc._id), [3, 2]);
 });
 
 t.test('count, countDocuments, estimatedDocumentCount and distinct', async (t) => {

@@ -34,7 +34,6 @@ export const ErrorCodes = {
   Location17419: 17419,
   InvalidIdField: 53,
   UnknownError: 8,
-  Location51270: 51270,
   DollarPrefixedFieldName: 52,
   EmptyFieldName: 56,
   InvalidLength: 16,

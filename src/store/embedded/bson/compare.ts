@@ -4,7 +4,7 @@
  */
 import type { Binary, Decimal128, Long, ObjectId, Timestamp } from 'bson';
 import { compareNumeric } from './numeric.js';
-import { TypeRank, bsonTag, typeRank } from './values.js';
+import { TypeRank, typeRank } from './values.js';
 
 function compareScalars(a: number | string | boolean, b: number | string | boolean): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -110,10 +110,3 @@ export function valuesEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   return compareValues(a, b) === 0;
 }
-
-/** True when both values are in the same "type bracket", so that $gt/$lt may compare them. */
-export function sameTypeBracket(a: unknown, b: unknown): boolean {
-  return typeRank(a) === typeRank(b);
-}
-
-export { bsonTag };

@@ -104,9 +104,3 @@ function gcd(a: bigint, b: bigint): bigint {
   while (y !== 0n) [x, y] = [y, x % y];
   return x === 0n ? 1n : x;
 }
-
-/** A JS number for arithmetic when exactness does not matter (e.g. TTL dates, $inc on doubles). */
-export function toDouble(value: Numeric): number {
-  if (typeof value === 'number') return value;
-  return Number(value.toString());
-}

@@ -2,7 +2,7 @@
  * Classification of the JS values `bson.deserialize` produces (with `promoteLongs: false`,
  * so int64 stays a `Long` and round-trips as int64, like in mongod).
  */
-import { Decimal128, Long } from 'bson';
+import type { Decimal128, Long } from 'bson';
 
 export type PlainDocument = Record<string, unknown>;
 
@@ -131,12 +131,4 @@ export function bsonTypeAlias(value: unknown): string {
   if (tag !== undefined) return tags[tag] ?? 'object';
   if (value instanceof Uint8Array) return 'binData';
   return 'object';
-}
-
-export function longFrom(value: number | bigint): Long {
-  return typeof value === 'bigint' ? Long.fromBigInt(value) : Long.fromNumber(value);
-}
-
-export function decimalFrom(text: string): Decimal128 {
-  return Decimal128.fromString(text);
 }

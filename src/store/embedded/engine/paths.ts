@@ -29,19 +29,3 @@ export function indexValuesAtPath(doc: unknown, path: readonly string[], from = 
   if (!isPlainDocument(doc) || !(field in doc)) return [MISSING];
   return indexValuesAtPath(doc[field], path, from + 1);
 }
-
-/** The value at a dotted path without array expansion (undefined when absent). */
-export function getPath(doc: unknown, path: string): unknown {
-  let current: unknown = doc;
-  for (const field of path.split('.')) {
-    if (Array.isArray(current)) {
-      if (!/^\d+$/.test(field)) return undefined;
-      current = current[Number(field)];
-    } else if (isPlainDocument(current)) {
-      current = current[field];
-    } else {
-      return undefined;
-    }
-  }
-  return current;
-}

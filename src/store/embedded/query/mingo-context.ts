@@ -135,5 +135,3 @@ export const bsonContext = Context.init({
   .addAccumulatorOps(accumulatorOperators as never)
   .addProjectionOps(projectionOperators as never)
   .addWindowOps(windowOperators as never);
-
-export { compareValues };

@@ -90,11 +90,6 @@ export function planDocuments(collection: Collection, plan: QueryPlan): Iterable
   return docs;
 }
 
-/** Documents that may match `filter` (a superset); the caller still applies the full filter. */
-export function candidateDocuments(collection: Collection, filter: Document | undefined | null): Iterable<Document> {
-  return planDocuments(collection, choosePlan(collection, filter));
-}
-
 /** The plan in the shape of mongod's explain `winningPlan`. */
 export function explainPlan(plan: QueryPlan): Document {
   if (plan.stage === 'COLLSCAN') return { stage: 'COLLSCAN', direction: 'forward' };

@@ -19,15 +19,19 @@ export function selectDocuments(collection: Collection | undefined, filter: Docu
   const predicate = plan.stage !== 'COLLSCAN' && plan.exact ? () => true : compileFilter(filter);
   const skip = Math.max(0, options.skip ?? 0);
   const limit = options.limit !== undefined && options.limit !== 0 ? Math.abs(options.limit) : Number.POSITIVE_INFINITY;
-  const sorted = options.sort !== undefined && Object.keys(options.sort).length > 0;
+  // {$natural: ±1} is storage (insertion) order, which is the candidates' order.
+  const natural = options.sort !== undefined && Object.keys(options.sort).length === 1 && '$natural' in options.sort;
+  const sorted = !natural && options.sort !== undefined && Object.keys(options.sort).length > 0;
   const matches: Document[] = [];
   // Without a sort we can stop as soon as skip + limit documents matched.
-  const enough = sorted ? Number.POSITIVE_INFINITY : skip + limit;
+  const reversed = natural && Number((options.sort as Document).$natural) === -1;
+  const enough = sorted || reversed ? Number.POSITIVE_INFINITY : skip + limit;
   for (const doc of planDocuments(collection, plan)) {
     if (!predicate(doc)) continue;
     matches.push(doc);
     if (matches.length >= enough) break;
   }
+  if (reversed) matches.reverse();
   const ordered = sorted ? sortDocuments(matches, options.sort as Document) : matches;
   return skip === 0 && ordered.length <= limit ? ordered : ordered.slice(skip, skip + limit);
 }

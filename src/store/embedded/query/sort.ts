@@ -7,8 +7,6 @@ import { compareValues } from '../bson/compare.js';
 import { EMPTY_ARRAY, MISSING, indexValuesAtPath } from '../engine/paths.js';
 import { failure, ErrorCodes } from '../errors.js';
 
-export type Comparator = (a: Document, b: Document) => number;
-
 interface SortField {
   parts: string[];
   direction: 1 | -1;
@@ -44,17 +42,6 @@ export function parseSortSpec(spec: Document): SortField[] {
     }
     return { parts: path.split('.'), direction: numeric };
   });
-}
-
-export function sortComparator(spec: Document): Comparator {
-  const fields = parseSortSpec(spec);
-  return (a, b) => {
-    for (const field of fields) {
-      const diff = compareSortValues(sortValue(a, field), sortValue(b, field));
-      if (diff !== 0) return diff * field.direction;
-    }
-    return 0;
-  };
 }
 
 /** Sorts a copy with keys extracted once per document (decorate-sort-undecorate). */
