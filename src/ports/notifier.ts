@@ -14,8 +14,8 @@ export type NotifyChannel = (typeof NOTIFY_CHANNELS)[number];
 
 /** What leaves the hub. Every field is an id, an enum or a non-clinical label. */
 export interface NotificationMessage {
-  /** Why this message is sent: a new alert, or an escalation to a later tier. */
-  event: 'alert.raised' | 'alert.escalated';
+  /** Why this message is sent: a new alert, an escalation to a later tier, or a follow-up once it is resolved. */
+  event: 'alert.raised' | 'alert.escalated' | 'alert.resolved';
   notificationId: string;
   alertId: string;
   organisationId: string;

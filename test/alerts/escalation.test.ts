@@ -78,9 +78,13 @@ t.test('an unacknowledged dose.missed reaches tier 2 after its delay; an acknowl
 
   // The cause clears: a late dose was taken.
   const cleared = nextEventWhere<Payload>(caregiver, 'alert:updated', (a) => a.id === missed.id && a.status === 'resolved');
+  const followUp = nextEventWhere<Payload>(caregiver, 'alert:notify', (n) => n.alertId === missed.id && n.event === 'alert.resolved');
   const resolved = await alerts.resolveCause('dose.missed:occ-1', 'Dose taken late');
   t.match(resolved, { id: missed.id, status: 'resolved' });
   t.match(await cleared, { resolved: { auto: true, by: null, note: 'Dose taken late' } });
+  t.match(await followUp, { type: 'dose.missed', event: 'alert.resolved' }, 'whoever was notified hears it is over');
+  await eventually(() => backupNotes.length === 2);
+  t.match(backupNotes[1], { alertId: missed.id, event: 'alert.resolved' });
   t.equal(await alerts.resolveCause('dose.missed:occ-1', 'again'), null, 'nothing open for that cause any more');
   const fresh = await alerts.raise({ organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:occ-1' });
   t.not(fresh.id, missed.id, 'once resolved, the same cause may open a new alert');

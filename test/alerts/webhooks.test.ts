@@ -66,6 +66,12 @@ t.test('a webhook that fails twice gets the third attempt, signed, and the deliv
   t.match(delivery, { channel: 'webhook', status: 'delivered', endpoint: hook.url, tier: 0 });
   t.same(delivery.attempts.map((a: { attempt: number; ok: boolean; statusCode: number }) => [a.attempt, a.ok, a.statusCode]), [[1, false, 503], [2, false, 503], [3, true, 204]]);
   t.notOk(JSON.stringify(log.body).includes('token=abc'), 'the log never shows the query string of an endpoint');
+
+  await hub.features.alerts.resolveCause('dose.missed:occ-w', 'Dose taken late');
+  await hub.features.alerts.delivery.settled();
+  t.equal(hook.received.length, 4, 'the endpoint that was reached gets a follow-up');
+  t.match(JSON.parse(hook.received[3]?.body ?? '{}'), { event: 'alert.resolved', alertId: alert.id });
+  t.equal(hook.received[3]?.headers['x-medhub-event'], 'alert.resolved');
 });
 
 t.test('a webhook that never answers well is given up after three attempts; SMS reaches the gateway without clinical detail', async (t) => {

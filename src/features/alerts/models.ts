@@ -111,7 +111,7 @@ const notificationSchema = new Schema(
     alertId: { type: Schema.Types.ObjectId, required: true },
     organisationId: { type: Schema.Types.ObjectId, required: true },
     tier: { type: Number, required: true },
-    event: { type: String, enum: ['alert.raised', 'alert.escalated'], required: true },
+    event: { type: String, enum: ['alert.raised', 'alert.escalated', 'alert.resolved'], required: true },
     channel: { type: String, enum: NOTIFY_CHANNELS, required: true },
     /** The user notified (socket, sms, voice) or the endpoint (webhook: its URL's origin and path). */
     userId: { type: String, default: null },

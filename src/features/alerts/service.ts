@@ -14,7 +14,7 @@ import { audited, type Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
 import type { PatientDoc } from '../identity/models.js';
 import type { AlertRef, AlertSeverity, AlertStatus, AlertType, AlertsApi, RaiseAlert } from './contract.js';
-import type { AlertDelivery, PlannedNotification } from './delivery.js';
+import { endpointLabel, type AlertDelivery, type PlannedNotification } from './delivery.js';
 import type { AlertDoc, AlertModels, EscalationPolicyDoc } from './models.js';
 import { policyView, quietUntil, toPolicy, type EscalationPolicy } from './policy.js';
 import { initialsOf, toAlertView, toNotificationView, type AlertView } from './views.js';
@@ -121,8 +121,40 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
 
   async function notify(alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string): Promise<void> {
     if (!tiers.length) return;
+    await send(alert, await plan(alert, tiers, event, skip));
+  }
+
+  /**
+   * A follow-up once an alert is resolved: everyone it reached (delivered notifications) hears that
+   * it is over, on the same channels, so nobody drives over for a dose that was taken after all.
+   */
+  async function followUp(alert: AlertDoc): Promise<void> {
+    const reached = await Notification.find({ alertId: alert._id, status: 'delivered', event: { $ne: 'alert.resolved' } }, { channel: 1, userId: 1, endpoint: 1, tier: 1 }).lean();
+    if (!reached.length) return;
+    const seen = new Set<string>();
+    const users = new Map((await User.find({ _id: { $in: reached.filter((n) => n.userId).map((n) => new Types.ObjectId(String(n.userId))) } }, { phone: 1 }).lean()).map((u) => [String(u._id), u]));
+    const planned: PlannedNotification[] = [];
+    for (const sent of reached) {
+      const key = `${sent.channel}|${sent.userId ?? ''}|${sent.endpoint ?? ''}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const base = { alertId: alert._id, organisationId: alert.organisationId, tier: sent.tier, event: 'alert.resolved' as const, channel: sent.channel };
+      if (sent.channel === 'webhook') {
+        const endpoint = (alert.policy.webhooks ?? []).find((w) => endpointLabel(w.url) === sent.endpoint);
+        if (endpoint) planned.push({ ...base, target: { url: endpoint.url, secret: endpoint.secret } });
+      } else if (sent.userId) {
+        const gateway = sent.channel === 'sms' ? alert.policy.sms : sent.channel === 'voice' ? alert.policy.voice : null;
+        // A phone call to say "never mind" helps nobody: voice recipients get no follow-up.
+        if (sent.channel === 'voice') continue;
+        planned.push({ ...base, target: { userId: sent.userId, phone: users.get(sent.userId)?.phone ?? null, url: gateway?.url ?? null, secret: gateway?.secret ?? null } });
+      }
+    }
+    await send(alert, planned);
+  }
+
+  async function send(alert: AlertDoc, planned: PlannedNotification[]): Promise<void> {
+    if (!planned.length) return;
     const patient = await patientOf(alert);
-    const planned = await plan(alert, tiers, event, skip);
     await delivery.send(planned, {
       alertId: String(alert._id),
       organisationId: String(alert.organisationId),
@@ -226,6 +258,7 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
       ).lean<AlertDoc>();
       if (!alert) return null;
       publish('alert:updated', alert);
+      await followUp(alert);
       return ref(alert);
     },
   };
@@ -285,6 +318,7 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
         ).lean<AlertDoc>();
         if (alert) {
           publish('alert:updated', alert);
+          await followUp(alert);
           return toAlertView(alert);
         }
         const current = await Alert.findById(alertId).lean<AlertDoc>();
