@@ -11,6 +11,9 @@ export type DoseState = (typeof DOSE_STATES)[number];
 /** States no clock can change any more (only a device event or a confirmation can). */
 export const FINAL_STATES: readonly DoseState[] = ['taken', 'late', 'skipped'];
 
+/** Epoch minute of an instant (floor). */
+export const minuteOf = (instant: Date): number => Math.floor(instant.getTime() / 60_000);
+
 export const DEFAULT_WINDOWS = { earlyMinutes: 30, lateAfterMinutes: 30, missedAfterMinutes: 60 } as const;
 
 const windowsSchema = new Schema(
@@ -90,6 +93,9 @@ const occurrenceSchema = new Schema(
     },
     /** dueAt + missedAfterMinutes, stored so the sweep is one indexed range query. */
     missedAt: { type: Date, required: true },
+    /** dueAt and missedAt in whole minutes since the epoch: the sweep asks for the minutes it covers by equality ($in), which every store answers from an index. */
+    dueMinute: { type: Number, required: true },
+    missedMinute: { type: Number, required: true },
     state: { type: String, enum: DOSE_STATES, default: 'scheduled' },
     takenAt: { type: Date, default: null },
     dispensedAt: { type: Date, default: null },
@@ -104,8 +110,10 @@ const occurrenceSchema = new Schema(
   { versionKey: false },
 );
 occurrenceSchema.index({ planId: 1, itemId: 1, dueAt: 1 }, { unique: true });
-occurrenceSchema.index({ state: 1, dueAt: 1 });
+occurrenceSchema.index({ state: 1, dueMinute: 1 });
+occurrenceSchema.index({ state: 1, missedMinute: 1 });
 occurrenceSchema.index({ state: 1, missedAt: 1 });
+occurrenceSchema.index({ state: 1, alertedAt: 1 });
 occurrenceSchema.index({ patientId: 1, dueAt: 1 });
 occurrenceSchema.index({ patientId: 1, localDate: 1 });
 occurrenceSchema.index({ patientId: 1, slot: 1, dueAt: 1 });

@@ -4,7 +4,7 @@
  * the clock sweep, device-event matching, stock and manual confirmation.
  */
 import { randomUUID } from 'node:crypto';
-import { Types } from 'mongoose';
+import { Types, type QueryFilter } from 'mongoose';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
@@ -17,7 +17,7 @@ import { audited, type Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
 import type { PatientDoc } from '../identity/models.js';
 import { dosesPerDay, expandItems } from './expand.js';
-import { DEFAULT_WINDOWS, type DoseModels, type DoseState, type OccurrenceDoc, type PlanDoc } from './models.js';
+import { DEFAULT_WINDOWS, minuteOf, type DoseModels, type DoseState, type OccurrenceDoc, type PlanDoc } from './models.js';
 import { toOccurrenceView, toPlanView } from './views.js';
 import { addDays, isValidZone, localDate, localDates } from './zone.js';
 
@@ -28,6 +28,9 @@ export const REPUBLISH_BELOW_HOURS = 48;
 /** Low stock: fewer days left than this at the plan's rate. */
 export const REFILL_DAYS = 3;
 const HOUR = 3_600_000;
+/** The sweep covers the minute buckets since its last run (plus an overlap); pauses longer than the lookback are caught up by one range query. */
+export const SWEEP_LOOKBACK_MINUTES = 24 * 60;
+const SWEEP_OVERLAP_MINUTES = 5;
 const MINUTE = 60_000;
 
 export interface PlanInput {
@@ -116,6 +119,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         localDate: dose.localDate,
         window: windows,
         missedAt: new Date(dose.dueAt.getTime() + windows.missedAfterMinutes * MINUTE),
+        dueMinute: minuteOf(dose.dueAt),
+        missedMinute: minuteOf(dose.dueAt) + windows.missedAfterMinutes,
         state: 'scheduled',
         changedAt: now,
       };
@@ -130,7 +135,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   /** Publishes the next HORIZON_HOURS of doses to every device of the patient. */
   async function publishSchedules(patient: Pick<PatientDoc, '_id' | 'timezone'>, only?: DeviceDoc[]): Promise<number> {
     const now = clock.now();
-    const targets = only ?? (await Device.find({ patientId: patient._id, disabled: false }).lean<DeviceDoc[]>());
+    const targets = only ?? (await Device.find({ patientId: patient._id, disabled: { $ne: true } }).lean<DeviceDoc[]>());
     if (!targets.length) return 0;
     const upcoming = await Occurrence.find({ patientId: patient._id, dueAt: { $gte: new Date(now.getTime() - HOUR), $lt: new Date(now.getTime() + HORIZON_HOURS * HOUR) }, state: { $in: ['scheduled', 'due'] } })
       .sort({ dueAt: 1 })
@@ -170,7 +175,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     return updated;
   }
 
-  async function raiseMissed(occurrence: Occurrence): Promise<void> {
+  async function raiseMissed(occurrence: Occurrence, mark = true): Promise<boolean> {
     try {
       await alerts.raise({
         organisationId: String(occurrence.organisationId),
@@ -182,10 +187,12 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         details: { occurrenceId: String(occurrence._id), slot: occurrence.slot, dueAt: occurrence.dueAt.toISOString(), medicationId: occurrence.medicationId },
         at: clock.now(),
       });
-      await Occurrence.updateOne({ _id: occurrence._id }, { $set: { alertedAt: clock.now() } });
+      if (mark) await Occurrence.updateOne({ _id: occurrence._id }, { $set: { alertedAt: clock.now() } });
+      return true;
     } catch (error) {
       // The occurrence is already missed; a later sweep raises the alert again (alertedAt still null).
       log.error({ err: error, occurrenceId: String(occurrence._id) }, 'could not raise dose.missed');
+      return false;
     }
   }
 
@@ -298,7 +305,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     // Devices whose published schedule ends within REPUBLISH_BELOW_HOURS get the next HORIZON_HOURS.
     const soon = new Date(now.getTime() + REPUBLISH_BELOW_HOURS * HOUR).toISOString();
     const planned = await Plan.distinct('patientId');
-    const stale = await Device.find({ patientId: { $in: planned }, disabled: false, $or: [{ 'schedule.payload': null }, { 'schedule.payload.validUntil': { $lt: soon } }] }).lean<DeviceDoc[]>();
+    const stale = await Device.find({ patientId: { $in: planned }, disabled: { $ne: true }, $or: [{ 'schedule.payload': null }, { 'schedule.payload.validUntil': { $lt: soon } }] }).lean<DeviceDoc[]>();
     const byPatient = new Map<string, DeviceDoc[]>();
     for (const device of stale) byPatient.set(String(device.patientId), [...(byPatient.get(String(device.patientId)) ?? []), device]);
     let published = 0;
@@ -312,26 +319,45 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   /**
    * Every minute: scheduled → due at dueAt; due (or scheduled) → missed at
    * dueAt + missedAfter when a device of the patient was online across the due
-   * time, else → unknown. Two indexed range queries bounded by the clock.
+   * time, else → unknown. The sweep looks only at the minutes it covers (those
+   * since its last run, a few more for safety), by equality on indexed
+   * (state, dueMinute) / (state, missedMinute) — so neither MongoDB nor the
+   * embedded store (whose indexes answer equality only) scans every
+   * occurrence. The first sweep of a process, or one after a pause longer than
+   * SWEEP_LOOKBACK_MINUTES, catches up once with a range query on (state, missedAt).
    */
+  let lastSweptMinute: number | null = null;
+
+  function recentMinutes(nowMinute: number): number[] | null {
+    if (lastSweptMinute === null || nowMinute - lastSweptMinute > SWEEP_LOOKBACK_MINUTES || nowMinute < lastSweptMinute) return null;
+    // From a little before the last sweep (an occurrence written while it ran) up to now.
+    const first = lastSweptMinute - SWEEP_OVERLAP_MINUTES;
+    return Array.from({ length: nowMinute - first + 1 }, (_, i) => first + i);
+  }
+
   async function sweep(): Promise<{ due: number; missed: number; unknown: number }> {
     const now = clock.now();
-    const becameDue = await Occurrence.find({ state: 'scheduled', dueAt: { $lte: now }, missedAt: { $gt: now } }).lean<Occurrence[]>();
+    const nowMinute = minuteOf(now);
+    const minutes = recentMinutes(nowMinute);
+    const open: DoseState[] = ['scheduled', 'due'];
+    const dueFilter: QueryFilter<Occurrence> = minutes ? { state: 'scheduled', dueMinute: { $in: minutes } } : { state: 'scheduled', dueAt: { $lte: now } };
+    const closingFilter: QueryFilter<Occurrence> = minutes ? { state: { $in: open }, missedMinute: { $in: minutes } } : { state: { $in: open }, missedAt: { $lte: now } };
+
+    const becameDue = (await Occurrence.find(dueFilter).lean<Occurrence[]>()).filter((o) => o.dueAt <= now && o.missedAt > now);
     let due = 0;
     if (becameDue.length) {
-      const result = await Occurrence.updateMany({ _id: { $in: becameDue.map((o) => o._id) }, state: 'scheduled' }, { $set: { state: 'due', changedAt: now } });
-      due = result.modifiedCount;
+      due = (await Occurrence.updateMany({ _id: { $in: becameDue.map((o) => o._id) }, state: 'scheduled' }, { $set: { state: 'due', changedAt: now } })).modifiedCount;
       for (const o of becameDue) emit({ ...o, state: 'due', changedAt: now });
     }
 
-    const closing = await Occurrence.find({ state: { $in: ['scheduled', 'due'] }, missedAt: { $lte: now } }).lean<Occurrence[]>();
+    const closing = (await Occurrence.find(closingFilter).lean<Occurrence[]>()).filter((o) => o.missedAt <= now);
     let missed = 0;
     let unknown = 0;
     if (closing.length) {
       const patientIds = [...new Set(closing.map((o) => String(o.patientId)))].map(oid);
-      const fleet = await Device.find({ patientId: { $in: patientIds }, disabled: false }, { patientId: 1, status: 1 }).lean<DeviceDoc[]>();
+      const fleet = await Device.find({ patientId: { $in: patientIds } }, { patientId: 1, status: 1, disabled: 1 }).lean<DeviceDoc[]>();
       const devicesOf = new Map<string, DeviceDoc[]>();
-      for (const device of fleet) devicesOf.set(String(device.patientId), [...(devicesOf.get(String(device.patientId)) ?? []), device]);
+      for (const device of fleet) if (!device.disabled) devicesOf.set(String(device.patientId), [...(devicesOf.get(String(device.patientId)) ?? []), device]);
       const toMissed: Occurrence[] = [];
       const toUnknown: Occurrence[] = [];
       for (const o of closing) {
@@ -345,23 +371,30 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         const evidenceOf = (o: Occurrence): string => (noDevice.has(String(o._id)) ? 'not_confirmed' : 'device_online_no_event');
         for (const evidence of ['not_confirmed', 'device_online_no_event']) {
           const ids = toMissed.filter((o) => evidenceOf(o) === evidence).map((o) => o._id);
-          if (ids.length) missed += (await Occurrence.updateMany({ _id: { $in: ids }, state: { $in: ['scheduled', 'due'] } }, { $set: { state: 'missed', source: 'clock', evidence, changedAt: now } })).modifiedCount;
+          if (ids.length) missed += (await Occurrence.updateMany({ _id: { $in: ids }, state: { $in: open } }, { $set: { state: 'missed', source: 'clock', evidence, changedAt: now } })).modifiedCount;
         }
-        for (const o of toMissed) {
-          const updated = { ...o, state: 'missed' as const, source: 'clock', evidence: evidenceOf(o), changedAt: now };
-          emit(updated);
-          await raiseMissed(updated);
-        }
+        const updated = toMissed.map((o) => ({ ...o, state: 'missed' as const, source: 'clock', evidence: evidenceOf(o), changedAt: now }));
+        for (const o of updated) emit(o);
+        await raiseMissedAll(updated);
       }
       if (toUnknown.length) {
-        unknown = (await Occurrence.updateMany({ _id: { $in: toUnknown.map((o) => o._id) }, state: { $in: ['scheduled', 'due'] } }, { $set: { state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now } })).modifiedCount;
+        unknown = (await Occurrence.updateMany({ _id: { $in: toUnknown.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now } })).modifiedCount;
         for (const o of toUnknown) emit({ ...o, state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now });
       }
     }
-    // Missed doses whose alert could not be raised before (alerts down) are retried.
-    const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null, missedAt: { $lte: now, $gte: new Date(now.getTime() - 24 * HOUR) }, changedAt: { $lt: now } }).limit(500).lean<Occurrence[]>();
-    for (const o of unalerted) await raiseMissed(o);
+    // Missed doses whose alert could not be raised before (alerts were failing) are retried.
+    const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null }).limit(500).lean<Occurrence[]>();
+    const retry = unalerted.filter((o) => o.changedAt && o.changedAt < now && o.missedAt.getTime() > now.getTime() - 24 * HOUR);
+    if (retry.length) await raiseMissedAll(retry);
+    lastSweptMinute = nowMinute;
     return { due, missed, unknown };
+  }
+
+  /** Raises the alerts of missed occurrences, then marks them alerted in one write; failures stay unmarked for a retry. */
+  async function raiseMissedAll(occurrences: Occurrence[]): Promise<void> {
+    const alerted: Types.ObjectId[] = [];
+    for (const o of occurrences) if (await raiseMissed(o, false)) alerted.push(o._id);
+    if (alerted.length) await Occurrence.updateMany({ _id: { $in: alerted } }, { $set: { alertedAt: clock.now() } });
   }
 
   // ---------------------------------------------------------------- API

@@ -1,0 +1,143 @@
+/**
+ * Dose sweep benchmark: `npm run bench:doses [-- --patients 10000 --days 3]`.
+ *
+ * An in-process hub (embedded store in memory, logs off, a ManualClock) seeded directly
+ * through the models: `--patients` patients in Europe/Paris, each with a dispenser (9 in 10
+ * online since before the doses, 1 in 10 offline) and a plan of 4 doses a day at 08:00,
+ * 12:00, 18:00 and 22:00, and the occurrences of `--days` days (the generator keeps 72 h).
+ * Every patient shares the same times, so the worst minute is timed: the sweep that moves
+ * every patient's 08:00 dose to `due`, and the one an hour later that closes all of them
+ * (missed, or unknown for the offline devices). Timed twice: with a counting AlertsApi (the
+ * doses feature's own cost) and with the hub's real alerts feature on the 12:00 doses.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Types } from 'mongoose';
+import { loadConfig } from '../../src/config.js';
+import type { AlertsApi } from '../../src/features/alerts/contract.js';
+import { expandItems } from '../../src/features/doses/expand.js';
+import { DEFAULT_WINDOWS, minuteOf } from '../../src/features/doses/models.js';
+import { createDoseService } from '../../src/features/doses/service.js';
+import { startHub } from '../../src/hub.js';
+import { ManualClock } from '../../src/ports/clock.js';
+
+const { values } = parseArgs({ options: { patients: { type: 'string', default: '10000' }, days: { type: 'string', default: '3' } } });
+const PATIENTS = Number(values.patients);
+const DAYS = Number(values.days);
+const ZONE = 'Europe/Paris';
+const TIMES = ['08:00', '12:00', '18:00', '22:00'];
+const START = '2026-11-23';
+
+const ms = (from: bigint): number => Number(process.hrtime.bigint() - from) / 1e6;
+const fmt = (value: number): string => `${value.toFixed(1)} ms`;
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'medhub-bench-doses-'));
+  const clock = new ManualClock('2026-11-23T00:00:00Z');
+  const config = loadConfig({ NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', JWT_SECRET: 'bench-secret-bench-secret-bench-secret' });
+  const hub = await startHub({ config, clock, inMemoryStore: true });
+  try {
+    const { Patient } = hub.features.identity.models;
+    const { Device } = hub.features.devices.models;
+    const { Plan, Occurrence } = hub.features.doses.models;
+    const organisationId = new Types.ObjectId();
+    const before = new Date('2026-11-22T00:00:00Z');
+
+    console.log(`medhub bench:doses — ${PATIENTS} patients × ${TIMES.length} doses/day × ${DAYS} days; node ${process.version}, ${cpus().length} cpus, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
+    const seedStarted = process.hrtime.bigint();
+    const doses = expandItems([{ id: 'daily', medicationId: 'm1', times: TIMES, startDate: START }], ZONE, new Date(`${START}T00:00:00Z`), new Date(Date.parse(`${START}T00:00:00Z`) + DAYS * 86_400_000 - 3_600_000));
+    const BATCH = 500;
+    for (let first = 0; first < PATIENTS; first += BATCH) {
+      const ids = Array.from({ length: Math.min(BATCH, PATIENTS - first) }, () => new Types.ObjectId());
+      await Patient.insertMany(ids.map((_id, i) => ({ _id, organisationId, name: `Patient ${first + i}`, timezone: ZONE })), { lean: true });
+      await Device.insertMany(
+        ids.map((patientId, i) => ({ _id: `bench-${first + i}`, organisationId, patientId, serial: `SN-${first + i}`, secretHash: 'x', disabled: false, heartbeatTimeoutSeconds: 86_400 * 30, status: { online: (first + i) % 10 !== 0, changedAt: before, lastSeenAt: before } })),
+        { lean: true },
+      );
+      const planIds = ids.map(() => new Types.ObjectId());
+      await Plan.insertMany(
+        ids.map((patientId, i) => ({
+          _id: planIds[i],
+          organisationId,
+          patientId,
+          timezone: ZONE,
+          windows: DEFAULT_WINDOWS,
+          medications: [{ id: 'm1', name: 'Metformin', slot: 1, pillsPerDose: 1, stock: 200, criticality: 'normal' }],
+          schedule: [{ id: 'daily', medicationId: 'm1', times: TIMES, startDate: START }],
+          generatedUntil: new Date(`${START}T00:00:00Z`),
+        })),
+        { lean: true },
+      );
+      const occurrences = ids.flatMap((patientId, i) =>
+        doses.map((dose) => ({
+          organisationId,
+          patientId,
+          planId: planIds[i],
+          itemId: dose.itemId,
+          medicationId: 'm1',
+          slot: 1,
+          pills: 1,
+          critical: false,
+          dueAt: dose.dueAt,
+          localDate: dose.localDate,
+          window: DEFAULT_WINDOWS,
+          missedAt: new Date(dose.dueAt.getTime() + DEFAULT_WINDOWS.missedAfterMinutes * 60_000),
+          dueMinute: minuteOf(dose.dueAt),
+          missedMinute: minuteOf(dose.dueAt) + DEFAULT_WINDOWS.missedAfterMinutes,
+          state: 'scheduled',
+          changedAt: before,
+        })),
+      );
+      await Occurrence.insertMany(occurrences, { lean: true });
+    }
+    console.log(`seeded ${await Occurrence.estimatedDocumentCount()} occurrences in ${(ms(seedStarted) / 1000).toFixed(1)} s`);
+
+    let raised = 0;
+    const counting: AlertsApi = {
+      raise: async (alert) => ({ id: String((raised += 1)), cause: alert.cause, status: 'active' }),
+      resolveCause: async () => null,
+    };
+    const service = createDoseService({
+      models: hub.features.doses.models,
+      identity: hub.features.identity,
+      devices: hub.features.devices,
+      alerts: counting,
+      sockets: hub.context.sockets,
+      clock,
+      logger: hub.context.logger,
+    });
+
+    const timed = async (label: string, at: string, sweep: () => Promise<unknown>) => {
+      clock.set(at);
+      const started = process.hrtime.bigint();
+      const result = await sweep();
+      const took = ms(started);
+      console.log(`${label.padEnd(58)} ${fmt(took).padStart(10)}  ${JSON.stringify(result)}`);
+      return took;
+    };
+    const [first, second] = doses as unknown as [{ dueAt: Date }, { dueAt: Date }];
+    const iso = (base: Date, minutes: number) => new Date(base.getTime() + minutes * 60_000).toISOString();
+    await timed('first sweep of the process (catch-up range query)', iso(first.dueAt, -6), () => service.sweep());
+    await timed('quiet minute (nothing to move)', iso(first.dueAt, -5), () => service.sweep());
+    await timed(`08:00 dose: ${PATIENTS} scheduled → due`, iso(first.dueAt, 0), () => service.sweep());
+    await timed('quiet minute while due', iso(first.dueAt, 30), () => service.sweep());
+    const worst = await timed(`08:00 dose closes: ${PATIENTS} → missed/unknown (counting alerts)`, iso(first.dueAt, 60), () => service.sweep());
+    console.log(`  alerts raised: ${raised}`);
+    await timed('quiet minute after', iso(first.dueAt, 61), () => service.sweep());
+    await timed(`12:00 dose: ${PATIENTS} scheduled → due`, iso(second.dueAt, 0), () => service.sweep());
+    await hub.features.doses.service.sweep(); // the hub's own service: its catch-up sweep first
+    const real = await timed(`12:00 dose closes: ${PATIENTS} → missed/unknown (real alerts)`, iso(second.dueAt, 60), () => hub.features.doses.service.sweep());
+    console.log(`  alerts stored: ${await hub.features.alerts.models.Alert.countDocuments({})}`);
+    console.log(`\nmissed-dose sweep, worst minute (${PATIENTS} doses closing at once): ${fmt(worst)} (doses feature), ${fmt(real)} with the real alerts feature; target < 1000 ms`);
+  } finally {
+    await hub.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
