@@ -82,3 +82,24 @@ t.test('battery.low from heartbeats and device.offline from presence raise and c
   t.match(await back, { resolved: { auto: true, note: 'Device back online' } });
   await eventually(async () => (await request(hub, 'GET', `/api/v1/alerts?patientId=${s.patient.id}&status=resolved`, { token: s.clinician.token })).body.items.length === 2);
 });
+
+t.test('a jam on an unassigned dispenser is an alert for staff only; a patient acks and resolves their own over the socket', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await alertScenario(hub);
+  const spare = await provisionDevice(hub, s.clinician);
+  const staff = await signedInSocket(t, hub, s.clinician.token);
+  const raised = nextEventWhere<Payload>(staff, 'alert:raised', (a) => a.type === 'device.jam');
+  const client = await connectDevice(t, hub, spare);
+  await client.publishAsync(topic(spare.id, 'events'), JSON.stringify({ eventId: randomUUID(), type: 'device.jam', at: new Date().toISOString(), slot: 3 }), { qos: 1 });
+  const jam = await raised;
+  t.match(jam, { patientId: null, deviceId: spare.id, severity: 'warning', details: { slot: 3 } });
+  t.equal((await request(hub, 'GET', `/api/v1/alerts/${String(jam.id)}`, { token: s.clinician.token })).status, 200);
+  t.equal((await request(hub, 'GET', `/api/v1/alerts/${String(jam.id)}`, { token: s.caregiver.token })).status, 404, 'not a caregiver’s business');
+
+  const own = await hub.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.late', cause: 'dose.late:occ-p' });
+  t.equal((await request(hub, 'GET', `/api/v1/alerts/${own.id}`, { token: s.patientUser.token })).body.severity, 'info');
+  const patient = await signedInSocket(t, hub, s.patientUser.token);
+  t.match(await patient.timeout(5000).emitWithAck('alert:ack', { alertId: own.id }), { ok: true, alert: { status: 'acknowledged' } });
+  t.match(await patient.timeout(5000).emitWithAck('alert:resolve', { alertId: own.id, note: 'took it' }), { ok: true, alert: { status: 'resolved', resolved: { by: s.patientUser.userId, note: 'took it' } } });
+  t.match(await patient.timeout(5000).emitWithAck('alert:ack', { alertId: String(jam.id) }), { ok: false, error: { code: 'not_found' } }, 'a patient cannot act on a device alert of the organisation');
+});
