@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   const clock = new ManualClock('2026-11-23T00:00:00Z');
   const config = loadConfig({ NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', JWT_SECRET: 'bench-secret-bench-secret-bench-secret' });
   const hub = await startHub({ config, clock, inMemoryStore: true });
+  await hub.context.jobs.stop(); // the bench calls the job bodies itself
   try {
     const { Patient } = hub.features.identity.models;
     const { Device } = hub.features.devices.models;

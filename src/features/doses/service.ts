@@ -346,7 +346,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     const becameDue = (await Occurrence.find(dueFilter).lean<Occurrence[]>()).filter((o) => o.dueAt <= now && o.missedAt > now);
     let due = 0;
     if (becameDue.length) {
-      due = (await Occurrence.updateMany({ _id: { $in: becameDue.map((o) => o._id) }, state: 'scheduled' }, { $set: { state: 'due', changedAt: now } })).modifiedCount;
+      // The same filter as the read (no list of ids): the buckets answer it from the index.
+      due = (await Occurrence.updateMany({ ...dueFilter, dueAt: { $lte: now }, missedAt: { $gt: now } }, { $set: { state: 'due', changedAt: now } })).modifiedCount;
       for (const o of becameDue) emit({ ...o, state: 'due', changedAt: now });
     }
 
@@ -358,29 +359,35 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
       const fleet = await Device.find({ patientId: { $in: patientIds } }, { patientId: 1, status: 1, disabled: 1 }).lean<DeviceDoc[]>();
       const devicesOf = new Map<string, DeviceDoc[]>();
       for (const device of fleet) if (!device.disabled) devicesOf.set(String(device.patientId), [...(devicesOf.get(String(device.patientId)) ?? []), device]);
-      const toMissed: Occurrence[] = [];
+      const watchedMissed: Occurrence[] = [];
+      const notConfirmed: Occurrence[] = [];
       const toUnknown: Occurrence[] = [];
       for (const o of closing) {
         const list = devicesOf.get(String(o.patientId)) ?? [];
-        // Evidence of a miss: no device to ask (doses are confirmed by people), or a device online since before dueAt.
-        const watched = list.length === 0 || list.some((d) => d.status?.online && (!d.status.changedAt || d.status.changedAt <= o.dueAt));
-        (watched ? toMissed : toUnknown).push(o);
+        // Evidence of a miss: a device online since before dueAt that sent nothing, or no device at all (doses are confirmed by people).
+        if (list.length === 0) notConfirmed.push(o);
+        else if (list.some((d) => d.status?.online && (!d.status.changedAt || d.status.changedAt <= o.dueAt))) watchedMissed.push(o);
+        else toUnknown.push(o);
       }
-      if (toMissed.length) {
-        const noDevice = new Set(toMissed.filter((o) => !(devicesOf.get(String(o.patientId)) ?? []).length).map((o) => String(o._id)));
-        const evidenceOf = (o: Occurrence): string => (noDevice.has(String(o._id)) ? 'not_confirmed' : 'device_online_no_event');
-        for (const evidence of ['not_confirmed', 'device_online_no_event']) {
-          const ids = toMissed.filter((o) => evidenceOf(o) === evidence).map((o) => o._id);
-          if (ids.length) missed += (await Occurrence.updateMany({ _id: { $in: ids }, state: { $in: open } }, { $set: { state: 'missed', source: 'clock', evidence, changedAt: now } })).modifiedCount;
-        }
-        const updated = toMissed.map((o) => ({ ...o, state: 'missed' as const, source: 'clock', evidence: evidenceOf(o), changedAt: now }));
-        for (const o of updated) emit(o);
-        await raiseMissedAll(updated);
-      }
+      // The exceptions (usually few) by id first; then every other closing dose at once, by the bucket filter.
       if (toUnknown.length) {
         unknown = (await Occurrence.updateMany({ _id: { $in: toUnknown.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now } })).modifiedCount;
         for (const o of toUnknown) emit({ ...o, state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now });
       }
+      if (notConfirmed.length) {
+        missed += (await Occurrence.updateMany({ _id: { $in: notConfirmed.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'missed', source: 'clock', evidence: 'not_confirmed', changedAt: now } })).modifiedCount;
+      }
+      if (watchedMissed.length) {
+        missed += (await Occurrence.updateMany({ ...closingFilter, missedAt: { $lte: now } }, { $set: { state: 'missed', source: 'clock', evidence: 'device_online_no_event', changedAt: now } })).modifiedCount;
+      }
+      let updated = [...notConfirmed.map((o) => ({ ...o, evidence: 'not_confirmed' })), ...watchedMissed.map((o) => ({ ...o, evidence: 'device_online_no_event' }))].map((o) => ({ ...o, state: 'missed' as const, source: 'clock', changedAt: now }));
+      if (missed !== updated.length) {
+        // A device event or a confirmation won a race with this sweep: alert only what this sweep really moved.
+        const moved = new Set((await Occurrence.find({ _id: { $in: updated.map((o) => o._id) }, state: 'missed', changedAt: now }, { _id: 1 }).lean()).map((o) => String(o._id)));
+        updated = updated.filter((o) => moved.has(String(o._id)));
+      }
+      for (const o of updated) emit(o);
+      await raiseMissedAll(updated);
     }
     // Missed doses whose alert could not be raised before (alerts were failing) are retried.
     const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null }).limit(500).lean<Occurrence[]>();
