@@ -110,8 +110,9 @@ const occurrenceSchema = new Schema(
   { versionKey: false },
 );
 occurrenceSchema.index({ planId: 1, itemId: 1, dueAt: 1 }, { unique: true });
-occurrenceSchema.index({ state: 1, dueMinute: 1 });
-occurrenceSchema.index({ state: 1, missedMinute: 1 });
+// Single-field: a minute bucket holds few occurrences, and the embedded store answers $in from single-field indexes.
+occurrenceSchema.index({ dueMinute: 1 });
+occurrenceSchema.index({ missedMinute: 1 });
 occurrenceSchema.index({ state: 1, missedAt: 1 });
 occurrenceSchema.index({ state: 1, alertedAt: 1 });
 occurrenceSchema.index({ patientId: 1, dueAt: 1 });

@@ -387,7 +387,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         updated = updated.filter((o) => moved.has(String(o._id)));
       }
       for (const o of updated) emit(o);
-      await raiseMissedAll(updated);
+      // Everything this sweep made missed is in its buckets with changedAt = now: one indexed write marks them alerted.
+      await raiseMissedAll(updated, minutes ? { missedMinute: { $in: minutes }, state: 'missed', changedAt: now, alertedAt: null } : undefined);
     }
     // Missed doses whose alert could not be raised before (alerts were failing) are retried.
     const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null }).limit(500).lean<Occurrence[]>();
@@ -397,12 +398,15 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     return { due, missed, unknown };
   }
 
-  /** Raises the alerts of missed occurrences, then marks them alerted in one write; failures stay unmarked for a retry. */
-  async function raiseMissedAll(occurrences: Occurrence[]): Promise<void> {
+  /** Raises the alerts of missed occurrences, then marks them alerted in one write (by `bulk` when every raise succeeded); failures stay unmarked for a retry. */
+  async function raiseMissedAll(occurrences: Occurrence[], bulk?: QueryFilter<Occurrence>): Promise<void> {
     const alerted: Types.ObjectId[] = [];
     for (const o of occurrences) if (await raiseMissed(o, false)) alerted.push(o._id);
-    if (alerted.length) await Occurrence.updateMany({ _id: { $in: alerted } }, { $set: { alertedAt: clock.now() } });
+    if (!alerted.length) return;
+    const filter = bulk && alerted.length === occurrences.length ? bulk : { _id: { $in: alerted } };
+    await Occurrence.updateMany(filter, { $set: { alertedAt: clock.now() } });
   }
+
 
   // ---------------------------------------------------------------- API
 
