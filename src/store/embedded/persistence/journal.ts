@@ -1,12 +1,18 @@
 /**
- * Append-only journal with group commit. Records appended during one event-loop turn (and
- * while the previous fsync runs) are written together and made durable by a single
- * `datasync`; every waiting write is acknowledged at once.
+ * Append-only journal with group commit.
+ *
+ * Records appended during one event-loop turn are written together (a synchronous write into
+ * the page cache: microseconds) and then made durable by one `fdatasync` that acknowledges all
+ * of them. Up to MAX_SYNCS_IN_FLIGHT syncs may run at once, so a batch never waits for the
+ * previous batch's sync to finish: a sync started after a write completed makes that write
+ * durable (POSIX fdatasync), whatever other syncs are doing. Batches arriving while the limit
+ * is reached join the next sync.
  */
-import type { FileHandle } from 'node:fs/promises';
-import { open } from 'node:fs/promises';
-import { encodeRecord } from './records.js';
+import { closeSync, fdatasync, fstatSync, openSync, writeSync } from 'node:fs';
 import type { Document } from 'bson';
+import { encodeRecord } from './records.js';
+
+const MAX_SYNCS_IN_FLIGHT = 2;
 
 interface Waiter {
   resolve: () => void;
@@ -16,24 +22,27 @@ interface Waiter {
 export class Journal {
   readonly path: string;
   readonly generation: number;
-  private readonly handle: FileHandle;
+  private readonly fd: number;
+  /** Encoded but not yet written. */
   private pending: Buffer[] = [];
-  private waiters: Waiter[] = [];
-  private flushing: Promise<void> | undefined;
+  private pendingWaiters: Waiter[] = [];
+  /** Written to the page cache, waiting for a sync slot. */
+  private writtenWaiters: Waiter[] = [];
+  private writeScheduled = false;
+  private syncsInFlight = 0;
+  private idleWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private bytes: number;
 
-  private constructor(path: string, generation: number, handle: FileHandle, size: number) {
+  private constructor(path: string, generation: number, fd: number) {
     this.path = path;
     this.generation = generation;
-    this.handle = handle;
-    this.bytes = size;
+    this.fd = fd;
+    this.bytes = fstatSync(fd).size;
   }
 
   static async open(path: string, generation: number): Promise<Journal> {
-    const handle = await open(path, 'a');
-    const { size } = await handle.stat();
-    return new Journal(path, generation, handle, size);
+    return new Journal(path, generation, openSync(path, 'a'));
   }
 
   /** Bytes written or queued; drives compaction. */
@@ -47,45 +56,77 @@ export class Journal {
     const frame = encodeRecord(payload);
     this.pending.push(frame);
     this.bytes += frame.length;
-    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
-    this.flushing ??= this.flushLoop();
-    return done;
+    const durable = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
+    if (!this.writeScheduled) {
+      this.writeScheduled = true;
+      // Yield once so that every write arriving in this turn joins the batch.
+      setImmediate(() => this.writePending());
+    }
+    return durable;
   }
 
   /** Waits until everything appended so far is durable. */
-  async drain(): Promise<void> {
-    while (this.flushing !== undefined) await this.flushing;
+  drain(): Promise<void> {
+    if (this.isIdle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   async close(): Promise<void> {
     await this.drain();
-    await this.handle.close();
+    closeSync(this.fd);
   }
 
-  private async flushLoop(): Promise<void> {
-    // Yield once so that every write arriving in this turn joins the batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
+  private isIdle(): boolean {
+    return !this.writeScheduled && this.syncsInFlight === 0 && this.writtenWaiters.length === 0;
+  }
+
+  private writePending(): void {
+    this.writeScheduled = false;
+    const batch = this.pending;
+    const waiters = this.pendingWaiters;
+    this.pending = [];
+    this.pendingWaiters = [];
+    if (batch.length === 0) return this.notifyIfIdle();
     try {
-      while (this.pending.length > 0) {
-        const batch = this.pending;
-        const waiters = this.waiters;
-        this.pending = [];
-        this.waiters = [];
-        try {
-          await this.handle.write(batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch));
-          await this.handle.datasync();
-        } catch (error) {
-          // Like mongod, a failed journal write is fatal for durability: refuse further writes.
-          this.failure = error instanceof Error ? error : new Error(String(error));
-          for (const waiter of [...waiters, ...this.waiters]) waiter.reject(this.failure);
-          this.waiters = [];
-          this.pending = [];
-          return;
-        }
-        for (const waiter of waiters) waiter.resolve();
-      }
-    } finally {
-      this.flushing = undefined;
+      const data = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch);
+      let offset = 0;
+      while (offset < data.length) offset += writeSync(this.fd, data, offset);
+    } catch (error) {
+      return this.fail(error, waiters);
     }
+    this.writtenWaiters.push(...waiters);
+    this.startSyncIfPossible();
+  }
+
+  private startSyncIfPossible(): void {
+    if (this.writtenWaiters.length === 0 || this.syncsInFlight >= MAX_SYNCS_IN_FLIGHT) return;
+    // This sync starts after every write in writtenWaiters completed, so it covers them all.
+    const covered = this.writtenWaiters;
+    this.writtenWaiters = [];
+    this.syncsInFlight += 1;
+    fdatasync(this.fd, (error) => {
+      this.syncsInFlight -= 1;
+      if (error !== null) return this.fail(error, covered);
+      for (const waiter of covered) waiter.resolve();
+      this.startSyncIfPossible();
+      this.notifyIfIdle();
+    });
+  }
+
+  /** Like mongod, a failed journal write is fatal for durability: refuse further writes. */
+  private fail(error: unknown, waiters: Waiter[]): void {
+    this.failure = error instanceof Error ? error : new Error(String(error));
+    for (const waiter of [...waiters, ...this.writtenWaiters, ...this.pendingWaiters]) waiter.reject(this.failure);
+    this.writtenWaiters = [];
+    this.pendingWaiters = [];
+    this.pending = [];
+    this.notifyIfIdle();
+  }
+
+  private notifyIfIdle(): void {
+    if (!this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 }
