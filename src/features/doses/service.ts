@@ -219,20 +219,29 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     }
     if (typeof payload.slot !== 'number') return null;
     const reference = typeof payload.dueAt === 'string' ? new Date(payload.dueAt) : at;
-    // Candidates within the widest window either side; the nearest whose own window holds the reference wins.
+    // The event's dueAt (or, for a commanded dose without one, its time) must fall in the occurrence's window; the nearest dueAt wins.
     const candidates = await Occurrence.find({ patientId, slot: payload.slot, dueAt: { $gte: new Date(reference.getTime() - 12 * HOUR), $lte: new Date(reference.getTime() + 12 * HOUR) } }).lean<Occurrence[]>();
     let best: Occurrence | null = null;
     for (const candidate of candidates) {
       const delta = reference.getTime() - candidate.dueAt.getTime();
-      const inWindow = delta >= -candidate.window.earlyMinutes * MINUTE && delta <= Math.max(candidate.window.missedAfterMinutes * MINUTE, typeof payload.dueAt === 'string' ? 0 : 12 * HOUR);
+      const inWindow = delta >= -candidate.window.earlyMinutes * MINUTE && delta <= candidate.window.missedAfterMinutes * MINUTE;
       if (!inWindow) continue;
       if (!best || Math.abs(delta) < Math.abs(reference.getTime() - best.dueAt.getTime())) best = candidate;
     }
     return best;
   }
 
+  /** The event is already stored (and acknowledged): a failure here is logged, never thrown back into ingest. */
   async function onDeviceEvent(device: DeviceDoc, event: DeviceEventDoc): Promise<void> {
     if (!event.type.startsWith('dose.') || !device.patientId) return;
+    try {
+      await applyDeviceEvent(device, event);
+    } catch (error) {
+      log.error({ err: error, deviceId: device._id, eventId: event.eventId }, 'dose event could not be applied');
+    }
+  }
+
+  async function applyDeviceEvent(device: DeviceDoc, event: DeviceEventDoc): Promise<void> {
     const payload = event.payload as Record<string, unknown>;
     if (event.type === 'dose.dispensed') await decrementStock(device, payload);
     const occurrence = await matchOccurrence(device, payload, event.at);
