@@ -2,8 +2,12 @@
  * Embedded store benchmark: `npm run bench:store`.
  *
  * The store runs in its own process (the CLI, journal on a temporary data directory), as a
- * mongod would, and is driven with the official driver over TCP:
- *  1. durable inserts/s — insertOne from concurrent callers in 1 and in 2 writer processes
+ * mongod would, and is driven over TCP:
+ *  0. store capacity — durable single-document insert commands from raw wire connections
+ *     (the same OP_MSG the driver sends, with lsid + txnNumber; one outstanding per
+ *     connection, so each insert waits for its fsync). The load generator costs almost no
+ *     CPU, so this measures the store, not the client.
+ *  1. durable inserts/s with the official driver — insertOne from concurrent callers in 1 and in 2 writer processes
  *     (each insert is acknowledged only after its journal record is fsynced; group commit
  *     shares one fsync among all writes that arrived meanwhile). The Node driver spends more
  *     CPU per insertOne than the store, so one writer process cannot saturate the store; the
@@ -12,8 +16,10 @@
  *     unique index.
  *
  * Options: --concurrency 32 (per writer) --inserts 30000 (per writer) --docs 100000 --lookups 20000
+ *          --connections 64 --seconds 5 (raw capacity run)
  */
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,6 +29,7 @@ import { createInterface } from 'node:readline';
 import type { Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Binary, Long, ObjectId, deserialize, serialize } from 'bson';
 import { MongoClient } from 'mongodb';
 
 const { values } = parseArgs({
@@ -31,6 +38,8 @@ const { values } = parseArgs({
     inserts: { type: 'string', default: '30000' },
     docs: { type: 'string', default: '100000' },
     lookups: { type: 'string', default: '20000' },
+    connections: { type: 'string', default: '64' },
+    seconds: { type: 'string', default: '5' },
     writer: { type: 'string' },
     tag: { type: 'string', default: 'w' },
   },
@@ -122,6 +131,86 @@ async function durableInsertOne(uri: string, storePid: number | undefined, write
   return { rate: total / (elapsed / 1000), storeMicros: ((cpuMillis(storePid) - cpuBefore) * 1000) / total };
 }
 
+/** A distinct lsid per connection: txnNumbers restart at 1 on each connection. */
+function sessionId(connection: number): Buffer {
+  const id = Buffer.alloc(16);
+  id.writeUInt32BE(process.pid, 0);
+  id.writeUInt32BE(connection, 4);
+  return id;
+}
+
+/**
+ * One raw connection: sends `insert` OP_MSGs (fresh ObjectId and txnNumber patched into a
+ * prebuilt frame), each after the previous acknowledgement, until `deadline`.
+ */
+function rawInsertConnection(port: number, connection: number, deadline: number, acknowledged: { count: number; failed: number }): Promise<void> {
+  const markerId = new ObjectId('aaaaaaaaaaaaaaaaaaaaaaaa');
+  const markerTxn = Long.fromString('1234567890123456789');
+  const body = Buffer.from(
+    serialize({
+      insert: 'raw_insert',
+      documents: [{ _id: markerId, ...document(0, 'raw') }],
+      ordered: true,
+      lsid: { id: new Binary(sessionId(connection), 4) },
+      txnNumber: markerTxn,
+      $db: 'bench',
+    }),
+  );
+  const frame = Buffer.alloc(21 + body.length);
+  frame.writeInt32LE(frame.length, 0);
+  frame.writeInt32LE(2013, 12); // OP_MSG, flags 0, section kind 0
+  body.copy(frame, 21);
+  const idOffset = frame.indexOf(Buffer.from(markerId.id));
+  const txnOffset = frame.indexOf(Buffer.from(serialize({ t: markerTxn })).subarray(7, 15));
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', noDelay: true });
+    let sequence = 0;
+    let buffered = Buffer.alloc(0);
+    const send = (): void => {
+      sequence += 1;
+      frame.writeInt32LE(sequence, 4);
+      frame.writeUInt32BE(connection, idOffset);
+      frame.writeBigUInt64BE(BigInt(sequence), idOffset + 4);
+      frame.writeBigInt64LE(BigInt(sequence), txnOffset);
+      socket.write(frame);
+    };
+    socket.on('connect', send);
+    socket.on('error', reject);
+    socket.on('data', (chunk) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 4 && buffered.length >= buffered.readInt32LE(0)) {
+        const length = buffered.readInt32LE(0);
+        // Only successful inserts count: {n: 1, ok: 1}.
+        const reply = deserialize(buffered.subarray(21, length));
+        if (reply.ok === 1 && reply.n === 1 && reply.writeErrors === undefined) acknowledged.count += 1;
+        else acknowledged.failed += 1;
+        buffered = buffered.subarray(length);
+        if (performance.now() < deadline) send();
+        else {
+          socket.end();
+          resolve();
+        }
+      }
+    });
+  });
+}
+
+async function rawDurableInserts(uri: string, storePid: number | undefined): Promise<{ rate: number; storeMicros: number }> {
+  const port = Number(new URL(uri.replace('mongodb://', 'http://')).port);
+  const connections = Number(values.connections);
+  // Warm-up, then the measured run.
+  await Promise.all(Array.from({ length: connections }, (_, k) => rawInsertConnection(port, 1_000_000 + k, performance.now() + 1000, { count: 0, failed: 0 })));
+  const acknowledged = { count: 0, failed: 0 };
+  const cpuBefore = cpuMillis(storePid);
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, (_, k) => rawInsertConnection(port, k, started + Number(values.seconds) * 1000, acknowledged)),
+  );
+  const elapsed = performance.now() - started;
+  if (acknowledged.failed > 0) throw new Error(`${acknowledged.failed} raw inserts failed`);
+  return { rate: acknowledged.count / (elapsed / 1000), storeMicros: ((cpuMillis(storePid) - cpuBefore) * 1000) / acknowledged.count };
+}
+
 async function durableInsertMany(client: MongoClient): Promise<number> {
   const coll = client.db('bench').collection('insert_many');
   const batch = 100;
@@ -167,19 +256,22 @@ async function main(): Promise<void> {
   const format = (n: number): string => Math.round(n).toLocaleString('en-US');
   try {
     console.log(`embedded store benchmark — ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
-    console.log('store in its own process, journal on, fdatasync group commit, official driver over TCP\n');
+    console.log('store in its own process, journal on, fdatasync group commit, TCP\n');
+    const raw = await rawDurableInserts(store.uri, store.pid);
+    console.log(`store capacity: durable insert commands, ${values.connections} raw connections: ${format(raw.rate)} inserts/s  (store CPU ${raw.storeMicros.toFixed(1)} µs/insert)`);
     const one = await durableInsertOne(store.uri, store.pid, 1);
-    console.log(`durable insertOne, 1 writer process x ${concurrency} callers:  ${format(one.rate)} inserts/s  (store CPU ${one.storeMicros.toFixed(1)} µs/insert)`);
+    console.log(`driver insertOne, 1 writer process x ${concurrency} callers:  ${format(one.rate)} inserts/s  (store CPU ${one.storeMicros.toFixed(1)} µs/insert)`);
     const two = await durableInsertOne(store.uri, store.pid, 2);
-    console.log(`durable insertOne, 2 writer processes x ${concurrency} callers: ${format(two.rate)} inserts/s  (store CPU ${two.storeMicros.toFixed(1)} µs/insert)`);
+    console.log(`driver insertOne, 2 writer processes x ${concurrency} callers: ${format(two.rate)} inserts/s  (store CPU ${two.storeMicros.toFixed(1)} µs/insert)`);
     const many = await durableInsertMany(client);
-    console.log(`durable insertMany, 100 docs/batch, 8 callers:         ${format(many)} docs/s`);
+    console.log(`driver insertMany, 100 docs/batch, 8 callers: ${format(many)} docs/s`);
     const lookup = await indexedFindOne(client);
     console.log(
       `indexed findOne on ${format(docCount)} docs, ${format(lookupCount)} sequential lookups: p50 ${lookup.p50.toFixed(3)} ms, p99 ${lookup.p99.toFixed(3)} ms, max ${lookup.max.toFixed(2)} ms`,
     );
     const best = Math.max(one.rate, two.rate);
-    console.log(`\ntargets: >= 20,000 durable inserts/s: ${best >= 20_000 ? 'met' : 'NOT met'} (best insertOne ${format(best)}/s); findOne p99 < 1 ms: ${lookup.p99 < 1 ? 'met' : 'NOT met'}`);
+    console.log(`\ntarget >= 20,000 durable inserts/s: store ${raw.rate >= 20_000 ? 'met' : 'NOT met'} (${format(raw.rate)}/s); through the Node driver's insertOne ${best >= 20_000 ? 'met' : 'NOT met'} (${format(best)}/s)`);
+    console.log(`target indexed findOne p99 < 1 ms: ${lookup.p99 < 1 ? 'met' : 'NOT met'} (${lookup.p99.toFixed(3)} ms)`);
   } finally {
     await client.close();
     await store.stop();

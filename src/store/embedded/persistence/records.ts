@@ -4,18 +4,18 @@
  * the torn last write; the caller truncates the file there.
  */
 import { crc32 } from 'node:zlib';
-import { calculateObjectSize, deserialize, serializeWithBufferAndIndex } from 'bson';
+import { deserialize, serialize } from 'bson';
 import type { Document } from 'bson';
 import { DESERIALIZE_OPTIONS } from '../wire/codec.js';
 
 const FRAME_HEADER = 8;
 
 export function encodeRecord(payload: Document): Buffer {
-  const size = calculateObjectSize(payload);
-  const frame = Buffer.alloc(FRAME_HEADER + size);
-  serializeWithBufferAndIndex(payload, frame, { index: FRAME_HEADER });
-  frame.writeUInt32LE(size, 0);
-  frame.writeUInt32LE(crc32(frame.subarray(FRAME_HEADER)), 4);
+  const body = serialize(payload);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER + body.length);
+  frame.writeUInt32LE(body.length, 0);
+  frame.writeUInt32LE(crc32(body), 4);
+  frame.set(body, FRAME_HEADER);
   return frame;
 }
 

@@ -3,7 +3,7 @@
  * Only what drivers speak today: OP_QUERY for the legacy handshake (answered with OP_REPLY)
  * and OP_MSG for everything else. Compression is never advertised, so OP_COMPRESSED never arrives.
  */
-import { calculateObjectSize, deserialize, serializeWithBufferAndIndex } from 'bson';
+import { deserialize, serialize } from 'bson';
 import type { Document } from 'bson';
 
 export const OpCode = { Reply: 1, Query: 2004, Compressed: 2012, Msg: 2013 } as const;
@@ -100,21 +100,22 @@ export function parseMessage(message: Buffer): IncomingCommand | { unsupportedOp
   return { unsupportedOpCode: opCode, requestId };
 }
 
-/** Header and body in one allocation: the body is serialized straight into the frame. */
+/** Header, op-specific prefix and body; the body is serialized once and copied once. */
 function frame(reply: Document, prefixLength: number, requestId: number, responseTo: number, opCode: number): Buffer {
-  const bodySize = calculateObjectSize(reply, SERIALIZE_OPTIONS);
-  const length = HEADER_SIZE + prefixLength + bodySize;
-  const buffer = Buffer.alloc(length);
+  const body = serialize(reply, SERIALIZE_OPTIONS);
+  const length = HEADER_SIZE + prefixLength + body.length;
+  const buffer = Buffer.allocUnsafe(length);
   buffer.writeInt32LE(length, 0);
   buffer.writeInt32LE(requestId, 4);
   buffer.writeInt32LE(responseTo, 8);
   buffer.writeInt32LE(opCode, 12);
-  serializeWithBufferAndIndex(reply, buffer, { ...SERIALIZE_OPTIONS, index: HEADER_SIZE + prefixLength });
+  buffer.fill(0, HEADER_SIZE, HEADER_SIZE + prefixLength);
+  buffer.set(body, HEADER_SIZE + prefixLength);
   return buffer;
 }
 
 export function encodeOpMsg(reply: Document, requestId: number, responseTo: number): Buffer {
-  // flagBits 0, then one kind-0 section (the zero byte left by Buffer.alloc).
+  // flagBits 0, then one kind-0 section (zero bytes of the prefix).
   return frame(reply, 5, requestId, responseTo, OpCode.Msg);
 }
 
