@@ -384,10 +384,10 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         for (const o of toUnknown) emit({ ...o, state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now });
       }
       if (notConfirmed.length) {
-        missed += (await Occurrence.updateMany({ _id: { $in: notConfirmed.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'missed', source: 'clock', evidence: 'not_confirmed', changedAt: now } })).modifiedCount;
+        missed += (await Occurrence.updateMany({ _id: { $in: notConfirmed.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'missed', source: 'clock', evidence: 'not_confirmed', changedAt: now, alertedAt: now } })).modifiedCount;
       }
       if (watchedMissed.length) {
-        missed += (await Occurrence.updateMany({ ...closingFilter, missedAt: { $lte: now } }, { $set: { state: 'missed', source: 'clock', evidence: 'device_online_no_event', changedAt: now } })).modifiedCount;
+        missed += (await Occurrence.updateMany({ ...closingFilter, missedAt: { $lte: now } }, { $set: { state: 'missed', source: 'clock', evidence: 'device_online_no_event', changedAt: now, alertedAt: now } })).modifiedCount;
       }
       let updated = [...notConfirmed.map((o) => ({ ...o, evidence: 'not_confirmed' })), ...watchedMissed.map((o) => ({ ...o, evidence: 'device_online_no_event' }))].map((o) => ({ ...o, state: 'missed' as const, source: 'clock', changedAt: now }));
       if (missed !== updated.length) {
@@ -396,8 +396,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         updated = updated.filter((o) => moved.has(String(o._id)));
       }
       for (const o of updated) emit(o);
-      // Everything this sweep made missed is in its buckets with changedAt = now: one indexed write marks them alerted.
-      await raiseMissedAll(updated, minutes ? { missedMinute: { $in: minutes }, state: 'missed', changedAt: now, alertedAt: null } : undefined);
+      // The same write claimed the alerts (alertedAt), so a second instance never raises them twice; failures are released for a retry.
+      await raiseClaimed(updated);
     }
     // Missed doses whose alert could not be raised before (alerts were failing) are retried.
     const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null }).limit(500).lean<Occurrence[]>();
@@ -407,14 +407,20 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     return { due, missed, unknown };
   }
 
-  /** Raises the alerts of missed occurrences, then marks them alerted in one write (by `bulk` when every raise succeeded); failures stay unmarked for a retry. */
-  async function raiseMissedAll(occurrences: Occurrence[], bulk?: QueryFilter<Occurrence>): Promise<void> {
+  /** Raises the alerts of missed occurrences, then marks them alerted in one write; failures stay unmarked for a retry. */
+  async function raiseMissedAll(occurrences: Occurrence[]): Promise<void> {
     const alerted: Types.ObjectId[] = [];
     for (const o of occurrences) if (await raiseMissed(o, false)) alerted.push(o._id);
-    if (!alerted.length) return;
-    const filter = bulk && alerted.length === occurrences.length ? bulk : { _id: { $in: alerted } };
-    await Occurrence.updateMany(filter, { $set: { alertedAt: clock.now() } });
+    if (alerted.length) await Occurrence.updateMany({ _id: { $in: alerted } }, { $set: { alertedAt: clock.now() } });
   }
+
+  /** Raises alerts already claimed (alertedAt set with the state); releases the claim of those that failed. */
+  async function raiseClaimed(occurrences: Occurrence[]): Promise<void> {
+    const failed: Types.ObjectId[] = [];
+    for (const o of occurrences) if (!(await raiseMissed(o, false))) failed.push(o._id);
+    if (failed.length) await Occurrence.updateMany({ _id: { $in: failed } }, { $set: { alertedAt: null } });
+  }
+
 
 
   // ---------------------------------------------------------------- API
