@@ -40,6 +40,7 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '500' },
     'fanout-turns': { type: 'string', default: '3' },
     'upstream-ttft': { type: 'string', default: '50' },
+    'hub-node-args': { type: 'string', default: '' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -265,6 +266,7 @@ async function main(): Promise<void> {
     adminPassword: ADMIN.password,
     jwtSecret: 'bench-secret-0123456789abcdef0123456789',
     logLevel: 'warn',
+    nodeArgs: values['hub-node-args'].split(' ').filter(Boolean),
     env: { OPENAI_API_KEY: API_KEY, OPENAI_BASE_URL: `http://127.0.0.1:${proxy.port}/v1`, OPENAI_MODEL: 'gpt-bench' },
   });
   try {
@@ -296,6 +298,11 @@ async function main(): Promise<void> {
       (first) => fake.enqueue(scripted(first, 20)),
       'sock',
     );
+
+    if (process.env.BENCH_DEBUG) {
+      const metrics = await fetch(`${hub.http}/metrics`).then((response) => response.text());
+      console.error(metrics.split('\n').filter((line) => /^medhub_nodejs_(gc_duration|eventloop_lag_(p99|max|mean))/.test(line)).join('\n'));
+    }
 
     // 2. Fan-out to many watching sockets.
     const fanoutConversation = await newConversation();

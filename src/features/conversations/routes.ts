@@ -73,6 +73,7 @@ async function answerAsJson(ctx: Context, chat: ChatService, message: { conversa
     if (!ctx.res.writableFinished) handle.cancel('client_disconnected');
   };
   ctx.res.once('close', onClose);
+  if (ctx.res.destroyed || ctx.req.socket.destroyed) handle.cancel('client_disconnected');
   const result = await handle.done;
   ctx.res.off('close', onClose);
   if (result.failure) {

@@ -18,18 +18,21 @@ export function openEventStream(ctx: Context, options: { heartbeatMs: number }):
   const res = ctx.res;
   ctx.respond = false;
   ctx.status = 200;
-  res.writeHead(200, {
-    'Content-Type': 'text/event-stream; charset=utf-8',
-    'Cache-Control': 'no-cache, no-transform',
-    Connection: 'keep-alive',
-    // nginx and similar proxies buffer responses unless told not to.
-    'X-Accel-Buffering': 'no',
-  });
-  res.socket?.setNoDelay(true);
-  res.flushHeaders();
-
   let ended = false;
-  let aborted = false;
+  // The client may already have gone while the request was being accepted.
+  let aborted = res.destroyed || !res.socket || res.socket.destroyed;
+  if (!aborted) {
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      // nginx and similar proxies buffer responses unless told not to.
+      'X-Accel-Buffering': 'no',
+    });
+    res.socket?.setNoDelay(true);
+    res.flushHeaders();
+  }
+
   const abortHandlers: Array<() => void> = [];
   const heartbeat = setInterval(() => write(': keep-alive\n\n'), options.heartbeatMs);
   heartbeat.unref();
