@@ -4,8 +4,7 @@ import { ManualClock } from '../../src/ports/clock.js';
 import { connectSocket, nextEvent, nextEventWhere } from '../helpers/clients.js';
 import { eventually } from '../helpers/devices.js';
 import { careScenario, login } from '../helpers/factories.js';
-import { startTestHub } from '../helpers/hub.js';
-import { as, dosesOf, MIN, onlineDevice, sendEvent, twoMedicationPlan, waitForState } from './helpers.js';
+import { as, startDoseHub, dosesOf, MIN, onlineDevice, sendEvent, twoMedicationPlan, waitForState } from './helpers.js';
 
 const DAY_FROM = '2026-06-10T00:00:00Z';
 const DAY_TO = '2026-06-11T00:00:00Z';
@@ -13,7 +12,7 @@ const DAY_TO = '2026-06-11T00:00:00Z';
 /** A hub at 06:00 Paris on 10 June 2026, a patient with a connected dispenser and the two-medication plan. */
 async function day(t: Test, options: { stock?: number; criticalEvening?: boolean } = {}) {
   const clock = new ManualClock('2026-06-10T04:00:00Z');
-  const hub = await startTestHub(t, { clock });
+  const hub = await startDoseHub(t, clock);
   const s = await careScenario(hub);
   const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
   const created = await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10', options));

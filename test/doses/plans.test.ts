@@ -4,8 +4,7 @@ import { localToUtc } from '../../src/features/doses/zone.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { careScenario } from '../helpers/factories.js';
 import { nextMessage, topic } from '../helpers/devices.js';
-import { startTestHub } from '../helpers/hub.js';
-import { as, dosesOf, HOUR, onlineDevice, twoMedicationPlan } from './helpers.js';
+import { as, startDoseHub, dosesOf, HOUR, onlineDevice, twoMedicationPlan } from './helpers.js';
 
 const iso = (d: Date): string => d.toISOString();
 
@@ -32,7 +31,7 @@ t.test('zone math: Europe/Paris across both DST changes', async (t) => {
 
 t.test('a plan in Europe/Paris generates occurrences at the right UTC instants across DST, idempotently', async (t) => {
   const clock = new ManualClock('2026-03-27T23:30:00Z'); // Saturday 28 March, 00:30 in Paris
-  const hub = await startTestHub(t, { clock });
+  const hub = await startDoseHub(t, clock);
   const s = await careScenario(hub);
   const plan = { medications: [{ id: 'm', name: 'Levothyroxine', slot: 1, pillsPerDose: 1 }], schedule: [{ id: 'night-morning', medicationId: 'm', times: ['02:30', '08:00'], startDate: '2026-03-01' }] };
   const created = await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, plan);
@@ -76,7 +75,7 @@ t.test('a plan in Europe/Paris generates occurrences at the right UTC instants a
 
 t.test('the device receives the retained schedule with occurrenceIds; a plan change republishes it', async (t) => {
   const clock = new ManualClock('2026-06-10T04:00:00Z');
-  const hub = await startTestHub(t, { clock });
+  const hub = await startDoseHub(t, clock);
   const s = await careScenario(hub);
   const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
   const created = await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10'));
@@ -117,7 +116,7 @@ t.test('the device receives the retained schedule with occurrenceIds; a plan cha
 
 t.test('access: outsiders see nothing, caregivers read and confirm but cannot edit', async (t) => {
   const clock = new ManualClock('2026-06-10T04:00:00Z');
-  const hub = await startTestHub(t, { clock });
+  const hub = await startDoseHub(t, clock);
   const s = await careScenario(hub);
   const path = `/patients/${s.patient.id}/medication-plans`;
   t.equal((await as(hub, s.clinician, 'GET', path)).status, 404, 'no plan yet');

@@ -7,8 +7,7 @@ import { SimulatedDispenser, type SimClock } from '../../firmware-sim/index.js';
 import type { Clock } from '../../src/ports/clock.js';
 import { careScenario } from '../helpers/factories.js';
 import { eventually, provisionDevice } from '../helpers/devices.js';
-import { startTestHub } from '../helpers/hub.js';
-import { as, twoMedicationPlan } from './helpers.js';
+import { as, startDoseHub, twoMedicationPlan } from './helpers.js';
 
 const SPEED = 3600;
 
@@ -22,7 +21,7 @@ function sharedClock(startAt: number): { sim: SimClock; hub: Clock; run(): void 
 for (const scenario of ['adherent', 'forgetful'] as const) {
   t.test(`a simulated ${scenario} day`, async (t) => {
     const clock = sharedClock(Date.parse('2026-06-10T05:30:00Z'));
-    const hub = await startTestHub(t, { clock: clock.hub });
+    const hub = await startDoseHub(t, clock.hub);
     const s = await careScenario(hub);
     const provisioned = await provisionDevice(hub, s.clinician, { patientId: s.patient.id, heartbeatTimeoutSeconds: 86_400 });
     const device = new SimulatedDispenser({
