@@ -40,7 +40,9 @@ t.test('an adherent day: every dose taken on time → all taken, adherence 100 %
     const update = nextEventWhere<Record<string, unknown>>(watcher, 'dose:updated', (u) => u.id === dose.id && u.state === 'taken');
     // The last dose names itself by slot + dueAt only, without an occurrenceId.
     await taken(dose, clock.now(), index < 2);
-    t.match(await update, { state: 'taken', source: 'device', takenAt: clock.now().toISOString() }, 'dose:updated reaches the care team');
+    const updated = await update;
+    t.match(updated, { state: 'taken', source: 'device', takenAt: clock.now().toISOString() }, 'dose:updated reaches the care team');
+    t.ok(hub.context.schemas.check('http/dose-view', updated).ok, 'dose:updated carries a dose view');
   }
   clock.set('2026-06-10T22:30:00Z');
   t.match(await sweep(), { missed: 0, unknown: 0 });
@@ -49,6 +51,7 @@ t.test('an adherent day: every dose taken on time → all taken, adherence 100 %
   const adherence = await as(hub, s.caregiver, 'GET', `/patients/${s.patient.id}/adherence?from=2026-06-10&to=2026-06-10`);
   t.equal(adherence.status, 200, JSON.stringify(adherence.body));
   t.match(adherence.body.days[0], { date: '2026-06-10', scheduled: 3, takenOnTime: 3, late: 0, missed: 0, unknown: 0, adherencePercent: 100 });
+  t.ok(hub.context.schemas.check('http/adherence-view', adherence.body).ok, 'the answer follows schemas/http/adherence-view.json');
   t.same(
     adherence.body.days[0].medications.map((m: Record<string, unknown>) => [m.medicationId, m.scheduled, m.adherencePercent]),
     [

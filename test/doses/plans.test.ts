@@ -37,6 +37,9 @@ t.test('a plan in Europe/Paris generates occurrences at the right UTC instants a
   const created = await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, plan);
   t.equal(created.status, 201, JSON.stringify(created.body));
   t.match(created.body, { version: 1, timezone: 'Europe/Paris', windows: { earlyMinutes: 30, lateAfterMinutes: 30, missedAfterMinutes: 60 } });
+  t.ok(hub.context.schemas.check('http/plan-view', created.body).ok, 'the answer follows schemas/http/plan-view.json');
+  const listed = await as(hub, s.clinician, 'GET', `/patients/${s.patient.id}/doses?from=2026-03-27T00:00:00Z&to=2026-03-31T00:00:00Z`);
+  t.ok((listed.body.items as unknown[]).every((item) => hub.context.schemas.check('http/dose-view', item).ok), 'doses follow schemas/http/dose-view.json');
 
   const spring = await dosesOf(hub, s.clinician, s.patient.id, '2026-03-27T00:00:00Z', '2026-03-31T00:00:00Z');
   t.same(
