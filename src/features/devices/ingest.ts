@@ -52,9 +52,10 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
   const eventListeners: EventListener[] = [];
   const heartbeatListeners: Array<(device: DeviceDoc) => void | Promise<void>> = [];
 
-  async function loadDevice(deviceId: string): Promise<DeviceDoc> {
-    const device = await Device.findById(deviceId).lean<DeviceDoc>();
-    if (!device || device.disabled) throw new AppError('forbidden', 'Unknown or disabled device');
+  /** The device, enabled, marked as seen now: one store round trip per message (it was a read, then a write). */
+  async function touchDevice(deviceId: string, now: Date): Promise<DeviceDoc> {
+    const device = await Device.findOneAndUpdate({ _id: deviceId, disabled: false }, { $set: { 'status.lastSeenAt': now } }, { returnDocument: 'after' }).lean<DeviceDoc>();
+    if (!device) throw new AppError('forbidden', 'Unknown or disabled device');
     return device;
   }
 
@@ -90,8 +91,9 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
 
     /** Stores an event once; returns false when it was a resend of one already stored. */
     async event(deviceId: string, payload: EventPayload, via: 'mqtt' | 'http'): Promise<boolean> {
-      const device = await loadDevice(deviceId);
       const now = clock.now();
+      // A resend is a sign of life too, so the device is touched before the insert.
+      const device = await touchDevice(deviceId, now);
       let stored: DeviceEventDoc;
       try {
         const created = await DeviceEvent.create({
@@ -110,7 +112,6 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
         if (isDuplicateKey(error)) return false;
         throw error;
       }
-      await Device.updateOne({ _id: deviceId }, { $set: { 'status.lastSeenAt': now } });
       realtime.event(device, stored);
       for (const listener of eventListeners) await listener(device, stored);
       return true;
