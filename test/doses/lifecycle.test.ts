@@ -149,3 +149,27 @@ t.test('stock decrements on dose.dispensed; low stock raises refill.low once', a
   t.equal(refill.length, 1, '…but the refill alert is raised once');
   t.match(refill[0], { cause: `refill.low:${s.patient.id}:metformin`, details: { medicationId: 'metformin', pillsLeft: 5, daysLeft: 2.5 } });
 });
+
+t.test('a patient without a dispenser: unconfirmed doses are missed; a late confirmation reconciles', async (t) => {
+  const clock = new ManualClock('2026-06-10T04:00:00Z');
+  const hub = await startDoseHub(t, clock);
+  const s = await careScenario(hub);
+  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10'))).status, 201);
+  const [morning] = (await dosesOf(hub, s.caregiver, s.patient.id, DAY_FROM, DAY_TO)) as [Record<string, unknown>];
+  const dueAt = Date.parse(morning.dueAt as string);
+  clock.set(new Date(dueAt + 60 * MIN));
+  t.match(await hub.features.doses.service.sweep(), { missed: 1, unknown: 0 });
+  t.match(await hub.features.doses.models.Occurrence.findById(morning.id).lean(), { state: 'missed', evidence: 'not_confirmed' });
+  const cause = `dose.missed:${morning.id as string}`;
+  await eventually(async () => (await hub.features.alerts.models.Alert.findOne({ cause }).lean())?.status === 'active');
+
+  clock.set(new Date(dueAt + 80 * MIN));
+  const early = await as(hub, s.patientUser, 'POST', `/patients/${s.patient.id}/doses/${morning.id as string}/confirm`, { takenAt: new Date(dueAt - 2 * 60 * MIN).toISOString() });
+  t.equal(early.status, 400, 'takenAt before the window opens is refused');
+  const confirmed = await as(hub, s.patientUser, 'POST', `/patients/${s.patient.id}/doses/${morning.id as string}/confirm`, { takenAt: new Date(dueAt + 75 * MIN).toISOString() });
+  t.equal(confirmed.status, 200, JSON.stringify(confirmed.body));
+  t.match(confirmed.body, { state: 'late', source: 'confirmation' }, 'the patient confirms it taken late');
+  await eventually(async () => (await hub.features.alerts.models.Alert.findOne({ cause }).lean())?.status === 'resolved');
+  const again = await as(hub, s.caregiver, 'POST', `/patients/${s.patient.id}/doses/${morning.id as string}/confirm`, {});
+  t.match(again.body, { state: 'late' }, 'confirming again changes nothing');
+});
