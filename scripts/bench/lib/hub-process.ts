@@ -26,6 +26,8 @@ export interface HubProcessOptions {
   env?: Record<string, string | undefined>;
   /** Banner wait (default 30 s). */
   startTimeoutMs?: number;
+  /** Checkout to run the hub from (default this one), e.g. a git worktree of another commit for an A/B comparison. */
+  root?: string;
 }
 
 export interface HubProcess {
@@ -68,7 +70,7 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     ...options.env,
   };
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
-    cwd: repoRoot,
+    cwd: options.root ?? repoRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
