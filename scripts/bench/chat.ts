@@ -16,10 +16,11 @@
  *
  * The fake model waits `--upstream-ttft` ms (default 50; real models take hundreds) before its first
  * chunk, so the measurement is of the streaming path, not of the turn's start-up writes (answer and
- * audit records) that a 0 ms upstream would overlap.
+ * audit records) that a 0 ms upstream would overlap; in phase 1 it then sends a chunk every
+ * `--upstream-token-ms` (default 10, i.e. 100 tokens/s, a fast real model). Phase 2 sends as fast as it can.
  *
  * Options: --turns 200 (per transport) --warmup 20 --watchers 1000 --tokens 500 --fanout-turns 3
- *          --upstream-ttft 50 --json
+ *          --upstream-ttft 50 --upstream-token-ms 10 --hub-node-args='…' --json
  */
 import { request as httpRequest } from 'node:http';
 import { createServer as createTcpServer, connect as tcpConnect, type AddressInfo, type Socket as TcpSocket } from 'node:net';
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     tokens: { type: 'string', default: '500' },
     'fanout-turns': { type: 'string', default: '3' },
     'upstream-ttft': { type: 'string', default: '50' },
+    'upstream-token-ms': { type: 'string', default: '10' },
     'hub-node-args': { type: 'string', default: '' },
     json: { type: 'boolean', default: false },
   },
@@ -51,6 +53,8 @@ const TOKENS = Number(values.tokens);
 const FANOUT_TURNS = Number(values['fanout-turns']);
 /** The fake model's time to first token. A real model takes 100s of ms; 0 overlaps the hub's turn-start bookkeeping. */
 const UPSTREAM_TTFT = Number(values['upstream-ttft']);
+/** Pause between the fake model's chunks in the latency phase (10 ms ≈ 100 tokens/s, a fast real model). */
+const UPSTREAM_TOKEN_MS = Number(values['upstream-token-ms']);
 
 const API_KEY = 'sk-bench';
 const ADMIN = { email: 'bench-admin@example.org', password: 'bench password 12345' };
@@ -108,11 +112,13 @@ function answer(first: string, words: number): string {
 }
 
 /** The answer streamed one word per chunk after UPSTREAM_TTFT ms, then stop, usage and [DONE]. */
-function scripted(first: string, words: number): FakeReply {
+function scripted(first: string, words: number, pauseMs = 0): FakeReply {
   const text = answer(first, words);
-  const chunks: StreamStep[] = (text.match(/\s*\S+/g) ?? []).map((word) => ({ kind: 'content', text: word }));
+  const chunks: StreamStep[] = (text.match(/\s*\S+/g) ?? []).flatMap((word, i): StreamStep[] =>
+    i > 0 && pauseMs > 0 ? [{ kind: 'pause', ms: pauseMs }, { kind: 'content', text: word }] : [{ kind: 'content', text: word }],
+  );
   const pause: StreamStep[] = UPSTREAM_TTFT > 0 ? [{ kind: 'pause', ms: UPSTREAM_TTFT }] : [];
-  return reply.steps(...pause, ...chunks, { kind: 'finish', reason: 'stop' }, { kind: 'usage', usage: { prompt_tokens: 100, completion_tokens: chunks.length } }, { kind: 'done' });
+  return reply.steps(...pause, ...chunks, { kind: 'finish', reason: 'stop' }, { kind: 'usage', usage: { prompt_tokens: 100, completion_tokens: words } }, { kind: 'done' });
 }
 
 // ── clients ──────────────────────────────────────────────────────────────────
@@ -276,7 +282,7 @@ async function main(): Promise<void> {
 
     // 1. Added latency to the first token, one turn at a time.
     const sseConversation = await newConversation();
-    const sse = await measureAddedLatency((content) => sseTurn(hub, admin.token, sseConversation, content), (first) => fake.enqueue(scripted(first, 20)), 'sse');
+    const sse = await measureAddedLatency((content) => sseTurn(hub, admin.token, sseConversation, content), (first) => fake.enqueue(scripted(first, 20, UPSTREAM_TOKEN_MS)), 'sse');
 
     const socketConversation = await newConversation();
     const sender = await connectSocket(hub, admin.token);
@@ -295,7 +301,7 @@ async function main(): Promise<void> {
         if (!ack.ok) throw new Error(`chat:send refused: ${JSON.stringify(ack)}`);
         return done;
       },
-      (first) => fake.enqueue(scripted(first, 20)),
+      (first) => fake.enqueue(scripted(first, 20, UPSTREAM_TOKEN_MS)),
       'sock',
     );
 
