@@ -44,6 +44,8 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, logger, m
     serverSelectionTimeoutMS: 10_000,
     // Indexes are part of the contract (unique device serials, event ids): build them at start.
     autoIndex: true,
+    // A URL without a database path would land in the driver's default `test` database.
+    ...(namesDatabase(uri) ? {} : { dbName: DEFAULT_DATABASE }),
   });
   observeCommands(connection, metrics);
   await connection.asPromise();
@@ -66,6 +68,18 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, logger, m
       await embedded?.close();
     },
   };
+}
+
+/** The database the hub uses when MONGO_URL names none (and always in the embedded store). */
+export const DEFAULT_DATABASE = 'medhub';
+
+function namesDatabase(uri: string): boolean {
+  // mongodb://user:pass@h1,h2/db?opts — the database is the path after the host list.
+  const afterScheme = uri.replace(/^mongodb(\+srv)?:\/\//, '');
+  const slash = afterScheme.indexOf('/');
+  if (slash < 0) return false;
+  const database = afterScheme.slice(slash + 1).split('?')[0] ?? '';
+  return decodeURIComponent(database).length > 0;
 }
 
 function observeCommands(connection: Connection, metrics: Metrics): void {
