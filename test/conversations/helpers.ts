@@ -2,17 +2,12 @@
  * Helpers for the chat tests: a hub pointed at the fake OpenAI server (or offline), with its log lines
  * captured; a scenario with a conversation; an SSE reader over fetch; token collectors for sockets.
  */
-import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Socket } from 'socket.io-client';
-import { loadConfig } from '../../src/config.js';
-import { startHub, type Hub } from '../../src/hub.js';
-import { withDatabase } from '../helpers/hub.js';
+import type { Hub } from '../../src/hub.js';
+import { startTestHub } from '../helpers/hub.js';
 import { request, type AnyBody } from '../helpers/clients.js';
-import type { careScenario, Login } from '../helpers/factories.js';
-import type { FakeOpenAIServer } from '../fakes/openai-server.js';
+import { careScenario, type Login } from '../helpers/factories.js';
+import { startFakeOpenAIServer, type FakeOpenAIServer } from '../fakes/openai-server.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -27,29 +22,26 @@ export interface ChatHub extends Hub {
 
 /** A hub with logs captured at debug level; `openai` points the assistant at the fake server. */
 export async function startChatHub(t: Teardown, options: { openai?: FakeOpenAIServer } = {}): Promise<ChatHub> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'medhub-chat-'));
-  const env: Record<string, string> = {
-    NODE_ENV: 'test',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    MQTT_PORT: '0',
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'debug',
-    JWT_SECRET: `test-secret-${randomUUID()}`,
-    ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_test_${randomUUID().slice(0, 8)}`) } : {}),
-    ...(options.openai ? { OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: options.openai.baseURL, OPENAI_MODEL: 'gpt-test' } : {}),
-  };
   const logLines: string[] = [];
-  const hub = await startHub({ config: loadConfig(env), inMemoryStore: true, logDestination: { write: (line: string) => void logLines.push(line) } });
-  t.teardown(async () => {
-    if (process.env.MONGO_URL) await hub.context.store.connection.dropDatabase().catch(() => undefined);
-    await hub.close();
-    rmSync(dataDir, { recursive: true, force: true });
+  const hub = await startTestHub(t, {
+    env: {
+      LOG_LEVEL: 'debug',
+      ...(options.openai ? { OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: options.openai.baseURL, OPENAI_MODEL: 'gpt-test' } : {}),
+    },
+    logDestination: { write: (line: string) => void logLines.push(line) },
   });
   return Object.assign(hub, { logLines });
 }
 
 export type Scenario = Awaited<ReturnType<typeof careScenario>>;
+
+/** The fake OpenAI server, a hub pointed at it and a care scenario; all closed when the test ends. */
+export async function startChatFixture(t: Teardown): Promise<{ server: FakeOpenAIServer; hub: ChatHub; s: Scenario }> {
+  const server = await startFakeOpenAIServer({ apiKey: OPENAI_KEY });
+  t.teardown(() => server.close());
+  const hub = await startChatHub(t, { openai: server });
+  return { server, hub, s: await careScenario(hub) };
+}
 
 export async function createConversation(hub: Hub, who: Login, patientId: string, body: Record<string, unknown> = {}): Promise<AnyBody> {
   const response = await request(hub, 'POST', '/api/v1/conversations', { token: who.token, body: { patientId, ...body } });

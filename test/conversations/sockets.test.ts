@@ -6,19 +6,16 @@
 import t from 'tap';
 import type { Socket } from 'socket.io-client';
 import { connectSocket, nextEvent, request, type AnyBody } from '../helpers/clients.js';
-import { careScenario, type Login } from '../helpers/factories.js';
-import { reply, startFakeOpenAIServer, type FakeOpenAIServer } from '../fakes/openai-server.js';
-import { collectAnswer, createConversation, eventually, schemaProblems, startChatHub, type ChatHub, type Scenario } from './helpers.js';
+import type { Login } from '../helpers/factories.js';
+import { reply, type FakeOpenAIServer } from '../fakes/openai-server.js';
+import { collectAnswer, createConversation, eventually, schemaProblems, startChatFixture, type ChatHub, type Scenario } from './helpers.js';
 
 let server: FakeOpenAIServer;
 let hub: ChatHub;
 let s: Scenario;
 t.before(async () => {
-  server = await startFakeOpenAIServer({ apiKey: 'sk-test-chat' });
-  hub = await startChatHub(t, { openai: server });
-  s = await careScenario(hub);
+  ({ server, hub, s } = await startChatFixture(t));
 });
-t.teardown(() => server.close());
 
 async function connect(t: Parameters<typeof connectSocket>[0], who: Login): Promise<Socket> {
   const socket = connectSocket(t, hub, { auth: { token: who.token } });

@@ -6,9 +6,8 @@
  */
 import t from 'tap';
 import { request } from '../helpers/clients.js';
-import { careScenario } from '../helpers/factories.js';
-import { reply, startFakeOpenAIServer, type FakeOpenAIServer } from '../fakes/openai-server.js';
-import { chatStream, createConversation, eventually, schemaProblems, startChatHub, type ChatHub, type Scenario } from './helpers.js';
+import { reply, type FakeOpenAIServer } from '../fakes/openai-server.js';
+import { chatStream, createConversation, eventually, schemaProblems, startChatFixture, type ChatHub, type Scenario } from './helpers.js';
 
 /** Stands for patient text: it must reach the model and the stored messages, never a log line. */
 const SECRET_QUESTION = 'Should I take the zebra-blue pill with grapefruit?';
@@ -18,11 +17,8 @@ let server: FakeOpenAIServer;
 let hub: ChatHub;
 let s: Scenario;
 t.before(async () => {
-  server = await startFakeOpenAIServer({ apiKey: 'sk-test-chat' });
-  hub = await startChatHub(t, { openai: server });
-  s = await careScenario(hub);
+  ({ server, hub, s } = await startChatFixture(t));
 });
-t.teardown(() => server.close());
 
 const llmLog = (messageId: string) => hub.features.conversations.models.LlmRequest.find({ messageId }).sort({ round: 1 }).lean();
 

@@ -20,6 +20,8 @@ export interface TestHubOptions {
   clock?: Clock;
   /** Journal the embedded store to disk under DATA_DIR (tests that restart it). */
   persistentStore?: boolean;
+  /** Where the hub's log lines go (with `env.LOG_LEVEL`), for tests that read what it logged. */
+  logDestination?: { write(line: string): void };
 }
 
 export async function startTestHub(t: Teardown, options: TestHubOptions = {}): Promise<Hub> {
@@ -35,7 +37,7 @@ export async function startTestHub(t: Teardown, options: TestHubOptions = {}): P
     ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_test_${randomUUID().slice(0, 8)}`) } : {}),
     ...options.env,
   };
-  const hub = await startHub({ config: loadConfig(env), inMemoryStore: !options.persistentStore, clock: options.clock });
+  const hub = await startHub({ config: loadConfig(env), inMemoryStore: !options.persistentStore, clock: options.clock, logDestination: options.logDestination });
   t.teardown(async () => {
     if (process.env.MONGO_URL) await hub.context.store.connection.dropDatabase().catch(() => undefined);
     await hub.close();
