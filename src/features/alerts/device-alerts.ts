@@ -50,13 +50,17 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
     }
   });
 
-  devices.ingest.onHeartbeat(async (device) => {
+  devices.ingest.onHeartbeat(async (device, previous) => {
     const battery = device.status?.batteryPercent;
     if (typeof battery !== 'number') return;
     const cause = `battery.low:${device._id}`;
     if (battery < BATTERY_LOW_PERCENT) await safely('battery.low', device._id, () => alerts.raise({ ...base(device), type: 'battery.low', cause, details: { batteryPercent: battery } }));
-    else if (battery >= BATTERY_OK_PERCENT) await safely('battery.low', device._id, () => alerts.resolveCause(cause, 'Battery recharged'));
+    // Only a recharge can clear the alert: asking on every heartbeat of a healthy battery would be a store write each.
+    else if (battery >= BATTERY_OK_PERCENT && wasLow(previous.status?.batteryPercent)) await safely('battery.low', device._id, () => alerts.resolveCause(cause, 'Battery recharged'));
   });
+
+  /** Below the recharge mark, or unknown (a device's first heartbeat after a restart of the hub's state). */
+  const wasLow = (percent: number | null | undefined): boolean => typeof percent !== 'number' || percent < BATTERY_OK_PERCENT;
 
   devices.presence.onChange(async (device) => {
     const cause = `device.offline:${device._id}`;

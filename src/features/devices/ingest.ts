@@ -8,6 +8,7 @@ import { AppError } from '../../errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { CommandDoc, CommandState, DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 import type { DeviceRealtime } from './realtime.js';
+import { createWriteBatches } from './write-batches.js';
 
 export const HEARTBEAT_RETENTION_DAYS = 30;
 
@@ -44,20 +45,14 @@ export interface AckPayload {
 }
 
 export type EventListener = (device: DeviceDoc, event: DeviceEventDoc) => void | Promise<void>;
-
-const isDuplicateKey = (error: unknown): boolean => (error as { code?: number }).code === 11000;
+/** `previous` is the device as it was before this heartbeat (so listeners can act on a change). */
+export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc) => void | Promise<void>;
 
 export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clock: Clock) {
-  const { Device, DeviceEvent, Heartbeat, Command } = models;
+  const { Device, Command } = models;
+  const { writeEvent, writeHeartbeat } = createWriteBatches(models);
   const eventListeners: EventListener[] = [];
-  const heartbeatListeners: Array<(device: DeviceDoc) => void | Promise<void>> = [];
-
-  /** The device, enabled, marked as seen now: one store round trip per message (it was a read, then a write). */
-  async function touchDevice(deviceId: string, now: Date): Promise<DeviceDoc> {
-    const device = await Device.findOneAndUpdate({ _id: deviceId, disabled: false }, { $set: { 'status.lastSeenAt': now } }, { returnDocument: 'after' }).lean<DeviceDoc>();
-    if (!device) throw new AppError('forbidden', 'Unknown or disabled device');
-    return device;
-  }
+  const heartbeatListeners: HeartbeatListener[] = [];
 
   return {
     /** Other features (doses, alerts) react to stored events here. */
@@ -66,7 +61,7 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
     },
 
     /** Other features (alerts: battery.low) react to a stored heartbeat, with the device's updated status. */
-    onHeartbeat(listener: (device: DeviceDoc) => void | Promise<void>): void {
+    onHeartbeat(listener: HeartbeatListener): void {
       heartbeatListeners.push(listener);
     },
 
@@ -82,36 +77,24 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
         'status.appliedScheduleVersion': payload.appliedScheduleVersion,
         'status.slots': payload.slots,
       };
-      const device = await Device.findOneAndUpdate({ _id: deviceId, disabled: false }, { $set: status }, { returnDocument: 'after' }).lean<DeviceDoc>();
-      if (!device) throw new AppError('forbidden', 'Unknown or disabled device');
-      await Heartbeat.create({ deviceId, ...payload, at: new Date(payload.at), receivedAt: now, expiresAt: new Date(now.getTime() + HEARTBEAT_RETENTION_DAYS * 86_400_000) });
+      const { device, previous } = await writeHeartbeat({
+        deviceId,
+        status,
+        doc: { deviceId, ...payload, at: new Date(payload.at), receivedAt: now, expiresAt: new Date(now.getTime() + HEARTBEAT_RETENTION_DAYS * 86_400_000) },
+      });
       realtime.status(device);
-      for (const listener of heartbeatListeners) await listener(device);
+      for (const listener of heartbeatListeners) await listener(device, previous);
     },
 
     /** Stores an event once; returns false when it was a resend of one already stored. */
     async event(deviceId: string, payload: EventPayload, via: 'mqtt' | 'http'): Promise<boolean> {
       const now = clock.now();
-      // A resend is a sign of life too, so the device is touched before the insert.
-      const device = await touchDevice(deviceId, now);
-      let stored: DeviceEventDoc;
-      try {
-        const created = await DeviceEvent.create({
-          deviceId,
-          eventId: payload.eventId,
-          organisationId: device.organisationId,
-          patientId: device.patientId,
-          type: payload.type,
-          at: new Date(payload.at),
-          receivedAt: now,
-          via,
-          payload,
-        });
-        stored = created.toObject();
-      } catch (error) {
-        if (isDuplicateKey(error)) return false;
-        throw error;
-      }
+      const { device, stored } = await writeEvent({
+        deviceId,
+        now,
+        doc: { deviceId, eventId: payload.eventId, type: payload.type, at: new Date(payload.at), receivedAt: now, via, payload },
+      });
+      if (!stored) return false;
       realtime.event(device, stored);
       for (const listener of eventListeners) await listener(device, stored);
       return true;

@@ -1,0 +1,123 @@
+/**
+ * Device messages are written in batches. Every heartbeat or event that
+ * arrives while the event loop handles one burst of socket reads is gathered
+ * (DataLoader, flushed on setImmediate) and written with a constant number of
+ * store round trips per batch — one read of the devices, one insertMany, one
+ * update — instead of two or three per message. With thousands of devices the
+ * per-message driver, wire and journal costs were what bounded ingest; a lone
+ * message still goes out at once, in a batch of one.
+ *
+ * Each caller still gets its own answer, and only once its write is durable:
+ * the MQTT transport sends the PUBACK after that, as before.
+ */
+import DataLoader from 'dataloader';
+import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection } from 'mongodb';
+import { Types } from 'mongoose';
+import { AppError } from '../../errors.js';
+import type { DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
+
+/** Larger batches only lengthen the wait of the first message in them. */
+const MAX_BATCH = 500;
+const DEVICE_FIELDS = { secretHash: 0, schedule: 0 } as const;
+
+export interface EventWrite {
+  deviceId: string;
+  doc: Omit<DeviceEventDoc, '_id' | 'organisationId' | 'patientId'>;
+  now: Date;
+}
+export type EventWritten = { device: DeviceDoc; stored: DeviceEventDoc | null };
+
+export interface HeartbeatWrite {
+  deviceId: string;
+  status: Record<string, unknown>;
+  /** The history record, as stored (validated by the transport's schema). */
+  doc: Record<string, unknown> & { deviceId: string };
+}
+
+/** Raw collections: payloads are validated and typed before they get here, so mongoose's casting adds only cost. */
+type RawDevice = { _id: string; disabled?: boolean; status?: Record<string, unknown> };
+export type HeartbeatWritten = { device: DeviceDoc; previous: DeviceDoc };
+
+const unknownDevice = (): AppError => new AppError('forbidden', 'Unknown or disabled device');
+const options = <K, V>(batch: (keys: readonly K[]) => Promise<Array<V | Error>>) =>
+  new DataLoader<K, V>(batch, { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (flush) => setImmediate(flush) });
+
+export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels) {
+  const rawDevices = Device.collection as unknown as Collection<RawDevice>;
+  async function enabledDevices(ids: string[]): Promise<Map<string, DeviceDoc>> {
+    const devices = await Device.find({ _id: { $in: [...new Set(ids)] }, disabled: false }, DEVICE_FIELDS).lean<DeviceDoc[]>();
+    return new Map(devices.map((device) => [device._id, device]));
+  }
+
+  /** Inserts the events of a batch; a resend (same deviceId + eventId, E11000) answers null instead of failing. */
+  async function insertEvents(docs: DeviceEventDoc[]): Promise<Array<DeviceEventDoc | null | Error>> {
+    try {
+      await DeviceEvent.collection.insertMany(docs, { ordered: false });
+      return docs;
+    } catch (error) {
+      if (!(error instanceof MongoBulkWriteError)) throw error;
+      const failed = new Map(error.writeErrors instanceof Array ? error.writeErrors.map((e) => [e.index, e]) : [[error.writeErrors.index, error.writeErrors]]);
+      return docs.map((doc, index) => {
+        const failure = failed.get(index);
+        if (!failure) return doc;
+        return failure.code === 11000 ? null : new Error(failure.errmsg ?? 'event not stored');
+      });
+    }
+  }
+
+  const events = options<EventWrite, EventWritten>(async (writes) => {
+    const devices = await enabledDevices(writes.map((w) => w.deviceId));
+    const accepted = writes.filter((w) => devices.has(w.deviceId));
+    const docs = accepted.map(({ deviceId, doc }) => {
+      const device = devices.get(deviceId) as DeviceDoc;
+      return { _id: new Types.ObjectId(), ...doc, organisationId: device.organisationId, patientId: device.patientId } as DeviceEventDoc;
+    });
+    // A resend is a sign of life too: every accepted message marks its device as seen.
+    const seenAt = new Date(Math.max(...accepted.map((w) => w.now.getTime())));
+    const [outcomes] = await Promise.all([
+      docs.length ? insertEvents(docs) : [],
+      accepted.length ? rawDevices.updateMany({ _id: { $in: [...new Set(accepted.map((w) => w.deviceId))] } }, { $max: { 'status.lastSeenAt': seenAt } }) : null,
+    ]);
+    const byWrite = new Map(accepted.map((write, index) => [write, outcomes[index]]));
+    return writes.map((write) => {
+      const device = devices.get(write.deviceId);
+      if (!device) return unknownDevice();
+      const outcome = byWrite.get(write);
+      return outcome instanceof Error ? outcome : { device: { ...device, status: { ...device.status, lastSeenAt: write.now } } as DeviceDoc, stored: outcome ?? null };
+    });
+  });
+
+  const heartbeats = options<HeartbeatWrite, HeartbeatWritten>(async (writes) => {
+    const devices = await enabledDevices(writes.map((w) => w.deviceId));
+    const accepted = writes.filter((w) => devices.has(w.deviceId));
+    if (accepted.length) {
+      const updates: AnyBulkWriteOperation<RawDevice>[] = accepted.map(({ deviceId, status }) => ({ updateOne: { filter: { _id: deviceId, disabled: false }, update: { $set: status } } }));
+      await Promise.all([
+        rawDevices.bulkWrite(updates, { ordered: true }),
+        Heartbeat.collection.insertMany(accepted.map(({ doc }) => ({ _id: new Types.ObjectId(), ...doc })), { ordered: false }),
+      ]);
+    }
+    // The status each heartbeat left, in arrival order (a device may send two in one batch).
+    return writes.map((write) => {
+      const previous = devices.get(write.deviceId);
+      if (!previous) return unknownDevice();
+      const device = applyStatus(previous, write.status);
+      devices.set(write.deviceId, device);
+      return { device, previous };
+    });
+  });
+
+  return {
+    writeEvent: (write: EventWrite): Promise<EventWritten> => events.load(write),
+    writeHeartbeat: (write: HeartbeatWrite): Promise<HeartbeatWritten> => heartbeats.load(write),
+  };
+}
+
+/** The device as it is after `$set` of dotted `status.*` paths. */
+function applyStatus(device: DeviceDoc, set: Record<string, unknown>): DeviceDoc {
+  const status: Record<string, unknown> = { ...device.status };
+  for (const [path, value] of Object.entries(set)) status[path.slice('status.'.length)] = value;
+  return { ...device, status } as DeviceDoc;
+}
+
+export type WriteBatches = ReturnType<typeof createWriteBatches>;
