@@ -8,7 +8,7 @@ import { Query } from 'mingo/query';
 import { cloneValue } from '../bson/clone.js';
 import { isPlainDocument } from '../bson/values.js';
 import { ErrorCodes, failure } from '../errors.js';
-import { mingoOptions } from './matcher.js';
+import { queryOptions } from './matcher.js';
 
 function isSlice(value: unknown): value is { $slice: number | [number, number] } {
   return isPlainDocument(value) && Object.keys(value).length === 1 && '$slice' in value;
@@ -43,7 +43,7 @@ function applySlice(doc: Document, path: string, spec: number | [number, number]
 
 function runMingo(docs: Document[], projection: Document): Document[] {
   try {
-    return new Query({}, mingoOptions).find<Document>(docs, projection).all();
+    return new Query({}, queryOptions).find<Document>(docs, projection).all();
   } catch (error) {
     throw failure(ErrorCodes.BadValue, error instanceof Error ? error.message : String(error));
   }
