@@ -111,6 +111,7 @@ async function main(): Promise<void> {
     let raised = 0;
     const counting: AlertsApi = {
       raise: async (alert) => ({ id: String((raised += 1)), cause: alert.cause, status: 'active' }),
+      raiseMany: async (alerts) => alerts.map((alert) => ({ id: String((raised += 1)), cause: alert.cause, status: 'active' })),
       resolveCause: async () => null,
     };
     const service = createDoseService({

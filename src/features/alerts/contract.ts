@@ -50,6 +50,13 @@ export interface AlertRef {
 export interface AlertsApi {
   /** Opens an alert for a cause, or returns the one already open. */
   raise(alert: RaiseAlert): Promise<AlertRef>;
+  /**
+   * `raise` for many causes at once, with a number of store round trips that does not grow with
+   * the count (a sweep that finds thousands of missed doses). Answers one ref per input, in order;
+   * inputs repeating a cause get the ref of the first. If some alerts cannot be stored it rejects,
+   * after the others are fully raised (published, escalation started): raising again is harmless.
+   */
+  raiseMany(alerts: RaiseAlert[]): Promise<AlertRef[]>;
   /** Resolves the open alert of a cause because the cause cleared (e.g. a late dose was taken). */
   resolveCause(cause: string, note: string): Promise<AlertRef | null>;
 }

@@ -3,12 +3,15 @@
  * exponential backoff for outside channels, recording every attempt on the
  * notification document. Deliveries run in the background (a device's PUBACK
  * or an escalation tick never waits on a slow webhook); `settled()` waits for
- * the ones in flight (tests, shutdown).
+ * the ones in flight (tests, shutdown). A batch of notifications (a sweep's
+ * alerts) is recorded with one insertMany, and attempts finishing together
+ * are written together (attempt-log.ts).
  */
 import { Types } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Delivery, DeliveryTarget, NotificationMessage, Notifier, NotifyChannel } from '../../ports/notifier.js';
+import { createAttemptLog } from './attempt-log.js';
 import type { AlertModels } from './models.js';
 
 export interface DeliveryOptions {
@@ -31,6 +34,15 @@ export interface PlannedNotification {
   skip?: string;
 }
 
+/** What every notification of one alert says (its id, tier and event are added per notification). */
+export type AlertMessage = Omit<NotificationMessage, 'notificationId' | 'tier' | 'event'>;
+
+/** The notifications of one alert and its message. */
+export interface NotificationBatch {
+  planned: PlannedNotification[];
+  message: AlertMessage;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 /** What the delivery log shows of an endpoint: origin and path, never a query string (it may hold a token). */
@@ -49,6 +61,7 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
   const byChannel = new Map(notifiers.map((n) => [n.channel, n]));
   const inFlight = new Set<Promise<void>>();
   const settings = { ...options };
+  const attempts = createAttemptLog(Notification);
 
   async function attemptAll(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>): Promise<void> {
     const max = notifier.channel === 'socket' ? 1 : settings.maxAttempts;
@@ -58,45 +71,62 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
       const result = await notifier.send({ ...delivery, attempt }).catch((error: unknown) => ({ ok: false, retryable: true, error: (error as Error).name || 'error', statusCode: undefined }));
       const record = { attempt, at, ok: result.ok, statusCode: result.statusCode ?? null, error: result.error ?? null, durationMs: Math.round(performance.now() - started) };
       const last = result.ok || !result.retryable || attempt === max;
-      await Notification.updateOne(
-        { _id: id },
-        { $push: { attempts: record }, ...(last ? { $set: { status: result.ok ? 'delivered' : 'failed', reason: result.ok ? null : (result.error ?? 'failed'), completedAt: clock.now() } } : {}) },
-      );
+      await attempts.record(id, { $push: { attempts: record }, ...(last ? { $set: { status: result.ok ? 'delivered' : 'failed', reason: result.ok ? null : (result.error ?? 'failed'), completedAt: clock.now() } } : {}) });
       if (last) return;
       await sleep(settings.backoffMs * 2 ** (attempt - 1));
     }
   }
 
+  /** The notification document, and (unless skipped) the delivery to make once it is stored. */
+  function prepare(item: PlannedNotification, message: AlertMessage, now: Date) {
+    const notifier = byChannel.get(item.channel);
+    const skip = item.skip ?? (notifier ? undefined : 'channel_unavailable');
+    const id = new Types.ObjectId();
+    const doc = {
+      _id: id,
+      alertId: item.alertId,
+      organisationId: item.organisationId,
+      tier: item.tier,
+      event: item.event,
+      channel: item.channel,
+      userId: item.target.userId ?? null,
+      endpoint: endpointLabel(item.target.url),
+      status: skip ? (skip === 'quiet_hours' ? 'suppressed' : 'failed') : 'pending',
+      reason: skip ?? null,
+      attempts: [],
+      createdAt: now,
+      completedAt: skip ? now : null,
+    };
+    const delivery = skip || !notifier ? null : { id, notifier, delivery: { channel: item.channel, target: item.target, message: { ...message, notificationId: String(id), tier: item.tier, event: item.event } } };
+    return { doc, delivery };
+  }
+
+  function start(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>): void {
+    const work = attemptAll(id, notifier, delivery).catch((error: unknown) => logger.error({ err: error, notificationId: String(id) }, 'notification delivery failed'));
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  }
+
+  /** Records every notification of every batch with one insertMany, then delivers them in the background. */
+  async function sendMany(batches: NotificationBatch[]): Promise<void> {
+    const now = clock.now();
+    const prepared = batches.flatMap(({ planned, message }) => planned.map((item) => prepare(item, message, now)));
+    if (!prepared.length) return;
+    // The documents are complete (every field set here), so mongoose need not hydrate and validate them.
+    await Notification.insertMany(
+      prepared.map((p) => p.doc),
+      { lean: true },
+    );
+    for (const { delivery } of prepared) if (delivery) start(delivery.id, delivery.notifier, delivery.delivery);
+  }
+
   return {
     settings,
 
-    /** Records each notification, then delivers it in the background. */
-    async send(planned: PlannedNotification[], message: Omit<NotificationMessage, 'notificationId' | 'tier' | 'event'>): Promise<void> {
-      for (const item of planned) {
-        const notifier = byChannel.get(item.channel);
-        const skip = item.skip ?? (notifier ? undefined : 'channel_unavailable');
-        const id = new Types.ObjectId();
-        await Notification.create({
-          _id: id,
-          alertId: item.alertId,
-          organisationId: item.organisationId,
-          tier: item.tier,
-          event: item.event,
-          channel: item.channel,
-          userId: item.target.userId ?? null,
-          endpoint: endpointLabel(item.target.url),
-          status: skip ? (skip === 'quiet_hours' ? 'suppressed' : 'failed') : 'pending',
-          reason: skip ?? null,
-          createdAt: clock.now(),
-          completedAt: skip ? clock.now() : null,
-        });
-        if (skip || !notifier) continue;
-        const delivery = { channel: item.channel, target: item.target, message: { ...message, notificationId: String(id), tier: item.tier, event: item.event } };
-        const work = attemptAll(id, notifier, delivery).catch((error: unknown) => logger.error({ err: error, notificationId: String(id) }, 'notification delivery failed'));
-        inFlight.add(work);
-        void work.finally(() => inFlight.delete(work));
-      }
-    },
+    sendMany,
+
+    /** Records the notifications of one alert, then delivers them in the background. */
+    send: (planned: PlannedNotification[], message: AlertMessage): Promise<void> => sendMany([{ planned, message }]),
 
     /** Resolves when every delivery in flight has finished (all its attempts). */
     async settled(): Promise<void> {

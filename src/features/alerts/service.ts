@@ -12,30 +12,21 @@ import { patientAudience, rooms } from '../../transports/socket/rooms.js';
 import type { SocketTransport } from '../../transports/socket/server.js';
 import { audited, type Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
-import type { PatientDoc } from '../identity/models.js';
-import type { AlertRef, AlertSeverity, AlertStatus, AlertType, AlertsApi, RaiseAlert } from './contract.js';
-import { endpointLabel, type AlertDelivery, type PlannedNotification } from './delivery.js';
+import type { AlertRef, AlertStatus, AlertsApi } from './contract.js';
+import type { AlertDelivery, PlannedNotification } from './delivery.js';
+import { nextAfter, quietEnd, range } from './escalation-times.js';
 import type { AlertDoc, AlertModels, EscalationPolicyDoc } from './models.js';
-import { policyView, quietUntil, toPolicy, type EscalationPolicy } from './policy.js';
-import { initialsOf, toAlertView, toNotificationView, type AlertView } from './views.js';
+import { createAlertNotify } from './notify.js';
+import { planFollowUp } from './plan.js';
+import { policyView, toPolicy, type EscalationPolicy } from './policy.js';
+import { createPolicyLookup } from './policy-lookup.js';
+import { alertRef, createRaise } from './raise.js';
+import { createRecipientLookup } from './recipients.js';
+import { toAlertView, toNotificationView, type AlertView } from './views.js';
 
-export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
-  'dose.missed': 'warning',
-  'dose.late': 'info',
-  'device.offline': 'warning',
-  'device.jam': 'warning',
-  'device.tamper': 'warning',
-  'battery.low': 'warning',
-  'refill.low': 'warning',
-  'help.requested': 'critical',
-};
-
-/** help.requested tells the first two tiers at once. */
-const DEFAULT_START_TIER: Partial<Record<AlertType, number>> = { 'help.requested': 1 };
+export { DEFAULT_SEVERITY } from './raise.js';
 
 const STAFF = new Set(['admin', 'clinician']);
-const isDuplicateKey = (error: unknown): boolean => (error as { code?: number }).code === 11000;
-const ref = (alert: AlertDoc): AlertRef => ({ id: String(alert._id), cause: alert.cause, status: alert.status as AlertStatus });
 
 export interface AlertsQuery extends PageRequest {
   patientId?: string;
@@ -53,144 +44,27 @@ interface Deps {
 
 export function createAlertService({ models, identity, sockets, delivery, clock, logger }: Deps) {
   const { Alert, EscalationPolicy, Notification } = models;
-  const { Patient, User, CareTeam } = identity.models;
+  const { Patient, User } = identity.models;
 
   const audienceOf = (alert: Pick<AlertDoc, 'organisationId' | 'patientId'>): string[] =>
     alert.patientId ? patientAudience({ id: String(alert.patientId), organisationId: String(alert.organisationId) }) : [rooms.organisationStaff(String(alert.organisationId))];
   const publish = (event: 'alert:raised' | 'alert:updated', alert: AlertDoc): void => sockets.emit(audienceOf(alert), event, toAlertView(alert));
 
-  async function effectivePolicy(organisationId: string, patientId: string | null): Promise<{ policy: EscalationPolicy; source: 'patient' | 'organisation' | 'default' }> {
-    const org = new Types.ObjectId(organisationId);
-    const own = patientId ? await EscalationPolicy.findOne({ organisationId: org, patientId: new Types.ObjectId(patientId) }).lean<EscalationPolicyDoc>() : null;
-    if (own) return { policy: toPolicy(own as never), source: 'patient' };
-    const fallback = await EscalationPolicy.findOne({ organisationId: org, patientId: null }).lean<EscalationPolicyDoc>();
-    if (fallback) return { policy: toPolicy(fallback as never), source: 'organisation' };
-    return { policy: toPolicy(null), source: 'default' };
-  }
+  const policies = createPolicyLookup(EscalationPolicy);
+  const notices = createAlertNotify({ recipients: createRecipientLookup(identity.models), delivery, Patient });
+  const raising = createRaise({ Alert, Patient, policies, notify: notices, publish: (alert) => publish('alert:raised', alert), clock, logger });
 
-  async function patientOf(alert: Pick<AlertDoc, 'patientId'>): Promise<PatientDoc | null> {
-    return alert.patientId ? Patient.findById(alert.patientId).lean<PatientDoc>() : null;
-  }
+  const effectivePolicy = (organisationId: string, patientId: string | null) => policies.forOne(organisationId, patientId);
 
-  /** The users a tier names: care-team members by priority, users of a role, or named users. */
-  async function tierUsers(alert: AlertDoc, tierIndex: number): Promise<{ _id: Types.ObjectId; phone?: string | null }[]> {
-    const tier = alert.policy.tiers[tierIndex];
-    if (!tier) return [];
-    const ids = new Set<string>();
-    for (const recipient of tier.recipients) {
-      if (recipient.careTeam?.priority !== undefined && alert.patientId) {
-        const links = await CareTeam.find({ patientId: alert.patientId, priority: recipient.careTeam.priority }, { userId: 1 }).lean();
-        for (const link of links) ids.add(String(link.userId));
-      }
-      if (recipient.role) {
-        const users = await User.find({ organisationId: alert.organisationId, role: recipient.role as 'admin', disabled: false }, { _id: 1 }).lean();
-        for (const user of users) ids.add(String(user._id));
-      }
-      if (recipient.userId && Types.ObjectId.isValid(recipient.userId)) ids.add(recipient.userId);
-    }
-    if (!ids.size) return [];
-    return User.find({ _id: { $in: [...ids].map((id) => new Types.ObjectId(id)) }, organisationId: alert.organisationId, disabled: false }, { phone: 1 }).lean();
-  }
+  const notify = (alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string): Promise<void> => notices.tiers([{ alert, tiers, event, skip }]);
 
-  async function plan(alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string): Promise<PlannedNotification[]> {
-    const policy = alert.policy;
-    const planned: PlannedNotification[] = [];
-    for (const tierIndex of tiers) {
-      const tier = policy.tiers[tierIndex];
-      if (!tier) continue;
-      const users = await tierUsers(alert, tierIndex);
-      const base = { alertId: alert._id, organisationId: alert.organisationId, tier: tierIndex, event };
-      for (const channel of tier.channels) {
-        if (channel === 'webhook') {
-          for (const endpoint of policy.webhooks ?? []) planned.push({ ...base, channel, target: { url: endpoint.url, secret: endpoint.secret }, skip });
-          continue;
-        }
-        for (const user of users) {
-          const target = { userId: String(user._id), phone: user.phone ?? null };
-          if (channel === 'socket') planned.push({ ...base, channel, target, skip });
-          else {
-            const gateway = channel === 'sms' ? policy.sms : policy.voice;
-            const reason = skip ?? (!gateway?.url ? `no_${channel}_gateway` : !user.phone ? 'no_phone' : undefined);
-            planned.push({ ...base, channel, target: { ...target, url: gateway?.url ?? null, secret: gateway?.secret ?? null }, skip: reason });
-          }
-        }
-      }
-    }
-    return planned;
-  }
-
-  async function notify(alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string): Promise<void> {
-    if (!tiers.length) return;
-    await send(alert, await plan(alert, tiers, event, skip));
-  }
-
-  /**
-   * A follow-up once an alert is resolved: everyone it reached (delivered notifications) hears that
-   * it is over, on the same channels, so nobody drives over for a dose that was taken after all.
-   */
+  /** Once resolved, everyone the alert reached hears it is over (see planFollowUp). */
   async function followUp(alert: AlertDoc): Promise<void> {
     const reached = await Notification.find({ alertId: alert._id, status: 'delivered', event: { $ne: 'alert.resolved' } }, { channel: 1, userId: 1, endpoint: 1, tier: 1 }).lean();
     if (!reached.length) return;
-    const seen = new Set<string>();
-    const users = new Map((await User.find({ _id: { $in: reached.filter((n) => n.userId).map((n) => new Types.ObjectId(String(n.userId))) } }, { phone: 1 }).lean()).map((u) => [String(u._id), u]));
-    const planned: PlannedNotification[] = [];
-    for (const sent of reached) {
-      const key = `${sent.channel}|${sent.userId ?? ''}|${sent.endpoint ?? ''}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      const base = { alertId: alert._id, organisationId: alert.organisationId, tier: sent.tier, event: 'alert.resolved' as const, channel: sent.channel };
-      if (sent.channel === 'webhook') {
-        const endpoint = (alert.policy.webhooks ?? []).find((w) => endpointLabel(w.url) === sent.endpoint);
-        if (endpoint) planned.push({ ...base, target: { url: endpoint.url, secret: endpoint.secret } });
-      } else if (sent.userId) {
-        const gateway = sent.channel === 'sms' ? alert.policy.sms : sent.channel === 'voice' ? alert.policy.voice : null;
-        // A phone call to say "never mind" helps nobody: voice recipients get no follow-up.
-        if (sent.channel === 'voice') continue;
-        planned.push({ ...base, target: { userId: sent.userId, phone: users.get(sent.userId)?.phone ?? null, url: gateway?.url ?? null, secret: gateway?.secret ?? null } });
-      }
-    }
-    await send(alert, planned);
-  }
-
-  async function send(alert: AlertDoc, planned: PlannedNotification[]): Promise<void> {
-    if (!planned.length) return;
-    const patient = await patientOf(alert);
-    await delivery.send(planned, {
-      alertId: String(alert._id),
-      organisationId: String(alert.organisationId),
-      patientId: alert.patientId ? String(alert.patientId) : null,
-      patientInitials: initialsOf(patient?.name),
-      type: alert.type,
-      severity: alert.severity,
-      raisedAt: new Date(alert.raisedAt).toISOString(),
-      link: `/api/v1/alerts/${String(alert._id)}`,
-    });
-  }
-
-  const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
-
-  function quietEnd(alert: AlertDoc, at: Date): Date | null {
-    if (alert.severity === 'critical') return null;
-    return quietUntil(alert.policy.quietHours as EscalationPolicy['quietHours'], at, alert.policy.timezone ?? 'UTC');
-  }
-
-  function nextAfter(alert: AlertDoc, tier: number, at: Date): Date | null {
-    const next = alert.policy.tiers[tier + 1];
-    return next ? new Date(at.getTime() + (next.delayMinutes ?? 0) * 60_000) : null;
-  }
-
-  /** First notifications of a new alert: tiers 0..tier now, or suppressed and deferred to the end of quiet hours. */
-  async function startEscalation(alert: AlertDoc): Promise<void> {
-    const now = clock.now();
-    const tiers = range(0, alert.tier);
-    const quiet = quietEnd(alert, now);
-    if (quiet) {
-      await Alert.updateOne({ _id: alert._id, status: 'active' }, { $set: { nextEscalationAt: quiet } });
-      await notify(alert, tiers, 'alert.raised', 'quiet_hours');
-      return;
-    }
-    await Alert.updateOne({ _id: alert._id, status: 'active' }, { $set: { notifiedTier: alert.tier, nextEscalationAt: nextAfter(alert, alert.tier, now) } });
-    await notify(alert, tiers, 'alert.raised');
+    const userIds = reached.flatMap((n) => (n.userId ? [new Types.ObjectId(String(n.userId))] : []));
+    const users = new Map((await User.find({ _id: { $in: userIds } }, { phone: 1 }).lean()).map((u) => [String(u._id), u]));
+    await notices.send([{ alert, planned: planFollowUp(alert, reached, (userId) => users.get(userId)?.phone ?? null) }]);
   }
 
   async function loadAlert(actor: Actor, alertId: string, action: 'alert.read' | 'alert.act'): Promise<AlertDoc> {
@@ -211,43 +85,8 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
   const auditAlert = <T>(actor: Actor, action: string, alertId: string | null, run: () => Promise<T>): Promise<T> => audited(identity.audit, actor, { action, objectType: 'alert', objectId: alertId }, run);
 
   const api: AlertsApi = {
-    async raise(input: RaiseAlert): Promise<AlertRef> {
-      const open = await Alert.findOne({ cause: input.cause, open: true }).lean<AlertDoc>();
-      if (open) return ref(open);
-      const { policy, source } = await effectivePolicy(input.organisationId, input.patientId);
-      const patient = input.patientId ? await Patient.findById(input.patientId, { timezone: 1 }).lean<PatientDoc>() : null;
-      const tierCount = policy.tiers.length;
-      const startTier = Math.max(0, Math.min(input.startTier ?? DEFAULT_START_TIER[input.type] ?? 0, tierCount - 1));
-      let alert: AlertDoc;
-      try {
-        const created = await Alert.create({
-          organisationId: new Types.ObjectId(input.organisationId),
-          patientId: input.patientId ? new Types.ObjectId(input.patientId) : null,
-          deviceId: input.deviceId ?? null,
-          type: input.type,
-          severity: input.severity ?? DEFAULT_SEVERITY[input.type],
-          cause: input.cause,
-          status: 'active',
-          open: true,
-          raisedAt: input.at ?? clock.now(),
-          tier: startTier,
-          notifiedTier: -1,
-          nextEscalationAt: null,
-          policy: { ...policy, timezone: patient?.timezone ?? 'UTC', source },
-          details: input.details ?? {},
-        });
-        alert = created.toObject() as AlertDoc;
-      } catch (error) {
-        if (!isDuplicateKey(error)) throw error;
-        const existing = await Alert.findOne({ cause: input.cause, open: true }).lean<AlertDoc>();
-        if (!existing) throw error;
-        return ref(existing);
-      }
-      logger.info({ alertId: String(alert._id), type: alert.type, severity: alert.severity, patientId: input.patientId }, 'alert raised');
-      publish('alert:raised', alert);
-      if (tierCount > 0) await startEscalation(alert);
-      return ref(alert);
-    },
+    raise: raising.raise,
+    raiseMany: raising.raiseMany,
 
     async resolveCause(cause: string, note: string): Promise<AlertRef | null> {
       const now = clock.now();
@@ -259,7 +98,7 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
       if (!alert) return null;
       publish('alert:updated', alert);
       await followUp(alert);
-      return ref(alert);
+      return alertRef(alert);
     },
   };
 

@@ -10,7 +10,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
 import { patientAudience } from '../../transports/socket/rooms.js';
 import type { SocketTransport } from '../../transports/socket/server.js';
-import type { AlertsApi } from '../alerts/contract.js';
+import type { AlertsApi, RaiseAlert } from '../alerts/contract.js';
 import type { DeviceDoc, DeviceEventDoc } from '../devices/models.js';
 import type { Devices } from '../devices/index.js';
 import { audited, type Actor } from '../identity/actor.js';
@@ -175,24 +175,27 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     return updated;
   }
 
-  async function raiseMissed(occurrence: Occurrence, mark = true): Promise<boolean> {
+  /** The dose.missed alert of an occurrence: critical medications start one tier up. Ids only in details. */
+  function missedAlert(occurrence: Occurrence): RaiseAlert {
+    return {
+      organisationId: String(occurrence.organisationId),
+      patientId: String(occurrence.patientId),
+      type: 'dose.missed',
+      cause: `dose.missed:${String(occurrence._id)}`,
+      severity: occurrence.critical ? 'critical' : 'warning',
+      ...(occurrence.critical ? { startTier: 1 } : {}),
+      details: { occurrenceId: String(occurrence._id), slot: occurrence.slot, dueAt: occurrence.dueAt.toISOString(), medicationId: occurrence.medicationId },
+      at: clock.now(),
+    };
+  }
+
+  async function raiseMissed(occurrence: Occurrence): Promise<void> {
     try {
-      await alerts.raise({
-        organisationId: String(occurrence.organisationId),
-        patientId: String(occurrence.patientId),
-        type: 'dose.missed',
-        cause: `dose.missed:${String(occurrence._id)}`,
-        severity: occurrence.critical ? 'critical' : 'warning',
-        ...(occurrence.critical ? { startTier: 1 } : {}),
-        details: { occurrenceId: String(occurrence._id), slot: occurrence.slot, dueAt: occurrence.dueAt.toISOString(), medicationId: occurrence.medicationId },
-        at: clock.now(),
-      });
-      if (mark) await Occurrence.updateOne({ _id: occurrence._id }, { $set: { alertedAt: clock.now() } });
-      return true;
+      await alerts.raise(missedAlert(occurrence));
+      await Occurrence.updateOne({ _id: occurrence._id }, { $set: { alertedAt: clock.now() } });
     } catch (error) {
       // The occurrence is already missed; a later sweep raises the alert again (alertedAt still null).
       log.error({ err: error, occurrenceId: String(occurrence._id) }, 'could not raise dose.missed');
-      return false;
     }
   }
 
@@ -402,26 +405,36 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     // Missed doses whose alert could not be raised before (alerts were failing) are retried.
     const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null }).limit(500).lean<Occurrence[]>();
     const retry = unalerted.filter((o) => o.changedAt && o.changedAt < now && o.missedAt.getTime() > now.getTime() - 24 * HOUR);
-    if (retry.length) await raiseMissedAll(retry);
+    if (retry.length) await retryUnalerted(retry);
     lastSweptMinute = nowMinute;
     return { due, missed, unknown };
   }
 
-  /** Raises the alerts of missed occurrences, then marks them alerted in one write; failures stay unmarked for a retry. */
-  async function raiseMissedAll(occurrences: Occurrence[]): Promise<void> {
-    const alerted: Types.ObjectId[] = [];
-    for (const o of occurrences) if (await raiseMissed(o, false)) alerted.push(o._id);
-    if (alerted.length) await Occurrence.updateMany({ _id: { $in: alerted } }, { $set: { alertedAt: clock.now() } });
+  /**
+   * Raises the alerts of missed occurrences with one raiseMany (its store round trips do not grow
+   * with the count). Answers whether they were raised; on failure nothing is marked and a later
+   * sweep raises them again — harmless, as those already raised are answered by their open alert.
+   */
+  async function raiseAllMissed(occurrences: Occurrence[]): Promise<boolean> {
+    try {
+      await alerts.raiseMany(occurrences.map(missedAlert));
+      return true;
+    } catch (error) {
+      log.error({ err: error, occurrences: occurrences.length }, 'could not raise dose.missed');
+      return false;
+    }
   }
 
-  /** Raises alerts already claimed (alertedAt set with the state); releases the claim of those that failed. */
+  /** Missed doses whose alert could not be raised before: raised, then marked alerted in one write. */
+  async function retryUnalerted(occurrences: Occurrence[]): Promise<void> {
+    if (await raiseAllMissed(occurrences)) await Occurrence.updateMany({ _id: { $in: occurrences.map((o) => o._id) } }, { $set: { alertedAt: clock.now() } });
+  }
+
+  /** Raises alerts already claimed (alertedAt set with the state); on failure the claims are released for a retry. */
   async function raiseClaimed(occurrences: Occurrence[]): Promise<void> {
-    const failed: Types.ObjectId[] = [];
-    for (const o of occurrences) if (!(await raiseMissed(o, false))) failed.push(o._id);
-    if (failed.length) await Occurrence.updateMany({ _id: { $in: failed } }, { $set: { alertedAt: null } });
+    if (!occurrences.length || (await raiseAllMissed(occurrences))) return;
+    await Occurrence.updateMany({ _id: { $in: occurrences.map((o) => o._id) } }, { $set: { alertedAt: null } });
   }
-
-
 
   // ---------------------------------------------------------------- API
 

@@ -1,0 +1,75 @@
+/**
+ * Tells the tiers of alerts: finds the recipients, plans one notification per
+ * channel and recipient, and hands them to the delivery with the message that
+ * may leave the hub (initials, never a name). Works on a batch so a sweep's
+ * thousands of new alerts cost the same few store round trips as one.
+ */
+import { Types } from 'mongoose';
+import type { IdentityModels, PatientDoc } from '../identity/models.js';
+import type { AlertDelivery, AlertMessage, PlannedNotification } from './delivery.js';
+import type { AlertDoc } from './models.js';
+import { planTiers } from './plan.js';
+import type { RecipientLookup } from './recipients.js';
+import { initialsOf } from './views.js';
+
+export interface TierNotice {
+  alert: AlertDoc;
+  tiers: number[];
+  event: PlannedNotification['event'];
+  /** Record without sending, e.g. quiet_hours. */
+  skip?: string;
+}
+
+/** Patients' names by id, for the initials a message carries. */
+export type PatientNames = Map<string, string | null | undefined>;
+
+export function messageOf(alert: AlertDoc, patientName: string | null | undefined): AlertMessage {
+  return {
+    alertId: String(alert._id),
+    organisationId: String(alert.organisationId),
+    patientId: alert.patientId ? String(alert.patientId) : null,
+    patientInitials: initialsOf(patientName),
+    type: alert.type,
+    severity: alert.severity,
+    raisedAt: new Date(alert.raisedAt).toISOString(),
+    link: `/api/v1/alerts/${String(alert._id)}`,
+  };
+}
+
+interface Deps {
+  recipients: RecipientLookup;
+  delivery: AlertDelivery;
+  Patient: IdentityModels['Patient'];
+}
+
+export function createAlertNotify({ recipients, delivery, Patient }: Deps) {
+  async function patientNames(alerts: AlertDoc[]): Promise<PatientNames> {
+    const ids = [...new Set(alerts.flatMap((a) => (a.patientId ? [String(a.patientId)] : [])))];
+    if (!ids.length) return new Map();
+    const patients = await Patient.find({ _id: { $in: ids.map((id) => new Types.ObjectId(id)) } }, { name: 1 }).lean<PatientDoc[]>();
+    return new Map(patients.map((p) => [String(p._id), p.name]));
+  }
+
+  /** Records and sends already planned notifications, one batch per alert. `names` saves the patient lookup when the caller has them. */
+  async function send(batches: { alert: AlertDoc; planned: PlannedNotification[] }[], names?: PatientNames): Promise<void> {
+    const nonEmpty = batches.filter((b) => b.planned.length);
+    if (!nonEmpty.length) return;
+    const known = names ?? (await patientNames(nonEmpty.map((b) => b.alert)));
+    await delivery.sendMany(nonEmpty.map(({ alert, planned }) => ({ planned, message: messageOf(alert, alert.patientId ? known.get(String(alert.patientId)) : null) })));
+  }
+
+  /** Tells the given tiers of every alert. */
+  async function tiers(notices: TierNotice[], names?: PatientNames): Promise<void> {
+    const wanted = notices.filter((n) => n.tiers.length);
+    if (!wanted.length) return;
+    const usersOf = await recipients.forMany(wanted);
+    await send(
+      wanted.map(({ alert, tiers: told, event, skip }) => ({ alert, planned: planTiers(alert, told, (tier) => usersOf(alert, tier), event, skip) })),
+      names,
+    );
+  }
+
+  return { tiers, send };
+}
+
+export type AlertNotify = ReturnType<typeof createAlertNotify>;

@@ -1,0 +1,163 @@
+/**
+ * Raising alerts, one or thousands at once, with the same few store round
+ * trips either way: the open alerts of the causes (one query), the policies
+ * in force and the patients (one query each, in parallel), one unordered
+ * insertMany, then the first tiers' notifications planned and recorded in
+ * bulk (notify.ts). `raise(x)` is `raiseMany([x])`: one code path.
+ *
+ * One open alert per cause: causes already open answer with the open alert;
+ * a cause repeated in the batch is raised once; and when another instance (or
+ * a concurrent call) opens the same cause first, the unique partial index
+ * refuses our insert (E11000) and we answer with its alert.
+ */
+import { Types, type Model } from 'mongoose';
+import type { Clock } from '../../ports/clock.js';
+import type { Logger } from '../../observability/logger.js';
+import type { IdentityModels, PatientDoc } from '../identity/models.js';
+import type { AlertRef, AlertSeverity, AlertStatus, AlertType, RaiseAlert } from './contract.js';
+import { escalationStart, range } from './escalation-times.js';
+import type { AlertDoc } from './models.js';
+import type { AlertNotify, PatientNames, TierNotice } from './notify.js';
+import type { PolicyInForce, PolicyLookup } from './policy-lookup.js';
+
+export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
+  'dose.missed': 'warning',
+  'dose.late': 'info',
+  'device.offline': 'warning',
+  'device.jam': 'warning',
+  'device.tamper': 'warning',
+  'battery.low': 'warning',
+  'refill.low': 'warning',
+  'help.requested': 'critical',
+};
+
+/** help.requested tells the first two tiers at once. */
+const DEFAULT_START_TIER: Partial<Record<AlertType, number>> = { 'help.requested': 1 };
+
+export const alertRef = (alert: AlertDoc): AlertRef => ({ id: String(alert._id), cause: alert.cause, status: alert.status as AlertStatus });
+
+/** A new alert as it will be stored, and whether quiet hours hold back its first notifications. */
+interface NewAlert {
+  doc: AlertDoc;
+  skip?: 'quiet_hours';
+}
+
+interface Deps {
+  Alert: Model<AlertDoc>;
+  Patient: IdentityModels['Patient'];
+  policies: PolicyLookup;
+  notify: AlertNotify;
+  publish: (alert: AlertDoc) => void;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** The first input of each cause, in order (raising a cause twice in a row opens one alert). */
+function firstPerCause(inputs: RaiseAlert[]): RaiseAlert[] {
+  const seen = new Map<string, RaiseAlert>();
+  for (const input of inputs) if (!seen.has(input.cause)) seen.set(input.cause, input);
+  return [...seen.values()];
+}
+
+/** The document of a new alert: severity and starting tier by default per type, the policy in force copied in, the escalation start decided now. */
+function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone: string, now: Date): NewAlert {
+  const severity = input.severity ?? DEFAULT_SEVERITY[input.type];
+  const tier = Math.max(0, Math.min(input.startTier ?? DEFAULT_START_TIER[input.type] ?? 0, policy.tiers.length - 1));
+  const kept = { ...policy, timezone, source };
+  const { notifiedTier, nextEscalationAt, skip } = escalationStart({ severity, policy: kept } as AlertDoc, tier, now);
+  // Stored lean (see store()), so every field the schema would default is set here; timestamps as mongoose sets them on this schema's other writes.
+  const stamp = new Date();
+  const doc = {
+    _id: new Types.ObjectId(),
+    organisationId: new Types.ObjectId(input.organisationId),
+    patientId: input.patientId ? new Types.ObjectId(input.patientId) : null,
+    deviceId: input.deviceId ?? null,
+    type: input.type,
+    severity,
+    cause: input.cause,
+    status: 'active',
+    open: true,
+    raisedAt: input.at ?? now,
+    acknowledged: null,
+    resolved: null,
+    tier,
+    notifiedTier,
+    nextEscalationAt,
+    policy: kept,
+    details: input.details ?? {},
+    createdAt: stamp,
+    updatedAt: stamp,
+  } as unknown as AlertDoc;
+  return { doc, skip };
+}
+
+export function createRaise({ Alert, Patient, policies, notify, publish, clock, logger }: Deps) {
+  async function openByCause(causes: string[]): Promise<Map<string, AlertDoc>> {
+    if (!causes.length) return new Map();
+    const open = await Alert.find({ cause: { $in: causes }, open: true }).lean<AlertDoc[]>();
+    return new Map(open.map((alert) => [alert.cause, alert]));
+  }
+
+  async function patientsOf(inputs: RaiseAlert[]): Promise<Map<string, PatientDoc>> {
+    const ids = [...new Set(inputs.flatMap((i) => (i.patientId ? [i.patientId] : [])))];
+    if (!ids.length) return new Map();
+    const patients = await Patient.find({ _id: { $in: ids.map((id) => new Types.ObjectId(id)) } }, { timezone: 1, name: 1 }).lean<PatientDoc[]>();
+    return new Map(patients.map((p) => [String(p._id), p]));
+  }
+
+  /**
+   * One unordered insert: a duplicate (the cause opened meanwhile) or any other failure does not
+   * stop the rest. After a failure, which documents were stored is asked by id.
+   */
+  async function store(docs: AlertDoc[]): Promise<{ stored: AlertDoc[]; error?: unknown }> {
+    try {
+      // Lean: the documents are complete, and hydrating thousands of them (policy and all) costs more than the insert.
+      await Alert.insertMany(docs, { ordered: false, lean: true });
+      return { stored: docs };
+    } catch (error) {
+      const stored = await Alert.find({ _id: { $in: docs.map((d) => d._id) } }).lean<AlertDoc[]>();
+      return { stored, error };
+    }
+  }
+
+  /** Stores the new alerts; answers those stored, those another raiser opened first, and the first error if some could not be stored. */
+  async function create(fresh: RaiseAlert[]): Promise<{ created: NewAlert[]; openedElsewhere: Map<string, AlertDoc>; names: PatientNames; error?: unknown }> {
+    const now = clock.now();
+    const [policyOf, patients] = await Promise.all([policies.forMany(fresh), patientsOf(fresh)]);
+    const planned = fresh.map((input) => newAlert(input, policyOf(input), (input.patientId ? patients.get(input.patientId)?.timezone : null) ?? 'UTC', now));
+    const { stored, error } = await store(planned.map((p) => p.doc));
+    const storedIds = new Set(stored.map((doc) => String(doc._id)));
+    const created = planned.filter((p) => storedIds.has(String(p.doc._id)));
+    const lost = planned.filter((p) => !storedIds.has(String(p.doc._id))).map((p) => p.doc.cause);
+    const names: PatientNames = new Map([...patients].map(([id, p]) => [id, p.name]));
+    return { created, openedElsewhere: await openByCause(lost), names, error: lost.length ? error : undefined };
+  }
+
+  /** Live news first (alert:raised), then the first tiers: told now, or recorded as suppressed during quiet hours. */
+  async function announce(created: NewAlert[], names: PatientNames): Promise<void> {
+    for (const { doc } of created) {
+      logger.info({ alertId: String(doc._id), type: doc.type, severity: doc.severity, patientId: doc.patientId ? String(doc.patientId) : null }, 'alert raised');
+      publish(doc);
+    }
+    const notices: TierNotice[] = created.filter(({ doc }) => doc.policy.tiers.length > 0).map(({ doc, skip }) => ({ alert: doc, tiers: range(0, doc.tier), event: 'alert.raised', skip }));
+    await notify.tiers(notices, names);
+  }
+
+  async function raiseMany(inputs: RaiseAlert[]): Promise<AlertRef[]> {
+    if (!inputs.length) return [];
+    const unique = firstPerCause(inputs);
+    const open = await openByCause(unique.map((i) => i.cause));
+    const fresh = unique.filter((i) => !open.has(i.cause));
+    if (fresh.length) {
+      const { created, openedElsewhere, names, error } = await create(fresh);
+      await announce(created, names);
+      for (const { doc } of created) open.set(doc.cause, doc);
+      for (const [cause, alert] of openedElsewhere) open.set(cause, alert);
+      // Those neither stored nor opened by someone else failed: the rest are fully raised, so a retry is harmless.
+      if (fresh.some((i) => !open.has(i.cause))) throw error ?? new Error('alerts could not be stored');
+    }
+    return inputs.map((input) => alertRef(open.get(input.cause) as AlertDoc));
+  }
+
+  return { raiseMany, raise: async (input: RaiseAlert): Promise<AlertRef> => (await raiseMany([input]))[0] as AlertRef };
+}

@@ -1,0 +1,93 @@
+/**
+ * Who a tier names: care-team members by priority, every enabled user of a
+ * role in the alert's organisation, or named users. `forMany` answers for
+ * every (alert, tier) of a batch with at most three queries, however many
+ * alerts there are: the care-team links of all the patients, the users of the
+ * roles named, then the users themselves.
+ */
+import { Types } from 'mongoose';
+import type { IdentityModels, Role } from '../identity/models.js';
+import type { AlertDoc } from './models.js';
+
+export interface RecipientUser {
+  _id: Types.ObjectId;
+  phone?: string | null;
+}
+
+/** What recipients depend on: the alert's organisation, patient and the policy it carries. */
+export type RecipientSubject = Pick<AlertDoc, 'organisationId' | 'patientId' | 'policy'>;
+export interface TierRequest {
+  alert: RecipientSubject;
+  tiers: number[];
+}
+export type TierUsers = (alert: RecipientSubject, tier: number) => RecipientUser[];
+
+const recipientsOf = (alert: RecipientSubject, tier: number) => alert.policy.tiers[tier]?.recipients ?? [];
+const oids = (ids: Iterable<string>): Types.ObjectId[] => [...ids].map((id) => new Types.ObjectId(id));
+
+function groupIds<T>(docs: T[], key: (doc: T) => string, id: (doc: T) => string): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const doc of docs) {
+    const list = groups.get(key(doc));
+    if (list) list.push(id(doc));
+    else groups.set(key(doc), [id(doc)]);
+  }
+  return groups;
+}
+
+export function createRecipientLookup({ User, CareTeam }: Pick<IdentityModels, 'User' | 'CareTeam'>) {
+  /** The care-team links and role members the requests name, one query each (none when nobody asks). */
+  async function candidates(requests: TierRequest[]) {
+    const patients = new Set<string>();
+    const priorities = new Set<number>();
+    const organisations = new Set<string>();
+    const roles = new Set<Role>();
+    for (const { alert, tiers } of requests) {
+      for (const tier of tiers) {
+        for (const recipient of recipientsOf(alert, tier)) {
+          if (recipient.careTeam?.priority !== undefined && alert.patientId) {
+            patients.add(String(alert.patientId));
+            priorities.add(recipient.careTeam.priority);
+          }
+          if (recipient.role) {
+            organisations.add(String(alert.organisationId));
+            roles.add(recipient.role as Role);
+          }
+        }
+      }
+    }
+    const links = patients.size ? await CareTeam.find({ patientId: { $in: oids(patients) }, priority: { $in: [...priorities] } }, { patientId: 1, priority: 1, userId: 1 }).lean() : [];
+    const members = roles.size ? await User.find({ organisationId: { $in: oids(organisations) }, role: { $in: [...roles] }, disabled: false }, { organisationId: 1, role: 1 }).lean() : [];
+    return {
+      careTeam: groupIds(links, (l) => `${String(l.patientId)}:${l.priority}`, (l) => String(l.userId)),
+      byRole: groupIds(members, (u) => `${String(u.organisationId)}:${u.role}`, (u) => String(u._id)),
+    };
+  }
+
+  async function forMany(requests: TierRequest[]): Promise<TierUsers> {
+    const { careTeam, byRole } = await candidates(requests);
+    // In the order the tier names them, without repeats (as one recipient may also be a role member).
+    const idsOf = (alert: RecipientSubject, tier: number): string[] => {
+      const ids = new Set<string>();
+      for (const recipient of recipientsOf(alert, tier)) {
+        if (recipient.careTeam?.priority !== undefined && alert.patientId) for (const id of careTeam.get(`${String(alert.patientId)}:${recipient.careTeam.priority}`) ?? []) ids.add(id);
+        if (recipient.role) for (const id of byRole.get(`${String(alert.organisationId)}:${recipient.role}`) ?? []) ids.add(id);
+        if (recipient.userId && Types.ObjectId.isValid(recipient.userId)) ids.add(recipient.userId);
+      }
+      return [...ids];
+    };
+    const wanted = new Set(requests.flatMap(({ alert, tiers }) => tiers.flatMap((tier) => idsOf(alert, tier))));
+    const users = wanted.size ? await User.find({ _id: { $in: oids(wanted) }, disabled: false }, { phone: 1, organisationId: 1 }).lean() : [];
+    const byId = new Map(users.map((user) => [String(user._id), user]));
+    // Disabled users and users of another organisation (a stale userId in a policy) are skipped.
+    return (alert, tier) =>
+      idsOf(alert, tier).flatMap((id) => {
+        const user = byId.get(id);
+        return user && String(user.organisationId) === String(alert.organisationId) ? [{ _id: user._id, phone: user.phone ?? null }] : [];
+      });
+  }
+
+  return { forMany };
+}
+
+export type RecipientLookup = ReturnType<typeof createRecipientLookup>;

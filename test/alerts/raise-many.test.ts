@@ -1,0 +1,190 @@
+/**
+ * raiseMany: many causes at once, with raise's semantics — new causes opened,
+ * an open cause answered with its alert, a cause repeated in the batch raised
+ * once, quiet hours holding back a warning but not a critical alert, a
+ * critical alert starting a tier up — each recipient's notification recorded,
+ * one `alert:raised` per new alert; store commands that do not grow with the
+ * batch; and two instances raising the same batch at the same moment.
+ */
+import { randomUUID } from 'node:crypto';
+import t from 'tap';
+import type { RaiseAlert } from '../../src/features/alerts/contract.js';
+import type { Hub } from '../../src/hub.js';
+import { ManualClock } from '../../src/ports/clock.js';
+import { request, type AnyBody } from '../helpers/clients.js';
+import { addToCareTeam, createPatient, login } from '../helpers/factories.js';
+import { startTestHub, withDatabase } from '../helpers/hub.js';
+import { alertScenario, collect, putPatientPolicy, settle, signedInSocket } from './helpers.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const twoTiers = {
+  tiers: [
+    { recipients: [{ careTeam: { priority: 1 } }], channels: ['socket'] },
+    { recipients: [{ careTeam: { priority: 2 } }, { role: 'clinician' }], channels: ['socket', 'sms'], delayMinutes: 10 },
+  ],
+};
+
+/** Store commands the hub's driver sends while `run` runs (and its deliveries settle). */
+async function commandsDuring(hub: Hub, run: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  const client = hub.context.store.connection.getClient();
+  const listener = (event: { commandName: string }): void => void seen.push(event.commandName);
+  client.on('commandStarted', listener);
+  try {
+    await run();
+    await hub.features.alerts.delivery.settled();
+  } finally {
+    client.off('commandStarted', listener);
+  }
+  return seen;
+}
+
+async function notificationLog(hub: Hub, token: string, alertId: string): Promise<AnyBody[]> {
+  const log = await request(hub, 'GET', `/api/v1/alerts/${alertId}/notifications`, { token });
+  if (log.status !== 200) throw new Error(`notifications: ${log.status}`);
+  return log.body.items as AnyBody[];
+}
+
+const summary = (items: AnyBody[]): string[] => items.map((n) => `${n.tier}:${n.channel}:${n.userId}:${n.status}${n.reason ? `:${n.reason}` : ''}`).sort();
+
+t.test('a mixed batch: new, already open, repeated, quiet hours, critical a tier up', async (t) => {
+  // 23:00 in Paris (UTC+1 in winter): inside 22:00–07:00 quiet hours.
+  const clock = new ManualClock('2026-01-15T22:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  await hub.context.jobs.stop(); // no real-time escalation tick during the test
+  const s = await alertScenario(hub);
+  await putPatientPolicy(hub, s.clinician.token, s.patient.id, twoTiers);
+  await putPatientPolicy(hub, s.clinician.token, s.otherPatient.id, { ...twoTiers, quietHours: { start: '22:00', end: '07:00' } });
+  await addToCareTeam(hub, s.clinician, s.otherPatient.id, s.caregiver.userId, 1);
+  const caregiver = await signedInSocket(t, hub, s.caregiver.token);
+  const clinician = await signedInSocket(t, hub, s.clinician.token);
+  const raisedSeen = collect<AnyBody>(clinician, 'alert:raised');
+  const notes = collect<AnyBody>(caregiver, 'alert:notify');
+  const alerts = hub.features.alerts;
+  const organisationId = s.admin.organisationId;
+  const loud = { organisationId, patientId: s.patient.id };
+  const quiet = { organisationId, patientId: s.otherPatient.id };
+
+  const alreadyOpen = await alerts.raise({ ...loud, type: 'device.jam', cause: 'device.jam:dev-1' });
+  await eventually(() => raisedSeen.length === 1);
+
+  const batch: RaiseAlert[] = [
+    { ...loud, type: 'dose.missed', cause: 'dose.missed:occ-a', details: { occurrenceId: 'occ-a', slot: 1 } },
+    { ...loud, type: 'device.jam', cause: 'device.jam:dev-1' },
+    { ...loud, type: 'dose.missed', cause: 'dose.missed:occ-a', details: { occurrenceId: 'occ-a', slot: 2 } },
+    { ...quiet, type: 'dose.missed', cause: 'dose.missed:occ-q' },
+    { ...loud, type: 'help.requested', cause: 'help.requested:dev-2', deviceId: 'dev-2' },
+    { ...quiet, type: 'dose.missed', cause: 'dose.missed:occ-c', severity: 'critical', startTier: 1 },
+  ];
+  const refs = await alerts.raiseMany(batch);
+  t.equal(refs.length, batch.length, 'one ref per input, in order');
+  t.same(refs.map((r) => r.cause), batch.map((b) => b.cause));
+  t.equal(refs[1]?.id, alreadyOpen.id, 'an open cause answers with its alert');
+  t.equal(refs[2]?.id, refs[0]?.id, 'a cause repeated in the batch is raised once');
+  t.equal(new Set(refs.map((r) => r.id)).size, 5, 'four new alerts and the open one');
+  t.ok(refs.every((r) => r.status === 'active'));
+  for (const cause of new Set(batch.map((b) => b.cause))) t.equal(await alerts.models.Alert.countDocuments({ cause }), 1, `one alert for ${cause}`);
+  const [missed, , , quietMissed, help, critical] = refs.map((r) => r.id) as string[];
+
+  await alerts.delivery.settled();
+  await eventually(() => raisedSeen.length === 5);
+  await settle();
+  t.equal(raisedSeen.length, 5, 'one alert:raised per new alert, none for the open or repeated cause');
+  t.same(raisedSeen.slice(1).map((a) => a.id).sort(), [missed, quietMissed, help, critical].sort());
+  const view = (id: string | undefined) => raisedSeen.find((a) => a.id === id) as AnyBody;
+  t.match(view(missed), { type: 'dose.missed', severity: 'warning', tier: 0, tierCount: 2, details: { occurrenceId: 'occ-a', slot: 1 } }, 'the first input of a cause wins');
+  t.match(view(help), { type: 'help.requested', severity: 'critical', tier: 1, deviceId: 'dev-2' }, 'help.requested starts at tier 1');
+  t.match(view(critical), { severity: 'critical', tier: 1 });
+
+  const stored = async (id: string | undefined) => alerts.models.Alert.findById(id).lean();
+  t.match(await stored(missed), { notifiedTier: 0, nextEscalationAt: new Date('2026-01-15T22:10:00Z') }, 'tier 2 due ten minutes later');
+  t.match(await stored(quietMissed), { notifiedTier: -1, nextEscalationAt: new Date('2026-01-16T06:00:00Z'), policy: { timezone: 'Europe/Paris', source: 'patient' } }, 'quiet hours: deferred to 07:00 Paris');
+  t.match(await stored(help), { notifiedTier: 1, nextEscalationAt: null });
+  t.match(await stored(critical), { notifiedTier: 1, nextEscalationAt: null }, 'critical alerts ignore quiet hours');
+
+  const caregiverId = s.caregiver.userId;
+  const backupId = s.backup.userId;
+  const clinicianId = s.clinician.userId;
+  const token = s.clinician.token;
+  t.same(summary(await notificationLog(hub, token, missed as string)), [`0:socket:${caregiverId}:delivered`]);
+  t.same(summary(await notificationLog(hub, token, quietMissed as string)), [`0:socket:${caregiverId}:suppressed:quiet_hours`], 'recorded, not sent');
+  t.same(
+    summary(await notificationLog(hub, token, help as string)),
+    [`0:socket:${caregiverId}:delivered`, `1:sms:${backupId}:failed:no_sms_gateway`, `1:sms:${clinicianId}:failed:no_sms_gateway`, `1:socket:${backupId}:delivered`, `1:socket:${clinicianId}:delivered`].sort(),
+    'tiers 0 and 1 at once: every recipient on every channel',
+  );
+  t.same(
+    summary(await notificationLog(hub, token, critical as string)),
+    [`0:socket:${caregiverId}:delivered`, `1:sms:${clinicianId}:failed:no_sms_gateway`, `1:socket:${clinicianId}:delivered`].sort(),
+    'the other patient has no priority-2 caregiver',
+  );
+  t.same(notes.map((n) => `${n.alertId}:${n.tier}`).sort(), [`${alreadyOpen.id}:0`, `${missed}:0`, `${help}:0`, `${critical}:0`].sort(), 'the caregiver is told of each alert but the quiet one');
+  t.ok(notes.every((n) => n.event === 'alert.raised' && ['A.', 'B.'].includes(n.patientInitials as string)), 'initials only');
+
+  // Quiet hours over: the deferred tier is told by the tick, as for a single raise.
+  clock.set('2026-01-16T06:00:00Z');
+  t.equal(await alerts.service.escalate(), 3, 'the deferred alert, and the two warnings past their ten minutes (the critical ones are at their last tier)');
+  await eventually(() => notes.some((n) => n.alertId === quietMissed && n.tier === 0));
+});
+
+t.test('store commands do not grow with the batch', async (t) => {
+  const hub = await startTestHub(t);
+  await hub.context.jobs.stop();
+  const s = await alertScenario(hub);
+  await putPatientPolicy(hub, s.clinician.token, s.patient.id, twoTiers);
+  const patients = [s.patient.id];
+  for (let i = 0; i < 4; i += 1) {
+    const patient = await createPatient(hub, s.clinician, { name: `Patient ${i}` });
+    await addToCareTeam(hub, s.clinician, patient.id, s.caregiver.userId, 1);
+    patients.push(patient.id);
+  }
+  const batchOf = (count: number, tag: string): RaiseAlert[] =>
+    Array.from({ length: count }, (_, i) => ({ organisationId: s.admin.organisationId, patientId: patients[i % patients.length] as string, type: i % 3 ? 'dose.missed' : 'help.requested', cause: `cmd-${tag}-${i}` }));
+
+  const small = await commandsDuring(hub, () => hub.features.alerts.raiseMany(batchOf(2, 'small')));
+  const large = await commandsDuring(hub, () => hub.features.alerts.raiseMany(batchOf(60, 'large')));
+  t.equal(await hub.features.alerts.models.Alert.countDocuments({ cause: /^cmd-large-/ }), 60);
+  // The first patient's policy: tier 0 its caregiver (socket), tier 1 the backup and the clinician (socket, sms);
+  // the others' (built-in): tier 0 their caregiver (socket, sms), nobody at priority 2.
+  const expected = (count: number): number => Array.from({ length: count }, (_, i) => (i % patients.length === 0 ? (i % 3 ? 1 : 5) : 2)).reduce((a, b) => a + b, 0);
+  t.equal(await hub.features.alerts.models.Notification.countDocuments({}), expected(2) + expected(60), 'every recipient recorded');
+  t.same(large, small, `the same commands for 60 alerts as for 2: ${small.join(', ')}`);
+  t.ok(small.length <= 10, `${small.length} store commands`);
+  const again = await commandsDuring(hub, () => hub.features.alerts.raiseMany(batchOf(60, 'large')));
+  t.same(again, ['find'], 'all already open: one query');
+});
+
+t.test('two instances raise the same batch at the same moment: one alert per cause, announced once', async (t) => {
+  const JWT_SECRET = `shared-secret-${randomUUID()}`;
+  const a = await startTestHub(t, { env: { REDIS_URL, JWT_SECRET } });
+  const uri = a.context.store.embeddedUri;
+  const database = a.context.store.connection.db?.databaseName;
+  if (!uri || !database) throw new Error('hub A has no embedded store');
+  const b = await startTestHub(t, { env: { REDIS_URL, JWT_SECRET, MONGO_URL: withDatabase(uri, database) } });
+  t.teardown(() => b.close()); // before hub A's store goes away
+  for (const hub of [a, b]) await hub.context.jobs.stop();
+  const s = await alertScenario(a);
+  const clinician = await signedInSocket(t, a, (await login(a, s.clinician.email)).token);
+  const raised = collect<AnyBody>(clinician, 'alert:raised');
+  const notes = collect<AnyBody>(await signedInSocket(t, a, s.caregiver.token), 'alert:notify');
+
+  const batch: RaiseAlert[] = Array.from({ length: 20 }, (_, i) => ({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: `race-${i}` }));
+  const [fromA, fromB] = await Promise.all([a.features.alerts.raiseMany(batch), b.features.alerts.raiseMany(batch)]);
+  t.same(fromA.map((r) => r.id), fromB.map((r) => r.id), 'both answer with the same alerts');
+  t.equal(await a.features.alerts.models.Alert.countDocuments({ cause: /^race-/ }), 20, 'one alert per cause');
+  await Promise.all([a.features.alerts.delivery.settled(), b.features.alerts.delivery.settled()]);
+  await eventually(() => raised.length === 20 && notes.length === 20);
+  await settle(300);
+  t.equal(raised.length, 20, 'each announced once (whichever instance stored it)');
+  t.equal(notes.length, 20, 'and its caregiver told once');
+  t.equal(await a.features.alerts.models.Notification.countDocuments({ tier: 0, channel: 'socket' }), 20, 'one socket notification per alert in the log');
+});
+
+async function eventually(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
