@@ -32,7 +32,8 @@
  *   --event-devices N --heartbeat-devices N --patients 100 --drain-timeout 90 --skip-bare
  *   --bare-persistence index|memory --hub-prof DIR (hub --cpu-prof; log lines then carry the
  *   monotonic clock the profile uses) --hub-root DIR (run the hub from another checkout, e.g. a
- *   git worktree, for an A/B comparison)
+ *   git worktree, for an A/B comparison) --hub-node-args='…' (more node flags for the hub, e.g.
+ *   --heapsnapshot-signal=SIGUSR2)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -62,12 +63,13 @@ const { values } = parseArgs({
     'bare-persistence': { type: 'string', default: 'index' },
     'hub-prof': { type: 'string' },
     'hub-root': { type: 'string' },
+    'hub-node-args': { type: 'string', default: '' },
     'drain-timeout': { type: 'string', default: '90' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR]');
+  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\']');
   process.exit(0);
 }
 const positive = (name: keyof typeof values): number => {
@@ -174,7 +176,7 @@ interface Target {
 
 async function hubTarget(dataDir: string): Promise<Target> {
   const admin = { adminEmail: `bench-${randomUUID().slice(0, 8)}@example.org`, adminPassword: 'bench-admin-password', jwtSecret: randomBytes(24).toString('hex') };
-  const nodeArgs = values['hub-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['hub-prof']}`] : [];
+  const nodeArgs = [...(values['hub-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['hub-prof']}`] : []), ...values['hub-node-args'].split(' ').filter(Boolean)];
   const hub: HubProcess = await startHubProcess({ dataDir, ...admin, nodeArgs, ...(values['hub-root'] ? { root: values['hub-root'] } : {}), env: { MONGO_URL: undefined, REDIS_URL: undefined }, startTimeoutMs: 60_000 });
   log(`hub pid ${hub.pid}: ${hub.api}, ${hub.mqtt}, store ${hub.storeUri ?? '?'}`);
   const staff = await login(hub.api, admin.adminEmail, admin.adminPassword);
