@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   gone: { status: 410, title: 'The resource is no longer available' },
   payload_too_large: { status: 413, title: 'The payload is too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  /** An Idempotency-Key sent again with another method, path or body (draft-ietf-httpapi-idempotency-key-header). */
+  idempotency_key_reused: { status: 422, title: 'The idempotency key was used for another request' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal: { status: 500, title: 'Internal error' },
   not_implemented: { status: 501, title: 'Not implemented' },

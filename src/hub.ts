@@ -20,6 +20,7 @@ import { systemClock, type Clock } from './ports/clock.js';
 import { schemas } from './schemas.js';
 import { openStore, type Store } from './store/connection.js';
 import { createHttpApp, mountRouters } from './transports/http/app.js';
+import { mountIdempotency } from './transports/http/idempotency.js';
 import { registerOpsRoutes, type ReadinessCheck } from './transports/http/ops-routes.js';
 import { closeServer, listen } from './transports/listen.js';
 import { createMqttTransport } from './transports/mqtt/broker.js';
@@ -80,6 +81,8 @@ export async function startHub(options: HubOptions): Promise<Hub> {
 
   addCoreReadinessChecks(context, store, redis, checks);
   const features = await registerFeatures(context);
+  // After the features: it guards the write routes they registered.
+  await mountIdempotency(http.api, { connection: store.connection, clock: context.clock, logger });
 
   registerOpsRoutes(http.root, metrics, checks, () => ({ mqtt: { port: mqtt.port, wsPath: config.mqtt.wsPath } }));
   mountRouters(http);
