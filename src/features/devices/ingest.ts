@@ -50,7 +50,7 @@ export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc) => void
 
 export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clock: Clock) {
   const { Device, Command } = models;
-  const { writeEvent, writeHeartbeat } = createWriteBatches(models);
+  const { writeEvent, writeHeartbeat, setOnDevice } = createWriteBatches(models);
   const eventListeners: EventListener[] = [];
   const heartbeatListeners: HeartbeatListener[] = [];
 
@@ -106,11 +106,11 @@ export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clo
       if (payload.state === 'online') {
         const set: Record<string, unknown> = { 'status.connectionId': payload.connectionId, 'status.lastSeenAt': clock.now() };
         if (payload.firmwareVersion) set['status.firmwareVersion'] = payload.firmwareVersion;
-        await Device.updateOne({ _id: deviceId }, { $set: set });
+        await setOnDevice({ _id: deviceId }, set);
         return;
       }
       // A late `offline` from an older connection must not touch the current one.
-      if (payload.reason) await Device.updateOne({ _id: deviceId, 'status.connectionId': payload.connectionId }, { $set: { 'status.reason': payload.reason } });
+      if (payload.reason) await setOnDevice({ _id: deviceId, 'status.connectionId': payload.connectionId }, { 'status.reason': payload.reason });
     },
 
     async ack(deviceId: string, payload: AckPayload): Promise<void> {

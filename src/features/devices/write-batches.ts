@@ -11,13 +11,18 @@
  * the MQTT transport sends the PUBACK after that, as before.
  */
 import DataLoader from 'dataloader';
-import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection } from 'mongodb';
+import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Filter } from 'mongodb';
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
 import type { DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 
 /** Larger batches only lengthen the wait of the first message in them. */
 const MAX_BATCH = 500;
+/**
+ * Heartbeats (QoS 0, nobody waits for an ack) also wait this long for company: a fleet's
+ * heartbeats arrive spread out, one per read, and a batch of one costs three round trips.
+ */
+const HEARTBEAT_GATHER_MS = 50;
 const DEVICE_FIELDS = { secretHash: 0, schedule: 0 } as const;
 
 export interface EventWrite {
@@ -34,13 +39,18 @@ export interface HeartbeatWrite {
   doc: Record<string, unknown> & { deviceId: string };
 }
 
+export interface DeviceSet {
+  filter: { _id: string } & Record<string, unknown>;
+  set: Record<string, unknown>;
+}
+
 /** Raw collections: payloads are validated and typed before they get here, so mongoose's casting adds only cost. */
 type RawDevice = { _id: string; disabled?: boolean; status?: Record<string, unknown> };
 export type HeartbeatWritten = { device: DeviceDoc; previous: DeviceDoc };
 
 const unknownDevice = (): AppError => new AppError('forbidden', 'Unknown or disabled device');
-const options = <K, V>(batch: (keys: readonly K[]) => Promise<Array<V | Error>>) =>
-  new DataLoader<K, V>(batch, { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (flush) => setImmediate(flush) });
+const batcher = <K, V>(batch: (keys: readonly K[]) => Promise<Array<V | Error>>, gatherMs = 0) =>
+  new DataLoader<K, V>(batch, { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (flush) => (gatherMs ? setTimeout(flush, gatherMs) : setImmediate(flush)) });
 
 export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels) {
   const rawDevices = Device.collection as unknown as Collection<RawDevice>;
@@ -65,7 +75,7 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     }
   }
 
-  const events = options<EventWrite, EventWritten>(async (writes) => {
+  const events = batcher<EventWrite, EventWritten>(async (writes) => {
     const devices = await enabledDevices(writes.map((w) => w.deviceId));
     const accepted = writes.filter((w) => devices.has(w.deviceId));
     const docs = accepted.map(({ deviceId, doc }) => {
@@ -87,7 +97,7 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     });
   });
 
-  const heartbeats = options<HeartbeatWrite, HeartbeatWritten>(async (writes) => {
+  const heartbeats = batcher<HeartbeatWrite, HeartbeatWritten>(async (writes) => {
     const devices = await enabledDevices(writes.map((w) => w.deviceId));
     const accepted = writes.filter((w) => devices.has(w.deviceId));
     if (accepted.length) {
@@ -105,9 +115,17 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
       devices.set(write.deviceId, device);
       return { device, previous };
     });
+  }, HEARTBEAT_GATHER_MS);
+
+  /** Plain `$set`s on devices (status announcements at connect), one bulkWrite per burst. */
+  const deviceSets = batcher<DeviceSet, true>(async (sets) => {
+    const updates: AnyBulkWriteOperation<RawDevice>[] = sets.map(({ filter, set }) => ({ updateOne: { filter: filter as Filter<RawDevice>, update: { $set: set } } }));
+    await rawDevices.bulkWrite(updates, { ordered: true });
+    return sets.map(() => true as const);
   });
 
   return {
+    setOnDevice: (filter: DeviceSet['filter'], set: DeviceSet['set']): Promise<true> => deviceSets.load({ filter, set }),
     writeEvent: (write: EventWrite): Promise<EventWritten> => events.load(write),
     writeHeartbeat: (write: HeartbeatWrite): Promise<HeartbeatWritten> => heartbeats.load(write),
   };
