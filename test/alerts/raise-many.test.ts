@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import type { RaiseAlert } from '../../src/features/alerts/contract.js';
+import { LONG_PATIENT_LIST } from '../../src/features/alerts/patient-scope.js';
 import type { Hub } from '../../src/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { request, type AnyBody } from '../helpers/clients.js';
@@ -133,8 +134,9 @@ t.test('store commands do not grow with the batch', async (t) => {
   await hub.context.jobs.stop();
   const s = await alertScenario(hub);
   await putPatientPolicy(hub, s.clinician.token, s.patient.id, twoTiers);
+  // More patients than LONG_PATIENT_LIST: the large batch reads care-team links and policies by organisation, the small one by patient.
   const patients = [s.patient.id];
-  for (let i = 0; i < 4; i += 1) {
+  for (let i = 0; i < LONG_PATIENT_LIST + 3; i += 1) {
     const patient = await createPatient(hub, s.clinician, { name: `Patient ${i}` });
     await addToCareTeam(hub, s.clinician, patient.id, s.caregiver.userId, 1);
     patients.push(patient.id);
@@ -144,6 +146,8 @@ t.test('store commands do not grow with the batch', async (t) => {
 
   const small = await commandsDuring(hub, () => hub.features.alerts.raiseMany(batchOf(2, 'small')));
   const large = await commandsDuring(hub, () => hub.features.alerts.raiseMany(batchOf(60, 'large')));
+  // Every patient's caregiver told: care-team links found on both paths.
+  t.equal(await hub.features.alerts.models.Notification.countDocuments({ channel: 'socket', userId: s.caregiver.userId, tier: 0 }), 62);
   t.equal(await hub.features.alerts.models.Alert.countDocuments({ cause: /^cmd-large-/ }), 60);
   // The first patient's policy: tier 0 its caregiver (socket), tier 1 the backup and the clinician (socket, sms);
   // the others' (built-in): tier 0 their caregiver (socket, sms), nobody at priority 2.

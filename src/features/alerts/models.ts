@@ -89,6 +89,11 @@ const alertSchema = new Schema(
   { timestamps: true },
 );
 alertSchema.index({ cause: 1 }, { unique: true, partialFilterExpression: { open: true } });
+// A plain index on cause too, for finding the open alert of causes (raise, resolveCause): the embedded
+// store's planner uses no partial index, and without this one it scans every alert ever raised, for
+// every cause asked (a sweep asks for hundreds). Descending only because MongoDB refuses a second index
+// with the same key pattern; there the partial index answers, and this one costs an entry per alert.
+alertSchema.index({ cause: -1 });
 alertSchema.index({ status: 1, nextEscalationAt: 1 });
 alertSchema.index({ organisationId: 1, patientId: 1 });
 

@@ -3,8 +3,9 @@
  * organisation's default, else the built-in DEFAULT_POLICY. `forMany` answers
  * for every (organisation, patient) of a batch with one query.
  */
-import { Types, type Model } from 'mongoose';
+import type { Model } from 'mongoose';
 import type { EscalationPolicyDoc } from './models.js';
+import { patientScope } from './patient-scope.js';
 import { toPolicy, type EscalationPolicy } from './policy.js';
 
 export type PolicySource = 'patient' | 'organisation' | 'default';
@@ -22,11 +23,13 @@ const keyOf = (organisationId: unknown, patientId: unknown): string => `${String
 export function createPolicyLookup(EscalationPolicy: Model<EscalationPolicyDoc>) {
   /** One query for every owner of a batch; answers with a lookup of the policy in force for each. */
   async function forMany(owners: PolicyOwner[]): Promise<(owner: PolicyOwner) => PolicyInForce> {
-    const organisations = [...new Set(owners.map((o) => o.organisationId))];
-    const patients = [...new Set(owners.flatMap((o) => (o.patientId ? [o.patientId] : [])))];
-    const stored = organisations.length
-      ? await EscalationPolicy.find({ organisationId: { $in: organisations.map((id) => new Types.ObjectId(id)) }, patientId: { $in: [null, ...patients.map((id) => new Types.ObjectId(id))] } }).lean<EscalationPolicyDoc[]>()
-      : [];
+    // The organisations' defaults and the patients' own policies (see patient-scope.ts).
+    const scope = patientScope(
+      owners.map((o) => o.organisationId),
+      owners.flatMap((o) => (o.patientId ? [o.patientId] : [])),
+      { withOrganisationWide: true },
+    );
+    const stored = owners.length ? (await EscalationPolicy.find(scope.filter).lean<EscalationPolicyDoc[]>()).filter((doc) => scope.keeps(doc.patientId)) : [];
     const byOwner = new Map(stored.map((doc) => [keyOf(doc.organisationId, doc.patientId), doc]));
     // Converted once per stored policy (and once for the default), however many alerts share it; nobody mutates them.
     const converted = new Map<string, PolicyInForce>();

@@ -2,12 +2,13 @@
  * Who a tier names: care-team members by priority, every enabled user of a
  * role in the alert's organisation, or named users. `forMany` answers for
  * every (alert, tier) of a batch with at most three queries, however many
- * alerts there are: the care-team links of all the patients, the users of the
- * roles named, then the users themselves.
+ * alerts there are: the care-team links of all the patients (see
+ * patient-scope.ts), the users of the roles named, then the users themselves.
  */
 import { Types } from 'mongoose';
 import type { IdentityModels, Role } from '../identity/models.js';
 import type { AlertDoc } from './models.js';
+import { patientScope } from './patient-scope.js';
 
 export interface RecipientUser {
   _id: Types.ObjectId;
@@ -40,6 +41,7 @@ export function createRecipientLookup({ User, CareTeam }: Pick<IdentityModels, '
   async function candidates(requests: TierRequest[]) {
     const patients = new Set<string>();
     const priorities = new Set<number>();
+    const patientOrganisations = new Set<string>();
     const organisations = new Set<string>();
     const roles = new Set<Role>();
     for (const { alert, tiers } of requests) {
@@ -47,6 +49,7 @@ export function createRecipientLookup({ User, CareTeam }: Pick<IdentityModels, '
         for (const recipient of recipientsOf(alert, tier)) {
           if (recipient.careTeam?.priority !== undefined && alert.patientId) {
             patients.add(String(alert.patientId));
+            patientOrganisations.add(String(alert.organisationId));
             priorities.add(recipient.careTeam.priority);
           }
           if (recipient.role) {
@@ -56,7 +59,8 @@ export function createRecipientLookup({ User, CareTeam }: Pick<IdentityModels, '
         }
       }
     }
-    const links = patients.size ? await CareTeam.find({ patientId: { $in: oids(patients) }, priority: { $in: [...priorities] } }, { patientId: 1, priority: 1, userId: 1 }).lean() : [];
+    const scope = patientScope(patientOrganisations, patients);
+    const links = patients.size ? (await CareTeam.find({ ...scope.filter, priority: { $in: [...priorities] } }, { patientId: 1, priority: 1, userId: 1 }).lean()).filter((l) => scope.keeps(l.patientId)) : [];
     const members = roles.size ? await User.find({ organisationId: { $in: oids(organisations) }, role: { $in: [...roles] }, disabled: false }, { organisationId: 1, role: 1 }).lean() : [];
     return {
       careTeam: groupIds(links, (l) => `${String(l.patientId)}:${l.priority}`, (l) => String(l.userId)),
@@ -77,13 +81,15 @@ export function createRecipientLookup({ User, CareTeam }: Pick<IdentityModels, '
       return [...ids];
     };
     const wanted = new Set(requests.flatMap(({ alert, tiers }) => tiers.flatMap((tier) => idsOf(alert, tier))));
-    const users = wanted.size ? await User.find({ _id: { $in: oids(wanted) }, disabled: false }, { phone: 1, organisationId: 1 }).lean() : [];
+    // By _id alone, the rest checked here: the embedded store then answers from its _id map without
+    // testing each user against the whole list again (thousands × thousands for a sweep).
+    const users = wanted.size ? await User.find({ _id: { $in: oids(wanted) } }, { phone: 1, organisationId: 1, disabled: 1 }).lean() : [];
     const byId = new Map(users.map((user) => [String(user._id), user]));
     // Disabled users and users of another organisation (a stale userId in a policy) are skipped.
     return (alert, tier) =>
       idsOf(alert, tier).flatMap((id) => {
         const user = byId.get(id);
-        return user && String(user.organisationId) === String(alert.organisationId) ? [{ _id: user._id, phone: user.phone ?? null }] : [];
+        return user && !user.disabled && String(user.organisationId) === String(alert.organisationId) ? [{ _id: user._id, phone: user.phone ?? null }] : [];
       });
   }
 
