@@ -33,7 +33,8 @@
  *   --bare-persistence index|memory --hub-prof DIR (hub --cpu-prof; log lines then carry the
  *   monotonic clock the profile uses) --hub-root DIR (run the hub from another checkout, e.g. a
  *   git worktree, for an A/B comparison) --hub-node-args='…' (more node flags for the hub, e.g.
- *   --heapsnapshot-signal=SIGUSR2)
+ *   --heapsnapshot-signal=SIGUSR2) --store-process (the embedded store in a process of its own, the
+ *   hub pointed at it with MONGO_URL, as an operator may run it; "target CPU" then counts both)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -47,6 +48,7 @@ import { io, type Socket } from 'socket.io-client';
 import { createSimClock, provisionDevice, startFleet, type DeviceCredentials, type Fleet, type ProvisionedDevice } from '../../firmware-sim/index.js';
 import { doseBurstSchedule, EVENTS_PER_DOSE, forEachLimited, MAX_DOSES_PER_SCHEDULE, type ScheduleRequest } from './lib/dose-burst.js';
 import { api, cpuMillis, login, repoRoot, rssBytes, startHubProcess, type HubProcess } from './lib/hub-process.js';
+import { startStoreProcess } from './lib/store-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -64,12 +66,13 @@ const { values } = parseArgs({
     'hub-prof': { type: 'string' },
     'hub-root': { type: 'string' },
     'hub-node-args': { type: 'string', default: '' },
+    'store-process': { type: 'boolean', default: false },
     'drain-timeout': { type: 'string', default: '90' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\']');
+  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\'] [--store-process]');
   process.exit(0);
 }
 const positive = (name: keyof typeof values): number => {
@@ -125,14 +128,15 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** CPU use of the target and of this process over an interval, in % of one core. */
-function cpuMeter(pid: number) {
+function cpuMeter(pids: readonly number[]) {
+  const cpuOf = (): number => pids.reduce((sum, pid) => sum + cpuMillis(pid), 0);
   const wall = performance.now();
-  const target = cpuMillis(pid);
+  const target = cpuOf();
   const self = process.cpuUsage();
   return () => {
     const elapsed = performance.now() - wall;
     const own = process.cpuUsage(self);
-    const targetMs = cpuMillis(pid) - target;
+    const targetMs = cpuOf() - target;
     return { target: round((targetMs / elapsed) * 100), driver: round(((own.user + own.system) / 1000 / elapsed) * 100), targetMs };
   };
 }
@@ -160,6 +164,8 @@ interface Watch {
 }
 
 interface Target {
+  /** The processes whose CPU counts as the target's (the hub, and its store when it runs apart). */
+  readonly cpuPids: readonly number[];
   readonly name: string;
   readonly pid: number;
   readonly mqttUrl: string;
@@ -177,8 +183,9 @@ interface Target {
 async function hubTarget(dataDir: string): Promise<Target> {
   const admin = { adminEmail: `bench-${randomUUID().slice(0, 8)}@example.org`, adminPassword: 'bench-admin-password', jwtSecret: randomBytes(24).toString('hex') };
   const nodeArgs = [...(values['hub-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['hub-prof']}`] : []), ...values['hub-node-args'].split(' ').filter(Boolean)];
-  const hub: HubProcess = await startHubProcess({ dataDir, ...admin, nodeArgs, ...(values['hub-root'] ? { root: values['hub-root'] } : {}), env: { MONGO_URL: undefined, REDIS_URL: undefined }, startTimeoutMs: 60_000 });
-  log(`hub pid ${hub.pid}: ${hub.api}, ${hub.mqtt}, store ${hub.storeUri ?? '?'}`);
+  const store = values['store-process'] ? await startStoreProcess(join(dataDir, 'store-process')) : undefined;
+  const hub: HubProcess = await startHubProcess({ dataDir, ...admin, nodeArgs, ...(values['hub-root'] ? { root: values['hub-root'] } : {}), env: { MONGO_URL: store?.uri, REDIS_URL: undefined }, startTimeoutMs: 60_000 });
+  log(`hub pid ${hub.pid}: ${hub.api}, ${hub.mqtt}, store ${store ? `pid ${String(store.pid)} ${store.uri} (own process)` : (hub.storeUri ?? '?')}`);
   const staff = await login(hub.api, admin.adminEmail, admin.adminPassword);
 
   const patients: string[] = [];
@@ -204,6 +211,7 @@ async function hubTarget(dataDir: string): Promise<Target> {
   return {
     name: 'hub',
     pid: hub.pid,
+    cpuPids: [hub.pid, ...(store?.pid ? [store.pid] : [])],
     mqttUrl: hub.mqtt,
     credentials: devices.map((device) => ({ id: device.id, secret: device.secret })),
     scheduleSecondsEstimate: provisionSeconds,
@@ -230,6 +238,7 @@ async function hubTarget(dataDir: string): Promise<Target> {
     async close() {
       socket?.close();
       await hub.stop(30_000);
+      await store?.stop();
     },
   };
 }
@@ -273,6 +282,7 @@ async function bareTarget(credentials: DeviceCredentials[]): Promise<Target> {
   return {
     name: `bare Aedes`,
     pid: child.pid as number,
+    cpuPids: [child.pid as number],
     mqttUrl: url,
     credentials,
     scheduleSecondsEstimate: credentials.length / 5000,
@@ -377,7 +387,7 @@ async function run(target: Target): Promise<Results> {
   const connectSeconds = (performance.now() - connectStarted) / 1000;
   const connectStats = fleetA.stats();
   log(`${target.name}: ${connectStats.connected}/${devices} devices connected in ${round(connectSeconds, 1)} s (${connectStats.connectFailures} connect failures)`);
-  const idleCpu = cpuMeter(target.pid);
+  const idleCpu = cpuMeter(target.cpuPids);
   const rssAfter = await settledRss(target.pid, 5000);
   const idle = idleCpu();
   const connected = fleetA.stats().connected;
@@ -433,7 +443,7 @@ async function run(target: Target): Promise<Results> {
   await sleep(Math.max(0, startAt - Date.now()));
   log(`${target.name}: events window starts (load average ${loadAverage()})`);
   const eventCounters = await target.counters();
-  const eventCpu = cpuMeter(target.pid);
+  const eventCpu = cpuMeter(target.cpuPids);
   await sleep(Math.max(0, windowEnd - Date.now()));
   const { targetMs: _windowMs, ...windowCpu } = eventCpu();
   const backlog = fleetA.stats().outboxSize;
@@ -490,7 +500,7 @@ async function run(target: Target): Promise<Results> {
   handlers.heartbeat = () => heartbeatsReceived++;
   const heartbeatCounters = await target.counters();
   const sentBefore = fleetB.stats().heartbeats;
-  const heartbeatCpu = cpuMeter(target.pid);
+  const heartbeatCpu = cpuMeter(target.cpuPids);
   const heartbeatStarted = performance.now();
   log(`${target.name}: heartbeat window starts (load average ${loadAverage()})`);
   await sleep(opts.duration * 1000);

@@ -20,17 +20,15 @@
  */
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import type { Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Binary, Long, ObjectId, deserialize, serialize } from 'bson';
 import { MongoClient } from 'mongodb';
+import { cpuMillis } from './lib/hub-process.js';
+import { lines, nextLine, startStoreProcess } from './lib/store-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -50,7 +48,6 @@ const docCount = Number(values.docs);
 const lookupCount = Number(values.lookups);
 
 const self = fileURLToPath(import.meta.url);
-const cli = fileURLToPath(new URL('../../src/store/embedded/cli.ts', import.meta.url));
 
 function document(i: number, tag: string): Record<string, unknown> {
   return { email: `${tag}-user${i}@example.org`, name: `User ${i}`, org: `org${i % 50}`, createdAt: new Date(), tags: ['a', 'b'] };
@@ -74,41 +71,6 @@ async function runWriter(uri: string, tag: string): Promise<void> {
   }));
   process.stdout.write(`${performance.now() - started}\n`);
   await client.close();
-}
-
-function lines(child: ChildProcess): Interface {
-  if (child.stdout === null) throw new Error('child without stdout');
-  return createInterface({ input: child.stdout });
-}
-
-function nextLine(reader: Interface): Promise<string> {
-  return new Promise((resolve) => reader.once('line', resolve));
-}
-
-/** CPU milliseconds used so far by a process (Linux /proc; NaN elsewhere). */
-function cpuMillis(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-async function startStoreProcess(dataDir: string): Promise<{ uri: string; pid: number | undefined; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--port', '0', '--quiet', '--data-dir', dataDir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const uri = await nextLine(lines(child));
-  return {
-    uri,
-    pid: child.pid,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
 }
 
 async function durableInsertOne(uri: string, storePid: number | undefined, writers: number): Promise<{ rate: number; storeMicros: number }> {

@@ -149,9 +149,9 @@ export function rssBytes(pid: number): number {
 }
 
 /** CPU time (user + system) a process has used, in ms (Linux /proc), or NaN. */
-export function cpuMillis(pid: number): number {
+export function cpuMillis(pid: number | undefined): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    const fields = readFileSync(`/proc/${String(pid)}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
     // After "pid (comm) ", utime and stime are fields 12 and 13 (0-based 11, 12), in clock ticks (100/s).
     return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
