@@ -1,39 +1,75 @@
 /**
- * Dose sweep benchmark: `npm run bench:doses [-- --patients 10000 --days 3]`.
+ * Dose sweep and alert latency benchmark: `npm run bench:doses [-- options]`.
  *
- * An in-process hub (embedded store in memory, logs off, a ManualClock) seeded directly
- * through the models: `--patients` patients in Europe/Paris, each with a dispenser (9 in 10
- * online since before the doses, 1 in 10 offline) and a plan of 4 doses a day at 08:00,
- * 12:00, 18:00 and 22:00, and the occurrences of `--days` days (the generator keeps 72 h).
- * Every patient shares the same times, so the worst minute is timed: the sweep that moves
- * every patient's 08:00 dose to `due`, and the one an hour later that closes all of them
- * (missed, or unknown for the offline devices). Timed twice: with a counting AlertsApi (the
- * doses feature's own cost) and with the hub's real alerts feature on the 12:00 doses.
+ * An in-process hub (embedded store in memory, logs off, cron stopped, a ManualClock) seeded
+ * directly through the models (lib/dose-seed.ts): `--patients` patients in Europe/Paris, each
+ * with a dispenser (9 in 10 online, 1 in 10 offline), a plan of 4 doses a day at 08:00, 12:00,
+ * 18:00 and 22:00 (shifted by i % `--spread` minutes), the occurrences of `--days` days, and a
+ * care team: a watching caregiver on every `--watch-every`-th patient (97), a caregiver of their
+ * own for every other one (none with `--without-care-teams`, as in the first version of this bench).
+ *
+ * Sweeps are timed twice: with a counting AlertsApi (the doses feature's own cost) on the 08:00
+ * doses, then the hub's own service with the real alerts feature on the 12:00 doses. With
+ * `--spread 1` (default) every patient shares the same minute: the worst case. With a spread,
+ * the sweep runs every simulated minute, as the job does (the steady state).
+ *
+ * Alert → socket latency: the watching caregiver's socket.io-client runs in its own process
+ * (lib/alert-listener.ts) and times each `alert:raised`: for missed doses from the start of the
+ * sweep that found them (each real-alerts sweep is followed by a pause until the socket is quiet,
+ * as the hub idles between minutes); then for `--device-samples` help.requested and as many
+ * device.jam events published with MQTT.js to the hub's broker, from the PUBLISH to the socket.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Types } from 'mongoose';
 import { loadConfig } from '../../src/config.js';
 import type { AlertsApi } from '../../src/features/alerts/contract.js';
-import { expandItems } from '../../src/features/doses/expand.js';
-import { DEFAULT_WINDOWS, minuteOf } from '../../src/features/doses/models.js';
+import { createAdmin } from '../../src/features/identity/bootstrap.js';
 import { createDoseService } from '../../src/features/doses/service.js';
-import { startHub } from '../../src/hub.js';
+import { startHub, type Hub } from '../../src/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
+import { startAlertListener, type AlertListener } from './lib/alert-listener.js';
+import { DEVICE_ALERT_TYPES, measureDeviceAlerts } from './lib/device-alert-latency.js';
+import { seedDoses, TIMES } from './lib/dose-seed.js';
+import { api, login } from './lib/hub-process.js';
+import { distribution, formatDistribution, wallNow } from './lib/latency.js';
 
-const { values } = parseArgs({ options: { patients: { type: 'string', default: '10000' }, days: { type: 'string', default: '3' }, spread: { type: 'string', default: '1' } } });
-/** Patient i's dose times are shifted by i % SPREAD minutes: 1 = everyone at the same minute (the worst case). */
+const { values } = parseArgs({
+  options: {
+    patients: { type: 'string', default: '10000' },
+    days: { type: 'string', default: '3' },
+    spread: { type: 'string', default: '1' },
+    'watch-every': { type: 'string', default: '97' },
+    'device-samples': { type: 'string', default: '100' },
+    'without-care-teams': { type: 'boolean', default: false },
+  },
+});
 const SPREAD = Math.max(1, Number(values.spread));
 const PATIENTS = Number(values.patients);
 const DAYS = Number(values.days);
-const ZONE = 'Europe/Paris';
-const TIMES = ['08:00', '12:00', '18:00', '22:00'];
-const START = '2026-11-23';
+const WATCH_EVERY = Math.max(1, Number(values['watch-every']));
+const DEVICE_SAMPLES = Number(values['device-samples']);
+const PASSWORD = `bench-${randomUUID()}`;
 
 const ms = (from: bigint): number => Number(process.hrtime.bigint() - from) / 1e6;
 const fmt = (value: number): string => `${value.toFixed(1)} ms`;
+const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+type SweepResult = { due: number; missed: number; unknown: number };
+
+/** The organisation's admin (the hub's own bootstrap) and the watching caregiver (over REST), signed in. */
+async function people(hub: Hub) {
+  const adminEmail = 'admin@bench.invalid';
+  await createAdmin(hub.features.identity.models, { email: adminEmail, password: PASSWORD, organisation: 'Bench clinic' });
+  const admin = await login(hub.urls.api, adminEmail, PASSWORD);
+  const watcherEmail = 'watcher@bench.invalid';
+  await api(hub.urls.api, 'POST', '/users', { token: admin.token, body: { email: watcherEmail, name: 'Watching Caregiver', role: 'caregiver', password: PASSWORD } });
+  const watcher = await login(hub.urls.api, watcherEmail, PASSWORD);
+  return { admin, adminEmail, watcher };
+}
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'medhub-bench-doses-'));
@@ -41,72 +77,15 @@ async function main(): Promise<void> {
   const config = loadConfig({ NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', JWT_SECRET: 'bench-secret-bench-secret-bench-secret' });
   const hub = await startHub({ config, clock, inMemoryStore: true });
   await hub.context.jobs.stop(); // the bench calls the job bodies itself
+  let listener: AlertListener | undefined;
   try {
-    const { Patient } = hub.features.identity.models;
-    const { Device } = hub.features.devices.models;
-    const { Plan, Occurrence } = hub.features.doses.models;
-    const organisationId = new Types.ObjectId();
-    const before = new Date('2026-11-22T00:00:00Z');
-
-    console.log(`medhub bench:doses — ${PATIENTS} patients × ${TIMES.length} doses/day × ${DAYS} days, times spread over ${SPREAD} minute(s); node ${process.version}, ${cpus().length} cpus, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
+    const { admin, adminEmail, watcher } = await people(hub);
+    const careTeams = values['without-care-teams'] ? 'only the watched patients have a caregiver' : 'every patient has a caregiver';
+    console.log(`medhub bench:doses — ${PATIENTS} patients × ${TIMES.length} doses/day × ${DAYS} days, times spread over ${SPREAD} minute(s), ${careTeams}; node ${process.version}, ${cpus().length} cpus, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; load average ${load()}`);
     const seedStarted = process.hrtime.bigint();
-    const shifted = (offset: number): string[] => TIMES.map((time) => {
-      const [h, m] = time.split(':').map(Number) as [number, number];
-      const total = h * 60 + m + offset;
-      return `${String(Math.floor(total / 60) % 24).padStart(2, '0')}:${String(total % 60).padStart(2, '0')}`;
-    });
-    const expansions = new Map<number, ReturnType<typeof expandItems>>();
-    const dosesFor = (offset: number) => {
-      let cached = expansions.get(offset);
-      if (!cached) expansions.set(offset, (cached = expandItems([{ id: 'daily', medicationId: 'm1', times: shifted(offset), startDate: START }], ZONE, new Date(`${START}T00:00:00Z`), new Date(Date.parse(`${START}T00:00:00Z`) + DAYS * 86_400_000 - 3_600_000))));
-      return cached;
-    };
-    const doses = dosesFor(0);
-    const BATCH = 500;
-    for (let first = 0; first < PATIENTS; first += BATCH) {
-      const ids = Array.from({ length: Math.min(BATCH, PATIENTS - first) }, () => new Types.ObjectId());
-      await Patient.insertMany(ids.map((_id, i) => ({ _id, organisationId, name: `Patient ${first + i}`, timezone: ZONE })), { lean: true });
-      await Device.insertMany(
-        ids.map((patientId, i) => ({ _id: `bench-${first + i}`, organisationId, patientId, serial: `SN-${first + i}`, secretHash: 'x', disabled: false, heartbeatTimeoutSeconds: 86_400 * 30, status: { online: Math.floor((first + i) / SPREAD) % 10 !== 0, changedAt: before, lastSeenAt: before } })),
-        { lean: true },
-      );
-      const planIds = ids.map(() => new Types.ObjectId());
-      await Plan.insertMany(
-        ids.map((patientId, i) => ({
-          _id: planIds[i],
-          organisationId,
-          patientId,
-          timezone: ZONE,
-          windows: DEFAULT_WINDOWS,
-          medications: [{ id: 'm1', name: 'Metformin', slot: 1, pillsPerDose: 1, stock: 200, criticality: 'normal' }],
-          schedule: [{ id: 'daily', medicationId: 'm1', times: shifted((first + i) % SPREAD), startDate: START }],
-          generatedUntil: new Date(`${START}T00:00:00Z`),
-        })),
-        { lean: true },
-      );
-      const occurrences = ids.flatMap((patientId, i) =>
-        dosesFor((first + i) % SPREAD).map((dose) => ({
-          organisationId,
-          patientId,
-          planId: planIds[i],
-          itemId: dose.itemId,
-          medicationId: 'm1',
-          slot: 1,
-          pills: 1,
-          critical: false,
-          dueAt: dose.dueAt,
-          localDate: dose.localDate,
-          window: DEFAULT_WINDOWS,
-          missedAt: new Date(dose.dueAt.getTime() + DEFAULT_WINDOWS.missedAfterMinutes * 60_000),
-          dueMinute: minuteOf(dose.dueAt),
-          missedMinute: minuteOf(dose.dueAt) + DEFAULT_WINDOWS.missedAfterMinutes,
-          state: 'scheduled',
-          changedAt: before,
-        })),
-      );
-      await Occurrence.insertMany(occurrences, { lean: true });
-    }
-    console.log(`seeded ${await Occurrence.estimatedDocumentCount()} occurrences in ${(ms(seedStarted) / 1000).toFixed(1)} s`);
+    const { doses, watched } = await seedDoses(hub, { organisationId: admin.organisationId, patients: PATIENTS, days: DAYS, spread: SPREAD, watcherId: watcher.userId, watchEvery: WATCH_EVERY, ownCaregivers: !values['without-care-teams'] });
+    console.log(`seeded ${await hub.features.doses.models.Occurrence.estimatedDocumentCount()} occurrences in ${(ms(seedStarted) / 1000).toFixed(1)} s; the watching caregiver looks after ${watched.length} patients`);
+    listener = await startAlertListener(hub.urls.socket, watcher.token);
 
     let raised = 0;
     const counting: AlertsApi = {
@@ -114,15 +93,16 @@ async function main(): Promise<void> {
       raiseMany: async (alerts) => alerts.map((alert) => ({ id: String((raised += 1)), cause: alert.cause, status: 'active' })),
       resolveCause: async () => null,
     };
-    const service = createDoseService({
-      models: hub.features.doses.models,
-      identity: hub.features.identity,
-      devices: hub.features.devices,
-      alerts: counting,
-      sockets: hub.context.sockets,
-      clock,
-      logger: hub.context.logger,
-    });
+    const service = createDoseService({ models: hub.features.doses.models, identity: hub.features.identity, devices: hub.features.devices, alerts: counting, sockets: hub.context.sockets, clock, logger: hub.context.logger });
+    const real = hub.features.doses.service;
+    /** Wall-clock start of the real-alerts sweep at each simulated instant (the raisedAt of the alerts it raised). */
+    const sweepStarts = new Map<string, number>();
+    const realSweep = async (): Promise<SweepResult> => {
+      sweepStarts.set(clock.now().toISOString(), wallNow());
+      return real.sweep();
+    };
+    /** After a real-alerts sweep the hub idles until the next minute: let the socket drain (not timed). */
+    const drain = (): Promise<void> => (listener as AlertListener).waitQuiet(100, 10_000);
 
     const timed = async (label: string, at: string, sweep: () => Promise<unknown>) => {
       clock.set(at);
@@ -132,28 +112,30 @@ async function main(): Promise<void> {
       console.log(`${label.padEnd(50)} ${at.slice(11, 16)}Z ${fmt(took).padStart(10)}  ${JSON.stringify(result)}`);
       return took;
     };
-    const [first, second] = doses as unknown as [{ dueAt: Date }, { dueAt: Date }];
+    const [first, second] = doses as [{ dueAt: Date }, { dueAt: Date }];
     const iso = (base: Date, minutes: number) => new Date(base.getTime() + minutes * 60_000).toISOString();
     if (SPREAD > 1) {
       await steady(first.dueAt, second.dueAt);
     } else {
       await timed('first sweep of the process (catch-up range query)', iso(first.dueAt, -6), () => service.sweep());
       await timed('quiet minute (nothing to move)', iso(first.dueAt, -5), () => service.sweep());
-      await timed(`08:00 doses (${Math.ceil(PATIENTS / SPREAD)} patients): scheduled → due`, iso(first.dueAt, 0), () => service.sweep());
+      await timed(`08:00 doses (${PATIENTS} patients): scheduled → due`, iso(first.dueAt, 0), () => service.sweep());
       await timed('quiet minute while due', iso(first.dueAt, 30), () => service.sweep());
       const worst = await timed(`08:00 doses close → missed/unknown (counting alerts)`, iso(first.dueAt, 60), () => service.sweep());
       console.log(`  alerts raised: ${raised}`);
       await timed('quiet minute after', iso(first.dueAt, 61), () => service.sweep());
-      await timed(`12:00 doses (${Math.ceil(PATIENTS / SPREAD)} patients): scheduled → due`, iso(second.dueAt, 0), () => service.sweep());
-      await hub.features.doses.service.sweep(); // the hub's own service: its catch-up sweep first
-      const real = await timed(`12:00 doses close → missed/unknown (real alerts)`, iso(second.dueAt, 60), () => hub.features.doses.service.sweep());
-      console.log(`  alerts stored: ${await hub.features.alerts.models.Alert.countDocuments({})}`);
-      console.log(`\nmissed-dose sweep, ${Math.ceil(PATIENTS / SPREAD)} doses closing in the minute: ${fmt(worst)} (doses feature), ${fmt(real)} with the real alerts feature; target < 1000 ms`);
+      await timed(`12:00 doses (${PATIENTS} patients): scheduled → due`, iso(second.dueAt, 0), () => service.sweep());
+      await real.sweep(); // the hub's own service: its catch-up sweep first
+      const withAlerts = await timed(`12:00 doses close → missed/unknown (real alerts)`, iso(second.dueAt, 60), realSweep);
+      await drain();
+      console.log(`  alerts stored: ${await hub.features.alerts.models.Alert.countDocuments({})}, notifications recorded: ${await hub.features.alerts.models.Notification.countDocuments({})}`);
+      console.log(`\nmissed-dose sweep, ${PATIENTS} doses closing in the same minute: ${fmt(worst)} (doses feature), ${fmt(withAlerts)} with the real alerts feature; target < 1000 ms`);
     }
+    await latencies();
 
     /** Spread times: the sweep every simulated minute, as the job runs it. */
     async function steady(firstDue: Date, secondDue: Date): Promise<void> {
-      const minutes = async (label: string, from: Date, count: number, sweep: () => Promise<{ due: number; missed: number; unknown: number }>) => {
+      const minutes = async (label: string, from: Date, count: number, sweep: () => Promise<SweepResult>, after?: () => Promise<void>) => {
         const took: number[] = [];
         const totals = { due: 0, missed: 0, unknown: 0 };
         for (let minute = 0; minute < count; minute += 1) {
@@ -164,6 +146,7 @@ async function main(): Promise<void> {
           totals.due += result.due;
           totals.missed += result.missed;
           totals.unknown += result.unknown;
+          await after?.();
         }
         took.sort((a, b) => a - b);
         const mean = took.reduce((a, b) => a + b, 0) / took.length;
@@ -174,12 +157,29 @@ async function main(): Promise<void> {
       const worst = await minutes('08:00–09:59 local, every minute (counting alerts)', new Date(firstDue.getTime() - 60_000), 121, () => service.sweep());
       console.log(`  alerts raised: ${raised}`);
       clock.set(new Date(secondDue.getTime() + 59 * 60_000));
-      await hub.features.doses.service.sweep();
-      const real = await minutes('13:00–13:59 local, the 12:00 doses closing (real alerts)', new Date(secondDue.getTime() + 60 * 60_000), 60, () => hub.features.doses.service.sweep());
-      console.log(`  alerts stored: ${await hub.features.alerts.models.Alert.countDocuments({})}`);
-      console.log(`\nsweep every minute, ~${Math.ceil(PATIENTS / SPREAD)} doses due and closing per minute: max ${fmt(worst)} (doses feature), max ${fmt(real)} with the real alerts feature; target < 1000 ms`);
+      await real.sweep();
+      const withAlerts = await minutes('13:00–13:59 local, the 12:00 doses closing (real alerts)', new Date(secondDue.getTime() + 60 * 60_000), 60, realSweep, drain);
+      console.log(`  alerts stored: ${await hub.features.alerts.models.Alert.countDocuments({})}, notifications recorded: ${await hub.features.alerts.models.Notification.countDocuments({})}`);
+      console.log(`\nsweep every minute, ~${Math.ceil(PATIENTS / SPREAD)} doses due and closing per minute: max ${fmt(worst)} (doses feature), max ${fmt(withAlerts)} with the real alerts feature; target < 1000 ms`);
+    }
+
+    async function latencies(): Promise<void> {
+      const arrivals = (listener as AlertListener).arrivals.filter((a) => a.type === 'dose.missed');
+      const expected = await hub.features.alerts.models.Alert.countDocuments({ type: 'dose.missed', patientId: { $in: watched.map((id) => new Types.ObjectId(id)) } });
+      const missed = arrivals.flatMap((a) => {
+        const start = sweepStarts.get(a.raisedAt);
+        return start === undefined ? [] : [a.at - start];
+      });
+      console.log(`\nalert → socket latency (the watching caregiver's socket.io-client in its own process; load average ${load()}):`);
+      console.log(`  dose.missed, sweep start → alert:raised: ${formatDistribution(distribution(missed))} (${arrivals.length} of ${expected} watched alerts received)`);
+      if (DEVICE_SAMPLES <= 0) return;
+      const staff = await login(hub.urls.api, adminEmail, PASSWORD); // tokens follow the manual clock, which has moved
+      const device = await measureDeviceAlerts({ apiBase: hub.urls.api, mqttUrl: hub.urls.mqtt, staffToken: staff.token, patientId: watched[0] as string, listener: listener as AlertListener, alerts: hub.features.alerts, clock, samples: DEVICE_SAMPLES });
+      for (const type of DEVICE_ALERT_TYPES) console.log(`  ${type}, MQTT publish → alert:raised: ${formatDistribution(distribution(device[type]))}`);
+      console.log(`load average ${load()}`);
     }
   } finally {
+    await listener?.close();
     await hub.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
