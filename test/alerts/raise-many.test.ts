@@ -192,3 +192,32 @@ async function eventually(check: () => boolean, ms = 5000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+t.test('resolveCauses: the open alerts of the causes resolved at once, each followed up; others untouched', async (t) => {
+  const hub = await startTestHub(t);
+  await hub.context.jobs.stop();
+  const s = await alertScenario(hub);
+  await putPatientPolicy(hub, s.clinician.token, s.patient.id, twoTiers);
+  const caregiver = await signedInSocket(t, hub, s.caregiver.token);
+  const updates = collect<AnyBody>(caregiver, 'alert:updated');
+  const notes = collect<AnyBody>(caregiver, 'alert:notify');
+  const alerts = hub.features.alerts;
+  const base = { organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.late' as const };
+  const refs = await alerts.raiseMany([0, 1, 2, 3].map((i) => ({ ...base, cause: `late-${i}` })));
+  await alerts.delivery.settled();
+  const byPerson = await request(hub, 'POST', `/api/v1/alerts/${refs[3]?.id as string}/resolve`, { token: s.clinician.token, body: { note: 'seen to' } });
+  t.equal(byPerson.status, 200);
+
+  const commands = await commandsDuring(hub, async () => {
+    const resolved = await alerts.resolveCauses(['late-0', 'late-1', 'late-3', 'never-raised'], 'missed');
+    t.same(resolved.map((r) => r.id).sort(), [refs[0]?.id, refs[1]?.id].sort(), 'only the open ones, and only those it resolved');
+    t.ok(resolved.every((r) => r.status === 'resolved'));
+  });
+  t.equal(commands.filter((c) => c === 'update').length, 2, 'one write for the alerts, one for the follow-ups’ delivery attempts');
+  t.match(await alerts.models.Alert.findById(refs[2]?.id).lean(), { status: 'active' }, 'another cause untouched');
+  t.match(await alerts.models.Alert.findById(refs[3]?.id).lean(), { resolved: { note: 'seen to', auto: false } }, 'a person’s resolution kept');
+  await eventually(() => updates.filter((u) => u.resolved?.note === 'missed').length === 2);
+  await eventually(() => notes.filter((n) => n.event === 'alert.resolved').length === 3);
+  t.same(notes.filter((n) => n.event === 'alert.resolved').map((n) => n.alertId).sort(), [refs[0]?.id, refs[1]?.id, refs[3]?.id].sort(), 'everyone reached hears it is over');
+  t.same(await alerts.resolveCauses(['late-0'], 'again'), [], 'nothing open any more');
+});

@@ -59,4 +59,6 @@ export interface AlertsApi {
   raiseMany(alerts: RaiseAlert[]): Promise<AlertRef[]>;
   /** Resolves the open alert of a cause because the cause cleared (e.g. a late dose was taken). */
   resolveCause(cause: string, note: string): Promise<AlertRef | null>;
+  /** `resolveCause` for many causes at once (a sweep's), with a number of store round trips that does not grow with the count. Answers the alerts it resolved. */
+  resolveCauses(causes: string[], note: string): Promise<AlertRef[]>;
 }

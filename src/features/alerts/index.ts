@@ -24,7 +24,7 @@ export async function registerAlerts(ctx: HubContext, { identity, devices }: { i
   const notifiers = [createSocketNotifier(ctx.sockets), createWebhookNotifier(ctx.clock), createHttpGatewayNotifier('sms', ctx.clock), createHttpGatewayNotifier('voice', ctx.clock)];
   const delivery = createDelivery(models, notifiers, ctx.clock, log);
   const service = createAlertService({ models, identity, sockets: ctx.sockets, delivery, clock: ctx.clock, logger: log });
-  const api: AlertsApi = { raise: service.raise, raiseMany: service.raiseMany, resolveCause: service.resolveCause };
+  const api: AlertsApi = { raise: service.raise, raiseMany: service.raiseMany, resolveCause: service.resolveCause, resolveCauses: service.resolveCauses };
 
   registerDeviceAlerts(devices, api, log);
   registerAlertRoutes(ctx.http.api, identity.requireUser, service);

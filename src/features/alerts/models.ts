@@ -131,6 +131,9 @@ const notificationSchema = new Schema(
   { versionKey: false },
 );
 notificationSchema.index({ alertId: 1, createdAt: 1 });
+// alertId alone as well: the embedded store's planner uses an index only when the query pins all its
+// fields, and follow-ups ask for the notifications of alerts by alertId (else a scan of every notification).
+notificationSchema.index({ alertId: 1 });
 
 export type AlertDoc = InferSchemaType<typeof alertSchema> & { _id: Types.ObjectId };
 export type EscalationPolicyDoc = InferSchemaType<typeof policySchema> & { _id: Types.ObjectId };

@@ -18,6 +18,7 @@ import type { AlertRef, AlertSeverity, AlertStatus, AlertType, RaiseAlert } from
 import { escalationStart, range } from './escalation-times.js';
 import type { AlertDoc } from './models.js';
 import type { AlertNotify, PatientNames, TierNotice } from './notify.js';
+import { findOpenByCause } from './open-alerts.js';
 import type { PolicyInForce, PolicyLookup } from './policy-lookup.js';
 
 export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
@@ -92,11 +93,7 @@ function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone
 }
 
 export function createRaise({ Alert, Patient, policies, notify, publish, clock, logger }: Deps) {
-  async function openByCause(causes: string[]): Promise<Map<string, AlertDoc>> {
-    if (!causes.length) return new Map();
-    const open = await Alert.find({ cause: { $in: causes }, open: true }).lean<AlertDoc[]>();
-    return new Map(open.map((alert) => [alert.cause, alert]));
-  }
+  const openByCause = (causes: string[]): Promise<Map<string, AlertDoc>> => findOpenByCause(Alert, causes);
 
   async function patientsOf(inputs: RaiseAlert[]): Promise<Map<string, PatientDoc>> {
     const ids = [...new Set(inputs.flatMap((i) => (i.patientId ? [i.patientId] : [])))];

@@ -17,11 +17,11 @@ import type { AlertDelivery, PlannedNotification } from './delivery.js';
 import { nextAfter, quietEnd, range } from './escalation-times.js';
 import type { AlertDoc, AlertModels, EscalationPolicyDoc } from './models.js';
 import { createAlertNotify } from './notify.js';
-import { planFollowUp } from './plan.js';
 import { policyView, toPolicy, type EscalationPolicy } from './policy.js';
 import { createPolicyLookup } from './policy-lookup.js';
 import { alertRef, createRaise } from './raise.js';
 import { createRecipientLookup } from './recipients.js';
+import { createResolver } from './resolve.js';
 import { toAlertView, toNotificationView, type AlertView } from './views.js';
 
 export { DEFAULT_SEVERITY } from './raise.js';
@@ -58,14 +58,9 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
 
   const notify = (alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string): Promise<void> => notices.tiers([{ alert, tiers, event, skip }]);
 
+  const resolver = createResolver({ Alert, Notification, User, notices, publish: (alert) => publish('alert:updated', alert), clock });
   /** Once resolved, everyone the alert reached hears it is over (see planFollowUp). */
-  async function followUp(alert: AlertDoc): Promise<void> {
-    const reached = await Notification.find({ alertId: alert._id, status: 'delivered', event: { $ne: 'alert.resolved' } }, { channel: 1, userId: 1, endpoint: 1, tier: 1 }).lean();
-    if (!reached.length) return;
-    const userIds = reached.flatMap((n) => (n.userId ? [new Types.ObjectId(String(n.userId))] : []));
-    const users = new Map((await User.find({ _id: { $in: userIds } }, { phone: 1 }).lean()).map((u) => [String(u._id), u]));
-    await notices.send([{ alert, planned: planFollowUp(alert, reached, (userId) => users.get(userId)?.phone ?? null) }]);
-  }
+  const followUp = (alert: AlertDoc): Promise<void> => resolver.followUp([alert]);
 
   async function loadAlert(actor: Actor, alertId: string, action: 'alert.read' | 'alert.act'): Promise<AlertDoc> {
     const alert = Types.ObjectId.isValid(alertId) ? await Alert.findById(alertId).lean<AlertDoc>() : null;
@@ -100,6 +95,8 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
       await followUp(alert);
       return alertRef(alert);
     },
+
+    resolveCauses: resolver.resolveCauses,
   };
 
   return {

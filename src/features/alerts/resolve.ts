@@ -1,0 +1,60 @@
+/**
+ * Resolving alerts because their causes cleared, one or a sweep's worth at a
+ * time, and the follow-up everyone an alert reached gets once it is resolved.
+ * Batches cost the same few store round trips as one alert: the open alerts
+ * of the causes, one bulkWrite (each statement guarded by `open: true`, since
+ * a person may resolve one meanwhile), one read back, then the follow-ups
+ * planned and recorded together.
+ */
+import { Types, type Model } from 'mongoose';
+import type { Clock } from '../../ports/clock.js';
+import type { IdentityModels } from '../identity/models.js';
+import type { AlertRef } from './contract.js';
+import type { AlertDoc, NotificationDoc } from './models.js';
+import type { AlertNotify } from './notify.js';
+import { findOpenByCause } from './open-alerts.js';
+import { planFollowUp, type Reached } from './plan.js';
+import { alertRef } from './raise.js';
+
+interface Deps {
+  Alert: Model<AlertDoc>;
+  Notification: Model<NotificationDoc>;
+  User: IdentityModels['User'];
+  notices: AlertNotify;
+  publish: (alert: AlertDoc) => void;
+  clock: Clock;
+}
+
+export function createResolver({ Alert, Notification, User, notices, publish, clock }: Deps) {
+  /** Once resolved, everyone each alert reached (delivered, not a follow-up itself) hears it is over. */
+  async function followUp(alerts: AlertDoc[]): Promise<void> {
+    if (!alerts.length) return;
+    // By alertId alone (the embedded store then answers from the index without re-testing the list); the rest is checked here.
+    const sent = await Notification.find({ alertId: { $in: alerts.map((a) => a._id) } }, { alertId: 1, channel: 1, userId: 1, endpoint: 1, tier: 1, status: 1, event: 1 }).lean();
+    const reached = new Map<string, Reached[]>();
+    for (const n of sent) if (n.status === 'delivered' && n.event !== 'alert.resolved') reached.set(String(n.alertId), [...(reached.get(String(n.alertId)) ?? []), n]);
+    if (!reached.size) return;
+    const userIds = [...new Set([...reached.values()].flat().flatMap((n) => (n.userId ? [String(n.userId)] : [])))];
+    const users = new Map((userIds.length ? await User.find({ _id: { $in: userIds.map((id) => new Types.ObjectId(id)) } }, { phone: 1 }).lean() : []).map((u) => [String(u._id), u]));
+    const phoneOf = (userId: string): string | null => users.get(userId)?.phone ?? null;
+    await notices.send(alerts.map((alert) => ({ alert, planned: planFollowUp(alert, reached.get(String(alert._id)) ?? [], phoneOf) })));
+  }
+
+  async function resolveCauses(causes: string[], note: string): Promise<AlertRef[]> {
+    const open = [...(await findOpenByCause(Alert, [...new Set(causes)])).values()];
+    if (!open.length) return [];
+    const resolved = { by: null, at: clock.now(), note, auto: true };
+    await Alert.bulkWrite(
+      open.map((alert) => ({ updateOne: { filter: { _id: alert._id, open: true }, update: { $set: { status: 'resolved', open: false, nextEscalationAt: null, resolved } } } })),
+      { ordered: false },
+    );
+    // Ours are those carrying this resolution (one a person resolved meanwhile keeps theirs, and their follow-up).
+    const after = await Alert.find({ _id: { $in: open.map((a) => a._id) } }).lean<AlertDoc[]>();
+    const ours = after.filter((a) => a.resolved?.auto && a.resolved.note === note && new Date(a.resolved.at).getTime() === resolved.at.getTime());
+    for (const alert of ours) publish(alert);
+    await followUp(ours);
+    return ours.map(alertRef);
+  }
+
+  return { followUp, resolveCauses };
+}
