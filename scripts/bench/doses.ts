@@ -9,13 +9,14 @@
  * own for every other one (none with `--without-care-teams`, as in the first version of this bench).
  *
  * Sweeps are timed twice: with a counting AlertsApi (the doses feature's own cost) on the 08:00
- * doses, then the hub's own service with the real alerts feature on the 12:00 doses. With
+ * doses, then the hub's own service with the real alerts feature on the 12:00 doses (dose.late at
+ * the end of their on-time window, then dose.missed, resolving dose.late, when they close). With
  * `--spread 1` (default) every patient shares the same minute: the worst case. With a spread,
  * the sweep runs every simulated minute, as the job does (the steady state).
  *
  * Alert → socket latency: the watching caregiver's socket.io-client runs in its own process
- * (lib/alert-listener.ts) and times each `alert:raised`: for missed doses from the start of the
- * sweep that found them (each real-alerts sweep is followed by a pause until the socket is quiet,
+ * (lib/alert-listener.ts) and times each `alert:raised`: for late and missed doses from the start
+ * of the sweep that found them (each real-alerts sweep is followed by a pause until the socket is quiet,
  * as the hub idles between minutes); then for `--device-samples` help.requested and as many
  * device.jam events published with MQTT.js to the hub's broker, from the PUBLISH to the socket.
  */
@@ -26,7 +27,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Types } from 'mongoose';
 import { loadConfig } from '../../src/config.js';
-import type { AlertsApi } from '../../src/features/alerts/contract.js';
+import type { AlertsApi, RaiseAlert } from '../../src/features/alerts/contract.js';
 import { createAdmin } from '../../src/features/identity/bootstrap.js';
 import { createDoseService } from '../../src/features/doses/service.js';
 import { startHub, type Hub } from '../../src/hub.js';
@@ -58,7 +59,7 @@ const ms = (from: bigint): number => Number(process.hrtime.bigint() - from) / 1e
 const fmt = (value: number): string => `${value.toFixed(1)} ms`;
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
 
-type SweepResult = { due: number; missed: number; unknown: number };
+type SweepResult = { due: number; late?: number; missed: number; unknown: number };
 
 /** The organisation's admin (the hub's own bootstrap) and the watching caregiver (over REST), signed in. */
 async function people(hub: Hub) {
@@ -87,11 +88,17 @@ async function main(): Promise<void> {
     console.log(`seeded ${await hub.features.doses.models.Occurrence.estimatedDocumentCount()} occurrences in ${(ms(seedStarted) / 1000).toFixed(1)} s; the watching caregiver looks after ${watched.length} patients`);
     listener = await startAlertListener(hub.urls.socket, watcher.token);
 
-    let raised = 0;
+    const raisedByType = new Map<string, number>();
+    const count = (alert: RaiseAlert) => {
+      raisedByType.set(alert.type, (raisedByType.get(alert.type) ?? 0) + 1);
+      return { id: randomUUID(), cause: alert.cause, status: 'active' as const };
+    };
+    const raisedSoFar = (): string => `alerts raised: ${[...raisedByType].map(([type, n]) => `${n} ${type}`).join(', ') || 'none'}`;
     const counting: AlertsApi = {
-      raise: async (alert) => ({ id: String((raised += 1)), cause: alert.cause, status: 'active' }),
-      raiseMany: async (alerts) => alerts.map((alert) => ({ id: String((raised += 1)), cause: alert.cause, status: 'active' })),
+      raise: async (alert) => count(alert),
+      raiseMany: async (alerts) => alerts.map(count),
       resolveCause: async () => null,
+      resolveCauses: async () => [],
     };
     const service = createDoseService({ models: hub.features.doses.models, identity: hub.features.identity, devices: hub.features.devices, alerts: counting, sockets: hub.context.sockets, clock, logger: hub.context.logger });
     const real = hub.features.doses.service;
@@ -120,16 +127,18 @@ async function main(): Promise<void> {
       await timed('first sweep of the process (catch-up range query)', iso(first.dueAt, -6), () => service.sweep());
       await timed('quiet minute (nothing to move)', iso(first.dueAt, -5), () => service.sweep());
       await timed(`08:00 doses (${PATIENTS} patients): scheduled → due`, iso(first.dueAt, 0), () => service.sweep());
-      await timed('quiet minute while due', iso(first.dueAt, 30), () => service.sweep());
+      await timed('08:30: on-time window over (dose.late, counting)', iso(first.dueAt, 30), () => service.sweep());
       const worst = await timed(`08:00 doses close → missed/unknown (counting alerts)`, iso(first.dueAt, 60), () => service.sweep());
-      console.log(`  alerts raised: ${raised}`);
+      console.log(`  ${raisedSoFar()}`);
       await timed('quiet minute after', iso(first.dueAt, 61), () => service.sweep());
       await timed(`12:00 doses (${PATIENTS} patients): scheduled → due`, iso(second.dueAt, 0), () => service.sweep());
       await real.sweep(); // the hub's own service: its catch-up sweep first
+      const lateAlerts = await timed('12:30: on-time window over (dose.late, real alerts)', iso(second.dueAt, 30), realSweep);
+      await drain();
       const withAlerts = await timed(`12:00 doses close → missed/unknown (real alerts)`, iso(second.dueAt, 60), realSweep);
       await drain();
-      console.log(`  alerts stored: ${await hub.features.alerts.models.Alert.countDocuments({})}, notifications recorded: ${await hub.features.alerts.models.Notification.countDocuments({})}`);
-      console.log(`\nmissed-dose sweep, ${PATIENTS} doses closing in the same minute: ${fmt(worst)} (doses feature), ${fmt(withAlerts)} with the real alerts feature; target < 1000 ms`);
+      console.log(`  ${await storedAlerts()}`);
+      console.log(`\nmissed-dose sweep, ${PATIENTS} doses closing in the same minute: ${fmt(worst)} (doses feature), ${fmt(withAlerts)} with the real alerts feature (dose.missed raised, dose.late resolved); the dose.late sweep ${fmt(lateAlerts)}; target < 1000 ms`);
     }
     await latencies();
 
@@ -137,13 +146,14 @@ async function main(): Promise<void> {
     async function steady(firstDue: Date, secondDue: Date): Promise<void> {
       const minutes = async (label: string, from: Date, count: number, sweep: () => Promise<SweepResult>, after?: () => Promise<void>) => {
         const took: number[] = [];
-        const totals = { due: 0, missed: 0, unknown: 0 };
+        const totals = { due: 0, late: 0, missed: 0, unknown: 0 };
         for (let minute = 0; minute < count; minute += 1) {
           clock.set(new Date(from.getTime() + minute * 60_000));
           const started = process.hrtime.bigint();
           const result = await sweep();
           took.push(ms(started));
           totals.due += result.due;
+          totals.late += result.late ?? 0;
           totals.missed += result.missed;
           totals.unknown += result.unknown;
           await after?.();
@@ -155,23 +165,32 @@ async function main(): Promise<void> {
       };
       await service.sweep(); // catch-up sweep of the process
       const worst = await minutes('08:00–09:59 local, every minute (counting alerts)', new Date(firstDue.getTime() - 60_000), 121, () => service.sweep());
-      console.log(`  alerts raised: ${raised}`);
-      clock.set(new Date(secondDue.getTime() + 59 * 60_000));
-      await real.sweep();
-      const withAlerts = await minutes('13:00–13:59 local, the 12:00 doses closing (real alerts)', new Date(secondDue.getTime() + 60 * 60_000), 60, realSweep, drain);
-      console.log(`  alerts stored: ${await hub.features.alerts.models.Alert.countDocuments({})}, notifications recorded: ${await hub.features.alerts.models.Notification.countDocuments({})}`);
+      console.log(`  ${raisedSoFar()}`);
+      clock.set(new Date(secondDue.getTime() + 29 * 60_000));
+      await real.sweep(); // the hub's own service: its catch-up sweep first
+      const withAlerts = await minutes('12:30–13:59 local, the 12:00 doses late, then closing (real alerts)', new Date(secondDue.getTime() + 30 * 60_000), 90, realSweep, drain);
+      console.log(`  ${await storedAlerts()}`);
       console.log(`\nsweep every minute, ~${Math.ceil(PATIENTS / SPREAD)} doses due and closing per minute: max ${fmt(worst)} (doses feature), max ${fmt(withAlerts)} with the real alerts feature; target < 1000 ms`);
     }
 
+    async function storedAlerts(): Promise<string> {
+      const { Alert, Notification } = hub.features.alerts.models;
+      const byType = await Alert.aggregate<{ _id: string; n: number }>([{ $group: { _id: '$type', n: { $sum: 1 } } }]);
+      return `alerts stored: ${byType.map((t) => `${t.n} ${t._id}`).join(', ') || 'none'}; notifications recorded: ${await Notification.countDocuments({})}`;
+    }
+
     async function latencies(): Promise<void> {
-      const arrivals = (listener as AlertListener).arrivals.filter((a) => a.type === 'dose.missed');
-      const expected = await hub.features.alerts.models.Alert.countDocuments({ type: 'dose.missed', patientId: { $in: watched.map((id) => new Types.ObjectId(id)) } });
-      const missed = arrivals.flatMap((a) => {
-        const start = sweepStarts.get(a.raisedAt);
-        return start === undefined ? [] : [a.at - start];
-      });
       console.log(`\nalert → socket latency (the watching caregiver's socket.io-client in its own process; load average ${load()}):`);
-      console.log(`  dose.missed, sweep start → alert:raised: ${formatDistribution(distribution(missed))} (${arrivals.length} of ${expected} watched alerts received)`);
+      for (const type of ['dose.missed', 'dose.late'] as const) {
+        const arrivals = (listener as AlertListener).arrivals.filter((a) => a.type === type);
+        const expected = await hub.features.alerts.models.Alert.countDocuments({ type, patientId: { $in: watched.map((id) => new Types.ObjectId(id)) } });
+        // Alerts of the timed sweeps only (raisedAt is the sweep's simulated instant); the catch-up sweep's are left out.
+        const latencies = arrivals.flatMap((a) => {
+          const start = sweepStarts.get(a.raisedAt);
+          return start === undefined ? [] : [a.at - start];
+        });
+        console.log(`  ${type}, sweep start → alert:raised: ${formatDistribution(distribution(latencies))} (${arrivals.length} of ${expected} watched alerts received)`);
+      }
       if (DEVICE_SAMPLES <= 0) return;
       const staff = await login(hub.urls.api, adminEmail, PASSWORD); // tokens follow the manual clock, which has moved
       const device = await measureDeviceAlerts({ apiBase: hub.urls.api, mqttUrl: hub.urls.mqtt, staffToken: staff.token, patientId: watched[0] as string, listener: listener as AlertListener, alerts: hub.features.alerts, clock, samples: DEVICE_SAMPLES });

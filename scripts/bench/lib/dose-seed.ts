@@ -96,6 +96,7 @@ export async function seedDoses(hub: Hub, options: DoseSeedOptions): Promise<{ d
           missedAt: new Date(dose.dueAt.getTime() + DEFAULT_WINDOWS.missedAfterMinutes * 60_000),
           dueMinute: minuteOf(dose.dueAt),
           missedMinute: minuteOf(dose.dueAt) + DEFAULT_WINDOWS.missedAfterMinutes,
+          lateMinute: minuteOf(dose.dueAt) + DEFAULT_WINDOWS.lateAfterMinutes,
           state: 'scheduled',
           changedAt: before,
         })),

@@ -96,6 +96,8 @@ const occurrenceSchema = new Schema(
     /** dueAt and missedAt in whole minutes since the epoch: the sweep asks for the minutes it covers by equality ($in), which every store answers from an index. */
     dueMinute: { type: Number, required: true },
     missedMinute: { type: Number, required: true },
+    /** dueAt + lateAfterMinutes in epoch minutes: the bucket the sweep raises dose.late from (null on occurrences generated before it existed until the first sweep fills it in). */
+    lateMinute: { type: Number, default: null },
     state: { type: String, enum: DOSE_STATES, default: 'scheduled' },
     takenAt: { type: Date, default: null },
     dispensedAt: { type: Date, default: null },
@@ -105,6 +107,8 @@ const occurrenceSchema = new Schema(
     eventId: { type: String, default: null },
     confirmedBy: { type: String, default: null },
     alertedAt: { type: Date, default: null },
+    /** When the dose.late alert was raised (null: none). */
+    lateAlertedAt: { type: Date, default: null },
     changedAt: { type: Date, default: null },
   },
   { versionKey: false },
@@ -113,6 +117,7 @@ occurrenceSchema.index({ planId: 1, itemId: 1, dueAt: 1 }, { unique: true });
 // Single-field: a minute bucket holds few occurrences, and the embedded store answers $in from single-field indexes.
 occurrenceSchema.index({ dueMinute: 1 });
 occurrenceSchema.index({ missedMinute: 1 });
+occurrenceSchema.index({ lateMinute: 1 });
 occurrenceSchema.index({ state: 1, missedAt: 1 });
 occurrenceSchema.index({ state: 1, alertedAt: 1 });
 occurrenceSchema.index({ patientId: 1, dueAt: 1 });

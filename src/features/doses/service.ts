@@ -16,7 +16,9 @@ import type { Devices } from '../devices/index.js';
 import { audited, type Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
 import type { PatientDoc } from '../identity/models.js';
+import { evidenceOf, fleetOf } from './evidence.js';
 import { dosesPerDay, expandItems } from './expand.js';
+import { createLateAlerts, lateAt } from './late-alerts.js';
 import { DEFAULT_WINDOWS, minuteOf, type DoseModels, type DoseState, type OccurrenceDoc, type PlanDoc } from './models.js';
 import { toOccurrenceView, toPlanView } from './views.js';
 import { addDays, isValidZone, localDate, localDates } from './zone.js';
@@ -58,6 +60,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   const { Device } = devices.models;
   const { policy, audit } = identity;
   const log = logger.child({ feature: 'doses' });
+  const lateAlerts = createLateAlerts({ Occurrence, alerts, clock, log });
 
   const track = <T>(actor: Actor, action: string, objectType: string, objectId: string | null, run: () => Promise<T>) => audited(audit, actor, { action, objectType, objectId }, run);
 
@@ -121,6 +124,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         missedAt: new Date(dose.dueAt.getTime() + windows.missedAfterMinutes * MINUTE),
         dueMinute: minuteOf(dose.dueAt),
         missedMinute: minuteOf(dose.dueAt) + windows.missedAfterMinutes,
+        lateMinute: minuteOf(dose.dueAt) + windows.lateAfterMinutes,
         state: 'scheduled',
         changedAt: now,
       };
@@ -207,6 +211,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     if (updated && occurrence.state === 'missed') {
       await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'taken late').catch((error: unknown) => log.error({ err: error, occurrenceId: String(occurrence._id) }, 'could not resolve dose.missed'));
     }
+    // The document as updated: it shows a dose.late the sweep raised after `occurrence` was read.
+    if (updated) await lateAlerts.resolve([updated], 'taken');
     return updated;
   }
 
@@ -260,14 +266,17 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
       case 'dose.taken':
         await recordTaken(occurrence, event.at, fields);
         break;
-      case 'dose.skipped':
-        await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state: 'skipped', ...fields });
+      case 'dose.skipped': {
+        const skipped = await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state: 'skipped', ...fields });
         if (occurrence.state === 'missed') await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'skipped').catch(() => undefined);
+        if (skipped) await lateAlerts.resolve([skipped], 'skipped');
         break;
+      }
       case 'dose.missed': {
         const reason = typeof payload.reason === 'string' ? payload.reason : 'not_taken';
         const missed = await transition(occurrence._id, ['scheduled', 'due', 'unknown'], { state: 'missed', evidence: `device:${reason}`, ...fields });
         if (missed) await raiseMissed(missed);
+        if (missed) await lateAlerts.resolve([missed], 'missed');
         break;
       }
     }
@@ -339,6 +348,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
    * SWEEP_LOOKBACK_MINUTES, catches up once with a range query on (state, missedAt).
    */
   let lastSweptMinute: number | null = null;
+  type SweepCounts = { due: number; late: number; missed: number; unknown: number };
 
   function recentMinutes(nowMinute: number): number[] | null {
     if (lastSweptMinute === null || nowMinute - lastSweptMinute > SWEEP_LOOKBACK_MINUTES || nowMinute < lastSweptMinute) return null;
@@ -347,13 +357,15 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     return Array.from({ length: nowMinute - first + 1 }, (_, i) => first + i);
   }
 
-  async function sweep(): Promise<{ due: number; missed: number; unknown: number }> {
+  async function sweep(): Promise<SweepCounts> {
     const now = clock.now();
     const nowMinute = minuteOf(now);
     const minutes = recentMinutes(nowMinute);
     const open: DoseState[] = ['scheduled', 'due'];
     const dueFilter: QueryFilter<Occurrence> = minutes ? { state: 'scheduled', dueMinute: { $in: minutes } } : { state: 'scheduled', dueAt: { $lte: now } };
     const closingFilter: QueryFilter<Occurrence> = minutes ? { state: { $in: open }, missedMinute: { $in: minutes } } : { state: { $in: open }, missedAt: { $lte: now } };
+    const lateFilter: QueryFilter<Occurrence> = minutes ? { state: { $in: open }, lateMinute: { $in: minutes }, lateAlertedAt: null } : { state: { $in: open }, lateAlertedAt: null, dueAt: { $lte: now }, missedAt: { $gt: now } };
+    if (!minutes) await fillLateMinutes();
 
     const becameDue = (await Occurrence.find(dueFilter).lean<Occurrence[]>()).filter((o) => o.dueAt <= now && o.missedAt > now);
     let due = 0;
@@ -364,50 +376,66 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     }
 
     const closing = (await Occurrence.find(closingFilter).lean<Occurrence[]>()).filter((o) => o.missedAt <= now);
-    let missed = 0;
-    let unknown = 0;
-    if (closing.length) {
-      const patientIds = [...new Set(closing.map((o) => String(o.patientId)))].map(oid);
-      const fleet = await Device.find({ patientId: { $in: patientIds } }, { patientId: 1, status: 1, disabled: 1 }).lean<DeviceDoc[]>();
-      const devicesOf = new Map<string, DeviceDoc[]>();
-      for (const device of fleet) if (!device.disabled) devicesOf.set(String(device.patientId), [...(devicesOf.get(String(device.patientId)) ?? []), device]);
-      const watchedMissed: Occurrence[] = [];
-      const notConfirmed: Occurrence[] = [];
-      const toUnknown: Occurrence[] = [];
-      for (const o of closing) {
-        const list = devicesOf.get(String(o.patientId)) ?? [];
-        // Evidence of a miss: a device online since before dueAt that sent nothing, or no device at all (doses are confirmed by people).
-        if (list.length === 0) notConfirmed.push(o);
-        else if (list.some((d) => d.status?.online && (!d.status.changedAt || d.status.changedAt <= o.dueAt))) watchedMissed.push(o);
-        else toUnknown.push(o);
-      }
-      // The exceptions (usually few) by id first; then every other closing dose at once, by the bucket filter.
-      if (toUnknown.length) {
-        unknown = (await Occurrence.updateMany({ _id: { $in: toUnknown.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now } })).modifiedCount;
-        for (const o of toUnknown) emit({ ...o, state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now });
-      }
-      if (notConfirmed.length) {
-        missed += (await Occurrence.updateMany({ _id: { $in: notConfirmed.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'missed', source: 'clock', evidence: 'not_confirmed', changedAt: now, alertedAt: now } })).modifiedCount;
-      }
-      if (watchedMissed.length) {
-        missed += (await Occurrence.updateMany({ ...closingFilter, missedAt: { $lte: now } }, { $set: { state: 'missed', source: 'clock', evidence: 'device_online_no_event', changedAt: now, alertedAt: now } })).modifiedCount;
-      }
-      let updated = [...notConfirmed.map((o) => ({ ...o, evidence: 'not_confirmed' })), ...watchedMissed.map((o) => ({ ...o, evidence: 'device_online_no_event' }))].map((o) => ({ ...o, state: 'missed' as const, source: 'clock', changedAt: now }));
-      if (missed !== updated.length) {
-        // A device event or a confirmation won a race with this sweep: alert only what this sweep really moved.
-        const moved = new Set((await Occurrence.find({ _id: { $in: updated.map((o) => o._id) }, state: 'missed', changedAt: now }, { _id: 1 }).lean()).map((o) => String(o._id)));
-        updated = updated.filter((o) => moved.has(String(o._id)));
-      }
-      for (const o of updated) emit(o);
-      // The same write claimed the alerts (alertedAt), so a second instance never raises them twice; failures are released for a retry.
-      await raiseClaimed(updated);
-    }
+    // Late but not closing: a dose whose window closes now is missed (or unknown), not late.
+    const late = (await Occurrence.find(lateFilter).lean<Occurrence[]>()).filter((o) => lateAt(o) <= now.getTime() && o.missedAt > now);
+    const fleet = closing.length || late.length ? await fleetOf(Device, [...closing, ...late].map((o) => String(o.patientId))) : new Map<string, DeviceDoc[]>();
+    const evidence = (o: Occurrence) => evidenceOf(o, fleet.get(String(o.patientId)) ?? []);
+    const { missed, unknown } = closing.length ? await close(closing, closingFilter, evidence, now) : { missed: 0, unknown: 0 };
+    const lateCount = await lateAlerts.raise(late, evidence);
+
     // Missed doses whose alert could not be raised before (alerts were failing) are retried.
     const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null }).limit(500).lean<Occurrence[]>();
     const retry = unalerted.filter((o) => o.changedAt && o.changedAt < now && o.missedAt.getTime() > now.getTime() - 24 * HOUR);
     if (retry.length) await retryUnalerted(retry);
     lastSweptMinute = nowMinute;
-    return { due, missed, unknown };
+    return { due, late: lateCount, missed, unknown };
+  }
+
+  /** Occurrences generated before lateMinute existed get it (once per process, with the catch-up sweep). */
+  async function fillLateMinutes(): Promise<void> {
+    await Occurrence.updateMany({ state: { $in: ['scheduled', 'due'] }, lateMinute: null }, [{ $set: { lateMinute: { $add: ['$dueMinute', '$window.lateAfterMinutes'] } } }], { updatePipeline: true });
+  }
+
+  /**
+   * Closing doses → missed (with evidence) or unknown; their dose.missed alerts raised in one batch,
+   * then their dose.late alerts resolved (dose.missed takes over).
+   */
+  async function close(closing: Occurrence[], closingFilter: QueryFilter<Occurrence>, evidence: (o: Occurrence) => ReturnType<typeof evidenceOf>, now: Date): Promise<{ missed: number; unknown: number }> {
+    const open: DoseState[] = ['scheduled', 'due'];
+    const watchedMissed: Occurrence[] = [];
+    const notConfirmed: Occurrence[] = [];
+    const toUnknown: Occurrence[] = [];
+    for (const o of closing) {
+      const found = evidence(o);
+      if (found === 'not_confirmed') notConfirmed.push(o);
+      else if (found === 'device_online_no_event') watchedMissed.push(o);
+      else toUnknown.push(o);
+    }
+    let missed = 0;
+    let unknown = 0;
+    // The exceptions (usually few) by id first; then every other closing dose at once, by the bucket filter.
+    if (toUnknown.length) {
+      unknown = (await Occurrence.updateMany({ _id: { $in: toUnknown.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now } })).modifiedCount;
+      for (const o of toUnknown) emit({ ...o, state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now });
+    }
+    if (notConfirmed.length) {
+      missed += (await Occurrence.updateMany({ _id: { $in: notConfirmed.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'missed', source: 'clock', evidence: 'not_confirmed', changedAt: now, alertedAt: now } })).modifiedCount;
+    }
+    if (watchedMissed.length) {
+      missed += (await Occurrence.updateMany({ ...closingFilter, missedAt: { $lte: now } }, { $set: { state: 'missed', source: 'clock', evidence: 'device_online_no_event', changedAt: now, alertedAt: now } })).modifiedCount;
+    }
+    let updated = [...notConfirmed.map((o) => ({ ...o, evidence: 'not_confirmed' })), ...watchedMissed.map((o) => ({ ...o, evidence: 'device_online_no_event' }))].map((o) => ({ ...o, state: 'missed' as const, source: 'clock', changedAt: now }));
+    if (missed !== updated.length) {
+      // A device event or a confirmation won a race with this sweep: alert only what this sweep really moved.
+      const moved = new Set((await Occurrence.find({ _id: { $in: updated.map((o) => o._id) }, state: 'missed', changedAt: now }, { _id: 1 }).lean()).map((o) => String(o._id)));
+      updated = updated.filter((o) => moved.has(String(o._id)));
+    }
+    for (const o of updated) emit(o);
+    // The same write claimed the alerts (alertedAt), so a second instance never raises them twice; failures are released for a retry.
+    await raiseClaimed(updated);
+    await lateAlerts.resolve(updated, 'missed');
+    await lateAlerts.resolve(toUnknown, 'unknown: every device offline');
+    return { missed, unknown };
   }
 
   /**
