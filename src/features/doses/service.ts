@@ -4,6 +4,7 @@
  * the clock sweep, device-event matching, stock and manual confirmation.
  */
 import { randomUUID } from 'node:crypto';
+import DataLoader from 'dataloader';
 import { Types, type QueryFilter } from 'mongoose';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
@@ -61,6 +62,18 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   const { policy, audit } = identity;
   const log = logger.child({ feature: 'doses' });
   const lateAlerts = createLateAlerts({ Occurrence, alerts, clock, log });
+  /**
+   * Whether a patient has a plan, asked once per burst of device events: without a plan there is no
+   * occurrence to match and no stock to count, and a dispenser fleet sends thousands of events a second.
+   */
+  const plannedPatients = new DataLoader<string, boolean>(
+    async (patientIds) => {
+      const plans = await Plan.find({ patientId: { $in: patientIds.map(oid) } }, { patientId: 1 }).lean<PlanDoc[]>();
+      const planned = new Set(plans.map((plan) => String(plan.patientId)));
+      return patientIds.map((id) => planned.has(id));
+    },
+    { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
+  );
 
   const track = <T>(actor: Actor, action: string, objectType: string, objectId: string | null, run: () => Promise<T>) => audited(audit, actor, { action, objectType, objectId }, run);
 
@@ -244,6 +257,10 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   async function onDeviceEvent(device: DeviceDoc, event: DeviceEventDoc): Promise<void> {
     if (!event.type.startsWith('dose.') || !device.patientId) return;
     try {
+      if (!(await plannedPatients.load(String(device.patientId)))) {
+        log.debug({ deviceId: device._id, eventId: event.eventId, type: event.type }, 'dose event for a patient without a plan');
+        return;
+      }
       await applyDeviceEvent(device, event);
     } catch (error) {
       log.error({ err: error, deviceId: device._id, eventId: event.eventId }, 'dose event could not be applied');
@@ -380,15 +397,20 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     const late = (await Occurrence.find(lateFilter).lean<Occurrence[]>()).filter((o) => lateAt(o) <= now.getTime() && o.missedAt > now);
     const fleet = closing.length || late.length ? await fleetOf(Device, [...closing, ...late].map((o) => String(o.patientId))) : new Map<string, DeviceDoc[]>();
     const evidence = (o: Occurrence) => evidenceOf(o, fleet.get(String(o.patientId)) ?? []);
-    const { missed, unknown } = closing.length ? await close(closing, closingFilter, evidence, now) : { missed: 0, unknown: 0 };
-    const lateCount = await lateAlerts.raise(late, evidence);
+    const closed = closing.length ? await close(closing, closingFilter, evidence, now) : { missed: 0, unknown: 0, missedNow: [], unknownNow: [] };
+    const lateNow = late.filter((o) => evidence(o) !== null);
+    // One raiseMany for the sweep, missed and late together (its recipients' lookup then runs once).
+    if (await raiseSweepAlerts(closed.missedNow, lateNow)) await lateAlerts.markRaised(lateNow);
+    // dose.missed takes over from dose.late (raised first, so a caregiver never sees neither open).
+    await lateAlerts.resolve(closed.missedNow, 'missed');
+    await lateAlerts.resolve(closed.unknownNow, 'unknown: every device offline');
 
     // Missed doses whose alert could not be raised before (alerts were failing) are retried.
     const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null }).limit(500).lean<Occurrence[]>();
     const retry = unalerted.filter((o) => o.changedAt && o.changedAt < now && o.missedAt.getTime() > now.getTime() - 24 * HOUR);
     if (retry.length) await retryUnalerted(retry);
     lastSweptMinute = nowMinute;
-    return { due, late: lateCount, missed, unknown };
+    return { due, late: lateNow.length, missed: closed.missed, unknown: closed.unknown };
   }
 
   /** Occurrences generated before lateMinute existed get it (once per process, with the catch-up sweep). */
@@ -397,10 +419,10 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   }
 
   /**
-   * Closing doses → missed (with evidence) or unknown; their dose.missed alerts raised in one batch,
-   * then their dose.late alerts resolved (dose.missed takes over).
+   * Closing doses → missed (with evidence) or unknown. Answers the counts and the doses this sweep
+   * made missed (their alerts claimed by the same write: alertedAt) or unknown.
    */
-  async function close(closing: Occurrence[], closingFilter: QueryFilter<Occurrence>, evidence: (o: Occurrence) => ReturnType<typeof evidenceOf>, now: Date): Promise<{ missed: number; unknown: number }> {
+  async function close(closing: Occurrence[], closingFilter: QueryFilter<Occurrence>, evidence: (o: Occurrence) => ReturnType<typeof evidenceOf>, now: Date): Promise<{ missed: number; unknown: number; missedNow: Occurrence[]; unknownNow: Occurrence[] }> {
     const open: DoseState[] = ['scheduled', 'due'];
     const watchedMissed: Occurrence[] = [];
     const notConfirmed: Occurrence[] = [];
@@ -431,37 +453,39 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
       updated = updated.filter((o) => moved.has(String(o._id)));
     }
     for (const o of updated) emit(o);
-    // The same write claimed the alerts (alertedAt), so a second instance never raises them twice; failures are released for a retry.
-    await raiseClaimed(updated);
-    await lateAlerts.resolve(updated, 'missed');
-    await lateAlerts.resolve(toUnknown, 'unknown: every device offline');
-    return { missed, unknown };
+    return { missed, unknown, missedNow: updated, unknownNow: toUnknown };
   }
 
   /**
-   * Raises the alerts of missed occurrences with one raiseMany (its store round trips do not grow
-   * with the count). Answers whether they were raised; on failure nothing is marked and a later
-   * sweep raises them again — harmless, as those already raised are answered by their open alert.
+   * Missed doses whose alert could not be raised before (alerts were failing): raised with one
+   * raiseMany, then marked alerted in one write. Those raised before the failure are answered by
+   * their open alert, so raising again is harmless.
    */
-  async function raiseAllMissed(occurrences: Occurrence[]): Promise<boolean> {
+  async function retryUnalerted(occurrences: Occurrence[]): Promise<void> {
     try {
       await alerts.raiseMany(occurrences.map(missedAlert));
-      return true;
     } catch (error) {
       log.error({ err: error, occurrences: occurrences.length }, 'could not raise dose.missed');
+      return;
+    }
+    await Occurrence.updateMany({ _id: { $in: occurrences.map((o) => o._id) } }, { $set: { alertedAt: clock.now() } });
+  }
+
+  /**
+   * The sweep's alerts in one raiseMany: dose.missed of the doses it made missed (already claimed by
+   * the state write, alertedAt, so a second instance never raises them twice) and dose.late of those
+   * it found late. On failure the claims are released for a retry (dose.late is not retried).
+   */
+  async function raiseSweepAlerts(missed: Occurrence[], late: Occurrence[]): Promise<boolean> {
+    if (!missed.length && !late.length) return true;
+    try {
+      await alerts.raiseMany([...missed.map(missedAlert), ...late.map(lateAlerts.alertOf)]);
+      return true;
+    } catch (error) {
+      log.error({ err: error, missed: missed.length, late: late.length }, 'could not raise the sweep’s alerts');
+      if (missed.length) await Occurrence.updateMany({ _id: { $in: missed.map((o) => o._id) } }, { $set: { alertedAt: null } });
       return false;
     }
-  }
-
-  /** Missed doses whose alert could not be raised before: raised, then marked alerted in one write. */
-  async function retryUnalerted(occurrences: Occurrence[]): Promise<void> {
-    if (await raiseAllMissed(occurrences)) await Occurrence.updateMany({ _id: { $in: occurrences.map((o) => o._id) } }, { $set: { alertedAt: clock.now() } });
-  }
-
-  /** Raises alerts already claimed (alertedAt set with the state); on failure the claims are released for a retry. */
-  async function raiseClaimed(occurrences: Occurrence[]): Promise<void> {
-    if (!occurrences.length || (await raiseAllMissed(occurrences))) return;
-    await Occurrence.updateMany({ _id: { $in: occurrences.map((o) => o._id) } }, { $set: { alertedAt: null } });
   }
 
   // ---------------------------------------------------------------- API
