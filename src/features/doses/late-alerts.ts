@@ -1,18 +1,18 @@
 /**
  * `dose.late` (severity info): a dose past its on-time window (dueAt +
  * lateAfterMinutes) that nobody reported, while it may still be taken. The
- * sweep raises every such dose's alert at once (raiseMany), only with the same
- * evidence a miss needs (evidence.ts); it is resolved when the dose is taken,
- * confirmed or skipped, and when it becomes missed (the dose.missed alert
- * takes over) or unknown. `lateAlertedAt` marks the doses whose alert was
- * raised: only those are resolved, and a sweep's overlapping minutes never
- * raise one again after a person resolved it.
+ * sweep raises every such dose's alert at once, in the same raiseMany as its
+ * dose.missed alerts, and only with the evidence a miss needs (evidence.ts).
+ * It is resolved when the dose is taken, confirmed or skipped, and when it
+ * becomes missed (the dose.missed alert takes over) or unknown.
+ * `lateAlertedAt` marks the doses whose alert was raised: only those are
+ * resolved, and a sweep's overlapping minutes never raise one again after a
+ * person resolved it.
  */
 import type { Model, Types } from 'mongoose';
 import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
 import type { AlertsApi, RaiseAlert } from '../alerts/contract.js';
-import type { Evidence } from './evidence.js';
 import type { DoseState, OccurrenceDoc } from './models.js';
 
 const MINUTE = 60_000;
@@ -51,21 +51,12 @@ export function createLateAlerts({ Occurrence, alerts, clock, log }: Deps) {
   }
 
   /**
-   * Raises the alerts of doses that passed their on-time window, those with evidence, and marks them.
-   * Doses taken meanwhile (between the sweep's read and the mark, when recordTaken could not yet see
-   * the mark) have their new alert resolved at once. Answers how many were raised.
+   * Marks doses whose dose.late was raised. Those taken meanwhile (between the sweep's read and this
+   * mark, when recordTaken could not yet see the mark) have their new alert resolved at once.
    */
-  async function raise(late: OccurrenceDoc[], evidence: (o: OccurrenceDoc) => Evidence | null): Promise<number> {
-    const watched = late.filter((o) => evidence(o) !== null);
-    if (!watched.length) return 0;
-    const ids = watched.map((o) => o._id);
-    try {
-      await alerts.raiseMany(watched.map(lateAlert));
-    } catch (error) {
-      // Best effort: the dose's window still closes, and dose.missed is retried until raised.
-      log.error({ err: error, occurrences: watched.length }, 'could not raise dose.late');
-      return 0;
-    }
+  async function markRaised(late: OccurrenceDoc[]): Promise<void> {
+    if (!late.length) return;
+    const ids = late.map((o) => o._id);
     const now = clock.now();
     // By _id alone (the embedded store answers it from its _id map without re-testing the list).
     await Occurrence.updateMany({ _id: { $in: ids } }, { $set: { lateAlertedAt: now } });
@@ -74,10 +65,9 @@ export function createLateAlerts({ Occurrence, alerts, clock, log }: Deps) {
       settled.map((o) => ({ _id: o._id, lateAlertedAt: now })),
       'dose reported meanwhile',
     );
-    return watched.length;
   }
 
-  return { raise, resolve };
+  return { alertOf: lateAlert, markRaised, resolve };
 }
 
 export type LateAlerts = ReturnType<typeof createLateAlerts>;
