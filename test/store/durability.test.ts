@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import mongoose, { Schema } from 'mongoose';
@@ -82,4 +82,47 @@ t.test('compaction while writing keeps every write', { skip: embeddedOnly }, asy
   t.equal(await restored.countDocuments({ n: { $gte: 100_000 } }), 1900);
   const duplicate = await restored.insertOne({ _id: 5, n: 100_000 + 1005 }).catch((error: unknown) => error as { code?: number });
   t.equal((duplicate as { code?: number }).code, 11000, 'the unique index was restored');
+});
+
+t.test('compaction waits until the journal is as large as the last snapshot', { skip: embeddedOnly }, async (t) => {
+  const dataDir = await temporaryDirectory(t, 'compact-ratio');
+  const store = await startEmbeddedStore({ dataDir, compactAfterBytes: 8 * 1024 });
+  t.teardown(() => store.close());
+  const client = await MongoClient.connect(store.uri);
+  t.teardown(() => client.close());
+  const items = client.db('app').collection<{ _id: number; text: string; n: number }>('items');
+  const activeJournal = async (): Promise<string> => (await readdir(dataDir)).filter((name) => name.startsWith('journal-')).sort().at(-1) ?? '';
+  const snapshotBytes = async (): Promise<number> => (await stat(join(dataDir, 'snapshot.bson')).catch(() => ({ size: 0 }))).size;
+  const settled = async (): Promise<void> => {
+    // Compaction runs in the background after a commit; wait until the files stop changing.
+    let before = '';
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const now = `${await activeJournal()} ${await snapshotBytes()} ${(await readdir(dataDir)).length}`;
+      if (now === before) return;
+      before = now;
+    }
+  };
+
+  // ~800 KB of data: several compactions, the last snapshot holds most of it.
+  for (let batch = 0; batch < 20; batch++) {
+    await items.insertMany(Array.from({ length: 100 }, (_, i) => ({ _id: batch * 100 + i, text: 'x'.repeat(400), n: 0 })));
+  }
+  await settled();
+  const snapshot = await snapshotBytes();
+  t.ok(snapshot > 400 * 1024, `a snapshot holds the data set (${snapshot} bytes)`);
+  const journal = await activeJournal();
+
+  // ~60 KB of updates: past compactAfterBytes, far below the snapshot's size — no rewrite of 800 KB.
+  for (let i = 0; i < 300; i++) await items.updateOne({ _id: i }, { $inc: { n: 1 } });
+  await settled();
+  t.equal(await activeJournal(), journal, 'small writes after a large snapshot do not compact');
+
+  // More than the snapshot's size of writes: compaction runs again.
+  for (let batch = 0; batch < 20; batch++) {
+    await items.updateMany({ _id: { $gte: batch * 100, $lt: batch * 100 + 100 } }, { $set: { text: 'y'.repeat(400) } });
+  }
+  await settled();
+  t.not(await activeJournal(), journal, 'a journal as large as the snapshot is compacted');
+  t.equal(await items.countDocuments({ text: 'y'.repeat(400) }), 2000);
 });

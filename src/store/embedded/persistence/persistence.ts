@@ -30,20 +30,28 @@ async function journalGenerations(dataDir: string): Promise<number[]> {
 export interface PersistenceOptions {
   dataDir: string;
   logger: StoreLogger;
-  /** Compact once the active journal grows past this many bytes. */
+  /**
+   * Compact once the active journal grows past this many bytes — and past the size of the last
+   * snapshot, so that rewriting the whole state costs at most as much disk and CPU as the
+   * writes that made the journal (Redis's auto-aof-rewrite-percentage 100). A fixed threshold
+   * alone rewrote a large data set after every few seconds of heavy writing.
+   */
   compactAfterBytes: number;
 }
 
 export class Persistence {
   private journal: Journal;
   private compaction: Promise<void> | undefined;
+  private snapshotBytes: number;
 
   private constructor(
     private readonly options: PersistenceOptions,
     private readonly lock: DataDirectoryLock,
     journal: Journal,
+    snapshotBytes: number,
   ) {
     this.journal = journal;
+    this.snapshotBytes = snapshotBytes;
   }
 
   /** Locks the directory and replays snapshot then journals through `apply`. */
@@ -76,7 +84,7 @@ export class Persistence {
       }
       const journal = await Journal.open(join(dataDir, journalName(Math.max(lastGeneration, covered + 1))), Math.max(lastGeneration, covered + 1));
       logger.info({ dataDir, snapshotOps: snapshot?.ops.length ?? 0, journalRecords: replayed }, 'embedded store recovered');
-      return new Persistence(options, lock, journal);
+      return new Persistence(options, lock, journal, snapshot?.bytes ?? 0);
     } catch (error) {
       await lock.release();
       throw error;
@@ -88,7 +96,7 @@ export class Persistence {
   }
 
   get shouldCompact(): boolean {
-    return this.compaction === undefined && this.journal.size > this.options.compactAfterBytes;
+    return this.compaction === undefined && this.journal.size > Math.max(this.options.compactAfterBytes, this.snapshotBytes);
   }
 
   /**
@@ -115,7 +123,7 @@ export class Persistence {
     this.journal = next;
     const ops = capture();
     await previous.close();
-    await writeSnapshot(this.options.dataDir, previous.generation, ops);
+    this.snapshotBytes = await writeSnapshot(this.options.dataDir, previous.generation, ops);
     for (const generation of await journalGenerations(this.options.dataDir)) {
       if (generation <= previous.generation) await unlink(join(this.options.dataDir, journalName(generation)));
     }

@@ -14,6 +14,8 @@ const OPS_PER_RECORD = 1000;
 export interface SnapshotContents {
   coversGeneration: number;
   ops: JournalOp[];
+  /** The snapshot file's size: compaction waits until the journal has grown as large. */
+  bytes: number;
 }
 
 export async function readSnapshot(dataDir: string): Promise<SnapshotContents | undefined> {
@@ -32,7 +34,7 @@ export async function readSnapshot(dataDir: string): Promise<SnapshotContents | 
     throw new Error(`snapshot ${join(dataDir, SNAPSHOT_FILE)} is damaged; refusing to start`);
   }
   const ops = records.slice(1, -1).flatMap((record) => record.ops as JournalOp[]);
-  return { coversGeneration: Number(header.generation), ops };
+  return { coversGeneration: Number(header.generation), ops, bytes: buffer.length };
 }
 
 async function syncDirectory(dataDir: string): Promise<void> {
@@ -44,21 +46,29 @@ async function syncDirectory(dataDir: string): Promise<void> {
   }
 }
 
-/** Writes in slices, yielding between them so that a large snapshot does not stall requests. */
-export async function writeSnapshot(dataDir: string, coversGeneration: number, ops: JournalOp[]): Promise<void> {
+/**
+ * Writes in slices, yielding between them so that a large snapshot does not stall requests.
+ * Answers the snapshot's size in bytes.
+ */
+export async function writeSnapshot(dataDir: string, coversGeneration: number, ops: JournalOp[]): Promise<number> {
   const temporary = join(dataDir, `${SNAPSHOT_FILE}.tmp`);
   const handle = await open(temporary, 'w');
+  let bytes = 0;
+  const write = async (record: Record<string, unknown>): Promise<void> => {
+    bytes += (await handle.write(encodeRecord(record))).bytesWritten;
+  };
   try {
-    await handle.write(encodeRecord({ snapshot: 1, generation: coversGeneration, createdAt: new Date() }));
+    await write({ snapshot: 1, generation: coversGeneration, createdAt: new Date() });
     for (let start = 0; start < ops.length; start += OPS_PER_RECORD) {
-      await handle.write(encodeRecord({ ops: ops.slice(start, start + OPS_PER_RECORD) }));
+      await write({ ops: ops.slice(start, start + OPS_PER_RECORD) });
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    await handle.write(encodeRecord({ end: true, count: ops.length }));
+    await write({ end: true, count: ops.length });
     await handle.datasync();
   } finally {
     await handle.close();
   }
   await rename(temporary, join(dataDir, SNAPSHOT_FILE));
   await syncDirectory(dataDir);
+  return bytes;
 }
