@@ -4,7 +4,7 @@
  * 28 PathNotViable, 9 unknown modifier).
  */
 import t from 'tap';
-import { Decimal128, Long } from 'mongodb';
+import { Decimal128, Long, ObjectId } from 'mongodb';
 import type { Document } from 'mongodb';
 import { testDb } from './helpers.js';
 import type { AnyDocument } from './helpers.js';
@@ -169,4 +169,13 @@ t.test('modifiedCount ignores no-op updates', async (t) => {
   const result = await coll.updateOne({ _id: 1 }, { $set: { a: 1 } });
   t.equal(result.matchedCount, 1);
   t.equal(result.modifiedCount, 0);
+
+  const id = new ObjectId();
+  const at = new Date('2026-01-02T03:04:05.678Z');
+  await reset({ a: 1, status: { online: true, at, by: id, tags: ['x', 'y'], big: Long.fromString('9007199254740993') } });
+  const same = { 'status.online': true, 'status.at': new Date(at.getTime()), 'status.by': new ObjectId(id.toHexString()), 'status.tags': ['x', 'y'], 'status.big': Long.fromString('9007199254740993') };
+  t.equal((await coll.updateOne({ _id: 1 }, { $set: same })).modifiedCount, 0, 'equal nested values, dates, ids, arrays and longs');
+  t.equal((await coll.updateOne({ _id: 1 }, { $set: { 'status.tags': ['y', 'x'] } })).modifiedCount, 1, 'a reordered array is a change');
+  t.equal((await coll.updateOne({ _id: 1 }, { $set: { 'status.big': Long.fromString('9007199254740992') } })).modifiedCount, 1, 'a different long is a change');
+  t.equal((await coll.updateOne({ _id: 1 }, { $set: { 'status.at': new Date(at.getTime() + 1) } })).modifiedCount, 1, 'a later date is a change');
 });
