@@ -1,5 +1,6 @@
 import net from 'node:net';
 import t from 'tap';
+import WebSocket from 'ws';
 import { AppError } from '../../src/errors.js';
 import { connectMqtt, connectSocket, nextEvent, request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
@@ -87,6 +88,30 @@ t.test('an MQTT packet declaring more than the limit is cut off before its body 
   t.pass('connection closed');
   const metrics = await (await fetch(`${hub.urls.http}/metrics`)).text();
   t.match(metrics, /medhub_mqtt_rejected_total\{reason="packet_too_large"\} 1/);
+});
+
+t.test('the packet-size guard follows a fixed header split across reads, and guards MQTT over WebSocket too', async (t) => {
+  const hub = await startTestHub(t, { env: { MQTT_MAX_PACKET_BYTES: '4096' } });
+  const socket = net.connect(hub.mqttPort, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  await nextEvent(socket, 'connect');
+  socket.setNoDelay(true);
+  // A CONNECT whose Remaining Length varint (200 MB) arrives in two writes.
+  socket.write(Buffer.from([0x10, 0x80]));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  t.notOk(socket.destroyed, 'half a fixed header is not a verdict');
+  socket.write(Buffer.from([0x84, 0xaf, 0x5f]));
+  await nextEvent(socket, 'close');
+  t.pass('TCP connection closed once the declared length was known');
+
+  const ws = new WebSocket(hub.urls.mqttWs, 'mqtt');
+  t.teardown(() => ws.terminate());
+  await nextEvent(ws, 'open');
+  ws.send(Buffer.from([0x10, 0x80, 0x84, 0xaf, 0x5f]));
+  await nextEvent(ws, 'close');
+  t.pass('WebSocket connection closed');
+  const metrics = await (await fetch(`${hub.urls.http}/metrics`)).text();
+  t.match(metrics, /medhub_mqtt_rejected_total\{reason="packet_too_large"\} 2/);
 });
 
 t.test('MQTT over WebSocket reaches the same broker', async (t) => {

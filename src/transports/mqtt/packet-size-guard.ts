@@ -6,7 +6,7 @@
  * stream as soon as a declared length exceeds the limit — before the body is
  * received, let alone buffered. Chunks pass through untouched.
  */
-import { Duplex, Transform, type TransformCallback } from 'node:stream';
+import type { Duplex } from 'node:stream';
 
 export class PacketTooLargeError extends Error {
   constructor(
@@ -27,24 +27,18 @@ export class MalformedLengthError extends Error {
 
 type Phase = 'type' | 'length' | 'body';
 
-export class PacketSizeGuard extends Transform {
+/** Follows the packet boundaries of an MQTT byte stream, chunk by chunk. */
+export class PacketSizeGuard {
   private phase: Phase = 'type';
   private length = 0;
   private multiplier = 1;
   private lengthBytes = 0;
   private bodyLeft = 0;
 
-  constructor(private readonly maxPacketBytes: number) {
-    super();
-  }
+  constructor(private readonly maxPacketBytes: number) {}
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const problem = this.inspect(chunk);
-    if (problem) callback(problem);
-    else callback(null, chunk);
-  }
-
-  private inspect(chunk: Buffer): Error | undefined {
+  /** The first problem in `chunk`, if any; the guard's state then carries over to the next chunk. */
+  inspect(chunk: Buffer): Error | undefined {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.phase === 'body') {
@@ -80,23 +74,24 @@ export class PacketSizeGuard extends Transform {
 }
 
 /**
- * Wraps a connection so that what the broker reads has passed the guard, and
- * what it writes goes straight to the connection. Destroying either side
- * destroys the pair.
+ * Puts the guard on the connection's reads. Aedes pulls what it parses with `conn.read()`
+ * (aedes/lib/client.js `nextBatch`) and writes to `conn` directly, so the guard wraps that one
+ * method of the connection itself: a chunk reaches the parser only after the guard has seen it,
+ * and a violation destroys the connection before the parser gets the chunk. (The first version
+ * piped the connection through a Transform joined with `Duplex.from`; the two extra streams per
+ * connection cost a few KB per device and CPU on every read and write.)
  */
-export function guardConnection(
-  connection: Duplex,
-  maxPacketBytes: number,
-  onViolation: (error: Error) => void,
-): Duplex {
+export function guardConnection<T extends Duplex>(connection: T, maxPacketBytes: number, onViolation: (error: Error) => void): T {
   const guard = new PacketSizeGuard(maxPacketBytes);
-  const guarded = Duplex.from({ readable: connection.pipe(guard), writable: connection });
-  guard.on('error', (error) => {
-    // The guard also errors when the pair is torn down normally (AbortError); only its own findings are violations.
-    if (error instanceof PacketTooLargeError || error instanceof MalformedLengthError) onViolation(error);
+  const read = connection.read.bind(connection);
+  connection.read = (size?: number): unknown => {
+    const chunk: unknown = read(size);
+    if (!Buffer.isBuffer(chunk)) return chunk;
+    const problem = guard.inspect(chunk);
+    if (problem === undefined) return chunk;
+    onViolation(problem);
     connection.destroy();
-    guarded.destroy();
-  });
-  guarded.on('close', () => connection.destroy());
-  return guarded;
+    return null;
+  };
+  return connection;
 }
