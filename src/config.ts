@@ -26,6 +26,8 @@ export interface Config {
   };
   readonly mongoUrl: string | undefined;
   readonly dataDir: string;
+  /** Where the embedded store runs: its own worker thread (default) or the hub's event loop. */
+  readonly embeddedStoreThread: 'worker' | 'main';
   readonly redisUrl: string | undefined;
   readonly jwtSecret: string | undefined;
   readonly corsOrigin: string;
@@ -60,6 +62,7 @@ const envSchema = {
     MQTT_PUBLIC_HOST: { type: 'string', minLength: 1 },
     MONGO_URL: { ...urlSchema, pattern: '^mongodb(\\+srv)?://' },
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
+    EMBEDDED_STORE_THREAD: { enum: ['worker', 'main'], default: 'worker' },
     REDIS_URL: { ...urlSchema, pattern: '^rediss?://' },
     JWT_SECRET: { type: 'string', minLength: 32 },
     CORS_ORIGIN: { type: 'string', minLength: 1, default: '*' },
@@ -116,6 +119,7 @@ interface ValidEnv {
   MQTT_WS_PATH: string;
   MQTT_MAX_PACKET_BYTES: number;
   DATA_DIR: string;
+  EMBEDDED_STORE_THREAD: 'worker' | 'main';
   CORS_ORIGIN: string;
   HTTP_BODY_LIMIT_BYTES: number;
   OPENAI_MODEL: string;
@@ -139,6 +143,7 @@ function toConfig(e: ValidEnv): Config {
     },
     mongoUrl: optional('MONGO_URL'),
     dataDir: e.DATA_DIR,
+    embeddedStoreThread: e.EMBEDDED_STORE_THREAD,
     redisUrl: optional('REDIS_URL'),
     jwtSecret: optional('JWT_SECRET'),
     corsOrigin: e.CORS_ORIGIN,

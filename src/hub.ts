@@ -52,7 +52,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const closeHooks: Array<() => Promise<void> | void> = [];
   const checks = new Map<string, ReadinessCheck>();
 
-  const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, logger, metrics });
+  const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, thread: config.embeddedStoreThread, logger, metrics });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const http = createHttpApp(config, logger, metrics);
   // Koa composes its middleware when callback() is called, so the server delegates to a

@@ -10,12 +10,18 @@ import mongoose, { type Connection } from 'mongoose';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { startEmbeddedStore, type EmbeddedStore } from './embedded/index.js';
+import { startEmbeddedStoreInWorker } from './embedded/worker.js';
 
 export interface StoreOptions {
   mongoUrl: string | undefined;
   dataDir: string;
   /** Embedded store only: keep everything in memory (tests). */
   inMemory?: boolean;
+  /**
+   * Embedded store only: run it on a worker thread of its own (the default for a store on disk)
+   * or on this event loop. In-memory stores (tests) run here: a thread costs start-up time.
+   */
+  thread?: 'worker' | 'main';
   logger: Logger;
   metrics: Metrics;
 }
@@ -32,11 +38,19 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export async function openStore({ mongoUrl, dataDir, inMemory = false, logger, metrics }: StoreOptions): Promise<Store> {
+export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 'worker', logger, metrics }: StoreOptions): Promise<Store> {
   const log = logger.child({ component: 'store' });
+  const embeddedOptions = { dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log };
+  const onWorker = thread === 'worker' && !inMemory;
   const embedded = mongoUrl
     ? undefined
-    : await startEmbeddedStore({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log });
+    : onWorker
+      ? await startEmbeddedStoreInWorker({
+          ...embeddedOptions,
+          // The hub keeps running: commands fail, nothing is acknowledged, /ready reports the store down.
+          onUnexpectedExit: (error) => log.error({ err: error.message }, 'embedded store thread stopped unexpectedly'),
+        })
+      : await startEmbeddedStore(embeddedOptions);
   const uri = mongoUrl ?? (embedded as { uri: string }).uri;
 
   const connection = mongoose.createConnection(uri, {
@@ -49,7 +63,7 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, logger, m
   });
   observeCommands(connection, metrics);
   await connection.asPromise();
-  log.info({ kind: embedded ? 'embedded' : 'mongodb' }, 'store connected');
+  log.info({ kind: embedded ? 'embedded' : 'mongodb', thread: embedded ? (onWorker ? 'worker' : 'main') : undefined }, 'store connected');
 
   return {
     connection,
