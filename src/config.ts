@@ -26,8 +26,8 @@ export interface Config {
   };
   readonly mongoUrl: string | undefined;
   readonly dataDir: string;
-  /** Where the embedded store runs: its own worker thread (default) or the hub's event loop. */
-  readonly embeddedStoreThread: 'worker' | 'main';
+  /** Where the embedded store runs: the hub's event loop (default) or a worker thread of its own. */
+  readonly embeddedStoreThread: 'main' | 'worker';
   readonly redisUrl: string | undefined;
   readonly jwtSecret: string | undefined;
   readonly corsOrigin: string;
@@ -62,7 +62,7 @@ const envSchema = {
     MQTT_PUBLIC_HOST: { type: 'string', minLength: 1 },
     MONGO_URL: { ...urlSchema, pattern: '^mongodb(\\+srv)?://' },
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
-    EMBEDDED_STORE_THREAD: { enum: ['worker', 'main'], default: 'worker' },
+    EMBEDDED_STORE_THREAD: { enum: ['main', 'worker'], default: 'main' },
     REDIS_URL: { ...urlSchema, pattern: '^rediss?://' },
     JWT_SECRET: { type: 'string', minLength: 32 },
     CORS_ORIGIN: { type: 'string', minLength: 1, default: '*' },
@@ -119,7 +119,7 @@ interface ValidEnv {
   MQTT_WS_PATH: string;
   MQTT_MAX_PACKET_BYTES: number;
   DATA_DIR: string;
-  EMBEDDED_STORE_THREAD: 'worker' | 'main';
+  EMBEDDED_STORE_THREAD: 'main' | 'worker';
   CORS_ORIGIN: string;
   HTTP_BODY_LIMIT_BYTES: number;
   OPENAI_MODEL: string;

@@ -18,10 +18,10 @@ export interface StoreOptions {
   /** Embedded store only: keep everything in memory (tests). */
   inMemory?: boolean;
   /**
-   * Embedded store only: run it on a worker thread of its own (the default for a store on disk)
-   * or on this event loop. In-memory stores (tests) run here: a thread costs start-up time.
+   * Embedded store only: run it on this event loop (default) or on a worker thread of its own
+   * (a store on disk only; in-memory stores are for tests, where a thread costs start-up time).
    */
-  thread?: 'worker' | 'main';
+  thread?: 'main' | 'worker';
   logger: Logger;
   metrics: Metrics;
 }
@@ -38,7 +38,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 'worker', logger, metrics }: StoreOptions): Promise<Store> {
+export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 'main', logger, metrics }: StoreOptions): Promise<Store> {
   const log = logger.child({ component: 'store' });
   const embeddedOptions = { dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log };
   const onWorker = thread === 'worker' && !inMemory;

@@ -77,6 +77,16 @@ t.test('the broker refuses unknown clients and enforces the device namespace', a
   t.pass('publishing into another device namespace disconnects');
 });
 
+t.test('EMBEDDED_STORE_THREAD=worker: the hub runs with its store on a worker thread', { skip: process.env.MONGO_URL ? 'about the embedded store' : false }, async (t) => {
+  const hub = await startTestHub(t, { persistentStore: true, env: { EMBEDDED_STORE_THREAD: 'worker' } });
+  const ready = await request<{ checks: Record<string, { ok: boolean }> }>(hub, 'GET', '/ready');
+  t.equal(ready.body.checks.store?.ok, true, 'store reachable');
+  const admin = await createOrganisation(hub);
+  const me = await request<{ organisationId: string }>(hub, 'GET', '/api/v1/auth/me', { token: admin.token });
+  t.equal(me.status, 200);
+  t.equal(me.body.organisationId, admin.organisationId, 'data written and read back through the thread');
+});
+
 t.test('an MQTT packet declaring more than the limit is cut off before its body arrives', async (t) => {
   const hub = await startTestHub(t, { env: { MQTT_MAX_PACKET_BYTES: '4096' } });
   const socket = net.connect(hub.mqttPort, '127.0.0.1');
