@@ -86,11 +86,7 @@ t.test('compaction while writing keeps every write', { skip: embeddedOnly }, asy
 
 t.test('compaction waits until the journal is as large as the last snapshot', { skip: embeddedOnly }, async (t) => {
   const dataDir = await temporaryDirectory(t, 'compact-ratio');
-  const store = await startEmbeddedStore({ dataDir, compactAfterBytes: 8 * 1024 });
-  t.teardown(() => store.close());
-  const client = await MongoClient.connect(store.uri);
-  t.teardown(() => client.close());
-  const items = client.db('app').collection<{ _id: number; text: string; n: number }>('items');
+  const options = { dataDir, compactAfterBytes: 8 * 1024 };
   const activeJournal = async (): Promise<string> => (await readdir(dataDir)).filter((name) => name.startsWith('journal-')).sort().at(-1) ?? '';
   const snapshotBytes = async (): Promise<number> => (await stat(join(dataDir, 'snapshot.bson')).catch(() => ({ size: 0 }))).size;
   const settled = async (): Promise<void> => {
@@ -104,25 +100,38 @@ t.test('compaction waits until the journal is as large as the last snapshot', { 
     }
   };
 
-  // ~800 KB of data: several compactions, the last snapshot holds most of it.
+  // ~900 KB of data; closing snapshots all of it, so the reopened store starts with an empty
+  // journal and a snapshot of the whole data set (its size is read back at open).
+  const first = await startEmbeddedStore(options);
+  const loader = await MongoClient.connect(first.uri);
+  const loading = loader.db('app').collection<{ _id: number; text: string; n: number }>('items');
   for (let batch = 0; batch < 20; batch++) {
-    await items.insertMany(Array.from({ length: 100 }, (_, i) => ({ _id: batch * 100 + i, text: 'x'.repeat(400), n: 0 })));
+    await loading.insertMany(Array.from({ length: 100 }, (_, i) => ({ _id: batch * 100 + i, text: 'x'.repeat(400), n: 0 })));
   }
-  await settled();
+  await loader.close();
+  await first.close();
   const snapshot = await snapshotBytes();
-  t.ok(snapshot > 400 * 1024, `a snapshot holds the data set (${snapshot} bytes)`);
+  t.ok(snapshot > 800 * 1024, `a snapshot holds the data set (${snapshot} bytes)`);
+
+  const store = await startEmbeddedStore(options);
+  t.teardown(() => store.close());
+  const client = await MongoClient.connect(store.uri);
+  t.teardown(() => client.close());
+  const items = client.db('app').collection<{ _id: number; text: string; n: number }>('items');
   const journal = await activeJournal();
 
-  // ~60 KB of updates: past compactAfterBytes, far below the snapshot's size — no rewrite of 800 KB.
+  // ~150 KB of updates: far past compactAfterBytes, well below the snapshot's size — no rewrite of 900 KB.
   for (let i = 0; i < 300; i++) await items.updateOne({ _id: i }, { $inc: { n: 1 } });
   await settled();
   t.equal(await activeJournal(), journal, 'small writes after a large snapshot do not compact');
 
-  // More than the snapshot's size of writes: compaction runs again.
-  for (let batch = 0; batch < 20; batch++) {
-    await items.updateMany({ _id: { $gte: batch * 100, $lt: batch * 100 + 100 } }, { $set: { text: 'y'.repeat(400) } });
+  // About twice the snapshot's size of writes: compaction runs again.
+  for (const letter of ['y', 'z']) {
+    for (let batch = 0; batch < 20; batch++) {
+      await items.updateMany({ _id: { $gte: batch * 100, $lt: batch * 100 + 100 } }, { $set: { text: letter.repeat(400) } });
+    }
   }
   await settled();
   t.not(await activeJournal(), journal, 'a journal as large as the snapshot is compacted');
-  t.equal(await items.countDocuments({ text: 'y'.repeat(400) }), 2000);
+  t.equal(await items.countDocuments({ text: 'z'.repeat(400) }), 2000);
 });
