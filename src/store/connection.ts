@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import mongoose, { type Connection } from 'mongoose';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { startEmbeddedStore, type EmbeddedStore } from './embedded/index.js';
+import { startEmbeddedStore, type EmbeddedStore, type EmbeddedStoreOptions } from './embedded/index.js';
 import { startEmbeddedStoreInWorker } from './embedded/worker.js';
 
 export interface StoreOptions {
@@ -40,17 +40,8 @@ export interface Store {
 
 export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 'main', logger, metrics }: StoreOptions): Promise<Store> {
   const log = logger.child({ component: 'store' });
-  const embeddedOptions = { dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log };
   const onWorker = thread === 'worker' && !inMemory;
-  const embedded = mongoUrl
-    ? undefined
-    : onWorker
-      ? await startEmbeddedStoreInWorker({
-          ...embeddedOptions,
-          // The hub keeps running: commands fail, nothing is acknowledged, /ready reports the store down.
-          onUnexpectedExit: (error) => log.error({ err: error.message }, 'embedded store thread stopped unexpectedly'),
-        })
-      : await startEmbeddedStore(embeddedOptions);
+  const embedded = mongoUrl ? undefined : await startEmbedded({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log }, onWorker);
   const uri = mongoUrl ?? (embedded as { uri: string }).uri;
 
   const connection = mongoose.createConnection(uri, {
@@ -82,6 +73,15 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
       await embedded?.close();
     },
   };
+}
+
+function startEmbedded(options: EmbeddedStoreOptions & { logger: Logger }, onWorker: boolean): Promise<EmbeddedStore> {
+  if (!onWorker) return startEmbeddedStore(options);
+  return startEmbeddedStoreInWorker({
+    ...options,
+    // The hub keeps running: commands fail, nothing is acknowledged, /ready reports the store down.
+    onUnexpectedExit: (error) => options.logger.error({ err: error.message }, 'embedded store thread stopped unexpectedly'),
+  });
 }
 
 /** The database the hub uses when MONGO_URL names none (and always in the embedded store). */

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config.js';
 import { startHub, type Hub } from '../../src/hub.js';
 import type { Clock } from '../../src/ports/clock.js';
 
-interface Teardown {
+export interface Teardown {
   teardown(fn: () => unknown): void;
 }
 

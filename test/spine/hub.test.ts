@@ -3,7 +3,7 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { AppError } from '../../src/errors.js';
 import { connectMqtt, connectSocket, nextEvent, request } from '../helpers/clients.js';
-import { startTestHub } from '../helpers/hub.js';
+import { startTestHub, type Teardown } from '../helpers/hub.js';
 import { createOrganisation } from '../helpers/factories.js';
 
 t.test('a started hub is healthy, ready and exposes metrics', async (t) => {
@@ -87,11 +87,17 @@ t.test('EMBEDDED_STORE_THREAD=worker: the hub runs with its store on a worker th
   t.equal(me.body.organisationId, admin.organisationId, 'data written and read back through the thread');
 });
 
-t.test('an MQTT packet declaring more than the limit is cut off before its body arrives', async (t) => {
+/** A hub refusing MQTT packets over 4 KB, and a raw TCP connection to its broker. */
+async function guardedHubAndRawSocket(t: Teardown) {
   const hub = await startTestHub(t, { env: { MQTT_MAX_PACKET_BYTES: '4096' } });
   const socket = net.connect(hub.mqttPort, '127.0.0.1');
   t.teardown(() => socket.destroy());
   await nextEvent(socket, 'connect');
+  return { hub, socket };
+}
+
+t.test('an MQTT packet declaring more than the limit is cut off before its body arrives', async (t) => {
+  const { hub, socket } = await guardedHubAndRawSocket(t);
   // CONNECT fixed header declaring a 200 MB remaining length (varint 0x80 0x80 0xe4 0x5f = 200,000,000).
   socket.write(Buffer.from([0x10, 0x80, 0x84, 0xaf, 0x5f]));
   await nextEvent(socket, 'close');
@@ -101,10 +107,7 @@ t.test('an MQTT packet declaring more than the limit is cut off before its body 
 });
 
 t.test('the packet-size guard follows a fixed header split across reads, and guards MQTT over WebSocket too', async (t) => {
-  const hub = await startTestHub(t, { env: { MQTT_MAX_PACKET_BYTES: '4096' } });
-  const socket = net.connect(hub.mqttPort, '127.0.0.1');
-  t.teardown(() => socket.destroy());
-  await nextEvent(socket, 'connect');
+  const { hub, socket } = await guardedHubAndRawSocket(t);
   socket.setNoDelay(true);
   // A CONNECT whose Remaining Length varint (200 MB) arrives in two writes.
   socket.write(Buffer.from([0x10, 0x80]));

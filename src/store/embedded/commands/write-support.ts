@@ -52,6 +52,7 @@ export function unchanged(previous: Document, next: Document): boolean {
   return sameBson(previous, next);
 }
 
+/** Whether `a` and `b` would encode to the same BSON. */
 function sameBson(a: unknown, b: unknown): boolean {
   if (typeof a === 'number' || typeof b === 'number') return Object.is(a, b); // 0 and -0 differ in BSON
   if (a === b) return true;
