@@ -15,7 +15,8 @@
  *  2. indexed findOne latency (p50/p99, one at a time) on a 100k-document collection with a
  *     unique index.
  *
- * Options: --concurrency 32 (per writer) --inserts 30000 (per writer) --docs 100000 --lookups 20000
+ * Options: --raw-only (just the capacity run, e.g. to profile the store: STORE_NODE_ARGS="--cpu-prof")
+ *          --concurrency 32 (per writer) --inserts 30000 (per writer) --docs 100000 --lookups 20000
  *          --connections 64 --seconds 5 (raw capacity run)
  */
 import { spawn } from 'node:child_process';
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     writer: { type: 'string' },
     tag: { type: 'string', default: 'w' },
+    'raw-only': { type: 'boolean', default: false },
   },
 });
 const concurrency = Number(values.concurrency);
@@ -221,6 +223,7 @@ async function main(): Promise<void> {
     console.log('store in its own process, journal on, fdatasync group commit, TCP\n');
     const raw = await rawDurableInserts(store.uri, store.pid);
     console.log(`store capacity: durable insert commands, ${values.connections} raw connections: ${format(raw.rate)} inserts/s  (store CPU ${raw.storeMicros.toFixed(1)} µs/insert)`);
+    if (values['raw-only']) return;
     const one = await durableInsertOne(store.uri, store.pid, 1);
     console.log(`driver insertOne, 1 writer process x ${concurrency} callers:  ${format(one.rate)} inserts/s  (store CPU ${one.storeMicros.toFixed(1)} µs/insert)`);
     const two = await durableInsertOne(store.uri, store.pid, 2);

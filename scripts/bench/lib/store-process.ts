@@ -25,7 +25,7 @@ export function nextLine(reader: Interface): Promise<string> {
 
 /** Starts the store on a free port, journaling under `dataDir`; resolves with its connection string. */
 export async function startStoreProcess(dataDir: string): Promise<StoreProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--port', '0', '--quiet', '--data-dir', dataDir], {
+  const child = spawn(process.execPath, [...(process.env.STORE_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', cli, '--port', '0', '--quiet', '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -17,6 +17,8 @@ export interface CommandContext {
   db: string;
   command: Document;
   connection: ConnectionState;
+  /** For insert: each document's BSON as received (IncomingCommand.documentBytes). */
+  documentBytes?: ReadonlyArray<Uint8Array | undefined>;
 }
 
 export type CommandHandler = (ctx: CommandContext) => Document | Promise<Document>;

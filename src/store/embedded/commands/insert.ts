@@ -29,7 +29,10 @@ export const insertCommand: CommandHandler = writeCommand((ctx, log) => {
   let inserted = 0;
   for (let index = 0; index < documents.length; index++) {
     try {
-      catalog.insert(collection, prepareForInsert(documents[index] as Document), log);
+      const received = documents[index] as Document;
+      const doc = prepareForInsert(received);
+      // Stored as received: the journal can copy its bytes instead of serializing it again.
+      catalog.insert(collection, doc, log, doc === received ? ctx.documentBytes?.[index] : undefined);
       inserted += 1;
     } catch (error) {
       writeErrors.push(asServerFailure(error).toWriteError(index));

@@ -126,9 +126,10 @@ export class Catalog {
     log.record({ op: 'dropIndex', ns: collection.ns, name });
   }
 
-  insert(collection: Collection, doc: Document, log: WriteLog): void {
+  /** `encoded`: `doc`'s BSON as received, if the caller has it (see JournalOp). */
+  insert(collection: Collection, doc: Document, log: WriteLog, encoded?: Uint8Array): void {
     collection.insert(doc);
-    log.record({ op: 'insert', ns: collection.ns, doc });
+    log.record(encoded === undefined ? { op: 'insert', ns: collection.ns, doc } : { op: 'insert', ns: collection.ns, doc, encoded });
   }
 
   replace(collection: Collection, previous: Document, next: Document, log: WriteLog): void {

@@ -10,7 +10,11 @@ export type JournalOp =
   | { op: 'dropDatabase'; db: string }
   | { op: 'createIndex'; ns: string; spec: Document }
   | { op: 'dropIndex'; ns: string; name: string }
-  | { op: 'insert'; ns: string; doc: Document }
+  /**
+   * `encoded`: the document's BSON exactly as it arrived, when it is stored unchanged; the
+   * journal copies it instead of serializing `doc` again. Never itself written or replayed.
+   */
+  | { op: 'insert'; ns: string; doc: Document; encoded?: Uint8Array }
   | { op: 'replace'; ns: string; doc: Document }
   | { op: 'delete'; ns: string; id: unknown }
   | { op: 'retryableWrite'; session: string; txnNumber: unknown; reply: Document; at: Date };

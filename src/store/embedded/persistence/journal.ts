@@ -9,8 +9,8 @@
  * is reached join the next sync.
  */
 import { closeSync, fdatasync, fstatSync, openSync, writeSync } from 'node:fs';
-import type { Document } from 'bson';
-import { encodeRecord } from './records.js';
+import type { JournalOp } from '../engine/journal-ops.js';
+import { RecordBatch } from './record-batch.js';
 
 const MAX_SYNCS_IN_FLIGHT = 2;
 
@@ -24,7 +24,7 @@ export class Journal {
   readonly generation: number;
   private readonly fd: number;
   /** Encoded but not yet written. */
-  private pending: Buffer[] = [];
+  private readonly pending = new RecordBatch();
   private pendingWaiters: Waiter[] = [];
   /** Written to the page cache, waiting for a sync slot. */
   private writtenWaiters: Waiter[] = [];
@@ -50,12 +50,10 @@ export class Journal {
     return this.bytes;
   }
 
-  /** Resolves once the record is on disk. */
-  append(payload: Document): Promise<void> {
+  /** Journals `ops` as one record; resolves once it is on disk. */
+  append(ops: readonly JournalOp[]): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    const frame = encodeRecord(payload);
-    this.pending.push(frame);
-    this.bytes += frame.length;
+    this.bytes += this.pending.append(ops);
     const durable = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
     if (!this.writeScheduled) {
       this.writeScheduled = true;
@@ -82,17 +80,18 @@ export class Journal {
 
   private writePending(): void {
     this.writeScheduled = false;
-    const batch = this.pending;
     const waiters = this.pendingWaiters;
-    this.pending = [];
     this.pendingWaiters = [];
-    if (batch.length === 0) return this.notifyIfIdle();
+    if (this.pending.length === 0) return this.notifyIfIdle();
     try {
-      const data = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch);
+      const data = this.pending.contents();
       let offset = 0;
-      while (offset < data.length) offset += writeSync(this.fd, data, offset);
+      while (offset < data.length) offset += writeSync(this.fd, data, offset, data.length - offset);
     } catch (error) {
       return this.fail(error, waiters);
+    } finally {
+      // The write was synchronous, so the buffer can take the next batch at once.
+      this.pending.clear();
     }
     this.writtenWaiters.push(...waiters);
     this.startSyncIfPossible();
@@ -119,7 +118,7 @@ export class Journal {
     for (const waiter of [...waiters, ...this.writtenWaiters, ...this.pendingWaiters]) waiter.reject(this.failure);
     this.writtenWaiters = [];
     this.pendingWaiters = [];
-    this.pending = [];
+    this.pending.clear();
     this.notifyIfIdle();
   }
 

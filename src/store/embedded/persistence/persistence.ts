@@ -92,7 +92,7 @@ export class Persistence {
   }
 
   append(ops: JournalOp[]): Promise<void> {
-    return this.journal.append({ ops });
+    return this.journal.append(ops);
   }
 
   get shouldCompact(): boolean {

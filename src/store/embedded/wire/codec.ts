@@ -5,6 +5,8 @@
  */
 import { deserialize, serialize } from 'bson';
 import type { Document } from 'bson';
+import { arrayElementBytes } from './bson-elements.js';
+import { numbersOnlySize, writeNumbersOnly } from '../bson/numbers-only.js';
 
 export const OpCode = { Reply: 1, Query: 2004, Compressed: 2012, Msg: 2013 } as const;
 
@@ -29,6 +31,12 @@ export interface IncomingCommand {
   moreToCome: boolean;
   /** For OP_QUERY: "db.$cmd"; for OP_MSG: taken from `$db`. */
   database: string;
+  /**
+   * The BSON of each element of the command's `documents` (insert), as received — views into
+   * the message, so only valid while the command is processed. An entry is undefined where
+   * the element is not a document.
+   */
+  documentBytes?: Array<Uint8Array | undefined>;
 }
 
 export function messageLength(buffer: Buffer, offset: number): number {
@@ -63,22 +71,28 @@ function parseOpMsg(message: Buffer, requestId: number): IncomingCommand {
   const end = message.length - (flags & MsgFlags.ChecksumPresent ? 4 : 0);
   let offset = HEADER_SIZE + 4;
   let body: Document | undefined;
+  let bodyOffset = 0;
+  let documentBytes: Array<Uint8Array | undefined> | undefined;
   const sequences: Array<[string, Document[]]> = [];
   while (offset < end) {
     const kind = message.readUInt8(offset);
     offset += 1;
     if (kind === 0) {
+      bodyOffset = offset;
       [body, offset] = readDocument(message, offset);
     } else if (kind === 1) {
       const sectionEnd = offset + message.readInt32LE(offset);
       const [identifier, afterIdentifier] = readCString(message, offset + 4);
       const documents: Document[] = [];
+      const bytes: Uint8Array[] = [];
       let cursor = afterIdentifier;
       while (cursor < sectionEnd) {
         const [document, next] = readDocument(message, cursor);
         documents.push(document);
+        bytes.push(message.subarray(cursor, next));
         cursor = next;
       }
+      if (identifier === 'documents') documentBytes = bytes;
       sequences.push([identifier, documents]);
       offset = sectionEnd;
     } else {
@@ -87,8 +101,11 @@ function parseOpMsg(message: Buffer, requestId: number): IncomingCommand {
   }
   if (body === undefined) throw new Error('OP_MSG without a body section');
   for (const [identifier, documents] of sequences) body[identifier] = documents;
+  if (documentBytes === undefined && Array.isArray(body.documents)) documentBytes = arrayElementBytes(message, bodyOffset, 'documents');
   const database = typeof body.$db === 'string' ? body.$db : 'admin';
-  return { requestId, opCode: OpCode.Msg, command: body, moreToCome: (flags & MsgFlags.MoreToCome) !== 0, database };
+  const command: IncomingCommand = { requestId, opCode: OpCode.Msg, command: body, moreToCome: (flags & MsgFlags.MoreToCome) !== 0, database };
+  if (documentBytes !== undefined) command.documentBytes = documentBytes;
+  return command;
 }
 
 /** Parses one complete message (header included). Returns undefined for op codes we do not serve. */
@@ -100,17 +117,19 @@ export function parseMessage(message: Buffer): IncomingCommand | { unsupportedOp
   return { unsupportedOpCode: opCode, requestId };
 }
 
-/** Header, op-specific prefix and body; the body is serialized once and copied once. */
+/** Header, op-specific prefix and body; the body is serialized once and copied once (written in place when it is a plain `{n, ok}`). */
 function frame(reply: Document, prefixLength: number, requestId: number, responseTo: number, opCode: number): Buffer {
-  const body = serialize(reply, SERIALIZE_OPTIONS);
-  const length = HEADER_SIZE + prefixLength + body.length;
+  const simpleSize = numbersOnlySize(reply);
+  const body = simpleSize === undefined ? serialize(reply, SERIALIZE_OPTIONS) : undefined;
+  const length = HEADER_SIZE + prefixLength + (body?.length ?? (simpleSize as number));
   const buffer = Buffer.allocUnsafe(length);
   buffer.writeInt32LE(length, 0);
   buffer.writeInt32LE(requestId, 4);
   buffer.writeInt32LE(responseTo, 8);
   buffer.writeInt32LE(opCode, 12);
   buffer.fill(0, HEADER_SIZE, HEADER_SIZE + prefixLength);
-  buffer.set(body, HEADER_SIZE + prefixLength);
+  if (body === undefined) writeNumbersOnly(reply, simpleSize as number, buffer, HEADER_SIZE + prefixLength);
+  else buffer.set(body, HEADER_SIZE + prefixLength);
   return buffer;
 }
 

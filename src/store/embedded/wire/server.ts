@@ -75,6 +75,7 @@ class Connection {
       db: parsed.database,
       command: parsed.command,
       connection: this.state,
+      ...(parsed.documentBytes === undefined ? {} : { documentBytes: parsed.documentBytes }),
     });
     if (parsed.moreToCome || this.socket.destroyed) return;
     const encoded = parsed.opCode === OpCode.Query
