@@ -58,14 +58,29 @@ class RawConnection {
   }
 
   send(opCode: number, body: Buffer): number {
+    const { requestId, message } = this.frame(opCode, body);
+    this.socket.write(message);
+    return requestId;
+  }
+
+  frame(opCode: number, body: Buffer): { requestId: number; message: Buffer } {
     const requestId = this.nextId++;
     const header = Buffer.alloc(16);
     header.writeInt32LE(16 + body.length, 0);
     header.writeInt32LE(requestId, 4);
     header.writeInt32LE(0, 8);
     header.writeInt32LE(opCode, 12);
-    this.socket.write(Buffer.concat([header, body]));
-    return requestId;
+    return { requestId, message: Buffer.concat([header, body]) };
+  }
+
+  /** Writes `bytes` in pieces, each after the previous one has left, so that they arrive apart. */
+  async writeInPieces(bytes: Buffer, sizes: number[]): Promise<void> {
+    let offset = 0;
+    for (const size of sizes) {
+      await new Promise<void>((resolve) => this.socket.write(bytes.subarray(offset, offset + size), () => setTimeout(resolve, 2)));
+      offset += size;
+    }
+    if (offset < bytes.length) this.socket.write(bytes.subarray(offset));
   }
 
   next(): Promise<Frame> {
@@ -153,4 +168,23 @@ t.test('unknown commands over the raw protocol', async (t) => {
   t.equal(reply.code, 59);
   t.equal(reply.codeName, 'CommandNotFound');
   t.equal(reply.errmsg, "no such command: 'noSuchThing'");
+});
+
+t.test('messages split anywhere, or sharing a chunk, are framed correctly', async (t) => {
+  const connection = await RawConnection.open();
+  t.teardown(() => connection.close());
+  // A 2 MB insert arriving in 34 pieces, the first of them splitting the length prefix.
+  const large = connection.frame(OP_MSG, opMsg({ insert: 'pieces', documents: [{ _id: 'large', blob: 'x'.repeat(2 * 1024 * 1024) }], $db: server.dbName }));
+  await connection.writeInPieces(large.message, [2, 3, 20, ...Array.from<number>({ length: 31 }).fill(64 * 1024)]);
+  const reply = await connection.next();
+  t.equal(reply.responseTo, large.requestId);
+  t.same({ ...msgBody(reply) }, { n: 1, ok: 1 });
+  // Two messages in one write, then a third whose header ends the same write.
+  const first = connection.frame(OP_MSG, opMsg({ insert: 'pieces', documents: [{ _id: 'a' }], $db: server.dbName }));
+  const second = connection.frame(OP_MSG, opMsg({ count: 'pieces', $db: server.dbName }));
+  const third = connection.frame(OP_MSG, opMsg({ ping: 1, $db: 'admin' }));
+  await connection.writeInPieces(Buffer.concat([first.message, second.message, third.message]), [first.message.length + second.message.length + 10]);
+  const replies = [await connection.next(), await connection.next(), await connection.next()];
+  t.same(replies.map((frame) => frame.responseTo), [first.requestId, second.requestId, third.requestId]);
+  t.equal(msgBody(replies[1] as Frame).n, 2, 'both inserts are there');
 });

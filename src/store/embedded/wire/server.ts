@@ -19,7 +19,9 @@ function nextResponseId(): number {
 }
 
 class Connection {
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Received bytes not yet framed; joined once per message, not once per chunk (large inserts arrive in many chunks). */
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
   private queue: Promise<void> = Promise.resolve();
   private readonly state: ConnectionState;
 
@@ -33,19 +35,33 @@ class Connection {
   }
 
   private receive(chunk: Buffer): void {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
-    while (this.buffered.length >= 4) {
-      const length = messageLength(this.buffered, 0);
+    this.chunks.push(chunk);
+    this.bufferedBytes += chunk.length;
+    while (this.bufferedBytes >= 4) {
+      const length = messageLength(this.joinedPrefix(4), 0);
       // Refuse oversized or nonsensical frames before buffering them.
       if (length < 16 || length > MAX_MESSAGE_SIZE_BYTES) {
         this.socket.destroy();
         return;
       }
-      if (this.buffered.length < length) return;
-      const message = this.buffered.subarray(0, length);
-      this.buffered = this.buffered.subarray(length);
+      if (this.bufferedBytes < length) return;
+      const buffered = this.joinedPrefix(this.bufferedBytes);
+      const message = buffered.subarray(0, length);
+      const rest = buffered.subarray(length);
+      this.chunks = rest.length > 0 ? [rest] : [];
+      this.bufferedBytes = rest.length;
       this.queue = this.queue.then(() => this.handleSafely(message));
     }
+  }
+
+  /** The first chunk, joined with the following ones until it holds at least `bytes`. */
+  private joinedPrefix(bytes: number): Buffer {
+    let first = this.chunks[0] as Buffer;
+    if (first.length < bytes) {
+      first = Buffer.concat(this.chunks, this.bufferedBytes);
+      this.chunks = [first];
+    }
+    return first;
   }
 
   /** Never rejects: a rejected chain would be an unhandled rejection and stop the process. */
