@@ -19,9 +19,12 @@
  * of the sweep that found them (each real-alerts sweep is followed by a pause until the socket is quiet,
  * as the hub idles between minutes); then for `--device-samples` help.requested and as many
  * device.jam events published with MQTT.js to the hub's broker, from the PUBLISH to the socket.
+ *
+ * `--profile DIR` writes a V8 CPU profile of each real-alerts sweep into DIR.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,6 +49,8 @@ const { values } = parseArgs({
     'watch-every': { type: 'string', default: '97' },
     'device-samples': { type: 'string', default: '100' },
     'without-care-teams': { type: 'boolean', default: false },
+    /** A directory: each real-alerts sweep is CPU-profiled into it (open the files in Chrome DevTools). */
+    profile: { type: 'string' },
   },
 });
 const SPREAD = Math.max(1, Number(values.spread));
@@ -54,6 +59,23 @@ const DAYS = Number(values.days);
 const WATCH_EVERY = Math.max(1, Number(values['watch-every']));
 const DEVICE_SAMPLES = Number(values['device-samples']);
 const PASSWORD = `bench-${randomUUID()}`;
+
+/** Runs `work` under the V8 CPU profiler and writes `<dir>/<name>.cpuprofile`. */
+async function profiled<T>(dir: string, name: string, work: () => Promise<T>): Promise<T> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  try {
+    return await work();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
 
 const ms = (from: bigint): number => Number(process.hrtime.bigint() - from) / 1e6;
 const fmt = (value: number): string => `${value.toFixed(1)} ms`;
@@ -106,7 +128,8 @@ async function main(): Promise<void> {
     const sweepStarts = new Map<string, number>();
     const realSweep = async (): Promise<SweepResult> => {
       sweepStarts.set(clock.now().toISOString(), wallNow());
-      return real.sweep();
+      if (values.profile === undefined) return real.sweep();
+      return profiled(values.profile, `sweep-${clock.now().toISOString().replace(/[:.]/g, '')}`, () => real.sweep());
     };
     /** After a real-alerts sweep the hub idles until the next minute: let the socket drain (not timed). */
     const drain = (): Promise<void> => (listener as AlertListener).waitQuiet(100, 10_000);
