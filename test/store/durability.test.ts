@@ -4,12 +4,14 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { serialize } from 'bson';
 import { MongoClient } from 'mongodb';
 import mongoose, { Schema } from 'mongoose';
 import { startEmbeddedStore } from '../../src/store/embedded/index.js';
-import { embeddedOnly, temporaryDirectory } from './helpers.js';
+import { decodeRecords } from '../../src/store/embedded/persistence/records.js';
+import { embeddedOnly, temporaryDirectory, type AnyDocument } from './helpers.js';
 
 // Skipped with MONGO_URL: this is about the embedded store's own files, not MongoDB semantics.
 t.test('writes survive a clean restart (snapshot) and keep unique indexes', { skip: embeddedOnly }, async (t) => {
@@ -134,4 +136,44 @@ t.test('compaction waits until the journal is as large as the last snapshot', { 
   await settled();
   t.not(await activeJournal(), journal, 'a journal as large as the snapshot is compacted');
   t.equal(await items.countDocuments({ text: 'z'.repeat(400) }), 2000);
+});
+
+t.test('updates journaled as patches replay to the very same documents', { skip: embeddedOnly }, async (t) => {
+  const dataDir = await temporaryDirectory(t, 'patch');
+  const first = await startEmbeddedStore({ dataDir });
+  t.teardown(() => first.close());
+  const client = await MongoClient.connect(first.uri);
+  t.teardown(() => client.close());
+  const devices = client.db('app').collection<AnyDocument>('devices');
+  const schedule = { version: 3, items: Array.from({ length: 20 }, (_, i) => ({ slot: i, times: ['08:00', '20:00'] })) };
+  await devices.insertMany(
+    Array.from({ length: 4 }, (_, i) => ({ _id: `d${i}`, serial: `S${i}`, online: false, battery: 100, rssi: -60, schedule, constructor: 'a field named like a prototype member', toString: i })),
+  );
+  await devices.updateOne({ _id: 'd0' }, { $set: { online: true, battery: 97 } }); // a patch
+  await devices.updateOne({ _id: 'd0' }, { $inc: { battery: -1 }, $currentDate: { lastSeenAt: true } }); // a new field: replaced
+  await devices.updateOne({ _id: 'd1' }, { $set: { constructor: 'changed', toString: 9 } }); // a patch of odd names
+  await devices.updateOne({ _id: 'd2' }, { $unset: { rssi: '' } }); // a field removed: replaced
+  await devices.updateOne({ _id: 'd3' }, { $set: { 'schedule.version': 4 } }); // a patch of a nested path
+  await devices.findOneAndUpdate({ _id: 'd3' }, { $set: { online: true } });
+  await devices.updateMany({}, { $set: { serial: 'same for all' } });
+
+  // Replay the journal in a copy of the data directory (the first store is still open: no snapshot).
+  const copy = await temporaryDirectory(t, 'patch-copy');
+  const journals = (await readdir(dataDir)).filter((name) => name.startsWith('journal-'));
+  const ops = [];
+  for (const name of journals) {
+    const bytes = await readFile(join(dataDir, name));
+    await writeFile(join(copy, name), bytes);
+    ops.push(...decodeRecords(bytes).records.flatMap((record) => record.ops as Array<{ op: string }>));
+  }
+  t.ok(ops.filter((op) => op.op === 'patch').length >= 5, 'value-only updates were journaled as patches');
+  t.ok(ops.some((op) => op.op === 'replace'), 'updates that add or remove fields still journal the document');
+  const second = await startEmbeddedStore({ dataDir: copy });
+  t.teardown(() => second.close());
+  const replayedClient = await MongoClient.connect(second.uri);
+  t.teardown(() => replayedClient.close());
+  const original = await devices.find({}, { sort: { _id: 1 } }).toArray();
+  const replayed = await replayedClient.db('app').collection<AnyDocument>('devices').find({}, { sort: { _id: 1 } }).toArray();
+  t.same(replayed.map((doc) => Buffer.from(serialize(doc)).toString('hex')), original.map((doc) => Buffer.from(serialize(doc)).toString('hex')), 'byte for byte, field order included');
+  t.equal(original[1]?.constructor, 'changed');
 });

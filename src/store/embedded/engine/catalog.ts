@@ -134,7 +134,8 @@ export class Catalog {
 
   replace(collection: Collection, previous: Document, next: Document, log: WriteLog): void {
     collection.replace(previous, next);
-    log.record({ op: 'replace', ns: collection.ns, doc: next });
+    const set = changedValues(previous, next);
+    log.record(set === undefined ? { op: 'replace', ns: collection.ns, doc: next } : { op: 'patch', ns: collection.ns, id: next._id, set });
   }
 
   remove(collection: Collection, doc: Document, log: WriteLog): void {
@@ -170,6 +171,13 @@ export class Catalog {
         else collection.replace(previous, op.doc);
         return;
       }
+      case 'patch': {
+        const collection = this.replayTarget(op.ns);
+        const previous = collection.documents.get(idKeyOf({ _id: op.id }));
+        if (previous === undefined) throw new Error(`journal patch of a missing document in ${op.ns}`);
+        collection.replace(previous, withValues(previous, op.set));
+        return;
+      }
       case 'delete': {
         const collection = this.replayTarget(op.ns);
         const previous = collection.documents.get(idKeyOf({ _id: op.id }));
@@ -196,4 +204,35 @@ export class Catalog {
     const partial = spec.partialFilterExpression as Document | undefined;
     collection.addIndex(new CollectionIndex(spec, partial === undefined ? undefined : compileFilter(partial)));
   }
+}
+
+/**
+ * The top-level fields whose values an update replaced, when that is all it did: same fields
+ * in the same order (so that `withValues` rebuilds `next` exactly), and fewer than half of
+ * them changed (else the whole document is as small). Updates copy only the paths they touch,
+ * so an untouched field is the same reference in both versions.
+ */
+function changedValues(previous: Document, next: Document): Document | undefined {
+  const keys = Object.keys(previous);
+  const nextKeys = Object.keys(next);
+  if (keys.length !== nextKeys.length || keys.length < 4) return undefined;
+  const set: Document = {};
+  let changed = 0;
+  for (let index = 0; index < keys.length; index++) {
+    const key = keys[index] as string;
+    if (key !== nextKeys[index]) return undefined;
+    if (previous[key] === next[key]) continue;
+    if (key === '__proto__') return undefined; // an own field bson may produce; `set[key] =` would not create it
+    // undefined would vanish from the record (bson drops it) and replay would keep the old value.
+    if (next[key] === undefined || ++changed * 2 > keys.length) return undefined;
+    set[key] = next[key];
+  }
+  return set;
+}
+
+/** `previous` with the values of `set` in place, field order kept (replay of a patch). */
+function withValues(previous: Document, set: Document): Document {
+  const next: Document = {};
+  for (const key of Object.keys(previous)) next[key] = Object.hasOwn(set, key) ? set[key] : previous[key];
+  return next;
 }

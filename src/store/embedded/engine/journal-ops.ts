@@ -16,6 +16,13 @@ export type JournalOp =
    */
   | { op: 'insert'; ns: string; doc: Document; encoded?: Uint8Array }
   | { op: 'replace'; ns: string; doc: Document }
+  /**
+   * An update that changed only the values of existing top-level fields, field order kept:
+   * `set` holds just those fields. A heartbeat rewrites a few status fields of a device
+   * document that also holds its whole schedule; journaling the new values instead of the
+   * document cuts the bytes and the encoding work several-fold.
+   */
+  | { op: 'patch'; ns: string; id: unknown; set: Document }
   | { op: 'delete'; ns: string; id: unknown }
   | { op: 'retryableWrite'; session: string; txnNumber: unknown; reply: Document; at: Date };
 
