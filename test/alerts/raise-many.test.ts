@@ -8,6 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
+import { ALERTS_PER_BATCH } from '../../src/features/alerts/batches.js';
 import type { RaiseAlert } from '../../src/features/alerts/contract.js';
 import { LONG_PATIENT_LIST } from '../../src/features/alerts/patient-scope.js';
 import type { Hub } from '../../src/hub.js';
@@ -220,4 +221,27 @@ t.test('resolveCauses: the open alerts of the causes resolved at once, each foll
   await eventually(() => notes.filter((n) => n.event === 'alert.resolved').length === 3);
   t.same(notes.filter((n) => n.event === 'alert.resolved').map((n) => n.alertId).sort(), [refs[0]?.id, refs[1]?.id, refs[3]?.id].sort(), 'everyone reached hears it is over');
   t.same(await alerts.resolveCauses(['late-0'], 'again'), [], 'nothing open any more');
+});
+
+t.test('thousands of causes at once are raised and resolved in batches, with the same answers', async (t) => {
+  const hub = await startTestHub(t);
+  await hub.context.jobs.stop();
+  const s = await alertScenario(hub);
+  const count = ALERTS_PER_BATCH * 2 + 1;
+  const batch: RaiseAlert[] = Array.from({ length: count }, (_, i) => ({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: `many-${i}` }));
+  batch.push({ ...(batch[0] as RaiseAlert) }); // the first cause again, in the last batch
+
+  const commands = await commandsDuring(hub, async () => {
+    const refs = await hub.features.alerts.raiseMany(batch);
+    t.equal(refs.length, batch.length, 'one ref per input, in order');
+    t.same(refs.map((r) => r.cause), batch.map((b) => b.cause));
+    t.equal(refs.at(-1)?.id, refs[0]?.id, 'a cause repeated in a later batch answers with the alert of the first');
+  });
+  const inserts = commands.filter((name) => name === 'insert').length;
+  t.equal(await hub.features.alerts.models.Alert.countDocuments({ cause: /^many-/ }), count, 'one alert per cause');
+  t.equal(inserts, 2 * 3, 'three batches, each with one insert of alerts and one of notifications');
+
+  const resolved = await hub.features.alerts.resolveCauses(batch.map((b) => b.cause), 'done');
+  t.equal(resolved.length, count, 'every open alert resolved once');
+  t.equal(await hub.features.alerts.models.Alert.countDocuments({ cause: /^many-/, status: 'resolved' }), count);
 });

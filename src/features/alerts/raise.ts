@@ -14,6 +14,7 @@ import { Types, type Model } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { IdentityModels, PatientDoc } from '../identity/models.js';
+import { ALERTS_PER_BATCH, inBatches } from './batches.js';
 import type { AlertRef, AlertSeverity, AlertStatus, AlertType, RaiseAlert } from './contract.js';
 import { escalationStart, range } from './escalation-times.js';
 import type { AlertDoc } from './models.js';
@@ -141,6 +142,13 @@ export function createRaise({ Alert, Patient, policies, notify, publish, clock, 
   }
 
   async function raiseMany(inputs: RaiseAlert[]): Promise<AlertRef[]> {
+    if (inputs.length <= ALERTS_PER_BATCH) return raiseBatch(inputs);
+    const refs: AlertRef[] = [];
+    for (const batch of inBatches(inputs, ALERTS_PER_BATCH)) refs.push(...(await raiseBatch(batch)));
+    return refs;
+  }
+
+  async function raiseBatch(inputs: RaiseAlert[]): Promise<AlertRef[]> {
     if (!inputs.length) return [];
     const unique = firstPerCause(inputs);
     const open = await openByCause(unique.map((i) => i.cause));
