@@ -100,3 +100,46 @@ t.test('int64 values round-trip as int64', async (t) => {
   t.ok(doc?.big instanceof Long);
   t.equal(String(doc?.big), '9223372036854775807');
 });
+
+t.test('$in and $nin with long lists match as with short ones', async (t) => {
+  const coll = db.collection<AnyDocument>('long_in');
+  await coll.insertMany([
+    { _id: 'int', v: 1 },
+    { _id: 'long', v: Long.fromNumber(2) },
+    { _id: 'decimal', v: Decimal128.fromString('3.0') },
+    { _id: 'double', v: 4.5 },
+    { _id: 'string', v: 'alpha' },
+    { _id: 'other-string', v: 'omega' },
+    { _id: 'null', v: null },
+    { _id: 'missing' },
+    { _id: 'array', v: [10, 11] },
+    { _id: 'nested-array', v: [[20, 21]] },
+    { _id: 'document', v: { a: 1, b: 2 } },
+    { _id: 'reordered-document', v: { b: 2, a: 1 } },
+    { _id: 'oid', v: new ObjectId('0123456789abcdef01234567') },
+  ]);
+  // Fillers make the lists long (the embedded store hashes lists of more than 8 values).
+  const fillers = Array.from({ length: 40 }, (_, i) => `filler-${i}`);
+  const ids = async (filter: Document): Promise<string[]> => (await coll.find(filter, { projection: { _id: 1 } }).toArray()).map((doc) => String(doc._id)).sort();
+  const both = async (values: unknown[]): Promise<[string[], string[]]> => [await ids({ v: { $in: values } }), await ids({ v: { $in: [...fillers, ...values] } })];
+
+  for (const values of [
+    [Long.fromNumber(1), 2, 3, Decimal128.fromString('4.5')],
+    [null],
+    [11],
+    [[10, 11]],
+    [[20, 21]],
+    [{ a: 1, b: 2 }],
+    [/^al/, 'omega'],
+    [new ObjectId('0123456789abcdef01234567')],
+  ]) {
+    const [short, long] = await both(values);
+    t.same(long, short, `same documents for ${JSON.stringify(values)}: ${short.join(', ')}`);
+  }
+  t.same(await ids({ v: { $in: [...fillers, Long.fromNumber(1), 2, 3, Decimal128.fromString('4.5')] } }), ['decimal', 'double', 'int', 'long'], 'numbers by value across types');
+  t.same(await ids({ v: { $in: [...fillers, null] } }), ['missing', 'null'], 'null matches null and missing');
+  t.same(await ids({ v: { $in: [...fillers, 11] } }), ['array'], 'an array element');
+  t.same(await ids({ v: { $in: [...fillers, { a: 1, b: 2 }] } }), ['document'], 'embedded documents by field order');
+  t.same(await ids({ v: { $in: [...fillers, /^al/] } }), ['string'], 'a regular expression among the values');
+  t.same(await ids({ v: { $nin: [...fillers, null, 'alpha', 'omega', 1, 2, 3, 4.5] } }), ['array', 'document', 'nested-array', 'oid', 'reordered-document'], '$nin is the complement');
+});

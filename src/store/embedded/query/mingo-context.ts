@@ -16,6 +16,7 @@ import * as projectionOperators from 'mingo/operators/projection';
 import * as queryOperators from 'mingo/operators/query';
 import * as windowOperators from 'mingo/operators/window';
 import { resolve } from 'mingo/util';
+import { canonicalKey } from '../bson/canonical-key.js';
 import { compareValues, valuesEqual } from '../bson/compare.js';
 import { TypeRank, bsonTypeAlias, isNumeric, typeRank } from '../bson/values.js';
 import { sortDocuments } from './sort.js';
@@ -84,6 +85,40 @@ const inList: FieldTest = (value, operand, depth) => {
   });
 };
 
+/** Lists longer than this are hashed once per query instead of scanned for every document. */
+const HASHED_IN_THRESHOLD = 8;
+
+/**
+ * `$in` with a long list (a sweep asking for the care teams of a few hundred patients): the
+ * list's canonical keys in a Set, so each document costs one lookup per candidate value, not
+ * one comparison per listed value. canonicalKey equality is the query's equality — the index
+ * lookups already rely on it — with null standing for null and missing alike.
+ */
+function hashedInList(operand: unknown[]): (value: unknown, depth: number) => boolean {
+  const patterns = operand.filter((item): item is RegExp => item instanceof RegExp);
+  const matchesNull = operand.some(isNullish);
+  const keys = new Set(operand.filter((item) => !(item instanceof RegExp) && !isNullish(item)).map(canonicalKey));
+  return (value, depth) =>
+    candidates(value, depth).some((candidate) => {
+      if (isNullish(candidate)) return matchesNull;
+      if (keys.has(canonicalKey(candidate))) return true;
+      return typeof candidate === 'string' && patterns.some((pattern) => pattern.test(candidate));
+    });
+}
+
+/** $in / $nin: a short list scanned, a long one hashed (built once, when the query is compiled). */
+function inOperator(negate: boolean): QueryOperator {
+  return (selector, operand, options) => {
+    if (!Array.isArray(operand) || operand.length <= HASHED_IN_THRESHOLD) {
+      return fieldOperator((value, list, depth) => inList(value, list, depth) !== negate)(selector, operand, options);
+    }
+    const test = hashedInList(operand);
+    let depth = 0;
+    for (const char of selector) if (char === '.') depth++;
+    return (doc) => test(resolve(doc as Document, selector, { unwrapArray: true }), depth) !== negate;
+  };
+}
+
 const TYPE_CODES: Record<number, string> = {
   1: 'double', 2: 'string', 3: 'object', 4: 'array', 5: 'binData', 6: 'undefined', 7: 'objectId',
   8: 'bool', 9: 'date', 10: 'null', 11: 'regex', 13: 'javascript', 14: 'symbol', 16: 'int',
@@ -110,8 +145,8 @@ const bsonQueryOperators: Record<string, QueryOperator> = {
   $gte: fieldOperator(rangeTest((diff) => diff >= 0)),
   $lt: fieldOperator(rangeTest((diff) => diff < 0)),
   $lte: fieldOperator(rangeTest((diff) => diff <= 0)),
-  $in: fieldOperator(inList),
-  $nin: fieldOperator((value, operand, depth) => !inList(value, operand, depth)),
+  $in: inOperator(false),
+  $nin: inOperator(true),
   $type: fieldOperator(hasType),
 };
 
