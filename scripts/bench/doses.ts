@@ -20,7 +20,9 @@
  * as the hub idles between minutes); then for `--device-samples` help.requested and as many
  * device.jam events published with MQTT.js to the hub's broker, from the PUBLISH to the socket.
  *
- * `--profile DIR` writes a V8 CPU profile of each real-alerts sweep into DIR.
+ * `--profile DIR` writes a V8 CPU profile of each real-alerts sweep into DIR. `--store disk|worker`
+ * runs the embedded store as the hub does on a server (journaled; on a thread of its own with
+ * worker) instead of in memory.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,10 +51,13 @@ const { values } = parseArgs({
     'watch-every': { type: 'string', default: '97' },
     'device-samples': { type: 'string', default: '100' },
     'without-care-teams': { type: 'boolean', default: false },
+    /** memory (default): in memory on the hub's event loop; disk: journaled, on the event loop (the hub's default); worker: journaled, on a thread of its own. */
+    store: { type: 'string', default: 'memory' },
     /** A directory: each real-alerts sweep is CPU-profiled into it (open the files in Chrome DevTools). */
     profile: { type: 'string' },
   },
 });
+if (!['memory', 'disk', 'worker'].includes(values.store)) throw new Error('--store is memory, disk or worker');
 const SPREAD = Math.max(1, Number(values.spread));
 const PATIENTS = Number(values.patients);
 const DAYS = Number(values.days);
@@ -97,8 +102,9 @@ async function people(hub: Hub) {
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'medhub-bench-doses-'));
   const clock = new ManualClock('2026-11-23T00:00:00Z');
-  const config = loadConfig({ NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', JWT_SECRET: 'bench-secret-bench-secret-bench-secret' });
-  const hub = await startHub({ config, clock, inMemoryStore: true });
+  const thread = values.store === 'worker' ? { EMBEDDED_STORE_THREAD: 'worker' } : {};
+  const config = loadConfig({ NODE_ENV: 'test', HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'silent', JWT_SECRET: 'bench-secret-bench-secret-bench-secret', ...thread });
+  const hub = await startHub({ config, clock, inMemoryStore: values.store === 'memory' });
   await hub.context.jobs.stop(); // the bench calls the job bodies itself
   let listener: AlertListener | undefined;
   try {
