@@ -5,6 +5,7 @@ import { ErrorCodes, asServerFailure, failure } from '../errors.js';
 import { isPlainDocument } from '../bson/values.js';
 import { targetCollection } from './context.js';
 import type { CommandHandler } from './context.js';
+import { withIdFirst } from '../bson/elements.js';
 import { writeCommand } from './write-support.js';
 
 /** `_id` first (generated when absent), and not an array, regex or undefined. */
@@ -19,6 +20,17 @@ export function prepareForInsert(raw: Document): Document {
   return { _id, ...rest };
 }
 
+/**
+ * The stored document's BSON, made from the bytes it arrived as (so that the journal copies
+ * them instead of serializing the document again): as received, or with its `_id` moved or
+ * generated first. Undefined when there is nothing to start from.
+ */
+function encodingOf(received: Document, stored: Document, bytes: Uint8Array | undefined): Uint8Array | undefined {
+  if (bytes === undefined || stored === received) return bytes;
+  if (!Object.hasOwn(received, '_id')) return stored._id instanceof ObjectId ? withIdFirst(bytes, stored._id.id) : undefined;
+  return received._id === undefined ? undefined : withIdFirst(bytes);
+}
+
 export const insertCommand: CommandHandler = writeCommand((ctx, log) => {
   const documents = ctx.command.documents;
   if (!Array.isArray(documents)) throw failure(ErrorCodes.FailedToParse, "BSON field 'insert.documents' is missing but a required field");
@@ -31,8 +43,7 @@ export const insertCommand: CommandHandler = writeCommand((ctx, log) => {
     try {
       const received = documents[index] as Document;
       const doc = prepareForInsert(received);
-      // Stored as received: the journal can copy its bytes instead of serializing it again.
-      catalog.insert(collection, doc, log, doc === received ? ctx.documentBytes?.[index] : undefined);
+      catalog.insert(collection, doc, log, encodingOf(received, doc, ctx.documentBytes?.[index]));
       inserted += 1;
     } catch (error) {
       writeErrors.push(asServerFailure(error).toWriteError(index));

@@ -5,7 +5,7 @@
  */
 import { deserialize, serialize } from 'bson';
 import type { Document } from 'bson';
-import { arrayElementBytes } from './bson-elements.js';
+import { arrayElementBytes } from '../bson/elements.js';
 import { numbersOnlySize, writeNumbersOnly } from '../bson/numbers-only.js';
 
 export const OpCode = { Reply: 1, Query: 2004, Compressed: 2012, Msg: 2013 } as const;

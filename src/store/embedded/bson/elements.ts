@@ -64,3 +64,38 @@ export function arrayElementBytes(buffer: Buffer, documentStart: number, field: 
   }
   return undefined;
 }
+
+const OBJECT_ID = 0x07;
+const ID_KEY = Buffer.from('_id\0', 'latin1');
+
+/**
+ * `document` (BSON) with `_id` moved to the front, as the store keeps documents (mongod does
+ * the same; the Node driver appends the `_id` it generates). With `generatedId`, the document
+ * has no `_id` and gets that ObjectId first. Undefined when the layout is not as expected.
+ */
+export function withIdFirst(document: Uint8Array, generatedId?: Uint8Array): Buffer | undefined {
+  const buffer = Buffer.from(document.buffer, document.byteOffset, document.byteLength);
+  let id: Element | undefined;
+  for (const element of elements(buffer, 0)) {
+    if (element.key === '_id') id = element;
+  }
+  let idBytes: Buffer;
+  let rest: Buffer[];
+  if (generatedId !== undefined) {
+    if (id !== undefined || generatedId.length !== 12) return undefined;
+    idBytes = Buffer.concat([Buffer.of(OBJECT_ID), ID_KEY, generatedId]);
+    rest = [buffer.subarray(4, buffer.length - 1)];
+  } else {
+    if (id === undefined) return undefined;
+    const idStart = id.valueStart - ID_KEY.length - 1; // type byte, then "_id\0"
+    idBytes = buffer.subarray(idStart, id.valueEnd);
+    rest = [buffer.subarray(4, idStart), buffer.subarray(id.valueEnd, buffer.length - 1)];
+  }
+  const length = 4 + idBytes.length + rest.reduce((sum, part) => sum + part.length, 0) + 1;
+  const out = Buffer.allocUnsafe(length);
+  out.writeInt32LE(length, 0);
+  let at = 4 + idBytes.copy(out, 4);
+  for (const part of rest) at += part.copy(out, at);
+  out[at] = 0;
+  return out;
+}
