@@ -117,6 +117,7 @@ t.test('$in and $nin with long lists match as with short ones', async (t) => {
     { _id: 'document', v: { a: 1, b: 2 } },
     { _id: 'reordered-document', v: { b: 2, a: 1 } },
     { _id: 'oid', v: new ObjectId('0123456789abcdef01234567') },
+    { _id: 'exact-decimal', v: Decimal128.fromString('0.000009059906005859375') }, // exactly 19 × 2⁻²¹
   ]);
   // Fillers make the lists long (the embedded store hashes lists of more than 8 values).
   const fillers = Array.from({ length: 40 }, (_, i) => `filler-${i}`);
@@ -132,14 +133,16 @@ t.test('$in and $nin with long lists match as with short ones', async (t) => {
     [{ a: 1, b: 2 }],
     [/^al/, 'omega'],
     [new ObjectId('0123456789abcdef01234567')],
+    [19 * 2 ** -21],
   ]) {
     const [short, long] = await both(values);
     t.same(long, short, `same documents for ${JSON.stringify(values)}: ${short.join(', ')}`);
   }
   t.same(await ids({ v: { $in: [...fillers, Long.fromNumber(1), 2, 3, Decimal128.fromString('4.5')] } }), ['decimal', 'double', 'int', 'long'], 'numbers by value across types');
   t.same(await ids({ v: { $in: [...fillers, null] } }), ['missing', 'null'], 'null matches null and missing');
+  t.same(await ids({ v: { $in: [...fillers, 19 * 2 ** -21] } }), ['exact-decimal'], 'a Decimal128 equal to a double');
   t.same(await ids({ v: { $in: [...fillers, 11] } }), ['array'], 'an array element');
   t.same(await ids({ v: { $in: [...fillers, { a: 1, b: 2 }] } }), ['document'], 'embedded documents by field order');
   t.same(await ids({ v: { $in: [...fillers, /^al/] } }), ['string'], 'a regular expression among the values');
-  t.same(await ids({ v: { $nin: [...fillers, null, 'alpha', 'omega', 1, 2, 3, 4.5] } }), ['array', 'document', 'nested-array', 'oid', 'reordered-document'], '$nin is the complement');
+  t.same(await ids({ v: { $nin: [...fillers, null, 'alpha', 'omega', 1, 2, 3, 4.5] } }), ['array', 'document', 'exact-decimal', 'nested-array', 'oid', 'reordered-document'], '$nin is the complement');
 });

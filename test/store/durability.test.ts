@@ -156,6 +156,11 @@ t.test('updates journaled as patches replay to the very same documents', { skip:
   await devices.updateOne({ _id: 'd3' }, { $set: { 'schedule.version': 4 } }); // a patch of a nested path
   await devices.findOneAndUpdate({ _id: 'd3' }, { $set: { online: true } });
   await devices.updateMany({}, { $set: { serial: 'same for all' } });
+  await devices.updateOne({ _id: 'd1' }, { $mul: { rssi: -0 } }); // -60 → -0: a change that === cannot see
+  await devices.updateOne({ _id: 'd1' }, { $mul: { rssi: -1 } }); // -0 → 0
+  await devices.insertOne({ _id: 'u', a: 1, b: 2, c: 3, d: 4 });
+  await devices.updateOne({ _id: 'u' }, [{ $project: { a: 1, b: 1, c: 1, d: 1, e: '$missing' } }]); // leaves e undefined in memory
+  await devices.updateOne({ _id: 'u' }, { $set: { e: 5 } }); // e must survive replay
 
   // Replay the journal in a copy of the data directory (the first store is still open: no snapshot).
   const copy = await temporaryDirectory(t, 'patch-copy');
@@ -166,7 +171,9 @@ t.test('updates journaled as patches replay to the very same documents', { skip:
     await writeFile(join(copy, name), bytes);
     ops.push(...decodeRecords(bytes).records.flatMap((record) => record.ops as Array<{ op: string }>));
   }
-  t.ok(ops.filter((op) => op.op === 'patch').length >= 5, 'value-only updates were journaled as patches');
+  const patches = ops.filter((op) => op.op === 'patch') as Array<{ op: 'patch'; set: AnyDocument }>;
+  t.ok(patches.length >= 5, 'value-only updates were journaled as patches');
+  t.ok(patches.some((op) => Object.keys(op.set).join() === 'online,battery'), 'only the changed fields, not the (cloned) schedule');
   t.ok(ops.some((op) => op.op === 'replace'), 'updates that add or remove fields still journal the document');
   const second = await startEmbeddedStore({ dataDir: copy });
   t.teardown(() => second.close());

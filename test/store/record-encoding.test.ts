@@ -114,6 +114,9 @@ t.test('the documents of an insert are found as received, in a body array or a d
   t.same(arrayElementBytes(Buffer.from(serialize({ documents: [{ a: 1 }, 5, { b: 2 }] })), 0, 'documents')?.map((item) => item?.length), [12, undefined, 12], 'an element that is not a document has no bytes');
   t.equal(arrayElementBytes(Buffer.from(serialize({ documents: { a: 1 } })), 0, 'documents'), undefined, 'not an array');
   t.equal(arrayElementBytes(Buffer.from(serialize({ other: [] })), 0, 'documents'), undefined, 'no such field');
+  const twice = Buffer.concat([Buffer.from(serialize({ documents: [{ who: 'first' }] })).subarray(0, -1), Buffer.from(serialize({ documents: [{ who: 'second' }] })).subarray(4)]);
+  twice.writeInt32LE(twice.length, 0);
+  t.equal(arrayElementBytes(twice, 0, 'documents'), undefined, 'a duplicate field is not guessed at (bson keeps the last)');
 
   // The same command as a kind-1 document sequence, as drivers may send it.
   const head = Buffer.from(serialize({ insert: 'things', $db: 'app' }));
@@ -147,6 +150,9 @@ t.test('an inserted document keeps the bytes it arrived as, with its _id moved o
   t.ok(withIdFirst(serialize({}), generated.id)?.equals(serialize({ _id: generated })), 'an empty document');
   t.equal(withIdFirst(serialize({ a: 1 })), undefined, 'no _id to move');
   t.equal(withIdFirst(serialize({ _id: 1 }), generated.id), undefined, 'an _id already there is not replaced');
+  const twoIds = Buffer.concat([Buffer.from(serialize({ a: 'x', _id: 1 })).subarray(0, -1), Buffer.from(serialize({ _id: 2 })).subarray(4)]);
+  twoIds.writeInt32LE(twoIds.length, 0);
+  t.equal(withIdFirst(twoIds), undefined, 'a duplicate _id is not guessed at');
 });
 
 t.test('documents inserted by the driver are journaled with their _id first, and replay as stored', { skip: embeddedOnly }, async (t) => {

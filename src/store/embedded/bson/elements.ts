@@ -52,17 +52,24 @@ function* elements(buffer: Buffer, documentStart: number): Generator<Element, vo
  * order; undefined for elements that are not documents. Undefined when there is no such array.
  */
 export function arrayElementBytes(buffer: Buffer, documentStart: number, field: string): Array<Uint8Array | undefined> | undefined {
+  let found: Element | undefined;
   for (const element of elements(buffer, documentStart)) {
     if (element.key !== field) continue;
-    if (element.type !== 0x04) return undefined;
-    const bytes: Array<Uint8Array | undefined> = [];
-    for (const item of elements(buffer, element.valueStart)) {
-      if (item.key !== String(bytes.length)) return undefined; // not a well-formed array
-      bytes.push(item.type === 0x03 ? buffer.subarray(item.valueStart, item.valueEnd) : undefined);
-    }
-    return bytes;
+    if (found !== undefined) return undefined; // bson keeps the last of duplicate fields: do not guess
+    found = element;
   }
-  return undefined;
+  return found === undefined ? undefined : documentBytesOf(buffer, found);
+}
+
+/** The bytes of each element of an array element; undefined for elements that are not documents. */
+function documentBytesOf(buffer: Buffer, element: Element): Array<Uint8Array | undefined> | undefined {
+  if (element.type !== 0x04) return undefined;
+  const bytes: Array<Uint8Array | undefined> = [];
+  for (const item of elements(buffer, element.valueStart)) {
+    if (item.key !== String(bytes.length)) return undefined; // not a well-formed array
+    bytes.push(item.type === 0x03 ? buffer.subarray(item.valueStart, item.valueEnd) : undefined);
+  }
+  return bytes;
 }
 
 const OBJECT_ID = 0x07;
@@ -77,7 +84,9 @@ export function withIdFirst(document: Uint8Array, generatedId?: Uint8Array): Buf
   const buffer = Buffer.from(document.buffer, document.byteOffset, document.byteLength);
   let id: Element | undefined;
   for (const element of elements(buffer, 0)) {
-    if (element.key === '_id') id = element;
+    if (element.key !== '_id') continue;
+    if (id !== undefined) return undefined; // duplicate _id: bson keeps the last, do not guess
+    id = element;
   }
   let idBytes: Buffer;
   let rest: Buffer[];

@@ -84,10 +84,22 @@ export function numericKey(value: Numeric): string {
   const exact = toNumericValue(value);
   if (exact.kind === 'nan') return 'NaN';
   if (exact.kind === 'inf') return exact.sign > 0 ? 'Infinity' : '-Infinity';
-  const approx = Number(exact.numerator) / Number(exact.denominator);
-  if (compareNumeric(approx, value) === 0) return doubleKey(approx);
+  // Reduced first: Number(p) / Number(q) of an unreduced fraction (a decimal's 10^k denominator)
+  // can miss a double that the value equals exactly.
   const divisor = gcd(abs(exact.numerator), exact.denominator);
-  return `${exact.numerator / divisor}/${exact.denominator / divisor}`;
+  const numerator = exact.numerator / divisor;
+  const denominator = exact.denominator / divisor;
+  const approx = nearestDouble(numerator, denominator);
+  if (compareNumeric(approx, value) === 0) return doubleKey(approx);
+  return `${numerator}/${denominator}`;
+}
+
+/** p/q as a double: exact whenever p/q equals a double (then q is a power of two). */
+function nearestDouble(numerator: bigint, denominator: bigint): number {
+  const q = Number(denominator);
+  if (Number.isFinite(q)) return Number(numerator) / q;
+  // q beyond the double range: only a power of two can make p/q a (subnormal) double.
+  return Number(numerator) * 2 ** -(denominator.toString(2).length - 1);
 }
 
 function doubleKey(value: number): string {

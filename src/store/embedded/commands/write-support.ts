@@ -2,8 +2,8 @@
  * Shared plumbing of write commands: retryable-write deduplication, the WriteLog commit,
  * and the refusal of multi-document transactions.
  */
-import { serialize } from 'bson';
 import type { Document } from 'bson';
+import { sameBson } from '../bson/same-bson.js';
 import type { RetryContext } from '../engine/engine.js';
 import { WriteLog } from '../engine/journal-ops.js';
 import { sessionKey, txnNumberOf } from '../engine/retryable-writes.js';
@@ -44,34 +44,8 @@ export function writeCommand(run: (ctx: CommandContext, log: WriteLog) => Docume
 
 /**
  * True when the update changed nothing (mongod does not count or journal such no-ops): the
- * two documents would serialize to the same BSON. Updates copy only the paths they touch, so
- * most of the walk is reference equality; serializing both documents (the first version) cost
- * more than the update itself on large documents.
+ * two documents would serialize to the same BSON.
  */
 export function unchanged(previous: Document, next: Document): boolean {
   return sameBson(previous, next);
-}
-
-/** Whether `a` and `b` would encode to the same BSON. */
-function sameBson(a: unknown, b: unknown): boolean {
-  if (typeof a === 'number' || typeof b === 'number') return Object.is(a, b); // 0 and -0 differ in BSON
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((value, index) => sameBson(value, b[index]));
-  }
-  if (a instanceof Date || b instanceof Date) return a instanceof Date && b instanceof Date && Object.is(a.getTime(), b.getTime());
-  if (isPlainObject(a) && isPlainObject(b)) {
-    const keys = Object.keys(a);
-    const otherKeys = Object.keys(b);
-    // Field order is part of a BSON document.
-    return keys.length === otherKeys.length && keys.every((key, index) => key === otherKeys[index] && sameBson(a[key], b[key]));
-  }
-  // ObjectId, Long, Decimal128, Binary, RegExp…: compare their encodings.
-  return Buffer.compare(serialize({ v: a }), serialize({ v: b })) === 0;
-}
-
-function isPlainObject(value: object): value is Record<string, unknown> {
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }

@@ -3,6 +3,7 @@
  * records a JournalOp in the caller's WriteLog; `apply` replays those ops on start-up.
  */
 import type { Document } from 'bson';
+import { sameBson } from '../bson/same-bson.js';
 import { ErrorCodes, failure } from '../errors.js';
 import { compileFilter } from '../query/matcher.js';
 import { Collection, ID_INDEX_NAME, idKeyOf } from './collection.js';
@@ -186,6 +187,9 @@ export class Catalog {
       }
       case 'retryableWrite':
         return;
+      default:
+        // A record of a newer version: skipping it would replay a different state.
+        throw new Error(`unknown journal operation ${JSON.stringify((op as { op: unknown }).op)}`);
     }
   }
 
@@ -209,8 +213,10 @@ export class Catalog {
 /**
  * The top-level fields whose values an update replaced, when that is all it did: same fields
  * in the same order (so that `withValues` rebuilds `next` exactly), and fewer than half of
- * them changed (else the whole document is as small). Updates copy only the paths they touch,
- * so an untouched field is the same reference in both versions.
+ * them changed (else the whole document is as small). A field counts as changed when it would
+ * encode differently (updates clone what they touch, so unchanged subdocuments may be new
+ * objects). Undefined — journal the whole document — when any value is `undefined` (bson
+ * drops it, so the replayed document would lack the field) or a field is named `__proto__`.
  */
 function changedValues(previous: Document, next: Document): Document | undefined {
   const keys = Object.keys(previous);
@@ -220,12 +226,13 @@ function changedValues(previous: Document, next: Document): Document | undefined
   let changed = 0;
   for (let index = 0; index < keys.length; index++) {
     const key = keys[index] as string;
-    if (key !== nextKeys[index]) return undefined;
-    if (previous[key] === next[key]) continue;
-    if (key === '__proto__') return undefined; // an own field bson may produce; `set[key] =` would not create it
-    // undefined would vanish from the record (bson drops it) and replay would keep the old value.
-    if (next[key] === undefined || ++changed * 2 > keys.length) return undefined;
-    set[key] = next[key];
+    if (key !== nextKeys[index] || key === '__proto__') return undefined;
+    const before: unknown = previous[key];
+    const after: unknown = next[key];
+    if (before === undefined || after === undefined) return undefined;
+    if (sameBson(before, after)) continue;
+    if (++changed * 2 > keys.length) return undefined;
+    set[key] = after;
   }
   return set;
 }
@@ -234,5 +241,8 @@ function changedValues(previous: Document, next: Document): Document | undefined
 function withValues(previous: Document, set: Document): Document {
   const next: Document = {};
   for (const key of Object.keys(previous)) next[key] = Object.hasOwn(set, key) ? set[key] : previous[key];
+  for (const key of Object.keys(set)) {
+    if (!Object.hasOwn(previous, key)) throw new Error(`journal patch of field ${JSON.stringify(key)}, missing from the replayed document`);
+  }
   return next;
 }

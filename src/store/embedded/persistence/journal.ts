@@ -53,7 +53,14 @@ export class Journal {
   /** Journals `ops` as one record; resolves once it is on disk. */
   append(ops: readonly JournalOp[]): Promise<void> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
-    this.bytes += this.pending.append(ops);
+    try {
+      this.bytes += this.pending.append(ops);
+    } catch (error) {
+      // The command already changed memory: without its record, later records (patches) would
+      // replay against another state. Refuse every further write, as after a failed write.
+      this.fail(error, []);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
     const durable = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
     if (!this.writeScheduled) {
       this.writeScheduled = true;
@@ -105,7 +112,9 @@ export class Journal {
     this.syncsInFlight += 1;
     fdatasync(this.fd, (error) => {
       this.syncsInFlight -= 1;
-      if (error !== null) return this.fail(error, covered);
+      // After another sync failed, an earlier batch may be missing from the file: a later sync
+      // must not acknowledge writes that recovery would cut off with it.
+      if (error !== null || this.failure !== undefined) return this.fail(error ?? this.failure, covered);
       for (const waiter of covered) waiter.resolve();
       this.startSyncIfPossible();
       this.notifyIfIdle();
