@@ -33,6 +33,11 @@ export interface HubOptions {
   inMemoryStore?: boolean;
   /** Where logs go (tests silence or capture them). */
   logDestination?: DestinationStream;
+  /**
+   * Start the node-cron schedules (default true). Test hubs pass false: they run job bodies
+   * themselves on a test clock, and a real-minute tick would race them.
+   */
+  startJobs?: boolean;
 }
 
 export interface Hub {
@@ -98,7 +103,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     await shutdown();
     throw error;
   }
-  jobs.start();
+  if (options.startJobs ?? true) jobs.start();
 
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const urls = {

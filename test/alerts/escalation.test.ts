@@ -7,7 +7,7 @@
 import t from 'tap';
 import { nextEventWhere, request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
-import { login } from '../helpers/factories.js';
+import { currentToken } from '../helpers/factories.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { alertScenario, collect, putPatientPolicy, settle, signedInSocket } from './helpers.js';
 
@@ -58,8 +58,8 @@ t.test('an unacknowledged dose.missed reaches tier 2 after its delay; an acknowl
   await alerts.delivery.settled();
   t.equal(backupNotes.length, 1);
 
-  // Access tokens live 15 minutes of the (test) clock: sign in again.
-  for (const who of [s.clinician, s.caregiver]) who.token = (await login(hub, who.email)).token;
+  // Access tokens live 15 minutes of the (test) clock: take ones valid now.
+  for (const who of [s.clinician, s.caregiver]) who.token = await currentToken(hub, who);
   const log = await request(hub, 'GET', `/api/v1/alerts/${missed.id}/notifications`, { token: s.clinician.token });
   t.equal(log.status, 200);
   const channels = log.body.items.map((n: Payload) => `${n.tier}:${n.channel}:${n.status}`).sort();
@@ -89,7 +89,7 @@ t.test('an unacknowledged dose.missed reaches tier 2 after its delay; an acknowl
   const fresh = await alerts.raise({ organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:occ-1' });
   t.not(fresh.id, missed.id, 'once resolved, the same cause may open a new alert');
 
-  for (const who of [s.clinician, s.caregiver]) who.token = (await login(hub, who.email)).token;
+  for (const who of [s.clinician, s.caregiver]) who.token = await currentToken(hub, who);
   const listed = await request(hub, 'GET', `/api/v1/alerts?patientId=${s.patient.id}&status=active`, { token: s.caregiver.token });
   t.same(listed.body.items.map((a: Payload) => a.id), [fresh.id]);
   const page = await request(hub, 'GET', `/api/v1/alerts?limit=1`, { token: s.clinician.token });
@@ -129,7 +129,7 @@ t.test('quiet hours hold back a warning until they end but not a critical alert'
   t.equal(await alerts.service.escalate(), 1, 'quiet hours over: the first tier is told');
   await eventually(() => notes.length === 2);
   t.match(notes[1], { alertId: warning.id, tier: 0, event: 'alert.raised' });
-  const after = await request(hub, 'GET', `/api/v1/alerts/${warning.id}`, { token: (await login(hub, s.clinician.email)).token });
+  const after = await request(hub, 'GET', `/api/v1/alerts/${warning.id}`, { token: await currentToken(hub, s.clinician) });
   t.equal(after.body.nextEscalationAt, '2026-01-16T06:10:00.000Z', 'tier 2 ten minutes later');
 });
 

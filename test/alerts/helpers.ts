@@ -1,6 +1,6 @@
 /** Alerts test helpers: a care scenario with a second-tier caregiver, and policy shortcuts. */
 import type { Hub } from '../../src/hub.js';
-import { connectSocket, nextEvent, request } from '../helpers/clients.js';
+import { connectSocket, nextEvent, request, roomsJoined } from '../helpers/clients.js';
 import { addToCareTeam, careScenario, createUser } from '../helpers/factories.js';
 import type { Socket } from 'socket.io-client';
 
@@ -19,8 +19,9 @@ export async function alertScenario(hub: Hub) {
 export async function signedInSocket(t: Teardown, hub: Hub, token: string): Promise<Socket> {
   const socket = connectSocket(t, hub, { auth: { token } });
   await nextEvent(socket, 'connect');
-  // A round trip proves the connection hooks (room joins) have run.
   await socket.timeout(5000).emitWithAck('patient:unsubscribe', { patientId: '0'.repeat(24) });
+  // The answer does not prove the connection hooks (room joins) have run; the rooms do.
+  await roomsJoined(hub, socket);
   return socket;
 }
 

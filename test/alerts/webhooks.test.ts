@@ -5,10 +5,20 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import t from 'tap';
+import type { Hub } from '../../src/hub.js';
 import { request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { verifySignature } from '../../src/ports/adapters/notifiers/index.js';
 import { alertScenario, putPatientPolicy } from './helpers.js';
+
+// One hub and scenario for the file: each test sets the patient's policy, raises an alert of its
+// own to receivers of its own and waits for its deliveries (the tests run one after another).
+let hub: Hub;
+let s: Awaited<ReturnType<typeof alertScenario>>;
+t.before(async () => {
+  hub = await startTestHub(t);
+  s = await alertScenario(hub);
+});
 
 interface Received {
   headers: IncomingMessage['headers'];
@@ -35,8 +45,6 @@ async function receiver(t: { teardown(fn: () => unknown): void }, answer: (n: nu
 const SECRET = 'whsec-0123456789abcdef';
 
 t.test('a webhook that fails twice gets the third attempt, signed, and the delivery log shows three attempts', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await alertScenario(hub);
   const hook = await receiver(t, (n) => (n <= 2 ? 503 : 204));
   await putPatientPolicy(hub, s.clinician.token, s.patient.id, {
     tiers: [{ recipients: [{ careTeam: { priority: 1 } }], channels: ['webhook'] }],
@@ -75,8 +83,6 @@ t.test('a webhook that fails twice gets the third attempt, signed, and the deliv
 });
 
 t.test('a webhook that never answers well is given up after three attempts; SMS reaches the gateway without clinical detail', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await alertScenario(hub);
   const hook = await receiver(t, () => 500);
   const gone = await receiver(t, () => 410);
   const gateway = await receiver(t, () => 202);

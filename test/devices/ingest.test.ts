@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import t from 'tap';
+import type { Hub } from '../../src/hub.js';
 import { connectSocket, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { careScenario } from '../helpers/factories.js';
@@ -8,9 +9,16 @@ import { connectDevice, doseTaken, eventually, heartbeat, inbox, provisionDevice
 
 const run = promisify(execFile);
 
+// One hub and care scenario for the file: each test provisions a device of its own and asserts
+// on that device only (the tests run one after another).
+let hub: Hub;
+let s: Awaited<ReturnType<typeof careScenario>>;
+t.before(async () => {
+  hub = await startTestHub(t);
+  s = await careScenario(hub);
+});
+
 t.test('events and heartbeats: validated, stored once, fanned out to the care team', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
   const caregiver = connectSocket(t, hub, { auth: { token: s.caregiver.token } });
   await nextEvent(caregiver, 'connect');
@@ -38,8 +46,6 @@ t.test('events and heartbeats: validated, stored once, fanned out to the care te
 });
 
 t.test('bad payloads get an errors reply, the connection stays, nothing is stored', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
   const client = await connectDevice(t, hub, device);
   const errors = await inbox(client, topic(device.id, 'errors'));
@@ -64,8 +70,6 @@ t.test('bad payloads get an errors reply, the connection stays, nothing is store
 });
 
 t.test('the same ingest from Debian’s mosquitto_pub and over HTTP', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
 
   const viaCli = doseTaken();

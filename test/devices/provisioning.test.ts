@@ -1,13 +1,20 @@
 import t from 'tap';
+import type { Hub } from '../../src/hub.js';
 import { request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { careScenario } from '../helpers/factories.js';
 import { connectDevice, provisionDevice } from '../helpers/devices.js';
 
-t.test('provisioning, visibility, rotation and disabling', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
+// One hub and care scenario for the file: each test provisions devices of its own (the tests run
+// one after another).
+let hub: Hub;
+let s: Awaited<ReturnType<typeof careScenario>>;
+t.before(async () => {
+  hub = await startTestHub(t);
+  s = await careScenario(hub);
+});
 
+t.test('provisioning, visibility, rotation and disabling', async (t) => {
   const device = await provisionDevice(hub, s.clinician, { serial: 'SN-0001', name: 'Kitchen', patientId: s.patient.id });
   t.match(device, { id: /^dev_/, secret: String, mqtt: { port: hub.mqttPort, wsPath: '/mqtt', username: device.id } });
   t.equal(device.mqtt.topics.events, `v1/devices/${device.id}/events`);
@@ -45,8 +52,6 @@ t.test('provisioning, visibility, rotation and disabling', async (t) => {
 });
 
 t.test('failed device logins are throttled', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
   const device = await provisionDevice(hub, s.clinician);
   for (let i = 0; i < 10; i++) await t.rejects(connectDevice(t, hub, { id: device.id, secret: `wrong-${i}` }), { code: 4 });
   await t.rejects(connectDevice(t, hub, device), { code: 3 }, 'blocked for a while even with the right secret (server unavailable)');

@@ -1,11 +1,11 @@
-/** Plans, devices and time for dose tests. Tokens follow the ManualClock, so calls log in afresh after time moves. */
+/** Plans, devices and time for dose tests. Tokens follow the ManualClock, so calls renew them after time moves. */
 import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
 import type { Clock, ManualClock } from '../../src/ports/clock.js';
 import { startTestHub } from '../helpers/hub.js';
 import { request, type AnyBody, type JsonResponse } from '../helpers/clients.js';
 import { connectDevice, eventually, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
-import { login, type Login } from '../helpers/factories.js';
+import { currentToken, type Login } from '../helpers/factories.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -14,16 +14,14 @@ interface Teardown {
 export const MIN = 60_000;
 export const HOUR = 60 * MIN;
 
-/** A test hub whose cron is stopped: tests move the clock and call the job bodies themselves, so no real-time tick races them. */
+/** A test hub whose cron never starts (the test hub's default): tests move the clock and call the job bodies themselves, so no real-time tick races them. */
 export async function startDoseHub(t: Teardown, clock: Clock): Promise<Hub> {
-  const hub = await startTestHub(t, { clock });
-  await hub.context.jobs.stop();
-  return hub;
+  return startTestHub(t, { clock, startJobs: false });
 }
 
 /** An HTTP call as a user, with a token valid at the hub's current (manual) time. */
 export async function as<T = AnyBody>(hub: Hub, user: Login, method: string, path: string, body?: unknown): Promise<JsonResponse<T>> {
-  const { token } = await login(hub, user.email);
+  const token = await currentToken(hub, user);
   return request<T>(hub, method, `/api/v1${path}`, { token, ...(body === undefined ? {} : { body }) });
 }
 

@@ -3,7 +3,7 @@ import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
 import { connectSocket, nextEvent, nextEventWhere } from '../helpers/clients.js';
 import { eventually } from '../helpers/devices.js';
-import { careScenario, login } from '../helpers/factories.js';
+import { careScenario, currentToken } from '../helpers/factories.js';
 import { as, startDoseHub, dosesOf, MIN, onlineDevice, sendEvent, twoMedicationPlan, waitForState } from './helpers.js';
 
 const DAY_FROM = '2026-06-10T00:00:00Z';
@@ -27,7 +27,7 @@ async function day(t: Test, options: { stock?: number; criticalEvening?: boolean
 t.test('an adherent day: every dose taken on time → all taken, adherence 100 %, no alerts', async (t) => {
   const { clock, hub, s, doses, alerts, taken, sweep } = await day(t);
   t.equal(doses.length, 3);
-  const watcher = connectSocket(t, hub, { auth: { token: (await login(hub, s.caregiver.email)).token } });
+  const watcher = connectSocket(t, hub, { auth: { token: await currentToken(hub, s.caregiver) } });
   await nextEvent(watcher, 'connect');
   await watcher.timeout(5000).emitWithAck('patient:subscribe', { patientId: s.patient.id });
 

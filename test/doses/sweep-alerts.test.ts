@@ -9,8 +9,8 @@
 import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
 import type { Hub } from '../../src/hub.js';
-import { connectSocket, nextEvent, type AnyBody } from '../helpers/clients.js';
-import { addToCareTeam, careScenario, createPatient, login } from '../helpers/factories.js';
+import { connectSocket, nextEvent, roomsJoined, type AnyBody } from '../helpers/clients.js';
+import { addToCareTeam, careScenario, createPatient, currentToken } from '../helpers/factories.js';
 import { as, startDoseHub } from './helpers.js';
 
 const plan = (critical: boolean) => ({
@@ -48,9 +48,10 @@ async function fourPatients(t: Test) {
     const created = await as(hub, s.clinician, 'POST', `/patients/${patientId}/medication-plans`, plan(index === 0));
     if (created.status !== 201) throw new Error(JSON.stringify(created.body));
   }
-  const watcher = connectSocket(t, hub, { auth: { token: (await login(hub, s.caregiver.email)).token } });
+  const watcher = connectSocket(t, hub, { auth: { token: await currentToken(hub, s.caregiver) } });
   await nextEvent(watcher, 'connect');
   await watcher.timeout(5000).emitWithAck('patient:unsubscribe', { patientId: '0'.repeat(24) });
+  await roomsJoined(hub, watcher);
   const raised: AnyBody[] = [];
   watcher.on('alert:raised', (alert: AnyBody) => raised.push(alert));
   const updated: AnyBody[] = [];

@@ -25,6 +25,21 @@ export function connectSocket(t: Teardown, hub: Hub, options: Partial<ManagerOpt
   return socket;
 }
 
+/**
+ * Resolves once the hub has run its connection hooks for a connected socket: the hook that joins
+ * the user's rooms queries the store first, so an answer to an event sent after `connect` does
+ * not prove it has finished; the server-side socket being in its `user:` room does.
+ */
+export async function roomsJoined(hub: Hub, socket: Socket, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const onServer = socket.id === undefined ? undefined : hub.context.sockets.io.of('/').sockets.get(socket.id);
+    if (onServer && [...onServer.rooms].some((room) => room.startsWith('user:'))) return;
+    if (Date.now() > deadline) throw new Error(`socket ${String(socket.id)} did not join its rooms in time`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Resolves with the arguments of the next `event`, or rejects after `ms`. */
 export function nextEvent<T = unknown>(emitter: { once(event: string, fn: (...args: never[]) => void): unknown }, event: string, ms = 5000): Promise<T> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,8 @@
 /**
  * Starts a whole hub in-process on free ports (HTTP, MQTT) with an in-memory
  * embedded store — or, when MONGO_URL is set, against that real MongoDB with a
- * database of its own — and stops it when the test ends.
+ * database of its own — and stops it when the test ends. Its cron schedules are not started
+ * (tests run the jobs themselves), unless a test asks for them.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +23,11 @@ export interface TestHubOptions {
   persistentStore?: boolean;
   /** Where the hub's log lines go (with `env.LOG_LEVEL`), for tests that read what it logged. */
   logDestination?: { write(line: string): void };
+  /**
+   * Start the hub's node-cron schedules (default false): they tick on real minutes whatever the
+   * test's clock says, so tests run job bodies themselves (`hub.context.jobs.run`, the services).
+   */
+  startJobs?: boolean;
 }
 
 export async function startTestHub(t: Teardown, options: TestHubOptions = {}): Promise<Hub> {
@@ -37,7 +43,7 @@ export async function startTestHub(t: Teardown, options: TestHubOptions = {}): P
     ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_test_${randomUUID().slice(0, 8)}`) } : {}),
     ...options.env,
   };
-  const hub = await startHub({ config: loadConfig(env), inMemoryStore: !options.persistentStore, clock: options.clock, logDestination: options.logDestination });
+  const hub = await startHub({ config: loadConfig(env), inMemoryStore: !options.persistentStore, clock: options.clock, logDestination: options.logDestination, startJobs: options.startJobs ?? false });
   t.teardown(async () => {
     if (process.env.MONGO_URL) await hub.context.store.connection.dropDatabase().catch(() => undefined);
     await hub.close();

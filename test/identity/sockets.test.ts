@@ -1,13 +1,20 @@
 import t from 'tap';
-import { connectSocket, nextEvent, request } from '../helpers/clients.js';
+import type { Hub } from '../../src/hub.js';
+import { connectSocket, nextEvent, request, roomsJoined } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { careScenario, login } from '../helpers/factories.js';
 import { patientAudience } from '../../src/transports/socket/rooms.js';
 
-t.test('socket handshake, rooms and subscriptions follow the policy', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
+// One hub and care scenario for the file (the tests run one after another; the second signs the
+// caregiver in and out on a session of its own).
+let hub: Hub;
+let s: Awaited<ReturnType<typeof careScenario>>;
+t.before(async () => {
+  hub = await startTestHub(t);
+  s = await careScenario(hub);
+});
 
+t.test('socket handshake, rooms and subscriptions follow the policy', async (t) => {
   const anonymous = connectSocket(t, hub, { auth: { token: 'not-a-token' } });
   t.equal((await nextEvent<{ data?: { code: string } }>(anonymous, 'connect_error')).data?.code, 'unauthenticated');
 
@@ -16,8 +23,9 @@ t.test('socket handshake, rooms and subscriptions follow the policy', async (t) 
   const clinician = connectSocket(t, hub, { auth: { token: s.clinician.token } });
   await Promise.all([nextEvent(caregiver, 'connect'), nextEvent(outsider, 'connect'), nextEvent(clinician, 'connect')]);
 
-  // Room joins happen in a connection hook; a round trip makes sure they are done.
+  // Room joins happen in a connection hook (after a store query): wait until they are done.
   await Promise.all([caregiver, outsider, clinician].map((socket) => socket.emitWithAck('patient:unsubscribe', { patientId: s.otherPatient.id })));
+  await Promise.all([caregiver, outsider, clinician].map((socket) => roomsJoined(hub, socket)));
   const received = Promise.all([nextEvent(caregiver, 'device:status'), nextEvent(clinician, 'device:status')]);
   let outsiderGotIt = false;
   outsider.on('device:status', () => (outsiderGotIt = true));
@@ -40,8 +48,6 @@ t.test('socket handshake, rooms and subscriptions follow the policy', async (t) 
 });
 
 t.test('a revoked session cannot reconnect its socket', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
   const session = await login(hub, s.caregiver.email);
   const socket = connectSocket(t, hub, { auth: { token: session.token } });
   await nextEvent(socket, 'connect');

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { connectSocket, nextEvent, request } from '../helpers/clients.js';
+import { connectSocket, nextEvent, request, roomsJoined } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { createOrganisation } from '../helpers/factories.js';
 import { rooms } from '../../src/transports/socket/rooms.js';
@@ -13,8 +13,9 @@ import { rooms } from '../../src/transports/socket/rooms.js';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 t.test('two instances behind one Redis', async (t) => {
-  const a = await startTestHub(t, { env: { REDIS_URL } });
-  const b = await startTestHub(t, { env: { REDIS_URL } });
+  // With their cron schedules started, as deployed instances run (the job below never falls due).
+  const a = await startTestHub(t, { env: { REDIS_URL }, startJobs: true });
+  const b = await startTestHub(t, { env: { REDIS_URL }, startJobs: true });
 
   const ready = await request(a, 'GET', '/ready');
   t.equal(ready.status, 200);
@@ -24,6 +25,7 @@ t.test('two instances behind one Redis', async (t) => {
   const socket = connectSocket(t, a, { auth: { token: admin.token } });
   await nextEvent(socket, 'connect');
   await socket.timeout(5000).emitWithAck('patient:unsubscribe', { patientId: '0'.repeat(24) });
+  await roomsJoined(a, socket);
   const received = nextEvent(socket, 'device:status');
   b.context.sockets.emit(rooms.user(admin.userId), 'device:status', { from: 'instance b' });
   t.same(await received, { from: 'instance b' }, 'an event emitted on one instance reaches a socket on the other');
