@@ -168,3 +168,23 @@ t.test('aggregate: stages, cursor batches, and stored documents stay untouched',
   const countDocs = await coll.countDocuments({ customer: 'a' });
   t.equal(countDocs, 2);
 });
+
+t.test('documents over 16 MiB are refused as mongod refuses them, and nothing stored changes', async (t) => {
+  const coll = db.collection<AnyDocument>('too_large');
+  const overLimit = 'x'.repeat(16.5 * 1024 * 1024);
+  const insert = await failureOf(coll.insertOne({ _id: 'big', overLimit }));
+  t.equal(insert.code, 2, 'BadValue');
+  t.match(insert.message, /object to insert too large\. size in bytes: \d+, max size: 16777216/);
+
+  await coll.insertOne({ _id: 'small', n: 1 });
+  const grown = await failureOf(coll.updateOne({ _id: 'small' }, { $set: { overLimit } }));
+  t.equal(grown.code, 17419);
+  t.match(grown.message, /Resulting document after update is larger than 16777216/);
+  const half = 'y'.repeat(9 * 1024 * 1024);
+  await coll.insertOne({ _id: 'half', half });
+  t.equal((await failureOf(coll.updateOne({ _id: 'half' }, { $set: { again: half } }))).code, 17419, 'two fields under the limit, together over it');
+
+  t.same(await coll.find({}, { projection: { _id: 1 } }).sort({ _id: 1 }).toArray(), [{ _id: 'half' }, { _id: 'small' }], 'the large insert stored nothing');
+  t.same(await coll.findOne({ _id: 'small' }), { _id: 'small', n: 1 }, 'the failed update changed nothing');
+  t.same(Object.keys((await coll.findOne({ _id: 'half' })) ?? {}), ['_id', 'half']);
+});

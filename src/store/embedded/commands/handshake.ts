@@ -4,9 +4,10 @@
  */
 import { ObjectId } from 'bson';
 import type { Document } from 'bson';
+import { MAX_BSON_OBJECT_SIZE } from '../engine/document-size.js';
 import type { CommandContext, CommandHandler } from './context.js';
 
-export const MAX_BSON_OBJECT_SIZE = 16 * 1024 * 1024;
+export { MAX_BSON_OBJECT_SIZE } from '../engine/document-size.js';
 export const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
 export const MAX_WRITE_BATCH_SIZE = 100_000;
 /** Wire version 21 = MongoDB 7.0. */

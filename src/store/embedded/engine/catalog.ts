@@ -7,6 +7,7 @@ import { sameBson } from '../bson/same-bson.js';
 import { ErrorCodes, failure } from '../errors.js';
 import { compileFilter } from '../query/matcher.js';
 import { Collection, ID_INDEX_NAME, idKeyOf } from './collection.js';
+import { assertInsertable, assertUpdatable } from './document-size.js';
 import { CollectionIndex, defaultIndexName } from './indexes.js';
 import type { JournalOp, WriteLog } from './journal-ops.js';
 
@@ -129,11 +130,13 @@ export class Catalog {
 
   /** `encoded`: `doc`'s BSON as received, if the caller has it (see JournalOp). */
   insert(collection: Collection, doc: Document, log: WriteLog, encoded?: Uint8Array): void {
+    assertInsertable(doc, encoded);
     collection.insert(doc);
     log.record(encoded === undefined ? { op: 'insert', ns: collection.ns, doc } : { op: 'insert', ns: collection.ns, doc, encoded });
   }
 
   replace(collection: Collection, previous: Document, next: Document, log: WriteLog): void {
+    assertUpdatable(next);
     collection.replace(previous, next);
     const set = changedValues(previous, next);
     log.record(set === undefined ? { op: 'replace', ns: collection.ns, doc: next } : { op: 'patch', ns: collection.ns, id: next._id, set });
