@@ -11,7 +11,7 @@ import { MongoClient } from 'mongodb';
 import mongoose, { Schema } from 'mongoose';
 import { startEmbeddedStore } from '../../src/store/embedded/index.js';
 import { decodeRecords } from '../../src/store/embedded/persistence/records.js';
-import { embeddedOnly, temporaryDirectory, type AnyDocument } from './helpers.js';
+import { embeddedOnly, storeOnDisk, temporaryDirectory, type AnyDocument } from './helpers.js';
 
 // Skipped with MONGO_URL: this is about the embedded store's own files, not MongoDB semantics.
 t.test('writes survive a clean restart (snapshot) and keep unique indexes', { skip: embeddedOnly }, async (t) => {
@@ -139,11 +139,7 @@ t.test('compaction waits until the journal is as large as the last snapshot', { 
 });
 
 t.test('updates journaled as patches replay to the very same documents', { skip: embeddedOnly }, async (t) => {
-  const dataDir = await temporaryDirectory(t, 'patch');
-  const first = await startEmbeddedStore({ dataDir });
-  t.teardown(() => first.close());
-  const client = await MongoClient.connect(first.uri);
-  t.teardown(() => client.close());
+  const { dataDir, client } = await storeOnDisk(t, 'patch');
   const devices = client.db('app').collection<AnyDocument>('devices');
   const schedule = { version: 3, items: Array.from({ length: 20 }, (_, i) => ({ slot: i, times: ['08:00', '20:00'] })) };
   await devices.insertMany(

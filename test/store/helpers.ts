@@ -13,7 +13,7 @@ import type { Db, MongoClientOptions } from 'mongodb';
 import mongoose from 'mongoose';
 import type { Connection } from 'mongoose';
 import { startEmbeddedStore } from '../../src/store/embedded/index.js';
-import type { EmbeddedStoreOptions } from '../../src/store/embedded/index.js';
+import type { EmbeddedStore, EmbeddedStoreOptions } from '../../src/store/embedded/index.js';
 
 /** The subset of tap's Test the helpers need (avoids depending on tap's internal types). */
 export interface TestLike {
@@ -74,6 +74,16 @@ export async function temporaryDirectory(t: TestLike, prefix: string): Promise<s
   const dir = await mkdtemp(join(tmpdir(), `medhub-store-${prefix}-`));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** An embedded store journaling into a temporary directory, with a driver connected to it. */
+export async function storeOnDisk(t: TestLike, label: string): Promise<{ dataDir: string; store: EmbeddedStore; client: MongoClient }> {
+  const dataDir = await temporaryDirectory(t, label);
+  const store = await startEmbeddedStore({ dataDir });
+  t.teardown(() => store.close());
+  const client = await MongoClient.connect(store.uri);
+  t.teardown(() => client.close());
+  return { dataDir, store, client };
 }
 
 /**
