@@ -7,8 +7,9 @@
  */
 export const ALERTS_PER_BATCH = 500;
 
-export function inBatches<T>(items: readonly T[], size: number): T[][] {
-  const batches: T[][] = [];
-  for (let start = 0; start < items.length; start += size) batches.push(items.slice(start, start + size));
-  return batches;
+/** `run` on each batch of `items` in turn; its answers concatenated in order. */
+export async function inBatches<T, R>(items: readonly T[], run: (batch: T[]) => Promise<R[]>): Promise<R[]> {
+  const results: R[] = [];
+  for (let start = 0; start < items.length; start += ALERTS_PER_BATCH) results.push(...(await run(items.slice(start, start + ALERTS_PER_BATCH))));
+  return results;
 }

@@ -14,7 +14,7 @@ import { Types, type Model } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { IdentityModels, PatientDoc } from '../identity/models.js';
-import { ALERTS_PER_BATCH, inBatches } from './batches.js';
+import { inBatches } from './batches.js';
 import type { AlertRef, AlertSeverity, AlertStatus, AlertType, RaiseAlert } from './contract.js';
 import { escalationStart, range } from './escalation-times.js';
 import type { AlertDoc } from './models.js';
@@ -141,11 +141,8 @@ export function createRaise({ Alert, Patient, policies, notify, publish, clock, 
     await notify.tiers(notices, names);
   }
 
-  async function raiseMany(inputs: RaiseAlert[]): Promise<AlertRef[]> {
-    if (inputs.length <= ALERTS_PER_BATCH) return raiseBatch(inputs);
-    const refs: AlertRef[] = [];
-    for (const batch of inBatches(inputs, ALERTS_PER_BATCH)) refs.push(...(await raiseBatch(batch)));
-    return refs;
+  function raiseMany(inputs: RaiseAlert[]): Promise<AlertRef[]> {
+    return inBatches(inputs, raiseBatch);
   }
 
   async function raiseBatch(inputs: RaiseAlert[]): Promise<AlertRef[]> {

@@ -9,7 +9,7 @@
 import { Types, type Model } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
 import type { IdentityModels } from '../identity/models.js';
-import { ALERTS_PER_BATCH, inBatches } from './batches.js';
+import { inBatches } from './batches.js';
 import type { AlertRef } from './contract.js';
 import type { AlertDoc, NotificationDoc } from './models.js';
 import type { AlertNotify } from './notify.js';
@@ -41,16 +41,13 @@ export function createResolver({ Alert, Notification, User, notices, publish, cl
     await notices.send(alerts.map((alert) => ({ alert, planned: planFollowUp(alert, reached.get(String(alert._id)) ?? [], phoneOf) })));
   }
 
-  async function resolveCauses(causes: string[], note: string): Promise<AlertRef[]> {
-    const unique = [...new Set(causes)];
-    if (unique.length <= ALERTS_PER_BATCH) return resolveBatch(unique, note);
-    const refs: AlertRef[] = [];
-    for (const batch of inBatches(unique, ALERTS_PER_BATCH)) refs.push(...(await resolveBatch(batch, note)));
-    return refs;
+  function resolveCauses(causes: string[], note: string): Promise<AlertRef[]> {
+    return inBatches([...new Set(causes)], (batch) => resolveBatch(batch, note));
   }
 
+  /** `causes`: distinct. */
   async function resolveBatch(causes: string[], note: string): Promise<AlertRef[]> {
-    const open = [...(await findOpenByCause(Alert, [...new Set(causes)])).values()];
+    const open = [...(await findOpenByCause(Alert, causes)).values()];
     if (!open.length) return [];
     const resolved = { by: null, at: clock.now(), note, auto: true };
     await Alert.bulkWrite(

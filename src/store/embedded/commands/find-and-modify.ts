@@ -11,7 +11,7 @@ import type { CommandHandler } from './context.js';
 import { optionalDocument, targetCollection } from './context.js';
 import { prepareForInsert } from './insert.js';
 import { validateUpdateSpec } from './update.js';
-import { unchanged, writeCommand } from './write-support.js';
+import { writeCommand } from './write-support.js';
 
 function projected(doc: Document | null, fields: Document | undefined): Document | null {
   if (doc === null) return null;
@@ -44,7 +44,7 @@ export const findAndModifyCommand: CommandHandler = writeCommand((ctx, log) => {
   const returnNew = command.new === true;
   if (found !== undefined && collection !== undefined) {
     const next = applyUpdate(found, update, { filter, arrayFilters: command.arrayFilters, isInsert: false });
-    if (!unchanged(found, next)) catalog.replace(collection, found, next, log);
+    catalog.replace(collection, found, next, log);
     return { lastErrorObject: { n: 1, updatedExisting: true }, value: projected(returnNew ? next : found, fields), ok: 1 };
   }
   if (command.upsert !== true) return { lastErrorObject: { n: 0, updatedExisting: false }, value: null, ok: 1 };

@@ -7,7 +7,6 @@ import type { Document } from 'bson';
 import { MAX_BSON_OBJECT_SIZE } from '../engine/document-size.js';
 import type { CommandContext, CommandHandler } from './context.js';
 
-export { MAX_BSON_OBJECT_SIZE } from '../engine/document-size.js';
 export const MAX_MESSAGE_SIZE_BYTES = 48_000_000;
 export const MAX_WRITE_BATCH_SIZE = 100_000;
 /** Wire version 21 = MongoDB 7.0. */

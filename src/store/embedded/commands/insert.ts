@@ -2,10 +2,10 @@
 import { ObjectId } from 'bson';
 import type { Document } from 'bson';
 import { ErrorCodes, asServerFailure, failure } from '../errors.js';
+import { withIdFirst } from '../bson/elements.js';
 import { isPlainDocument } from '../bson/values.js';
 import { targetCollection } from './context.js';
 import type { CommandHandler } from './context.js';
-import { withIdFirst } from '../bson/elements.js';
 import { writeCommand } from './write-support.js';
 
 /** `_id` first (generated when absent), and not an array, regex or undefined. */

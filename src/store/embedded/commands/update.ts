@@ -9,7 +9,7 @@ import type { UpdateSpec } from '../update/apply-update.js';
 import type { CommandContext, CommandHandler } from './context.js';
 import { targetCollection } from './context.js';
 import { prepareForInsert } from './insert.js';
-import { unchanged, writeCommand } from './write-support.js';
+import { writeCommand } from './write-support.js';
 
 interface StatementResult {
   matched: number;
@@ -37,9 +37,7 @@ function runStatement(ctx: CommandContext, catalog: Catalog, statement: Document
   let modified = 0;
   for (const doc of matches) {
     const next = applyUpdate(doc, update, { filter, arrayFilters: statement.arrayFilters, isInsert: false });
-    if (unchanged(doc, next)) continue;
-    catalog.replace(collection as NonNullable<typeof collection>, doc, next, log);
-    modified += 1;
+    if (catalog.replace(collection as NonNullable<typeof collection>, doc, next, log)) modified += 1;
   }
   if (matches.length > 0 || statement.upsert !== true) return { matched: matches.length, modified };
   const inserted = prepareForInsert(buildUpsertDocument(filter, update));

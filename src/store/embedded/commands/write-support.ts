@@ -3,7 +3,6 @@
  * and the refusal of multi-document transactions.
  */
 import type { Document } from 'bson';
-import { sameBson } from '../bson/same-bson.js';
 import type { RetryContext } from '../engine/engine.js';
 import { WriteLog } from '../engine/journal-ops.js';
 import { sessionKey, txnNumberOf } from '../engine/retryable-writes.js';
@@ -40,12 +39,4 @@ export function writeCommand(run: (ctx: CommandContext, log: WriteLog) => Docume
     await ctx.engine.commit(log, retry, reply);
     return reply;
   };
-}
-
-/**
- * True when the update changed nothing (mongod does not count or journal such no-ops): the
- * two documents would serialize to the same BSON.
- */
-export function unchanged(previous: Document, next: Document): boolean {
-  return sameBson(previous, next);
 }

@@ -135,11 +135,14 @@ export class Catalog {
     log.record(encoded === undefined ? { op: 'insert', ns: collection.ns, doc } : { op: 'insert', ns: collection.ns, doc, encoded });
   }
 
-  replace(collection: Collection, previous: Document, next: Document, log: WriteLog): void {
+  /** Stores an update's result; a no-op (the same BSON) changes and journals nothing and answers false. */
+  replace(collection: Collection, previous: Document, next: Document, log: WriteLog): boolean {
+    const change = changeOf(previous, next);
+    if (change === 'none') return false;
     assertUpdatable(next);
     collection.replace(previous, next);
-    const set = changedValues(previous, next);
-    log.record(set === undefined ? { op: 'replace', ns: collection.ns, doc: next } : { op: 'patch', ns: collection.ns, id: next._id, set });
+    log.record(change === 'document' ? { op: 'replace', ns: collection.ns, doc: next } : { op: 'patch', ns: collection.ns, id: next._id, set: change.set });
+    return true;
   }
 
   remove(collection: Collection, doc: Document, log: WriteLog): void {
@@ -214,30 +217,35 @@ export class Catalog {
 }
 
 /**
- * The top-level fields whose values an update replaced, when that is all it did: same fields
- * in the same order (so that `withValues` rebuilds `next` exactly), and fewer than half of
- * them changed (else the whole document is as small). A field counts as changed when it would
- * encode differently (updates clone what they touch, so unchanged subdocuments may be new
- * objects). Undefined — journal the whole document — when any value is `undefined` (bson
- * drops it, so the replayed document would lack the field) or a field is named `__proto__`.
+ * What an update did to a document, found in one walk: nothing (`'none'`: the two versions
+ * would encode to the same BSON — mongod neither counts nor journals such no-ops); only the
+ * values of existing top-level fields, field order kept, fewer than half of them (`{set}`: a
+ * patch that `withValues` replays exactly); or anything else (`'document'`: journal it whole).
+ * A field counts as changed when it would encode differently (updates clone what they touch, so
+ * unchanged subdocuments may be new objects). A document with an `undefined` value (bson drops
+ * it, so the replayed document would lack the field) or a field named `__proto__` is never
+ * patched.
  */
-function changedValues(previous: Document, next: Document): Document | undefined {
+function changeOf(previous: Document, next: Document): 'none' | 'document' | { set: Document } {
   const keys = Object.keys(previous);
   const nextKeys = Object.keys(next);
-  if (keys.length !== nextKeys.length || keys.length < 4) return undefined;
+  if (keys.length !== nextKeys.length) return 'document';
   const set: Document = {};
   let changed = 0;
+  let patchable = keys.length >= 4;
   for (let index = 0; index < keys.length; index++) {
     const key = keys[index] as string;
-    if (key !== nextKeys[index] || key === '__proto__') return undefined;
+    if (key !== nextKeys[index]) return 'document';
     const before: unknown = previous[key];
     const after: unknown = next[key];
-    if (before === undefined || after === undefined) return undefined;
+    if (key === '__proto__' || before === undefined || after === undefined) patchable = false;
     if (sameBson(before, after)) continue;
-    if (++changed * 2 > keys.length) return undefined;
+    changed += 1;
+    if (!patchable || changed * 2 > keys.length) return 'document';
     set[key] = after;
   }
-  return set;
+  if (changed === 0) return 'none';
+  return patchable ? { set } : 'document';
 }
 
 /** `previous` with the values of `set` in place, field order kept (replay of a patch). */
