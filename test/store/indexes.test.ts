@@ -64,6 +64,30 @@ t.test('equality lookups on indexed fields use the index', async (t) => {
   t.same((await coll.find({ email: { $in: ['u1@x.io', 'u2@x.io'] } }).sort({ n: 1 }).toArray()).map((doc) => doc.n), [1, 2]);
 });
 
+t.test('an index key held by one, several, then one document again answers lookups right', async (t) => {
+  const coll = db.collection<AnyDocument>('shared_keys');
+  await coll.createIndex({ tag: 1 });
+  const tagged = async (tag: string): Promise<number[]> => (await coll.find({ tag }).toArray()).map((doc) => doc.n as number).sort((a, b) => a - b);
+  await coll.insertOne({ _id: 1, n: 1, tag: 'a' });
+  t.same(await tagged('a'), [1]);
+  await coll.insertMany([
+    { _id: 2, n: 2, tag: 'a' },
+    { _id: 3, n: 3, tag: 'a' },
+  ]);
+  t.same(await tagged('a'), [1, 2, 3], 'three documents share the key');
+  await coll.updateOne({ _id: 1 }, { $set: { tag: 'b' } });
+  await coll.deleteOne({ _id: 2 });
+  t.same(await tagged('a'), [3], 'back to one');
+  t.same(await tagged('b'), [1]);
+  await coll.updateOne({ _id: 3 }, { $set: { n: 30 } });
+  t.same(await tagged('a'), [30], 'an update that keeps the key keeps the entry');
+  await coll.deleteOne({ _id: 3 });
+  t.same(await tagged('a'), [], 'and to none');
+  await coll.insertOne({ _id: 4, n: 4, tag: 'b' });
+  await coll.deleteOne({ _id: 1 });
+  t.same(await tagged('b'), [4]);
+});
+
 t.test('TTL indexes expire documents', async (t) => {
   const coll = db.collection<AnyDocument>('sessions');
   await coll.createIndex({ seenAt: 1 }, { expireAfterSeconds: 1 });

@@ -25,6 +25,8 @@ export function keyPart(value: KeyValue): string {
 
 const KEY_SEPARATOR = '\u0001';
 
+const NO_IDS: readonly string[] = Object.freeze([]);
+
 export class CollectionIndex {
   readonly name: string;
   readonly spec: Document;
@@ -33,8 +35,12 @@ export class CollectionIndex {
   readonly sparse: boolean;
   readonly expireAfterSeconds: number | undefined;
   private readonly partialFilter: DocumentPredicate | undefined;
-  /** keyString → ids (canonical `_id` keys). */
-  private readonly entries = new Map<string, Set<string>>();
+  /**
+   * keyString → the id (canonical `_id` key) holding it, or a Set of them when several do. Most
+   * keys belong to one document (every unique index, most compound ones), and a Set per key cost
+   * about 150 bytes more per entry.
+   */
+  private readonly entries = new Map<string, string | Set<string>>();
 
   constructor(spec: Document, partialFilter: DocumentPredicate | undefined) {
     this.spec = spec;
@@ -83,32 +89,39 @@ export class CollectionIndex {
     return values.map((value) => keyPart(value)).join(KEY_SEPARATOR);
   }
 
-  idsFor(key: string): ReadonlySet<string> | undefined {
-    return this.entries.get(key);
+  /** The ids holding `key`, in the order they were added. */
+  idsFor(key: string): Iterable<string> {
+    const held = this.entries.get(key);
+    if (held === undefined) return NO_IDS;
+    return typeof held === 'string' ? [held] : held;
   }
 
   /** An id other than `selfId` that already holds `key`, if any. */
   conflictingId(key: string, selfId: string): string | undefined {
-    const ids = this.entries.get(key);
-    if (ids === undefined) return undefined;
-    for (const id of ids) if (id !== selfId) return id;
+    const held = this.entries.get(key);
+    if (held === undefined) return undefined;
+    if (typeof held === 'string') return held === selfId ? undefined : held;
+    for (const id of held) if (id !== selfId) return id;
     return undefined;
   }
 
   add(key: string, id: string): void {
-    let ids = this.entries.get(key);
-    if (ids === undefined) {
-      ids = new Set();
-      this.entries.set(key, ids);
-    }
-    ids.add(id);
+    const held = this.entries.get(key);
+    if (held === undefined) this.entries.set(key, id);
+    else if (typeof held !== 'string') held.add(id);
+    else if (held !== id) this.entries.set(key, new Set([held, id]));
   }
 
   remove(key: string, id: string): void {
-    const ids = this.entries.get(key);
-    if (ids === undefined) return;
-    ids.delete(id);
-    if (ids.size === 0) this.entries.delete(key);
+    const held = this.entries.get(key);
+    if (held === undefined) return;
+    if (typeof held === 'string') {
+      if (held === id) this.entries.delete(key);
+      return;
+    }
+    held.delete(id);
+    if (held.size === 1) this.entries.set(key, held.values().next().value as string);
+    else if (held.size === 0) this.entries.delete(key);
   }
 
   clear(): void {

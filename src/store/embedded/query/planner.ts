@@ -81,7 +81,7 @@ export function planDocuments(collection: Collection, plan: QueryPlan): Iterable
   if (plan.stage === 'COLLSCAN') return collection.documents.values();
   if (plan.stage === 'IDHACK') return byIdKeys(collection, plan.ids);
   const ids = new Set<string>();
-  for (const values of plan.keys) for (const id of plan.index.idsFor(plan.index.lookupKey(values)) ?? []) ids.add(id);
+  for (const values of plan.keys) for (const id of plan.index.idsFor(plan.index.lookupKey(values))) ids.add(id);
   const docs: Document[] = [];
   for (const id of ids) {
     const doc = collection.documents.get(id);
