@@ -56,3 +56,41 @@ t.test('a revoked session cannot reconnect its socket', async (t) => {
   socket.connect();
   t.equal((await nextEvent<{ data?: { code: string } }>(socket, 'connect_error')).data?.code, 'unauthenticated');
 });
+
+t.test('a socket that drops for a moment gets back its rooms and the events it missed, in order', async (t) => {
+  const caregiver = connectSocket(t, hub, { auth: { token: s.caregiver.token }, reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 50 });
+  await nextEvent(caregiver, 'connect');
+  await roomsJoined(hub, caregiver);
+  const patientRooms = patientAudience({ id: s.patient.id, organisationId: s.admin.organisationId });
+  const otherRooms = patientAudience({ id: s.otherPatient.id, organisationId: 'another-organisation' });
+  const received: unknown[] = [];
+  caregiver.on('device:status', (payload: unknown) => received.push(payload));
+
+  const first = nextEvent(caregiver, 'device:status');
+  hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', n: 1 });
+  await first; // the client now knows its offset
+
+  const serverSide = (): boolean => hub.context.sockets.io.of('/').sockets.has(caregiver.id as string);
+  const idBefore = caregiver.id;
+  caregiver.io.engine.close(); // the transport drops, as on a network blip
+  while (serverSide()) await new Promise((resolve) => setTimeout(resolve, 5));
+  hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', n: 2, at: new Date('2026-12-05T10:00:00Z') });
+  hub.context.sockets.emit(otherRooms, 'device:status', { deviceId: 'd2', n: 3 });
+  hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', n: 4 });
+
+  await nextEvent(caregiver, 'connect');
+  t.ok(caregiver.recovered, 'the session is recovered');
+  t.equal(caregiver.id, idBefore, 'with the same socket id');
+  while (received.length < 3) await new Promise((resolve) => setTimeout(resolve, 5));
+  t.same(
+    received,
+    [
+      { deviceId: 'd1', n: 1 },
+      { deviceId: 'd1', n: 2, at: '2026-12-05T10:00:00.000Z' },
+      { deviceId: 'd1', n: 4 },
+    ],
+    'only the events for its rooms, as JSON carries them, in order',
+  );
+  hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', n: 5 });
+  t.same(await nextEvent(caregiver, 'device:status'), { deviceId: 'd1', n: 5 }, 'and it is back in its rooms');
+});

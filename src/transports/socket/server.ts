@@ -17,6 +17,7 @@ import { AppError, toPublicError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { schemas } from '../../schemas.js';
+import { CompactRecoveryAdapter } from './recovery-adapter.js';
 
 /** Who is behind a socket, as the identity feature resolved it. */
 export interface SocketPrincipal {
@@ -74,7 +75,7 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     // MQTT-over-WebSocket shares the HTTP server; unknown upgrades are handled in the HTTP layer.
     destroyUpgrade: false,
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: false },
-    ...(redis ? { adapter: createAdapter(redis) } : {}),
+    adapter: redis ? createAdapter(redis) : CompactRecoveryAdapter,
   });
 
   io.use((socket, next) => {

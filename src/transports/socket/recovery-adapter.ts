@@ -1,0 +1,164 @@
+/**
+ * Connection-state recovery for one hub process, holding what it buffers compactly.
+ *
+ * Socket.IO's own in-memory recovery (socket.io-adapter's SessionAwareAdapter) keeps every
+ * broadcast event as the live objects that were emitted, each with its own Set of rooms, for the
+ * recovery window plus up to a minute (it prunes once a minute). The hub broadcasts a
+ * `device:status` on every heartbeat, so with thousands of dispensers that buffer was the largest
+ * per-device cost in the hub's heap (≈ 5 KB per device after a fleet connects). This adapter keeps
+ * the same events as one JSON string each (what the wire would carry anyway: the Socket.IO parser
+ * encodes with JSON.stringify; events carrying binary are kept as they are), with the rooms as
+ * arrays, and drops expired events as new ones arrive. Recovery itself behaves as Socket.IO
+ * documents it: a client back within the window gets its rooms, its data and every event it
+ * missed, in order; otherwise it starts a new session.
+ *
+ * With REDIS_URL the Redis streams adapter is used instead (it keeps the buffer in Redis).
+ */
+import { Adapter, type BroadcastOptions, type PrivateSessionId, type Room, type Session } from 'socket.io-adapter';
+
+/** What Socket.IO hands over when a socket disconnects (socket.io-adapter does not export the type). */
+type SessionToPersist = Omit<Session, 'missedPackets'>;
+
+/** socket.io-parser's EVENT packet type; only events without an ack callback can be replayed. */
+const EVENT = 2;
+/** Pruning walks the buffer's head; doing it at most this often keeps broadcasts O(1). */
+const PRUNE_EVERY_MS = 1000;
+
+/**
+ * "Nothing to recover": Socket.IO checks the result for truthiness (its own adapter answers null),
+ * though the base class's type leaves null out.
+ */
+const NO_SESSION = Promise.resolve(null as unknown as Session);
+
+/** Joins a broadcast's rooms into one string (room names never contain it: they are `kind:id`). */
+const ROOM_SEPARATOR = '\n';
+
+interface BufferedEvent {
+  id: string;
+  emittedAt: number;
+  /** The rooms it went to and those excepted, each joined into one string ('' = none). */
+  rooms: string;
+  except: string;
+  /** The event's arguments as JSON, or as emitted when they hold binary. */
+  json?: string;
+  data?: unknown[];
+}
+
+interface PersistedSession extends SessionToPersist {
+  disconnectedAt: number;
+}
+
+interface BroadcastPacket {
+  type: number;
+  id?: number;
+  data: unknown[];
+}
+
+interface NamespaceWithRecovery {
+  server: { opts: { connectionStateRecovery: { maxDisconnectionDuration: number } } };
+}
+
+export class CompactRecoveryAdapter extends Adapter {
+  private readonly windowMs: number;
+  private readonly sessions = new Map<PrivateSessionId, PersistedSession>();
+  /** Oldest first. */
+  private readonly buffered: BufferedEvent[] = [];
+  /** Offsets only need to be unique and increasing within this process (sessions do not outlive it). */
+  private readonly offsetPrefix = `${Date.now().toString(36)}-`;
+  private sequence = 0;
+  private prunedAt = 0;
+
+  constructor(nsp: ConstructorParameters<typeof Adapter>[0]) {
+    super(nsp);
+    this.windowMs = (nsp as NamespaceWithRecovery).server.opts.connectionStateRecovery.maxDisconnectionDuration;
+  }
+
+  override persistSession(session: SessionToPersist): void {
+    this.sessions.set(session.pid, { ...session, disconnectedAt: Date.now() });
+    this.prune(Date.now());
+  }
+
+  override restoreSession(pid: PrivateSessionId, offset: string): Promise<Session> {
+    const now = Date.now();
+    this.prune(now);
+    const session = this.sessions.get(pid);
+    if (!session || session.disconnectedAt + this.windowMs < now) return NO_SESSION;
+    const start = this.indexOf(offset);
+    // An offset no longer (or never) buffered: events may have been missed, so no recovery.
+    if (start === -1) return NO_SESSION;
+    // Kept until it expires, as Socket.IO does: a reconnection refused by a middleware may try again.
+    const { disconnectedAt: _disconnectedAt, ...persisted } = session;
+    const joined = new Set<Room>(session.rooms);
+    const missedPackets = this.buffered.slice(start + 1).filter((event) => reaches(event, joined)).map(argumentsOf);
+    return Promise.resolve({ ...persisted, missedPackets });
+  }
+
+  override broadcast(packet: BroadcastPacket, opts: BroadcastOptions): void {
+    if (packet.type === EVENT && packet.id === undefined && opts.flags?.volatile === undefined) {
+      const id = flat(this.offsetPrefix + (this.sequence++).toString(36));
+      // The client learns its offset from the event's last argument (Socket.IO's format).
+      packet.data.push(id);
+      const now = Date.now();
+      this.buffered.push(compact(id, now, packet.data, opts));
+      this.prune(now);
+    }
+    super.broadcast(packet, opts);
+  }
+
+  /** How many events are buffered (for tests and metrics). */
+  get bufferedEvents(): number {
+    return this.buffered.length;
+  }
+
+  private indexOf(offset: string): number {
+    // Offsets increase with the buffer's order; the newest events are the likeliest to be asked for.
+    for (let index = this.buffered.length - 1; index >= 0; index--) if (this.buffered[index]?.id === offset) return index;
+    return -1;
+  }
+
+  private prune(now: number): void {
+    if (now - this.prunedAt < PRUNE_EVERY_MS) return;
+    this.prunedAt = now;
+    const threshold = now - this.windowMs;
+    let expired = 0;
+    while (expired < this.buffered.length && (this.buffered[expired] as BufferedEvent).emittedAt < threshold) expired++;
+    if (expired > 0) this.buffered.splice(0, expired);
+    for (const [pid, session] of this.sessions) if (session.disconnectedAt < threshold) this.sessions.delete(pid);
+  }
+}
+
+function compact(id: string, emittedAt: number, data: unknown[], opts: BroadcastOptions): BufferedEvent {
+  const event: BufferedEvent = { id, emittedAt, rooms: [...opts.rooms].join(ROOM_SEPARATOR), except: [...(opts.except ?? [])].join(ROOM_SEPARATOR) };
+  if (holdsBinary(data)) event.data = data;
+  else event.json = flat(JSON.stringify(data));
+  return event;
+}
+
+/**
+ * V8 builds long strings (JSON.stringify's output, concatenations) as trees of pieces; reading
+ * one as a number makes V8 flatten it in place into one contiguous string, so what the buffer
+ * keeps is the text and not the tree (the `flatstr` trick, as pino uses it).
+ */
+function flat(text: string): string {
+  Number(text);
+  return text;
+}
+
+function argumentsOf(event: BufferedEvent): unknown[] {
+  return event.json === undefined ? (event.data as unknown[]) : (JSON.parse(event.json) as unknown[]);
+}
+
+/** The same rule as Socket.IO's: sent to one of the session's rooms (or to all) and not excepted. */
+function reaches(event: BufferedEvent, joined: ReadonlySet<Room>): boolean {
+  const inAny = (rooms: string): boolean => rooms.split(ROOM_SEPARATOR).some((room) => joined.has(room));
+  return (event.rooms === '' || inAny(event.rooms)) && !(event.except !== '' && inAny(event.except));
+}
+
+/** Whether JSON would lose something: Socket.IO sends binary as attachments, not as JSON. */
+function holdsBinary(value: unknown, depth = 0): boolean {
+  if (value === null || typeof value !== 'object' || depth > 32) return false;
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return true;
+  if (Array.isArray(value)) return value.some((item) => holdsBinary(item, depth + 1));
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+  return Object.values(value).some((item) => holdsBinary(item, depth + 1));
+}
