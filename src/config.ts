@@ -24,6 +24,10 @@ export interface Config {
     /** Host name devices should use, reported in provisioning; defaults to the request's host. */
     readonly publicHost: string | undefined;
   };
+  readonly devices: {
+    /** At most one heartbeat per device per this many seconds goes into the history (0 = every one). */
+    readonly heartbeatHistorySeconds: number;
+  };
   readonly mongoUrl: string | undefined;
   readonly dataDir: string;
   /** Where the embedded store runs: the hub's event loop (default) or a worker thread of its own. */
@@ -60,6 +64,7 @@ const envSchema = {
     MQTT_WS_PATH: { type: 'string', pattern: '^/[A-Za-z0-9/_-]*$', default: '/mqtt' },
     MQTT_MAX_PACKET_BYTES: { type: 'integer', minimum: 1024, maximum: 268435455, default: 65536 },
     MQTT_PUBLIC_HOST: { type: 'string', minLength: 1 },
+    HEARTBEAT_HISTORY_SECONDS: { type: 'integer', minimum: 0, maximum: 86400, default: 900 },
     MONGO_URL: { ...urlSchema, pattern: '^mongodb(\\+srv)?://' },
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
     EMBEDDED_STORE_THREAD: { enum: ['main', 'worker'], default: 'main' },
@@ -118,6 +123,7 @@ interface ValidEnv {
   MQTT_PORT?: number;
   MQTT_WS_PATH: string;
   MQTT_MAX_PACKET_BYTES: number;
+  HEARTBEAT_HISTORY_SECONDS: number;
   DATA_DIR: string;
   EMBEDDED_STORE_THREAD: 'main' | 'worker';
   CORS_ORIGIN: string;
@@ -141,6 +147,7 @@ function toConfig(e: ValidEnv): Config {
       maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
       publicHost: optional('MQTT_PUBLIC_HOST'),
     },
+    devices: { heartbeatHistorySeconds: e.HEARTBEAT_HISTORY_SECONDS },
     mongoUrl: optional('MONGO_URL'),
     dataDir: e.DATA_DIR,
     embeddedStoreThread: e.EMBEDDED_STORE_THREAD,

@@ -139,3 +139,41 @@ t.test('while the store is down nothing is acknowledged; the event is stored onc
   await hub.close();
   await restarted.close();
 });
+
+t.test('heartbeat history: one kept per interval (and on new firmware or schedule), live status from every one', async (t) => {
+  const clock = new ManualClock(new Date());
+  const hub = await startTestHub(t, { clock, env: { HEARTBEAT_HISTORY_SECONDS: '300' } });
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+  const statusOf = async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status;
+  const history = async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}/heartbeats`, { token: s.clinician.token })).body.items as Array<{ batteryPercent: number; firmwareVersion: string }>;
+  // Each heartbeat is awaited until the live status shows it and the history holds `kept` records
+  // (the status update and the history insert of one batch are separate writes).
+  const beat = async (overrides: Record<string, unknown>, kept: number) => {
+    await client.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat(overrides)), { qos: 0 });
+    await eventually(async () => (await statusOf()).batteryPercent === overrides.batteryPercent && (await history()).length === kept);
+  };
+
+  await beat({ batteryPercent: 90 }, 1);
+  clock.advance(60_000);
+  await beat({ batteryPercent: 89 }, 1);
+  clock.advance(60_000);
+  await beat({ batteryPercent: 88 }, 1);
+  t.same((await history()).map((h) => h.batteryPercent), [90], 'the first heartbeat is kept, the next ones within the interval (5 minutes here) are not');
+  t.match(await statusOf(), { batteryPercent: 88 }, 'the live status follows every heartbeat');
+
+  clock.advance(60_000);
+  await beat({ batteryPercent: 87, firmwareVersion: '1.5.0' }, 2);
+  clock.advance(60_000);
+  await beat({ batteryPercent: 86, firmwareVersion: '1.5.0', appliedScheduleVersion: 3 }, 3);
+  clock.advance(300_000);
+  await beat({ batteryPercent: 85, firmwareVersion: '1.5.0', appliedScheduleVersion: 3 }, 4);
+  clock.advance(60_000);
+  await beat({ batteryPercent: 84, firmwareVersion: '1.5.0', appliedScheduleVersion: 3 }, 4);
+  t.same(
+    (await history()).map((h) => h.batteryPercent),
+    [85, 86, 87, 90],
+    'new firmware and a new schedule version are kept at once; then one per interval again (newest first)',
+  );
+});

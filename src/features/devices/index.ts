@@ -23,7 +23,7 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   await Promise.all(Object.values(models).map((model) => model.init()));
   const log = ctx.logger.child({ feature: 'devices' });
   const realtime = createDeviceRealtime(ctx.sockets);
-  const ingest = createIngest(models, realtime, ctx.clock);
+  const ingest = createIngest(models, realtime, ctx.clock, ctx.config.devices);
   const presence = createPresence(models, realtime, ctx.clock, log);
   const commands = createCommands(models, ctx.mqtt, ctx.clock);
   const schedules = createSchedules(models, ctx.mqtt, ctx.clock);

@@ -8,7 +8,7 @@ import { AppError } from '../../errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { CommandDoc, CommandState, DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 import type { DeviceRealtime } from './realtime.js';
-import { createWriteBatches } from './write-batches.js';
+import { createWriteBatches, type HistoryPolicy } from './write-batches.js';
 
 export const HEARTBEAT_RETENTION_DAYS = 30;
 
@@ -48,9 +48,24 @@ export type EventListener = (device: DeviceDoc, event: DeviceEventDoc) => void |
 /** `previous` is the device as it was before this heartbeat (so listeners can act on a change). */
 export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc) => void | Promise<void>;
 
-export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clock: Clock) {
+/**
+ * The heartbeat history is sampled: a fleet heartbeating every minute would otherwise keep 43,200
+ * records per device for its 30 days (in the embedded store, in memory). A heartbeat is kept when
+ * the device's last kept one is at least `intervalSeconds` old, or when it reports firmware or a
+ * schedule version the previous heartbeat did not; the live status always follows every heartbeat.
+ */
+export function heartbeatHistoryPolicy(intervalSeconds: number): HistoryPolicy {
+  const intervalMs = intervalSeconds * 1000;
+  return (previous, { doc }) => {
+    const last = previous.status?.historyAt;
+    if (!last || doc.receivedAt.getTime() - last.getTime() >= intervalMs) return true;
+    return doc.firmwareVersion !== previous.status?.firmwareVersion || doc.appliedScheduleVersion !== previous.status?.appliedScheduleVersion;
+  };
+}
+
+export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clock: Clock, options: { heartbeatHistorySeconds: number }) {
   const { Device, Command } = models;
-  const { writeEvent, writeHeartbeat, setOnDevice } = createWriteBatches(models);
+  const { writeEvent, writeHeartbeat, setOnDevice } = createWriteBatches(models, heartbeatHistoryPolicy(options.heartbeatHistorySeconds));
   const eventListeners: EventListener[] = [];
   const heartbeatListeners: HeartbeatListener[] = [];
 

@@ -14,6 +14,8 @@ const liveStatusSchema = new Schema(
     connectionId: { type: String, default: null },
     lastSeenAt: { type: Date, default: null },
     changedAt: { type: Date, default: null },
+    /** When the last heartbeat kept in the history arrived (the history is sampled, see ingest.ts). */
+    historyAt: { type: Date, default: null },
     batteryPercent: { type: Number, default: null },
     rssiDbm: { type: Number, default: null },
     firmwareVersion: { type: String, default: null },

@@ -36,8 +36,11 @@ export interface HeartbeatWrite {
   deviceId: string;
   status: Record<string, unknown>;
   /** The history record, as stored (validated by the transport's schema). */
-  doc: Record<string, unknown> & { deviceId: string };
+  doc: Record<string, unknown> & { deviceId: string; receivedAt: Date };
 }
+
+/** Whether a heartbeat goes into the history, given the device as the previous heartbeat left it. */
+export type HistoryPolicy = (previous: DeviceDoc, write: HeartbeatWrite) => boolean;
 
 export interface DeviceSet {
   filter: { _id: string } & Record<string, unknown>;
@@ -52,7 +55,7 @@ const unknownDevice = (): AppError => new AppError('forbidden', 'Unknown or disa
 const batcher = <K, V>(batch: (keys: readonly K[]) => Promise<Array<V | Error>>, gatherMs = 0) =>
   new DataLoader<K, V>(batch, { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (flush) => (gatherMs ? setTimeout(flush, gatherMs) : setImmediate(flush)) });
 
-export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels) {
+export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels, keepInHistory: HistoryPolicy) {
   const rawDevices = Device.collection as unknown as Collection<RawDevice>;
   async function enabledDevices(ids: string[]): Promise<Map<string, DeviceDoc>> {
     const devices = await Device.find({ _id: { $in: [...new Set(ids)] }, disabled: false }, DEVICE_FIELDS).lean<DeviceDoc[]>();
@@ -99,22 +102,25 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
 
   const heartbeats = batcher<HeartbeatWrite, HeartbeatWritten>(async (writes) => {
     const devices = await enabledDevices(writes.map((w) => w.deviceId));
-    const accepted = writes.filter((w) => devices.has(w.deviceId));
-    if (accepted.length) {
-      const updates: AnyBulkWriteOperation<RawDevice>[] = accepted.map(({ deviceId, status }) => ({ updateOne: { filter: { _id: deviceId, disabled: false }, update: { $set: status } } }));
-      await Promise.all([
-        rawDevices.bulkWrite(updates, { ordered: true }),
-        Heartbeat.collection.insertMany(accepted.map(({ doc }) => ({ _id: new Types.ObjectId(), ...doc })), { ordered: false }),
-      ]);
-    }
-    // The status each heartbeat left, in arrival order (a device may send two in one batch).
-    return writes.map((write) => {
+    const updates: AnyBulkWriteOperation<RawDevice>[] = [];
+    const history: Array<HeartbeatWrite['doc'] & { _id: Types.ObjectId }> = [];
+    // The status each heartbeat leaves, in arrival order (a device may send two in one batch).
+    const results = writes.map((write): HeartbeatWritten | Error => {
       const previous = devices.get(write.deviceId);
       if (!previous) return unknownDevice();
-      const device = applyStatus(previous, write.status);
+      const kept = keepInHistory(previous, write);
+      const status = kept ? { ...write.status, 'status.historyAt': write.doc.receivedAt } : write.status;
+      if (kept) history.push({ _id: new Types.ObjectId(), ...write.doc });
+      updates.push({ updateOne: { filter: { _id: write.deviceId, disabled: false }, update: { $set: status } } });
+      const device = applyStatus(previous, status);
       devices.set(write.deviceId, device);
       return { device, previous };
     });
+    await Promise.all([
+      updates.length ? rawDevices.bulkWrite(updates, { ordered: true }) : null,
+      history.length ? Heartbeat.collection.insertMany(history, { ordered: false }) : null,
+    ]);
+    return results;
   }, HEARTBEAT_GATHER_MS);
 
   /** Plain `$set`s on devices (status announcements at connect), one bulkWrite per burst. */
