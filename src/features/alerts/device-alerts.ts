@@ -4,6 +4,7 @@
  * (resolved when it comes back). Causes are per device (per slot for refills),
  * so a device repeating itself adds nothing while its alert is open.
  */
+import DataLoader from 'dataloader';
 import type { Logger } from '../../observability/logger.js';
 import type { Devices } from '../devices/index.js';
 import type { DeviceDoc } from '../devices/models.js';
@@ -22,6 +23,24 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
     patientId: device.patientId ? String(device.patientId) : null,
     deviceId: device._id,
   });
+  // A fleet coming back (after a network outage or a hub restart) clears thousands of causes within
+  // moments — device.offline on connect, battery.low on the first heartbeat — and nearly always
+  // none is open. Those gathered in one tick share one lookup (resolveCauses) per resolution note.
+  const resolvers = new Map<string, DataLoader<string, true>>();
+  const resolveCause = (cause: string, note: string): Promise<true> => {
+    let loader = resolvers.get(note);
+    if (!loader) {
+      loader = new DataLoader<string, true>(
+        async (causes) => {
+          await alerts.resolveCauses([...causes], note);
+          return causes.map(() => true as const);
+        },
+        { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
+      );
+      resolvers.set(note, loader);
+    }
+    return loader.load(cause);
+  };
   const safely = async (what: string, deviceId: string, fn: () => Promise<unknown>): Promise<void> => {
     try {
       await fn();
@@ -56,7 +75,7 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
     const cause = `battery.low:${device._id}`;
     if (battery < BATTERY_LOW_PERCENT) await safely('battery.low', device._id, () => alerts.raise({ ...base(device), type: 'battery.low', cause, details: { batteryPercent: battery } }));
     // Only a recharge can clear the alert: asking on every heartbeat of a healthy battery would be a store write each.
-    else if (battery >= BATTERY_OK_PERCENT && wasLow(previous.status?.batteryPercent)) await safely('battery.low', device._id, () => alerts.resolveCause(cause, 'Battery recharged'));
+    else if (battery >= BATTERY_OK_PERCENT && wasLow(previous.status?.batteryPercent)) await safely('battery.low', device._id, () => resolveCause(cause, 'Battery recharged'));
   });
 
   /** Below the recharge mark, or unknown (a device's first heartbeat after a restart of the hub's state). */
@@ -65,7 +84,7 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
   devices.presence.onChange(async (device) => {
     const cause = `device.offline:${device._id}`;
     if (device.status?.online) {
-      await safely('device.offline', device._id, () => alerts.resolveCause(cause, 'Device back online'));
+      await safely('device.offline', device._id, () => resolveCause(cause, 'Device back online'));
       return;
     }
     if (!device.patientId || QUIET_OFFLINE_REASONS.has(device.status?.reason ?? '')) return;
