@@ -9,7 +9,9 @@
  *  1. Provision `--devices` dispensers over REST (POST /devices), across `--patients` patients.
  *  2. Connect them all (fleet A, staggered at `--connect-rate`/s, heartbeat every `--heartbeat` s
  *     as real devices do) and read the hub's RSS (/proc/<pid>/status VmRSS) before and after:
- *     RSS per connected, idle device; and the hub's CPU with the fleet idle.
+ *     RSS per connected, idle device; and the hub's CPU with the fleet idle. Then the same after
+ *     a full garbage collection before and after (through the inspector: the targets run with
+ *     --inspect on a loopback port), which is what the live objects cost.
  *  3. QoS 1 events: `--event-devices` of them (default events/2, so one dose a second each) get
  *     a schedule (PUT /devices/{id}/schedule, published retained) whose doses fall due,
  *     staggered, at `--events` events/s in total for `--duration` s; each dose is
@@ -42,12 +44,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import { createSimClock, provisionDevice, startFleet, type DeviceCredentials, type Fleet, type ProvisionedDevice } from '../../firmware-sim/index.js';
 import { doseBurstSchedule, EVENTS_PER_DOSE, forEachLimited, MAX_DOSES_PER_SCHEDULE, type ScheduleRequest } from './lib/dose-burst.js';
 import { api, cpuMillis, login, repoRoot, rssBytes, startHubProcess, type HubProcess } from './lib/hub-process.js';
+import { collectGarbage, INSPECT_ARG, inspectorUrl } from './lib/inspector.js';
 import { startStoreProcess } from './lib/store-process.js';
 
 const { values } = parseArgs({
@@ -154,6 +158,20 @@ async function settledRss(pid: number, ms: number): Promise<number> {
   return lowest;
 }
 
+/**
+ * RSS once garbage is out of the way: full collections (through the inspector), then the lowest
+ * of a few samples. The settled figure above still holds what the last burst left for V8 to
+ * collect when it sees fit; this one is what the live objects cost.
+ */
+async function collectedRss(target: Target): Promise<number> {
+  // Twice: the second collects what the first's weak callbacks and finalizers let go, and V8
+  // hands back the pages the first one emptied.
+  await target.collectGarbage();
+  await sleep(1000);
+  await target.collectGarbage();
+  return settledRss(target.pid, 2000);
+}
+
 // ── what is being measured: the hub, or a bare broker ─────────────────────────
 
 interface Watch {
@@ -177,6 +195,8 @@ interface Target {
   watch(handlers: Watch): Promise<void>;
   /** Counters the target reports about itself (the hub's /metrics). */
   counters(): Promise<Record<string, number>>;
+  /** A full garbage collection in the target (through its inspector). */
+  collectGarbage(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -184,7 +204,7 @@ async function hubTarget(dataDir: string): Promise<Target> {
   const admin = { adminEmail: `bench-${randomUUID().slice(0, 8)}@example.org`, adminPassword: 'bench-admin-password', jwtSecret: randomBytes(24).toString('hex') };
   const nodeArgs = [...(values['hub-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['hub-prof']}`] : []), ...values['hub-node-args'].split(' ').filter(Boolean)];
   const store = values['store-process'] ? await startStoreProcess(join(dataDir, 'store-process')) : undefined;
-  const hub: HubProcess = await startHubProcess({ dataDir, ...admin, nodeArgs, ...(values['hub-root'] ? { root: values['hub-root'] } : {}), env: { MONGO_URL: store?.uri, REDIS_URL: undefined }, startTimeoutMs: 60_000 });
+  const hub: HubProcess = await startHubProcess({ dataDir, ...admin, nodeArgs, inspect: true, ...(values['hub-root'] ? { root: values['hub-root'] } : {}), env: { MONGO_URL: store?.uri, REDIS_URL: undefined }, startTimeoutMs: 60_000 });
   log(`hub pid ${hub.pid}: ${hub.api}, ${hub.mqtt}, store ${store ? `pid ${String(store.pid)} ${store.uri} (own process)` : (hub.storeUri ?? '?')}`);
   const staff = await login(hub.api, admin.adminEmail, admin.adminPassword);
 
@@ -235,6 +255,7 @@ async function hubTarget(dataDir: string): Promise<Target> {
       const response = await fetch(`${hub.http}/metrics`, { signal: AbortSignal.timeout(10_000) });
       return parseMetrics(await response.text());
     },
+    collectGarbage: () => hub.collectGarbage(),
     async close() {
       socket?.close();
       await hub.stop(30_000);
@@ -257,7 +278,9 @@ function parseMetrics(text: string): Record<string, number> {
 
 async function bareTarget(credentials: DeviceCredentials[]): Promise<Target> {
   const persistence = values['bare-persistence'] ?? 'index';
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/lib/bare-aedes.ts', persistence], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [INSPECT_ARG, '--import', 'tsx', 'scripts/bench/lib/bare-aedes.ts', persistence], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const inspector = inspectorUrl(child.stderr as Readable);
+  (child.stderr as Readable).on('data', (chunk: Buffer) => process.stderr.write(chunk.toString().replace(/^(Debugger (listening|attached|ending)|For help, see).*\n/gm, '')));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('bare Aedes did not start')), 30_000);
@@ -310,6 +333,7 @@ async function bareTarget(credentials: DeviceCredentials[]): Promise<Target> {
     async counters() {
       return {};
     },
+    collectGarbage: async () => collectGarbage(await inspector),
     async close() {
       await Promise.all([operator.endAsync(true), watcher?.endAsync(true)]);
       child.kill('SIGTERM');
@@ -330,6 +354,8 @@ interface Results {
   rssBeforeMb: number;
   rssAfterMb: number;
   rssPerDeviceKb: number;
+  /** The same after a full garbage collection before and after the fleet connects. */
+  rssPerDeviceAfterGcKb: number;
   /** Target CPU with the fleet connected and idle (heartbeats only), % of one core. */
   idleCpu: number;
   events: {
@@ -373,6 +399,7 @@ async function run(target: Target): Promise<Results> {
 
   // ── connect (fleet A) and memory ──
   const rssBefore = await settledRss(target.pid, 3000);
+  const collectedBefore = await collectedRss(target);
   const connectStarted = performance.now();
   const fleetA: Fleet = startFleet({
     url: target.mqttUrl,
@@ -390,8 +417,10 @@ async function run(target: Target): Promise<Results> {
   const idleCpu = cpuMeter(target.cpuPids);
   const rssAfter = await settledRss(target.pid, 5000);
   const idle = idleCpu();
+  const collectedAfter = await collectedRss(target);
   const connected = fleetA.stats().connected;
   log(`${target.name}: RSS ${round(rssBefore / 2 ** 20)} MB → ${round(rssAfter / 2 ** 20)} MB, ${round((rssAfter - rssBefore) / connected / 1024, 1)} KB per connected device; idle CPU ${idle.target}% (driver ${idle.driver}%)`);
+  log(`${target.name}: after a full collection, RSS ${round(collectedBefore / 2 ** 20)} MB → ${round(collectedAfter / 2 ** 20)} MB, ${round((collectedAfter - collectedBefore) / connected / 1024, 1)} KB per connected device`);
 
   // ── QoS 1 dose events, from the first `eventDevices` devices (the others stay connected and idle) ──
   const eventDevices = fleetA.devices.slice(0, Math.min(devices, opts.eventDevices));
@@ -527,6 +556,7 @@ async function run(target: Target): Promise<Results> {
     rssBeforeMb: round(rssBefore / 2 ** 20, 1),
     rssAfterMb: round(rssAfter / 2 ** 20, 1),
     rssPerDeviceKb: round((rssAfter - rssBefore) / connected / 1024, 1),
+    rssPerDeviceAfterGcKb: round((collectedAfter - collectedBefore) / connected / 1024, 1),
     idleCpu: idle.target,
     events,
     heartbeats,
@@ -539,6 +569,7 @@ function report(hub: Results, bare: Results | undefined): void {
     ['', 'hub', 'bare Aedes', 'hub / bare'],
     ['connected devices', `${hub.connected} in ${hub.connectSeconds} s`, bare ? `${bare.connected} in ${bare.connectSeconds} s` : '—', ''],
     ['RSS per idle device', `${hub.rssPerDeviceKb} KB`, bare ? `${bare.rssPerDeviceKb} KB` : '—', ratio(hub.rssPerDeviceKb, bare?.rssPerDeviceKb)],
+    ['  the same after a full GC', `${hub.rssPerDeviceAfterGcKb} KB`, bare ? `${bare.rssPerDeviceAfterGcKb} KB` : '—', ratio(hub.rssPerDeviceAfterGcKb, bare?.rssPerDeviceAfterGcKb)],
     ['target CPU, fleet idle', `${hub.idleCpu}%`, bare ? `${bare.idleCpu}%` : '—', ''],
     ['QoS 1 events/s offered', `${hub.events.offeredPerSecond}`, bare ? `${bare.events.offeredPerSecond}` : '—', ''],
     ['QoS 1 events/s acked in window', `${hub.events.ackedInWindowPerSecond}`, bare ? `${bare.events.ackedInWindowPerSecond}` : '—', ratio(hub.events.ackedInWindowPerSecond, bare?.events.ackedInWindowPerSecond)],

@@ -7,7 +7,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { collectGarbage, INSPECT_ARG, inspectorUrl } from './inspector.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -22,6 +24,8 @@ export interface HubProcessOptions {
   logLevel?: string;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** Start the hub with the inspector on a free loopback port, so `collectGarbage()` works. */
+  inspect?: boolean;
   /** More environment (wins over the defaults above). */
   env?: Record<string, string | undefined>;
   /** Banner wait (default 30 s). */
@@ -47,6 +51,8 @@ export interface HubProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** The last lines the hub wrote on stderr (and log lines on stdout), for diagnostics. */
   output(): string;
+  /** A full garbage collection in the hub (needs `inspect: true`). */
+  collectGarbage(): Promise<void>;
   /** SIGKILL, then wait for the exit. */
   kill(): Promise<void>;
   /** SIGTERM (graceful stop), SIGKILL after `timeoutMs`. */
@@ -69,7 +75,7 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     ADMIN_PASSWORD: options.adminPassword,
     ...options.env,
   };
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...(options.inspect ? [INSPECT_ARG] : []), ...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'], {
     cwd: options.root ?? repoRoot,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,6 +87,8 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     if (tail.length > OUTPUT_LINES) tail.shift();
   };
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', keep);
+  const inspector = options.inspect ? inspectorUrl(child.stderr as Readable) : undefined;
+  inspector?.catch(() => undefined); // reported by collectGarbage()
 
   const banner = new Map<string, string>();
   const ready = new Promise<void>((resolve, reject) => {
@@ -124,6 +132,10 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     storeUri,
     exited,
     output: () => tail.join('\n'),
+    async collectGarbage() {
+      if (!inspector) throw new Error('the hub was started without inspect: true');
+      await collectGarbage(await inspector);
+    },
     async kill() {
       if (running()) child.kill('SIGKILL');
       await exited;
