@@ -164,6 +164,9 @@ t.test('heartbeat history: one kept per interval (and on new firmware or schedul
   t.match(await statusOf(), { batteryPercent: 88 }, 'the live status follows every heartbeat');
 
   clock.advance(60_000);
+  // After an update the device announces its new firmware in its `online` status first.
+  await client.publishAsync(topic(device.id, 'status'), JSON.stringify({ state: 'online', connectionId: 'conn-0002', at: clock.now().toISOString(), firmwareVersion: '1.5.0' }), { qos: 1 });
+  await eventually(async () => (await statusOf()).firmwareVersion === '1.5.0');
   await beat({ batteryPercent: 87, firmwareVersion: '1.5.0' }, 2);
   clock.advance(60_000);
   await beat({ batteryPercent: 86, firmwareVersion: '1.5.0', appliedScheduleVersion: 3 }, 3);

@@ -51,15 +51,17 @@ export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc) => void
 /**
  * The heartbeat history is sampled: a fleet heartbeating every minute would otherwise keep 43,200
  * records per device for its 30 days (in the embedded store, in memory). A heartbeat is kept when
- * the device's last kept one is at least `intervalSeconds` old, or when it reports firmware or a
- * schedule version the previous heartbeat did not; the live status always follows every heartbeat.
+ * the device's last kept one is at least `intervalSeconds` old, or reported other firmware or
+ * another schedule version (compared with the last kept heartbeat, not the live status: a
+ * device's `online` status message may have announced new firmware already); the live status
+ * always follows every heartbeat.
  */
 export function heartbeatHistoryPolicy(intervalSeconds: number): HistoryPolicy {
   const intervalMs = intervalSeconds * 1000;
   return (previous, { doc }) => {
-    const last = previous.status?.historyAt;
-    if (!last || doc.receivedAt.getTime() - last.getTime() >= intervalMs) return true;
-    return doc.firmwareVersion !== previous.status?.firmwareVersion || doc.appliedScheduleVersion !== previous.status?.appliedScheduleVersion;
+    const last = previous.status?.lastKept;
+    if (!last?.at || doc.receivedAt.getTime() - last.at.getTime() >= intervalMs) return true;
+    return doc.firmwareVersion !== last.firmwareVersion || doc.appliedScheduleVersion !== last.appliedScheduleVersion;
   };
 }
 

@@ -14,8 +14,11 @@ const liveStatusSchema = new Schema(
     connectionId: { type: String, default: null },
     lastSeenAt: { type: Date, default: null },
     changedAt: { type: Date, default: null },
-    /** When the last heartbeat kept in the history arrived (the history is sampled, see ingest.ts). */
-    historyAt: { type: Date, default: null },
+    /** The last heartbeat kept in the history: when it arrived and what it reported (the history is sampled, see ingest.ts). */
+    lastKept: {
+      type: new Schema({ at: Date, firmwareVersion: String, appliedScheduleVersion: Number }, { _id: false }),
+      default: null,
+    },
     batteryPercent: { type: Number, default: null },
     rssiDbm: { type: Number, default: null },
     firmwareVersion: { type: String, default: null },

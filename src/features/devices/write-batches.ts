@@ -109,7 +109,7 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
       const previous = devices.get(write.deviceId);
       if (!previous) return unknownDevice();
       const kept = keepInHistory(previous, write);
-      const status = kept ? { ...write.status, 'status.historyAt': write.doc.receivedAt } : write.status;
+      const status = kept ? { ...write.status, 'status.lastKept': lastKeptOf(write.doc) } : write.status;
       if (kept) history.push({ _id: new Types.ObjectId(), ...write.doc });
       updates.push({ updateOne: { filter: { _id: write.deviceId, disabled: false }, update: { $set: status } } });
       const device = applyStatus(previous, status);
@@ -135,6 +135,11 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     writeEvent: (write: EventWrite): Promise<EventWritten> => events.load(write),
     writeHeartbeat: (write: HeartbeatWrite): Promise<HeartbeatWritten> => heartbeats.load(write),
   };
+}
+
+/** What the history policy compares the next heartbeats with. */
+function lastKeptOf(doc: HeartbeatWrite['doc']): { at: Date; firmwareVersion: unknown; appliedScheduleVersion: unknown } {
+  return { at: doc.receivedAt, firmwareVersion: doc.firmwareVersion, appliedScheduleVersion: doc.appliedScheduleVersion };
 }
 
 /** The device as it is after `$set` of dotted `status.*` paths. */
