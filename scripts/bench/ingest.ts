@@ -37,6 +37,7 @@
  *   git worktree, for an A/B comparison) --hub-node-args='…' (more node flags for the hub, e.g.
  *   --heapsnapshot-signal=SIGUSR2) --store-process (the embedded store in a process of its own, the
  *   hub pointed at it with MONGO_URL, as an operator may run it; "target CPU" then counts both)
+ *   --memory-only (stop after phase 2: connected devices and memory, e.g. for an A/B with --hub-root)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -72,11 +73,12 @@ const { values } = parseArgs({
     'hub-node-args': { type: 'string', default: '' },
     'store-process': { type: 'boolean', default: false },
     'drain-timeout': { type: 'string', default: '90' },
+    'memory-only': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\'] [--store-process]');
+  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\'] [--store-process] [--memory-only]');
   process.exit(0);
 }
 const positive = (name: keyof typeof values): number => {
@@ -346,7 +348,7 @@ async function bareTarget(credentials: DeviceCredentials[]): Promise<Target> {
 
 // ── the phases ────────────────────────────────────────────────────────────────
 
-interface Results {
+interface MemoryResults {
   target: string;
   connected: number;
   connectSeconds: number;
@@ -358,6 +360,9 @@ interface Results {
   rssPerDeviceAfterGcKb: number;
   /** Target CPU with the fleet connected and idle (heartbeats only), % of one core. */
   idleCpu: number;
+}
+
+interface Results extends MemoryResults {
   events: {
     offeredPerSecond: number;
     windowSeconds: number;
@@ -392,7 +397,7 @@ function delta(after: Record<string, number>, before: Record<string, number>): R
   return Object.fromEntries(Object.entries(after).map(([key, value]) => [key, value - (before[key] ?? 0)]).filter(([, value]) => value !== 0));
 }
 
-async function run(target: Target): Promise<Results> {
+async function run(target: Target): Promise<Results | MemoryResults> {
   const devices = target.credentials.length;
   const handlers: Watch = { event: () => undefined, heartbeat: () => undefined };
   await target.watch({ event: (eventId) => handlers.event(eventId), heartbeat: () => handlers.heartbeat() });
@@ -421,6 +426,21 @@ async function run(target: Target): Promise<Results> {
   const connected = fleetA.stats().connected;
   log(`${target.name}: RSS ${round(rssBefore / 2 ** 20)} MB → ${round(rssAfter / 2 ** 20)} MB, ${round((rssAfter - rssBefore) / connected / 1024, 1)} KB per connected device; idle CPU ${idle.target}% (driver ${idle.driver}%)`);
   log(`${target.name}: after a full collection, RSS ${round(collectedBefore / 2 ** 20)} MB → ${round(collectedAfter / 2 ** 20)} MB, ${round((collectedAfter - collectedBefore) / connected / 1024, 1)} KB per connected device`);
+  const memory = {
+    target: target.name,
+    connected,
+    connectSeconds: round(connectSeconds, 1),
+    connectFailures: connectStats.connectFailures,
+    rssBeforeMb: round(rssBefore / 2 ** 20, 1),
+    rssAfterMb: round(rssAfter / 2 ** 20, 1),
+    rssPerDeviceKb: round((rssAfter - rssBefore) / connected / 1024, 1),
+    rssPerDeviceAfterGcKb: round((collectedAfter - collectedBefore) / connected / 1024, 1),
+    idleCpu: idle.target,
+  };
+  if (values['memory-only']) {
+    await fleetA.stop({ graceful: false });
+    return memory;
+  }
 
   // ── QoS 1 dose events, from the first `eventDevices` devices (the others stay connected and idle) ──
   const eventDevices = fleetA.devices.slice(0, Math.min(devices, opts.eventDevices));
@@ -548,29 +568,32 @@ async function run(target: Target): Promise<Results> {
   log(`${target.name}: heartbeats ${JSON.stringify(heartbeats)}`);
   await Promise.all([fleetB.stop({ graceful: false }), fleetA.stop({ graceful: false })]);
 
-  return {
-    target: target.name,
-    connected,
-    connectSeconds: round(connectSeconds, 1),
-    connectFailures: connectStats.connectFailures,
-    rssBeforeMb: round(rssBefore / 2 ** 20, 1),
-    rssAfterMb: round(rssAfter / 2 ** 20, 1),
-    rssPerDeviceKb: round((rssAfter - rssBefore) / connected / 1024, 1),
-    rssPerDeviceAfterGcKb: round((collectedAfter - collectedBefore) / connected / 1024, 1),
-    idleCpu: idle.target,
-    events,
-    heartbeats,
-  };
+  return { ...memory, events, heartbeats };
 }
 
-function report(hub: Results, bare: Results | undefined): void {
-  const ratio = (a: number, b: number | undefined): string => (b ? `${round(a / b, 2)}×` : '—');
-  const rows: [string, string, string, string][] = [
+const ratio = (a: number, b: number | undefined): string => (b ? `${round(a / b, 2)}×` : '—');
+
+function printTable(rows: [string, string, string, string][]): void {
+  const widths = [0, 1, 2, 3].map((column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
+  console.log('');
+  for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  '));
+}
+
+function memoryRows(hub: MemoryResults, bare: MemoryResults | undefined): [string, string, string, string][] {
+  return [
     ['', 'hub', 'bare Aedes', 'hub / bare'],
     ['connected devices', `${hub.connected} in ${hub.connectSeconds} s`, bare ? `${bare.connected} in ${bare.connectSeconds} s` : '—', ''],
     ['RSS per idle device', `${hub.rssPerDeviceKb} KB`, bare ? `${bare.rssPerDeviceKb} KB` : '—', ratio(hub.rssPerDeviceKb, bare?.rssPerDeviceKb)],
-    ['  the same after a full GC', `${hub.rssPerDeviceAfterGcKb} KB`, bare ? `${bare.rssPerDeviceAfterGcKb} KB` : '—', ratio(hub.rssPerDeviceAfterGcKb, bare?.rssPerDeviceAfterGcKb)],
+    ['  the same after full GCs', `${hub.rssPerDeviceAfterGcKb} KB`, bare ? `${bare.rssPerDeviceAfterGcKb} KB` : '—', ratio(hub.rssPerDeviceAfterGcKb, bare?.rssPerDeviceAfterGcKb)],
     ['target CPU, fleet idle', `${hub.idleCpu}%`, bare ? `${bare.idleCpu}%` : '—', ''],
+  ];
+}
+
+const isComplete = (results: Results | MemoryResults): results is Results => 'events' in results;
+
+function report(hub: Results, bare: Results | undefined): void {
+  const rows: [string, string, string, string][] = [
+    ...memoryRows(hub, bare),
     ['QoS 1 events/s offered', `${hub.events.offeredPerSecond}`, bare ? `${bare.events.offeredPerSecond}` : '—', ''],
     ['QoS 1 events/s acked in window', `${hub.events.ackedInWindowPerSecond}`, bare ? `${bare.events.ackedInWindowPerSecond}` : '—', ratio(hub.events.ackedInWindowPerSecond, bare?.events.ackedInWindowPerSecond)],
     ['QoS 1 events/s end to end', `${hub.events.endToEndPerSecond}`, bare ? `${bare.events.endToEndPerSecond}` : '—', ratio(hub.events.endToEndPerSecond, bare?.events.endToEndPerSecond)],
@@ -582,9 +605,7 @@ function report(hub: Results, bare: Results | undefined): void {
     ['target CPU ms per heartbeat', `${hub.heartbeats.targetCpuMsPerHeartbeat}`, bare ? `${bare.heartbeats.targetCpuMsPerHeartbeat}` : '—', ratio(hub.heartbeats.targetCpuMsPerHeartbeat, bare?.heartbeats.targetCpuMsPerHeartbeat)],
     ['CPU during heartbeats (target / driver)', `${hub.heartbeats.cpu.target}% / ${hub.heartbeats.cpu.driver}%`, bare ? `${bare.heartbeats.cpu.target}% / ${bare.heartbeats.cpu.driver}%` : '—', ''],
   ];
-  const widths = [0, 1, 2, 3].map((column) => Math.max(...rows.map((row) => row[column]?.length ?? 0)));
-  console.log('');
-  for (const row of rows) console.log(row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  '));
+  printTable(rows);
   const perEvent = (name: string): string => (hub.events.counters[name] ? round(hub.events.counters[name] / hub.events.acked, 2).toString() : '0');
   console.log(`\nhub store commands per dose event: insert ${perEvent('store.insert')}, find ${perEvent('store.find')}, update ${perEvent('store.update')}, findAndModify ${perEvent('store.findAndModify')}`);
   console.log(`hub: ${hub.events.hubErrors} hub errors; last event acknowledged ${hub.events.lastAckAfterWindowSeconds} s after the window; ${hub.events.acked}/${hub.events.expected} acked, ${hub.events.received}/${hub.events.expected} on the socket`);
@@ -594,7 +615,7 @@ function report(hub: Results, bare: Results | undefined): void {
 async function main(): Promise<void> {
   log(`bench:ingest on ${cpus().length} cores, ${round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${loadAverage()}: ${JSON.stringify(opts)}`);
   const dataDir = mkdtempSync(join(tmpdir(), 'medhub-bench-ingest-'));
-  let hubResults: Results;
+  let hubResults: Results | MemoryResults;
   let credentials: DeviceCredentials[];
   const hub = await hubTarget(dataDir);
   try {
@@ -604,7 +625,7 @@ async function main(): Promise<void> {
     await hub.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
-  let bareResults: Results | undefined;
+  let bareResults: Results | MemoryResults | undefined;
   if (!values['skip-bare']) {
     await sleep(3000);
     const bare = await bareTarget(credentials);
@@ -615,7 +636,11 @@ async function main(): Promise<void> {
     }
   }
   log(`done (load average ${loadAverage()})`);
-  report(hubResults, bareResults);
+  if (isComplete(hubResults) && (bareResults === undefined || isComplete(bareResults))) report(hubResults, bareResults);
+  else {
+    printTable(memoryRows(hubResults, bareResults));
+    console.log(`\nJSON ${JSON.stringify({ hub: hubResults, bare: bareResults })}`);
+  }
   process.exit(0);
 }
 
