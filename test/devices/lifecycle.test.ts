@@ -31,10 +31,19 @@ t.test('presence: online on connect, offline on a lost connection and on silence
   await again.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat()), { qos: 0 });
   await eventually(async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}/heartbeats`, { token: s.clinician.token })).body.items.length > 0);
 
+  // A second device with a longer timeout, heard from at the same time, stays online meanwhile.
+  const slower = await provisionDevice(hub, s.clinician, { patientId: s.patient.id, heartbeatTimeoutSeconds: 120 });
+  await connectDevice(t, hub, slower);
+  const onlineNow = async (id: string) => (await request(hub, 'GET', `/api/v1/devices/${id}`, { token: s.clinician.token })).body.status.online === true;
+  await eventually(() => onlineNow(slower.id));
   t.equal(await hub.features.devices.presence.sweepSilent(), 0, 'a device heard from recently stays online');
   clock.advance(61_000);
   const silent = nextEventWhere<Record<string, unknown>>(watcher, 'device:status', (u) => u.online === false);
   t.equal(await hub.features.devices.presence.sweepSilent(), 1, 'silence beyond the timeout marks it offline');
+  t.ok(await onlineNow(slower.id), 'the device whose timeout is longer stays online');
+  clock.advance(60_000);
+  t.equal(await hub.features.devices.presence.sweepSilent(), 1, 'until its own timeout has passed too');
+  t.notOk(await onlineNow(slower.id));
   t.match(await silent, { online: false, reason: 'silent' });
   t.equal(await hub.features.devices.presence.sweepSilent(), 0, 'running the sweep twice changes nothing');
 });
