@@ -266,10 +266,15 @@ async function hubTarget(dataDir: string): Promise<Target> {
   };
 }
 
-/** The few hub counters worth a ratio: messages in by kind, store commands by name. */
+/**
+ * The few hub counters worth a ratio: messages in by kind, store commands by name; and the event
+ * loop's delay since the previous scrape (prom-client resets it on every scrape), as `loop.*` in ms.
+ */
 function parseMetrics(text: string): Record<string, number> {
   const counters: Record<string, number> = {};
   for (const line of text.split('\n')) {
+    const loop = /^medhub_nodejs_eventloop_lag_(p50|p99|max)_seconds (\S+)$/.exec(line);
+    if (loop?.[1]) counters[`loop.${loop[1]}_ms`] = Math.round(Number(loop[2]) * 1000);
     const message = /^medhub_mqtt_messages_total\{direction="in",kind="(\w+)"\} (\S+)$/.exec(line);
     if (message?.[1]) counters[`mqtt.in.${message[1]}`] = Number(message[2]);
     const store = /^medhub_store_command_duration_seconds_count\{command="(\w+)",outcome="ok"\} (\S+)$/.exec(line);
@@ -393,8 +398,9 @@ interface Results extends MemoryResults {
   };
 }
 
+/** Counters as differences; `loop.*` gauges (already per scrape interval) as they are. */
 function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(Object.entries(after).map(([key, value]) => [key, value - (before[key] ?? 0)]).filter(([, value]) => value !== 0));
+  return Object.fromEntries(Object.entries(after).map(([key, value]) => [key, key.startsWith('loop.') ? value : value - (before[key] ?? 0)]).filter(([, value]) => value !== 0));
 }
 
 async function run(target: Target): Promise<Results | MemoryResults> {
