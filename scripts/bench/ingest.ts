@@ -411,6 +411,7 @@ async function run(target: Target): Promise<Results | MemoryResults> {
   // ── connect (fleet A) and memory ──
   const rssBefore = await settledRss(target.pid, 3000);
   const collectedBefore = await collectedRss(target);
+  const connectCounters = await target.counters();
   const connectStarted = performance.now();
   const fleetA: Fleet = startFleet({
     url: target.mqttUrl,
@@ -425,6 +426,8 @@ async function run(target: Target): Promise<Results | MemoryResults> {
   const connectSeconds = (performance.now() - connectStarted) / 1000;
   const connectStats = fleetA.stats();
   log(`${target.name}: ${connectStats.connected}/${devices} devices connected in ${round(connectSeconds, 1)} s (${connectStats.connectFailures} connect failures)`);
+  const perConnect = Object.entries(delta(await target.counters(), connectCounters)).filter(([key]) => key.startsWith('store.'));
+  if (perConnect.length) log(`${target.name}: store commands per connected device: ${perConnect.map(([key, value]) => `${key.slice('store.'.length)} ${round(value / devices, 2)}`).join(', ')}`);
   const idleCpu = cpuMeter(target.cpuPids);
   const rssAfter = await settledRss(target.pid, 5000);
   const idle = idleCpu();
