@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { connectSocket, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
@@ -188,4 +189,27 @@ t.test('heartbeat history: one kept per interval (and on new firmware or schedul
     [85, 86, 87, 90],
     'new firmware and a new schedule version are kept at once; then one per interval again (newest first)',
   );
+});
+
+t.test('events mark their device as seen, at most one store update per device every 5 seconds', async (t) => {
+  const clock = new ManualClock(new Date());
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+  const lastSeen = async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status.lastSeenAt as string;
+  const connectedAt = clock.now().toISOString();
+  await eventually(async () => (await lastSeen()) === connectedAt);
+  const send = () => client.publishAsync(topic(device.id, 'events'), JSON.stringify({ eventId: randomUUID(), type: 'refill.low', at: clock.now().toISOString(), slot: 1, pills: 2, threshold: 3 }), { qos: 1 });
+
+  clock.advance(60_000);
+  await send();
+  t.equal(await lastSeen(), clock.now().toISOString(), 'an event a minute later moves lastSeenAt');
+  const firstEventAt = clock.now().toISOString();
+  clock.advance(2_000);
+  await send();
+  t.equal(await lastSeen(), firstEventAt, 'one 2 s later does not write it again');
+  clock.advance(4_000);
+  await send();
+  t.equal(await lastSeen(), clock.now().toISOString(), 'one 6 s after the last write does');
 });

@@ -24,6 +24,12 @@ const MAX_BATCH = 500;
  */
 const HEARTBEAT_GATHER_MS = 50;
 const DEVICE_FIELDS = { secretHash: 0, schedule: 0 } as const;
+/**
+ * An event marks its device as seen only when the stored `lastSeenAt` is at least this old: a
+ * device sending several events a second would otherwise cost a device update per batch, and the
+ * silent-device timeout (30 s at least) does not need more precision. Heartbeats set it exactly.
+ */
+const SEEN_PRECISION_MS = 5000;
 
 export interface EventWrite {
   deviceId: string;
@@ -87,9 +93,10 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     });
     // A resend is a sign of life too: every accepted message marks its device as seen.
     const seenAt = new Date(Math.max(...accepted.map((w) => w.now.getTime())));
+    const unseen = accepted.filter(({ deviceId, now }) => now.getTime() - (devices.get(deviceId)?.status?.lastSeenAt?.getTime() ?? 0) >= SEEN_PRECISION_MS);
     const [outcomes] = await Promise.all([
       docs.length ? insertEvents(docs) : [],
-      accepted.length ? rawDevices.updateMany({ _id: { $in: [...new Set(accepted.map((w) => w.deviceId))] } }, { $max: { 'status.lastSeenAt': seenAt } }) : null,
+      unseen.length ? rawDevices.updateMany({ _id: { $in: [...new Set(unseen.map((w) => w.deviceId))] } }, { $max: { 'status.lastSeenAt': seenAt } }) : null,
     ]);
     const byWrite = new Map(accepted.map((write, index) => [write, outcomes[index]]));
     return writes.map((write) => {
