@@ -188,3 +188,24 @@ t.test('documents over 16 MiB are refused as mongod refuses them, and nothing st
   t.same(await coll.findOne({ _id: 'small' }), { _id: 'small', n: 1 }, 'the failed update changed nothing');
   t.same(Object.keys((await coll.findOne({ _id: 'half' })) ?? {}), ['_id', 'half']);
 });
+
+t.test('replies stay under 16 MiB: batches of large documents are split, oversized results refused', async (t) => {
+  const coll = db.collection<AnyDocument>('large_results');
+  const mib = 'z'.repeat(1024 * 1024);
+  await coll.insertMany(Array.from({ length: 20 }, (_, i) => ({ _id: i, s: `${i}:${mib}` })));
+
+  const all = await coll.find({}).sort({ _id: 1 }).toArray();
+  t.equal(all.length, 20, 'a find of 20 MiB comes back whole, over several batches');
+  t.ok(all.every((doc, i) => doc.s === `${i}:${mib}`), 'every document intact');
+  const firstBatch = await db.command({ find: 'large_results', sort: { _id: 1 }, batchSize: 1000 });
+  t.ok(firstBatch.cursor.firstBatch.length < 20 && firstBatch.cursor.firstBatch.length >= 15, 'the first batch stops near 16 MiB');
+  await db.command({ killCursors: 'large_results', cursors: [firstBatch.cursor.id] });
+
+  const grouped = await failureOf(coll.aggregate([{ $group: { _id: null, all: { $push: '$s' } } }]).toArray());
+  if (!usingRealMongo) t.equal(grouped.code, 10334, 'a computed document over 16 MiB: BSONObjectTooLarge');
+  else t.ok(grouped.code, 'a computed document over 16 MiB is refused');
+  const distinct = await failureOf(coll.distinct('s'));
+  t.equal(distinct.code, 17217, 'distinct values over 16 MiB');
+  t.match(distinct.message, /distinct too big, 16mb cap/);
+  t.equal(await coll.countDocuments({}), 20, 'the connection and the data are fine afterwards');
+});

@@ -39,6 +39,8 @@ export const ErrorCodes = {
   InvalidLength: 16,
   CannotCreateIndex: 67,
   DocumentValidationFailure: 121,
+  BSONObjectTooLarge: 10334,
+  Location17217: 17217,
 } as const;
 
 const codeNames: Record<number, string> = Object.fromEntries(

@@ -1,7 +1,8 @@
 /** find, getMore, killCursors, count and distinct. */
-import { Long } from 'bson';
+import { Long, calculateObjectSize } from 'bson';
 import { canonicalKey } from '../bson/canonical-key.js';
 import { compareValues } from '../bson/compare.js';
+import { MAX_BSON_OBJECT_SIZE } from '../engine/document-size.js';
 import { EMPTY_ARRAY, MISSING, indexValuesAtPath } from '../engine/paths.js';
 import { ErrorCodes, failure } from '../errors.js';
 import { projectDocuments } from '../query/projection.js';
@@ -77,7 +78,10 @@ const distinct: CommandHandler = (ctx) => {
       if (!seen.has(id)) seen.set(id, value);
     }
   }
-  return { values: [...seen.values()].sort(compareValues), ok: 1 };
+  const values = [...seen.values()].sort(compareValues);
+  // mongod answers distinct in one document, so its values must fit in one too.
+  if (calculateObjectSize({ values }) > MAX_BSON_OBJECT_SIZE) throw failure(ErrorCodes.Location17217, 'distinct too big, 16mb cap');
+  return { values, ok: 1 };
 };
 
 export const readCommands: Record<string, CommandHandler> = { find, getMore, killCursors, count, distinct };

@@ -6,10 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Long, calculateObjectSize } from 'bson';
+import { ErrorCodes, failure } from '../errors.js';
+import { MAX_BSON_OBJECT_SIZE } from './document-size.js';
 import type { Document } from 'bson';
 
 /** mongod caps a reply batch at 16 MiB of documents. */
 const MAX_BATCH_BYTES = 16 * 1024 * 1024 - 16 * 1024;
+/** mongod's BSONObjMaxInternalSize: what a computed document (aggregate, projection) may reach. */
+const MAX_RESULT_DOCUMENT_BYTES = MAX_BSON_OBJECT_SIZE + 16 * 1024;
 
 interface OpenCursor {
   ns: string;
@@ -23,17 +27,26 @@ export interface Batch {
   exhausted: boolean;
 }
 
+/**
+ * The next documents of a result, at most `batchSize` and at most ~16 MiB of them, as mongod
+ * batches (a reply must stay under the 16 MiB + 16 KB message documents). Every document is
+ * measured: a batch of a few large documents must be capped as much as one of many small ones
+ * (20 documents of 1 MiB in a first batch once made a 20 MiB reply that the encoder cut short).
+ * A computed document over the limit (an aggregate's `$group` that `$push`es too much) is
+ * refused as mongod refuses it, with BSONObjectTooLarge.
+ */
 export function takeBatch(docs: Document[], start: number, batchSize: number | undefined): Document[] {
   const limit = batchSize !== undefined && batchSize > 0 ? batchSize : Number.MAX_SAFE_INTEGER;
   const batch: Document[] = [];
   let bytes = 0;
   for (let i = start; i < docs.length && batch.length < limit; i++) {
     const doc = docs[i] as Document;
-    // Only large batches pay for size accounting.
-    if (batch.length >= 100) {
-      bytes += calculateObjectSize(doc);
-      if (bytes > MAX_BATCH_BYTES && batch.length > 0) break;
+    const size = calculateObjectSize(doc);
+    if (size > MAX_RESULT_DOCUMENT_BYTES) {
+      throw failure(ErrorCodes.BSONObjectTooLarge, `BSONObj size: ${size} is invalid. Size must be between 0 and ${MAX_RESULT_DOCUMENT_BYTES}(16MB)`);
     }
+    bytes += size;
+    if (bytes > MAX_BATCH_BYTES && batch.length > 0) break;
     batch.push(doc);
   }
   return batch;

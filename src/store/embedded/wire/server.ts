@@ -10,7 +10,16 @@ import type { Engine } from '../engine/engine.js';
 import { dispatchCommand } from '../commands/registry.js';
 import { MAX_MESSAGE_SIZE_BYTES } from '../commands/handshake.js';
 import type { ConnectionState } from '../commands/context.js';
+import { MAX_BSON_OBJECT_SIZE } from '../engine/document-size.js';
+import { ErrorCodes, failure } from '../errors.js';
 import { OpCode, encodeOpMsg, encodeOpReply, messageLength, parseMessage } from './codec.js';
+
+/**
+ * The largest reply a command can legitimately make: one document of up to 16 MiB + 16 KB (a
+ * cursor batch past its first document stays under 16 MiB − 16 KB) and the reply's envelope.
+ * Anything between this and the serializer's 17 MiB buffer may have been cut short.
+ */
+const MAX_REPLY_BYTES = MAX_BSON_OBJECT_SIZE + 64 * 1024;
 
 let responseCounter = 0;
 function nextResponseId(): number {
@@ -94,11 +103,27 @@ class Connection {
       ...(parsed.documentBytes === undefined ? {} : { documentBytes: parsed.documentBytes }),
     });
     if (parsed.moreToCome || this.socket.destroyed) return;
-    const encoded = parsed.opCode === OpCode.Query
-      ? encodeOpReply(reply, nextResponseId(), parsed.requestId)
-      : encodeOpMsg(reply, nextResponseId(), parsed.requestId);
-    this.socket.write(encoded);
+    const encode = (document: Document): Buffer =>
+      parsed.opCode === OpCode.Query ? encodeOpReply(document, nextResponseId(), parsed.requestId) : encodeOpMsg(document, nextResponseId(), parsed.requestId);
+    this.socket.write(encodeWithinLimit(reply, encode));
   }
+}
+
+/**
+ * Commands cap what they answer (cursor batches at 16 MiB, distinct, documents at their size
+ * limit), so a reply never comes near the bson serializer's 17 MiB buffer, past which it throws
+ * or, inside one long string, silently cuts the string short. Should one get there anyway, the
+ * client gets BSONObjectTooLarge rather than a damaged reply or a dropped connection.
+ */
+function encodeWithinLimit(reply: Document, encode: (document: Document) => Buffer): Buffer {
+  let encoded: Buffer | undefined;
+  try {
+    encoded = encode(reply);
+  } catch {
+    encoded = undefined;
+  }
+  if (encoded !== undefined && encoded.length <= MAX_REPLY_BYTES) return encoded;
+  return encode(failure(ErrorCodes.BSONObjectTooLarge, `The reply to this command would be larger than ${MAX_REPLY_BYTES} bytes`).toReply());
 }
 
 export interface WireServer {
