@@ -81,6 +81,16 @@ t.test('battery.low from heartbeats and device.offline from presence raise and c
   await connectDevice(t, hub, device);
   t.match(await back, { resolved: { auto: true, note: 'Device back online' } });
   await eventually(async () => (await request(hub, 'GET', `/api/v1/alerts?patientId=${s.patient.id}&status=resolved`, { token: s.clinician.token })).body.items.length === 2);
+
+  // Offline, back and gone again at once: the resolve of the first alert must not swallow the second.
+  const presence = hub.features.devices.presence;
+  await presence.offline(device.id, 'connection_lost');
+  const alerts = async (status: string) => (await request(hub, 'GET', `/api/v1/alerts?patientId=${s.patient.id}&status=${status}`, { token: s.clinician.token })).body.items as Payload[];
+  await eventually(async () => (await alerts('active')).some((a) => a.type === 'device.offline'));
+  await Promise.all([presence.online(device.id), presence.offline(device.id, 'connection_lost')]);
+  await eventually(async () => (await alerts('resolved')).filter((a) => a.type === 'device.offline').length === 2);
+  const open = (await alerts('active')).filter((a) => a.type === 'device.offline');
+  t.equal(open.length, 1, 'the dispenser that dropped again has an open device.offline alert');
 });
 
 t.test('a jam on an unassigned dispenser is an alert for staff only; a patient acks and resolves their own over the socket', async (t) => {

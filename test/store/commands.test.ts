@@ -208,4 +208,10 @@ t.test('replies stay under 16 MiB: batches of large documents are split, oversiz
   t.equal(distinct.code, 17217, 'distinct values over 16 MiB');
   t.match(distinct.message, /distinct too big, 16mb cap/);
   t.equal(await coll.countDocuments({}), 20, 'the connection and the data are fine afterwards');
+
+  // Many small documents: a batch's array keys and type bytes count towards its size too.
+  const many = db.collection<AnyDocument>('many_small_results');
+  for (let i = 0; i < 90; i++) await many.insertMany(Array.from({ length: 1000 }, (_, k) => ({ n: i * 1000 + k, s: 'q'.repeat(200) })));
+  const found = await many.find({}).toArray();
+  t.equal(found.length, 90_000, 'a 21 MiB result of small documents comes back whole through getMore');
 });

@@ -27,7 +27,22 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
   // moments — device.offline on connect, battery.low on the first heartbeat — and nearly always
   // none is open. Those gathered in one tick share one lookup (resolveCauses) per resolution note.
   const resolvers = new Map<string, DataLoader<string, true>>();
+  // A resolve waits for its batch; a raise of the same cause meanwhile (the device dropped again
+  // at once) must come after it, or the resolve would close the alert the raise found open.
+  const resolving = new Map<string, Promise<unknown>>();
+  const afterResolving = async (cause: string): Promise<void> => {
+    await resolving.get(cause)?.catch(() => undefined);
+  };
   const resolveCause = (cause: string, note: string): Promise<true> => {
+    const resolved = batchedResolve(cause, note);
+    resolving.set(cause, resolved);
+    const forget = (): void => {
+      if (resolving.get(cause) === resolved) resolving.delete(cause);
+    };
+    resolved.then(forget, forget);
+    return resolved;
+  };
+  const batchedResolve = (cause: string, note: string): Promise<true> => {
     let loader = resolvers.get(note);
     if (!loader) {
       loader = new DataLoader<string, true>(
@@ -73,7 +88,10 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
     const battery = device.status?.batteryPercent;
     if (typeof battery !== 'number') return;
     const cause = `battery.low:${device._id}`;
-    if (battery < BATTERY_LOW_PERCENT) await safely('battery.low', device._id, () => alerts.raise({ ...base(device), type: 'battery.low', cause, details: { batteryPercent: battery } }));
+    if (battery < BATTERY_LOW_PERCENT) await safely('battery.low', device._id, async () => {
+      await afterResolving(cause);
+      await alerts.raise({ ...base(device), type: 'battery.low', cause, details: { batteryPercent: battery } });
+    });
     // Only a recharge can clear the alert: asking on every heartbeat of a healthy battery would be a store write each.
     else if (battery >= BATTERY_OK_PERCENT && wasLow(previous.status?.batteryPercent)) await safely('battery.low', device._id, () => resolveCause(cause, 'Battery recharged'));
   });
@@ -88,6 +106,9 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
       return;
     }
     if (!device.patientId || QUIET_OFFLINE_REASONS.has(device.status?.reason ?? '')) return;
-    await safely('device.offline', device._id, () => alerts.raise({ ...base(device), type: 'device.offline', cause, details: { reason: device.status?.reason ?? null } }));
+    await safely('device.offline', device._id, async () => {
+      await afterResolving(cause);
+      await alerts.raise({ ...base(device), type: 'device.offline', cause, details: { reason: device.status?.reason ?? null } });
+    });
   });
 }

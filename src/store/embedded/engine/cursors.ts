@@ -45,7 +45,8 @@ export function takeBatch(docs: Document[], start: number, batchSize: number | u
     if (size > MAX_RESULT_DOCUMENT_BYTES) {
       throw failure(ErrorCodes.BSONObjectTooLarge, `BSONObj size: ${size} is invalid. Size must be between 0 and ${MAX_RESULT_DOCUMENT_BYTES}(16MB)`);
     }
-    bytes += size;
+    // As an element of the reply's array: type byte, the index as a key and its terminator.
+    bytes += size + 2 + String(batch.length).length;
     if (bytes > MAX_BATCH_BYTES && batch.length > 0) break;
     batch.push(doc);
   }
