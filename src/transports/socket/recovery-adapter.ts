@@ -35,6 +35,8 @@ const ROOM_SEPARATOR = '\n';
 
 interface BufferedEvent {
   id: string;
+  /** Position in this process's sequence of buffered events (the offset `id` encodes it). */
+  sequence: number;
   emittedAt: number;
   /** The rooms it went to and those excepted, each joined into one string ('' = none). */
   rooms: string;
@@ -80,26 +82,27 @@ export class CompactRecoveryAdapter extends Adapter {
 
   override restoreSession(pid: PrivateSessionId, offset: string): Promise<Session> {
     const now = Date.now();
-    this.prune(now);
+    this.prune(now, true);
     const session = this.sessions.get(pid);
     if (!session || session.disconnectedAt + this.windowMs < now) return NO_SESSION;
-    const start = this.indexOf(offset);
-    // An offset no longer (or never) buffered: events may have been missed, so no recovery.
+    const start = this.indexAfter(offset);
+    // Events after the offset are gone (or the offset is not one of ours): no recovery.
     if (start === -1) return NO_SESSION;
     // Kept until it expires, as Socket.IO does: a reconnection refused by a middleware may try again.
     const { disconnectedAt: _disconnectedAt, ...persisted } = session;
     const joined = new Set<Room>(session.rooms);
-    const missedPackets = this.buffered.slice(start + 1).filter((event) => reaches(event, joined)).map(argumentsOf);
+    const missedPackets = this.buffered.slice(start).filter((event) => reaches(event, joined)).map(argumentsOf);
     return Promise.resolve({ ...persisted, missedPackets });
   }
 
   override broadcast(packet: BroadcastPacket, opts: BroadcastOptions): void {
     if (packet.type === EVENT && packet.id === undefined && opts.flags?.volatile === undefined) {
-      const id = flat(this.offsetPrefix + (this.sequence++).toString(36));
+      const sequence = this.sequence++;
+      const id = flat(this.offsetPrefix + sequence.toString(36));
       // The client learns its offset from the event's last argument (Socket.IO's format).
       packet.data.push(id);
       const now = Date.now();
-      this.buffered.push(compact(id, now, packet.data, opts));
+      this.buffered.push(compact(id, sequence, now, packet.data, opts));
       this.prune(now);
     }
     super.broadcast(packet, opts);
@@ -110,14 +113,22 @@ export class CompactRecoveryAdapter extends Adapter {
     return this.buffered.length;
   }
 
-  private indexOf(offset: string): number {
-    // Offsets increase with the buffer's order; the newest events are the likeliest to be asked for.
-    for (let index = this.buffered.length - 1; index >= 0; index--) if (this.buffered[index]?.id === offset) return index;
-    return -1;
+  /**
+   * Where the events after `offset` start in the buffer, or -1 when some of them are gone. The
+   * offset's own event may have expired already (a quiet room): what matters is that everything
+   * after it is still here, as with Socket.IO's adapter, which keeps events up to a minute longer.
+   */
+  private indexAfter(offset: string): number {
+    if (typeof offset !== 'string' || !offset.startsWith(this.offsetPrefix)) return -1;
+    const sequence = Number.parseInt(offset.slice(this.offsetPrefix.length), 36);
+    if (!Number.isSafeInteger(sequence) || sequence >= this.sequence) return -1;
+    const oldest = this.buffered[0]?.sequence ?? this.sequence;
+    if (sequence < oldest - 1) return -1;
+    return sequence - oldest + 1;
   }
 
-  private prune(now: number): void {
-    if (now - this.prunedAt < PRUNE_EVERY_MS) return;
+  private prune(now: number, always = false): void {
+    if (!always && now - this.prunedAt < PRUNE_EVERY_MS) return;
     this.prunedAt = now;
     const threshold = now - this.windowMs;
     let expired = 0;
@@ -127,8 +138,8 @@ export class CompactRecoveryAdapter extends Adapter {
   }
 }
 
-function compact(id: string, emittedAt: number, data: unknown[], opts: BroadcastOptions): BufferedEvent {
-  const event: BufferedEvent = { id, emittedAt, rooms: [...opts.rooms].join(ROOM_SEPARATOR), except: [...(opts.except ?? [])].join(ROOM_SEPARATOR) };
+function compact(id: string, sequence: number, emittedAt: number, data: unknown[], opts: BroadcastOptions): BufferedEvent {
+  const event: BufferedEvent = { id, sequence, emittedAt, rooms: [...opts.rooms].join(ROOM_SEPARATOR), except: [...(opts.except ?? [])].join(ROOM_SEPARATOR) };
   if (holdsBinary(data)) event.data = data;
   else event.json = flat(JSON.stringify(data));
   return event;
