@@ -189,6 +189,9 @@ t.test('heartbeat history: one kept per interval (and on new firmware or schedul
     [85, 86, 87, 90],
     'new firmware and a new schedule version are kept at once; then one per interval again (newest first)',
   );
+  clock.advance(-120_000); // the hub's clock steps back (an NTP correction)
+  await beat({ batteryPercent: 83, firmwareVersion: '1.5.0', appliedScheduleVersion: 3 }, 5);
+  t.pass('a heartbeat after the clock stepped back is kept, not held back until the clock catches up');
 });
 
 t.test('events mark their device as seen, at most one store update per device every 5 seconds', async (t) => {

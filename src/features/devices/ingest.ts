@@ -60,7 +60,10 @@ export function heartbeatHistoryPolicy(intervalSeconds: number): HistoryPolicy {
   const intervalMs = intervalSeconds * 1000;
   return (previous, { doc }) => {
     const last = previous.status?.lastKept;
-    if (!last?.at || doc.receivedAt.getTime() - last.at.getTime() >= intervalMs) return true;
+    if (!last?.at) return true;
+    const sinceLast = doc.receivedAt.getTime() - last.at.getTime();
+    // A negative interval means the hub's clock stepped back: keep, rather than wait for it to catch up.
+    if (sinceLast >= intervalMs || sinceLast < 0) return true;
     return doc.firmwareVersion !== last.firmwareVersion || doc.appliedScheduleVersion !== last.appliedScheduleVersion;
   };
 }
