@@ -33,16 +33,7 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
   const afterResolving = async (cause: string): Promise<void> => {
     await resolving.get(cause)?.catch(() => undefined);
   };
-  const resolveCause = (cause: string, note: string): Promise<true> => {
-    const resolved = batchedResolve(cause, note);
-    resolving.set(cause, resolved);
-    const forget = (): void => {
-      if (resolving.get(cause) === resolved) resolving.delete(cause);
-    };
-    resolved.then(forget, forget);
-    return resolved;
-  };
-  const batchedResolve = (cause: string, note: string): Promise<true> => {
+  const loaderFor = (note: string): DataLoader<string, true> => {
     let loader = resolvers.get(note);
     if (!loader) {
       loader = new DataLoader<string, true>(
@@ -54,7 +45,16 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
       );
       resolvers.set(note, loader);
     }
-    return loader.load(cause);
+    return loader;
+  };
+  const resolveCause = (cause: string, note: string): Promise<true> => {
+    const resolved = loaderFor(note).load(cause);
+    resolving.set(cause, resolved);
+    const forget = (): void => {
+      if (resolving.get(cause) === resolved) resolving.delete(cause);
+    };
+    resolved.then(forget, forget);
+    return resolved;
   };
   const safely = async (what: string, deviceId: string, fn: () => Promise<unknown>): Promise<void> => {
     try {

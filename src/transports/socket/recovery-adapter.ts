@@ -7,8 +7,8 @@
  * `device:status` on every heartbeat, so with thousands of dispensers that buffer was the largest
  * per-device cost in the hub's heap (≈ 5 KB per device after a fleet connects). This adapter keeps
  * the same events as one JSON string each (what the wire would carry anyway: the Socket.IO parser
- * encodes with JSON.stringify; events carrying binary are kept as they are), with the rooms as
- * arrays, and drops expired events as new ones arrive. Recovery itself behaves as Socket.IO
+ * encodes with JSON.stringify; events carrying binary are kept as they are), with the rooms joined
+ * into one string, and drops expired events as new ones arrive. Recovery itself behaves as Socket.IO
  * documents it: a client back within the window gets its rooms, its data and every event it
  * missed, in order; otherwise it starts a new session.
  *

@@ -116,13 +116,12 @@ class Connection {
  * client gets BSONObjectTooLarge rather than a damaged reply or a dropped connection.
  */
 function encodeWithinLimit(reply: Document, encode: (document: Document) => Buffer): Buffer {
-  let encoded: Buffer | undefined;
   try {
-    encoded = encode(reply);
+    const encoded = encode(reply);
+    if (encoded.length <= MAX_REPLY_BYTES) return encoded;
   } catch {
-    encoded = undefined;
+    // Past the serializer's buffer: answered below like any reply over the limit.
   }
-  if (encoded !== undefined && encoded.length <= MAX_REPLY_BYTES) return encoded;
   return encode(failure(ErrorCodes.BSONObjectTooLarge, `The reply to this command would be larger than ${MAX_REPLY_BYTES} bytes`).toReply());
 }
 
