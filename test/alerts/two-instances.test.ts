@@ -2,11 +2,11 @@
  * Two hub instances sharing one database and one Redis (as behind a load
  * balancer): both run the escalation tick at the same moment — directly, past
  * the job lock, and through the lock — and each recipient is notified once.
- * Hub B uses hub A's embedded store as its MONGO_URL, so they share data.
+ * Hub B uses hub A's database (its embedded store, or MONGO_URL's) so they share data.
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { startTestHub, withDatabase } from '../helpers/hub.js';
+import { sharedStoreUrl, startTestHub } from '../helpers/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { alertScenario, collect, putPatientPolicy, settle, signedInSocket } from './helpers.js';
 
@@ -17,10 +17,7 @@ t.test('two instances run the escalation tick at once: every recipient is notifi
   const clock = new ManualClock('2026-03-10T18:00:00Z');
   const JWT_SECRET = `shared-secret-${randomUUID()}`;
   const a = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET } });
-  const uri = a.context.store.embeddedUri;
-  const database = a.context.store.connection.db?.databaseName;
-  if (!uri || !database) throw new Error('hub A has no embedded store');
-  const b = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET, MONGO_URL: withDatabase(uri, database) } });
+  const b = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET, MONGO_URL: sharedStoreUrl(a) } });
   t.teardown(() => b.close()); // before hub A's store goes away
 
   const s = await alertScenario(a);

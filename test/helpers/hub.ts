@@ -58,3 +58,11 @@ export function withDatabase(url: string, database: string): string {
   parsed.pathname = `/${database}`;
   return parsed.toString();
 }
+
+/** The connection string of a hub's database, for a second instance that shares it: its embedded store, or its database on the real MongoDB. */
+export function sharedStoreUrl(hub: Hub): string {
+  const database = hub.context.store.connection.db?.databaseName;
+  const url = hub.context.store.embeddedUri ?? process.env.MONGO_URL;
+  if (!url || !database) throw new Error('the hub has no store to share');
+  return withDatabase(url, database);
+}

@@ -7,8 +7,10 @@
 import type { HubContext } from '../context.js';
 import type { Identity } from '../identity/index.js';
 import { createDeviceAccess } from './access.js';
+import { createDeviceChanges } from './changes.js';
 import { createCommands } from './commands.js';
 import { createDeviceAuthenticator } from './device-auth.js';
+import { createDeviceDirectory } from './directory.js';
 import { createIngest } from './ingest.js';
 import { deviceModels } from './models.js';
 import { registerDeviceMqtt } from './mqtt.js';
@@ -23,12 +25,14 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   await Promise.all(Object.values(models).map((model) => model.init()));
   const log = ctx.logger.child({ feature: 'devices' });
   const realtime = createDeviceRealtime(ctx.sockets);
-  const ingest = createIngest(models, realtime, ctx.clock, ctx.config.devices);
+  const directory = createDeviceDirectory(models.Device);
+  const { changed } = createDeviceChanges(directory, ctx.mqtt, ctx.sockets);
+  const ingest = createIngest(models, directory, realtime, ctx.clock, ctx.config.devices);
   const presence = createPresence(models, realtime, ctx.clock, log);
   const commands = createCommands(models, ctx.mqtt, ctx.clock);
   const schedules = createSchedules(models, ctx.mqtt, ctx.clock);
   const authenticate = createDeviceAuthenticator(models);
-  const service = createDeviceService({ models, identity, assertDevice: createDeviceAccess(models, identity.policy), schedules, commands, mqtt: ctx.mqtt, config: ctx.config });
+  const service = createDeviceService({ models, identity, assertDevice: createDeviceAccess(models, identity.policy), schedules, commands, mqtt: ctx.mqtt, changed, config: ctx.config });
 
   const mqtt = registerDeviceMqtt(ctx.mqtt, authenticate, ingest, presence, commands, log);
   ctx.onClose(() => mqtt.stop());

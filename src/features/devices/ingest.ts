@@ -7,6 +7,7 @@
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { CommandDoc, CommandState, DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
+import type { DeviceDirectory, DeviceIdentity } from './directory.js';
 import type { DeviceRealtime } from './realtime.js';
 import { createWriteBatches, type HistoryPolicy } from './write-batches.js';
 
@@ -44,7 +45,7 @@ export interface AckPayload {
   error?: Record<string, unknown>;
 }
 
-export type EventListener = (device: DeviceDoc, event: DeviceEventDoc) => void | Promise<void>;
+export type EventListener = (device: DeviceIdentity, event: DeviceEventDoc) => void | Promise<void>;
 /** `previous` is the device as it was before this heartbeat (so listeners can act on a change). */
 export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc) => void | Promise<void>;
 
@@ -68,9 +69,9 @@ export function heartbeatHistoryPolicy(intervalSeconds: number): HistoryPolicy {
   };
 }
 
-export function createIngest(models: DeviceModels, realtime: DeviceRealtime, clock: Clock, options: { heartbeatHistorySeconds: number }) {
+export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, clock: Clock, options: { heartbeatHistorySeconds: number }) {
   const { Device, Command } = models;
-  const { writeEvent, writeHeartbeat, setOnDevice } = createWriteBatches(models, heartbeatHistoryPolicy(options.heartbeatHistorySeconds));
+  const { writeEvent, writeHeartbeat, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds));
   const eventListeners: EventListener[] = [];
   const heartbeatListeners: HeartbeatListener[] = [];
 

@@ -9,6 +9,7 @@ import type { Config } from '../../config.js';
 import { AppError } from '../../errors.js';
 import { paginate, type PageRequest } from '../../store/pagination.js';
 import type { MqttTransport } from '../../transports/mqtt/broker.js';
+import type { DeviceChanges } from './changes.js';
 import { deviceNamespace } from '../../transports/mqtt/policy.js';
 import { audited, type Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
@@ -41,10 +42,12 @@ interface Deps {
   schedules: Schedules;
   commands: Commands;
   mqtt: MqttTransport;
+  /** Tells every instance a device changed (and ends its sessions when asked). */
+  changed: DeviceChanges['changed'];
   config: Config;
 }
 
-export function createDeviceService({ models, identity, assertDevice, schedules, commands, mqtt, config }: Deps) {
+export function createDeviceService({ models, identity, assertDevice, schedules, commands, mqtt, changed, config }: Deps) {
   const { Device, DeviceEvent, Heartbeat, Command } = models;
   const { audit, policy } = identity;
 
@@ -121,7 +124,7 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
         if (input.heartbeatTimeoutSeconds !== undefined) set.heartbeatTimeoutSeconds = input.heartbeatTimeoutSeconds;
         if (input.patientId !== undefined) set.patientId = input.patientId === null ? null : await assertAssignable(actor, input.patientId);
         const updated = await Device.findByIdAndUpdate(device._id, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>();
-        if (input.disabled) mqtt.disconnect(device._id);
+        changed(device._id, { disconnect: input.disabled === true });
         return toDeviceView(updated as DeviceDoc);
       });
     },
@@ -132,7 +135,7 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
         const secret = newDeviceSecret();
         await Device.updateOne({ _id: device._id }, { $set: { secretHash: hashSecret(secret) } });
         // The old secret's session must not outlive it.
-        mqtt.disconnect(device._id);
+        changed(device._id, { disconnect: true });
         return { id: device._id, secret, mqtt: connectionInfo(device._id, requestHost) };
       });
     },

@@ -2,8 +2,10 @@
  * Device messages are written in batches. Every heartbeat or event that
  * arrives while the event loop handles one burst of socket reads is gathered
  * (DataLoader, flushed on setImmediate) and written with a constant number of
- * store round trips per batch — one read of the devices, one insertMany, one
- * update — instead of two or three per message. With thousands of devices the
+ * store round trips per batch — one insertMany for events (their devices come
+ * from the directory, and are marked seen at most every few seconds); one read
+ * of the devices, one insertMany and one update for heartbeats — instead of
+ * two or three per message. With thousands of devices the
  * per-message driver, wire and journal costs were what bounded ingest; a lone
  * message still goes out at once, in a batch of one.
  *
@@ -14,6 +16,7 @@ import DataLoader from 'dataloader';
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Filter } from 'mongodb';
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
+import type { DeviceDirectory, DeviceIdentity, DirectoryEntry } from './directory.js';
 import type { DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 
 /** Larger batches only lengthen the wait of the first message in them. */
@@ -25,7 +28,8 @@ const MAX_BATCH = 500;
 const HEARTBEAT_GATHER_MS = 50;
 const DEVICE_FIELDS = { secretHash: 0, schedule: 0 } as const;
 /**
- * An event marks its device as seen only when the stored `lastSeenAt` is at least this old: a
+ * An event marks its device as seen only when its `lastSeenAt` (as last read or written by this
+ * instance) is at least this old: a
  * device sending several events a second would otherwise cost a device update per batch, and the
  * silent-device timeout (30 s at least) does not need more precision. Heartbeats set it exactly.
  */
@@ -36,7 +40,8 @@ export interface EventWrite {
   doc: Omit<DeviceEventDoc, '_id' | 'organisationId' | 'patientId'>;
   now: Date;
 }
-export type EventWritten = { device: DeviceDoc; stored: DeviceEventDoc | null };
+/** `device`: who sent it, as its events are stamped (organisation, patient). */
+export type EventWritten = { device: DeviceIdentity; stored: DeviceEventDoc | null };
 
 export interface HeartbeatWrite {
   deviceId: string;
@@ -61,7 +66,7 @@ const unknownDevice = (): AppError => new AppError('forbidden', 'Unknown or disa
 const batcher = <K, V>(batch: (keys: readonly K[]) => Promise<Array<V | Error>>, gatherMs = 0) =>
   new DataLoader<K, V>(batch, { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (flush) => (gatherMs ? setTimeout(flush, gatherMs) : setImmediate(flush)) });
 
-export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels, keepInHistory: HistoryPolicy) {
+export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels, directory: DeviceDirectory, keepInHistory: HistoryPolicy) {
   const rawDevices = Device.collection as unknown as Collection<RawDevice>;
   async function enabledDevices(ids: string[]): Promise<Map<string, DeviceDoc>> {
     const devices = await Device.find({ _id: { $in: [...new Set(ids)] }, disabled: false }, DEVICE_FIELDS).lean<DeviceDoc[]>();
@@ -85,27 +90,35 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
   }
 
   const events = batcher<EventWrite, EventWritten>(async (writes) => {
-    const devices = await enabledDevices(writes.map((w) => w.deviceId));
+    const devices = await directory.lookup(writes.map((w) => w.deviceId));
     const accepted = writes.filter((w) => devices.has(w.deviceId));
     const docs = accepted.map(({ deviceId, doc }) => {
-      const device = devices.get(deviceId) as DeviceDoc;
-      return { _id: new Types.ObjectId(), ...doc, organisationId: device.organisationId, patientId: device.patientId } as DeviceEventDoc;
+      const { identity } = devices.get(deviceId) as DirectoryEntry;
+      return { _id: new Types.ObjectId(), ...doc, organisationId: identity.organisationId, patientId: identity.patientId } as DeviceEventDoc;
     });
     // A resend is a sign of life too: every accepted message marks its device as seen.
-    const seenAt = new Date(Math.max(...accepted.map((w) => w.now.getTime())));
-    const unseen = accepted.filter(({ deviceId, now }) => now.getTime() - (devices.get(deviceId)?.status?.lastSeenAt?.getTime() ?? 0) >= SEEN_PRECISION_MS);
+    const seenAt = Math.max(...accepted.map((w) => w.now.getTime()));
+    const unseen = [...new Set(accepted.filter(({ deviceId, now }) => now.getTime() - (devices.get(deviceId)?.seenAt ?? 0) >= SEEN_PRECISION_MS).map((w) => w.deviceId))];
     const [outcomes] = await Promise.all([
       docs.length ? insertEvents(docs) : [],
-      unseen.length ? rawDevices.updateMany({ _id: { $in: [...new Set(unseen.map((w) => w.deviceId))] } }, { $max: { 'status.lastSeenAt': seenAt } }) : null,
+      unseen.length ? markSeen(unseen, devices, seenAt) : null,
     ]);
     const byWrite = new Map(accepted.map((write, index) => [write, outcomes[index]]));
     return writes.map((write) => {
-      const device = devices.get(write.deviceId);
-      if (!device) return unknownDevice();
+      const entry = devices.get(write.deviceId);
+      if (!entry) return unknownDevice();
       const outcome = byWrite.get(write);
-      return outcome instanceof Error ? outcome : { device: { ...device, status: { ...device.status, lastSeenAt: write.now } } as DeviceDoc, stored: outcome ?? null };
+      return outcome instanceof Error ? outcome : { device: entry.identity, stored: outcome ?? null };
     });
   });
+
+  async function markSeen(deviceIds: string[], devices: Map<string, DirectoryEntry>, seenAt: number): Promise<void> {
+    await rawDevices.updateMany({ _id: { $in: deviceIds } }, { $max: { 'status.lastSeenAt': new Date(seenAt) } });
+    for (const id of deviceIds) {
+      const entry = devices.get(id);
+      if (entry) entry.seenAt = Math.max(entry.seenAt, seenAt);
+    }
+  }
 
   const heartbeats = batcher<HeartbeatWrite, HeartbeatWritten>(async (writes) => {
     const devices = await enabledDevices(writes.map((w) => w.deviceId));

@@ -4,7 +4,6 @@
  * the clock sweep, device-event matching, stock and manual confirmation.
  */
 import { randomUUID } from 'node:crypto';
-import DataLoader from 'dataloader';
 import { Types, type QueryFilter } from 'mongoose';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
@@ -12,6 +11,7 @@ import type { Clock } from '../../ports/clock.js';
 import { patientAudience } from '../../transports/socket/rooms.js';
 import type { SocketTransport } from '../../transports/socket/server.js';
 import type { AlertsApi, RaiseAlert } from '../alerts/contract.js';
+import type { DeviceIdentity } from '../devices/directory.js';
 import type { DeviceDoc, DeviceEventDoc } from '../devices/models.js';
 import type { Devices } from '../devices/index.js';
 import { audited, type Actor } from '../identity/actor.js';
@@ -20,6 +20,7 @@ import type { PatientDoc } from '../identity/models.js';
 import { evidenceOf, fleetOf } from './evidence.js';
 import { dosesPerDay, expandItems } from './expand.js';
 import { createLateAlerts, lateAt } from './late-alerts.js';
+import { createPlannedPatients } from './planned-patients.js';
 import { DEFAULT_WINDOWS, minuteOf, type DoseModels, type DoseState, type OccurrenceDoc, type PlanDoc } from './models.js';
 import { toOccurrenceView, toPlanView } from './views.js';
 import { addDays, isValidZone, localDate, localDates } from './zone.js';
@@ -62,18 +63,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   const { policy, audit } = identity;
   const log = logger.child({ feature: 'doses' });
   const lateAlerts = createLateAlerts({ Occurrence, alerts, clock, log });
-  /**
-   * Whether a patient has a plan, asked once per burst of device events: without a plan there is no
-   * occurrence to match and no stock to count, and a dispenser fleet sends thousands of events a second.
-   */
-  const plannedPatients = new DataLoader<string, boolean>(
-    async (patientIds) => {
-      const plans = await Plan.find({ patientId: { $in: patientIds.map(oid) } }, { patientId: 1 }).lean<PlanDoc[]>();
-      const planned = new Set(plans.map((plan) => String(plan.patientId)));
-      return patientIds.map((id) => planned.has(id));
-    },
-    { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
-  );
+  const plannedPatients = createPlannedPatients(Plan, sockets);
 
   const track = <T>(actor: Actor, action: string, objectType: string, objectId: string | null, run: () => Promise<T>) => audited(audit, actor, { action, objectType, objectId }, run);
 
@@ -231,7 +221,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   // ---------------------------------------------------------------- device events
 
-  async function matchOccurrence(device: DeviceDoc, payload: Record<string, unknown>, at: Date): Promise<Occurrence | null> {
+  async function matchOccurrence(device: DeviceIdentity, payload: Record<string, unknown>, at: Date): Promise<Occurrence | null> {
     const patientId = device.patientId;
     if (!patientId) return null;
     const occurrenceId = typeof payload.occurrenceId === 'string' ? payload.occurrenceId : null;
@@ -254,10 +244,10 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   }
 
   /** The event is already stored (and acknowledged): a failure here is logged, never thrown back into ingest. */
-  async function onDeviceEvent(device: DeviceDoc, event: DeviceEventDoc): Promise<void> {
+  async function onDeviceEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     if (!event.type.startsWith('dose.') || !device.patientId) return;
     try {
-      if (!(await plannedPatients.load(String(device.patientId)))) {
+      if (!(await plannedPatients.has(String(device.patientId)))) {
         log.debug({ deviceId: device._id, eventId: event.eventId, type: event.type }, 'dose event for a patient without a plan');
         return;
       }
@@ -267,7 +257,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     }
   }
 
-  async function applyDeviceEvent(device: DeviceDoc, event: DeviceEventDoc): Promise<void> {
+  async function applyDeviceEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     const payload = event.payload as Record<string, unknown>;
     if (event.type === 'dose.dispensed') await decrementStock(device, payload);
     const occurrence = await matchOccurrence(device, payload, event.at);
@@ -299,7 +289,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     }
   }
 
-  async function decrementStock(device: DeviceDoc, payload: Record<string, unknown>): Promise<void> {
+  async function decrementStock(device: DeviceIdentity, payload: Record<string, unknown>): Promise<void> {
     if (typeof payload.slot !== 'number' || typeof payload.pills !== 'number') return;
     const plan = await Plan.findOneAndUpdate(
       { patientId: device.patientId, medications: { $elemMatch: { slot: payload.slot, stock: { $ne: null } } } },
@@ -503,6 +493,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         if (!isValidZone(patient.timezone)) throw new AppError('conflict', 'The patient has no valid time zone');
         const created = await Plan.create({ organisationId: patient.organisationId, patientId: patient._id, timezone: patient.timezone, ...normalise(input), updatedBy: actor.principal.userId });
         const plan = created.toObject() as PlanDoc;
+        plannedPatients.created(String(patient._id));
         await regenerate(plan, patient);
         return toPlanView(plan);
       });

@@ -44,8 +44,19 @@ export interface SocketTransport {
   handle<T>(event: string, handler: SocketHandler<T>): void;
   /** Emits to one or more rooms (`patient:{id}`, `conversation:{id}`, `user:{id}`); a socket in several gets it once. */
   emit(rooms: string | string[], event: string, payload: unknown): void;
+  /**
+   * Tells the other hub instances (through the Socket.IO adapter: Redis when REDIS_URL is set;
+   * a lone instance has nobody to tell). Features use it to drop what they keep in memory about
+   * something another instance changed. Not to the instance itself: it acts on its own changes.
+   */
+  toPeers(event: PeerEvent, payload: PeerPayload): void;
+  onPeer(event: PeerEvent, handler: (payload: PeerPayload) => void): void;
   close(): Promise<void>;
 }
+
+/** Messages between hub instances; prefixed so they cannot collide with Socket.IO's own events. */
+export type PeerEvent = `peer:${string}`;
+export type PeerPayload = Record<string, string | number | boolean | null>;
 
 interface Deps {
   httpServer: HttpServer;
@@ -136,6 +147,20 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     },
     emit(rooms, event, payload) {
       io.to(rooms).emit(event, payload);
+    },
+    toPeers(event, payload) {
+      // The in-memory adapter would only warn that it cannot: with one instance there are no peers.
+      if (redis) io.serverSideEmit(event, payload);
+    },
+    onPeer(event, handler) {
+      io.on(event, (payload: unknown) => {
+        if (typeof payload !== 'object' || payload === null) return log.warn({ event }, 'peer message without a payload');
+        try {
+          handler(payload as PeerPayload);
+        } catch (error) {
+          log.error({ err: error, event }, 'peer message handler failed');
+        }
+      });
     },
     async close() {
       io.disconnectSockets(true);

@@ -1,0 +1,109 @@
+/**
+ * What the hub keeps in memory about devices and plans (so that a batch of events does not read
+ * them again) follows every change at once: a device moved to another patient stamps its next
+ * event with the new patient; a plan created after a plan-less dose event matches the next one;
+ * and the same across two hub instances sharing a database and Redis — where disabling a device
+ * on one also ends its session on the other.
+ */
+import { randomUUID } from 'node:crypto';
+import type { MqttClient } from 'mqtt';
+import t, { type Test } from 'tap';
+import type { Hub } from '../../src/hub.js';
+import { ManualClock } from '../../src/ports/clock.js';
+import { connectSocket, nextEvent } from '../helpers/clients.js';
+import { eventually } from '../helpers/devices.js';
+import { careScenario, currentToken, type Login } from '../helpers/factories.js';
+import { sharedStoreUrl, startTestHub } from '../helpers/hub.js';
+import { as, dosesOf, onlineDevice, sendEvent, twoMedicationPlan, waitForState } from '../doses/helpers.js';
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** The morning dose of the two-medication plan (08:00 Paris on 10 June 2026 = 06:00Z). */
+const MORNING_DOSE = '2026-06-10T06:00:00.000Z';
+
+const storedPatientOf = async (hub: Hub, eventId: string): Promise<string> => {
+  const event = await hub.features.devices.models.DeviceEvent.findOne({ eventId }).lean();
+  return String(event?.patientId);
+};
+
+/** A dose.taken for the morning dose, `at` the test clock's time. */
+async function sendTaken(client: MqttClient, deviceId: string, at: Date): Promise<string> {
+  const eventId = randomUUID();
+  await sendEvent(client, deviceId, { eventId, type: 'dose.taken', at: at.toISOString(), slot: 1, pills: 1, dueAt: MORNING_DOSE });
+  return eventId;
+}
+
+async function watch(t: Test, hub: Hub, user: Login, patientId: string) {
+  const socket = connectSocket(t, hub, { auth: { token: await currentToken(hub, user) } });
+  await nextEvent(socket, 'connect');
+  await socket.timeout(5000).emitWithAck('patient:subscribe', { patientId });
+  const received: string[] = [];
+  socket.on('dose:event', (event: { eventId: string }) => received.push(event.eventId));
+  return received;
+}
+
+
+t.test('one hub: a device moved to another patient, and a plan created after a plan-less dose event', async (t) => {
+  const clock = new ManualClock('2026-06-10T05:55:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
+  const alicesTeam = await watch(t, hub, s.caregiver, s.patient.id);
+
+  const first = await sendTaken(client, device.id, clock.now());
+  t.equal(await storedPatientOf(hub, first), s.patient.id, 'stamped with its patient');
+  await eventually(async () => alicesTeam.includes(first));
+
+  const moved = await as(hub, s.clinician, 'PATCH', `/devices/${device.id}`, { patientId: s.otherPatient.id });
+  t.equal(moved.status, 200, JSON.stringify(moved.body));
+  const second = await sendTaken(client, device.id, clock.now());
+  t.equal(await storedPatientOf(hub, second), s.otherPatient.id, 'the next event is stamped with the new patient at once');
+  const third = await sendTaken(client, device.id, clock.now());
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.same(alicesTeam, [first], 'the former patient’s care team gets none of its events any more');
+  t.equal(await storedPatientOf(hub, third), s.otherPatient.id);
+
+  // Back to Alice, who has no plan yet: a dose event asks whether she has one (no).
+  t.equal((await as(hub, s.clinician, 'PATCH', `/devices/${device.id}`, { patientId: s.patient.id })).status, 200);
+  await sendTaken(client, device.id, clock.now());
+  const created = await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10'));
+  t.equal(created.status, 201, JSON.stringify(created.body));
+  const [morning] = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z');
+  t.equal(morning?.dueAt, MORNING_DOSE);
+  await sendTaken(client, device.id, clock.now());
+  await waitForState(hub, morning?.id as string, 'taken');
+  t.pass('the plan’s first dose event is matched at once, not after the “no plan” answer expires');
+});
+
+t.test('two instances: a change made on one reaches what the other keeps, and ends the session there', async (t) => {
+  const clock = new ManualClock('2026-06-10T05:55:00Z');
+  const JWT_SECRET = `shared-secret-${randomUUID()}`;
+  const a = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET } });
+  const b = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET, MONGO_URL: sharedStoreUrl(a) } });
+  t.teardown(() => b.close()); // before hub A's store goes away
+  const s = await careScenario(a);
+  const { device, client } = await onlineDevice(t, a, s.clinician, s.patient.id);
+
+  const first = await sendTaken(client, device.id, clock.now());
+  t.equal(await storedPatientOf(a, first), s.patient.id);
+  t.equal((await as(b, s.clinician, 'PATCH', `/devices/${device.id}`, { patientId: s.otherPatient.id })).status, 200, 'moved on hub B');
+  // Hub B's message reaches hub A through Redis a moment later.
+  await eventually(async () => (await storedPatientOf(a, await sendTaken(client, device.id, clock.now()))) === s.otherPatient.id);
+  t.pass('hub A stamps the device’s events with the new patient');
+
+  // Alice has no plan: hub A answers the dose event's question "no" and keeps the answer.
+  t.equal((await as(b, s.clinician, 'PATCH', `/devices/${device.id}`, { patientId: s.patient.id })).status, 200);
+  await eventually(async () => (await storedPatientOf(a, await sendTaken(client, device.id, clock.now()))) === s.patient.id);
+  t.equal((await as(b, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10'))).status, 201, 'plan created on hub B');
+  const [morning] = await dosesOf(b, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z');
+  await eventually(async () => {
+    await sendTaken(client, device.id, clock.now());
+    return (await a.features.doses.models.Occurrence.findById(morning?.id).lean())?.state === 'taken';
+  });
+  t.pass('hub A matches the next dose event with the plan hub B created');
+
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  const disabled = await as(b, s.admin, 'PATCH', `/devices/${device.id}`, { disabled: true });
+  t.equal(disabled.body.disabled, true);
+  await closed;
+  t.pass('disabling the device on hub B ends its session on hub A');
+});
