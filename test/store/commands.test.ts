@@ -116,6 +116,22 @@ t.test('projection, sort, skip and limit', async (t) => {
   t.same((await coll.find({}).sort({ $natural: -1 }).limit(2).toArray()).map((doc) => doc._id), [3, 2]);
 });
 
+t.test('top-level projections keep the document’s field order, _id first, as mongod answers', async (t) => {
+  const coll = db.collection<AnyDocument>('proj_top');
+  await coll.insertOne({ z: 1, _id: 'k', a: { b: 1 }, m: [1, 2], q: null });
+  const keysOf = async (projection: AnyDocument): Promise<string[]> => Object.keys((await coll.findOne({ _id: 'k' }, { projection })) ?? {});
+  t.same(await keysOf({ q: 1, z: 1 }), ['_id', 'z', 'q'], 'inclusion: document order, not the projection’s');
+  t.same(await keysOf({ q: true, z: 1, _id: 0 }), ['z', 'q']);
+  t.same(await keysOf({ a: 0, q: false }), ['_id', 'z', 'm'], 'exclusion');
+  t.same(await keysOf({ a: 0, _id: 1 }), ['_id', 'z', 'm', 'q']);
+  t.same(await keysOf({ _id: 1 }), ['_id']);
+  t.same(await keysOf({ _id: 0 }), ['z', 'a', 'm', 'q']);
+  t.same(await keysOf({ missing: 1 }), ['_id'], 'an absent field is left out');
+  t.same(await coll.findOne({ _id: 'k' }, { projection: { a: 1, m: 1 } }), { _id: 'k', a: { b: 1 }, m: [1, 2] }, 'values whole');
+  await t.rejects(coll.findOne({ _id: 'k' }, { projection: { a: 1, z: 0 } }), 'inclusion mixed with exclusion is refused');
+  t.same(await coll.findOne({ _id: 'k' }, { projection: { 'a.b': 1, z: 1 } }), { _id: 'k', z: 1, a: { b: 1 } }, 'dotted paths still served');
+});
+
 t.test('count, countDocuments, estimatedDocumentCount and distinct', async (t) => {
   const coll = db.collection<AnyDocument>('counting');
   await coll.insertMany([

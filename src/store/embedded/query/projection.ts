@@ -1,7 +1,9 @@
 /**
  * find/findAndModify projections, delegated to mingo's projection operators — except for
  * `$slice`, which mingo treats as an inclusion while mongod (≥ 4.4) keeps every other field
- * when a projection holds only `$slice` and exclusions.
+ * when a projection holds only `$slice` and exclusions; and except for the common case of
+ * top-level fields all included or all excluded (what mongoose's `select` and the hub send),
+ * done here without compiling a mingo query per command.
  */
 import type { Document } from 'bson';
 import { Query } from 'mingo/query';
@@ -49,8 +51,45 @@ function runMingo(docs: Document[], projection: Document): Document[] {
   }
 }
 
+const isFlag = (value: unknown): value is 0 | 1 | boolean => value === 0 || value === 1 || value === true || value === false;
+
+/**
+ * `{a: 1, b: 1}` or `{a: 0, b: 0}` on top-level fields, `_id` either way: the documents' own field
+ * order is kept, `_id` first, as mongod answers. Anything else (dotted paths, operators, other
+ * values, inclusions mixed with exclusions — an error mingo reports) answers undefined.
+ */
+function topLevelProjection(projection: Document): ((doc: Document) => Document) | undefined {
+  let keepId = true;
+  let including: boolean | undefined;
+  const fields = new Set<string>();
+  for (const [field, value] of Object.entries(projection)) {
+    if (!isFlag(value) || field === '' || field.includes('.') || field.startsWith('$')) return undefined;
+    const include = value === 1 || value === true;
+    if (field === '_id') {
+      keepId = include;
+      continue;
+    }
+    if (including !== undefined && including !== include) return undefined;
+    including = include;
+    fields.add(field);
+  }
+  // Only `_id` named: {_id: 1} keeps just the id, {_id: 0} everything else.
+  const inclusion = including ?? (keepId && fields.size === 0 && projection._id !== undefined);
+  return (doc) => {
+    const projected: Document = {};
+    if (keepId && '_id' in doc) projected._id = doc._id;
+    for (const [field, value] of Object.entries(doc)) {
+      if (field === '_id' || fields.has(field) !== inclusion) continue;
+      projected[field] = value;
+    }
+    return projected;
+  };
+}
+
 export function projectDocuments(docs: Document[], projection: Document | undefined | null): Document[] {
   if (projection === undefined || projection === null || Object.keys(projection).length === 0) return docs;
+  const simple = topLevelProjection(projection);
+  if (simple !== undefined) return docs.map(simple);
   const entries = Object.entries(projection);
   const slices = entries.filter(([, value]) => isSlice(value)) as Array<[string, { $slice: number | [number, number] }]>;
   if (slices.length === 0 || entries.some(([field, value]) => isInclusion(field, value))) return runMingo(docs, projection);
