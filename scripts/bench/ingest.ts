@@ -74,11 +74,12 @@ const { values } = parseArgs({
     'store-process': { type: 'boolean', default: false },
     'drain-timeout': { type: 'string', default: '90' },
     'memory-only': { type: 'boolean', default: false },
+    'latency-series': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\'] [--store-process] [--memory-only]');
+  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\'] [--store-process] [--memory-only] [--latency-series]');
   process.exit(0);
 }
 const positive = (name: keyof typeof values): number => {
@@ -464,6 +465,8 @@ async function run(target: Target): Promise<Results | MemoryResults> {
   for (const device of eventDevices) device.once('schedule-applied', () => applied++);
   const published = new Map<string, number>();
   const latencies: number[] = [];
+  /** [ms since the window started when the event was first published, latency ms], for --latency-series. */
+  const series: Array<[number, number]> = [];
   let acked = 0;
   let ackedInWindow = 0;
   let received = 0;
@@ -489,16 +492,19 @@ async function run(target: Target): Promise<Results | MemoryResults> {
     if (sentAt === undefined) return;
     published.delete(eventId);
     latencies.push(performance.now() - sentAt);
+    if (values['latency-series']) series.push([sentAt - windowStartedAt, performance.now() - sentAt]);
     received++;
     lastReceivedAt = Date.now();
     if (lastReceivedAt <= windowEnd) receivedInWindow++;
   };
+  let windowStartedAt = Number.POSITIVE_INFINITY;
   const scheduleStarted = performance.now();
   await target.setSchedules(schedules);
   await waitFor('every device to apply its schedule', () => applied === eventDevices.length, Math.max(1000, startAt - Date.now()));
   log(`${target.name}: ${applied} schedules published and applied in ${round((performance.now() - scheduleStarted) / 1000, 1)} s; ${doses} doses per device, ${expected} events at ${round(opts.events)}/s from ${new Date(startAt).toISOString().slice(11, 19)}`);
   if (Date.now() > startAt) log(`WARNING: schedules were late by ${round((Date.now() - startAt) / 1000, 1)} s; the first doses came due at once`);
   await sleep(Math.max(0, startAt - Date.now()));
+  windowStartedAt = performance.now();
   log(`${target.name}: events window starts (load average ${loadAverage()})`);
   const eventCounters = await target.counters();
   const eventCpu = cpuMeter(target.cpuPids);
@@ -530,6 +536,7 @@ async function run(target: Target): Promise<Results | MemoryResults> {
     counters: eventCountersAfter,
   };
   log(`${target.name}: events ${JSON.stringify(events)}`);
+  if (values['latency-series']) log(`${target.name}: latency by second of publishing (p50/p99/max ms): ${latencyBySecond(series)}`);
   handlers.event = () => undefined;
   const lastDueAt = startAt + windowMs;
 
@@ -654,3 +661,19 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/** "s0 2.1/40/52 · s1 …": where in the window the slow events were published (a tail from stalls shows as a few bad seconds). */
+function latencyBySecond(series: Array<[number, number]>): string {
+  const buckets = new Map<number, number[]>();
+  for (const [at, latency] of series) {
+    const second = Math.floor(at / 1000);
+    buckets.set(second, [...(buckets.get(second) ?? []), latency]);
+  }
+  return [...buckets.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([second, values]) => {
+      values.sort((a, b) => a - b);
+      return `s${second} ${round(percentile(values, 50), 1)}/${round(percentile(values, 99), 1)}/${round(values.at(-1) ?? 0, 1)}`;
+    })
+    .join(' · ');
+}

@@ -5,7 +5,7 @@
  * devices crash test, which both need the hub in another process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -82,7 +82,10 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const tail: string[] = [];
+  // BENCH_HUB_OUTPUT=<file>: every line the hub writes, stamped with the bench's clock (e.g. with --hub-node-args=--trace-gc).
+  const copy = process.env.BENCH_HUB_OUTPUT ? createWriteStream(process.env.BENCH_HUB_OUTPUT, { flags: 'a' }) : undefined;
   const keep = (line: string): void => {
+    copy?.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
     tail.push(line);
     if (tail.length > OUTPUT_LINES) tail.shift();
   };
