@@ -41,18 +41,21 @@ export interface Store {
 export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 'main', logger, metrics }: StoreOptions): Promise<Store> {
   const log = logger.child({ component: 'store' });
   const onWorker = thread === 'worker' && !inMemory;
-  const embedded = mongoUrl ? undefined : await startEmbedded({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log }, onWorker);
+  // An embedded store in this thread times its commands itself; otherwise the driver does (command monitoring).
+  const timedByStore = !mongoUrl && !onWorker;
+  const onCommand = (command: string, seconds: number, ok: boolean): void => metrics.storeCommands.observe({ command, outcome: ok ? 'ok' : 'error' }, seconds);
+  const embedded = mongoUrl ? undefined : await startEmbedded({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log, ...(timedByStore ? { onCommand } : {}) }, onWorker);
   const uri = mongoUrl ?? (embedded as { uri: string }).uri;
 
   const connection = mongoose.createConnection(uri, {
-    monitorCommands: true,
+    monitorCommands: !timedByStore,
     serverSelectionTimeoutMS: 10_000,
     // Indexes are part of the contract (unique device serials, event ids): build them at start.
     autoIndex: true,
     // A URL without a database path would land in the driver's default `test` database.
     ...(namesDatabase(uri) ? {} : { dbName: DEFAULT_DATABASE }),
   });
-  observeCommands(connection, metrics);
+  if (!timedByStore) observeCommands(connection, metrics);
   await connection.asPromise();
   log.info({ kind: embedded ? 'embedded' : 'mongodb', thread: embedded ? (onWorker ? 'worker' : 'main') : undefined }, 'store connected');
 

@@ -7,7 +7,9 @@ import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { deserialize, serialize } from 'bson';
 import type { Document } from 'bson';
-import { startTestServer } from './helpers.js';
+import { MongoClient } from 'mongodb';
+import { startEmbeddedStore } from '../../src/store/embedded/index.js';
+import { embeddedOnly, startTestServer } from './helpers.js';
 
 const server = await startTestServer(t, 'wire');
 const { hostname, port } = new URL(server.uri.replace('mongodb://', 'http://'));
@@ -187,4 +189,23 @@ t.test('messages split anywhere, or sharing a chunk, are framed correctly', asyn
   const replies = [await connection.next(), await connection.next(), await connection.next()];
   t.same(replies.map((frame) => frame.responseTo), [first.requestId, second.requestId, third.requestId]);
   t.equal(msgBody(replies[1] as Frame).n, 2, 'both inserts are there');
+});
+
+t.test('onCommand: every command answered, by name, with its time and outcome; not the handshake', { skip: embeddedOnly }, async (t) => {
+  const seen: Array<{ command: string; seconds: number; ok: boolean }> = [];
+  const store = await startEmbeddedStore({ inMemory: true, onCommand: (command, seconds, ok) => seen.push({ command, seconds, ok }) });
+  t.teardown(() => store.close());
+  const client = await MongoClient.connect(store.uri);
+  t.teardown(() => client.close());
+  const coll = client.db('observed').collection('things');
+  await coll.insertOne({ _id: 1 } as Document);
+  await coll.find({}).toArray();
+  await t.rejects(coll.insertOne({ _id: 1 } as Document), { code: 11000 });
+  await t.rejects(client.db('observed').command({ noSuchCommand: 1 }), { code: 59 });
+  const names = seen.map((s) => s.command);
+  t.same(names.filter((name) => ['insert', 'find', 'noSuchCommand'].includes(name)), ['insert', 'find', 'insert', 'noSuchCommand']);
+  t.notOk(names.some((name) => ['hello', 'isMaster', 'ismaster'].includes(name)), 'handshakes are not reported');
+  t.same(seen.filter((s) => s.command === 'insert').map((s) => s.ok), [true, true], 'a write error is still an ok reply, as mongod answers');
+  t.equal(seen.find((s) => s.command === 'noSuchCommand')?.ok, false, 'an unknown command is not');
+  t.ok(seen.every((s) => s.seconds >= 0 && s.seconds < 5), 'durations in seconds');
 });

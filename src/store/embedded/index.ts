@@ -8,7 +8,7 @@
  *   await store.close();
  */
 import type { AddressInfo } from 'node:net';
-import { Engine } from './engine/engine.js';
+import { Engine, type CommandObserver } from './engine/engine.js';
 import { TtlMonitor } from './engine/ttl.js';
 import { silentLogger } from './logger.js';
 import type { StoreLogger } from './logger.js';
@@ -16,6 +16,7 @@ import { Persistence } from './persistence/persistence.js';
 import { createWireServer } from './wire/server.js';
 
 export type { StoreLogger } from './logger.js';
+export type { CommandObserver } from './engine/engine.js';
 
 export interface EmbeddedStoreOptions {
   /** Where the journal, snapshot and lock file live. Required unless `inMemory`. */
@@ -35,6 +36,12 @@ export interface EmbeddedStoreOptions {
   /** Compact the journal into a snapshot once it exceeds this size; default 64 MiB. */
   compactAfterBytes?: number;
   logger?: StoreLogger;
+  /**
+   * Told of every command answered except the handshake (`hello`): for metrics. Timing commands
+   * here spares a client in the same process the driver's command monitoring, which decodes
+   * every reply a second time for its events.
+   */
+  onCommand?: CommandObserver;
 }
 
 export interface EmbeddedStore {
@@ -67,6 +74,7 @@ export async function startEmbeddedStore(options: EmbeddedStoreOptions = {}): Pr
     logicalSessionTimeoutMinutes: LOGICAL_SESSION_TIMEOUT_MINUTES,
     persistent: !inMemory,
     logger,
+    ...(options.onCommand ? { onCommand: options.onCommand } : {}),
   });
   if (!inMemory) {
     const persistence = await Persistence.open(

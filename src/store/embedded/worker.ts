@@ -19,7 +19,8 @@ export type FromStoreWorker =
   | { type: 'failed'; message: string }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; details: Record<string, unknown>; message: string };
 
-export interface StoreWorkerOptions extends EmbeddedStoreOptions {
+/** A function cannot cross to the thread: `onCommand` is for a store in the caller's thread. */
+export interface StoreWorkerOptions extends Omit<EmbeddedStoreOptions, 'onCommand'> {
   /** Called when the thread ends without being asked to (the store is then unreachable, as a crashed server). */
   onUnexpectedExit?: (error: Error) => void;
 }

@@ -25,7 +25,11 @@ export interface EngineSettings {
   /** False for inMemory stores. */
   persistent: boolean;
   logger: StoreLogger;
+  onCommand?: CommandObserver;
 }
+
+/** Told of every command answered: its name, seconds from its arrival to its reply, and whether it answered ok. */
+export type CommandObserver = (command: string, seconds: number, ok: boolean) => void;
 
 export class Engine {
   readonly catalog = new Catalog();

@@ -22,6 +22,9 @@ import { OpCode, encodeOpMsg, encodeOpReply, messageLength, parseMessage } from 
 const MAX_REPLY_BYTES = MAX_BSON_OBJECT_SIZE + 64 * 1024;
 
 let responseCounter = 0;
+/** Not reported to `onCommand`: every connection opens with one, and monitors repeat it (drivers do not report them either). */
+const HANDSHAKE = new Set(['hello', 'isMaster', 'ismaster']);
+
 function nextResponseId(): number {
   responseCounter = (responseCounter + 1) & 0x7fffffff;
   return responseCounter;
@@ -83,6 +86,14 @@ class Connection {
     }
   }
 
+  private observe(command: Document, started: number, reply: Document): void {
+    const observer = this.engine.settings.onCommand;
+    if (observer === undefined) return;
+    const name = Object.keys(command)[0] ?? '';
+    if (HANDSHAKE.has(name)) return;
+    observer(name, (performance.now() - started) / 1000, reply.ok === 1);
+  }
+
   private async handle(message: Buffer): Promise<void> {
     let parsed: ReturnType<typeof parseMessage>;
     try {
@@ -95,6 +106,7 @@ class Connection {
       this.socket.destroy();
       return;
     }
+    const started = performance.now();
     const reply: Document = await dispatchCommand({
       engine: this.engine,
       db: parsed.database,
@@ -102,6 +114,7 @@ class Connection {
       connection: this.state,
       ...(parsed.documentBytes === undefined ? {} : { documentBytes: parsed.documentBytes }),
     });
+    this.observe(parsed.command, started, reply);
     if (parsed.moreToCome || this.socket.destroyed) return;
     const encode = (document: Document): Buffer =>
       parsed.opCode === OpCode.Query ? encodeOpReply(document, nextResponseId(), parsed.requestId) : encodeOpMsg(document, nextResponseId(), parsed.requestId);
