@@ -34,6 +34,8 @@ export interface Store {
   readonly embeddedUri: string | undefined;
   /** The embedded store itself (tests stop and restart it to prove nothing is acknowledged while it is down). */
   readonly embedded: EmbeddedStore | undefined;
+  /** Calls `listener` with each command the hub's store commands run (name, collection); answers the unsubscribe. For tests that count round trips. */
+  onCommand(listener: CommandListener): () => void;
   ping(): Promise<number>;
   close(): Promise<void>;
 }
@@ -43,7 +45,11 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
   const onWorker = thread === 'worker' && !inMemory;
   // An embedded store in this thread times its commands itself; otherwise the driver does (command monitoring).
   const timedByStore = !mongoUrl && !onWorker;
-  const onCommand = (command: string, seconds: number, ok: boolean): void => metrics.storeCommands.observe({ command, outcome: ok ? 'ok' : 'error' }, seconds);
+  const listeners = new Set<CommandListener>();
+  const onCommand = (command: string, seconds: number, ok: boolean, collection: string | undefined): void => {
+    metrics.storeCommands.observe({ command, outcome: ok ? 'ok' : 'error' }, seconds);
+    for (const listener of listeners) listener(command, collection);
+  };
   const embedded = mongoUrl ? undefined : await startEmbedded({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log, ...(timedByStore ? { onCommand } : {}) }, onWorker);
   const uri = mongoUrl ?? (embedded as { uri: string }).uri;
 
@@ -55,7 +61,7 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
     // A URL without a database path would land in the driver's default `test` database.
     ...(namesDatabase(uri) ? {} : { dbName: DEFAULT_DATABASE }),
   });
-  if (!timedByStore) observeCommands(connection, metrics);
+  if (!timedByStore) observeCommands(connection, metrics, listeners);
   await connection.asPromise();
   log.info({ kind: embedded ? 'embedded' : 'mongodb', thread: embedded ? (onWorker ? 'worker' : 'main') : undefined }, 'store connected');
 
@@ -64,6 +70,10 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
     kind: embedded ? 'embedded' : 'mongodb',
     embeddedUri: embedded?.uri,
     embedded,
+    onCommand(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     async ping() {
       const started = performance.now();
       const db = connection.db;
@@ -99,10 +109,16 @@ function namesDatabase(uri: string): boolean {
   return decodeURIComponent(database).length > 0;
 }
 
-function observeCommands(connection: Connection, metrics: Metrics): void {
+export type CommandListener = (command: string, collection: string | undefined) => void;
+
+function observeCommands(connection: Connection, metrics: Metrics, listeners: Set<CommandListener>): void {
   const client = connection.getClient();
   const started = new Map<number, number>();
-  client.on('commandStarted', (event) => started.set(event.requestId, performance.now()));
+  client.on('commandStarted', (event) => {
+    started.set(event.requestId, performance.now());
+    const target: unknown = event.command[event.commandName];
+    for (const listener of listeners) listener(event.commandName, typeof target === 'string' ? target : undefined);
+  });
   const finish = (requestId: number, command: string, outcome: 'ok' | 'error'): void => {
     const begin = started.get(requestId);
     if (begin === undefined) return;

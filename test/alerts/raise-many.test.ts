@@ -29,14 +29,12 @@ const twoTiers = {
 /** Store commands the hub's driver sends while `run` runs (and its deliveries settle). */
 async function commandsDuring(hub: Hub, run: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
-  const client = hub.context.store.connection.getClient();
-  const listener = (event: { commandName: string }): void => void seen.push(event.commandName);
-  client.on('commandStarted', listener);
+  const stop = hub.context.store.onCommand((command) => void seen.push(command));
   try {
     await run();
     await hub.features.alerts.delivery.settled();
   } finally {
-    client.off('commandStarted', listener);
+    stop();
   }
   return seen;
 }

@@ -21,13 +21,11 @@ const plan = (critical: boolean) => ({
 /** The store commands sent while `run` runs, as `command:collection`. */
 async function commandsDuring(hub: Hub, run: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
-  const client = hub.context.store.connection.getClient();
-  const listener = (event: { commandName: string; command: Record<string, unknown> }): void => void seen.push(`${event.commandName}:${String(event.command[event.commandName])}`);
-  client.on('commandStarted', listener);
+  const stop = hub.context.store.onCommand((command, collection) => void seen.push(`${command}:${String(collection)}`));
   try {
     await run();
   } finally {
-    client.off('commandStarted', listener);
+    stop();
   }
   return seen;
 }

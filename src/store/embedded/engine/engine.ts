@@ -28,8 +28,11 @@ export interface EngineSettings {
   onCommand?: CommandObserver;
 }
 
-/** Told of every command answered: its name, seconds from its arrival to its reply, and whether it answered ok. */
-export type CommandObserver = (command: string, seconds: number, ok: boolean) => void;
+/**
+ * Told of every command answered: its name, seconds from its arrival to its reply, whether it
+ * answered ok, and the collection it named (`{find: 'devices'}`), if any.
+ */
+export type CommandObserver = (command: string, seconds: number, ok: boolean, collection: string | undefined) => void;
 
 export class Engine {
   readonly catalog = new Catalog();

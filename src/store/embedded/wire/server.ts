@@ -91,7 +91,8 @@ class Connection {
     if (observer === undefined) return;
     const name = Object.keys(command)[0] ?? '';
     if (HANDSHAKE.has(name)) return;
-    observer(name, (performance.now() - started) / 1000, reply.ok === 1);
+    const target = command[name];
+    observer(name, (performance.now() - started) / 1000, reply.ok === 1, typeof target === 'string' ? target : undefined);
   }
 
   private async handle(message: Buffer): Promise<void> {
