@@ -3,7 +3,9 @@
  * Creates an organisation and its first administrator in the hub's store.
  */
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config.js';
 import { createAdmin } from '../src/features/identity/bootstrap.js';
+import { createPasswords } from '../src/features/identity/passwords.js';
 import { identityModels } from '../src/features/identity/models.js';
 import { schemas } from '../src/schemas.js';
 import { openScriptStore } from './script-store.js';
@@ -29,7 +31,7 @@ const store = await openScriptStore();
 try {
   const models = identityModels(store.connection);
   await models.User.init();
-  const admin = await createAdmin(models, { email: values.email, password: values.password, name: values.name, organisation: values.organisation });
+  const admin = await createAdmin(models, { email: values.email, password: values.password, name: values.name, organisation: values.organisation }, createPasswords(loadConfig().passwords));
   console.log(`Created administrator ${admin.email} in a new organisation (${String(admin.organisationId)}).`);
 } catch (error) {
   console.error((error as { code?: number }).code === 11000 ? `A user with email ${values.email} already exists.` : String(error));

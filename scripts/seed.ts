@@ -6,7 +6,8 @@
 import type { Types } from 'mongoose';
 import { createAdmin } from '../src/features/identity/bootstrap.js';
 import { identityModels } from '../src/features/identity/models.js';
-import { hashPassword } from '../src/features/identity/passwords.js';
+import { loadConfig } from '../src/config.js';
+import { createPasswords } from '../src/features/identity/passwords.js';
 import { openScriptStore } from './script-store.js';
 
 const DEMO_PASSWORD = 'medhub-demo-password';
@@ -14,14 +15,15 @@ const ADMIN_EMAIL = 'admin@sunrise.example';
 
 const store = await openScriptStore();
 const models = identityModels(store.connection);
+const passwords = createPasswords(loadConfig().passwords);
 await Promise.all(Object.values(models).map((model) => model.init()));
 
 if (await models.User.exists({ email: ADMIN_EMAIL })) {
   console.log('Demo data is already there.');
 } else {
-  const admin = await createAdmin(models, { email: ADMIN_EMAIL, password: DEMO_PASSWORD, name: 'Ada Admin', organisation: 'Sunrise Care' });
+  const admin = await createAdmin(models, { email: ADMIN_EMAIL, password: DEMO_PASSWORD, name: 'Ada Admin', organisation: 'Sunrise Care' }, passwords);
   const organisationId = admin.organisationId;
-  const passwordHash = await hashPassword(DEMO_PASSWORD);
+  const passwordHash = await passwords.hash(DEMO_PASSWORD);
   const user = (email: string, name: string, role: 'clinician' | 'caregiver' | 'patient', patientId: Types.ObjectId | null = null) =>
     models.User.create({ organisationId, email, name, role, passwordHash, patientId });
 

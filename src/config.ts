@@ -39,6 +39,8 @@ export interface Config {
   readonly openai: { readonly apiKey: string | undefined; readonly baseURL: string | undefined; readonly model: string };
   readonly deepgram: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined };
   readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
+  /** argon2id cost of password hashes (new ones; existing hashes verify with the parameters they carry). */
+  readonly passwords: { readonly memoryKib: number; readonly timeCost: number; readonly parallelism: number };
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
 }
@@ -79,6 +81,10 @@ const envSchema = {
     DEEPGRAM_BASE_URL: { ...urlSchema, format: 'uri' },
     ADMIN_EMAIL: { type: 'string', format: 'email' },
     ADMIN_PASSWORD: { type: 'string', minLength: 12 },
+    // OWASP's first argon2id configuration (Password Storage Cheat Sheet): 19 MiB, 2 passes, 1 lane.
+    PASSWORD_HASH_MEMORY_KIB: { type: 'integer', minimum: 1024, maximum: 4194304, default: 19456 },
+    PASSWORD_HASH_TIME_COST: { type: 'integer', minimum: 1, maximum: 20, default: 2 },
+    PASSWORD_HASH_PARALLELISM: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
     LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
   },
@@ -131,6 +137,9 @@ interface ValidEnv {
   OPENAI_MODEL: string;
   LOG_LEVEL: LogLevel;
   SHUTDOWN_TIMEOUT_MS: number;
+  PASSWORD_HASH_MEMORY_KIB: number;
+  PASSWORD_HASH_TIME_COST: number;
+  PASSWORD_HASH_PARALLELISM: number;
   [optional: string]: string | number | undefined;
 }
 
@@ -158,6 +167,7 @@ function toConfig(e: ValidEnv): Config {
     openai: { apiKey: optional('OPENAI_API_KEY'), baseURL: optional('OPENAI_BASE_URL'), model: e.OPENAI_MODEL },
     deepgram: { apiKey: optional('DEEPGRAM_API_KEY'), baseUrl: optional('DEEPGRAM_BASE_URL') },
     admin: { email: optional('ADMIN_EMAIL'), password: optional('ADMIN_PASSWORD') },
+    passwords: { memoryKib: e.PASSWORD_HASH_MEMORY_KIB, timeCost: e.PASSWORD_HASH_TIME_COST, parallelism: e.PASSWORD_HASH_PARALLELISM },
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };

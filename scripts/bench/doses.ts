@@ -91,7 +91,7 @@ type SweepResult = { due: number; late?: number; missed: number; unknown: number
 /** The organisation's admin (the hub's own bootstrap) and the watching caregiver (over REST), signed in. */
 async function people(hub: Hub) {
   const adminEmail = 'admin@bench.invalid';
-  await createAdmin(hub.features.identity.models, { email: adminEmail, password: PASSWORD, organisation: 'Bench clinic' });
+  await createAdmin(hub.features.identity.models, { email: adminEmail, password: PASSWORD, organisation: 'Bench clinic' }, hub.features.identity.passwords);
   const admin = await login(hub.urls.api, adminEmail, PASSWORD);
   const watcherEmail = 'watcher@bench.invalid';
   await api(hub.urls.api, 'POST', '/users', { token: admin.token, body: { email: watcherEmail, name: 'Watching Caregiver', role: 'caregiver', password: PASSWORD } });

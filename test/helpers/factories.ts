@@ -71,7 +71,7 @@ async function renew(hub: Hub, email: string, session: HeldSession): Promise<str
 
 export async function createOrganisation(hub: Hub, name = 'Org'): Promise<Login & { organisationId: string }> {
   const email = `admin-${randomUUID().slice(0, 8)}@example.org`;
-  const admin = await createAdmin(hub.features.identity.models, { email, password: PASSWORD, organisation: name });
+  const admin = await createAdmin(hub.features.identity.models, { email, password: PASSWORD, organisation: name }, hub.features.identity.passwords);
   return { ...(await login(hub, email)), organisationId: String(admin.organisationId) };
 }
 

@@ -40,6 +40,9 @@ export async function startTestHub(t: Teardown, options: TestHubOptions = {}): P
     DATA_DIR: dataDir,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     JWT_SECRET: `test-secret-${randomUUID()}`,
+    // Real argon2id at its cheapest: the tests are not about its cost (the default takes ~75 ms of CPU per hash).
+    PASSWORD_HASH_MEMORY_KIB: '1024',
+    PASSWORD_HASH_TIME_COST: '1',
     ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_test_${randomUUID().slice(0, 8)}`) } : {}),
     ...options.env,
   };

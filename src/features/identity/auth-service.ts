@@ -8,7 +8,7 @@ import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { IdentityModels, SessionDoc, UserDoc } from './models.js';
-import { burnVerification, verifyPassword } from './passwords.js';
+import type { Passwords } from './passwords.js';
 import type { UserPrincipal } from './principal.js';
 import type { LoginThrottle } from './throttle.js';
 import { ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS, hashToken, newRefreshToken, sessionIdOf, type TokenSigner } from './tokens.js';
@@ -33,7 +33,7 @@ export interface AuthService {
 const invalidLogin = (): AppError => new AppError('invalid_credentials', 'The email or password is not correct');
 const invalidRefresh = (): AppError => new AppError('unauthenticated', 'The refresh token is not valid');
 
-export function createAuthService(models: IdentityModels, signer: TokenSigner, throttle: LoginThrottle, clock: Clock): AuthService {
+export function createAuthService(models: IdentityModels, signer: TokenSigner, passwords: Passwords, throttle: LoginThrottle, clock: Clock): AuthService {
   const { User, Session } = models;
 
   function principalOf(user: UserDoc, session: Pick<SessionDoc, '_id'>): UserPrincipal {
@@ -57,7 +57,7 @@ export function createAuthService(models: IdentityModels, signer: TokenSigner, t
       const account = email.trim().toLowerCase();
       await throttle.check(account, ip);
       const user = await User.findOne({ email: account }).lean<UserDoc>();
-      const ok = user && !user.disabled ? await verifyPassword(user.passwordHash, password) : (await burnVerification(password), false);
+      const ok = user && !user.disabled ? await passwords.verify(user.passwordHash, password) : (await passwords.burnVerification(password), false);
       if (!user || !ok) {
         await throttle.recordFailure(account, ip);
         throw invalidLogin();

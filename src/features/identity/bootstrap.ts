@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../../observability/logger.js';
 import type { IdentityModels, UserDoc } from './models.js';
-import { hashPassword } from './passwords.js';
+import { createPasswords, type Passwords } from './passwords.js';
 
 export interface NewAdmin {
   email: string;
@@ -14,26 +14,27 @@ export interface NewAdmin {
   organisation?: string;
 }
 
-export async function createAdmin(models: IdentityModels, admin: NewAdmin): Promise<UserDoc> {
+/** `passwords`: the hub's (at the configured cost); scripts may leave the default. */
+export async function createAdmin(models: IdentityModels, admin: NewAdmin, passwords: Passwords = createPasswords()): Promise<UserDoc> {
   const organisation = await models.Organisation.create({ name: admin.organisation ?? 'My organisation' });
   const user = await models.User.create({
     organisationId: organisation._id,
     email: admin.email,
     name: admin.name ?? 'Administrator',
     role: 'admin',
-    passwordHash: await hashPassword(admin.password),
+    passwordHash: await passwords.hash(admin.password),
   });
   return user.toObject();
 }
 
-export async function ensureFirstAdmin(models: IdentityModels, admin: { email?: string; password?: string }, logger: Logger): Promise<void> {
+export async function ensureFirstAdmin(models: IdentityModels, admin: { email?: string; password?: string }, passwords: Passwords, logger: Logger): Promise<void> {
   if (await models.User.exists({})) return;
   if (!admin.email || !admin.password) {
     logger.warn('No users yet: set ADMIN_EMAIL and ADMIN_PASSWORD, or run `npm run admin -- create --email … --password …`, or `npm run seed` for demo data');
     return;
   }
   try {
-    await createAdmin(models, { email: admin.email, password: admin.password });
+    await createAdmin(models, { email: admin.email, password: admin.password }, passwords);
     logger.info({ email: admin.email }, 'first administrator created');
   } catch (error) {
     // Another instance created it first.

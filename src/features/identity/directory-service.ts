@@ -10,7 +10,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { audited, type Actor } from './actor.js';
 import type { AuthService } from './auth-service.js';
 import type { CareTeamDoc, IdentityModels, PatientDoc, Role, UserDoc } from './models.js';
-import { hashPassword } from './passwords.js';
+import type { Passwords } from './passwords.js';
 import type { Policy } from './policy.js';
 import { toCareTeamView, toPatientView, toUserView } from './views.js';
 
@@ -50,7 +50,7 @@ function isDuplicateKey(error: unknown): boolean {
 
 const oid = (id: string): Types.ObjectId => new Types.ObjectId(id);
 
-export function createDirectoryService(models: IdentityModels, policy: Policy, audit: AuditLog, auth: AuthService) {
+export function createDirectoryService(models: IdentityModels, policy: Policy, audit: AuditLog, auth: AuthService, passwords: Passwords) {
   const { User, Patient, CareTeam } = models;
 
   async function findOrgUser(actor: Actor, userId: string): Promise<UserDoc> {
@@ -92,7 +92,7 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
           role: input.role,
           phone: input.phone ?? null,
           patientId: input.patientId ? oid(input.patientId) : null,
-          passwordHash: await hashPassword(input.password),
+          passwordHash: await passwords.hash(input.password),
         });
         return toUserView(user.toObject());
       } catch (error) {
@@ -110,7 +110,7 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
       if (input.role === 'patient' && !user.patientId) throw new AppError('conflict', 'Create a patient account with a patientId instead');
       const set: Record<string, unknown> = {};
       for (const key of ['name', 'role', 'phone', 'disabled'] as const) if (input[key] !== undefined) set[key] = input[key];
-      if (input.password) set.passwordHash = await hashPassword(input.password);
+      if (input.password) set.passwordHash = await passwords.hash(input.password);
       const updated = await User.findByIdAndUpdate(user._id, { $set: set }, { returnDocument: 'after' }).lean<UserDoc>();
       if (input.disabled || input.password || (input.role && input.role !== user.role)) await auth.revokeAll(userId);
       return toUserView(updated as UserDoc);

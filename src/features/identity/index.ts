@@ -7,6 +7,7 @@ import type { HubContext } from '../context.js';
 import { createAuditLog } from '../audit/audit-log.js';
 import { createAuthService } from './auth-service.js';
 import { ensureFirstAdmin } from './bootstrap.js';
+import { createPasswords } from './passwords.js';
 import { createDirectoryService } from './directory-service.js';
 import { requireUser } from './http-auth.js';
 import { resolveJwtSecret } from './jwt-secret.js';
@@ -24,18 +25,19 @@ export async function registerIdentity(ctx: HubContext) {
   await Promise.all(Object.values(models).map((model) => model.init()));
   const audit = createAuditLog(ctx.store.connection, ctx.clock, ctx.logger);
   const signer = createTokenSigner(resolveJwtSecret(ctx.config.jwtSecret, ctx.config.dataDir));
-  const auth = createAuthService(models, signer, createLoginThrottle(ctx.redis), ctx.clock);
+  const passwords = createPasswords(ctx.config.passwords);
+  const auth = createAuthService(models, signer, passwords, createLoginThrottle(ctx.redis), ctx.clock);
   const policy = createPolicy(models);
-  const directory = createDirectoryService(models, policy, audit, auth);
+  const directory = createDirectoryService(models, policy, audit, auth, passwords);
   const authenticated = requireUser(auth);
 
   registerAuthRoutes(ctx.http.api, auth, directory);
   registerDirectoryRoutes(ctx.http.api, authenticated, directory);
   registerAuditRoutes(ctx.http.api, authenticated, policy, audit);
   registerIdentitySockets(ctx.sockets, auth, policy, audit);
-  await ensureFirstAdmin(models, ctx.config.admin, ctx.logger);
+  await ensureFirstAdmin(models, ctx.config.admin, passwords, ctx.logger);
 
-  return { models, auth, policy, directory, audit, requireUser: authenticated };
+  return { models, auth, policy, directory, audit, passwords, requireUser: authenticated };
 }
 
 export type Identity = Awaited<ReturnType<typeof registerIdentity>>;
