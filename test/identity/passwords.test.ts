@@ -1,7 +1,10 @@
-/** Password hashes are argon2id at the configured cost, and verify whatever cost they were made at. */
+/** Password hashes are argon2id at the configured cost, verify whatever cost they were made at, and move to the configured cost at the next login. */
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
 import { createPasswords, DEFAULT_PASSWORD_HASHING } from '../../src/features/identity/passwords.js';
+import { request } from '../helpers/clients.js';
+import { careScenario, PASSWORD } from '../helpers/factories.js';
+import { startTestHub } from '../helpers/hub.js';
 
 t.test('the configured argon2id cost is what a hash carries; OWASP’s first configuration by default', async (t) => {
   t.same(loadConfig({}).passwords, { memoryKib: 19456, timeCost: 2, parallelism: 1 });
@@ -19,4 +22,24 @@ t.test('the configured argon2id cost is what a hash carries; OWASP’s first con
   t.notOk(await cheap.verify('not a hash', 'x'), 'a damaged hash fails, without throwing');
   await cheap.burnVerification('anything');
   t.pass('the decoy verification for unknown accounts runs');
+});
+
+t.test('a hash made at another cost is made again at the configured one on the next successful login', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const { User } = hub.features.identity.models;
+  const older = await createPasswords({ memoryKib: 2048, timeCost: 2, parallelism: 1 }).hash(PASSWORD);
+  await User.updateOne({ email: s.caregiver.email }, { $set: { passwordHash: older } });
+  const hashOf = async (): Promise<string> => String((await User.findOne({ email: s.caregiver.email }).lean())?.passwordHash);
+
+  const wrong = await request(hub, 'POST', '/api/v1/auth/login', { body: { email: s.caregiver.email, password: 'not the password' } });
+  t.equal(wrong.status, 401);
+  t.equal(await hashOf(), older, 'a failed login changes nothing');
+  const right = await request(hub, 'POST', '/api/v1/auth/login', { body: { email: s.caregiver.email, password: PASSWORD } });
+  t.equal(right.status, 200, 'the old hash still verifies');
+  const upgraded = await hashOf();
+  t.match(upgraded, /^\$argon2id\$v=19\$m=1024,p=1,t=1\$/, 'made again at the configured cost (the test hub’s)');
+  t.notOk(hub.features.identity.passwords.needsRehash(upgraded));
+  t.equal((await request(hub, 'POST', '/api/v1/auth/login', { body: { email: s.caregiver.email, password: PASSWORD } })).status, 200, 'and verifies');
+  t.equal(await hashOf(), upgraded, 'a hash at the configured cost is left alone');
 });

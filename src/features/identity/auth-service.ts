@@ -52,6 +52,16 @@ export function createAuthService(models: IdentityModels, signer: TokenSigner, p
     return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: ACCESS_TOKEN_TTL_SECONDS };
   }
 
+  /**
+   * A hash made at another cost than the configured one is made again on a successful login (the
+   * only moment the password is known): until then, that account's failed logins take as long as
+   * its own cost, not the decoy's, which tells an observer the account exists.
+   */
+  async function upgradeHash(user: UserDoc, password: string): Promise<void> {
+    if (!passwords.needsRehash(user.passwordHash)) return;
+    await User.updateOne({ _id: user._id, passwordHash: user.passwordHash }, { $set: { passwordHash: await passwords.hash(password) } });
+  }
+
   return {
     async login(email, password, ip) {
       const account = email.trim().toLowerCase();
@@ -63,6 +73,7 @@ export function createAuthService(models: IdentityModels, signer: TokenSigner, p
         throw invalidLogin();
       }
       await throttle.recordSuccess(account);
+      await upgradeHash(user, password);
       const sessionId = new Types.ObjectId();
       const refresh = newRefreshToken(String(sessionId));
       await Session.create({ _id: sessionId, userId: user._id, tokenHash: refresh.hash, expiresAt: new Date(clock.now().getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000), ip });

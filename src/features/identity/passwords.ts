@@ -31,9 +31,18 @@ export function createPasswords({ memoryKib, timeCost, parallelism }: PasswordHa
   return {
     hash,
     verify,
+    /** Whether `hashed` was made at another cost (or argon2 version) than the configured one. */
+    needsRehash(hashed: string): boolean {
+      try {
+        return argon2.needsRehash(hashed, { memoryCost: memoryKib, timeCost, parallelism });
+      } catch {
+        return false;
+      }
+    },
     /**
      * Verified against when the account does not exist, so that a wrong email takes as long as a
-     * wrong password and timing does not reveal who has an account.
+     * wrong password and timing does not reveal who has an account — for accounts hashed at the
+     * configured cost; others are hashed again at their next login (auth-service.ts).
      */
     async burnVerification(password: string): Promise<void> {
       decoy ??= hash('decoy password that matches nothing');
