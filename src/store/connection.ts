@@ -48,7 +48,7 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
   const listeners = new Set<CommandListener>();
   const onCommand = (command: string, seconds: number, ok: boolean, collection: string | undefined): void => {
     metrics.storeCommands.observe({ command, outcome: ok ? 'ok' : 'error' }, seconds);
-    for (const listener of listeners) listener(command, collection);
+    tell(listeners, command, collection, log);
   };
   const embedded = mongoUrl ? undefined : await startEmbedded({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log, ...(timedByStore ? { onCommand } : {}) }, onWorker);
   const uri = mongoUrl ?? (embedded as { uri: string }).uri;
@@ -61,7 +61,7 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
     // A URL without a database path would land in the driver's default `test` database.
     ...(namesDatabase(uri) ? {} : { dbName: DEFAULT_DATABASE }),
   });
-  if (!timedByStore) observeCommands(connection, metrics, listeners);
+  if (!timedByStore) observeCommands(connection, metrics, listeners, log);
   await connection.asPromise();
   log.info({ kind: embedded ? 'embedded' : 'mongodb', thread: embedded ? (onWorker ? 'worker' : 'main') : undefined }, 'store connected');
 
@@ -111,13 +111,23 @@ function namesDatabase(uri: string): boolean {
 
 export type CommandListener = (command: string, collection: string | undefined) => void;
 
-function observeCommands(connection: Connection, metrics: Metrics, listeners: Set<CommandListener>): void {
+function tell(listeners: Set<CommandListener>, command: string, collection: string | undefined, log: Logger): void {
+  for (const listener of listeners) {
+    try {
+      listener(command, collection);
+    } catch (error) {
+      log.error({ err: error, command }, 'store command listener failed');
+    }
+  }
+}
+
+function observeCommands(connection: Connection, metrics: Metrics, listeners: Set<CommandListener>, log: Logger): void {
   const client = connection.getClient();
   const started = new Map<number, number>();
   client.on('commandStarted', (event) => {
     started.set(event.requestId, performance.now());
     const target: unknown = event.command[event.commandName];
-    for (const listener of listeners) listener(event.commandName, typeof target === 'string' ? target : undefined);
+    tell(listeners, event.commandName, typeof target === 'string' ? target : undefined, log);
   });
   const finish = (requestId: number, command: string, outcome: 'ok' | 'error'): void => {
     const begin = started.get(requestId);

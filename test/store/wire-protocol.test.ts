@@ -209,3 +209,19 @@ t.test('onCommand: every command answered, by name, with its time and outcome; n
   t.equal(seen.find((s) => s.command === 'noSuchCommand')?.ok, false, 'an unknown command is not');
   t.ok(seen.every((s) => s.seconds >= 0 && s.seconds < 5), 'durations in seconds');
 });
+
+t.test('an onCommand observer that throws costs the client neither its reply nor its connection', { skip: embeddedOnly }, async (t) => {
+  const store = await startEmbeddedStore({
+    inMemory: true,
+    onCommand: () => {
+      throw new Error('observer broke');
+    },
+  });
+  t.teardown(() => store.close());
+  const client = await MongoClient.connect(store.uri);
+  t.teardown(() => client.close());
+  const coll = client.db('observed').collection('things');
+  await coll.insertOne({ _id: 1 } as Document);
+  await coll.insertOne({ _id: 2 } as Document);
+  t.equal(await coll.countDocuments({}), 2, 'each command answered on the same connection');
+});

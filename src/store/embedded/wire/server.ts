@@ -92,7 +92,12 @@ class Connection {
     const name = Object.keys(command)[0] ?? '';
     if (HANDSHAKE.has(name)) return;
     const target = command[name];
-    observer(name, (performance.now() - started) / 1000, reply.ok === 1, typeof target === 'string' ? target : undefined);
+    try {
+      observer(name, (performance.now() - started) / 1000, reply.ok === 1, typeof target === 'string' ? target : undefined);
+    } catch (error) {
+      // The command ran: a failing observer must not cost the client its reply (or its connection).
+      this.engine.settings.logger.error({ err: String(error), command: name }, 'embedded store command observer failed');
+    }
   }
 
   private async handle(message: Buffer): Promise<void> {
