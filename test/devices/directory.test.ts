@@ -9,9 +9,11 @@ import { randomUUID } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import t, { type Test } from 'tap';
 import type { Hub } from '../../src/hub.js';
+import { createDeviceDirectory } from '../../src/features/devices/directory.js';
+import { createPlannedPatients } from '../../src/features/doses/planned-patients.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { connectSocket, nextEvent } from '../helpers/clients.js';
-import { eventually } from '../helpers/devices.js';
+import { connectDevice, eventually, heartbeat, inbox, provisionDevice, topic } from '../helpers/devices.js';
 import { careScenario, currentToken, type Login } from '../helpers/factories.js';
 import { sharedStoreUrl, startTestHub } from '../helpers/hub.js';
 import { as, dosesOf, onlineDevice, sendEvent, twoMedicationPlan, waitForState } from '../doses/helpers.js';
@@ -106,4 +108,38 @@ t.test('two instances: a change made on one reaches what the other keeps, and en
   t.equal(disabled.body.disabled, true);
   await closed;
   t.pass('disabling the device on hub B ends its session on hub A');
+});
+
+t.test('a read that overlaps a change is used but not kept; a plan created meanwhile answers yes', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const directory = createDeviceDirectory(hub.features.devices.models.Device);
+  const reading = directory.lookup([device.id]);
+  directory.forget(device.id); // the device changes while the read is in flight
+  t.ok((await reading).has(device.id), 'the read answers its own batch');
+  t.equal(directory.size, 0, 'but is not kept: it may hold the device as it was');
+  await directory.lookup([device.id]);
+  t.equal(directory.size, 1, 'a read with no change meanwhile is kept');
+
+  const peers = { toPeers: () => undefined, onPeer: () => undefined };
+  const planned = createPlannedPatients(hub.features.doses.models.Plan, peers);
+  const asking = planned.has(s.patient.id); // no plan in the store yet
+  planned.created(s.patient.id);
+  t.equal(await asking, true, 'a plan created while the store answered “no” wins');
+});
+
+t.test('a device disabled behind this instance’s back is refused and disconnected at its next message', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device, { reconnectPeriod: 0 });
+  const errors = await inbox(client, topic(device.id, 'errors'));
+  // As when another instance disabled it and its peer message was lost: only the store knows.
+  await hub.features.devices.models.Device.updateOne({ _id: device.id }, { $set: { disabled: true } });
+  const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  client.publish(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat()), { qos: 0 });
+  t.match((await errors()).payload, { code: 'forbidden_topic' }, 'told why');
+  await closed;
+  t.pass('and disconnected');
 });

@@ -5,7 +5,8 @@
  *
  * An entry is dropped when the device changes (`forget`: the devices service calls it, and the
  * other hub instances hear of the change through `toPeers`), and expires after ENTRY_TTL_MS in
- * any case, so a peer message lost with a Redis hiccup heals within a minute. A read that
+ * any case, so a peer message lost with a Redis hiccup heals within seconds (a disabled device's
+ * next message is then refused and its session ended, see the MQTT transport). A read that
  * overlaps a change is answered but not kept: it may hold the device as it was.
  */
 import type { Model } from 'mongoose';
@@ -20,7 +21,8 @@ export interface DirectoryEntry {
   expiresAt: number;
 }
 
-const ENTRY_TTL_MS = 60_000;
+/** Also how long a device moved or disabled on another instance may be stamped as before, should that instance's message be lost. */
+const ENTRY_TTL_MS = 15_000;
 
 export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TTL_MS) {
   const entries = new Map<string, DirectoryEntry>();

@@ -187,6 +187,11 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
         packet.retain = false;
         metrics.mqttRejected.inc({ reason: error.code });
         await transport.replyError(principal.deviceId, ref, error);
+        // The device may no longer send at all (disabled, e.g. on another instance whose word did not arrive): told why, then let go.
+        if (error.code === 'forbidden') {
+          log.warn({ clientId: client.id, topic: packet.topic }, 'message refused as forbidden; disconnecting');
+          client.close();
+        }
         return;
       }
       log.error({ err: error, clientId: client.id, topic: packet.topic }, 'inbound MQTT message failed; not acknowledged');
