@@ -487,6 +487,8 @@ async function run(target: Target): Promise<Results | MemoryResults> {
       if (lastAckAt <= windowEnd) ackedInWindow++;
     });
   }
+  // The window's start on the performance clock (events published early, when schedules are late, land in negative seconds).
+  const windowStartedAt = performance.now() + (startAt - Date.now());
   handlers.event = (eventId) => {
     const sentAt = published.get(eventId);
     if (sentAt === undefined) return;
@@ -497,14 +499,12 @@ async function run(target: Target): Promise<Results | MemoryResults> {
     lastReceivedAt = Date.now();
     if (lastReceivedAt <= windowEnd) receivedInWindow++;
   };
-  let windowStartedAt = Number.POSITIVE_INFINITY;
   const scheduleStarted = performance.now();
   await target.setSchedules(schedules);
   await waitFor('every device to apply its schedule', () => applied === eventDevices.length, Math.max(1000, startAt - Date.now()));
   log(`${target.name}: ${applied} schedules published and applied in ${round((performance.now() - scheduleStarted) / 1000, 1)} s; ${doses} doses per device, ${expected} events at ${round(opts.events)}/s from ${new Date(startAt).toISOString().slice(11, 19)}`);
   if (Date.now() > startAt) log(`WARNING: schedules were late by ${round((Date.now() - startAt) / 1000, 1)} s; the first doses came due at once`);
   await sleep(Math.max(0, startAt - Date.now()));
-  windowStartedAt = performance.now();
   log(`${target.name}: events window starts (load average ${loadAverage()})`);
   const eventCounters = await target.counters();
   const eventCpu = cpuMeter(target.cpuPids);
