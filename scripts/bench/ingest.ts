@@ -458,7 +458,9 @@ async function run(target: Target): Promise<Results | MemoryResults> {
   const doses = Math.min(MAX_DOSES_PER_SCHEDULE, Math.max(1, Math.round((opts.duration * 1000) / periodMs)));
   const windowMs = doses * periodMs;
   const expected = eventDevices.length * doses * EVENTS_PER_DOSE;
-  const leadMs = Math.max(5000, ((target.scheduleSecondsEstimate * eventDevices.length) / devices) * 1500 + 5000);
+  // Publishing a schedule to a connected fleet costs more than provisioning a device did (runs S and
+  // the 00:00 A/B of 2026-12-06 came 24–31 s late with ×1.5 + 5 s, so every first dose fell due at once).
+  const leadMs = Math.max(5000, ((target.scheduleSecondsEstimate * eventDevices.length) / devices) * 3000 + 10_000);
   const startAt = Date.now() + leadMs;
   const schedules = new Map(eventDevices.map((device, index) => [device.id, doseBurstSchedule({ startAt: startAt + (index / eventDevices.length) * periodMs, doses, spacingMs: periodMs })]));
   let applied = 0;
