@@ -29,9 +29,9 @@ const HEARTBEAT_GATHER_MS = 50;
 const DEVICE_FIELDS = { secretHash: 0, schedule: 0 } as const;
 /**
  * An event marks its device as seen only when its `lastSeenAt` (as last read or written by this
- * instance) is at least this old: a
- * device sending several events a second would otherwise cost a device update per batch, and the
- * silent-device timeout (30 s at least) does not need more precision. Heartbeats set it exactly.
+ * instance) is at least this old: a device sending several events a second would otherwise cost
+ * a device update per batch, and the silent-device timeout (30 s at least) does not need more
+ * precision. Heartbeats set it exactly.
  */
 const SEEN_PRECISION_MS = 5000;
 

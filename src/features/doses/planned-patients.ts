@@ -17,7 +17,6 @@ export function createPlannedPatients(Plan: Model<PlanDoc>, sockets: Pick<Socket
   const planned = new Set<string>();
   /** Patients known to have no plan, until when (ms). */
   const unplanned = new Map<string, number>();
-  let creations = 0;
   let nextPruneAt = 0;
 
   const reads = new DataLoader<string, boolean>(
@@ -30,7 +29,6 @@ export function createPlannedPatients(Plan: Model<PlanDoc>, sockets: Pick<Socket
   );
 
   function markPlanned(patientId: string): void {
-    creations += 1;
     planned.add(patientId);
     unplanned.delete(patientId);
   }
@@ -51,13 +49,9 @@ export function createPlannedPatients(Plan: Model<PlanDoc>, sockets: Pick<Socket
       const now = Date.now();
       prune(now);
       if ((unplanned.get(patientId) ?? 0) > now) return false;
-      const before = creations;
-      if (await reads.load(patientId)) {
-        planned.add(patientId);
-        return true;
-      }
-      // A plan created while we read may be missing from the answer: keep the "no" only if none was.
-      if (creations === before) unplanned.set(patientId, now + noPlanTtlMs);
+      if (await reads.load(patientId)) planned.add(patientId);
+      // A plan created while we read is missing from the answer, but not from `planned`.
+      else if (!planned.has(patientId)) unplanned.set(patientId, now + noPlanTtlMs);
       return planned.has(patientId);
     },
 

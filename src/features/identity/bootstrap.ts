@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../../observability/logger.js';
 import type { IdentityModels, UserDoc } from './models.js';
-import { createPasswords, type Passwords } from './passwords.js';
+import type { Passwords } from './passwords.js';
 
 export interface NewAdmin {
   email: string;
@@ -14,8 +14,7 @@ export interface NewAdmin {
   organisation?: string;
 }
 
-/** `passwords`: the hub's (at the configured cost); scripts may leave the default. */
-export async function createAdmin(models: IdentityModels, admin: NewAdmin, passwords: Passwords = createPasswords()): Promise<UserDoc> {
+export async function createAdmin(models: IdentityModels, admin: NewAdmin, passwords: Passwords): Promise<UserDoc> {
   const organisation = await models.Organisation.create({ name: admin.organisation ?? 'My organisation' });
   const user = await models.User.create({
     organisationId: organisation._id,

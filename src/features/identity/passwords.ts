@@ -13,9 +13,10 @@ export interface PasswordHashing {
   parallelism: number;
 }
 
+/** What the configuration defaults to (src/config.ts, PASSWORD_HASH_*). */
 export const DEFAULT_PASSWORD_HASHING: PasswordHashing = { memoryKib: 19456, timeCost: 2, parallelism: 1 };
 
-export function createPasswords({ memoryKib, timeCost, parallelism }: PasswordHashing = DEFAULT_PASSWORD_HASHING) {
+export function createPasswords({ memoryKib, timeCost, parallelism }: PasswordHashing) {
   const hash = (password: string): Promise<string> => argon2.hash(password, { type: argon2.argon2id, memoryCost: memoryKib, timeCost, parallelism });
 
   async function verify(hashed: string, password: string): Promise<boolean> {

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import type { Document } from 'bson';
 import type { Engine } from '../engine/engine.js';
-import { dispatchCommand } from '../commands/registry.js';
+import { commandNameOf, dispatchCommand } from '../commands/registry.js';
 import { MAX_MESSAGE_SIZE_BYTES } from '../commands/handshake.js';
 import type { ConnectionState } from '../commands/context.js';
 import { MAX_BSON_OBJECT_SIZE } from '../engine/document-size.js';
@@ -89,7 +89,7 @@ class Connection {
   private observe(command: Document, started: number, reply: Document): void {
     const observer = this.engine.settings.onCommand;
     if (observer === undefined) return;
-    const name = Object.keys(command)[0] ?? '';
+    const name = commandNameOf(command);
     if (HANDSHAKE.has(name)) return;
     const target = command[name];
     try {
