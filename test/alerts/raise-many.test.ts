@@ -6,7 +6,6 @@
  * one `alert:raised` per new alert; store commands that do not grow with the
  * batch; and two instances raising the same batch at the same moment.
  */
-import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { ALERTS_PER_BATCH } from '../../src/features/alerts/batches.js';
 import type { RaiseAlert } from '../../src/features/alerts/contract.js';
@@ -14,10 +13,8 @@ import type { Hub } from '../../src/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { request, type AnyBody } from '../helpers/clients.js';
 import { addToCareTeam, createPatient, login } from '../helpers/factories.js';
-import { startTestHub, withDatabase } from '../helpers/hub.js';
+import { startHubPair, startTestHub } from '../helpers/hub.js';
 import { alertScenario, collect, putPatientPolicy, settle, signedInSocket } from './helpers.js';
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 const twoTiers = {
   tiers: [
@@ -159,13 +156,7 @@ t.test('store commands do not grow with the batch', async (t) => {
 });
 
 t.test('two instances raise the same batch at the same moment: one alert per cause, announced once', async (t) => {
-  const JWT_SECRET = `shared-secret-${randomUUID()}`;
-  const a = await startTestHub(t, { env: { REDIS_URL, JWT_SECRET } });
-  const uri = a.context.store.embeddedUri;
-  const database = a.context.store.connection.db?.databaseName;
-  if (!uri || !database) throw new Error('hub A has no embedded store');
-  const b = await startTestHub(t, { env: { REDIS_URL, JWT_SECRET, MONGO_URL: withDatabase(uri, database) } });
-  t.teardown(() => b.close()); // before hub A's store goes away
+  const { a, b } = await startHubPair(t);
   for (const hub of [a, b]) await hub.context.jobs.stop();
   const s = await alertScenario(a);
   const clinician = await signedInSocket(t, a, (await login(a, s.clinician.email)).token);

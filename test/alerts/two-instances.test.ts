@@ -4,21 +4,16 @@
  * the job lock, and through the lock — and each recipient is notified once.
  * Hub B uses hub A's database (its embedded store, or MONGO_URL's) so they share data.
  */
-import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import { sharedStoreUrl, startTestHub } from '../helpers/hub.js';
+import { startHubPair } from '../helpers/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { alertScenario, collect, putPatientPolicy, settle, signedInSocket } from './helpers.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const MINUTE = 60_000;
 
 t.test('two instances run the escalation tick at once: every recipient is notified once', async (t) => {
   const clock = new ManualClock('2026-03-10T18:00:00Z');
-  const JWT_SECRET = `shared-secret-${randomUUID()}`;
-  const a = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET } });
-  const b = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET, MONGO_URL: sharedStoreUrl(a) } });
-  t.teardown(() => b.close()); // before hub A's store goes away
+  const { a, b } = await startHubPair(t, { clock });
 
   const s = await alertScenario(a);
   await putPatientPolicy(b, s.clinician.token, s.patient.id, {

@@ -15,10 +15,9 @@ import { ManualClock } from '../../src/ports/clock.js';
 import { connectSocket, nextEvent } from '../helpers/clients.js';
 import { connectDevice, eventually, heartbeat, inbox, provisionDevice, topic } from '../helpers/devices.js';
 import { careScenario, currentToken, type Login } from '../helpers/factories.js';
-import { sharedStoreUrl, startTestHub } from '../helpers/hub.js';
+import { startHubPair, startTestHub } from '../helpers/hub.js';
 import { as, dosesOf, onlineDevice, sendEvent, twoMedicationPlan, waitForState } from '../doses/helpers.js';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** The morning dose of the two-medication plan (08:00 Paris on 10 June 2026 = 06:00Z). */
 const MORNING_DOSE = '2026-06-10T06:00:00.000Z';
 
@@ -78,10 +77,7 @@ t.test('one hub: a device moved to another patient, and a plan created after a p
 
 t.test('two instances: a change made on one reaches what the other keeps, and ends the session there', async (t) => {
   const clock = new ManualClock('2026-06-10T05:55:00Z');
-  const JWT_SECRET = `shared-secret-${randomUUID()}`;
-  const a = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET } });
-  const b = await startTestHub(t, { clock, env: { REDIS_URL, JWT_SECRET, MONGO_URL: sharedStoreUrl(a) } });
-  t.teardown(() => b.close()); // before hub A's store goes away
+  const { a, b } = await startHubPair(t, { clock });
   const s = await careScenario(a);
   const { device, client } = await onlineDevice(t, a, s.clinician, s.patient.id);
 

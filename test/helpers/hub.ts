@@ -69,3 +69,15 @@ export function sharedStoreUrl(hub: Hub): string {
   if (!url || !database) throw new Error('the hub has no store to share');
   return withDatabase(url, database);
 }
+
+/**
+ * Two hub instances as behind a load balancer: one database (hub A's, see sharedStoreUrl), one
+ * Redis, one JWT secret. Hub B is stopped before hub A, whose store it uses.
+ */
+export async function startHubPair(t: Teardown, options: Pick<TestHubOptions, 'clock'> = {}): Promise<{ a: Hub; b: Hub }> {
+  const env = { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', JWT_SECRET: `shared-secret-${randomUUID()}` };
+  const a = await startTestHub(t, { ...options, env });
+  const b = await startTestHub(t, { ...options, env: { ...env, MONGO_URL: sharedStoreUrl(a) } });
+  t.teardown(() => b.close());
+  return { a, b };
+}
