@@ -229,7 +229,10 @@ async function main(): Promise<void> {
   });
   console.log(`${fleet.devices.length} simulated dispensers → ${url} (scenario ${scenario}, speed ${fleet.clock.speed}×); Ctrl-C to stop`);
 
-  let clearDemoSchedules: (() => Promise<void>) | undefined;
+  // Published while the fleet connects; a stop that comes meanwhile waits for it, so the
+  // schedules it leaves retained on the broker are always removed again.
+  const demoSchedules = args['demo-schedule'] ? publishDemoSchedules(args, url, fleet, args['demo-schedule']) : Promise.resolve(undefined);
+  const clearDemoSchedules = async () => (await demoSchedules.catch(() => undefined))?.();
   const summary = setInterval(() => console.log(summaryLine(fleet, fleet.stats())), number(args, 'summary-every', 5, { min: 0.1 }) * 1000);
   let stopping: Promise<void> | undefined;
   const stop = (why: string): Promise<void> => {
@@ -237,7 +240,7 @@ async function main(): Promise<void> {
       clearInterval(summary);
       console.log(`${why}: stopping ${fleet.devices.length} devices…`);
       await fleet.stop();
-      await clearDemoSchedules?.();
+      await clearDemoSchedules();
       console.log(summaryLine(fleet, fleet.stats()));
     })();
     return stopping;
@@ -249,7 +252,7 @@ async function main(): Promise<void> {
     process.once('SIGTERM', () => finish('SIGTERM'));
     if (args.duration !== undefined) setTimeout(() => finish('duration reached'), number(args, 'duration', 0) * 1000).unref();
   });
-  if (args['demo-schedule']) clearDemoSchedules = await publishDemoSchedules(args, url, fleet, args['demo-schedule']);
+  await Promise.race([demoSchedules, done]);
   await Promise.race([fleet.started, done]);
   await done;
 }
