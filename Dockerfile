@@ -1,7 +1,9 @@
 # Build stage: compile TypeScript.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
+# patches/ first: npm ci's postinstall applies them (patch-package) to the MongoDB driver.
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
