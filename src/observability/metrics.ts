@@ -51,7 +51,7 @@ export function createMetrics(): Metrics {
     }),
     storeCommands: new Histogram({
       name: 'medhub_store_command_duration_seconds',
-      help: 'Database command latency by command name and outcome: as the driver sees it, or inside the embedded store when it runs in the hub’s thread',
+      help: 'Database command latency by command name and outcome: as the driver sees it, or inside the embedded store, from arrival to reply',
       labelNames: ['command', 'outcome'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
       registers: [registry],

@@ -43,8 +43,9 @@ export interface Store {
 export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 'main', logger, metrics }: StoreOptions): Promise<Store> {
   const log = logger.child({ component: 'store' });
   const onWorker = thread === 'worker' && !inMemory;
-  // An embedded store in this thread times its commands itself; otherwise the driver does (command monitoring).
-  const timedByStore = !mongoUrl && !onWorker;
+  // The embedded store times its commands itself (from its thread, in batches); MongoDB's are
+  // timed by the driver's command monitoring, which decodes every reply a second time.
+  const timedByStore = !mongoUrl;
   const listeners = new Set<CommandListener>();
   const onCommand = (command: string, seconds: number, ok: boolean, collection: string | undefined): void => {
     metrics.storeCommands.observe({ command, outcome: ok ? 'ok' : 'error' }, seconds);

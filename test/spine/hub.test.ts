@@ -85,6 +85,11 @@ t.test('EMBEDDED_STORE_THREAD=worker: the hub runs with its store on a worker th
   const me = await request<{ organisationId: string }>(hub, 'GET', '/api/v1/auth/me', { token: admin.token });
   t.equal(me.status, 200);
   t.equal(me.body.organisationId, admin.organisationId, 'data written and read back through the thread');
+  // Timed inside the store and sent over in batches (at most 50 ms later), not by the driver.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const metrics = await (await fetch(`${hub.urls.http}/metrics`)).text();
+  t.match(metrics, /medhub_store_command_duration_seconds_count\{command="insert",outcome="ok"\} [1-9]/, 'the thread reports its commands to the store metric');
+  t.equal(hub.context.store.connection.getClient().options.monitorCommands, false, 'so the driver does not decode every reply a second time to time it');
 });
 
 /** A hub refusing MQTT packets over 4 KB, and a raw TCP connection to its broker. */

@@ -35,3 +35,48 @@ t.test('a store on a worker thread serves, persists, and reports start-up failur
   t.teardown(() => reader.close());
   t.same(await reader.db('app').collection('items').find({}, { sort: { _id: 1 } }).toArray(), [{ _id: 1, n: 1 }, { _id: 2, n: 2 }], 'data written through the thread survives a restart');
 });
+
+t.test('a store on a worker thread reports the commands it answered to the caller’s observer', { skip: embeddedOnly }, async (t) => {
+  const dataDir = await temporaryDirectory(t, 'worker-commands');
+  const { messages, logger } = recordingLogger();
+  const observed: Array<{ command: string; ok: boolean; collection: string | undefined; seconds: number }> = [];
+  let throwOnce = true;
+  const store = await startEmbeddedStoreInWorker({
+    dataDir,
+    logger,
+    onCommand(command, seconds, ok, collection) {
+      observed.push({ command, ok, collection, seconds });
+      if (command === 'find' && throwOnce) {
+        throwOnce = false;
+        throw new Error('observer broke');
+      }
+    },
+  });
+  const client = await MongoClient.connect(store.uri);
+  const items = client.db('app').collection('items');
+  await items.insertOne({ _id: 1 } as never);
+  await items.findOne({ _id: 1 } as never);
+  await t.rejects(items.insertOne({ _id: 1 } as never), { code: 11000 });
+  await client.close();
+  await store.close(); // the last batch is delivered before the close completes
+
+  const mine = observed.filter((o) => o.collection === 'items');
+  t.same(
+    mine.map(({ command, ok }) => ({ command, ok })),
+    [
+      { command: 'insert', ok: true },
+      { command: 'find', ok: true },
+      { command: 'insert', ok: true },
+    ],
+    'each command, in order, with its collection (a duplicate key is a write error in an ok reply, as mongod answers)',
+  );
+  t.ok(
+    mine.every((o) => o.seconds > 0 && o.seconds < 5),
+    'timed in seconds',
+  );
+  t.notOk(
+    observed.some((o) => o.command === 'hello' || o.command === 'isMaster'),
+    'handshakes are not reported',
+  );
+  t.ok(messages.includes('embedded store command observer failed'), 'an observer that throws is logged, and the batch goes on');
+});

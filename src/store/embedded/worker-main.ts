@@ -4,9 +4,9 @@
  * closes it (journal flushed into a snapshot) when the parent asks.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { startEmbeddedStore, type EmbeddedStoreOptions } from './index.js';
+import { startEmbeddedStore, type CommandObserver } from './index.js';
 import type { StoreLogger } from './logger.js';
-import type { FromStoreWorker, ToStoreWorker } from './worker.js';
+import type { FromStoreWorker, ObservedCommand, StoreWorkerData, ToStoreWorker } from './worker.js';
 
 const parent = parentPort;
 if (!parent) throw new Error('worker-main.ts runs only as a worker thread');
@@ -26,12 +26,40 @@ function forward(level: 'info' | 'warn' | 'error'): StoreLogger['info'] {
 
 const logger: StoreLogger = { info: forward('info'), warn: forward('warn'), error: forward('error') };
 
+/**
+ * Commands observed here go to the parent in batches: one message per command would cost the
+ * two threads more than the command itself. A batch leaves when it is full or 50 ms after its
+ * first command, and before the thread reports itself closed.
+ */
+function commandReporter(): { onCommand: CommandObserver; flush(): void } {
+  let observed: ObservedCommand[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (observed.length === 0) return;
+    send({ type: 'commands', observed });
+    observed = [];
+  };
+  return {
+    onCommand(command, seconds, ok, collection) {
+      observed.push([command, seconds, ok, collection]);
+      if (observed.length >= 512) flush();
+      else timer ??= setTimeout(flush, 50);
+    },
+    flush,
+  };
+}
+
 try {
-  const store = await startEmbeddedStore({ ...(workerData as EmbeddedStoreOptions), logger });
+  const { reportCommands, ...options } = workerData as StoreWorkerData;
+  const reporter = reportCommands ? commandReporter() : undefined;
+  const store = await startEmbeddedStore({ ...options, logger, ...(reporter ? { onCommand: reporter.onCommand } : {}) });
   parent.on('message', (message: ToStoreWorker) => {
     if (message.type !== 'close') return;
     void store.close().then(
       () => {
+        reporter?.flush();
         send({ type: 'closed' });
         parent.close();
       },

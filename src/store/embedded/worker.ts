@@ -10,17 +10,24 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { EmbeddedStore, EmbeddedStoreOptions } from './index.js';
-import { silentLogger } from './logger.js';
+import { silentLogger, type StoreLogger } from './logger.js';
 
 export type ToStoreWorker = { type: 'close' };
+/** One command the store answered: the arguments of `CommandObserver`, in order. */
+export type ObservedCommand = [command: string, seconds: number, ok: boolean, collection: string | undefined];
 export type FromStoreWorker =
   | { type: 'ready'; uri: string; port: number }
   | { type: 'closed' }
   | { type: 'failed'; message: string }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; details: Record<string, unknown>; message: string };
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; details: Record<string, unknown>; message: string }
+  | { type: 'commands'; observed: ObservedCommand[] };
 
-/** A function cannot cross to the thread: `onCommand` is for a store in the caller's thread. */
-export interface StoreWorkerOptions extends Omit<EmbeddedStoreOptions, 'onCommand'> {
+/** What the thread is started with: the store's options, and whether to report its commands. */
+export interface StoreWorkerData extends Omit<EmbeddedStoreOptions, 'onCommand' | 'logger'> {
+  reportCommands: boolean;
+}
+
+export interface StoreWorkerOptions extends EmbeddedStoreOptions {
   /** Called when the thread ends without being asked to (the store is then unreachable, as a crashed server). */
   onUnexpectedExit?: (error: Error) => void;
 }
@@ -30,15 +37,15 @@ export interface StoreWorkerOptions extends Omit<EmbeddedStoreOptions, 'onComman
 const SOURCE_EXTENSION = extname(fileURLToPath(import.meta.url));
 const ENTRY = new URL(`./worker-main${SOURCE_EXTENSION}`, import.meta.url);
 
-function spawnWorker(workerData: EmbeddedStoreOptions): Worker {
+function spawnWorker(workerData: StoreWorkerData): Worker {
   if (SOURCE_EXTENSION !== '.ts') return new Worker(ENTRY, { workerData });
   const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(ENTRY.href)}); })`;
   return new Worker(boot, { eval: true, workerData });
 }
 
 export function startEmbeddedStoreInWorker(options: StoreWorkerOptions = {}): Promise<EmbeddedStore> {
-  const { logger = silentLogger, onUnexpectedExit, ...storeOptions } = options;
-  const worker = spawnWorker(storeOptions);
+  const { logger = silentLogger, onUnexpectedExit, onCommand, ...storeOptions } = options;
+  const worker = spawnWorker({ ...storeOptions, reportCommands: onCommand !== undefined });
   let closing = false;
   let exited = false;
   let closed: Promise<void> | undefined;
@@ -48,7 +55,8 @@ export function startEmbeddedStoreInWorker(options: StoreWorkerOptions = {}): Pr
     const onStartFailure = (error: Error): void => reject(error);
     worker.once('error', onStartFailure);
     worker.on('message', (message: FromStoreWorker) => {
-      if (message.type === 'log') logger[message.level](message.details, message.message);
+      if (message.type === 'commands') observe(onCommand, message.observed, logger);
+      else if (message.type === 'log') logger[message.level](message.details, message.message);
       else if (message.type === 'failed' && !closing) reject(new Error(message.message));
       else if (message.type === 'ready') {
         worker.off('error', onStartFailure);
@@ -77,4 +85,16 @@ export function startEmbeddedStoreInWorker(options: StoreWorkerOptions = {}): Pr
     });
     worker.once('exit', (code) => reject(new Error(`embedded store thread exited with code ${code} before it was ready`)));
   });
+}
+
+function observe(onCommand: EmbeddedStoreOptions['onCommand'], observed: ObservedCommand[], logger: StoreLogger): void {
+  if (!onCommand) return;
+  for (const [command, seconds, ok, collection] of observed) {
+    try {
+      onCommand(command, seconds, ok, collection);
+    } catch (error) {
+      // As in the store's own thread: an observer that throws is logged, never fatal.
+      logger.error({ err: String(error), command }, 'embedded store command observer failed');
+    }
+  }
 }
