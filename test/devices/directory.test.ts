@@ -112,6 +112,7 @@ t.test('a read that overlaps a change is used but not kept; a plan created meanw
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
   const directory = createDeviceDirectory(hub.features.devices.models.Device);
   const reading = directory.lookup([device.id]);
+  await new Promise((resolve) => setImmediate(resolve)); // the gathered read has gone out
   directory.forget(device.id); // the device changes while the read is in flight
   t.ok((await reading).has(device.id), 'the read answers its own batch');
   t.equal(directory.size, 0, 'but is not kept: it may hold the device as it was');
@@ -123,6 +124,82 @@ t.test('a read that overlaps a change is used but not kept; a plan created meanw
   const asking = planned.has(s.patient.id); // no plan in the store yet
   planned.created(s.patient.id);
   t.equal(await asking, true, 'a plan created while the store answered “no” wins');
+});
+
+/** Counts the finds on the devices collection from now on. */
+function devicesFinds(hub: Hub): { readonly count: number } {
+  let count = 0;
+  hub.context.store.onCommand((command, collection) => {
+    if (command === 'find' && collection === 'devices') count += 1;
+  });
+  return {
+    get count() {
+      return count;
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+t.test('lookups that miss in the same turn share one read', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const devices = await Promise.all([1, 2, 3].map(() => provisionDevice(hub, s.clinician, { patientId: s.patient.id })));
+  const directory = createDeviceDirectory(hub.features.devices.models.Device);
+  const finds = devicesFinds(hub);
+  const answers = await Promise.all(devices.map((device) => directory.lookup([device.id])));
+  t.same(
+    answers.map((answer) => [...answer.keys()]),
+    devices.map((device) => [device.id]),
+    'each batch gets its own device',
+  );
+  t.equal(finds.count, 1, 'from one find');
+});
+
+t.test('a device that keeps sending is read again in the background before its entry expires', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const ttlMs = 600;
+  const directory = createDeviceDirectory(hub.features.devices.models.Device, ttlMs);
+  const finds = devicesFinds(hub);
+
+  await directory.lookup([device.id]);
+  t.equal(finds.count, 1, 'the first lookup reads the device');
+  await directory.lookup([device.id]);
+  t.equal(finds.count, 1, 'a young entry is used as it is');
+
+  await sleep(ttlMs * 0.6);
+  const aging = await directory.lookup([device.id]);
+  t.ok(aging.has(device.id), 'an entry past half its age limit is still used at once');
+  await eventually(async () => finds.count === 2);
+  t.pass('and read again in the background');
+
+  await sleep(ttlMs * 0.6); // past the first read's limit, not the background read's
+  t.ok((await directory.lookup([device.id])).has(device.id));
+  t.equal(finds.count, 2, 'so the device’s next lookup does not wait for a read');
+  await eventually(async () => finds.count === 3); // (and, half-way again, starts the next one)
+
+  // Disabled behind the directory's back (a lost peer message): the background read drops it.
+  await hub.features.devices.models.Device.updateOne({ _id: device.id }, { $set: { disabled: true } });
+  t.ok((await directory.lookup([device.id])).has(device.id), 'still used within the limit of its last read');
+  await sleep(ttlMs * 0.6);
+  await directory.lookup([device.id]);
+  await eventually(async () => directory.size === 0);
+  t.pass('the background read finds it disabled and drops it');
+  t.equal((await directory.lookup([device.id])).size, 0, 'its next lookup reads the store and refuses it');
+});
+
+t.test('an entry past its age limit is never used: the lookup waits for a read', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const ttlMs = 300;
+  const directory = createDeviceDirectory(hub.features.devices.models.Device, ttlMs);
+  await directory.lookup([device.id]);
+  await hub.features.devices.models.Device.updateOne({ _id: device.id }, { $set: { disabled: true } });
+  await sleep(ttlMs + 50); // no lookup in between, so no background read either
+  t.equal((await directory.lookup([device.id])).size, 0, 'the disabled device is refused');
 });
 
 t.test('a device disabled behind this instance’s back is refused and disconnected at its next message', async (t) => {

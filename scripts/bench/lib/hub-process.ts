@@ -69,7 +69,8 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     PORT: String(options.httpPort ?? 0),
     MQTT_PORT: String(options.mqttPort ?? 0),
     DATA_DIR: options.dataDir,
-    LOG_LEVEL: options.logLevel ?? 'warn',
+    // BENCH_HUB_LOG_LEVEL=info: the hub's own log lines too (with BENCH_HUB_OUTPUT, to line them up with a run).
+    LOG_LEVEL: options.logLevel ?? process.env.BENCH_HUB_LOG_LEVEL ?? 'warn',
     JWT_SECRET: options.jwtSecret,
     ADMIN_EMAIL: options.adminEmail,
     ADMIN_PASSWORD: options.adminPassword,

@@ -4,11 +4,19 @@
  * sending a few events each, that read was one of three store round trips per batch.
  *
  * An entry is dropped when the device changes (`forget`: the devices service calls it, and the
- * other hub instances hear of the change through `toPeers`), and expires after ENTRY_TTL_MS in
- * any case, so a peer message lost with a Redis hiccup heals within seconds (a disabled device's
- * next message is then refused and its session ended, see the MQTT transport). A read that
- * overlaps a change is answered but not kept: it may hold the device as it was.
+ * other hub instances hear of the change through `toPeers`), and is never used more than
+ * ENTRY_TTL_MS after it was read, so a peer message lost with a Redis hiccup heals within seconds
+ * (a disabled device's next message is then refused and its session ended, see the MQTT
+ * transport). A read that overlaps a change is answered but not kept: it may hold the device as
+ * it was.
+ *
+ * Reads are gathered: every lookup that misses in the same turn of the event loop shares one
+ * find (a fleet's first events, or entries read together and expiring together, were one find
+ * per batch of a few events). And a device that keeps sending has its entry read again in the
+ * background once it is half its age limit old, so its events do not wait for a read when the
+ * entry expires.
  */
+import DataLoader from 'dataloader';
 import type { Model } from 'mongoose';
 import type { DeviceDoc } from './models.js';
 
@@ -18,7 +26,8 @@ export interface DirectoryEntry {
   identity: DeviceIdentity;
   /** When the store last heard the device was seen, as far as this instance knows (ms). */
   seenAt: number;
-  expiresAt: number;
+  /** When it was read; it is read again from half its age limit on, and not used past it. */
+  readAt: number;
 }
 
 /** Also how long a device moved or disabled on another instance may be stamped as before, should that instance's message be lost. */
@@ -26,6 +35,7 @@ const ENTRY_TTL_MS = 15_000;
 
 export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TTL_MS) {
   const entries = new Map<string, DirectoryEntry>();
+  const refreshing = new Set<string>();
   let changes = 0;
   let nextPruneAt = 0;
 
@@ -33,19 +43,41 @@ export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TT
   function prune(now: number): void {
     if (now < nextPruneAt) return;
     nextPruneAt = now + ttlMs;
-    for (const [id, entry] of entries) if (entry.expiresAt <= now) entries.delete(id);
+    for (const [id, entry] of entries) if (now - entry.readAt >= ttlMs) entries.delete(id);
   }
 
-  async function read(ids: string[], now: number): Promise<DirectoryEntry[]> {
-    const before = changes;
-    const devices = await Device.find({ _id: { $in: ids }, disabled: false }, { organisationId: 1, patientId: 1, 'status.lastSeenAt': 1 }).lean<DeviceDoc[]>();
-    const read = devices.map((device) => ({
-      identity: { _id: device._id, organisationId: device.organisationId, patientId: device.patientId ?? null },
-      seenAt: device.status?.lastSeenAt?.getTime() ?? 0,
-      expiresAt: now + ttlMs,
-    }));
-    if (changes === before) for (const entry of read) entries.set(entry.identity._id, entry);
-    return read;
+  /** One find for every id asked for in this turn of the event loop (500 at most). */
+  const reads = new DataLoader<string, DirectoryEntry | null>(
+    async (ids) => {
+      const before = changes;
+      const readAt = Date.now();
+      const devices = await Device.find({ _id: { $in: [...ids] }, disabled: false }, { organisationId: 1, patientId: 1, 'status.lastSeenAt': 1 }).lean<DeviceDoc[]>();
+      const byId = new Map(devices.map((device) => [device._id, device]));
+      const keep = changes === before;
+      return ids.map((id) => {
+        const device = byId.get(id);
+        // Gone or disabled: a background read must not leave the old entry in use.
+        if (!device) {
+          if (keep) entries.delete(id);
+          return null;
+        }
+        const seenAt = Math.max(device.status?.lastSeenAt?.getTime() ?? 0, entries.get(id)?.seenAt ?? 0);
+        const entry = { identity: { _id: device._id, organisationId: device.organisationId, patientId: device.patientId ?? null }, seenAt, readAt };
+        if (keep) entries.set(id, entry);
+        return entry;
+      });
+    },
+    { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
+  );
+
+  function refreshInBackground(id: string): void {
+    if (refreshing.has(id)) return;
+    refreshing.add(id);
+    // Its failure is the next lookup's business: the entry simply ages until it must be read.
+    reads.load(id).then(
+      () => refreshing.delete(id),
+      () => refreshing.delete(id),
+    );
   }
 
   return {
@@ -57,10 +89,16 @@ export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TT
       const missing: string[] = [];
       for (const id of new Set(ids)) {
         const entry = entries.get(id);
-        if (entry && entry.expiresAt > now) found.set(id, entry);
-        else missing.push(id);
+        const age = entry ? now - entry.readAt : Infinity;
+        if (!entry || age >= ttlMs) {
+          missing.push(id);
+          continue;
+        }
+        found.set(id, entry);
+        if (age >= ttlMs / 2) refreshInBackground(id);
       }
-      if (missing.length) for (const entry of await read(missing, now)) found.set(entry.identity._id, entry);
+      if (missing.length === 0) return found;
+      for (const entry of await Promise.all(missing.map((id) => reads.load(id)))) if (entry) found.set(entry.identity._id, entry);
       return found;
     },
 
