@@ -41,6 +41,8 @@ export interface Config {
   readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
   /** argon2id cost of password hashes (new ones; existing hashes verify with the parameters they carry). */
   readonly passwords: { readonly memoryKib: number; readonly timeCost: number; readonly parallelism: number };
+  /** A failed login is answered no sooner than this after it began (ms), whatever the account's hash costs. */
+  readonly loginFailureMinMs: number;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
 }
@@ -85,6 +87,7 @@ const envSchema = {
     PASSWORD_HASH_MEMORY_KIB: { type: 'integer', minimum: 1024, maximum: 4194304, default: 19456 },
     PASSWORD_HASH_TIME_COST: { type: 'integer', minimum: 1, maximum: 20, default: 2 },
     PASSWORD_HASH_PARALLELISM: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
+    LOGIN_FAILURE_MIN_MS: { type: 'integer', minimum: 0, maximum: 10000, default: 1000 },
     LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
   },
@@ -140,6 +143,7 @@ interface ValidEnv {
   PASSWORD_HASH_MEMORY_KIB: number;
   PASSWORD_HASH_TIME_COST: number;
   PASSWORD_HASH_PARALLELISM: number;
+  LOGIN_FAILURE_MIN_MS: number;
   [optional: string]: string | number | undefined;
 }
 
@@ -168,6 +172,7 @@ function toConfig(e: ValidEnv): Config {
     deepgram: { apiKey: optional('DEEPGRAM_API_KEY'), baseUrl: optional('DEEPGRAM_BASE_URL') },
     admin: { email: optional('ADMIN_EMAIL'), password: optional('ADMIN_PASSWORD') },
     passwords: { memoryKib: e.PASSWORD_HASH_MEMORY_KIB, timeCost: e.PASSWORD_HASH_TIME_COST, parallelism: e.PASSWORD_HASH_PARALLELISM },
+    loginFailureMinMs: e.LOGIN_FAILURE_MIN_MS,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };

@@ -43,3 +43,28 @@ t.test('a hash made at another cost is made again at the configured one on the n
   t.equal((await request(hub, 'POST', '/api/v1/auth/login', { body: { email: s.caregiver.email, password: PASSWORD } })).status, 200, 'and verifies');
   t.equal(await hashOf(), upgraded, 'a hash at the configured cost is left alone');
 });
+
+t.test('failed logins are answered no sooner than the floor, for unknown emails and legacy hashes alike', async (t) => {
+  t.equal(loadConfig({}).loginFailureMinMs, 1000, 'one second by default');
+  const floorMs = 400;
+  const hub = await startTestHub(t, { env: { LOGIN_FAILURE_MIN_MS: String(floorMs) } });
+  const s = await careScenario(hub);
+  // An account hashed at a costlier setting than the hub's (as before PASSWORD_HASH_* changed):
+  // unpadded, its failures took as long as that cost and the decoy's did not.
+  const legacy = await createPasswords({ memoryKib: 65536, timeCost: 3, parallelism: 4 }).hash(PASSWORD);
+  await hub.features.identity.models.User.updateOne({ email: s.caregiver.email }, { $set: { passwordHash: legacy } });
+  const timedLogin = async (email: string, password: string) => {
+    const started = performance.now();
+    const response = await request(hub, 'POST', '/api/v1/auth/login', { body: { email, password } });
+    return { status: response.status, ms: performance.now() - started };
+  };
+
+  const unknown = await timedLogin('nobody@example.org', 'not the password');
+  const wrong = await timedLogin(s.caregiver.email, 'not the password');
+  t.equal(unknown.status, 401);
+  t.equal(wrong.status, 401);
+  t.ok(unknown.ms >= floorMs, `an unknown email waits for the floor (${Math.round(unknown.ms)} ms)`);
+  t.ok(wrong.ms >= floorMs, `so does a wrong password on the legacy account (${Math.round(wrong.ms)} ms)`);
+  const right = await timedLogin(s.caregiver.email, PASSWORD);
+  t.equal(right.status, 200, 'a successful login is not held back');
+});

@@ -4,6 +4,7 @@
  * is alive: signing out or disabling the user ends it at once, for REST and
  * for sockets (which re-authenticate on connection-state recovery).
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../ports/clock.js';
@@ -33,7 +34,17 @@ export interface AuthService {
 const invalidLogin = (): AppError => new AppError('invalid_credentials', 'The email or password is not correct');
 const invalidRefresh = (): AppError => new AppError('unauthenticated', 'The refresh token is not valid');
 
-export function createAuthService(models: IdentityModels, signer: TokenSigner, passwords: Passwords, throttle: LoginThrottle, clock: Clock): AuthService {
+export interface LoginTiming {
+  /**
+   * A failed login is answered no sooner than this after it began (ms). Unknown emails are
+   * verified against a decoy at the configured cost, but an account hashed at another cost (made
+   * before PASSWORD_HASH_* changed, until its next successful login) takes as long as that cost:
+   * the floor hides the difference, as long as it exceeds the costliest hash in use.
+   */
+  failureMinMs: number;
+}
+
+export function createAuthService(models: IdentityModels, signer: TokenSigner, passwords: Passwords, throttle: LoginThrottle, clock: Clock, timing: LoginTiming): AuthService {
   const { User, Session } = models;
 
   function principalOf(user: UserDoc, session: Pick<SessionDoc, '_id'>): UserPrincipal {
@@ -55,7 +66,7 @@ export function createAuthService(models: IdentityModels, signer: TokenSigner, p
   /**
    * A hash made at another cost than the configured one is made again on a successful login (the
    * only moment the password is known): until then, that account's failed logins take as long as
-   * its own cost, not the decoy's, which tells an observer the account exists.
+   * its own cost, not the decoy's — the failure floor (`timing.failureMinMs`) hides that.
    */
   async function upgradeHash(user: UserDoc, password: string): Promise<void> {
     if (!passwords.needsRehash(user.passwordHash)) return;
@@ -66,10 +77,12 @@ export function createAuthService(models: IdentityModels, signer: TokenSigner, p
     async login(email, password, ip) {
       const account = email.trim().toLowerCase();
       await throttle.check(account, ip);
+      const started = performance.now();
       const user = await User.findOne({ email: account }).lean<UserDoc>();
       const ok = user && !user.disabled ? await passwords.verify(user.passwordHash, password) : (await passwords.burnVerification(password), false);
       if (!user || !ok) {
         await throttle.recordFailure(account, ip);
+        await delay(Math.max(0, started + timing.failureMinMs - performance.now()));
         throw invalidLogin();
       }
       await throttle.recordSuccess(account);

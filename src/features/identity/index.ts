@@ -26,7 +26,7 @@ export async function registerIdentity(ctx: HubContext) {
   const audit = createAuditLog(ctx.store.connection, ctx.clock, ctx.logger);
   const signer = createTokenSigner(resolveJwtSecret(ctx.config.jwtSecret, ctx.config.dataDir));
   const passwords = createPasswords(ctx.config.passwords);
-  const auth = createAuthService(models, signer, passwords, createLoginThrottle(ctx.redis), ctx.clock);
+  const auth = createAuthService(models, signer, passwords, createLoginThrottle(ctx.redis), ctx.clock, { failureMinMs: ctx.config.loginFailureMinMs });
   const policy = createPolicy(models);
   const directory = createDirectoryService(models, policy, audit, auth, passwords);
   const authenticated = requireUser(auth);
