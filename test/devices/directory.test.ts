@@ -190,6 +190,21 @@ t.test('a device that keeps sending is read again in the background before its e
   t.equal((await directory.lookup([device.id])).size, 0, 'its next lookup reads the store and refuses it');
 });
 
+t.test('a lookup that waits for a read answers its cached devices from that read too', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const [known, other] = await Promise.all([1, 2].map(() => provisionDevice(hub, s.clinician, { patientId: s.patient.id })));
+  if (!known || !other) throw new Error('two devices expected');
+  const directory = createDeviceDirectory(hub.features.devices.models.Device);
+  await directory.lookup([known.id]);
+  // Disabled behind the directory's back; then a batch with a device it has not read yet.
+  await hub.features.devices.models.Device.updateOne({ _id: known.id }, { $set: { disabled: true } });
+  const finds = devicesFinds(hub);
+  const answer = await directory.lookup([known.id, other.id]);
+  t.same([...answer.keys()], [other.id], 'the cached device is answered as the read found it (disabled: absent), not as it was');
+  t.equal(finds.count, 1, 'in the same find');
+});
+
 t.test('an entry past its age limit is never used: the lookup waits for a read', async (t) => {
   const hub = await startTestHub(t);
   const s = await careScenario(hub);

@@ -1,7 +1,10 @@
 /** Password hashes are argon2id at the configured cost, verify whatever cost they were made at, and move to the configured cost at the next login. */
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
+import { createAuthService } from '../../src/features/identity/auth-service.js';
 import { createPasswords, DEFAULT_PASSWORD_HASHING } from '../../src/features/identity/passwords.js';
+import type { LoginThrottle } from '../../src/features/identity/throttle.js';
+import { createTokenSigner } from '../../src/features/identity/tokens.js';
 import { request } from '../helpers/clients.js';
 import { careScenario, PASSWORD } from '../helpers/factories.js';
 import { startTestHub } from '../helpers/hub.js';
@@ -67,4 +70,23 @@ t.test('failed logins are answered no sooner than the floor, for unknown emails 
   t.ok(wrong.ms >= floorMs, `so does a wrong password on the legacy account (${Math.round(wrong.ms)} ms)`);
   const right = await timedLogin(s.caregiver.email, PASSWORD);
   t.equal(right.status, 200, 'a successful login is not held back');
+});
+
+t.test('the floor holds when recording a failed login fails (Redis refusing writes)', async (t) => {
+  const hub = await startTestHub(t);
+  const { models, passwords } = hub.features.identity;
+  // The throttle's store answers reads but refuses writes, as a Redis at maxmemory or a read-only replica.
+  const refusingWrites: LoginThrottle = {
+    check: async () => undefined,
+    recordFailure: async () => {
+      throw new Error('READONLY You can’t write against a read only replica.');
+    },
+    recordSuccess: async () => undefined,
+  };
+  const floorMs = 300;
+  const auth = createAuthService(models, createTokenSigner('x'.repeat(32)), passwords, refusingWrites, hub.context.clock, { failureMinMs: floorMs });
+  const started = performance.now();
+  await t.rejects(auth.login('nobody@example.org', 'not the password', '127.0.0.1'), /READONLY/);
+  const elapsed = performance.now() - started;
+  t.ok(elapsed >= floorMs, `the failure is answered after the floor all the same (${Math.round(elapsed)} ms)`);
 });

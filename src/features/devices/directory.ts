@@ -98,8 +98,11 @@ export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TT
         if (age >= ttlMs / 2) refreshInBackground(id);
       }
       if (missing.length === 0) return found;
-      for (const entry of await Promise.all(missing.map((id) => reads.load(id)))) if (entry) found.set(entry.identity._id, entry);
-      return found;
+      // The read is awaited, so the entries found would be older when answered: the devices
+      // found are read again in the same find (for nothing extra), and the answer is the read's.
+      const wanted = [...found.keys(), ...missing];
+      const read = await Promise.all(wanted.map((id) => reads.load(id)));
+      return new Map(read.filter((entry) => entry !== null).map((entry) => [entry.identity._id, entry]));
     },
 
     /** The device changed (patient, disabled…): the next lookup reads it again. */

@@ -81,8 +81,12 @@ export function createAuthService(models: IdentityModels, signer: TokenSigner, p
       const user = await User.findOne({ email: account }).lean<UserDoc>();
       const ok = user && !user.disabled ? await passwords.verify(user.passwordHash, password) : (await passwords.burnVerification(password), false);
       if (!user || !ok) {
-        await throttle.recordFailure(account, ip);
-        await delay(Math.max(0, started + timing.failureMinMs - performance.now()));
+        try {
+          await throttle.recordFailure(account, ip);
+        } finally {
+          // Also when recording fails (Redis refusing writes): that answer must not come sooner.
+          await delay(Math.max(0, started + timing.failureMinMs - performance.now()));
+        }
         throw invalidLogin();
       }
       await throttle.recordSuccess(account);
