@@ -34,7 +34,7 @@ export interface Store {
   readonly embeddedUri: string | undefined;
   /** The embedded store itself (tests stop and restart it to prove nothing is acknowledged while it is down). */
   readonly embedded: EmbeddedStore | undefined;
-  /** Calls `listener` with each command the hub's store commands run (name, collection); answers the unsubscribe. For tests that count round trips. */
+  /** Calls `listener` with each command the hub's store commands run (name, collection); answers the unsubscribe. For tests that count round trips (with the store on a worker thread, up to 50 ms after the command). */
   onCommand(listener: CommandListener): () => void;
   ping(): Promise<number>;
   close(): Promise<void>;
