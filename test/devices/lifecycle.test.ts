@@ -198,6 +198,34 @@ t.test('heartbeat history: one kept per interval (and on new firmware or schedul
   t.pass('a heartbeat after the clock stepped back is kept, not held back until the clock catches up');
 });
 
+t.test('a heartbeat whose history record could not be stored is not named as the last kept', async (t) => {
+  const clock = new ManualClock(new Date());
+  const hub = await startTestHub(t, { clock, env: { HEARTBEAT_HISTORY_SECONDS: '300' } });
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const { ingest, models } = hub.features.devices;
+  const history = async () => (await models.Heartbeat.find({ deviceId: device.id }).sort({ at: 1 }).lean()).map((h) => h.batteryPercent);
+  const lastKept = async () => (await models.Device.findById(device.id).lean())?.status?.lastKept;
+  // The service the MQTT route calls, so that the test can await each heartbeat's outcome.
+  const beat = (overrides: Record<string, unknown>) => ingest.heartbeat(device.id, heartbeat({ at: clock.now().toISOString(), ...overrides }) as never);
+
+  await beat({ batteryPercent: 90 });
+  const first = await lastKept();
+  t.ok(first, 'the first heartbeat is kept and named');
+  // The next history insert fails: one record per device, says a unique index made for the test.
+  await models.Heartbeat.collection.createIndex({ deviceId: 1 }, { unique: true, name: 'one_per_device_for_this_test' });
+  t.teardown(() => models.Heartbeat.collection.dropIndex('one_per_device_for_this_test').catch(() => undefined));
+  clock.advance(301_000);
+  await t.rejects(beat({ batteryPercent: 80 }), { code: 11000 }, 'a heartbeat due for the history, which refuses it, fails');
+  t.same(await history(), [90]);
+  t.same(await lastKept(), first, 'and the device still names the last record that was kept');
+
+  await models.Heartbeat.collection.dropIndex('one_per_device_for_this_test');
+  clock.advance(60_000);
+  await beat({ batteryPercent: 79 });
+  t.same(await history(), [90, 79], 'so the next heartbeat is kept, not left out until another interval has passed');
+});
+
 t.test('events mark their device as seen, at most one store update per device every 5 seconds', async (t) => {
   const clock = new ManualClock(new Date());
   const hub = await startTestHub(t, { clock });

@@ -136,10 +136,10 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
       devices.set(write.deviceId, device);
       return { device, previous };
     });
-    await Promise.all([
-      updates.length ? rawDevices.bulkWrite(updates, { ordered: true }) : null,
-      history.length ? Heartbeat.collection.insertMany(history, { ordered: false }) : null,
-    ]);
+    // History first: the device's `status.lastKept` names the record kept, so it must not be
+    // written for a record that failed (the next heartbeats would be left out of the history).
+    if (history.length) await Heartbeat.collection.insertMany(history, { ordered: false });
+    if (updates.length) await rawDevices.bulkWrite(updates, { ordered: true });
     return results;
   }, HEARTBEAT_GATHER_MS);
 
