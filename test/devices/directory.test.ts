@@ -141,80 +141,85 @@ function devicesFinds(hub: Hub): { readonly count: number } {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-t.test('lookups that miss in the same turn share one read', async (t) => {
+/** A hub with `count` devices and a directory of its own over them (age limit `ttlMs`, else the hub's). */
+async function directoryOver(t: Test, count: number, ttlMs?: number) {
   const hub = await startTestHub(t);
   const s = await careScenario(hub);
-  const devices = await Promise.all([1, 2, 3].map(() => provisionDevice(hub, s.clinician, { patientId: s.patient.id })));
-  const directory = createDeviceDirectory(hub.features.devices.models.Device);
+  const devices = await Promise.all(Array.from({ length: count }, () => provisionDevice(hub, s.clinician, { patientId: s.patient.id })));
+  const { Device } = hub.features.devices.models;
+  return {
+    hub,
+    ids: devices.map((device) => device.id),
+    directory: createDeviceDirectory(Device, ttlMs),
+    /** As when another instance disabled it and its peer message was lost: only the store knows. */
+    disableBehindItsBack: async (id: string) => void (await Device.updateOne({ _id: id }, { $set: { disabled: true } })),
+  };
+}
+
+t.test('lookups that miss in the same turn share one read', async (t) => {
+  const { hub, ids, directory } = await directoryOver(t, 3);
   const finds = devicesFinds(hub);
-  const answers = await Promise.all(devices.map((device) => directory.lookup([device.id])));
+  const answers = await Promise.all(ids.map((id) => directory.lookup([id])));
   t.same(
     answers.map((answer) => [...answer.keys()]),
-    devices.map((device) => [device.id]),
+    ids.map((id) => [id]),
     'each batch gets its own device',
   );
   t.equal(finds.count, 1, 'from one find');
 });
 
 t.test('a device that keeps sending is read again in the background before its entry expires', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
-  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
   const ttlMs = 600;
-  const directory = createDeviceDirectory(hub.features.devices.models.Device, ttlMs);
+  const { hub, ids, directory, disableBehindItsBack } = await directoryOver(t, 1, ttlMs);
+  const [id] = ids as [string];
   const finds = devicesFinds(hub);
 
-  await directory.lookup([device.id]);
+  await directory.lookup([id]);
   t.equal(finds.count, 1, 'the first lookup reads the device');
-  await directory.lookup([device.id]);
+  await directory.lookup([id]);
   t.equal(finds.count, 1, 'a young entry is used as it is');
 
   await sleep(ttlMs * 0.6);
-  const aging = await directory.lookup([device.id]);
-  t.ok(aging.has(device.id), 'an entry past half its age limit is still used at once');
+  const aging = await directory.lookup([id]);
+  t.ok(aging.has(id), 'an entry past half its age limit is still used at once');
   await eventually(async () => finds.count === 2);
   t.pass('and read again in the background');
 
   await sleep(ttlMs * 0.6); // past the first read's limit, not the background read's
-  t.ok((await directory.lookup([device.id])).has(device.id));
+  t.ok((await directory.lookup([id])).has(id));
   t.equal(finds.count, 2, 'so the device’s next lookup does not wait for a read');
   await eventually(async () => finds.count === 3); // (and, half-way again, starts the next one)
 
   // Disabled behind the directory's back (a lost peer message): the background read drops it.
-  await hub.features.devices.models.Device.updateOne({ _id: device.id }, { $set: { disabled: true } });
-  t.ok((await directory.lookup([device.id])).has(device.id), 'still used within the limit of its last read');
+  await disableBehindItsBack(id);
+  t.ok((await directory.lookup([id])).has(id), 'still used within the limit of its last read');
   await sleep(ttlMs * 0.6);
-  await directory.lookup([device.id]);
+  await directory.lookup([id]);
   await eventually(async () => directory.size === 0);
   t.pass('the background read finds it disabled and drops it');
-  t.equal((await directory.lookup([device.id])).size, 0, 'its next lookup reads the store and refuses it');
+  t.equal((await directory.lookup([id])).size, 0, 'its next lookup reads the store and refuses it');
 });
 
 t.test('a lookup that waits for a read answers its cached devices from that read too', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
-  const [known, other] = await Promise.all([1, 2].map(() => provisionDevice(hub, s.clinician, { patientId: s.patient.id })));
-  if (!known || !other) throw new Error('two devices expected');
-  const directory = createDeviceDirectory(hub.features.devices.models.Device);
-  await directory.lookup([known.id]);
+  const { hub, ids, directory, disableBehindItsBack } = await directoryOver(t, 2);
+  const [known, other] = ids as [string, string];
+  await directory.lookup([known]);
   // Disabled behind the directory's back; then a batch with a device it has not read yet.
-  await hub.features.devices.models.Device.updateOne({ _id: known.id }, { $set: { disabled: true } });
+  await disableBehindItsBack(known);
   const finds = devicesFinds(hub);
-  const answer = await directory.lookup([known.id, other.id]);
-  t.same([...answer.keys()], [other.id], 'the cached device is answered as the read found it (disabled: absent), not as it was');
+  const answer = await directory.lookup([known, other]);
+  t.same([...answer.keys()], [other], 'the cached device is answered as the read found it (disabled: absent), not as it was');
   t.equal(finds.count, 1, 'in the same find');
 });
 
 t.test('an entry past its age limit is never used: the lookup waits for a read', async (t) => {
-  const hub = await startTestHub(t);
-  const s = await careScenario(hub);
-  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
   const ttlMs = 300;
-  const directory = createDeviceDirectory(hub.features.devices.models.Device, ttlMs);
-  await directory.lookup([device.id]);
-  await hub.features.devices.models.Device.updateOne({ _id: device.id }, { $set: { disabled: true } });
+  const { ids, directory, disableBehindItsBack } = await directoryOver(t, 1, ttlMs);
+  const [id] = ids as [string];
+  await directory.lookup([id]);
+  await disableBehindItsBack(id);
   await sleep(ttlMs + 50); // no lookup in between, so no background read either
-  t.equal((await directory.lookup([device.id])).size, 0, 'the disabled device is refused');
+  t.equal((await directory.lookup([id])).size, 0, 'the disabled device is refused');
 });
 
 t.test('a device disabled behind this instance’s back is refused and disconnected at its next message', async (t) => {
