@@ -669,7 +669,9 @@ function latencyBySecond(series: Array<[number, number]>): string {
   const buckets = new Map<number, number[]>();
   for (const [at, latency] of series) {
     const second = Math.floor(at / 1000);
-    buckets.set(second, [...(buckets.get(second) ?? []), latency]);
+    const bucket = buckets.get(second);
+    if (bucket) bucket.push(latency);
+    else buckets.set(second, [latency]);
   }
   return [...buckets.entries()]
     .sort(([a], [b]) => a - b)

@@ -8,7 +8,7 @@
  *   await store.close();
  */
 import type { AddressInfo } from 'node:net';
-import { Engine, type CommandObserver } from './engine/engine.js';
+import { Engine, guardObserver, type CommandObserver } from './engine/engine.js';
 import { TtlMonitor } from './engine/ttl.js';
 import { silentLogger } from './logger.js';
 import type { StoreLogger } from './logger.js';
@@ -74,7 +74,7 @@ export async function startEmbeddedStore(options: EmbeddedStoreOptions = {}): Pr
     logicalSessionTimeoutMinutes: LOGICAL_SESSION_TIMEOUT_MINUTES,
     persistent: !inMemory,
     logger,
-    ...(options.onCommand ? { onCommand: options.onCommand } : {}),
+    ...(options.onCommand ? { onCommand: guardObserver(options.onCommand, logger) } : {}),
   });
   if (!inMemory) {
     const persistence = await Persistence.open(

@@ -9,8 +9,9 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { guardObserver } from './engine/engine.js';
 import type { EmbeddedStore, EmbeddedStoreOptions } from './index.js';
-import { silentLogger, type StoreLogger } from './logger.js';
+import { silentLogger } from './logger.js';
 
 export type ToStoreWorker = { type: 'close' };
 /** One command the store answered: the arguments of `CommandObserver`, in order. */
@@ -46,6 +47,7 @@ function spawnWorker(workerData: StoreWorkerData): Worker {
 export function startEmbeddedStoreInWorker(options: StoreWorkerOptions = {}): Promise<EmbeddedStore> {
   const { logger = silentLogger, onUnexpectedExit, onCommand, ...storeOptions } = options;
   const worker = spawnWorker({ ...storeOptions, reportCommands: onCommand !== undefined });
+  const observer = onCommand && guardObserver(onCommand, logger);
   let closing = false;
   let exited = false;
   let closed: Promise<void> | undefined;
@@ -55,7 +57,7 @@ export function startEmbeddedStoreInWorker(options: StoreWorkerOptions = {}): Pr
     const onStartFailure = (error: Error): void => reject(error);
     worker.once('error', onStartFailure);
     worker.on('message', (message: FromStoreWorker) => {
-      if (message.type === 'commands') observe(onCommand, message.observed, logger);
+      if (message.type === 'commands') for (const observed of message.observed) observer?.(...observed);
       else if (message.type === 'log') logger[message.level](message.details, message.message);
       else if (message.type === 'failed' && !closing) reject(new Error(message.message));
       else if (message.type === 'ready') {
@@ -85,16 +87,4 @@ export function startEmbeddedStoreInWorker(options: StoreWorkerOptions = {}): Pr
     });
     worker.once('exit', (code) => reject(new Error(`embedded store thread exited with code ${code} before it was ready`)));
   });
-}
-
-function observe(onCommand: EmbeddedStoreOptions['onCommand'], observed: ObservedCommand[], logger: StoreLogger): void {
-  if (!onCommand) return;
-  for (const [command, seconds, ok, collection] of observed) {
-    try {
-      onCommand(command, seconds, ok, collection);
-    } catch (error) {
-      // As in the store's own thread: an observer that throws is logged, never fatal.
-      logger.error({ err: String(error), command }, 'embedded store command observer failed');
-    }
-  }
 }

@@ -34,6 +34,17 @@ export interface EngineSettings {
  */
 export type CommandObserver = (command: string, seconds: number, ok: boolean, collection: string | undefined) => void;
 
+/** The observer, made safe to call: one that throws is logged, never fatal — the command has run, its client still gets its reply. */
+export function guardObserver(observer: CommandObserver, logger: StoreLogger): CommandObserver {
+  return (command, seconds, ok, collection) => {
+    try {
+      observer(command, seconds, ok, collection);
+    } catch (error) {
+      logger.error({ err: String(error), command }, 'embedded store command observer failed');
+    }
+  };
+}
+
 export class Engine {
   readonly catalog = new Catalog();
   readonly retryableWrites = new RetryableWrites();
