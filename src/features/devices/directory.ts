@@ -85,23 +85,23 @@ export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TT
     async lookup(ids: readonly string[]): Promise<Map<string, DirectoryEntry>> {
       const now = Date.now();
       prune(now);
+      const unique = [...new Set(ids)];
       const found = new Map<string, DirectoryEntry>();
-      const missing: string[] = [];
-      for (const id of new Set(ids)) {
+      const aging: string[] = [];
+      for (const id of unique) {
         const entry = entries.get(id);
-        const age = entry ? now - entry.readAt : Infinity;
-        if (!entry || age >= ttlMs) {
-          missing.push(id);
-          continue;
-        }
+        if (!entry || now - entry.readAt >= ttlMs) break;
         found.set(id, entry);
-        if (age >= ttlMs / 2) refreshInBackground(id);
+        if (now - entry.readAt >= ttlMs / 2) aging.push(id);
       }
-      if (missing.length === 0) return found;
-      // The read is awaited, so the entries found would be older when answered: the devices
-      // found are read again in the same find (for nothing extra), and the answer is the read's.
-      const wanted = [...found.keys(), ...missing];
-      const read = await Promise.all(wanted.map((id) => reads.load(id)));
+      if (found.size === unique.length) {
+        for (const id of aging) refreshInBackground(id);
+        return found;
+      }
+      // A device is missing, so the lookup waits for a read; the entries found would be older
+      // when answered, so every device is read in that same find (for nothing extra) — which
+      // also refreshes the aging ones — and the answer is the read's.
+      const read = await Promise.all(unique.map((id) => reads.load(id)));
       return new Map(read.filter((entry) => entry !== null).map((entry) => [entry.identity._id, entry]));
     },
 
