@@ -20,7 +20,7 @@
  * as the hub idles between minutes); then for `--device-samples` help.requested and as many
  * device.jam events published with MQTT.js to the hub's broker, from the PUBLISH to the socket.
  *
- * `--profile DIR` writes a V8 CPU profile of each real-alerts sweep into DIR. `--store disk|worker`
+ * `--profile DIR` writes a V8 CPU profile of each timed sweep into DIR. `--store disk|worker`
  * runs the embedded store as the hub does on a server (journaled; on a thread of its own with
  * worker) instead of in memory.
  */
@@ -143,7 +143,8 @@ async function main(): Promise<void> {
     const timed = async (label: string, at: string, sweep: () => Promise<unknown>) => {
       clock.set(at);
       const started = process.hrtime.bigint();
-      const result = await sweep();
+      const profile = values.profile;
+      const result = profile === undefined || sweep === realSweep ? await sweep() : await profiled(profile, `counting-${at.replace(/[:.]/g, '')}`, sweep);
       const took = ms(started);
       console.log(`${label.padEnd(50)} ${at.slice(11, 16)}Z ${fmt(took).padStart(10)}  ${JSON.stringify(result)}`);
       return took;

@@ -45,6 +45,8 @@ export async function startTestHub(t: Teardown, options: TestHubOptions = {}): P
     PASSWORD_HASH_TIME_COST: '1',
     // Failed logins answered at once, not after the 1 s floor: tests of the floor set it themselves.
     LOGIN_FAILURE_MIN_MS: '0',
+    // Heartbeats written every 50 ms, whatever the test process's own load: the pacing test sets it.
+    HEARTBEAT_MAX_PAUSE_MS: '50',
     ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_test_${randomUUID().slice(0, 8)}`) } : {}),
     ...options.env,
   };

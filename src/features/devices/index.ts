@@ -4,6 +4,7 @@
  * and live news to caregivers. Other features subscribe to stored events with
  * `ingest.onEvent`.
  */
+import { Counter, Gauge } from 'prom-client';
 import type { HubContext } from '../context.js';
 import type { Identity } from '../identity/index.js';
 import { createDeviceAccess } from './access.js';
@@ -27,7 +28,7 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   const realtime = createDeviceRealtime(ctx.sockets);
   const directory = createDeviceDirectory(models.Device);
   const { changed } = createDeviceChanges(directory, ctx.mqtt, ctx.sockets);
-  const ingest = createIngest(models, directory, realtime, ctx.clock, ctx.config.devices);
+  const ingest = createIngest(models, directory, realtime, ctx.clock, ctx.config.devices, heartbeatMetrics(ctx));
   const presence = createPresence(models, realtime, ctx.clock, log);
   const commands = createCommands(models, ctx.mqtt, ctx.clock);
   const schedules = createSchedules(models, ctx.mqtt, ctx.clock);
@@ -35,7 +36,10 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   const service = createDeviceService({ models, identity, assertDevice: createDeviceAccess(models, identity.policy), schedules, commands, mqtt: ctx.mqtt, changed, config: ctx.config });
 
   const mqtt = registerDeviceMqtt(ctx.mqtt, authenticate, ingest, presence, commands, log);
-  ctx.onClose(() => mqtt.stop());
+  ctx.onClose(() => {
+    mqtt.stop();
+    return ingest.close();
+  });
   registerDeviceRoutes(ctx.http.api, identity.requireUser, service, authenticate, ingest, models);
   ctx.jobs.add('devices.silent-sweep', '*/30 * * * * *', () => presence.sweepSilent());
   ctx.jobs.add('devices.expire-commands', '*/30 * * * * *', () => commands.expireStale());
@@ -44,3 +48,18 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
 }
 
 export type Devices = Awaited<ReturnType<typeof registerDevices>>;
+
+/** How the heartbeat queue keeps up (heartbeat-queue.ts): its pause, and the heartbeats a newer one replaced. */
+function heartbeatMetrics(ctx: HubContext) {
+  const pause = new Gauge({
+    name: 'medhub_heartbeat_write_pause_seconds',
+    help: 'Pause before the next write of queued heartbeats: 0.05 with room to spare, longer while the event loop is saturated',
+    registers: [ctx.metrics.registry],
+  });
+  const superseded = new Counter({
+    name: 'medhub_heartbeats_superseded_total',
+    help: "Heartbeats not written because a newer one of the same device took their place in the queue",
+    registers: [ctx.metrics.registry],
+  });
+  return { onPause: (ms: number) => pause.set(ms / 1000), onSuperseded: () => superseded.inc() };
+}

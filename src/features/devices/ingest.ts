@@ -3,12 +3,15 @@
  * fallback): heartbeats, events, status and command acks. Each function
  * resolves only once the data is durably stored — the MQTT transport sends the
  * PUBACK after that — and a resent event (same eventId) is stored once.
+ * Heartbeats are the exception that proves it: the latest one of a device
+ * takes the place of one still waiting to be written (see heartbeat-queue.ts).
  */
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { CommandDoc, CommandState, DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 import type { DeviceDirectory, DeviceIdentity } from './directory.js';
 import type { DeviceRealtime } from './realtime.js';
+import { HEARTBEAT_GATHER_MS } from './heartbeat-queue.js';
 import { createWriteBatches, type HistoryPolicy } from './write-batches.js';
 
 export const HEARTBEAT_RETENTION_DAYS = 30;
@@ -55,7 +58,7 @@ export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc) => void
  * the device's last kept one is at least `intervalSeconds` old, or reported other firmware or
  * another schedule version (compared with the last kept heartbeat, not the live status: a
  * device's `online` status message may have announced new firmware already); the live status
- * always follows every heartbeat.
+ * always follows the latest heartbeat.
  */
 export function heartbeatHistoryPolicy(intervalSeconds: number): HistoryPolicy {
   const intervalMs = intervalSeconds * 1000;
@@ -69,13 +72,29 @@ export function heartbeatHistoryPolicy(intervalSeconds: number): HistoryPolicy {
   };
 }
 
-export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, clock: Clock, options: { heartbeatHistorySeconds: number }) {
+export interface IngestOptions {
+  heartbeatHistorySeconds: number;
+  /** The longest pause between heartbeat writes while the hub is saturated. */
+  heartbeatMaxPauseMs: number;
+}
+
+/** What the heartbeat queue does, for metrics. */
+export interface HeartbeatObserver {
+  onPause?: (ms: number) => void;
+  onSuperseded?: () => void;
+}
+
+export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, clock: Clock, options: IngestOptions, observer: HeartbeatObserver = {}) {
   const { Device, Command } = models;
-  const { writeEvent, writeHeartbeat, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds));
+  const pace = { minMs: Math.min(HEARTBEAT_GATHER_MS, options.heartbeatMaxPauseMs), maxMs: options.heartbeatMaxPauseMs };
+  const { writeEvent, writeHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause });
   const eventListeners: EventListener[] = [];
   const heartbeatListeners: HeartbeatListener[] = [];
 
   return {
+    /** Writes waiting heartbeats now (the hub is closing), and later ones at once. */
+    close: closeHeartbeats,
+
     /** Other features (doses, alerts) react to stored events here. */
     onEvent(listener: EventListener): void {
       eventListeners.push(listener);
@@ -86,6 +105,7 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       heartbeatListeners.push(listener);
     },
 
+    /** Resolves once the heartbeat is stored, or when a newer heartbeat of the device takes its place before it is written. */
     async heartbeat(deviceId: string, payload: HeartbeatPayload): Promise<void> {
       const now = clock.now();
       const status = {
@@ -98,11 +118,17 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
         'status.appliedScheduleVersion': payload.appliedScheduleVersion,
         'status.slots': payload.slots,
       };
-      const { device, previous } = await writeHeartbeat({
+      const written = await writeHeartbeat({
         deviceId,
         status,
         doc: { deviceId, ...payload, at: new Date(payload.at), receivedAt: now, expiresAt: new Date(now.getTime() + HEARTBEAT_RETENTION_DAYS * 86_400_000) },
       });
+      if (!written) {
+        // A newer heartbeat of the device took its place: that one is written, told and acted on.
+        observer.onSuperseded?.();
+        return;
+      }
+      const { device, previous } = written;
       realtime.status(device);
       for (const listener of heartbeatListeners) await listener(device, previous);
     },

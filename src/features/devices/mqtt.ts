@@ -33,9 +33,11 @@ export function registerDeviceMqtt(mqtt: MqttTransport, authenticate: DeviceAuth
   mqtt.router.add<HeartbeatPayload>({
     pattern: 'v1/devices/:deviceId/heartbeat',
     schema: 'mqtt/heartbeat',
-    async handle({ principal, payload }) {
+    async handle({ principal, payload, settle }) {
       await withinBudget(principal.deviceId);
-      await ingest.heartbeat(principal.deviceId, payload);
+      // QoS 0: nothing waits for the write, and the device's next heartbeat may take this one's
+      // place in the queue — so the broker reads on instead of holding the device's messages.
+      settle(ingest.heartbeat(principal.deviceId, payload));
     },
   });
   mqtt.router.add<EventPayload>({

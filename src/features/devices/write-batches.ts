@@ -5,7 +5,8 @@
  * store round trips per batch — one insertMany for events (their devices come
  * from the directory, and are marked seen at most every few seconds); one read
  * of the devices, one insertMany and one update for heartbeats — instead of
- * two or three per message. With thousands of devices the
+ * two or three per message. Heartbeats queue at most one per device, at a
+ * pace that slows down while the hub is saturated (heartbeat-queue.ts). With thousands of devices the
  * per-message driver, wire and journal costs were what bounded ingest; a lone
  * message still goes out at once, in a batch of one.
  *
@@ -17,15 +18,11 @@ import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type 
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
 import type { DeviceDirectory, DeviceIdentity, DirectoryEntry } from './directory.js';
+import { createLatestQueue, type PaceBounds } from './heartbeat-queue.js';
 import type { DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 
 /** Larger batches only lengthen the wait of the first message in them. */
 const MAX_BATCH = 500;
-/**
- * Heartbeats (QoS 0, nobody waits for an ack) also wait this long for company: a fleet's
- * heartbeats arrive spread out, one per read, and a batch of one costs three round trips.
- */
-const HEARTBEAT_GATHER_MS = 50;
 const DEVICE_FIELDS = { secretHash: 0, schedule: 0 } as const;
 /**
  * An event marks its device as seen only when its `lastSeenAt` (as last read or written by this
@@ -63,10 +60,19 @@ type RawDevice = { _id: string; disabled?: boolean; status?: Record<string, unkn
 export type HeartbeatWritten = { device: DeviceDoc; previous: DeviceDoc };
 
 const unknownDevice = (): AppError => new AppError('forbidden', 'Unknown or disabled device');
-const batcher = <K, V>(batch: (keys: readonly K[]) => Promise<Array<V | Error>>, gatherMs = 0) =>
-  new DataLoader<K, V>(batch, { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (flush) => (gatherMs ? setTimeout(flush, gatherMs) : setImmediate(flush)) });
+const batcher = <K, V>(batch: (keys: readonly K[]) => Promise<Array<V | Error>>) =>
+  new DataLoader<K, V>(batch, { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (flush) => setImmediate(flush) });
 
-export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels, directory: DeviceDirectory, keepInHistory: HistoryPolicy) {
+export interface HeartbeatPacing {
+  /**
+   * Pauses between heartbeat flushes: `minMs` is how long a heartbeat waits for company (a fleet's
+   * heartbeats arrive spread out, one per read, and a batch of one costs three round trips).
+   */
+  pace: PaceBounds;
+  onPause?: (ms: number) => void;
+}
+
+export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels, directory: DeviceDirectory, keepInHistory: HistoryPolicy, { pace, onPause }: HeartbeatPacing) {
   const rawDevices = Device.collection as unknown as Collection<RawDevice>;
   async function enabledDevices(ids: string[]): Promise<Map<string, DeviceDoc>> {
     const devices = await Device.find({ _id: { $in: [...new Set(ids)] }, disabled: false }, DEVICE_FIELDS).lean<DeviceDoc[]>();
@@ -120,11 +126,11 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     }
   }
 
-  const heartbeats = batcher<HeartbeatWrite, HeartbeatWritten>(async (writes) => {
+  const heartbeats = createLatestQueue<HeartbeatWrite, HeartbeatWritten>(async (writes) => {
     const devices = await enabledDevices(writes.map((w) => w.deviceId));
     const updates: AnyBulkWriteOperation<RawDevice>[] = [];
     const history: Array<HeartbeatWrite['doc'] & { _id: Types.ObjectId }> = [];
-    // The status each heartbeat leaves, in arrival order (a device may send two in one batch).
+    // The status each heartbeat leaves (the queue holds one per device).
     const results = writes.map((write): HeartbeatWritten | Error => {
       const previous = devices.get(write.deviceId);
       if (!previous) return unknownDevice();
@@ -141,7 +147,7 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     if (history.length) await Heartbeat.collection.insertMany(history, { ordered: false });
     if (updates.length) await rawDevices.bulkWrite(updates, { ordered: true });
     return results;
-  }, HEARTBEAT_GATHER_MS);
+  }, { keyOf: (write) => write.deviceId, pace, maxBatch: MAX_BATCH, onPause });
 
   /** Plain `$set`s on devices (status announcements at connect), one bulkWrite per burst. */
   const deviceSets = batcher<DeviceSet, true>(async (sets) => {
@@ -153,7 +159,10 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
   return {
     setOnDevice: (filter: DeviceSet['filter'], set: DeviceSet['set']): Promise<true> => deviceSets.load({ filter, set }),
     writeEvent: (write: EventWrite): Promise<EventWritten> => events.load(write),
-    writeHeartbeat: (write: HeartbeatWrite): Promise<HeartbeatWritten> => heartbeats.load(write),
+    /** Null when a newer heartbeat of the device took this one's place before it was written. */
+    writeHeartbeat: (write: HeartbeatWrite): Promise<HeartbeatWritten | null> => heartbeats.push(write),
+    /** Writes the waiting heartbeats now, and every later one at once. */
+    closeHeartbeats: (): Promise<void> => heartbeats.close(),
   };
 }
 

@@ -175,28 +175,50 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
     const kind = packet.topic.slice(packet.topic.lastIndexOf('/') + 1);
     metrics.mqttMessages.inc({ direction: 'in', kind });
     const ref: ErrorRef = { topic: packet.topic };
+    const settle = (outcome: Promise<unknown>): void => {
+      // Handled after the broker moved on: it may yet be refused, so it never becomes a retained value.
+      packet.retain = false;
+      const work = outcome.then(
+        () => undefined,
+        (error: unknown) =>
+          refuse(client, principal, packet.topic, ref, error).catch((failure: unknown) => {
+            // refuse() rethrows what it does not refuse, logged there; a message that needs no ack has nothing to withhold.
+            if (failure !== error) log.error({ err: failure, clientId: client.id }, 'could not tell the device why its message was refused');
+          }),
+      );
+      inFlight.add(work);
+      void work.finally(() => inFlight.delete(work));
+    };
     try {
       const payload = parsePayload(packet.payload);
       if (payload && typeof payload === 'object') copyRefIds(payload as Record<string, unknown>, ref);
       const value = match.route.schema ? schemas().validate(match.route.schema, payload) : payload;
-      const message: InboundMessage = { principal, topic: packet.topic, params: match.params, payload: value, qos: packet.qos, retain: packet.retain };
+      const message: InboundMessage = { principal, topic: packet.topic, params: match.params, payload: value, qos: packet.qos, retain: packet.retain, settle };
       await match.route.handle(message);
     } catch (error) {
-      if (error instanceof AppError && error.status < 500) {
-        // A refused payload must never become the retained value of its topic.
-        packet.retain = false;
-        metrics.mqttRejected.inc({ reason: error.code });
-        await transport.replyError(principal.deviceId, ref, error);
-        // The device may no longer send at all (disabled, e.g. on another instance whose word did not arrive): told why, then let go.
-        if (error.code === 'forbidden') {
-          log.warn({ clientId: client.id, topic: packet.topic }, 'message refused as forbidden; disconnecting');
-          client.close();
-        }
-        return;
-      }
-      log.error({ err: error, clientId: client.id, topic: packet.topic }, 'inbound MQTT message failed; not acknowledged');
-      throw error;
+      // A refused payload must never become the retained value of its topic.
+      packet.retain = false;
+      await refuse(client, principal, packet.topic, ref, error);
     }
+  }
+
+  /**
+   * A refusal (4xx) is told to the device on its `errors` topic, and a forbidden one also ends its
+   * connection; anything else is rethrown, so that Aedes sends no ack and disconnects the device.
+   */
+  async function refuse(client: Client, principal: MqttPrincipal, topic: string, ref: ErrorRef, error: unknown): Promise<void> {
+    if (error instanceof AppError && error.status < 500) {
+      metrics.mqttRejected.inc({ reason: error.code });
+      await transport.replyError(principal.deviceId, ref, error);
+      // The device may no longer send at all (disabled, e.g. on another instance whose word did not arrive): told why, then let go.
+      if (error.code === 'forbidden') {
+        log.warn({ clientId: client.id, topic }, 'message refused as forbidden; disconnecting');
+        client.close();
+      }
+      return;
+    }
+    log.error({ err: error, clientId: client.id, topic }, 'inbound MQTT message failed; not acknowledged');
+    throw error;
   }
 
   function handleConnection(connection: Duplex, request?: IncomingMessage): void {

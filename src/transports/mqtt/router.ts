@@ -9,6 +9,10 @@
  *  - rejected (4xx)    → an `errors` reply to the device, ack, nothing stored
  *                        (resending a bad payload would never help)
  *  - failed (5xx)      → no ack: the device is disconnected and resends later
+ *
+ * A handler of messages that need no ack (QoS 0 heartbeats) may return at once
+ * and hand its outcome to `settle`: a refusal is then told the same way, and a
+ * failure is logged (there is no ack to withhold, and nothing will be resent).
  */
 import type { MqttPrincipal } from './policy.js';
 
@@ -19,6 +23,8 @@ export interface InboundMessage<T = unknown> {
   payload: T;
   qos: 0 | 1 | 2;
   retain: boolean;
+  /** Lets the broker move on: `outcome` is refused or logged when it settles, as if the handler had awaited it. */
+  settle(outcome: Promise<unknown>): void;
 }
 
 export interface MqttRoute<T = unknown> {
