@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { createLatestQueue, nextPause } from '../../src/features/devices/heartbeat-queue.js';
+import { ManualClock } from '../../src/ports/clock.js';
 import { connectSocket, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
 import { careScenario } from '../helpers/factories.js';
 import { startTestHub } from '../helpers/hub.js';
@@ -83,6 +84,31 @@ t.test('close writes what waits at once, and every later item without a pause', 
   t.equal(batches.length, 2);
 });
 
+t.test('close resolves while items keep arriving: it waits for what was there, later items are written at once', async (t) => {
+  const { batches, write } = recordingWrite(new Promise((resolve) => setTimeout(resolve, 5)));
+  const queue = createLatestQueue(write, { keyOf: (item: Item) => item.key, pace, maxBatch: 500 });
+  let n = 0;
+  const pushing = setInterval(() => void queue.push({ key: `k${n}`, n: n++ }), 1);
+  t.teardown(() => clearInterval(pushing));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  const closed = await Promise.race([queue.close().then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 2000))]);
+  clearInterval(pushing);
+  t.equal(closed, 'closed');
+  t.ok(batches.length >= 1);
+});
+
+t.test('drop answers null to the waiting item of a key, and it is not written', async (t) => {
+  const { batches, write } = recordingWrite();
+  const queue = createLatestQueue(write, { keyOf: (item: Item) => item.key, pace, maxBatch: 500 });
+  const dropped = queue.push({ key: 'a', n: 1 });
+  const kept = queue.push({ key: 'b', n: 1 });
+  queue.drop('a');
+  queue.drop('nothing waits here');
+  t.equal(await dropped, null);
+  t.equal(await kept, 'wrote b#1');
+  t.same(batches, [[{ key: 'b', n: 1 }]]);
+});
+
 t.test('over MQTT: a burst of heartbeats is written once, and the live status is the latest', async (t) => {
   const hub = await startTestHub(t);
   const s = await careScenario(hub);
@@ -140,4 +166,64 @@ t.test('over MQTT: the pause grows while the event loop is saturated, and comes 
   t.equal(settled, 0.05);
   await eventually(async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status.batteryPercent === 50);
   t.pass('the status caught up');
+});
+
+t.test('over MQTT: a QoS 1 heartbeat is acknowledged once stored', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+  await client.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ batteryPercent: 21 })), { qos: 1 });
+  const stored = await hub.features.devices.models.Device.findById(device.id).lean();
+  t.equal(stored?.status?.batteryPercent, 21, 'stored when the PUBACK arrived');
+});
+
+t.test('over MQTT: a heartbeat still waiting when its device disconnects does not call it online again', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device, { reconnectPeriod: 0 });
+  const { Device } = hub.features.devices.models;
+  await eventually(async () => (await Device.findById(device.id).lean())?.status?.online === true);
+  // The heartbeat reaches the hub's queue (a 50 ms pause here), then the connection drops.
+  const received = async () => /^medhub_mqtt_messages_total\{direction="in",kind="heartbeat"\} 1$/m.test(await (await fetch(`${hub.urls.http}/metrics`)).text());
+  client.publish(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ batteryPercent: 33 })), { qos: 0 });
+  await eventually(received, 2000);
+  client.stream.destroy();
+  await eventually(async () => (await Device.findById(device.id).lean())?.status?.online === false);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const stored = await Device.findById(device.id).lean();
+  t.equal(stored?.status?.online, false, 'still offline after the queue’s pause');
+  t.not(stored?.status?.batteryPercent, 33, 'the dropped heartbeat was not written');
+});
+
+t.test('a heartbeat that arrived before its device went offline is not written after it', async (t) => {
+  const clock = new ManualClock(new Date());
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const { ingest, presence, models } = hub.features.devices;
+  await presence.online(device.id);
+  // The services the MQTT route and the silence sweep call: the heartbeat waits in the queue while presence moves on.
+  const written = ingest.heartbeat(device.id, heartbeat({ at: clock.now().toISOString(), batteryPercent: 44 }) as never);
+  clock.advance(1000);
+  await presence.offline(device.id, 'silent');
+  await written;
+  const stored = await models.Device.findById(device.id).lean();
+  t.equal(stored?.status?.online, false, 'offline stays');
+  t.not(stored?.status?.batteryPercent, 44);
+});
+
+t.test('with HEARTBEAT_HISTORY_SECONDS=0 every heartbeat of a burst is kept', async (t) => {
+  const hub = await startTestHub(t, { env: { HEARTBEAT_HISTORY_SECONDS: '0' } });
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+  for (let battery = 95; battery >= 91; battery--) client.publish(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ batteryPercent: battery })), { qos: 0 });
+  const history = await eventually(async () => {
+    const items = (await request(hub, 'GET', `/api/v1/devices/${device.id}/heartbeats`, { token: s.clinician.token })).body.items as Array<{ batteryPercent: number }>;
+    return items.length === 5 ? items : undefined;
+  });
+  t.same(history.map((h) => h.batteryPercent).sort(), [91, 92, 93, 94, 95]);
+  t.equal((await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status.batteryPercent, 91, 'and the live status is the latest');
 });

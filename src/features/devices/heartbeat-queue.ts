@@ -59,21 +59,25 @@ export function createLatestQueue<T, R>(write: (items: T[]) => Promise<Array<R |
 
   function choosePause(): number {
     const now = performance.eventLoopUtilization();
-    pause = closing ? 0 : nextPause(pause, performance.eventLoopUtilization(now, lastUtilization).utilization, pace);
+    pause = nextPause(pause, performance.eventLoopUtilization(now, lastUtilization).utilization, pace);
     lastUtilization = now;
     onPause?.(pause);
     return pause;
   }
 
+  function startFlush(): void {
+    clearTimeout(timer);
+    timer = undefined;
+    flushing = flush().finally(() => {
+      flushing = undefined;
+      schedule();
+    });
+  }
+
   function schedule(): void {
     if (timer !== undefined || flushing !== undefined || waiting.size === 0) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      flushing = flush().finally(() => {
-        flushing = undefined;
-        schedule();
-      });
-    }, choosePause());
+    if (closing) return startFlush();
+    timer = setTimeout(startFlush, choosePause());
   }
 
   async function flush(): Promise<void> {
@@ -106,18 +110,23 @@ export function createLatestQueue<T, R>(write: (items: T[]) => Promise<Array<R |
         schedule();
       });
     },
-    /** From now on every item is written at once; resolves when nothing is waiting or being written. */
+    /** Answers null to the item of this key still waiting, if any, and forgets it. */
+    drop(key: string): void {
+      const entry = waiting.get(key);
+      if (entry === undefined) return;
+      waiting.delete(key);
+      entry.resolve(null);
+    },
+    /**
+     * From now on every item is written at once (its caller awaits it); resolves once what was
+     * waiting or being written when called is written — not what keeps arriving meanwhile.
+     */
     async close(): Promise<void> {
       closing = true;
-      if (timer !== undefined) {
-        clearTimeout(timer);
-        timer = undefined;
-        schedule();
-      }
-      while (flushing !== undefined || waiting.size > 0) {
-        schedule();
-        await (flushing ?? new Promise((resolve) => setImmediate(resolve)));
-      }
+      if (timer !== undefined) startFlush();
+      // The flush running now, then the one its end starts for what arrived during it.
+      await flushing;
+      await flushing;
     },
   };
 }

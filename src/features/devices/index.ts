@@ -58,7 +58,7 @@ function heartbeatMetrics(ctx: HubContext) {
   });
   const superseded = new Counter({
     name: 'medhub_heartbeats_superseded_total',
-    help: "Heartbeats not written because a newer one of the same device took their place in the queue",
+    help: 'Heartbeats not written because newer news of the device took their place while they waited: a newer heartbeat, or a presence change',
     registers: [ctx.metrics.registry],
   });
   return { onPause: (ms: number) => pause.set(ms / 1000), onSuperseded: () => superseded.inc() };

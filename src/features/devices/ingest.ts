@@ -87,13 +87,15 @@ export interface HeartbeatObserver {
 export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, clock: Clock, options: IngestOptions, observer: HeartbeatObserver = {}) {
   const { Device, Command } = models;
   const pace = { minMs: Math.min(HEARTBEAT_GATHER_MS, options.heartbeatMaxPauseMs), maxMs: options.heartbeatMaxPauseMs };
-  const { writeEvent, writeHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause });
+  const { writeEvent, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
   const eventListeners: EventListener[] = [];
   const heartbeatListeners: HeartbeatListener[] = [];
 
   return {
     /** Writes waiting heartbeats now (the hub is closing), and later ones at once. */
     close: closeHeartbeats,
+    /** The device disconnected: a heartbeat of its still waiting would call it online again. */
+    disconnected: dropWaitingHeartbeat,
 
     /** Other features (doses, alerts) react to stored events here. */
     onEvent(listener: EventListener): void {
@@ -105,7 +107,11 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       heartbeatListeners.push(listener);
     },
 
-    /** Resolves once the heartbeat is stored, or when a newer heartbeat of the device takes its place before it is written. */
+    /**
+     * Resolves once the heartbeat is stored, or when newer news of the device takes its place
+     * before it is written: a newer heartbeat (unless the history keeps every one), or a presence
+     * change after it arrived (a late write would call a device online that has gone).
+     */
     async heartbeat(deviceId: string, payload: HeartbeatPayload): Promise<void> {
       const now = clock.now();
       const status = {
@@ -124,7 +130,7 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
         doc: { deviceId, ...payload, at: new Date(payload.at), receivedAt: now, expiresAt: new Date(now.getTime() + HEARTBEAT_RETENTION_DAYS * 86_400_000) },
       });
       if (!written) {
-        // A newer heartbeat of the device took its place: that one is written, told and acted on.
+        // Newer news of the device took its place (a newer heartbeat, written, told and acted on; or a presence change).
         observer.onSuperseded?.();
         return;
       }

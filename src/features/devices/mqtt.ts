@@ -33,11 +33,13 @@ export function registerDeviceMqtt(mqtt: MqttTransport, authenticate: DeviceAuth
   mqtt.router.add<HeartbeatPayload>({
     pattern: 'v1/devices/:deviceId/heartbeat',
     schema: 'mqtt/heartbeat',
-    async handle({ principal, payload, settle }) {
+    async handle({ principal, payload, qos, settle }) {
       await withinBudget(principal.deviceId);
-      // QoS 0: nothing waits for the write, and the device's next heartbeat may take this one's
-      // place in the queue — so the broker reads on instead of holding the device's messages.
-      settle(ingest.heartbeat(principal.deviceId, payload));
+      const written = ingest.heartbeat(principal.deviceId, payload);
+      // QoS 0 (as devices send them): nothing waits for the write, and the device's next heartbeat
+      // may take this one's place in the queue, so the broker moves on. A PUBACK still means stored.
+      if (qos === 0) settle(written);
+      else await written;
     },
   });
   mqtt.router.add<EventPayload>({
@@ -61,6 +63,7 @@ export function registerDeviceMqtt(mqtt: MqttTransport, authenticate: DeviceAuth
 
   mqtt.onPresence((principal, online) => {
     if (stopped) return;
+    if (!online) ingest.disconnected(principal.deviceId);
     const work = online
       ? presence.online(principal.deviceId).then(() => commands.resendPending(principal.deviceId))
       : presence.offline(principal.deviceId, 'disconnected');

@@ -70,9 +70,12 @@ export interface HeartbeatPacing {
    */
   pace: PaceBounds;
   onPause?: (ms: number) => void;
+  /** Whether a device's newer heartbeat replaces one still waiting (not when the history must keep every one). */
+  replaceWaiting: boolean;
 }
 
-export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels, directory: DeviceDirectory, keepInHistory: HistoryPolicy, { pace, onPause }: HeartbeatPacing) {
+export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceModels, directory: DeviceDirectory, keepInHistory: HistoryPolicy, { pace, onPause, replaceWaiting }: HeartbeatPacing) {
+  let sequence = 0;
   const rawDevices = Device.collection as unknown as Collection<RawDevice>;
   async function enabledDevices(ids: string[]): Promise<Map<string, DeviceDoc>> {
     const devices = await Device.find({ _id: { $in: [...new Set(ids)] }, disabled: false }, DEVICE_FIELDS).lean<DeviceDoc[]>();
@@ -126,18 +129,22 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     }
   }
 
-  const heartbeats = createLatestQueue<HeartbeatWrite, HeartbeatWritten>(async (writes) => {
+  const heartbeats = createLatestQueue<HeartbeatWrite, HeartbeatWritten | null>(async (writes) => {
     const devices = await enabledDevices(writes.map((w) => w.deviceId));
     const updates: AnyBulkWriteOperation<RawDevice>[] = [];
     const history: Array<HeartbeatWrite['doc'] & { _id: Types.ObjectId }> = [];
     // The status each heartbeat leaves (the queue holds one per device).
-    const results = writes.map((write): HeartbeatWritten | Error => {
+    const results = writes.map((write): HeartbeatWritten | null | Error => {
       const previous = devices.get(write.deviceId);
       if (!previous) return unknownDevice();
+      // The device went offline after this heartbeat arrived: that news is newer.
+      if (wentOfflineSince(previous, write.doc.receivedAt)) return null;
       const kept = keepInHistory(previous, write);
       const status = kept ? { ...write.status, 'status.lastKept': lastKeptOf(write.doc) } : write.status;
       if (kept) history.push({ _id: new Types.ObjectId(), ...write.doc });
-      updates.push({ updateOne: { filter: { _id: write.deviceId, disabled: false }, update: { $set: status } } });
+      // The same test in the store, for a device going offline between the read above and this write.
+      const notOfflineSince = { $or: [{ 'status.online': { $ne: false } }, { 'status.changedAt': { $not: { $gt: write.doc.receivedAt } } }] };
+      updates.push({ updateOne: { filter: { _id: write.deviceId, disabled: false, ...notOfflineSince }, update: { $set: status } } });
       const device = applyStatus(previous, status);
       devices.set(write.deviceId, device);
       return { device, previous };
@@ -147,7 +154,7 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     if (history.length) await Heartbeat.collection.insertMany(history, { ordered: false });
     if (updates.length) await rawDevices.bulkWrite(updates, { ordered: true });
     return results;
-  }, { keyOf: (write) => write.deviceId, pace, maxBatch: MAX_BATCH, onPause });
+  }, { keyOf: replaceWaiting ? (write) => write.deviceId : () => String(++sequence), pace, maxBatch: MAX_BATCH, onPause });
 
   /** Plain `$set`s on devices (status announcements at connect), one bulkWrite per burst. */
   const deviceSets = batcher<DeviceSet, true>(async (sets) => {
@@ -159,8 +166,10 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
   return {
     setOnDevice: (filter: DeviceSet['filter'], set: DeviceSet['set']): Promise<true> => deviceSets.load({ filter, set }),
     writeEvent: (write: EventWrite): Promise<EventWritten> => events.load(write),
-    /** Null when a newer heartbeat of the device took this one's place before it was written. */
+    /** Null when newer news of the device took this one's place before it was written: a newer heartbeat, or a presence change. */
     writeHeartbeat: (write: HeartbeatWrite): Promise<HeartbeatWritten | null> => heartbeats.push(write),
+    /** Drops the device's heartbeat still waiting to be written (it disconnected: its presence is newer news). */
+    dropWaitingHeartbeat: (deviceId: string): void => heartbeats.drop(deviceId),
     /** Writes the waiting heartbeats now, and every later one at once. */
     closeHeartbeats: (): Promise<void> => heartbeats.close(),
   };
@@ -169,6 +178,16 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
 /** What the history policy compares the next heartbeats with. */
 function lastKeptOf(doc: HeartbeatWrite['doc']): { at: Date; firmwareVersion: unknown; appliedScheduleVersion: unknown } {
   return { at: doc.receivedAt, firmwareVersion: doc.firmwareVersion, appliedScheduleVersion: doc.appliedScheduleVersion };
+}
+
+/**
+ * Whether the device went offline after `at` (a heartbeat written late would call it online
+ * again, unseen by presence listeners). Only offline: with the hub's clock stepped back, a
+ * device online since "later" must still have its heartbeats written.
+ */
+function wentOfflineSince(device: DeviceDoc, at: Date): boolean {
+  const changedAt = device.status?.changedAt;
+  return device.status?.online === false && changedAt instanceof Date && changedAt.getTime() > at.getTime();
 }
 
 /** The device as it is after `$set` of dotted `status.*` paths. */

@@ -290,6 +290,8 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
       // Drain: let handlers already storing data finish (and ack) before sessions go.
       await Promise.allSettled([...inFlight]);
       await new Promise<void>((resolve) => broker.close(() => resolve()));
+      // Then what they handed on (settle) meanwhile: with every client gone, nothing more comes.
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       if (wss) await new Promise<void>((resolve) => wss?.close(() => resolve()));
       if (tcp) await closeServer(tcp);
     },
