@@ -88,6 +88,37 @@ t.test('an index key held by one, several, then one document again answers looku
   t.same(await tagged('b'), [4]);
 });
 
+t.test('updates keep every index right: fields outside an index, nested paths, partial filters, unique keys', async (t) => {
+  const coll = db.collection<AnyDocument>('update_indexes');
+  await coll.createIndex({ state: 1, due: 1 });
+  await coll.createIndex({ 'status.online': 1 });
+  await coll.createIndex({ code: 1 }, { unique: true, partialFilterExpression: { active: true } });
+  // Enough fields that an update of one or two is journaled as a patch of those fields.
+  const base = { a: 1, b: 2, c: 3, d: 4, e: 5, f: 6 };
+  await coll.insertMany([
+    { _id: 1, state: 'scheduled', due: 10, status: { online: true, battery: 90 }, code: 'x', active: true, ...base },
+    { _id: 2, state: 'scheduled', due: 10, status: { online: false, battery: 50 }, code: 'x', active: false, ...base },
+  ]);
+  const ids = async (filter: AnyDocument): Promise<number[]> => (await coll.find(filter).toArray()).map((doc) => doc._id as number).sort();
+
+  await coll.updateOne({ _id: 1 }, { $set: { a: 100 } });
+  t.same(await ids({ state: 'scheduled', due: 10 }), [1, 2], 'an update outside every index leaves the keys found');
+  await coll.updateOne({ _id: 1 }, { $set: { state: 'due', b: 200 } });
+  t.same(await ids({ state: 'scheduled', due: 10 }), [2], 'the old compound key is gone');
+  t.same(await ids({ state: 'due', due: 10 }), [1], 'and the new one is there');
+  await coll.updateOne({ _id: 1 }, { $set: { 'status.battery': 10 } });
+  t.same(await ids({ 'status.online': true }), [1], 'a sibling of an indexed nested field changed: the key stays');
+  await coll.updateOne({ _id: 1 }, { $set: { 'status.online': false } });
+  t.same(await ids({ 'status.online': true }), [], 'the nested indexed field changed: the key moved');
+  t.same(await ids({ 'status.online': false }), [1, 2]);
+
+  t.equal(await codeOf(coll.updateOne({ _id: 2 }, { $set: { active: true } })), 11000, 'entering a partial unique index by its filter field collides');
+  await coll.updateOne({ _id: 1 }, { $set: { active: false } });
+  await coll.updateOne({ _id: 2 }, { $set: { active: true } });
+  t.same(await ids({ code: 'x', active: true }), [2], 'leaving the partial index by its filter field frees the key for another');
+  t.equal(await codeOf(coll.updateOne({ _id: 1 }, { $set: { active: true } })), 11000);
+});
+
 t.test('TTL indexes expire documents', async (t) => {
   const coll = db.collection<AnyDocument>('sessions');
   await coll.createIndex({ seenAt: 1 }, { expireAfterSeconds: 1 });

@@ -140,7 +140,7 @@ export class Catalog {
     const change = changeOf(previous, next);
     if (change === 'none') return false;
     assertUpdatable(next);
-    collection.replace(previous, next);
+    collection.replace(previous, next, change === 'document' ? undefined : new Set(Object.keys(change.set)));
     log.record(change === 'document' ? { op: 'replace', ns: collection.ns, doc: next } : { op: 'patch', ns: collection.ns, id: next._id, set: change.set });
     return true;
   }
@@ -182,7 +182,7 @@ export class Catalog {
         const collection = this.replayTarget(op.ns);
         const previous = collection.documents.get(idKeyOf({ _id: op.id }));
         if (previous === undefined) throw new Error(`journal patch of a missing document in ${op.ns}`);
-        collection.replace(previous, withValues(previous, op.set));
+        collection.replace(previous, withValues(previous, op.set), new Set(Object.keys(op.set)));
         return;
       }
       case 'delete': {

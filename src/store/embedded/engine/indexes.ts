@@ -35,6 +35,8 @@ export class CollectionIndex {
   readonly sparse: boolean;
   readonly expireAfterSeconds: number | undefined;
   private readonly partialFilter: DocumentPredicate | undefined;
+  /** The top-level fields the keys come from; undefined when any field may matter (partial filter, wildcard). */
+  private readonly roots: ReadonlySet<string> | undefined;
   /**
    * keyString → the id (canonical `_id` key) holding it, or a Set of them when several do. Most
    * keys belong to one document (every unique index, most compound ones), and a Set per key cost
@@ -54,6 +56,14 @@ export class CollectionIndex {
     this.sparse = spec.sparse === true;
     this.expireAfterSeconds = typeof spec.expireAfterSeconds === 'number' ? spec.expireAfterSeconds : undefined;
     this.partialFilter = partialFilter;
+    this.roots = partialFilter !== undefined || this.fields.some((field) => field.path.includes('$')) ? undefined : new Set(this.fields.map((field) => field.parts[0] as string));
+  }
+
+  /** Whether changing these top-level fields of a document may change its keys in this index. */
+  dependsOnAny(changedFields: ReadonlySet<string>): boolean {
+    if (this.roots === undefined) return true;
+    for (const root of this.roots) if (changedFields.has(root)) return true;
+    return false;
   }
 
   get keyPattern(): Document {
