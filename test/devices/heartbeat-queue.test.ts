@@ -72,6 +72,22 @@ t.test('a refused item rejects its own caller only; large flushes are split into
   t.same(batches.map((batch) => batch.length), [2, 2, 1]);
 });
 
+t.test('the batches of one large flush are written one after another, not all at once', async (t) => {
+  let running = 0;
+  let most = 0;
+  const write = async (items: Item[]) => {
+    running += 1;
+    most = Math.max(most, running);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    running -= 1;
+    return items.map((item) => item.n);
+  };
+  const queue = createLatestQueue(write, { keyOf: (item: Item) => item.key, pace, maxBatch: 10 });
+  const results = await Promise.all(Array.from({ length: 45 }, (_, n) => queue.push({ key: `k${n}`, n })));
+  t.same(results, Array.from({ length: 45 }, (_, n) => n));
+  t.equal(most, 1, 'never two writes at a time');
+});
+
 t.test('close writes what waits at once, and every later item without a pause', async (t) => {
   const { batches, write } = recordingWrite();
   const queue = createLatestQueue(write, { keyOf: (item: Item) => item.key, pace: { minMs: 60_000, maxMs: 60_000 }, maxBatch: 500 });
