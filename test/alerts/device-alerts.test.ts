@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
+import { ManualClock } from '../../src/ports/clock.js';
 import { nextEventWhere, request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { connectDevice, eventually, heartbeat, provisionDevice, topic } from '../helpers/devices.js';
@@ -91,6 +92,30 @@ t.test('battery.low from heartbeats and device.offline from presence raise and c
   await eventually(async () => (await alerts('resolved')).filter((a) => a.type === 'device.offline').length === 2);
   const open = (await alerts('active')).filter((a) => a.type === 'device.offline');
   t.equal(open.length, 1, 'the dispenser that dropped again has an open device.offline alert');
+});
+
+t.test('a device called offline by silence while still connected is back online with its next heartbeat, and its alert resolves', async (t) => {
+  const clock = new ManualClock(new Date());
+  const hub = await startTestHub(t, { clock });
+  const s = await alertScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id, heartbeatTimeoutSeconds: 60 });
+  const caregiver = await signedInSocket(t, hub, s.caregiver.token);
+  const client = await connectDevice(t, hub, device);
+  const { presence } = hub.features.devices;
+  await eventually(async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status.online === true);
+
+  // Its firmware stalls: the connection stays up, nothing is heard for longer than the timeout.
+  const silent = nextEventWhere<Payload>(caregiver, 'alert:raised', (a) => a.type === 'device.offline');
+  clock.advance(61_000);
+  t.equal(await presence.sweepSilent(), 1);
+  t.match(await silent, { details: { reason: 'silent' } });
+
+  const online = nextEventWhere<Payload>(caregiver, 'device:status', (u) => u.deviceId === device.id && u.online === true);
+  const resolved = nextEventWhere<Payload>(caregiver, 'alert:updated', (a) => a.type === 'device.offline' && a.status === 'resolved');
+  await client.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ at: clock.now().toISOString(), batteryPercent: 77 })), { qos: 0 });
+  t.match(await online, { online: true, reason: null }, 'caregivers see it online again');
+  t.match(await resolved, { resolved: { auto: true, note: 'Device back online' } }, 'and its device.offline alert resolves itself');
+  t.match((await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status, { online: true, batteryPercent: 77 });
 });
 
 t.test('a jam on an unassigned dispenser is an alert for staff only; a patient acks and resolves their own over the socket', async (t) => {

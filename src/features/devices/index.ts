@@ -28,8 +28,8 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   const realtime = createDeviceRealtime(ctx.sockets);
   const directory = createDeviceDirectory(models.Device);
   const { changed } = createDeviceChanges(directory, ctx.mqtt, ctx.sockets);
-  const ingest = createIngest(models, directory, realtime, ctx.clock, ctx.config.devices, heartbeatMetrics(ctx));
   const presence = createPresence(models, realtime, ctx.clock, log);
+  const ingest = createIngest(models, directory, realtime, presence.online, ctx.clock, ctx.config.devices, heartbeatMetrics(ctx));
   const commands = createCommands(models, ctx.mqtt, ctx.clock);
   const schedules = createSchedules(models, ctx.mqtt, ctx.clock);
   const authenticate = createDeviceAuthenticator(models);

@@ -84,7 +84,10 @@ export interface HeartbeatObserver {
   onSuperseded?: () => void;
 }
 
-export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, clock: Clock, options: IngestOptions, observer: HeartbeatObserver = {}) {
+/** Presence's word on a device heard from while it was called offline (presence.ts). */
+export type BackOnline = (deviceId: string) => Promise<DeviceDoc | null>;
+
+export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, backOnline: BackOnline, clock: Clock, options: IngestOptions, observer: HeartbeatObserver = {}) {
   const { Device, Command } = models;
   const pace = { minMs: Math.min(HEARTBEAT_GATHER_MS, options.heartbeatMaxPauseMs), maxMs: options.heartbeatMaxPauseMs };
   const { writeEvent, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
@@ -114,8 +117,8 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
      */
     async heartbeat(deviceId: string, payload: HeartbeatPayload): Promise<void> {
       const now = clock.now();
+      // Not `online`: presence says that (below), so that its listeners hear of it.
       const status = {
-        'status.online': true,
         'status.lastSeenAt': now,
         'status.batteryPercent': payload.batteryPercent,
         'status.rssiDbm': payload.rssiDbm,
@@ -134,8 +137,12 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
         observer.onSuperseded?.();
         return;
       }
-      const { device, previous } = written;
-      realtime.status(device);
+      const { previous } = written;
+      let { device } = written;
+      // Called offline while still connected (silent past its timeout, e.g. a stalled firmware): it
+      // is back, and presence tells caregivers and listeners (a device.offline alert resolves).
+      if (device.status?.online === false) device = (await backOnline(deviceId)) ?? device;
+      else realtime.status(device);
       for (const listener of heartbeatListeners) await listener(device, previous);
     },
 
