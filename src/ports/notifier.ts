@@ -59,5 +59,11 @@ export interface AttemptResult {
 
 export interface Notifier {
   readonly channel: NotifyChannel;
+  /**
+   * Done in-process and at once, in one attempt (the built-in socket channel): the alerts feature
+   * then records the notification with its outcome in one write instead of recording it pending
+   * and its attempt after.
+   */
+  readonly immediate?: boolean;
   send(delivery: Delivery): Promise<AttemptResult>;
 }

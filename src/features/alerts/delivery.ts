@@ -1,7 +1,8 @@
 /**
  * Sends notifications through the Notifier adapters, with retries and
  * exponential backoff for outside channels, recording every attempt on the
- * notification document. Deliveries run in the background (a device's PUBACK
+ * notification document (an immediate channel's one attempt is recorded with
+ * the notification itself). Deliveries run in the background (a device's PUBACK
  * or an escalation tick never waits on a slow webhook); `settled()` waits for
  * the ones in flight (tests, shutdown). A batch of notifications (a sweep's
  * alerts) is recorded with one insertMany, and attempts finishing together
@@ -10,7 +11,7 @@
 import { Types } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../observability/logger.js';
-import type { Delivery, DeliveryTarget, NotificationMessage, Notifier, NotifyChannel } from '../../ports/notifier.js';
+import type { AttemptResult, Delivery, DeliveryTarget, NotificationMessage, Notifier, NotifyChannel } from '../../ports/notifier.js';
 import { createAttemptLog } from './attempt-log.js';
 import type { AlertModels } from './models.js';
 
@@ -63,15 +64,23 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
   const settings = { ...options };
   const attempts = createAttemptLog(Notification);
 
+  /** One attempt, as the delivery log records it; a throwing adapter counts as a retryable failure. */
+  async function attemptOnce(notifier: Notifier, delivery: Omit<Delivery, 'attempt'>, attempt: number) {
+    const started = performance.now();
+    const at = clock.now();
+    const result = await notifier.send({ ...delivery, attempt }).catch((error: unknown) => ({ ok: false, retryable: true, error: (error as Error).name || 'error', statusCode: undefined }));
+    const record = { attempt, at, ok: result.ok, statusCode: result.statusCode ?? null, error: result.error ?? null, durationMs: Math.round(performance.now() - started) };
+    return { result, record };
+  }
+
+  /** What a notification's last attempt makes of it. */
+  const outcomeOf = (result: AttemptResult) => ({ status: result.ok ? 'delivered' : 'failed', reason: result.ok ? null : (result.error ?? 'failed'), completedAt: clock.now() });
+
   async function attemptAll(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>): Promise<void> {
-    const max = notifier.channel === 'socket' ? 1 : settings.maxAttempts;
-    for (let attempt = 1; attempt <= max; attempt += 1) {
-      const started = performance.now();
-      const at = clock.now();
-      const result = await notifier.send({ ...delivery, attempt }).catch((error: unknown) => ({ ok: false, retryable: true, error: (error as Error).name || 'error', statusCode: undefined }));
-      const record = { attempt, at, ok: result.ok, statusCode: result.statusCode ?? null, error: result.error ?? null, durationMs: Math.round(performance.now() - started) };
-      const last = result.ok || !result.retryable || attempt === max;
-      await attempts.record(id, { $push: { attempts: record }, ...(last ? { $set: { status: result.ok ? 'delivered' : 'failed', reason: result.ok ? null : (result.error ?? 'failed'), completedAt: clock.now() } } : {}) });
+    for (let attempt = 1; attempt <= settings.maxAttempts; attempt += 1) {
+      const { result, record } = await attemptOnce(notifier, delivery, attempt);
+      const last = result.ok || !result.retryable || attempt === settings.maxAttempts;
+      await attempts.record(id, { $push: { attempts: record }, ...(last ? { $set: outcomeOf(result) } : {}) });
       if (last) return;
       await sleep(settings.backoffMs * 2 ** (attempt - 1));
     }
@@ -92,10 +101,10 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
       userId: item.target.userId ?? null,
       endpoint: endpointLabel(item.target.url),
       status: skip ? (skip === 'quiet_hours' ? 'suppressed' : 'failed') : 'pending',
-      reason: skip ?? null,
-      attempts: [],
+      reason: skip ?? null as string | null,
+      attempts: [] as Array<Awaited<ReturnType<typeof attemptOnce>>['record']>,
       createdAt: now,
-      completedAt: skip ? now : null,
+      completedAt: skip ? now : (null as Date | null),
     };
     const delivery = skip || !notifier ? null : { id, notifier, delivery: { channel: item.channel, target: item.target, message: { ...message, notificationId: String(id), tier: item.tier, event: item.event } } };
     return { doc, delivery };
@@ -112,12 +121,19 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
     const now = clock.now();
     const prepared = batches.flatMap(({ planned, message }) => planned.map((item) => prepare(item, message, now)));
     if (!prepared.length) return;
+    // Immediate channels (the socket) deliver now, and their notification is stored with its outcome:
+    // one write instead of two — a sweep raising thousands of alerts wrote thousands of each.
+    for (const { doc, delivery } of prepared) {
+      if (!delivery?.notifier.immediate) continue;
+      const { result, record } = await attemptOnce(delivery.notifier, delivery.delivery, 1);
+      Object.assign(doc, { attempts: [record] }, outcomeOf(result));
+    }
     // The documents are complete (every field set here), so mongoose need not hydrate and validate them.
     await Notification.insertMany(
       prepared.map((p) => p.doc),
       { lean: true },
     );
-    for (const { delivery } of prepared) if (delivery) start(delivery.id, delivery.notifier, delivery.delivery);
+    for (const { delivery } of prepared) if (delivery && !delivery.notifier.immediate) start(delivery.id, delivery.notifier, delivery.delivery);
   }
 
   return {

@@ -8,6 +8,7 @@ export interface RoomEmitter {
 export function createSocketNotifier(sockets: RoomEmitter): Notifier {
   return {
     channel: 'socket',
+    immediate: true,
     async send({ target, message }: Delivery) {
       if (!target.userId) return { ok: false, retryable: false, error: 'no user' };
       sockets.emit(`user:${target.userId}`, 'alert:notify', message);
