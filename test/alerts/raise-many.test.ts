@@ -205,7 +205,7 @@ t.test('resolveCauses: the open alerts of the causes resolved at once, each foll
   });
   t.equal(commands.filter((c) => c === 'update').length, 1, 'one write for the alerts');
   t.equal(commands.filter((c) => c === 'insert').length, 1, 'one for the follow-ups, stored with their socket delivery (no second write for the attempts)');
-  const followUps = await alerts.models.Notification.find({ alertId: { $in: [refs[0]?.id, refs[1]?.id] }, event: 'alert.resolved' }).lean();
+  const followUps = await alerts.models.Notification.find({ alertId: { $in: [refs[0]?.id as string, refs[1]?.id as string] }, event: 'alert.resolved' }).lean<Array<{ channel: string; status: string; attempts: Array<{ ok: boolean }> }>>();
   t.ok(followUps.length >= 2 && followUps.every((n) => n.channel === 'socket' && n.status === 'delivered' && n.attempts.length === 1 && n.attempts[0]?.ok === true), 'each follow-up recorded delivered, with its one attempt');
   t.match(await alerts.models.Alert.findById(refs[2]?.id).lean(), { status: 'active' }, 'another cause untouched');
   t.match(await alerts.models.Alert.findById(refs[3]?.id).lean(), { resolved: { note: 'seen to', auto: false } }, 'a person’s resolution kept');

@@ -3,8 +3,8 @@
  * time, and the follow-up everyone an alert reached gets once it is resolved.
  * Batches cost the same few store round trips as one alert: the open alerts
  * of the causes, one bulkWrite (each statement guarded by `open: true`, since
- * a person may resolve one meanwhile), one read back, then the follow-ups
- * planned and recorded together.
+ * a person may resolve one meanwhile; read back only when one was), then the
+ * follow-ups planned and recorded together.
  */
 import { Types, type Model } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
@@ -49,14 +49,20 @@ export function createResolver({ Alert, Notification, User, notices, publish, cl
   async function resolveBatch(causes: string[], note: string): Promise<AlertRef[]> {
     const open = [...(await findOpenByCause(Alert, causes)).values()];
     if (!open.length) return [];
-    const resolved = { by: null, at: clock.now(), note, auto: true };
-    await Alert.bulkWrite(
-      open.map((alert) => ({ updateOne: { filter: { _id: alert._id, open: true }, update: { $set: { status: 'resolved', open: false, nextEscalationAt: null, resolved } } } })),
+    const at = clock.now();
+    const resolved = { by: null, at, note, auto: true };
+    // updatedAt set here (not by mongoose's own clock), so that the documents as written are known without reading them back.
+    const change = { status: 'resolved' as const, open: false, nextEscalationAt: null, resolved, updatedAt: at };
+    const written = await Alert.bulkWrite(
+      open.map((alert) => ({ updateOne: { filter: { _id: alert._id, open: true }, update: { $set: change }, timestamps: false } })),
       { ordered: false },
     );
-    // Ours are those carrying this resolution (one a person resolved meanwhile keeps theirs, and their follow-up).
-    const after = await Alert.find({ _id: { $in: open.map((a) => a._id) } }).lean<AlertDoc[]>();
-    const ours = after.filter((a) => a.resolved?.auto && a.resolved.note === note && new Date(a.resolved.at).getTime() === resolved.at.getTime());
+    // Every statement matched: ours are all of them, as updated. Otherwise a person resolved some
+    // meanwhile (they keep theirs, and their follow-up): ours are those carrying this resolution.
+    const ours =
+      written.matchedCount === open.length
+        ? open.map((alert) => ({ ...alert, ...change }))
+        : (await Alert.find({ _id: { $in: open.map((a) => a._id) } }).lean<AlertDoc[]>()).filter((a) => a.resolved?.auto && a.resolved.note === note && new Date(a.resolved.at).getTime() === at.getTime());
     for (const alert of ours) publish(alert);
     await followUp(ours);
     return ours.map(alertRef);
