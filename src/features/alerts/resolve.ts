@@ -2,9 +2,9 @@
  * Resolving alerts because their causes cleared, one or a sweep's worth at a
  * time, and the follow-up everyone an alert reached gets once it is resolved.
  * Batches cost the same few store round trips as one alert: the open alerts
- * of the causes, one bulkWrite (each statement guarded by `open: true`, since
- * a person may resolve one meanwhile; read back only when one was), then the
- * follow-ups planned and recorded together.
+ * of the causes, one updateMany (guarded by `open: true`, since a person may
+ * resolve one meanwhile; read back only when one was), then the follow-ups
+ * planned and recorded together.
  */
 import { Types, type Model } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
@@ -53,11 +53,9 @@ export function createResolver({ Alert, Notification, User, notices, publish, cl
     const resolved = { by: null, at, note, auto: true };
     // updatedAt set here (not by mongoose's own clock), so that the documents as written are known without reading them back.
     const change = { status: 'resolved' as const, open: false, nextEscalationAt: null, resolved, updatedAt: at };
-    const written = await Alert.bulkWrite(
-      open.map((alert) => ({ updateOne: { filter: { _id: alert._id, open: true }, update: { $set: change }, timestamps: false } })),
-      { ordered: false },
-    );
-    // Every statement matched: ours are all of them, as updated. Otherwise a person resolved some
+    // One statement for the batch (the same change for each; `open: true` guards those a person resolved meanwhile).
+    const written = await Alert.updateMany({ _id: { $in: open.map((alert) => alert._id) }, open: true }, { $set: change }, { timestamps: false });
+    // All matched: ours are all of them, as updated. Otherwise a person resolved some
     // meanwhile (they keep theirs, and their follow-up): ours are those carrying this resolution.
     const ours =
       written.matchedCount === open.length
