@@ -118,6 +118,20 @@ t.test('a device called offline by silence while still connected is back online 
   t.match((await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status, { online: true, batteryPercent: 77 });
 });
 
+t.test('a heartbeat written after its device dropped does not bring it back online', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await alertScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const { ingest, presence, models } = hub.features.devices;
+  await presence.offline(device.id, 'disconnected');
+  // The service the MQTT route calls: the heartbeat arrived, then its device's connection went away.
+  t.equal(hub.context.mqtt.isConnected(device.id), false);
+  await ingest.heartbeat(device.id, heartbeat({ batteryPercent: 66 }) as never);
+  const stored = await models.Device.findById(device.id).lean();
+  t.equal(stored?.status?.online, false, 'still offline');
+  t.equal(stored?.status?.batteryPercent, 66, 'with the heartbeat’s status stored');
+});
+
 t.test('a jam on an unassigned dispenser is an alert for staff only; a patient acks and resolves their own over the socket', async (t) => {
   const hub = await startTestHub(t);
   const s = await alertScenario(hub);

@@ -5,6 +5,7 @@
  * `ingest.onEvent`.
  */
 import { Counter, Gauge } from 'prom-client';
+import type { Logger } from '../../observability/logger.js';
 import type { HubContext } from '../context.js';
 import type { Identity } from '../identity/index.js';
 import { createDeviceAccess } from './access.js';
@@ -12,10 +13,10 @@ import { createDeviceChanges } from './changes.js';
 import { createCommands } from './commands.js';
 import { createDeviceAuthenticator } from './device-auth.js';
 import { createDeviceDirectory } from './directory.js';
-import { createIngest } from './ingest.js';
+import { createIngest, type BackOnline } from './ingest.js';
 import { deviceModels } from './models.js';
 import { registerDeviceMqtt } from './mqtt.js';
-import { createPresence } from './presence.js';
+import { createPresence, type Presence } from './presence.js';
 import { createDeviceRealtime } from './realtime.js';
 import { registerDeviceRoutes } from './routes.js';
 import { createSchedules } from './schedule.js';
@@ -29,7 +30,7 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   const directory = createDeviceDirectory(models.Device);
   const { changed } = createDeviceChanges(directory, ctx.mqtt, ctx.sockets);
   const presence = createPresence(models, realtime, ctx.clock, log);
-  const ingest = createIngest(models, directory, realtime, presence.online, ctx.clock, ctx.config.devices, heartbeatMetrics(ctx));
+  const ingest = createIngest(models, directory, realtime, backOnline(presence, ctx.mqtt, log), ctx.clock, ctx.config.devices, heartbeatMetrics(ctx));
   const commands = createCommands(models, ctx.mqtt, ctx.clock);
   const schedules = createSchedules(models, ctx.mqtt, ctx.clock);
   const authenticate = createDeviceAuthenticator(models);
@@ -48,6 +49,29 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
 }
 
 export type Devices = Awaited<ReturnType<typeof registerDevices>>;
+
+/**
+ * A heartbeat from a device presence called offline: online again through presence — only while
+ * its connection to this instance is up (a heartbeat may be written after its device dropped),
+ * and said offline again if it dropped meanwhile (its disconnect found it offline and did nothing).
+ * A failure is logged: the heartbeat itself is stored.
+ */
+function backOnline(presence: Presence, mqtt: HubContext['mqtt'], log: Logger): BackOnline {
+  return async (deviceId) => {
+    if (!mqtt.isConnected(deviceId)) return null;
+    try {
+      const device = await presence.online(deviceId);
+      if (device && !mqtt.isConnected(deviceId)) {
+        await presence.offline(deviceId, 'disconnected');
+        return null;
+      }
+      return device;
+    } catch (error) {
+      log.warn({ err: error, deviceId }, 'could not say a heartbeating device is online again');
+      return null;
+    }
+  };
+}
 
 /** How the heartbeat queue keeps up (heartbeat-queue.ts): its pause, and the heartbeats a newer one replaced. */
 function heartbeatMetrics(ctx: HubContext) {
