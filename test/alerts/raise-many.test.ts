@@ -237,3 +237,20 @@ t.test('thousands of causes at once are raised and resolved in batches, with the
   t.equal(resolved.length, count, 'every open alert resolved once');
   t.equal(await hub.features.alerts.models.Alert.countDocuments({ cause: /^many-/, status: 'resolved' }), count);
 });
+
+t.test('a socket notification that could not be recorded is not sent', async (t) => {
+  const hub = await startTestHub(t);
+  await hub.context.jobs.stop();
+  const s = await alertScenario(hub);
+  const caregiver = await signedInSocket(t, hub, s.caregiver.token);
+  const notes = collect<AnyBody>(caregiver, 'alert:notify');
+  const alerts = hub.features.alerts;
+  // The store refuses every notification to the caregiver: one is already recorded, and a unique index forbids a second.
+  const { Notification } = alerts.models;
+  await Notification.collection.insertOne({ userId: s.caregiver.userId, channel: 'socket', status: 'delivered' });
+  await Notification.collection.createIndex({ userId: 1 }, { unique: true, partialFilterExpression: { channel: 'socket' } });
+  const base = { organisationId: s.admin.organisationId, patientId: s.patient.id };
+  await t.rejects(alerts.raise({ ...base, type: 'device.jam', cause: 'device.jam:unrecorded' }), { code: 11000 }, 'the raise fails with the insert');
+  await settle(300);
+  t.same(notes, [], 'and the caregiver was told nothing the log does not show');
+});

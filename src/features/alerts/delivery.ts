@@ -1,8 +1,8 @@
 /**
  * Sends notifications through the Notifier adapters, with retries and
  * exponential backoff for outside channels, recording every attempt on the
- * notification document (an immediate channel's one attempt is recorded with
- * the notification itself). Deliveries run in the background (a device's PUBACK
+ * notification document (an immediate channel's notification is stored as
+ * delivered by the one attempt that follows the write). Deliveries run in the background (a device's PUBACK
  * or an escalation tick never waits on a slow webhook); `settled()` waits for
  * the ones in flight (tests, shutdown). A batch of notifications (a sweep's
  * alerts) is recorded with one insertMany, and attempts finishing together
@@ -16,7 +16,7 @@ import { createAttemptLog } from './attempt-log.js';
 import type { AlertModels } from './models.js';
 
 export interface DeliveryOptions {
-  /** Attempts for outside channels (webhook, sms, voice); the socket channel tries once. */
+  /** Attempts for outside channels (webhook, sms, voice); an immediate channel (the socket) tries once. */
   maxAttempts: number;
   /** First retry after this many ms, then doubled each time. */
   backoffMs: number;
@@ -121,19 +121,29 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
     const now = clock.now();
     const prepared = batches.flatMap(({ planned, message }) => planned.map((item) => prepare(item, message, now)));
     if (!prepared.length) return;
-    // Immediate channels (the socket) deliver now, and their notification is stored with its outcome:
-    // one write instead of two — a sweep raising thousands of alerts wrote thousands of each.
+    // Immediate channels (the socket) are stored as delivered by the attempt that follows the write:
+    // one write instead of two (a sweep raising thousands of alerts wrote thousands of each), and
+    // nobody is told of a notification that could not be recorded.
     for (const { doc, delivery } of prepared) {
-      if (!delivery?.notifier.immediate) continue;
-      const { result, record } = await attemptOnce(delivery.notifier, delivery.delivery, 1);
-      Object.assign(doc, { attempts: [record] }, outcomeOf(result));
+      if (delivery?.notifier.immediate) Object.assign(doc, { attempts: [{ attempt: 1, at: now, ok: true, statusCode: null, error: null, durationMs: 0 }] }, outcomeOf({ ok: true, retryable: false }));
     }
     // The documents are complete (every field set here), so mongoose need not hydrate and validate them.
     await Notification.insertMany(
       prepared.map((p) => p.doc),
       { lean: true },
     );
-    for (const { delivery } of prepared) if (delivery && !delivery.notifier.immediate) start(delivery.id, delivery.notifier, delivery.delivery);
+    for (const { delivery } of prepared) {
+      if (!delivery) continue;
+      if (delivery.notifier.immediate) await deliverNow(delivery.id, delivery.notifier, delivery.delivery);
+      else start(delivery.id, delivery.notifier, delivery.delivery);
+    }
+  }
+
+  /** The one attempt of an immediate channel, recorded as delivered beforehand: corrected in the rare case it was not. */
+  async function deliverNow(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>): Promise<void> {
+    const { result, record } = await attemptOnce(notifier, delivery, 1);
+    if (result.ok) return;
+    await attempts.record(id, { $set: { attempts: [record], ...outcomeOf(result) } }).catch((error: unknown) => logger.error({ err: error, notificationId: String(id) }, 'could not record a failed notification'));
   }
 
   return {
