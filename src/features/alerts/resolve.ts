@@ -3,8 +3,9 @@
  * time, and the follow-up everyone an alert reached gets once it is resolved.
  * Batches cost the same few store round trips as one alert: the open alerts
  * of the causes, one updateMany (guarded by `open: true`, since a person may
- * resolve one meanwhile; read back only when one was), then the follow-ups
- * planned and recorded together.
+ * resolve one meanwhile), a read back of the few fields an open alert may
+ * have gained meanwhile (of whole alerts when a person resolved one), then the
+ * follow-ups planned and recorded together.
  */
 import { Types, type Model } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
@@ -25,6 +26,9 @@ interface Deps {
   publish: (alert: AlertDoc) => void;
   clock: Clock;
 }
+
+/** The fields of an alert that change while it is open (acknowledge, escalate), besides those resolving sets. */
+const MUTABLE_WHILE_OPEN = { acknowledged: 1, tier: 1, notifiedTier: 1 } as const;
 
 export function createResolver({ Alert, Notification, User, notices, publish, clock }: Deps) {
   /** Once resolved, everyone each alert reached (delivered, not a follow-up itself) hears it is over. */
@@ -51,16 +55,21 @@ export function createResolver({ Alert, Notification, User, notices, publish, cl
     if (!open.length) return [];
     const at = clock.now();
     const resolved = { by: null, at, note, auto: true };
-    // updatedAt set here (not by mongoose's own clock), so that the documents as written are known without reading them back.
-    const change = { status: 'resolved' as const, open: false, nextEscalationAt: null, resolved, updatedAt: at };
+    // updatedAt set here (as mongoose's timestamps would), so that the documents as written are known without reading them whole.
+    const change = { status: 'resolved' as const, open: false, nextEscalationAt: null, resolved, updatedAt: new Date() };
+    const ids = open.map((alert) => alert._id);
     // One statement for the batch (the same change for each; `open: true` guards those a person resolved meanwhile).
-    const written = await Alert.updateMany({ _id: { $in: open.map((alert) => alert._id) }, open: true }, { $set: change }, { timestamps: false });
-    // All matched: ours are all of them, as updated. Otherwise a person resolved some
-    // meanwhile (they keep theirs, and their follow-up): ours are those carrying this resolution.
-    const ours =
-      written.matchedCount === open.length
-        ? open.map((alert) => ({ ...alert, ...change }))
-        : (await Alert.find({ _id: { $in: open.map((a) => a._id) } }).lean<AlertDoc[]>()).filter((a) => a.resolved?.auto && a.resolved.note === note && new Date(a.resolved.at).getTime() === at.getTime());
+    const written = await Alert.updateMany({ _id: { $in: ids }, open: true }, { $set: change }, { timestamps: false });
+    let ours: AlertDoc[];
+    if (written.matchedCount === open.length) {
+      // All ours: as read, with what an open alert may have gained meanwhile (an acknowledgement, a
+      // later tier) read again — a few fields, not the whole alerts with their policies.
+      const since = new Map((await Alert.find({ _id: { $in: ids } }, MUTABLE_WHILE_OPEN).lean<AlertDoc[]>()).map((alert) => [String(alert._id), alert]));
+      ours = open.map((alert) => ({ ...alert, ...since.get(String(alert._id)), ...change }));
+    } else {
+      // A person resolved some meanwhile (they keep theirs, and their follow-up): ours carry this resolution.
+      ours = (await Alert.find({ _id: { $in: ids } }).lean<AlertDoc[]>()).filter((a) => a.resolved?.auto && a.resolved.note === note && new Date(a.resolved.at).getTime() === at.getTime());
+    }
     for (const alert of ours) publish(alert);
     await followUp(ours);
     return ours.map(alertRef);
