@@ -13,7 +13,7 @@ import type { Hub } from '../../src/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { request, type AnyBody } from '../helpers/clients.js';
 import { addToCareTeam, createPatient, login } from '../helpers/factories.js';
-import { startHubPair, startTestHub } from '../helpers/hub.js';
+import { startHubPair, startTestHub, storeCommandsDuring } from '../helpers/hub.js';
 import { alertScenario, collect, putPatientPolicy, settle, signedInSocket } from './helpers.js';
 
 const twoTiers = {
@@ -25,15 +25,11 @@ const twoTiers = {
 
 /** Store commands the hub's driver sends while `run` runs (and its deliveries settle). */
 async function commandsDuring(hub: Hub, run: () => Promise<unknown>): Promise<string[]> {
-  const seen: string[] = [];
-  const stop = hub.context.store.onCommand((command) => void seen.push(command));
-  try {
+  const seen = await storeCommandsDuring(hub, async () => {
     await run();
     await hub.features.alerts.delivery.settled();
-  } finally {
-    stop();
-  }
-  return seen;
+  });
+  return seen.map(({ command }) => command);
 }
 
 async function notificationLog(hub: Hub, token: string, alertId: string): Promise<AnyBody[]> {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { connectSocket, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
-import { startTestHub } from '../helpers/hub.js';
+import { startTestHub, storeCommandsDuring } from '../helpers/hub.js';
 import { careScenario } from '../helpers/factories.js';
 import { connectDevice, doseTaken, eventually, heartbeat, inbox, nextMessage, provisionDevice, topic } from '../helpers/devices.js';
 import { ManualClock } from '../../src/ports/clock.js';
@@ -121,6 +121,20 @@ t.test('commands: delivered after reconnect, acked, expired when stale', async (
   t.equal(await hub.features.devices.commands.expireStale(), 1);
   const expired = await request(hub, 'GET', `/api/v1/devices/${device.id}/commands/${stale.body.commandId as string}`, { token: s.clinician.token });
   t.equal(expired.body.status, 'expired', 'an unanswered command past its expiry is expired');
+});
+
+t.test('devices reconnecting together each get their own pending commands', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const [a, b, c] = await Promise.all([0, 1, 2].map(() => provisionDevice(hub, s.clinician, { patientId: s.patient.id })));
+  const send = (deviceId: string, type: string) => request(hub, 'POST', `/api/v1/devices/${deviceId}/commands`, { token: s.clinician.token, body: { type, ttlSeconds: 600 } });
+  await send(a!.id, 'ring');
+  await send(a!.id, 'locate');
+  await send(b!.id, 'sync_time');
+  // The service each reconnect calls, for three devices in the same turn: one find for all of them, answered per device.
+  const { commands } = hub.features.devices;
+  const sent = await storeCommandsDuring(hub, async () => t.same(await Promise.all([a!.id, b!.id, c!.id].map((id) => commands.resendPending(id))), [2, 1, 0]));
+  t.equal(sent.filter(({ command }) => command === 'find').length, 1);
 });
 
 // On either thread: a store on a worker thread closes its sockets from another event loop, which

@@ -11,6 +11,7 @@ import { ManualClock } from '../../src/ports/clock.js';
 import type { Hub } from '../../src/hub.js';
 import { connectSocket, nextEvent, roomsJoined, type AnyBody } from '../helpers/clients.js';
 import { addToCareTeam, careScenario, createPatient, currentToken } from '../helpers/factories.js';
+import { storeCommandsDuring } from '../helpers/hub.js';
 import { as, startDoseHub } from './helpers.js';
 
 const plan = (critical: boolean) => ({
@@ -20,14 +21,7 @@ const plan = (critical: boolean) => ({
 
 /** The store commands sent while `run` runs, as `command:collection`. */
 async function commandsDuring(hub: Hub, run: () => Promise<unknown>): Promise<string[]> {
-  const seen: string[] = [];
-  const stop = hub.context.store.onCommand((command, collection) => void seen.push(`${command}:${String(collection)}`));
-  try {
-    await run();
-  } finally {
-    stop();
-  }
-  return seen;
+  return (await storeCommandsDuring(hub, run)).map(({ command, collection }) => `${command}:${String(collection)}`);
 }
 
 /** Four patients without a dispenser (their doses are confirmed by people), each with one dose at 08:00 Paris (06:00Z), late at 06:30Z, closing at 07:00Z; the first one's medication is critical. */

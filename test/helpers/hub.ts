@@ -85,3 +85,15 @@ export async function startHubPair(t: Teardown, options: Pick<TestHubOptions, 'c
   t.teardown(() => b.close());
   return { a, b };
 }
+
+/** The store commands the hub sends while `run` runs, in order, with their collections. */
+export async function storeCommandsDuring(hub: Hub, run: () => Promise<unknown>): Promise<Array<{ command: string; collection: unknown }>> {
+  const seen: Array<{ command: string; collection: unknown }> = [];
+  const stop = hub.context.store.onCommand((command, collection) => void seen.push({ command, collection }));
+  try {
+    await run();
+  } finally {
+    stop();
+  }
+  return seen;
+}

@@ -6,6 +6,7 @@
  * completes a command; one not acked by its expiry is marked expired.
  */
 import { randomUUID } from 'node:crypto';
+import DataLoader from 'dataloader';
 import type { Clock } from '../../ports/clock.js';
 import type { MqttTransport } from '../../transports/mqtt/broker.js';
 import type { CommandDoc, DeviceDoc, DeviceModels } from './models.js';
@@ -22,6 +23,16 @@ export const commandTopic = (deviceId: string): string => `v1/devices/${deviceId
 
 export function createCommands(models: DeviceModels, mqtt: MqttTransport, clock: Clock) {
   const { Command } = models;
+  // A fleet reconnecting after a restart asks for thousands of devices' pending commands at once: one find per burst.
+  const pendingOf = new DataLoader<string, CommandDoc[]>(
+    async (deviceIds) => {
+      const pending = await Command.find({ deviceId: { $in: [...deviceIds] }, status: 'pending', expiresAt: { $gt: clock.now() } }).sort({ issuedAt: 1 }).lean<CommandDoc[]>();
+      const byDevice = new Map<string, CommandDoc[]>();
+      for (const command of pending) byDevice.set(command.deviceId, [...(byDevice.get(command.deviceId) ?? []), command]);
+      return deviceIds.map((id) => byDevice.get(id) ?? []);
+    },
+    { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
+  );
 
   const wirePayload = (command: CommandDoc) => ({
     commandId: command._id,
@@ -52,7 +63,7 @@ export function createCommands(models: DeviceModels, mqtt: MqttTransport, clock:
 
     /** Re-sends the device's pending, unexpired commands (on reconnect). */
     async resendPending(deviceId: string): Promise<number> {
-      const pending = await Command.find({ deviceId, status: 'pending', expiresAt: { $gt: clock.now() } }).sort({ issuedAt: 1 }).lean<CommandDoc[]>();
+      const pending = await pendingOf.load(deviceId);
       for (const command of pending) await mqtt.publish(commandTopic(deviceId), wirePayload(command), { qos: 1 });
       return pending.length;
     },
