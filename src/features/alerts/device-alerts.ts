@@ -4,11 +4,12 @@
  * (resolved when it comes back). Causes are per device (per slot for refills),
  * so a device repeating itself adds nothing while its alert is open.
  */
-import DataLoader from 'dataloader';
 import type { Logger } from '../../observability/logger.js';
 import type { Devices } from '../devices/index.js';
 import type { DeviceDoc } from '../devices/models.js';
 import type { AlertsApi, AlertType } from './contract.js';
+import type DataLoader from 'dataloader';
+import { burstLoader } from '../burst-loader.js';
 
 /** Below this a heartbeat raises battery.low; at or above BATTERY_OK it resolves it (hysteresis). */
 export const BATTERY_LOW_PERCENT = 20;
@@ -36,12 +37,11 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
   const loaderFor = (note: string): DataLoader<string, true> => {
     let loader = resolvers.get(note);
     if (!loader) {
-      loader = new DataLoader<string, true>(
+      loader = burstLoader<string, true>(
         async (causes) => {
           await alerts.resolveCauses([...causes], note);
           return causes.map(() => true as const);
         },
-        { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
       );
       resolvers.set(note, loader);
     }

@@ -6,10 +6,10 @@
  * completes a command; one not acked by its expiry is marked expired.
  */
 import { randomUUID } from 'node:crypto';
-import DataLoader from 'dataloader';
 import type { Clock } from '../../ports/clock.js';
 import type { MqttTransport } from '../../transports/mqtt/broker.js';
 import type { CommandDoc, DeviceDoc, DeviceModels } from './models.js';
+import { burstLoader } from '../burst-loader.js';
 
 export const MAX_COMMAND_TTL_SECONDS = 24 * 60 * 60;
 
@@ -24,14 +24,13 @@ export const commandTopic = (deviceId: string): string => `v1/devices/${deviceId
 export function createCommands(models: DeviceModels, mqtt: MqttTransport, clock: Clock) {
   const { Command } = models;
   // A fleet reconnecting after a restart asks for thousands of devices' pending commands at once: one find per burst.
-  const pendingOf = new DataLoader<string, CommandDoc[]>(
+  const pendingOf = burstLoader<string, CommandDoc[]>(
     async (deviceIds) => {
       const pending = await Command.find({ deviceId: { $in: [...deviceIds] }, status: 'pending', expiresAt: { $gt: clock.now() } }).sort({ issuedAt: 1 }).lean<CommandDoc[]>();
       const byDevice = new Map<string, CommandDoc[]>();
       for (const command of pending) byDevice.set(command.deviceId, [...(byDevice.get(command.deviceId) ?? []), command]);
       return deviceIds.map((id) => byDevice.get(id) ?? []);
     },
-    { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
   );
 
   const wirePayload = (command: CommandDoc) => ({

@@ -4,26 +4,25 @@
  * are counted per device id and per address; past the limit the device is
  * refused for a while (CONNACK 3 / HTTP 429) even with the right secret.
  */
-import DataLoader from 'dataloader';
 import type { Middleware } from 'koa';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { AppError } from '../../errors.js';
 import type { MqttPrincipal } from '../../transports/mqtt/policy.js';
 import { secretMatches } from './credentials.js';
 import type { DeviceDoc, DeviceModels } from './models.js';
+import { burstLoader } from '../burst-loader.js';
 
 const FAILURES_PER_DEVICE = { points: 10, duration: 300, blockDuration: 300 };
 const FAILURES_PER_ADDRESS = { points: 100, duration: 300, blockDuration: 300 };
 
 export function createDeviceAuthenticator(models: DeviceModels) {
   // A fleet reconnecting after a restart sends thousands of CONNECTs at once: their lookups share one query per burst.
-  const credentials = new DataLoader<string, DeviceDoc | null>(
+  const credentials = burstLoader<string, DeviceDoc | null>(
     async (ids) => {
       const found = await models.Device.find({ _id: { $in: [...ids] } }, { secretHash: 1, disabled: 1, organisationId: 1, patientId: 1 }).lean<DeviceDoc[]>();
       const byId = new Map(found.map((device) => [device._id, device]));
       return ids.map((id) => byId.get(id) ?? null);
     },
-    { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
   );
   const byDevice = new RateLimiterMemory({ keyPrefix: 'device-auth', ...FAILURES_PER_DEVICE });
   const byAddress = new RateLimiterMemory({ keyPrefix: 'device-auth-ip', ...FAILURES_PER_ADDRESS });

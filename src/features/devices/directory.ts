@@ -16,9 +16,9 @@
  * background once it is half its age limit old, so its events do not wait for a read when the
  * entry expires.
  */
-import DataLoader from 'dataloader';
 import type { Model } from 'mongoose';
 import type { DeviceDoc } from './models.js';
+import { burstLoader } from '../burst-loader.js';
 
 export type DeviceIdentity = Pick<DeviceDoc, '_id' | 'organisationId' | 'patientId'>;
 
@@ -47,7 +47,7 @@ export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TT
   }
 
   /** One find for every id asked for in this turn of the event loop (500 at most). */
-  const reads = new DataLoader<string, DirectoryEntry | null>(
+  const reads = burstLoader<string, DirectoryEntry | null>(
     async (ids) => {
       const before = changes;
       const readAt = Date.now();
@@ -67,7 +67,6 @@ export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TT
         return entry;
       });
     },
-    { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
   );
 
   function refreshInBackground(id: string): void {

@@ -13,16 +13,14 @@
  * Each caller still gets its own answer, and only once its write is durable:
  * the MQTT transport sends the PUBACK after that, as before.
  */
-import DataLoader from 'dataloader';
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Filter } from 'mongodb';
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
+import { BURST_MAX_BATCH, burstLoader } from '../burst-loader.js';
 import type { DeviceDirectory, DeviceIdentity, DirectoryEntry } from './directory.js';
 import { createLatestQueue, type PaceBounds } from './heartbeat-queue.js';
 import type { DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 
-/** Larger batches only lengthen the wait of the first message in them. */
-const MAX_BATCH = 500;
 const DEVICE_FIELDS = { secretHash: 0, schedule: 0 } as const;
 /**
  * An event marks its device as seen only when its `lastSeenAt` (as last read or written by this
@@ -60,8 +58,6 @@ type RawDevice = { _id: string; disabled?: boolean; status?: Record<string, unkn
 export type HeartbeatWritten = { device: DeviceDoc; previous: DeviceDoc };
 
 const unknownDevice = (): AppError => new AppError('forbidden', 'Unknown or disabled device');
-const batcher = <K, V>(batch: (keys: readonly K[]) => Promise<Array<V | Error>>) =>
-  new DataLoader<K, V>(batch, { cache: false, maxBatchSize: MAX_BATCH, batchScheduleFn: (flush) => setImmediate(flush) });
 
 export interface HeartbeatPacing {
   /**
@@ -98,7 +94,7 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     }
   }
 
-  const events = batcher<EventWrite, EventWritten>(async (writes) => {
+  const events = burstLoader<EventWrite, EventWritten>(async (writes) => {
     const devices = await directory.lookup(writes.map((w) => w.deviceId));
     const accepted = writes.filter((w) => devices.has(w.deviceId));
     const docs = accepted.map(({ deviceId, doc }) => {
@@ -154,10 +150,10 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     if (history.length) await Heartbeat.collection.insertMany(history, { ordered: false });
     if (updates.length) await rawDevices.bulkWrite(updates, { ordered: true });
     return results;
-  }, { keyOf: replaceWaiting ? (write) => write.deviceId : () => String(++sequence), pace, maxBatch: MAX_BATCH, onPause });
+  }, { keyOf: replaceWaiting ? (write) => write.deviceId : () => String(++sequence), pace, maxBatch: BURST_MAX_BATCH, onPause });
 
   /** Plain `$set`s on devices (status announcements at connect), one bulkWrite per burst. */
-  const deviceSets = batcher<DeviceSet, true>(async (sets) => {
+  const deviceSets = burstLoader<DeviceSet, true>(async (sets) => {
     const updates: AnyBulkWriteOperation<RawDevice>[] = sets.map(({ filter, set }) => ({ updateOne: { filter: filter as Filter<RawDevice>, update: { $set: set } } }));
     await rawDevices.bulkWrite(updates, { ordered: true });
     return sets.map(() => true as const);

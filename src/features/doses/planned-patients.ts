@@ -5,9 +5,9 @@
  * stays true; a "no" is kept for NO_PLAN_TTL_MS and dropped as soon as a plan is created, here or
  * on another hub instance (peer message). Misses of one burst of events share one query.
  */
-import DataLoader from 'dataloader';
 import { Types, type Model } from 'mongoose';
 import type { SocketTransport } from '../../transports/socket/server.js';
+import { burstLoader } from '../burst-loader.js';
 import type { PlanDoc } from './models.js';
 
 const NO_PLAN_TTL_MS = 60_000;
@@ -19,14 +19,11 @@ export function createPlannedPatients(Plan: Model<PlanDoc>, sockets: Pick<Socket
   const unplanned = new Map<string, number>();
   let nextPruneAt = 0;
 
-  const reads = new DataLoader<string, boolean>(
-    async (patientIds) => {
-      const plans = await Plan.find({ patientId: { $in: patientIds.map((id) => new Types.ObjectId(id)) } }, { patientId: 1 }).lean<PlanDoc[]>();
-      const found = new Set(plans.map((plan) => String(plan.patientId)));
-      return patientIds.map((id) => found.has(id));
-    },
-    { cache: false, maxBatchSize: 500, batchScheduleFn: (flush) => setImmediate(flush) },
-  );
+  const reads = burstLoader<string, boolean>(async (patientIds) => {
+    const plans = await Plan.find({ patientId: { $in: patientIds.map((id) => new Types.ObjectId(id)) } }, { patientId: 1 }).lean<PlanDoc[]>();
+    const found = new Set(plans.map((plan) => String(plan.patientId)));
+    return patientIds.map((id) => found.has(id));
+  });
 
   function markPlanned(patientId: string): void {
     planned.add(patientId);
