@@ -81,7 +81,12 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
   const router = new MqttRouter();
   const principals = new WeakMap<Client, MqttPrincipal>();
   const clientsByDevice = new Map<string, Client>();
+  /** Inbound work still storing data: close() waits for it. */
   const inFlight = new Set<Promise<void>>();
+  const track = (work: Promise<void>): void => {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  };
   let authenticator: MqttAuthenticator = refuseEveryone;
   const presenceListeners: PresenceListener[] = [];
   const announce = (principal: MqttPrincipal, online: boolean): void => {
@@ -125,12 +130,12 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
     },
     authorizePublish(client, packet, callback) {
       if (!client) return callback(null);
-      const work = routeInbound(client, packet).then(
-        () => callback(null),
-        (error: unknown) => callback(error as Error),
+      track(
+        routeInbound(client, packet).then(
+          () => callback(null),
+          (error: unknown) => callback(error as Error),
+        ),
       );
-      inFlight.add(work);
-      void work.finally(() => inFlight.delete(work));
     },
   });
 
@@ -178,16 +183,16 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
     const settle = (outcome: Promise<unknown>): void => {
       // Handled after the broker moved on: it may yet be refused, so it never becomes a retained value.
       packet.retain = false;
-      const work = outcome.then(
-        () => undefined,
-        (error: unknown) =>
-          refuse(client, principal, packet.topic, ref, error).catch((failure: unknown) => {
-            // refuse() rethrows what it does not refuse, logged there; a message that needs no ack has nothing to withhold.
-            if (failure !== error) log.error({ err: failure, clientId: client.id }, 'could not tell the device why its message was refused');
-          }),
+      track(
+        outcome.then(
+          () => undefined,
+          (error: unknown) =>
+            refuse(client, principal, packet.topic, ref, error).catch((failure: unknown) => {
+              // refuse() rethrows what it does not refuse, logged there; a message that needs no ack has nothing to withhold.
+              if (failure !== error) log.error({ err: failure, clientId: client.id }, 'could not tell the device why its message was refused');
+            }),
+        ),
       );
-      inFlight.add(work);
-      void work.finally(() => inFlight.delete(work));
     };
     try {
       const payload = parsePayload(packet.payload);
