@@ -91,6 +91,10 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
     const notifier = byChannel.get(item.channel);
     const skip = item.skip ?? (notifier ? undefined : 'channel_unavailable');
     const id = new Types.ObjectId();
+    // An immediate channel (the socket) is stored as delivered by the one attempt that follows the
+    // write: one write instead of two (a sweep raising thousands of alerts wrote thousands of each),
+    // and nobody is told of a notification that could not be recorded.
+    const immediate = !skip && notifier?.immediate === true;
     const doc = {
       _id: id,
       alertId: item.alertId,
@@ -100,11 +104,11 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
       channel: item.channel,
       userId: item.target.userId ?? null,
       endpoint: endpointLabel(item.target.url),
-      status: skip ? (skip === 'quiet_hours' ? 'suppressed' : 'failed') : 'pending',
-      reason: skip ?? null as string | null,
-      attempts: [] as Array<Awaited<ReturnType<typeof attemptOnce>>['record']>,
+      status: skip ? (skip === 'quiet_hours' ? 'suppressed' : 'failed') : immediate ? 'delivered' : 'pending',
+      reason: skip ?? null,
+      attempts: immediate ? [{ attempt: 1, at: now, ok: true, statusCode: null, error: null, durationMs: 0 }] : [],
       createdAt: now,
-      completedAt: skip ? now : (null as Date | null),
+      completedAt: skip || immediate ? now : null,
     };
     const delivery = skip || !notifier ? null : { id, notifier, delivery: { channel: item.channel, target: item.target, message: { ...message, notificationId: String(id), tier: item.tier, event: item.event } } };
     return { doc, delivery };
@@ -121,12 +125,6 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
     const now = clock.now();
     const prepared = batches.flatMap(({ planned, message }) => planned.map((item) => prepare(item, message, now)));
     if (!prepared.length) return;
-    // Immediate channels (the socket) are stored as delivered by the attempt that follows the write:
-    // one write instead of two (a sweep raising thousands of alerts wrote thousands of each), and
-    // nobody is told of a notification that could not be recorded.
-    for (const { doc, delivery } of prepared) {
-      if (delivery?.notifier.immediate) Object.assign(doc, { attempts: [{ attempt: 1, at: now, ok: true, statusCode: null, error: null, durationMs: 0 }] }, outcomeOf({ ok: true, retryable: false }));
-    }
     // The documents are complete (every field set here), so mongoose need not hydrate and validate them.
     await Notification.insertMany(
       prepared.map((p) => p.doc),
