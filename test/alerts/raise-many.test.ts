@@ -211,6 +211,29 @@ t.test('resolveCauses: the open alerts of the causes resolved at once, each foll
   t.same(await alerts.resolveCauses(['late-0'], 'again'), [], 'nothing open any more');
 });
 
+t.test('two resolutions of the same cause at the same instant: one resolves it, one follow-up, one alert:updated', async (t) => {
+  // A manual clock: both resolutions carry the same time and note, so nothing but the write itself tells whose it is.
+  const hub = await startTestHub(t, { clock: new ManualClock('2026-01-15T09:00:00Z') });
+  await hub.context.jobs.stop();
+  const s = await alertScenario(hub);
+  const caregiver = await signedInSocket(t, hub, s.caregiver.token);
+  const updates = collect<AnyBody>(caregiver, 'alert:updated');
+  const notes = collect<AnyBody>(caregiver, 'alert:notify');
+  const alerts = hub.features.alerts;
+  const [ref] = await alerts.raiseMany([{ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.late', cause: 'late-twice' }]);
+  await alerts.delivery.settled();
+
+  // Both read the alert open before either writes (the store answers in order), then both write.
+  const [first, second] = await Promise.all([alerts.resolveCauses(['late-twice'], 'taken'), alerts.resolveCauses(['late-twice'], 'taken')]);
+  await alerts.delivery.settled();
+  t.same([...(first ?? []), ...(second ?? [])].map((r) => r.id), [ref?.id], 'one of them answers with the alert, the other with nothing');
+  const followUps = await alerts.models.Notification.countDocuments({ alertId: ref?.id, event: 'alert.resolved' });
+  t.equal(followUps, 1, 'the caregiver the alert reached is followed up once');
+  await settle(200);
+  t.equal(updates.filter((u) => u.id === ref?.id).length, 1, 'one alert:updated');
+  t.equal(notes.filter((n) => n.event === 'alert.resolved').length, 1, 'one follow-up on the socket');
+});
+
 t.test('thousands of causes at once are raised and resolved in batches, with the same answers', async (t) => {
   const hub = await startTestHub(t);
   await hub.context.jobs.stop();

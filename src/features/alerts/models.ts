@@ -16,6 +16,11 @@ const actionSchema = new Schema(
     at: { type: Date, required: true },
     note: { type: String, default: null },
     auto: { type: Boolean, default: false },
+    /**
+     * Which automatic resolution wrote this (resolve.ts): two resolving the same cause at the same
+     * instant with the same note are otherwise indistinguishable, and each would follow it up.
+     */
+    claim: { type: Schema.Types.ObjectId, default: undefined },
   },
   { _id: false },
 );

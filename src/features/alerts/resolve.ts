@@ -2,10 +2,12 @@
  * Resolving alerts because their causes cleared, one or a sweep's worth at a
  * time, and the follow-up everyone an alert reached gets once it is resolved.
  * Batches cost the same few store round trips as one alert: the open alerts
- * of the causes, one updateMany (guarded by `open: true`, since a person may
- * resolve one meanwhile), a read back of the few fields an open alert may
- * have gained meanwhile (of whole alerts when a person resolved one), then the
- * follow-ups planned and recorded together.
+ * of the causes, one updateMany (guarded by `open: true`, since a person or
+ * another resolution may resolve one meanwhile; each resolution writes its own
+ * claim, so only the writer follows an alert up), a read back of the few
+ * fields an open alert may have gained meanwhile (of whole alerts when some
+ * were resolved by someone else), then the follow-ups planned and recorded
+ * together.
  */
 import { Types, type Model } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
@@ -53,8 +55,8 @@ export function createResolver({ Alert, Notification, User, notices, publish, cl
   async function resolveBatch(causes: string[], note: string): Promise<AlertRef[]> {
     const open = [...(await findOpenByCause(Alert, causes)).values()];
     if (!open.length) return [];
-    const at = clock.now();
-    const resolved = { by: null, at, note, auto: true };
+    const claim = new Types.ObjectId();
+    const resolved = { by: null, at: clock.now(), note, auto: true, claim };
     // updatedAt set here (as mongoose's timestamps would), so that the documents as written are known without reading them whole.
     const change = { status: 'resolved' as const, open: false, nextEscalationAt: null, resolved, updatedAt: new Date() };
     const ids = open.map((alert) => alert._id);
@@ -67,8 +69,9 @@ export function createResolver({ Alert, Notification, User, notices, publish, cl
       const since = new Map((await Alert.find({ _id: { $in: ids } }, MUTABLE_WHILE_OPEN).lean<AlertDoc[]>()).map((alert) => [String(alert._id), alert]));
       ours = open.map((alert) => ({ ...alert, ...since.get(String(alert._id)), ...change }));
     } else {
-      // A person resolved some meanwhile (they keep theirs, and their follow-up): ours carry this resolution.
-      ours = (await Alert.find({ _id: { $in: ids } }).lean<AlertDoc[]>()).filter((a) => a.resolved?.auto && a.resolved.note === note && new Date(a.resolved.at).getTime() === at.getTime());
+      // A person, or another resolution of the same causes, resolved some meanwhile (they keep theirs,
+      // and their follow-up): ours carry this resolution's claim.
+      ours = (await Alert.find({ _id: { $in: ids } }).lean<AlertDoc[]>()).filter((a) => a.resolved?.claim?.equals(claim));
     }
     for (const alert of ours) publish(alert);
     await followUp(ours);
