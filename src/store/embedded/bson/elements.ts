@@ -26,25 +26,63 @@ function valueSize(buffer: Buffer, type: number, at: number): number | undefined
   }
 }
 
-interface Element {
-  type: number;
-  key: string;
-  valueStart: number;
-  valueEnd: number;
-}
-
-function* elements(buffer: Buffer, documentStart: number): Generator<Element, void> {
+/**
+ * The elements of the document at `documentStart`, walked in place: for each one `visit` gets its
+ * type, where its key starts and ends, and where its value starts and ends, and answers false to
+ * stop. Answers false when an element of an unknown type stopped the walk. No key is decoded into a
+ * string and nothing is allocated per element: inserts walk every command this way.
+ */
+function walkElements(buffer: Buffer, documentStart: number, visit: (type: number, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number) => boolean): boolean {
   const documentEnd = documentStart + buffer.readInt32LE(documentStart) - 1; // before the trailing 0
   let at = documentStart + 4;
   while (at < documentEnd) {
     const type = buffer[at] as number;
     const keyEnd = buffer.indexOf(0, at + 1);
-    const key = buffer.toString('latin1', at + 1, keyEnd);
     const size = valueSize(buffer, type, keyEnd + 1);
-    if (size === undefined) return;
-    yield { type, key, valueStart: keyEnd + 1, valueEnd: keyEnd + 1 + size };
+    if (size === undefined) return false;
+    if (!visit(type, at + 1, keyEnd, keyEnd + 1, keyEnd + 1 + size)) return true;
     at = keyEnd + 1 + size;
   }
+  return true;
+}
+
+function keyIs(buffer: Buffer, keyStart: number, keyEnd: number, key: Buffer): boolean {
+  if (keyEnd - keyStart !== key.length) return false;
+  for (let i = 0; i < key.length; i++) if (buffer[keyStart + i] !== key[i]) return false;
+  return true;
+}
+
+/** Whether the key is the decimal `index`, as an array's keys are ("0", "1", …, no leading zeros). */
+function keyIsIndex(buffer: Buffer, keyStart: number, keyEnd: number, index: number): boolean {
+  let value = 0;
+  for (let i = keyStart; i < keyEnd; i++) {
+    const digit = (buffer[i] as number) - 0x30;
+    if (digit < 0 || digit > 9 || (i > keyStart && value === 0)) return false;
+    value = value * 10 + digit;
+  }
+  return keyEnd > keyStart && value === index;
+}
+
+interface Found {
+  type: number;
+  valueStart: number;
+  valueEnd: number;
+}
+
+/**
+ * The one element named `key`: null when there is none, undefined when that cannot be told — more
+ * than one (bson keeps the last: do not guess) or an element of an unknown type before it.
+ */
+function onlyElement(buffer: Buffer, documentStart: number, key: Buffer): Found | null | undefined {
+  let found: Found | null = null;
+  let duplicate = false;
+  const complete = walkElements(buffer, documentStart, (type, keyStart, keyEnd, valueStart, valueEnd) => {
+    if (!keyIs(buffer, keyStart, keyEnd, key)) return true;
+    duplicate = found !== null;
+    found = { type, valueStart, valueEnd };
+    return !duplicate;
+  });
+  return complete && !duplicate ? found : undefined;
 }
 
 /**
@@ -52,28 +90,21 @@ function* elements(buffer: Buffer, documentStart: number): Generator<Element, vo
  * order; undefined for elements that are not documents. Undefined when there is no such array.
  */
 export function arrayElementBytes(buffer: Buffer, documentStart: number, field: string): Array<Uint8Array | undefined> | undefined {
-  let found: Element | undefined;
-  for (const element of elements(buffer, documentStart)) {
-    if (element.key !== field) continue;
-    if (found !== undefined) return undefined; // bson keeps the last of duplicate fields: do not guess
-    found = element;
-  }
-  return found === undefined ? undefined : documentBytesOf(buffer, found);
-}
-
-/** The bytes of each element of an array element; undefined for elements that are not documents. */
-function documentBytesOf(buffer: Buffer, element: Element): Array<Uint8Array | undefined> | undefined {
-  if (element.type !== 0x04) return undefined;
+  const array = onlyElement(buffer, documentStart, Buffer.from(field, 'latin1'));
+  if (!array || array.type !== 0x04) return undefined;
   const bytes: Array<Uint8Array | undefined> = [];
-  for (const item of elements(buffer, element.valueStart)) {
-    if (item.key !== String(bytes.length)) return undefined; // not a well-formed array
-    bytes.push(item.type === 0x03 ? buffer.subarray(item.valueStart, item.valueEnd) : undefined);
-  }
-  return bytes;
+  let wellFormed = true;
+  const complete = walkElements(buffer, array.valueStart, (type, keyStart, keyEnd, valueStart, valueEnd) => {
+    wellFormed = keyIsIndex(buffer, keyStart, keyEnd, bytes.length);
+    if (wellFormed) bytes.push(type === 0x03 ? buffer.subarray(valueStart, valueEnd) : undefined);
+    return wellFormed;
+  });
+  return complete && wellFormed ? bytes : undefined;
 }
 
 const OBJECT_ID = 0x07;
 const ID_KEY = Buffer.from('_id\0', 'latin1');
+const ID_NAME = Buffer.from('_id', 'latin1');
 
 /**
  * `document` (BSON) with `_id` moved to the front, as the store keeps documents (mongod does
@@ -82,20 +113,16 @@ const ID_KEY = Buffer.from('_id\0', 'latin1');
  */
 export function withIdFirst(document: Uint8Array, generatedId?: Uint8Array): Buffer | undefined {
   const buffer = Buffer.from(document.buffer, document.byteOffset, document.byteLength);
-  let id: Element | undefined;
-  for (const element of elements(buffer, 0)) {
-    if (element.key !== '_id') continue;
-    if (id !== undefined) return undefined; // duplicate _id: bson keeps the last, do not guess
-    id = element;
-  }
+  const id = onlyElement(buffer, 0, ID_NAME);
+  if (id === undefined) return undefined;
   let idBytes: Buffer;
   let rest: Buffer[];
   if (generatedId !== undefined) {
-    if (id !== undefined || generatedId.length !== 12) return undefined;
+    if (id !== null || generatedId.length !== 12) return undefined;
     idBytes = Buffer.concat([Buffer.of(OBJECT_ID), ID_KEY, generatedId]);
     rest = [buffer.subarray(4, buffer.length - 1)];
   } else {
-    if (id === undefined) return undefined;
+    if (id === null) return undefined;
     const idStart = id.valueStart - ID_KEY.length - 1; // type byte, then "_id\0"
     idBytes = buffer.subarray(idStart, id.valueEnd);
     rest = [buffer.subarray(4, idStart), buffer.subarray(id.valueEnd, buffer.length - 1)];

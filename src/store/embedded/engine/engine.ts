@@ -3,7 +3,7 @@
  * optional on-disk persistence. Command handlers mutate through the catalog with a WriteLog
  * and then `commit` it; the reply is sent once the commit promise resolves (durable).
  */
-import type { Document } from 'bson';
+import type { Document, Long } from 'bson';
 import type { StoreLogger } from '../logger.js';
 import type { Persistence } from '../persistence/persistence.js';
 import { Catalog } from './catalog.js';
@@ -13,7 +13,7 @@ import { RetryableWrites } from './retryable-writes.js';
 
 export interface RetryContext {
   session: string;
-  txnNumber: bigint;
+  txnNumber: Long;
 }
 
 export interface EngineSettings {

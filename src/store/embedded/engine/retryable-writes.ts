@@ -9,7 +9,7 @@ import { failure } from '../errors.js';
 import type { JournalOp } from './journal-ops.js';
 
 interface TransactionRecord {
-  txnNumber: bigint;
+  txnNumber: Long;
   reply: Document;
   durable: Promise<void>;
   lastUsed: number;
@@ -19,12 +19,14 @@ export function sessionKey(lsid: unknown): string | undefined {
   if (lsid === null || typeof lsid !== 'object') return undefined;
   const id = (lsid as { id?: Binary }).id;
   if (id === undefined || typeof id !== 'object') return undefined;
-  return Buffer.from(id.buffer).toString('hex');
+  // A view of the bytes, not a copy (every retryable write asks).
+  return Buffer.from(id.buffer.buffer, id.buffer.byteOffset, id.buffer.byteLength).toString('hex');
 }
 
-export function txnNumberOf(value: unknown): bigint | undefined {
-  if (value instanceof Long) return value.toBigInt();
-  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+/** int64 as the driver sends it (a Long, compared without converting), or an integral number. */
+export function txnNumberOf(value: unknown): Long | undefined {
+  if (value instanceof Long) return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return Long.fromNumber(value);
   return undefined;
 }
 
@@ -36,26 +38,27 @@ export class RetryableWrites {
    * available once durable. A txnNumber older than the session's latest is refused like
    * mongod (TransactionTooOld, 225). Synchronous when there is nothing to wait for.
    */
-  previousReply(session: string, txnNumber: bigint): Promise<Document> | undefined {
+  previousReply(session: string, txnNumber: Long): Promise<Document> | undefined {
     const record = this.records.get(session);
     if (record === undefined) return undefined;
     record.lastUsed = Date.now();
-    if (txnNumber < record.txnNumber) {
+    const order = txnNumber.compare(record.txnNumber);
+    if (order < 0) {
       throw failure(
         225,
         `Retryable write with txnNumber ${txnNumber} is prohibited on session ${session} because a newer retryable write with txnNumber ${record.txnNumber} has already started on this session.`,
       );
     }
-    if (txnNumber > record.txnNumber) return undefined;
+    if (order > 0) return undefined;
     return record.durable.then(() => record.reply);
   }
 
   /** The journal op that makes this write's outcome survive a restart. */
-  journalOp(session: string, txnNumber: bigint, reply: Document): JournalOp {
-    return { op: 'retryableWrite', session, txnNumber: Long.fromBigInt(txnNumber), reply, at: new Date() };
+  journalOp(session: string, txnNumber: Long, reply: Document): JournalOp {
+    return { op: 'retryableWrite', session, txnNumber, reply, at: new Date() };
   }
 
-  remember(session: string, txnNumber: bigint, reply: Document, durable: Promise<void>): void {
+  remember(session: string, txnNumber: Long, reply: Document, durable: Promise<void>): void {
     this.records.set(session, { txnNumber, reply, durable, lastUsed: Date.now() });
   }
 
@@ -75,7 +78,7 @@ export class RetryableWrites {
     return [...this.records].map(([session, record]) => ({
       op: 'retryableWrite',
       session,
-      txnNumber: Long.fromBigInt(record.txnNumber),
+      txnNumber: record.txnNumber,
       reply: record.reply,
       at: new Date(record.lastUsed),
     }));
