@@ -2,8 +2,11 @@
  * The compact connection-state-recovery adapter, driven through a real Socket.IO server (no
  * network: the adapter's buffer and sessions are what is under test) with a short window.
  */
-import t from 'tap';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t, { type Test } from 'tap';
 import { Server } from 'socket.io';
+import { io as connect } from 'socket.io-client';
 import { CompactRecoveryAdapter } from '../../src/transports/socket/recovery-adapter.js';
 
 const WINDOW_MS = 300;
@@ -44,4 +47,53 @@ t.test('does not recover when events after the offset have expired, or the sessi
   t.ok(await adapter.restoreSession('p1', `${prefix}1`), 'from event 2 on nothing is missing');
   await sleep(WINDOW_MS + 50);
   t.equal(await adapter.restoreSession('p1', `${prefix}2`), null, 'the session itself expired');
+});
+
+/** A Socket.IO server on a free port, with the adapter given (Socket.IO's own when undefined). */
+async function serve(t: Test, adapter?: typeof CompactRecoveryAdapter): Promise<{ io: Server; url: string }> {
+  const http = createServer();
+  const io = new Server(http, { connectionStateRecovery: { maxDisconnectionDuration: 60_000 }, ...(adapter ? { adapter } : {}) });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => io.close(() => resolve())));
+  return { io, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}` };
+}
+
+/** Every `news` a client of `namespace` receives, as socket.io-client decodes it (the offset Socket.IO appends left out). */
+async function received(t: Test, url: string, namespace: string, count: number, send: () => void): Promise<unknown[]> {
+  const client = connect(`${url}${namespace}`, { transports: ['websocket'] });
+  t.teardown(() => client.close());
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  const all: unknown[] = [];
+  const done = new Promise<void>((resolve) => {
+    client.on('news', (...args: unknown[]) => {
+      all.push(args.slice(0, -1));
+      if (all.length === count) resolve();
+    });
+  });
+  send();
+  await done;
+  return all;
+}
+
+t.test('what clients receive is what Socket.IO’s own adapter sends, on any namespace, with or without binary', async (t) => {
+  const payloads: unknown[][] = [
+    [{ n: 1, nested: { list: [1, 'two', null, true], at: new Date('2026-01-02T03:04:05Z') } }],
+    ['several', 'arguments', 3, ['é', '😀', '"quoted"\n']],
+    [{ file: Buffer.from('bytes') }],
+    [{ custom: { toJSON: () => Buffer.from('via toJSON') } }],
+    [{ custom: { toJSON: () => ({ plain: 'via toJSON' }) } }],
+  ];
+  for (const namespace of ['/', '/other']) {
+    const ours = await serve(t, CompactRecoveryAdapter);
+    const theirs = await serve(t);
+    for (const io of [ours.io, theirs.io]) io.of(namespace); // a client may only join a namespace that exists
+    const send = (io: Server) => () => {
+      for (const args of payloads) io.of(namespace).emit('news', ...args);
+    };
+    const viaOurs = await received(t, ours.url, namespace, payloads.length, send(ours.io));
+    const viaTheirs = await received(t, theirs.url, namespace, payloads.length, send(theirs.io));
+    t.same(viaOurs, viaTheirs, `the same arguments on ${namespace}`);
+    t.ok(Buffer.isBuffer((viaOurs[3] as Array<{ custom: unknown }>)[0]?.custom), 'binary from toJSON still arrives as binary');
+    t.equal((ours.io.of(namespace).adapter as CompactRecoveryAdapter).bufferedEvents, payloads.length, 'and every one is kept for recovery');
+  }
 });
