@@ -2,7 +2,7 @@ import t from 'tap';
 import type { Hub } from '../../src/hub.js';
 import { connectSocket, nextEvent, request, roomsJoined } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
-import { careScenario, login } from '../helpers/factories.js';
+import { addToCareTeam, careScenario, createUser, login } from '../helpers/factories.js';
 import { patientAudience } from '../../src/transports/socket/rooms.js';
 
 // One hub and care scenario for the file (the tests run one after another; the second signs the
@@ -93,4 +93,110 @@ t.test('a socket that drops for a moment gets back its rooms and the events it m
   );
   hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', n: 5 });
   t.same(await nextEvent(caregiver, 'device:status'), { deviceId: 'd1', n: 5 }, 'and it is back in its rooms');
+});
+
+/** Resolves with the reason of the socket's next disconnect. */
+const disconnected = (socket: { once(event: 'disconnect', fn: (reason: string) => void): unknown }): Promise<string> => new Promise((resolve) => socket.once('disconnect', resolve));
+
+t.test('an open socket is disconnected when its session ends: sign-out, or its user disabled', async (t) => {
+  const signedOut = await login(hub, s.caregiver.email);
+  const other = await login(hub, s.caregiver.email);
+  const first = connectSocket(t, hub, { auth: { token: signedOut.token } });
+  const second = connectSocket(t, hub, { auth: { token: other.token } });
+  await Promise.all([nextEvent(first, 'connect'), nextEvent(second, 'connect')]);
+  await Promise.all([roomsJoined(hub, first), roomsJoined(hub, second)]);
+  let secondDropped = false;
+  second.on('disconnect', () => (secondDropped = true));
+
+  const firstGone = disconnected(first);
+  t.equal((await request(hub, 'POST', '/api/v1/auth/logout', { body: { refreshToken: signedOut.refreshToken } })).status, 204);
+  t.equal(await firstGone, 'io server disconnect', 'the signed-out session’s socket is closed by the hub');
+  t.notOk(secondDropped, 'another session of the same user stays connected');
+
+  const temp = await createUser(hub, s.admin, 'caregiver');
+  const socket = connectSocket(t, hub, { auth: { token: temp.token } });
+  await nextEvent(socket, 'connect');
+  await roomsJoined(hub, socket);
+  const gone = disconnected(socket);
+  t.equal((await request(hub, 'PATCH', `/api/v1/users/${temp.userId}`, { token: s.admin.token, body: { disabled: true } })).status, 200);
+  t.equal(await gone, 'io server disconnect', 'a disabled user’s socket is closed at once');
+});
+
+t.test('care-team changes reach open sockets: a new member starts receiving the patient’s events, a removed one stops', async (t) => {
+  const member = await createUser(hub, s.admin, 'caregiver');
+  const socket = connectSocket(t, hub, { auth: { token: member.token } });
+  await nextEvent(socket, 'connect');
+  await roomsJoined(hub, socket);
+  const audience = patientAudience({ id: s.otherPatient.id, organisationId: s.admin.organisationId });
+  const received: Array<{ n: number }> = [];
+  socket.on('device:status', (payload: { n: number }) => received.push(payload));
+  const serverSocket = () => hub.context.sockets.io.of('/').sockets.get(socket.id as string);
+  const waitFor = async (condition: () => boolean) => {
+    for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  };
+
+  await addToCareTeam(hub, s.clinician, s.otherPatient.id, member.userId);
+  await waitFor(() => serverSocket()?.rooms.has(`patient:${s.otherPatient.id}`) === true);
+  hub.context.sockets.emit(audience, 'device:status', { n: 1 });
+  await waitFor(() => received.length === 1);
+  t.same(received, [{ n: 1 }], 'added to the care team: the patient’s events arrive without reconnecting');
+
+  const removed = await request(hub, 'DELETE', `/api/v1/patients/${s.otherPatient.id}/care-team/${member.userId}`, { token: s.clinician.token });
+  t.equal(removed.status, 204);
+  await waitFor(() => serverSocket()?.rooms.has(`patient:${s.otherPatient.id}`) === false);
+  t.notOk(serverSocket()?.rooms.has(`patient:${s.otherPatient.id}`), 'removed: the socket left the patient’s room');
+  t.ok(serverSocket()?.rooms.has(`user:${member.userId}`), 'and kept its own rooms');
+  hub.context.sockets.emit(audience, 'device:status', { n: 2 });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.same(received, [{ n: 1 }], 'nothing after the removal');
+});
+
+t.test('a recovering socket gets nothing it may no longer see, before or after authentication', async (t) => {
+  // Signed out while disconnected: the recovery is refused, and none of the events it missed arrive first.
+  const session = await login(hub, s.caregiver.email);
+  const revoked = connectSocket(t, hub, { auth: { token: session.token }, reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 50 });
+  await nextEvent(revoked, 'connect');
+  await roomsJoined(hub, revoked);
+  const patientRooms = patientAudience({ id: s.patient.id, organisationId: s.admin.organisationId });
+  // What arrives on the wire, including what socket.io-client would hold back until it is connected.
+  const seen: unknown[] = [];
+  revoked.io.on('packet', (packet: { type: number; data?: unknown[] }) => {
+    if (packet.type === 2) seen.push(packet.data?.[1]);
+  });
+  const first = nextEvent(revoked, 'device:status');
+  hub.context.sockets.emit(patientRooms, 'device:status', { n: 1 });
+  await first;
+  const onServer = (socket: { id?: string }): boolean => hub.context.sockets.io.of('/').sockets.has(socket.id as string);
+  revoked.io.engine.close();
+  while (onServer(revoked)) await new Promise((resolve) => setTimeout(resolve, 5));
+  hub.context.sockets.emit(patientRooms, 'device:status', { secret: 'missed while away' });
+  await request(hub, 'POST', '/api/v1/auth/logout', { body: { refreshToken: session.refreshToken } });
+  t.equal((await nextEvent<{ data?: { code: string } }>(revoked, 'connect_error')).data?.code, 'unauthenticated', 'the recovery is refused');
+  revoked.close();
+  t.same(seen, [{ n: 1 }], 'and the event it missed was not sent to it, not even before its authentication failed');
+
+  // Someone else signs in on the same client while it is disconnected: they recover the session id, not its rooms or events.
+  const caregiver = await login(hub, s.caregiver.email);
+  const shared = connectSocket(t, hub, { auth: { token: caregiver.token }, reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 50 });
+  await nextEvent(shared, 'connect');
+  await roomsJoined(hub, shared);
+  const got: unknown[] = [];
+  shared.on('device:status', (payload: unknown) => got.push(payload));
+  shared.on('alert:notify', (payload: unknown) => got.push(payload));
+  const before = nextEvent(shared, 'device:status');
+  hub.context.sockets.emit(patientRooms, 'device:status', { n: 1 });
+  await before;
+  shared.io.engine.close();
+  while (onServer(shared)) await new Promise((resolve) => setTimeout(resolve, 5));
+  hub.context.sockets.emit(patientRooms, 'device:status', { n: 2 });
+  hub.context.sockets.emit(`user:${s.caregiver.userId}`, 'alert:notify', { forCaregiverOnly: true });
+  (shared.auth as { token: string }).token = s.outsider.token;
+  await nextEvent(shared, 'connect');
+  await roomsJoined(hub, shared);
+  const rooms = [...(hub.context.sockets.io.of('/').sockets.get(shared.id as string)?.rooms ?? [])];
+  t.notOk(rooms.includes(`user:${s.caregiver.userId}`), 'not in the first user’s room');
+  t.notOk(rooms.includes(`patient:${s.patient.id}`), 'nor in the room of a patient the new user may not see');
+  t.ok(rooms.includes(`user:${s.outsider.userId}`), 'but in their own');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.same(got, [{ n: 1 }], 'none of the first user’s missed events reach the second');
 });

@@ -10,10 +10,9 @@
  * - `chat:cancel {conversationId, messageId?}`: ack `{cancelled, messageId}`.
  *
  * A socket's disconnect does not cancel an answer: others may be watching, and the answer is stored.
- * On connection-state recovery a socket keeps its rooms; the hook below drops conversation rooms it
- * may no longer see.
+ * On connection-state recovery, and when its user's access changes, a socket keeps only the conversation
+ * rooms it may still read (the authorizer below).
  */
-import type { Socket } from 'socket.io';
 import { rooms } from '../../transports/socket/rooms.js';
 import type { SocketTransport } from '../../transports/socket/server.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -27,16 +26,19 @@ import { toConversationView } from './views.js';
 const CONVERSATION_ROOM = /^conversation:([a-f0-9]{24})$/;
 
 export function registerConversationSockets(sockets: SocketTransport, chat: ChatService, assertConversation: AssertConversation, audit: AuditLog): void {
-  sockets.onConnection(async (socket: Socket, principal) => {
-    for (const room of [...socket.rooms]) {
-      const id = CONVERSATION_ROOM.exec(room)?.[1];
-      if (!id) continue;
-      const allowed = await assertConversation(principal as UserPrincipal, id, 'conversation.read').then(
-        () => true,
-        () => false,
-      );
-      if (!allowed) await socket.leave(room);
-    }
+  // A conversation room is held while the conversation may be read (checked on recovery and when access changes).
+  sockets.authorizeRooms('conversation:', async (principal, candidates) => {
+    const allowed = await Promise.all(
+      candidates.map(async (room) => {
+        const id = CONVERSATION_ROOM.exec(room)?.[1];
+        if (!id) return null;
+        return assertConversation(principal as UserPrincipal, id, 'conversation.read').then(
+          () => room,
+          () => null,
+        );
+      }),
+    );
+    return allowed.filter((room): room is string => room !== null);
   });
 
   sockets.handle<{ conversationId: string }>('conversation:join', {

@@ -26,7 +26,7 @@ export interface AuthService {
   login(email: string, password: string, ip: string): Promise<TokenPair & { user: ReturnType<typeof toUserView> }>;
   refresh(refreshToken: string, ip: string): Promise<TokenPair>;
   logout(refreshToken: string): Promise<void>;
-  /** Ends every session of a user (disabled account, password change). */
+  /** Ends every session of a user (disabled account, password or role change); their open sockets are disconnected. */
   revokeAll(userId: string): Promise<void>;
   authenticate(accessToken: string): Promise<UserPrincipal>;
 }
@@ -44,7 +44,18 @@ export interface LoginTiming {
   failureMinMs: number;
 }
 
-export function createAuthService(models: IdentityModels, signer: TokenSigner, passwords: Passwords, throttle: LoginThrottle, clock: Clock, timing: LoginTiming): AuthService {
+/** Sessions that just ended: one, or every session of a user. Whoever holds live connections for them closes those. */
+export type SessionsEnded = (ended: { sessionId: string } | { userId: string }) => void;
+
+export function createAuthService(
+  models: IdentityModels,
+  signer: TokenSigner,
+  passwords: Passwords,
+  throttle: LoginThrottle,
+  clock: Clock,
+  timing: LoginTiming,
+  sessionsEnded: SessionsEnded = () => undefined,
+): AuthService {
   const { User, Session } = models;
 
   function principalOf(user: UserDoc, session: Pick<SessionDoc, '_id'>): UserPrincipal {
@@ -111,7 +122,8 @@ export function createAuthService(models: IdentityModels, signer: TokenSigner, p
       ).lean<SessionDoc>();
       if (!session) {
         // A replaced token presented again: someone holds a copy. End the session for everyone.
-        await Session.updateOne({ _id: sessionId, previousHash: presented, revokedAt: null }, { $set: { revokedAt: now } });
+        const replayed = await Session.updateOne({ _id: sessionId, previousHash: presented, revokedAt: null }, { $set: { revokedAt: now } });
+        if (replayed.modifiedCount > 0) sessionsEnded({ sessionId: String(sessionId) });
         throw invalidRefresh();
       }
       const user = await User.findById(session.userId).lean<UserDoc>();
@@ -124,10 +136,12 @@ export function createAuthService(models: IdentityModels, signer: TokenSigner, p
       if (!sessionId) throw invalidRefresh();
       const result = await Session.updateOne({ _id: sessionId, tokenHash: hashToken(refreshToken), revokedAt: null }, { $set: { revokedAt: clock.now() } });
       if (result.matchedCount === 0) throw invalidRefresh();
+      sessionsEnded({ sessionId: String(sessionId) });
     },
 
     async revokeAll(userId) {
       await Session.updateMany({ userId: new Types.ObjectId(userId), revokedAt: null }, { $set: { revokedAt: clock.now() } });
+      sessionsEnded({ userId });
     },
 
     async authenticate(accessToken) {

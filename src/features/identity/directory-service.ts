@@ -6,6 +6,8 @@
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
 import { paginate, type PageRequest } from '../../store/pagination.js';
+import { rooms } from '../../transports/socket/rooms.js';
+import type { SocketTransport } from '../../transports/socket/server.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { audited, type Actor } from './actor.js';
 import type { AuthService } from './auth-service.js';
@@ -50,7 +52,10 @@ function isDuplicateKey(error: unknown): boolean {
 
 const oid = (id: string): Types.ObjectId => new Types.ObjectId(id);
 
-export function createDirectoryService(models: IdentityModels, policy: Policy, audit: AuditLog, auth: AuthService, passwords: Passwords) {
+/** Open sockets follow care-team changes: a new member's sockets join the patient's room, a removed one's leave it. */
+type LiveAccess = Pick<SocketTransport, 'addToRoom' | 'reauthorize'>;
+
+export function createDirectoryService(models: IdentityModels, policy: Policy, audit: AuditLog, auth: AuthService, passwords: Passwords, live: LiveAccess) {
   const { User, Patient, CareTeam } = models;
 
   async function findOrgUser(actor: Actor, userId: string): Promise<UserDoc> {
@@ -168,6 +173,7 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
           { $set: { relation: input.relation, priority: input.priority }, $setOnInsert: { organisationId: patient.organisationId } },
           { upsert: true, returnDocument: 'after' },
         ).lean<CareTeamDoc>();
+        live.addToRoom(rooms.user(String(member._id)), rooms.patient(patientId));
         return toCareTeamView(link as CareTeamDoc, member);
       });
     },
@@ -177,6 +183,7 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
         await policy.assertPatient(actor.principal, patientId, 'careTeam.manage');
         const result = await CareTeam.deleteOne({ patientId: oid(patientId), userId: Types.ObjectId.isValid(userId) ? oid(userId) : null });
         if (result.deletedCount === 0) throw new AppError('not_found', 'This user is not on the care team');
+        live.reauthorize(userId);
       });
     },
   };

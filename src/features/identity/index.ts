@@ -5,7 +5,8 @@
  */
 import type { HubContext } from '../context.js';
 import { createAuditLog } from '../audit/audit-log.js';
-import { createAuthService } from './auth-service.js';
+import { rooms } from '../../transports/socket/rooms.js';
+import { createAuthService, type SessionsEnded } from './auth-service.js';
 import { ensureFirstAdmin } from './bootstrap.js';
 import { createPasswords } from './passwords.js';
 import { createDirectoryService } from './directory-service.js';
@@ -26,9 +27,11 @@ export async function registerIdentity(ctx: HubContext) {
   const audit = createAuditLog(ctx.store.connection, ctx.clock, ctx.logger);
   const signer = createTokenSigner(resolveJwtSecret(ctx.config.jwtSecret, ctx.config.dataDir));
   const passwords = createPasswords(ctx.config.passwords);
-  const auth = createAuthService(models, signer, passwords, createLoginThrottle(ctx.redis), ctx.clock, { failureMinMs: ctx.config.loginFailureMinMs });
+  // An ended session's sockets are disconnected at once, on every instance: a socket is authenticated only when it connects.
+  const sessionsEnded: SessionsEnded = (ended) => ctx.sockets.disconnect('sessionId' in ended ? rooms.session(ended.sessionId) : rooms.user(ended.userId));
+  const auth = createAuthService(models, signer, passwords, createLoginThrottle(ctx.redis), ctx.clock, { failureMinMs: ctx.config.loginFailureMinMs }, sessionsEnded);
   const policy = createPolicy(models);
-  const directory = createDirectoryService(models, policy, audit, auth, passwords);
+  const directory = createDirectoryService(models, policy, audit, auth, passwords, ctx.sockets);
   const authenticated = requireUser(auth);
 
   registerAuthRoutes(ctx.http.api, auth, directory);

@@ -1,14 +1,15 @@
 /**
  * Identity on Socket.IO: the handshake token becomes the socket's principal;
- * a socket joins `user:{id}`, its organisation's staff room when it is an
- * admin or clinician, and the `patient:{id}` rooms of the patients it may see.
- * `patient:subscribe` / `patient:unsubscribe` join and leave a patient room,
- * asking the policy first. Hooks run again on connection-state recovery, so a
- * recovered socket loses rooms it may no longer see.
+ * a socket joins `user:{id}`, `session:{id}` (its login session, so that
+ * ending the session disconnects it), its organisation's staff room when it is
+ * an admin or clinician, and the `patient:{id}` rooms of the patients it may
+ * see. `patient:subscribe` / `patient:unsubscribe` join and leave a patient
+ * room, asking the policy first. The same rules authorize these rooms when a
+ * socket recovers its session or its user's access changes (server.ts).
  */
 import type { Socket } from 'socket.io';
 import { rooms } from '../../transports/socket/rooms.js';
-import type { SocketTransport } from '../../transports/socket/server.js';
+import type { SocketPrincipal, SocketTransport } from '../../transports/socket/server.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { audited, type Actor } from './actor.js';
 import type { AuthService } from './auth-service.js';
@@ -26,12 +27,28 @@ export function registerIdentitySockets(sockets: SocketTransport, auth: AuthServ
 
   sockets.onConnection(async (socket, principal) => {
     const user = principal as UserPrincipal;
-    const visible = new Set((await policy.visiblePatientIds(user)).map(rooms.patient));
-    for (const room of socket.rooms) if (room.startsWith('patient:') && !visible.has(room)) await socket.leave(room);
-    const joined = [rooms.user(user.userId), ...(STAFF_ROLES.has(user.role) ? [rooms.organisationStaff(user.organisationId)] : [])];
+    const joined = [rooms.user(user.userId), rooms.session(user.sessionId)];
     // Staff see every patient through the staff room; others join each patient room they may see.
-    if (!STAFF_ROLES.has(user.role)) joined.push(...visible);
+    if (STAFF_ROLES.has(user.role)) joined.push(rooms.organisationStaff(user.organisationId));
+    else joined.push(...(await policy.visiblePatientIds(user)).map(rooms.patient));
     await socket.join(joined);
+  });
+
+  const own = (room: (principal: UserPrincipal) => string | null) => async (principal: SocketPrincipal, candidates: string[]) =>
+    candidates.filter((candidate) => candidate === room(principal as UserPrincipal));
+  sockets.authorizeRooms('user:', own((user) => rooms.user(user.userId)));
+  sockets.authorizeRooms('session:', own((user) => rooms.session(user.sessionId)));
+  sockets.authorizeRooms('organisation:', own((user) => (STAFF_ROLES.has(user.role) ? rooms.organisationStaff(user.organisationId) : null)));
+  sockets.authorizeRooms('patient:', async (principal, candidates) => {
+    const allowed = await Promise.all(
+      candidates.map((room) =>
+        policy.assertPatient(principal as UserPrincipal, room.slice('patient:'.length), 'patient.read').then(
+          () => room,
+          () => null,
+        ),
+      ),
+    );
+    return allowed.filter((room): room is string => room !== null);
   });
 
   sockets.handle<{ patientId: string }>('patient:subscribe', {

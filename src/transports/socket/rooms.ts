@@ -1,6 +1,8 @@
 /** Room names, in one place so that emitters and joiners agree. */
 export const rooms = {
   user: (userId: string): string => `user:${userId}`,
+  /** The sockets signed in with one login session: ended together with it. */
+  session: (sessionId: string): string => `session:${sessionId}`,
   patient: (patientId: string): string => `patient:${patientId}`,
   conversation: (conversationId: string): string => `conversation:${conversationId}`,
   /** Admins and clinicians of an organisation see every patient's live events. */

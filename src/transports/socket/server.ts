@@ -8,9 +8,20 @@
  * Client → server events that change state go through `handle()`, which
  * validates the payload against schemas/ and always answers the ack with
  * `{ok:true, …}` or `{ok:false, error:{code, message, details?}}`.
+ *
+ * Rooms are access: every room a socket holds is one a feature's authorizer
+ * (`authorizeRooms`, by room prefix) allows its principal, checked again
+ * whenever that can change — on connection-state recovery, and when a feature
+ * says a user's access changed (`reauthorize`) or their session ended
+ * (`disconnect`). Socket.IO itself would give a recovering socket its old rooms
+ * and the events it missed before authenticating it (socket.io 4.8 joins and
+ * sends them in the socket's constructor, before the middlewares run): here
+ * the adapter's answer is withheld until the socket is authenticated, and
+ * `resume` then restores only the rooms the new principal may hold.
  */
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
+import type { Adapter } from 'socket.io-adapter';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Redis } from 'ioredis';
 import { AppError, toPublicError } from '../../errors.js';
@@ -18,6 +29,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { schemas } from '../../schemas.js';
 import { CompactRecoveryAdapter } from './recovery-adapter.js';
+import { rooms } from './rooms.js';
 
 /** Who is behind a socket, as the identity feature resolved it. */
 export interface SocketPrincipal {
@@ -31,6 +43,9 @@ export type ConnectionHook = (socket: Socket, principal: SocketPrincipal) => Pro
 export type Ack = (response: AckResponse) => void;
 export type AckResponse = ({ ok: true } & Record<string, unknown>) | { ok: false; error: { code: string; message: string; details?: unknown } };
 
+/** Which of `rooms` (all with the prefix it was registered for) the principal may hold. */
+export type RoomAuthorizer = (principal: SocketPrincipal, rooms: string[]) => Promise<string[]>;
+
 export interface SocketHandler<T> {
   /** Schema name for the payload (e.g. `socket/patient-subscribe`). */
   schema?: string;
@@ -42,6 +57,14 @@ export interface SocketTransport {
   setAuthenticator(authenticator: SocketAuthenticator): void;
   onConnection(hook: ConnectionHook): void;
   handle<T>(event: string, handler: SocketHandler<T>): void;
+  /** Rooms starting with `prefix` are held only as `authorizer` allows; a room no authorizer claims is never restored. */
+  authorizeRooms(prefix: string, authorizer: RoomAuthorizer): void;
+  /** A user's access changed: their sockets, on every instance, leave the rooms they may no longer hold. */
+  reauthorize(userId: string): void;
+  /** Every socket in `holders` (e.g. `user:{id}`) joins `room`, on every instance: access granted while connected. */
+  addToRoom(holders: string, room: string): void;
+  /** Ends the connection of every socket in `room`, on every instance (e.g. `session:{id}` when that session ends). */
+  disconnect(room: string): void;
   /** Emits to one or more rooms (`patient:{id}`, `conversation:{id}`, `user:{id}`); a socket in several gets it once. */
   emit(rooms: string | string[], event: string, payload: unknown): void;
   /**
@@ -79,6 +102,7 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
   };
   const hooks: ConnectionHook[] = [];
   const handlers = new Map<string, SocketHandler<unknown>>();
+  const authorizers = new Map<string, RoomAuthorizer>();
 
   const io = new Server(httpServer, {
     cors: { origin: corsOrigin === '*' ? true : corsOrigin.split(',') },
@@ -88,6 +112,7 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: false },
     adapter: redis ? createAdapter(redis) : CompactRecoveryAdapter,
   });
+  const restoreSession = withholdRecovery(io);
 
   io.use((socket, next) => {
     const token = (socket.handshake.auth as { token?: unknown }).token;
@@ -108,16 +133,70 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     socket.on('disconnect', () => metrics.socketConnections.dec());
     const principal = principalOf(socket);
     for (const [event, handler] of handlers) socket.on(event, (payload: unknown, ack?: unknown) => dispatch(socket, event, handler, payload, ack));
-    // On recovery the socket keeps its rooms; hooks still run so they can re-check access.
-    void runHooks(socket, principal);
+    void connected(socket, principal);
+  });
+  io.on(REAUTHORIZE, (payload: unknown) => {
+    const userId = (payload as { userId?: unknown } | null)?.userId;
+    if (typeof userId === 'string') void reauthorizeHere(userId);
   });
 
-  async function runHooks(socket: Socket, principal: SocketPrincipal): Promise<void> {
+  async function connected(socket: Socket, principal: SocketPrincipal): Promise<void> {
     try {
       for (const hook of hooks) await hook(socket, principal);
+      if (socket.recovered) await resume(socket, principal);
     } catch (error) {
       log.error({ err: error, socketId: socket.id }, 'socket connection hook failed');
       socket.disconnect(true);
+    }
+  }
+
+  /** The subset of `candidates` the principal may hold, as the authorizers of their prefixes answer. */
+  async function allowedRooms(principal: SocketPrincipal, candidates: string[]): Promise<Set<string>> {
+    const allowed = new Set<string>();
+    for (const [prefix, authorizer] of authorizers) {
+      const mine = candidates.filter((room) => room.startsWith(prefix));
+      if (mine.length > 0) for (const room of await authorizer(principal, mine)) if (mine.includes(room)) allowed.add(room);
+    }
+    return allowed;
+  }
+
+  /**
+   * A recovered socket, now authenticated and in the rooms its hooks joined: the adapter's session
+   * read again (it now also holds what was sent while the socket was being authenticated), its
+   * other rooms restored where still allowed, and the events it missed sent — only if every one of
+   * its rooms is still allowed, since missed events do not say which room they were for.
+   */
+  async function resume(socket: Socket, principal: SocketPrincipal): Promise<void> {
+    const { pid, offset } = socket.handshake.auth as { pid?: unknown; offset?: unknown };
+    if (typeof pid !== 'string' || typeof offset !== 'string') return;
+    const session = await restoreSession(pid, offset);
+    if (!session) return;
+    const candidates = session.rooms.filter((room) => room !== socket.id && !socket.rooms.has(room));
+    const allowed = await allowedRooms(principal, candidates);
+    if (!socket.connected) return;
+    // Joined and replayed in one turn of the event loop: nothing sent to these rooms can come in between.
+    socket.join([...allowed]);
+    if (allowed.size < candidates.length) {
+      log.info({ socketId: socket.id, refused: candidates.filter((room) => !allowed.has(room)) }, 'recovered socket lost rooms; its missed events are not replayed');
+      return;
+    }
+    for (const data of session.missedPackets) (socket as unknown as PacketWriter).packet({ type: EVENT_PACKET, data });
+  }
+
+  /** This instance's sockets of `userId` leave the rooms they may no longer hold. */
+  async function reauthorizeHere(userId: string): Promise<void> {
+    const nsp = io.of('/');
+    for (const socketId of nsp.adapter.rooms.get(rooms.user(userId)) ?? []) {
+      const socket = nsp.sockets.get(socketId);
+      if (!socket) continue;
+      try {
+        const held = [...socket.rooms].filter((room) => room !== socket.id);
+        const allowed = await allowedRooms(principalOf(socket), held);
+        for (const room of held) if (!allowed.has(room)) await socket.leave(room);
+      } catch (error) {
+        log.error({ err: error, socketId }, 'could not check a socket’s rooms again; disconnecting it');
+        socket.disconnect(true);
+      }
     }
   }
 
@@ -145,6 +224,19 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     handle(event, handler) {
       handlers.set(event, handler as SocketHandler<unknown>);
     },
+    authorizeRooms(prefix, authorizer) {
+      authorizers.set(prefix, authorizer);
+    },
+    reauthorize(userId) {
+      void reauthorizeHere(userId);
+      if (redis) io.serverSideEmit(REAUTHORIZE, { userId });
+    },
+    addToRoom(holders, room) {
+      io.in(holders).socketsJoin(room);
+    },
+    disconnect(room) {
+      io.in(room).disconnectSockets(true);
+    },
     emit(rooms, event, payload) {
       io.to(rooms).emit(event, payload);
     },
@@ -170,6 +262,28 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
       io.engine.close();
     },
   };
+}
+
+/** Tells the other instances to check a user's sockets' rooms again (see `reauthorize`). */
+const REAUTHORIZE = 'peer:socket-reauthorize';
+/** socket.io-parser's EVENT packet type. */
+const EVENT_PACKET = 2;
+/** Socket.IO's own way of sending one packet to one socket (what it uses to replay missed events). */
+type PacketWriter = { packet(packet: { type: number; data: unknown[] }): void };
+
+/**
+ * Makes Socket.IO recover a session with no rooms and no missed events (it would join and send
+ * them before authenticating the socket); answers the adapter's own restoreSession, which
+ * `resume` calls once the socket is authenticated.
+ */
+function withholdRecovery(io: Server): Adapter['restoreSession'] {
+  const adapter = io.of('/').adapter;
+  const restore = adapter.restoreSession.bind(adapter);
+  adapter.restoreSession = async (pid, offset) => {
+    const session = await restore(pid, offset);
+    return session && { ...session, rooms: [], missedPackets: [] };
+  };
+  return restore;
 }
 
 /** Socket.IO sends `err.message` and `err.data` to the client's connect_error. */
