@@ -93,7 +93,7 @@ t.test('commands: delivered after reconnect, acked, expired when stale', async (
   await first.subscribeAsync(topic(device.id, 'commands'), { qos: 1 });
   await first.endAsync();
 
-  const ring = await request(hub, 'POST', `/api/v1/devices/${device.id}/commands`, { token: s.clinician.token, body: { type: 'ring', params: { seconds: 10 }, ttlSeconds: 600 } });
+  const ring = await request(hub, 'POST', `/api/v1/devices/${device.id}/commands`, { token: s.clinician.token, body: { type: 'ring', params: { durationSeconds: 10 }, ttlSeconds: 600 } });
   t.equal(ring.status, 201, JSON.stringify(ring.body));
   t.match(ring.body, { commandId: String, type: 'ring', status: 'pending' });
 
@@ -116,7 +116,8 @@ t.test('commands: delivered after reconnect, acked, expired when stale', async (
   await back.publishAsync(topic(device.id, 'acks'), JSON.stringify({ commandId: 'never-sent-0001', status: 'succeeded', at: new Date().toISOString() }), { qos: 1 });
   t.match((await errors()).payload, { code: 'unknown_command', ref: { commandId: 'never-sent-0001' } });
 
-  const stale = await request(hub, 'POST', `/api/v1/devices/${device.id}/commands`, { token: s.clinician.token, body: { type: 'locate', ttlSeconds: 30 } });
+  const stale = await request(hub, 'POST', `/api/v1/devices/${device.id}/commands`, { token: s.clinician.token, body: { type: 'locate', params: { durationSeconds: 5 }, ttlSeconds: 30 } });
+  t.equal(stale.status, 201, JSON.stringify(stale.body));
   clock.advance(31_000);
   t.equal(await hub.features.devices.commands.expireStale(), 1);
   const expired = await request(hub, 'GET', `/api/v1/devices/${device.id}/commands/${stale.body.commandId as string}`, { token: s.clinician.token });
@@ -127,10 +128,13 @@ t.test('devices reconnecting together each get their own pending commands', asyn
   const hub = await startTestHub(t);
   const s = await careScenario(hub);
   const [a, b, c] = await Promise.all([0, 1, 2].map(() => provisionDevice(hub, s.clinician, { patientId: s.patient.id })));
-  const send = (deviceId: string, type: string) => request(hub, 'POST', `/api/v1/devices/${deviceId}/commands`, { token: s.clinician.token, body: { type, ttlSeconds: 600 } });
-  await send(a!.id, 'ring');
-  await send(a!.id, 'locate');
-  await send(b!.id, 'sync_time');
+  const send = async (deviceId: string, type: string, params: Record<string, unknown>) => {
+    const sent = await request(hub, 'POST', `/api/v1/devices/${deviceId}/commands`, { token: s.clinician.token, body: { type, params, ttlSeconds: 600 } });
+    t.equal(sent.status, 201, `${type}: ${JSON.stringify(sent.body)}`);
+  };
+  await send(a!.id, 'ring', { durationSeconds: 10 });
+  await send(a!.id, 'locate', { durationSeconds: 30 });
+  await send(b!.id, 'sync_time', { serverTime: new Date().toISOString() });
   // The service each reconnect calls, for three devices in the same turn: one find for all of them, answered per device.
   const { commands } = hub.features.devices;
   const sent = await storeCommandsDuring(hub, async () => t.same(await Promise.all([a!.id, b!.id, c!.id].map((id) => commands.resendPending(id))), [2, 1, 0]));

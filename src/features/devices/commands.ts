@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../ports/clock.js';
 import type { MqttTransport } from '../../transports/mqtt/broker.js';
+import { schemas } from '../../schemas.js';
 import type { CommandDoc, DeviceDoc, DeviceModels } from './models.js';
 import { burstLoader } from '../burst-loader.js';
 
@@ -21,6 +22,12 @@ export interface CommandRequest {
 
 export const commandTopic = (deviceId: string): string => `v1/devices/${deviceId}/commands`;
 
+/** `sync_time` sets the device's clock to the hub's: the hub's time when none is given. */
+function paramsOf(request: CommandRequest, issuedAt: Date): Record<string, unknown> {
+  if (request.type === 'sync_time' && request.params === undefined) return { serverTime: issuedAt.toISOString() };
+  return request.params ?? {};
+}
+
 export function createCommands(models: DeviceModels, mqtt: MqttTransport, clock: Clock) {
   const { Command } = models;
   // A fleet reconnecting after a restart asks for thousands of devices' pending commands at once: one find per burst.
@@ -33,7 +40,7 @@ export function createCommands(models: DeviceModels, mqtt: MqttTransport, clock:
     },
   );
 
-  const wirePayload = (command: CommandDoc) => ({
+  const wirePayload = (command: Pick<CommandDoc, '_id' | 'type' | 'params' | 'issuedAt' | 'expiresAt'>) => ({
     commandId: command._id,
     type: command.type,
     params: command.params ?? {},
@@ -42,19 +49,24 @@ export function createCommands(models: DeviceModels, mqtt: MqttTransport, clock:
   });
 
   return {
+    /**
+     * Stores and publishes a command. It is checked first as the device will receive it, against
+     * schemas/mqtt/command.json (params differ per type): a command the device can only reject
+     * would otherwise be stored and resent on every reconnect until it expires. Throws
+     * validation_failed with details at /params… when it does not fit.
+     */
     async issue(device: Pick<DeviceDoc, '_id' | 'organisationId'>, request: CommandRequest, issuedBy: string): Promise<CommandDoc> {
       const issuedAt = clock.now();
       const ttl = Math.min(request.ttlSeconds ?? 300, MAX_COMMAND_TTL_SECONDS);
-      const created = await Command.create({
+      const draft = {
         _id: randomUUID(),
-        deviceId: device._id,
-        organisationId: device.organisationId,
         type: request.type,
-        params: request.params ?? {},
+        params: paramsOf(request, issuedAt),
         issuedAt,
         expiresAt: new Date(issuedAt.getTime() + ttl * 1000),
-        issuedBy,
-      });
+      };
+      schemas().validate('mqtt/command', wirePayload(draft));
+      const created = await Command.create({ ...draft, deviceId: device._id, organisationId: device.organisationId, issuedBy });
       const command = created.toObject();
       await mqtt.publish(commandTopic(device._id), wirePayload(command), { qos: 1 });
       return command;
