@@ -8,7 +8,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject, type FormatDefinition, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { AppError, type ErrorDetail } from './errors.js';
 import { schemasDir } from './paths.js';
@@ -86,7 +86,20 @@ function makeAjv(documents: Record<string, unknown>[], coerceTypes: boolean): Aj
     schemas: documents,
   });
   addFormats.default(ajv);
+  ajv.addFormat('date-time', representableDateTime());
   return ajv;
+}
+
+/**
+ * RFC 3339's date-time, narrowed to what a JavaScript Date can hold. ajv-formats accepts a leap
+ * second (23:59:60) and an hour-only offset (+01), which `new Date()` turns into an Invalid Date
+ * that the store then refuses with a 500; checked here, every route, socket event and MQTT
+ * payload refuses them as any other invalid value.
+ */
+function representableDateTime(): FormatDefinition<string> {
+  // ajv-formats defines date-time as a validate function with a compare (for formatMinimum & co).
+  const rfc3339 = addFormats.default.get('date-time') as { validate: (value: string) => boolean; compare: FormatDefinition<string>['compare'] };
+  return { ...rfc3339, validate: (value) => rfc3339.validate(value) && !Number.isNaN(Date.parse(value)) };
 }
 
 function loadSchemaFiles(dir: string): Record<string, unknown>[] {

@@ -23,7 +23,7 @@ import { createLateAlerts, lateAt } from './late-alerts.js';
 import { createPlannedPatients } from './planned-patients.js';
 import { DEFAULT_WINDOWS, minuteOf, type DoseModels, type DoseState, type OccurrenceDoc, type PlanDoc } from './models.js';
 import { toOccurrenceView, toPlanView } from './views.js';
-import { addDays, isValidZone, localDate, localDates } from './zone.js';
+import { addDays, daysBetween, isValidZone, localDate, localDates } from './zone.js';
 
 /** Occurrences and the device schedule reach this far ahead. */
 export const HORIZON_HOURS = 72;
@@ -559,7 +559,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         const to = query.to ?? today;
         const from = query.from ?? addDays(to, -6);
         if (to < from) throw invalid('/to', 'is before from');
-        if ([...localDates(from, to)].length > 366) throw invalid('/from', 'the range is longer than 366 days');
+        // Counted, not walked: a range of millennia must not hold the event loop while its days are listed.
+        if (daysBetween(from, to) + 1 > MAX_ADHERENCE_DAYS) throw invalid('/from', `the range is longer than ${MAX_ADHERENCE_DAYS} days`);
         const occurrences = await Occurrence.find({ patientId: patient._id, localDate: { $gte: from, $lte: to } }, { localDate: 1, medicationId: 1, state: 1 }).lean<Occurrence[]>();
         const plan = await Plan.findOne({ patientId: patient._id }, { medications: 1 }).lean<PlanDoc>();
         const names = new Map((plan?.medications ?? []).map((m) => [m.id, m.name]));
@@ -590,6 +591,9 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     },
   };
 }
+
+/** The longest adherence report, in days: a year, leap day included. */
+const MAX_ADHERENCE_DAYS = 366;
 
 export const ADHERENCE_FORMULA = '(takenOnTime + late) / (scheduled - unknown - pending), null when the denominator is 0';
 
