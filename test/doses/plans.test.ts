@@ -3,7 +3,7 @@ import { expandItems } from '../../src/features/doses/expand.js';
 import { localToUtc } from '../../src/features/doses/zone.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { careScenario } from '../helpers/factories.js';
-import { nextMessage, topic } from '../helpers/devices.js';
+import { eventually, nextMessage, topic } from '../helpers/devices.js';
 import { as, startDoseHub, dosesOf, HOUR, onlineDevice, twoMedicationPlan } from './helpers.js';
 
 const iso = (d: Date): string => d.toISOString();
@@ -115,6 +115,56 @@ t.test('the device receives the retained schedule with occurrenceIds; a plan cha
   const refused = await as(hub, s.clinician, 'PUT', `/patients/${s.patient.id}/medication-plans`, { ...changed, schedule: [{ medicationId: 'nope', times: ['08:00'], startDate: '2026-06-10' }] });
   t.equal(refused.status, 400, 'a schedule item must name a medication of the plan');
   t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, changed)).status, 409, 'one plan per patient: replace it with PUT');
+});
+
+t.test('a device moved to another patient holds that patient’s schedule at once, never the previous one’s', async (t) => {
+  const clock = new ManualClock('2026-06-10T04:00:00Z');
+  const hub = await startDoseHub(t, clock);
+  const s = await careScenario(hub);
+  const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
+  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10'))).status, 201);
+  const schedules: Array<Record<string, unknown>> = [];
+  client.on('message', (name, raw) => {
+    if (name === topic(device.id, 'schedule')) schedules.push(JSON.parse(raw.toString()) as Record<string, unknown>);
+  });
+  await client.subscribeAsync(topic(device.id, 'schedule'), { qos: 1 });
+  const latest = async (): Promise<Record<string, unknown>> => {
+    const stored = await hub.features.devices.models.Device.findById(device.id).lean();
+    const version = stored?.schedule?.version;
+    return eventually(async () => schedules.find((p) => p.version === version));
+  };
+  const ids = (schedule: Record<string, unknown>): string[] => (schedule.items as Array<{ occurrenceId: string }>).map((i) => i.occurrenceId);
+  const first = await latest();
+  t.equal((first.items as unknown[]).length, 9, 'the first patient’s schedule');
+  const move = (patientId: string | null) => as(hub, s.clinician, 'PATCH', `/devices/${device.id}`, { patientId });
+
+  t.equal((await move(s.otherPatient.id)).status, 200);
+  const emptied = await latest();
+  t.ok((emptied.version as number) > (first.version as number), 'a new version, published as soon as the device moved');
+  t.same(emptied.items, [], 'the new patient has no plan: an empty schedule, not the previous patient’s doses');
+
+  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.otherPatient.id}/medication-plans`, twoMedicationPlan('2026-06-10'))).status, 201);
+  const theirs = await latest();
+  const otherDoses = await dosesOf(hub, s.clinician, s.otherPatient.id, '2026-06-10T00:00:00Z', '2026-06-14T00:00:00Z');
+  t.same(ids(theirs), otherDoses.map((d) => d.id), 'a plan for the new patient reaches it');
+
+  t.equal((await move(s.patient.id)).status, 200);
+  const back = await latest();
+  const firstDoses = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-14T00:00:00Z');
+  t.same(ids(back), firstDoses.map((d) => d.id), 'moved back: the first patient’s schedule again, at once');
+  t.notOk((await hub.features.devices.models.Device.findById(device.id).lean())?.schedule?.owed, 'nothing owed');
+
+  t.equal((await move(null)).status, 200);
+  t.same((await latest()).items, [], 'unassigned: an empty schedule');
+
+  // A move whose schedule was not published (the store failed halfway) is caught up by the hourly job.
+  const before = (await latest()).version as number;
+  await hub.features.devices.models.Device.updateOne({ _id: device.id }, { $set: { patientId: s.otherPatient.id, 'schedule.owed': true } });
+  await hub.features.doses.service.generate();
+  const caughtUp = await latest();
+  t.ok((caughtUp.version as number) > before, 'the hourly job publishes what a moved device is owed');
+  t.same(ids(caughtUp), otherDoses.map((d) => d.id), 'its new patient’s schedule');
+  t.notOk((await hub.features.devices.models.Device.findById(device.id).lean())?.schedule?.owed, 'and it is owed nothing more');
 });
 
 t.test('access: outsiders see nothing, caregivers read and confirm but cannot edit', async (t) => {

@@ -47,6 +47,11 @@ const deviceSchema = new Schema(
       version: { type: Number, default: 0 },
       payload: { type: Schema.Types.Mixed, default: null },
       updatedAt: { type: Date, default: null },
+      /**
+       * The device moved to another patient and is owed a schedule of its new patient's: until then
+       * it holds an empty one (the previous patient's doses must not be dispensed to the new one).
+       */
+      owed: { type: Boolean, default: false },
     },
   },
   { timestamps: true, _id: false },

@@ -31,7 +31,8 @@ export interface ScheduleInput {
 export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock: Clock) {
   const { Device } = models;
   return {
-    async publish(device: Pick<DeviceDoc, '_id'>, input: ScheduleInput): Promise<Record<string, unknown>> {
+    /** `owed`: this schedule is a placeholder; the device still needs one of its patient's (see the model). */
+    async publish(device: Pick<DeviceDoc, '_id'>, input: ScheduleInput, { owed = false }: { owed?: boolean } = {}): Promise<Record<string, unknown>> {
       const now = clock.now();
       const items = [...input.items].sort((a, b) => a.dueAt.localeCompare(b.dueAt) || a.slot - b.slot);
       for (const item of items) {
@@ -50,7 +51,7 @@ export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock
       // Versions only grow: the increment happens in the store, so two writers never publish the same version.
       const bumped = await Device.findOneAndUpdate({ _id: device._id }, { $inc: { 'schedule.version': 1 } }, { returnDocument: 'after' }).lean<DeviceDoc>();
       const payload = { ...draft, version: bumped?.schedule?.version ?? 1 };
-      await Device.updateOne({ _id: device._id }, { $set: { 'schedule.payload': payload, 'schedule.updatedAt': now } });
+      await Device.updateOne({ _id: device._id }, { $set: { 'schedule.payload': payload, 'schedule.updatedAt': now, 'schedule.owed': owed } });
       await mqtt.publish(scheduleTopic(device._id), payload, { qos: 1, retain: true });
       return payload;
     },
@@ -58,3 +59,9 @@ export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock
 }
 
 export type Schedules = ReturnType<typeof createSchedules>;
+
+/** What a device holds while it has no patient, or until its new patient's schedule is published. */
+export function emptySchedule(device: Pick<DeviceDoc, 'schedule'>): ScheduleInput {
+  const previous = device.schedule?.payload as { timezone?: unknown } | null | undefined;
+  return { timezone: typeof previous?.timezone === 'string' ? previous.timezone : 'UTC', items: [] };
+}

@@ -17,7 +17,7 @@ import type { AssertDevice } from './access.js';
 import type { CommandRequest, Commands } from './commands.js';
 import { hashSecret, newDeviceId, newDeviceSecret } from './credentials.js';
 import type { DeviceDoc, DeviceModels, HeartbeatDoc } from './models.js';
-import type { ScheduleInput, Schedules } from './schedule.js';
+import { emptySchedule, type ScheduleInput, type Schedules } from './schedule.js';
 import { toCommandView, toDeviceView, toEventView, toHeartbeatView } from './views.js';
 
 export interface DeviceCreate {
@@ -47,7 +47,23 @@ interface Deps {
   config: Config;
 }
 
+/** Publishes a device's schedule for the patient it now belongs to (the doses feature, which owns plans); false when that patient has none. */
+export type PatientSchedule = (device: DeviceDoc) => Promise<boolean>;
+
 export function createDeviceService({ models, identity, assertDevice, schedules, commands, mqtt, changed, config }: Deps) {
+  let patientSchedule: PatientSchedule = async () => false;
+
+  /**
+   * A device moved to another patient (or to none): the schedule it holds is its previous
+   * patient's, and it would dispense their doses to the new one. It gets its new patient's at
+   * once, or an empty one. Until that is published the device stays `schedule.owed`, which the
+   * hourly schedule job picks up should this fail halfway.
+   */
+  async function followPatient(device: DeviceDoc): Promise<void> {
+    if (device.patientId && (await patientSchedule(device))) return;
+    await schedules.publish(device, emptySchedule(device));
+  }
+
   const { Device, DeviceEvent, Heartbeat, Command } = models;
   const { audit, policy } = identity;
 
@@ -123,9 +139,12 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
         if (input.disabled !== undefined) set.disabled = input.disabled;
         if (input.heartbeatTimeoutSeconds !== undefined) set.heartbeatTimeoutSeconds = input.heartbeatTimeoutSeconds;
         if (input.patientId !== undefined) set.patientId = input.patientId === null ? null : await assertAssignable(actor, input.patientId);
-        const updated = await Device.findByIdAndUpdate(device._id, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>();
+        const moved = input.patientId !== undefined && String(device.patientId ?? null) !== String(set.patientId ?? null);
+        if (moved) set['schedule.owed'] = true;
+        const updated = (await Device.findByIdAndUpdate(device._id, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>()) as DeviceDoc;
         changed(device._id, { disconnect: input.disabled === true });
-        return toDeviceView(updated as DeviceDoc);
+        if (moved) await followPatient(updated);
+        return toDeviceView(updated);
       });
     },
 
@@ -191,6 +210,13 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
       if (!command) throw new AppError('not_found', 'Command not found');
       return toCommandView(command);
     },
+
+    /** Who makes a device's schedule for its new patient (see followPatient). */
+    setPatientSchedule(make: PatientSchedule): void {
+      patientSchedule = make;
+    },
+
+    followPatient,
   };
 }
 

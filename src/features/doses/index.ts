@@ -17,6 +17,7 @@ export async function registerDoses(ctx: HubContext, { identity, devices, alerts
   await Promise.all(Object.values(models).map((model) => model.init()));
   const service = createDoseService({ models, identity, devices, alerts, sockets: ctx.sockets, clock: ctx.clock, logger: ctx.logger });
   devices.ingest.onEvent((device, event) => service.onDeviceEvent(device, event));
+  devices.service.setPatientSchedule((device) => service.scheduleDevice(device));
   registerDoseRoutes(ctx.http.api, identity.requireUser, service);
   ctx.jobs.add('doses.generate', '0 * * * *', () => service.generate());
   ctx.jobs.add('doses.sweep', '* * * * *', () => service.sweep());

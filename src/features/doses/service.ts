@@ -159,6 +159,15 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     return targets.length;
   }
 
+  /** A device that moved to a patient: that patient's schedule, when they have a plan (devices' followPatient). */
+  async function scheduleDevice(device: DeviceDoc): Promise<boolean> {
+    if (!device.patientId || !(await Plan.exists({ patientId: device.patientId }))) return false;
+    const patient = await patientOf(oid(String(device.patientId)));
+    if (!patient) return false;
+    await publishSchedules(patient, [device]);
+    return true;
+  }
+
   /** After a plan change: future, untouched occurrences are replaced by the new plan's. */
   async function regenerate(plan: PlanDoc, patient: PatientDoc): Promise<void> {
     const now = clock.now();
@@ -333,13 +342,18 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     // Devices whose published schedule ends within REPUBLISH_BELOW_HOURS get the next HORIZON_HOURS.
     const soon = new Date(now.getTime() + REPUBLISH_BELOW_HOURS * HOUR).toISOString();
     const planned = await Plan.distinct('patientId');
-    const stale = await Device.find({ patientId: { $in: planned }, disabled: { $ne: true }, $or: [{ 'schedule.payload': null }, { 'schedule.payload.validUntil': { $lt: soon } }] }).lean<DeviceDoc[]>();
+    const stale = await Device.find({ patientId: { $in: planned }, disabled: { $ne: true }, 'schedule.owed': { $ne: true }, $or: [{ 'schedule.payload': null }, { 'schedule.payload.validUntil': { $lt: soon } }] }).lean<DeviceDoc[]>();
     const byPatient = new Map<string, DeviceDoc[]>();
     for (const device of stale) byPatient.set(String(device.patientId), [...(byPatient.get(String(device.patientId)) ?? []), device]);
     let published = 0;
     for (const [patientId, list] of byPatient) {
       const patient = await patientOf(oid(patientId));
       if (patient) published += await publishSchedules(patient, list);
+    }
+    // Devices moved to another patient whose new schedule was not published then (the move failed halfway).
+    for (const device of await Device.find({ 'schedule.owed': true, disabled: { $ne: true } }).lean<DeviceDoc[]>()) {
+      await devices.service.followPatient(device);
+      published += 1;
     }
     return { plans: plans.length, inserted, published };
   }
@@ -485,6 +499,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     generate,
     sweep,
     publishSchedules,
+    scheduleDevice,
 
     async createPlan(actor: Actor, patientId: string, input: PlanInput) {
       return track(actor, 'plan.create', 'patient', patientId, async () => {
