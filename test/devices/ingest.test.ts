@@ -69,6 +69,39 @@ t.test('bad payloads get an errors reply, the connection stays, nothing is store
   t.pass('publishing on a hub → device topic disconnects');
 });
 
+t.test('every device → hub topic counts against the device’s message budget (200 a second): QoS 0 past it is dropped, QoS 1 waits', async (t) => {
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+  const errors = await inbox(client, topic(device.id, 'errors'));
+  for (const name of ['status', 'acks'] as const) {
+    const payload =
+      name === 'status'
+        ? { state: 'online', connectionId: 'conn-budget-0001', at: new Date().toISOString() }
+        : { commandId: '00000000-0000-4000-8000-000000000000', status: 'succeeded', at: new Date().toISOString() };
+    // Over the budget within one second (QoS 0: nothing waits for the hub).
+    for (let i = 0; i < 260; i++) client.publish(topic(device.id, name), JSON.stringify(payload), { qos: 0 });
+    let limited = 0;
+    for (;;) {
+      const reply = await errors(3000).catch(() => undefined);
+      if (!reply) break;
+      if (reply.payload.code === 'rate_limited' && (reply.payload.ref as { topic?: string }).topic === topic(device.id, name)) limited += 1;
+    }
+    t.ok(limited > 0, `${name}: messages past the budget are refused as rate_limited (${limited})`);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // a new second, a new budget
+  }
+  t.ok(client.connected, 'and the device stays connected');
+
+  // QoS 1 messages past the budget wait for it instead: each is acknowledged once stored, none dropped.
+  const started = Date.now();
+  const burst = Array.from({ length: 260 }, (_, i) => doseTaken({ eventId: `evt-budget-${String(i).padStart(4, '0')}` }));
+  await Promise.all(burst.map((event) => client.publishAsync(topic(device.id, 'events'), JSON.stringify(event), { qos: 1 })));
+  t.ok(Date.now() - started >= 900, 'the burst was spread over the next second');
+  const stored = await hub.features.devices.models.DeviceEvent.countDocuments({ deviceId: device.id, eventId: /^evt-budget-/ });
+  t.equal(stored, 260, 'every acknowledged event is stored');
+  const refused = await errors(300).catch(() => undefined);
+  t.equal(refused, undefined, 'and none was refused');
+});
+
 t.test('the same ingest from Debian’s mosquitto_pub and over HTTP', async (t) => {
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
 

@@ -200,3 +200,15 @@ t.test('a recovering socket gets nothing it may no longer see, before or after a
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.same(got, [{ n: 1 }], 'none of the first user’s missed events reach the second');
 });
+
+t.test('a user’s client → server events are budgeted: past 100 in 10 s they are refused as rate_limited', async (t) => {
+  const user = await createUser(hub, s.admin, 'caregiver');
+  const socket = connectSocket(t, hub, { auth: { token: user.token } });
+  await nextEvent(socket, 'connect');
+  const answers = await Promise.all(Array.from({ length: 110 }, () => socket.emitWithAck('patient:unsubscribe', { patientId: s.patient.id })));
+  const refused = answers.filter((answer) => answer.ok === false);
+  t.equal(answers.filter((answer) => answer.ok === true).length, 100, 'the first 100 are handled');
+  t.equal(refused.length, 10, 'the rest refused');
+  t.same(refused[0], { ok: false, error: { code: 'rate_limited', message: 'More than 100 events in 10 s; this one was not handled' } });
+  t.ok(socket.connected, 'and the socket stays connected');
+});

@@ -4,7 +4,7 @@
  * against schemas/mqtt by the topic router; each handler resolves once the
  * data is stored, so the PUBACK means "stored".
  */
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterQueue } from 'rate-limiter-flexible';
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { MqttTransport } from '../../transports/mqtt/broker.js';
@@ -13,8 +13,13 @@ import type { DeviceAuthenticator } from './device-auth.js';
 import type { AckPayload, EventPayload, HeartbeatPayload, Ingest, StatusPayload } from './ingest.js';
 import type { Presence } from './presence.js';
 
-/** Per-device message budget: generous enough for an outbox flush after an offline spell. */
+/** Per-device message budget, shared by every device → hub topic: generous enough for an outbox flush after an offline spell. */
 const MESSAGES_PER_SECOND = 200;
+/**
+ * QoS 1 messages of one device waiting for its budget: MQTT 3.1.1 does not bound a client's
+ * messages in flight, and an outbox flushed after an offline spell sends them all at once.
+ */
+const MAX_WAITING_PER_DEVICE = 500;
 
 export function registerDeviceMqtt(mqtt: MqttTransport, authenticate: DeviceAuthenticator, ingest: Ingest, presence: Presence, commands: Commands, logger: Logger): { stop(): void } {
   const budget = new RateLimiterMemory({ keyPrefix: 'device-msgs', points: MESSAGES_PER_SECOND, duration: 1 });
@@ -22,7 +27,20 @@ export function registerDeviceMqtt(mqtt: MqttTransport, authenticate: DeviceAuth
 
   mqtt.setAuthenticator(({ clientId, password, remoteAddress }) => authenticate(clientId, password?.toString('utf8'), remoteAddress));
 
-  const withinBudget = async (deviceId: string): Promise<void> => {
+  const waiting = new RateLimiterQueue(budget, { maxQueueSize: MAX_WAITING_PER_DEVICE });
+  /**
+   * A QoS 0 message past the budget is dropped (told on `errors`, as rate_limited). A QoS 1 message
+   * waits for the budget instead: refusing it would acknowledge a message the hub dropped, and
+   * the device would not send it again. Should too many wait, the message is not acknowledged and
+   * the device is disconnected: it resends what was not acknowledged when it comes back.
+   */
+  const withinBudget = async (deviceId: string, qos: number): Promise<void> => {
+    if (qos > 0) {
+      await waiting.removeTokens(1, deviceId).catch(() => {
+        throw new AppError('unavailable', `Too many messages waiting for the budget of ${MESSAGES_PER_SECOND} per second`);
+      });
+      return;
+    }
     try {
       await budget.consume(deviceId);
     } catch {
@@ -34,7 +52,7 @@ export function registerDeviceMqtt(mqtt: MqttTransport, authenticate: DeviceAuth
     pattern: 'v1/devices/:deviceId/heartbeat',
     schema: 'mqtt/heartbeat',
     async handle({ principal, payload, qos, settle }) {
-      await withinBudget(principal.deviceId);
+      await withinBudget(principal.deviceId, qos);
       const written = ingest.heartbeat(principal.deviceId, payload);
       // QoS 0 (as devices send them): nothing waits for the write, and the device's next heartbeat
       // may take this one's place in the queue, so the broker moves on. A PUBACK still means stored.
@@ -45,20 +63,26 @@ export function registerDeviceMqtt(mqtt: MqttTransport, authenticate: DeviceAuth
   mqtt.router.add<EventPayload>({
     pattern: 'v1/devices/:deviceId/events',
     schema: 'mqtt/event',
-    async handle({ principal, payload }) {
-      await withinBudget(principal.deviceId);
+    async handle({ principal, payload, qos }) {
+      await withinBudget(principal.deviceId, qos);
       await ingest.event(principal.deviceId, payload, 'mqtt');
     },
   });
   mqtt.router.add<StatusPayload>({
     pattern: 'v1/devices/:deviceId/status',
     schema: 'mqtt/status',
-    handle: ({ principal, payload }) => ingest.status(principal.deviceId, payload),
+    async handle({ principal, payload, qos }) {
+      await withinBudget(principal.deviceId, qos);
+      await ingest.status(principal.deviceId, payload);
+    },
   });
   mqtt.router.add<AckPayload>({
     pattern: 'v1/devices/:deviceId/acks',
     schema: 'mqtt/ack',
-    handle: ({ principal, payload }) => ingest.ack(principal.deviceId, payload),
+    async handle({ principal, payload, qos }) {
+      await withinBudget(principal.deviceId, qos);
+      await ingest.ack(principal.deviceId, payload);
+    },
   });
 
   mqtt.onPresence((principal, online) => {

@@ -20,6 +20,7 @@
  * `resume` then restores only the rooms the new principal may hold.
  */
 import type { Server as HttpServer } from 'node:http';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Server, type Socket } from 'socket.io';
 import type { Adapter } from 'socket.io-adapter';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
@@ -103,6 +104,15 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
   const hooks: ConnectionHook[] = [];
   const handlers = new Map<string, SocketHandler<unknown>>();
   const authorizers = new Map<string, RoomAuthorizer>();
+  const budget = new RateLimiterMemory({ keyPrefix: 'socket-events', points: EVENTS_PER_WINDOW, duration: BUDGET_WINDOW_SECONDS });
+  /** Every client → server event costs the store a query or more (and denied ones an audit record): a user may send so many. */
+  const withinBudget = async (userId: string): Promise<void> => {
+    try {
+      await budget.consume(userId);
+    } catch {
+      throw new AppError('rate_limited', `More than ${EVENTS_PER_WINDOW} events in ${BUDGET_WINDOW_SECONDS} s; this one was not handled`);
+    }
+  };
 
   const io = new Server(httpServer, {
     cors: { origin: corsOrigin === '*' ? true : corsOrigin.split(',') },
@@ -203,6 +213,7 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
   async function dispatch(socket: Socket, event: string, handler: SocketHandler<unknown>, payload: unknown, ack: unknown): Promise<void> {
     const reply: Ack = typeof ack === 'function' ? (ack as Ack) : () => undefined;
     try {
+      await withinBudget(principalOf(socket).userId);
       const value = handler.schema ? schemas().validate(handler.schema, payload) : payload;
       const result = await handler.handle(value, { socket, principal: principalOf(socket) });
       reply({ ok: true, ...(result ?? {}) });
@@ -263,6 +274,10 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     },
   };
 }
+
+/** Client → server events per user and window, across their sockets: far above what a person's app sends. */
+const EVENTS_PER_WINDOW = 100;
+const BUDGET_WINDOW_SECONDS = 10;
 
 /** Tells the other instances to check a user's sockets' rooms again (see `reauthorize`). */
 const REAUTHORIZE = 'peer:socket-reauthorize';
