@@ -61,6 +61,36 @@ t.test('help.requested on a dispenser raises a critical alert on the caregiver s
   t.ok(audit.some((e) => e.action === 'alert.read' && e.outcome === 'denied'), 'the outsider attempt audited');
 });
 
+t.test('an event stored but whose alert could not be raised is acted on when the device resends it', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await alertScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const caregiver = await signedInSocket(t, hub, s.caregiver.token);
+  const raised = nextEventWhere<Payload>(caregiver, 'alert:raised', (a) => a.type === 'help.requested', 15_000);
+  // The store refuses the alert the first time: a unique index that the alerts collection's one open alert already fills.
+  const alerts = hub.features.alerts.models.Alert.collection;
+  await alerts.insertOne({ refusesHelp: true, type: 'help.requested' });
+  await alerts.createIndex({ type: 1 }, { unique: true, partialFilterExpression: { type: 'help.requested' }, name: 'refuses_help' });
+
+  const client = await connectDevice(t, hub, device, { reconnectPeriod: 300 });
+  const dropped = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  const event = { eventId: randomUUID(), type: 'help.requested', at: new Date().toISOString() };
+  const acked = client.publishAsync(topic(device.id, 'events'), JSON.stringify(event), { qos: 1 });
+  await dropped;
+  t.pass('the hub could not act on the event: no ack, the device is disconnected');
+  t.equal(await hub.features.devices.models.DeviceEvent.countDocuments({ eventId: event.eventId, processed: false }), 1, 'the event is stored, not processed');
+
+  await alerts.dropIndex('refuses_help');
+  await alerts.deleteOne({ refusesHelp: true });
+  await acked; // MQTT.js resends it on reconnecting, and this time it is acknowledged
+  const alert = await raised;
+  t.match(alert, { type: 'help.requested', deviceId: device.id }, 'the resend raised the alert its first arrival could not');
+  t.equal(await hub.features.devices.models.DeviceEvent.countDocuments({ eventId: event.eventId }), 1, 'the event is stored once');
+  await eventually(async () => (await hub.features.devices.models.DeviceEvent.findOne({ eventId: event.eventId }).lean())?.processed === true);
+  t.pass('and marked processed');
+  t.equal(await hub.features.alerts.models.Alert.countDocuments({ cause: `help.requested:${device.id}` }), 1, 'one alert');
+});
+
 t.test('battery.low from heartbeats and device.offline from presence raise and clear themselves', async (t) => {
   const hub = await startTestHub(t);
   const s = await alertScenario(hub);

@@ -56,20 +56,23 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
     resolved.then(forget, forget);
     return resolved;
   };
+  /** Heartbeats and presence changes are not resent: an alert that failed for one is logged, and the next one tries again. */
   const safely = async (what: string, deviceId: string, fn: () => Promise<unknown>): Promise<void> => {
     try {
       await fn();
     } catch (error) {
-      // An alert failure must never make a device resend an event it already stored.
       logger.error({ err: error, deviceId, what }, 'device alert failed');
     }
   };
 
+  // An event's alert that fails fails the event: the device gets no ack and resends it, and the
+  // resend, though stored already, has its effects run again (devices' ingest) — raising is per cause, so once.
   devices.ingest.onEvent(async (device, event) => {
     const payload = event.payload as { slot?: number; pills?: number; threshold?: number; sensor?: string };
     const at = event.at;
-    const raise = (type: AlertType, cause: string, details: Record<string, string | number | boolean | null>) =>
-      safely(type, device._id, () => alerts.raise({ ...base(device), type, cause, details: { eventId: event.eventId, ...details }, at }));
+    const raise = async (type: AlertType, cause: string, details: Record<string, string | number | boolean | null>) => {
+      await alerts.raise({ ...base(device), type, cause, details: { eventId: event.eventId, ...details }, at });
+    };
     switch (event.type) {
       case 'device.jam':
         return raise('device.jam', `device.jam:${device._id}`, { slot: payload.slot ?? null });

@@ -30,7 +30,7 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   const directory = createDeviceDirectory(models.Device);
   const { changed } = createDeviceChanges(directory, ctx.mqtt, ctx.sockets);
   const presence = createPresence(models, realtime, ctx.clock, log);
-  const ingest = createIngest(models, directory, realtime, backOnline(presence, ctx.mqtt, log), ctx.clock, ctx.config.devices, heartbeatMetrics(ctx));
+  const ingest = createIngest(models, directory, realtime, backOnline(presence, ctx.mqtt, log), ctx.clock, ctx.config.devices, log, heartbeatMetrics(ctx));
   const commands = createCommands(models, ctx.mqtt, ctx.clock);
   const schedules = createSchedules(models, ctx.mqtt, ctx.clock);
   const authenticate = createDeviceAuthenticator(models);

@@ -2,11 +2,14 @@
  * What devices tell the hub, whatever the transport (MQTT or the HTTP
  * fallback): heartbeats, events, status and command acks. Each function
  * resolves only once the data is durably stored — the MQTT transport sends the
- * PUBACK after that — and a resent event (same eventId) is stored once.
+ * PUBACK after that — and a resent event (same eventId) is stored once; what
+ * an event sets off (caregivers, doses, alerts) runs before the ack too, and
+ * runs for a resend whose first arrival was stored but not processed.
  * Heartbeats are the exception that proves it: the latest one of a device
  * takes the place of one still waiting to be written (see heartbeat-queue.ts).
  */
 import { AppError } from '../../errors.js';
+import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
 import type { CommandDoc, CommandState, DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 import type { DeviceDirectory, DeviceIdentity } from './directory.js';
@@ -87,12 +90,38 @@ export interface HeartbeatObserver {
 /** Presence's word on a device heard from while it was called offline (presence.ts). */
 export type BackOnline = (deviceId: string) => Promise<DeviceDoc | null>;
 
-export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, backOnline: BackOnline, clock: Clock, options: IngestOptions, observer: HeartbeatObserver = {}) {
+export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, backOnline: BackOnline, clock: Clock, options: IngestOptions, log: Logger, observer: HeartbeatObserver = {}) {
   const { Device, Command } = models;
   const pace = { minMs: Math.min(HEARTBEAT_GATHER_MS, options.heartbeatMaxPauseMs), maxMs: options.heartbeatMaxPauseMs };
-  const { writeEvent, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
+  const { writeEvent, markProcessed, unprocessed, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
   const eventListeners: EventListener[] = [];
   const heartbeatListeners: HeartbeatListener[] = [];
+
+  /** Events of this instance whose effects are running, by `deviceId eventId`: a resend meanwhile waits for them. */
+  const processing = new Map<string, Promise<void>>();
+
+  /**
+   * What a stored event sets off: caregivers told, then the listeners; then it is marked processed
+   * (not awaited: once acknowledged, the device does not send it again, so nothing reads the mark).
+   */
+  function processEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
+    const key = `${event.deviceId} ${event.eventId}`;
+    const running = (async () => {
+      realtime.event(device, event);
+      for (const listener of eventListeners) await listener(device, event);
+      markProcessed(event._id).catch((error: unknown) => log.warn({ err: error, eventId: event.eventId }, 'could not mark an event processed'));
+    })().finally(() => processing.delete(key));
+    processing.set(key, running);
+    return running;
+  }
+
+  /** A resend: its first arrival's effects, if they are still running here or never ran. */
+  async function processResend(device: DeviceIdentity, deviceId: string, eventId: string): Promise<void> {
+    const running = processing.get(`${deviceId} ${eventId}`);
+    if (running) return running;
+    const pending = await unprocessed(deviceId, eventId);
+    if (pending) await processEvent(device, pending);
+  }
 
   return {
     /** Writes waiting heartbeats now (the hub is closing), and later ones at once. */
@@ -154,10 +183,14 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
         now,
         doc: { deviceId, eventId: payload.eventId, type: payload.type, at: new Date(payload.at), receivedAt: now, via, payload },
       });
-      if (!stored) return false;
-      realtime.event(device, stored);
-      for (const listener of eventListeners) await listener(device, stored);
-      return true;
+      if (stored) {
+        await processEvent(device, stored);
+        return true;
+      }
+      // A resend. If its first arrival was stored but the hub failed before its effects ran (so the
+      // device got no ack and sent it again), they run now.
+      await processResend(device, deviceId, payload.eventId);
+      return false;
     },
 
     async status(deviceId: string, payload: StatusPayload): Promise<void> {

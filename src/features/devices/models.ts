@@ -72,6 +72,13 @@ const eventSchema = new Schema(
     via: { type: String, enum: ['mqtt', 'http'], required: true },
     /** The validated payload as the device sent it. */
     payload: { type: Schema.Types.Mixed, required: true },
+    /**
+     * false from when the event is stored until what it sets off (caregivers told, the dose and
+     * alert listeners run) has been done: a resend of an event stored but not processed — the
+     * hub failed in between, so the device got no ack — has it done then. Absent on events stored
+     * before it existed (processed).
+     */
+    processed: { type: Boolean },
   },
   { versionKey: false },
 );

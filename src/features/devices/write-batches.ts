@@ -99,14 +99,15 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     const accepted = writes.filter((w) => devices.has(w.deviceId));
     const docs = accepted.map(({ deviceId, doc }) => {
       const { identity } = devices.get(deviceId) as DirectoryEntry;
-      return { _id: new Types.ObjectId(), ...doc, organisationId: identity.organisationId, patientId: identity.patientId } as DeviceEventDoc;
+      return { _id: new Types.ObjectId(), ...doc, organisationId: identity.organisationId, patientId: identity.patientId, processed: false } as DeviceEventDoc;
     });
     // A resend is a sign of life too: every accepted message marks its device as seen.
     const seenAt = Math.max(...accepted.map((w) => w.now.getTime()));
     const unseen = [...new Set(accepted.filter(({ deviceId, now }) => now.getTime() - (devices.get(deviceId)?.seenAt ?? 0) >= SEEN_PRECISION_MS).map((w) => w.deviceId))];
     const [outcomes] = await Promise.all([
       docs.length ? insertEvents(docs) : [],
-      unseen.length ? markSeen(unseen, devices, seenAt) : null,
+      // Best effort: a failure here must not fail events already stored (the next event marks the device seen).
+      unseen.length ? markSeen(unseen, devices, seenAt).catch(() => undefined) : null,
     ]);
     const byWrite = new Map(accepted.map((write, index) => [write, outcomes[index]]));
     return writes.map((write) => {
@@ -115,6 +116,12 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
       const outcome = byWrite.get(write);
       return outcome instanceof Error ? outcome : { device: entry.identity, stored: outcome ?? null };
     });
+  });
+
+  /** Events whose effects have run (see the model's `processed`): one write per burst. */
+  const processed = burstLoader<Types.ObjectId, true>(async (ids) => {
+    await DeviceEvent.collection.updateMany({ _id: { $in: ids } }, { $set: { processed: true } });
+    return ids.map(() => true as const);
   });
 
   async function markSeen(deviceIds: string[], devices: Map<string, DirectoryEntry>, seenAt: number): Promise<void> {
@@ -162,6 +169,9 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
   return {
     setOnDevice: (filter: DeviceSet['filter'], set: DeviceSet['set']): Promise<true> => deviceSets.load({ filter, set }),
     writeEvent: (write: EventWrite): Promise<EventWritten> => events.load(write),
+    markProcessed: (eventId: Types.ObjectId): Promise<true> => processed.load(eventId),
+    /** A stored event whose effects have not run (a resend of it found it so), or null. */
+    unprocessed: (deviceId: string, eventId: string): Promise<DeviceEventDoc | null> => DeviceEvent.findOne({ deviceId, eventId, processed: false }).lean<DeviceEventDoc>(),
     /** Null when newer news of the device took this one's place before it was written: a newer heartbeat, or a presence change. */
     writeHeartbeat: (write: HeartbeatWrite): Promise<HeartbeatWritten | null> => heartbeats.push(write),
     /** Drops the device's heartbeat still waiting to be written (it disconnected: its presence is newer news). */

@@ -252,7 +252,10 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     return best;
   }
 
-  /** The event is already stored (and acknowledged): a failure here is logged, never thrown back into ingest. */
+  /**
+   * A failure here is logged, not thrown back into ingest (which would have the device resend the
+   * event and run this again): applying an event twice is not idempotent (a dispense takes stock).
+   */
   async function onDeviceEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     if (!event.type.startsWith('dose.') || !device.patientId) return;
     try {
