@@ -82,6 +82,25 @@ t.test('the retained schedule reaches a device that connects later; it reports t
   t.equal(polled.body.version, 2, 'a device polling over HTTP gets the same schedule');
 });
 
+t.test('schedules published at the same time: the stored and the retained schedule are the newest version', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const item = (hour: number) => ({ slot: 1, pills: 1, dueAt: new Date(Date.UTC(2030, 0, 1, hour)).toISOString(), window });
+  // Twelve writers at once, each with its own content (its dose's hour).
+  const published = await Promise.all(Array.from({ length: 12 }, (_, hour) => hub.features.devices.schedules.publish({ _id: device.id }, { timezone: 'UTC', items: [item(hour)] })));
+  const versions = published.map((p) => p.version as number);
+  t.same([...versions].sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1), 'each writer got its own version');
+  const stored = (await hub.features.devices.models.Device.findById(device.id).lean())?.schedule;
+  const newest = published.find((p) => p.version === 12);
+  t.equal(stored?.version, 12);
+  t.same((stored?.payload as { items: unknown }).items, newest?.items, 'the stored schedule is the newest version’s');
+  const client = await connectDevice(t, hub, device);
+  const retained = await nextMessage(client, topic(device.id, 'schedule'));
+  t.equal(retained.payload.version, 12, 'and so is the retained one a device gets when it connects');
+  t.same(retained.payload.items, newest?.items);
+});
+
 t.test('commands: delivered after reconnect, acked, expired when stale', async (t) => {
   const clock = new ManualClock(new Date());
   const hub = await startTestHub(t, { clock });

@@ -30,6 +30,18 @@ export interface ScheduleInput {
 
 export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock: Clock) {
   const { Device } = models;
+
+  /**
+   * Two writers may publish in the opposite order of their versions: the older one last, as the
+   * retained message a device gets when it connects. Whoever published an older version than the
+   * stored one publishes the stored one again, so the last retained message is the newest.
+   */
+  async function republishIfNewer(deviceId: string, published: number): Promise<void> {
+    const current = await Device.findById(deviceId, { schedule: 1 }).lean<DeviceDoc>();
+    const payload = current?.schedule?.payload as Record<string, unknown> | null | undefined;
+    if (payload && (payload.version as number) > published) await mqtt.publish(scheduleTopic(deviceId), payload, { qos: 1, retain: true });
+  }
+
   return {
     /** `owed`: this schedule is a placeholder; the device still needs one of its patient's (see the model). */
     async publish(device: Pick<DeviceDoc, '_id'>, input: ScheduleInput, { owed = false }: { owed?: boolean } = {}): Promise<Record<string, unknown>> {
@@ -48,11 +60,20 @@ export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock
         items,
       };
       schemas().validate('mqtt/schedule', draft);
-      // Versions only grow: the increment happens in the store, so two writers never publish the same version.
-      const bumped = await Device.findOneAndUpdate({ _id: device._id }, { $inc: { 'schedule.version': 1 } }, { returnDocument: 'after' }).lean<DeviceDoc>();
-      const payload = { ...draft, version: bumped?.schedule?.version ?? 1 };
-      await Device.updateOne({ _id: device._id }, { $set: { 'schedule.payload': payload, 'schedule.updatedAt': now, 'schedule.owed': owed } });
+      // Versions only grow, and a version and its payload are stored in one write: of two writers,
+      // the later write holds the higher version, so the stored schedule is always the newest.
+      const stored = await Device.findOneAndUpdate(
+        { _id: device._id },
+        [
+          { $set: { 'schedule.version': { $add: [{ $ifNull: ['$schedule.version', 0] }, 1] } } },
+          { $set: { 'schedule.payload': { $mergeObjects: [{ $literal: draft }, { version: '$schedule.version' }] }, 'schedule.updatedAt': now, 'schedule.owed': owed } },
+        ],
+        { returnDocument: 'after', updatePipeline: true },
+      ).lean<DeviceDoc>();
+      if (!stored) throw new AppError('not_found', 'Device not found');
+      const payload = stored.schedule?.payload as Record<string, unknown>;
       await mqtt.publish(scheduleTopic(device._id), payload, { qos: 1, retain: true });
+      await republishIfNewer(device._id, payload.version as number);
       return payload;
     },
   };

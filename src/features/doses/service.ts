@@ -20,6 +20,7 @@ import type { PatientDoc } from '../identity/models.js';
 import { evidenceOf, fleetOf } from './evidence.js';
 import { dosesPerDay, expandItems } from './expand.js';
 import { createLateAlerts, lateAt } from './late-alerts.js';
+import { oneAtATime } from '../one-at-a-time.js';
 import { createPlannedPatients } from './planned-patients.js';
 import { DEFAULT_WINDOWS, minuteOf, type DoseModels, type DoseState, type OccurrenceDoc, type PlanDoc } from './models.js';
 import { toOccurrenceView, toPlanView } from './views.js';
@@ -139,8 +140,16 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     return inserted;
   }
 
-  /** Publishes the next HORIZON_HOURS of doses to every device of the patient. */
-  async function publishSchedules(patient: Pick<PatientDoc, '_id' | 'timezone'>, only?: DeviceDoc[]): Promise<number> {
+  /**
+   * Publishes the next HORIZON_HOURS of doses to every device of the patient. One patient's
+   * schedules are read and published one at a time (on this instance): the hourly job reading the
+   * doses while a plan change replaces them would otherwise publish the old doses after the new.
+   */
+  function publishSchedules(patient: Pick<PatientDoc, '_id' | 'timezone'>, only?: DeviceDoc[]): Promise<number> {
+    return perPatient(String(patient._id), () => readAndPublishSchedules(patient, only));
+  }
+
+  async function readAndPublishSchedules(patient: Pick<PatientDoc, '_id' | 'timezone'>, only?: DeviceDoc[]): Promise<number> {
     const now = clock.now();
     const targets = only ?? (await Device.find({ patientId: patient._id, disabled: { $ne: true } }).lean<DeviceDoc[]>());
     if (!targets.length) return 0;
@@ -158,6 +167,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     for (const device of targets) await devices.schedules.publish(device, { timezone: patient.timezone, validUntil, items });
     return targets.length;
   }
+
+  const perPatient = oneAtATime();
 
   /** A device that moved to a patient: that patient's schedule, when they have a plan (devices' followPatient). */
   async function scheduleDevice(device: DeviceDoc): Promise<boolean> {
