@@ -102,6 +102,24 @@ t.test('every device → hub topic counts against the device’s message budget 
   t.equal(refused, undefined, 'and none was refused');
 });
 
+t.test('a device whose clock is off by more than a minute is sent sync_time with the hub’s time, at most once an hour', async (t) => {
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+  const commands = await inbox(client, topic(device.id, 'commands'));
+  const beat = (offsetMs: number) => client.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ at: new Date(Date.now() + offsetMs).toISOString() })), { qos: 1 });
+
+  await beat(20_000);
+  t.equal(await commands(500).catch(() => undefined), undefined, '20 s off: within tolerance, nothing sent');
+  const before = Date.now();
+  await beat(-10 * 60_000);
+  const sync = (await commands()).payload;
+  t.match(sync, { type: 'sync_time', params: { serverTime: String } }, '10 minutes slow: sync_time sent');
+  const serverTime = Date.parse((sync.params as { serverTime: string }).serverTime);
+  t.ok(serverTime >= before - 1000 && serverTime <= Date.now() + 1000, 'carrying the hub’s time');
+  await beat(-10 * 60_000);
+  t.equal(await commands(500).catch(() => undefined), undefined, 'still off a moment later: not sent again within the hour');
+});
+
 t.test('the same ingest from Debian’s mosquitto_pub and over HTTP', async (t) => {
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
 

@@ -56,11 +56,16 @@ export async function inbox(client: MqttClient, topicName: string): Promise<(ms?
     const queued = queue.shift();
     if (queued) return Promise.resolve(queued);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no message on ${topicName}`)), ms);
-      waiting.push((message) => {
+      const waiter = (message: Received): void => {
         clearTimeout(timer);
         resolve(message);
-      });
+      };
+      // A wait that timed out gives up its place: the next message is for the next wait.
+      const timer = setTimeout(() => {
+        waiting.splice(waiting.indexOf(waiter), 1);
+        reject(new Error(`no message on ${topicName}`));
+      }, ms);
+      waiting.push(waiter);
     });
   };
 }

@@ -10,6 +10,7 @@ import type { HubContext } from '../context.js';
 import type { Identity } from '../identity/index.js';
 import { createDeviceAccess } from './access.js';
 import { createDeviceChanges } from './changes.js';
+import { createClockSync } from './clock-sync.js';
 import { createCommands } from './commands.js';
 import { createDeviceAuthenticator } from './device-auth.js';
 import { createDeviceDirectory } from './directory.js';
@@ -32,6 +33,7 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   const presence = createPresence(models, realtime, ctx.clock, log);
   const ingest = createIngest(models, directory, realtime, backOnline(presence, ctx.mqtt, log), ctx.clock, ctx.config.devices, log, heartbeatMetrics(ctx));
   const commands = createCommands(models, ctx.mqtt, ctx.clock);
+  ingest.onHeartbeat(createClockSync(commands, log));
   const schedules = createSchedules(models, ctx.mqtt, ctx.clock);
   const authenticate = createDeviceAuthenticator(models);
   const service = createDeviceService({ models, identity, assertDevice: createDeviceAccess(models, identity.policy), schedules, commands, mqtt: ctx.mqtt, changed, config: ctx.config });

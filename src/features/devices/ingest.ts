@@ -52,8 +52,8 @@ export interface AckPayload {
 }
 
 export type EventListener = (device: DeviceIdentity, event: DeviceEventDoc) => void | Promise<void>;
-/** `previous` is the device as it was before this heartbeat (so listeners can act on a change). */
-export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc) => void | Promise<void>;
+/** `previous` is the device as it was before this heartbeat (so listeners can act on a change); `heartbeat`: its device time and when the hub received it. */
+export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc, heartbeat: { at: Date; receivedAt: Date }) => void | Promise<void>;
 
 /**
  * The heartbeat history is sampled: a fleet heartbeating every minute would otherwise keep 43,200
@@ -172,7 +172,7 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       // is back, and presence tells caregivers and listeners (a device.offline alert resolves).
       if (device.status?.online === false) device = (await backOnline(deviceId)) ?? device;
       else realtime.status(device);
-      for (const listener of heartbeatListeners) await listener(device, previous);
+      for (const listener of heartbeatListeners) await listener(device, previous, { at: new Date(payload.at), receivedAt: now });
     },
 
     /** Stores an event once; returns false when it was a resend of one already stored. */
