@@ -5,6 +5,7 @@
  */
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
+import ipaddr from 'ipaddr.js';
 
 export type NodeEnv = 'development' | 'production' | 'test';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -47,6 +48,14 @@ export interface Config {
   readonly loginFailureMinMs: number;
   readonly logLevel: LogLevel;
   readonly shutdownTimeoutMs: number;
+  readonly notify: {
+    /**
+     * Non-public networks (CIDR, e.g. `10.20.0.0/16`) that webhooks and SMS/voice gateways may reach.
+     * Empty (the default): only public addresses — policy URLs are written by clinicians, and a URL
+     * inside the hub's network would let them probe it (src/ports/adapters/notifiers/destinations.ts).
+     */
+    readonly allowedPrivateNetworks: readonly string[];
+  };
 }
 
 export class ConfigError extends Error {
@@ -94,6 +103,8 @@ const envSchema = {
     LOGIN_FAILURE_MIN_MS: { type: 'integer', minimum: 0, maximum: 10000, default: 1000 },
     LOG_LEVEL: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     SHUTDOWN_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
+    // Comma-separated addresses or CIDR ranges; each entry is checked by networkListProblems below.
+    NOTIFY_ALLOWED_PRIVATE_NETWORKS: { type: 'string', maxLength: 4096 },
   },
   if: { required: ['NODE_ENV'], properties: { NODE_ENV: { const: 'production' } } },
   then: { required: ['JWT_SECRET'] },
@@ -114,12 +125,38 @@ export function loadConfig(env: Env = process.env): Config {
     const value = env[key];
     if (value !== undefined && value !== '') input[key] = value;
   }
-  if (!validateEnv(input)) {
-    // The `if` keyword adds a summary error of its own; the `then` error already names the problem.
-    const errors = (validateEnv.errors ?? []).filter((error) => error.keyword !== 'if');
-    throw new ConfigError(errors.map(describeEnvError));
-  }
+  const valid = validateEnv(input);
+  // The `if` keyword adds a summary error of its own; the `then` error already names the problem.
+  const problems = valid ? [] : (validateEnv.errors ?? []).filter((error) => error.keyword !== 'if').map(describeEnvError);
+  problems.push(...networkListProblems('NOTIFY_ALLOWED_PRIVATE_NETWORKS', input.NOTIFY_ALLOWED_PRIVATE_NETWORKS));
+  if (problems.length) throw new ConfigError(problems);
   return deepFreeze(toConfig(input as ValidEnv));
+}
+
+/** `10.0.0.5` → `10.0.0.5/32`, `fd00::/8` as is; null when the entry is neither an address nor a range. */
+function toCidr(entry: string): string | null {
+  // Four-part decimal only: ipaddr.js would also read `10` as 0.0.0.10, surely not what was meant.
+  if (ipaddr.IPv4.isValidCIDRFourPartDecimal(entry) || ipaddr.IPv6.isValidCIDR(entry)) {
+    const [ip, bits] = ipaddr.parseCIDR(entry);
+    return `${ip.toString()}/${bits}`;
+  }
+  if (ipaddr.IPv4.isValidFourPartDecimal(entry)) return `${entry}/32`;
+  if (ipaddr.IPv6.isValid(entry)) return `${ipaddr.IPv6.parse(entry).toString()}/128`;
+  return null;
+}
+
+const listEntries = (value: string): string[] =>
+  value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+
+/** Every entry of a comma-separated network list that is not an address or CIDR range (JSON Schema cannot say). */
+function networkListProblems(name: string, value: unknown): string[] {
+  if (typeof value !== 'string') return [];
+  return listEntries(value)
+    .filter((entry) => toCidr(entry) === null)
+    .map((entry) => `${name} entry "${entry}" is not an IP address or CIDR range`);
 }
 
 function describeEnvError(error: { instancePath: string; message?: string; params: Record<string, unknown> }): string {
@@ -180,6 +217,7 @@ function toConfig(e: ValidEnv): Config {
     loginFailureMinMs: e.LOGIN_FAILURE_MIN_MS,
     logLevel: e.LOG_LEVEL,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    notify: { allowedPrivateNetworks: listEntries(optional('NOTIFY_ALLOWED_PRIVATE_NETWORKS') ?? '').flatMap((entry) => toCidr(entry) ?? []) },
   };
 }
 

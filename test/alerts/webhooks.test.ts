@@ -13,10 +13,12 @@ import { alertScenario, putPatientPolicy } from './helpers.js';
 
 // One hub and scenario for the file: each test sets the patient's policy, raises an alert of its
 // own to receivers of its own and waits for its deliveries (the tests run one after another).
+// The receivers listen on loopback, which the hub refuses unless the operator allows it: this hub
+// allows 127.0.0.1 alone (destinations.test.ts checks what the default refuses).
 let hub: Hub;
 let s: Awaited<ReturnType<typeof alertScenario>>;
 t.before(async () => {
-  hub = await startTestHub(t);
+  hub = await startTestHub(t, { env: { NOTIFY_ALLOWED_PRIVATE_NETWORKS: '127.0.0.1' } });
   s = await alertScenario(hub);
 });
 

@@ -5,7 +5,7 @@
  * Notifier adapters (Socket.IO, signed webhooks, an HTTP SMS/voice gateway),
  * every attempt recorded.
  */
-import { createHttpGatewayNotifier, createSocketNotifier, createWebhookNotifier } from '../../ports/adapters/notifiers/index.js';
+import { createDestinationGuard, createHttpGatewayNotifier, createSocketNotifier, createWebhookNotifier } from '../../ports/adapters/notifiers/index.js';
 import type { HubContext } from '../context.js';
 import type { Devices } from '../devices/index.js';
 import type { Identity } from '../identity/index.js';
@@ -21,9 +21,11 @@ export async function registerAlerts(ctx: HubContext, { identity, devices }: { i
   const models = alertModels(ctx.store.connection);
   await Promise.all(Object.values(models).map((model) => model.init()));
   const log = ctx.logger.child({ feature: 'alerts' });
-  const notifiers = [createSocketNotifier(ctx.sockets), createWebhookNotifier(ctx.clock), createHttpGatewayNotifier('sms', ctx.clock), createHttpGatewayNotifier('voice', ctx.clock)];
+  // One judge of where outside channels may connect, for sending and for writing policies.
+  const destinations = createDestinationGuard(ctx.config.notify.allowedPrivateNetworks);
+  const notifiers = [createSocketNotifier(ctx.sockets), createWebhookNotifier(ctx.clock, destinations), createHttpGatewayNotifier('sms', ctx.clock, destinations), createHttpGatewayNotifier('voice', ctx.clock, destinations)];
   const delivery = createDelivery(models, notifiers, ctx.clock, log);
-  const service = createAlertService({ models, identity, sockets: ctx.sockets, delivery, clock: ctx.clock, logger: log });
+  const service = createAlertService({ models, identity, sockets: ctx.sockets, delivery, destinations, clock: ctx.clock, logger: log });
   const api: AlertsApi = { raise: service.raise, raiseMany: service.raiseMany, resolveCause: service.resolveCause, resolveCauses: service.resolveCauses };
 
   registerDeviceAlerts(devices, api, log);

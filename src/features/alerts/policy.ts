@@ -74,6 +74,15 @@ export function policyView(policy: EscalationPolicy, source: 'patient' | 'organi
   };
 }
 
+/** Every endpoint URL of a policy with its JSON pointer in the request body (schemas/http/escalation-policy.json). */
+export function endpointUrls(policy: EscalationPolicy): Array<{ path: string; url: string }> {
+  return [
+    ...policy.webhooks.map((endpoint, i) => ({ path: `/webhooks/${i}/url`, url: endpoint.url })),
+    ...(policy.sms ? [{ path: '/sms/url', url: policy.sms.url }] : []),
+    ...(policy.voice ? [{ path: '/voice/url', url: policy.voice.url }] : []),
+  ];
+}
+
 const minutesOf = (hhmm: string): number => {
   const [h, m] = hhmm.split(':').map(Number);
   return (h ?? 0) * 60 + (m ?? 0);

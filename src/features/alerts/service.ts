@@ -5,6 +5,7 @@
  */
 import { Types, type QueryFilter } from 'mongoose';
 import { AppError } from '../../errors.js';
+import type { DestinationGuard } from '../../ports/adapters/notifiers/index.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import { paginate, type Page, type PageRequest } from '../../store/pagination.js';
@@ -17,7 +18,7 @@ import type { AlertDelivery, PlannedNotification } from './delivery.js';
 import { nextAfter, quietEnd, range } from './escalation-times.js';
 import type { AlertDoc, AlertModels, EscalationPolicyDoc } from './models.js';
 import { createAlertNotify } from './notify.js';
-import { policyView, toPolicy, type EscalationPolicy } from './policy.js';
+import { endpointUrls, policyView, toPolicy, type EscalationPolicy } from './policy.js';
 import { createPolicyLookup } from './policy-lookup.js';
 import { alertRef, createRaise } from './raise.js';
 import { createRecipientLookup } from './recipients.js';
@@ -38,11 +39,13 @@ interface Deps {
   identity: Identity;
   sockets: SocketTransport;
   delivery: AlertDelivery;
+  /** Judges policy endpoint URLs at write time (the notifiers judge them again when they connect). */
+  destinations: Pick<DestinationGuard, 'refusesUrl'>;
   clock: Clock;
   logger: Logger;
 }
 
-export function createAlertService({ models, identity, sockets, delivery, clock, logger }: Deps) {
+export function createAlertService({ models, identity, sockets, delivery, destinations, clock, logger }: Deps) {
   const { Alert, EscalationPolicy, Notification } = models;
   const { Patient, User } = identity.models;
 
@@ -57,6 +60,19 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
   const effectivePolicy = (organisationId: string, patientId: string | null) => policies.forOne(organisationId, patientId);
 
   const notify = (alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string): Promise<void> => notices.tiers([{ alert, tiers, event, skip }]);
+
+  /**
+   * A policy whose endpoint is an address the hub may not reach (loopback, private, link-local…)
+   * is refused when written, so its author learns it at once rather than from failed deliveries.
+   * Host names are only judged when resolved, at send time.
+   */
+  const assertEndpointsAllowed = (policy: EscalationPolicy): void => {
+    const refused = endpointUrls(policy).filter(({ url }) => destinations.refusesUrl(url));
+    if (!refused.length) return;
+    const message = 'must not point at a loopback, private, link-local or other non-public address';
+    const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : '';
+    throw new AppError('validation_failed', `${refused[0]?.path} ${message}${more}`, { details: refused.map(({ path }) => ({ path, message })) });
+  };
 
   const resolver = createResolver({ Alert, Notification, User, notices, publish: (alert) => publish('alert:updated', alert), clock });
   /** Once resolved, everyone the alert reached hears it is over (see planFollowUp). */
@@ -206,6 +222,7 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
       auditAlert(actor, 'escalationPolicy.update', actor.principal.organisationId, async () => {
         if (actor.principal.role !== 'admin') throw new AppError('forbidden', 'Only administrators manage the organisation escalation policy');
         const policy = toPolicy(body);
+        assertEndpointsAllowed(policy);
         await EscalationPolicy.findOneAndUpdate(
           { organisationId: new Types.ObjectId(actor.principal.organisationId), patientId: null },
           { $set: { ...policy, updatedBy: actor.principal.userId } },
@@ -225,6 +242,7 @@ export function createAlertService({ models, identity, sockets, delivery, clock,
       auditAlert(actor, 'escalationPolicy.update', patientId, async () => {
         const patient = await identity.policy.assertPatient(actor.principal, patientId, 'patient.update');
         const policy = toPolicy(body);
+        assertEndpointsAllowed(policy);
         await EscalationPolicy.findOneAndUpdate(
           { organisationId: patient.organisationId, patientId: patient._id },
           { $set: { ...policy, updatedBy: actor.principal.userId } },

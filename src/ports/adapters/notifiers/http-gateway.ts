@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../../clock.js';
 import type { Delivery, NotificationMessage, Notifier, NotifyChannel } from '../../notifier.js';
+import type { DestinationGuard } from './destinations.js';
 import { signedPost } from './signing.js';
 
 const LABELS: Record<string, string> = {
@@ -26,7 +27,8 @@ export function messageText(message: NotificationMessage): string {
   return `medhub: ${message.severity === 'critical' ? 'URGENT ' : ''}${what}${who}. Open medhub to acknowledge (alert ${message.alertId}).`;
 }
 
-export function createHttpGatewayNotifier(channel: Extract<NotifyChannel, 'sms' | 'voice'>, clock: Clock, timeoutMs = 5000): Notifier {
+/** `destinations`: where the gateway may be (a policy's URL is written by a clinician, not the operator). */
+export function createHttpGatewayNotifier(channel: Extract<NotifyChannel, 'sms' | 'voice'>, clock: Clock, destinations: DestinationGuard, timeoutMs = 5000): Notifier {
   return {
     channel,
     async send({ target, message, attempt }: Delivery) {
@@ -36,6 +38,7 @@ export function createHttpGatewayNotifier(channel: Extract<NotifyChannel, 'sms' 
         url: target.url,
         secret: target.secret,
         body: { channel, to: target.phone, text: messageText(message), message },
+        destinations,
         timeoutMs,
         headers: { 'x-medhub-event': message.event, 'x-medhub-delivery': message.notificationId, 'x-medhub-attempt': String(attempt) },
         now: () => Math.floor(clock.now().getTime() / 1000),
