@@ -36,6 +36,7 @@ export interface Config {
   /** Where the embedded store runs: the hub's event loop (default) or a worker thread of its own. */
   readonly embeddedStoreThread: 'main' | 'worker';
   readonly redisUrl: string | undefined;
+  readonly redisKeyPrefix: string;
   readonly jwtSecret: string | undefined;
   readonly corsOrigin: string;
   readonly http: { readonly bodyLimitBytes: number };
@@ -86,6 +87,8 @@ const envSchema = {
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
     EMBEDDED_STORE_THREAD: { enum: ['main', 'worker'], default: 'main' },
     REDIS_URL: { ...urlSchema, pattern: '^rediss?://' },
+    // Every key the hub writes to Redis starts with it: deployments sharing a Redis keep apart.
+    REDIS_KEY_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'medhub:' },
     JWT_SECRET: { type: 'string', minLength: 32 },
     CORS_ORIGIN: { type: 'string', minLength: 1, default: '*' },
     HTTP_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 52428800, default: 1048576 },
@@ -177,6 +180,7 @@ interface ValidEnv {
   HEARTBEAT_MAX_PAUSE_MS: number;
   DATA_DIR: string;
   EMBEDDED_STORE_THREAD: 'main' | 'worker';
+  REDIS_KEY_PREFIX: string;
   CORS_ORIGIN: string;
   HTTP_BODY_LIMIT_BYTES: number;
   OPENAI_MODEL: string;
@@ -207,6 +211,7 @@ function toConfig(e: ValidEnv): Config {
     dataDir: e.DATA_DIR,
     embeddedStoreThread: e.EMBEDDED_STORE_THREAD,
     redisUrl: optional('REDIS_URL'),
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwtSecret: optional('JWT_SECRET'),
     corsOrigin: e.CORS_ORIGIN,
     http: { bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES },

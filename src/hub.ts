@@ -58,7 +58,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const checks = new Map<string, ReadinessCheck>();
 
   const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, thread: config.embeddedStoreThread, logger, metrics });
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisKeyPrefix, logger) : undefined;
   const http = createHttpApp(config, logger, metrics);
   // Koa composes its middleware when callback() is called, so the server delegates to a
   // handler set once features have mounted their routes (Socket.IO must attach first).
@@ -166,8 +166,9 @@ function addCoreReadinessChecks(context: HubContext, store: Store, redis: Redis 
   }
 }
 
-async function connectRedis(url: string, logger: Logger): Promise<Redis> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+async function connectRedis(url: string, keyPrefix: string, logger: Logger): Promise<Redis> {
+  // ioredis prefixes every key of every command (the Socket.IO streams adapter's, job locks, throttles), duplicates included.
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, keyPrefix });
   redis.on('error', (error) => logger.warn({ err: error.message, component: 'redis' }, 'redis error'));
   await redis.connect();
   return redis;

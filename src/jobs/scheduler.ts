@@ -42,7 +42,7 @@ export function createJobScheduler(logger: Logger, redis?: Redis): JobScheduler 
       await fn();
       return true;
     }
-    const key = `medhub:job:${job.name}`;
+    const key = `job:${job.name}`; // under the hub's REDIS_KEY_PREFIX
     const owner = randomUUID();
     const taken = await redis.set(key, owner, 'PX', job.lockMs, 'NX');
     if (taken !== 'OK') return false;

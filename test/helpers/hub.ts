@@ -47,6 +47,8 @@ export async function startTestHub(t: Teardown, options: TestHubOptions = {}): P
     LOGIN_FAILURE_MIN_MS: '0',
     // Heartbeats written every 50 ms, whatever the test process's own load: the pacing test sets it.
     HEARTBEAT_MAX_PAUSE_MS: '50',
+    // Test files run side by side on one Redis: each hub (or pair, sharing it) keeps its own keys and streams.
+    REDIS_KEY_PREFIX: `test-${randomUUID().slice(0, 8)}:`,
     ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_test_${randomUUID().slice(0, 8)}`) } : {}),
     ...options.env,
   };
@@ -79,7 +81,7 @@ export function sharedStoreUrl(hub: Hub): string {
  * Redis, one JWT secret. Hub B is stopped before hub A, whose store it uses.
  */
 export async function startHubPair(t: Teardown, options: Pick<TestHubOptions, 'clock'> = {}): Promise<{ a: Hub; b: Hub }> {
-  const env = { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', JWT_SECRET: `shared-secret-${randomUUID()}` };
+  const env = { REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', JWT_SECRET: `shared-secret-${randomUUID()}`, REDIS_KEY_PREFIX: `pair-${randomUUID().slice(0, 8)}:` };
   const a = await startTestHub(t, { ...options, env });
   const b = await startTestHub(t, { ...options, env: { ...env, MONGO_URL: sharedStoreUrl(a) } });
   t.teardown(() => b.close());

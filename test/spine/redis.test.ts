@@ -14,8 +14,11 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 t.test('two instances behind one Redis', async (t) => {
   // With their cron schedules started, as deployed instances run (the job below never falls due).
-  const a = await startTestHub(t, { env: { REDIS_URL }, startJobs: true });
-  const b = await startTestHub(t, { env: { REDIS_URL }, startJobs: true });
+  const REDIS_KEY_PREFIX = `spine-${randomUUID().slice(0, 8)}:`;
+  const a = await startTestHub(t, { env: { REDIS_URL, REDIS_KEY_PREFIX }, startJobs: true });
+  const b = await startTestHub(t, { env: { REDIS_URL, REDIS_KEY_PREFIX }, startJobs: true });
+  // Another deployment on the same Redis, under its own prefix.
+  const other = await startTestHub(t, { env: { REDIS_URL, REDIS_KEY_PREFIX: `elsewhere-${randomUUID().slice(0, 8)}:` }, startJobs: true });
 
   const ready = await request(a, 'GET', '/ready');
   t.equal(ready.status, 200);
@@ -26,9 +29,15 @@ t.test('two instances behind one Redis', async (t) => {
   await nextEvent(socket, 'connect');
   await socket.timeout(5000).emitWithAck('patient:unsubscribe', { patientId: '0'.repeat(24) });
   await roomsJoined(a, socket);
+  const seen: unknown[] = [];
+  socket.on('device:status', (payload: unknown) => seen.push(payload));
   const received = nextEvent(socket, 'device:status');
+  other.context.sockets.emit(rooms.user(admin.userId), 'device:status', { from: 'another deployment' });
   b.context.sockets.emit(rooms.user(admin.userId), 'device:status', { from: 'instance b' });
   t.same(await received, { from: 'instance b' }, 'an event emitted on one instance reaches a socket on the other');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.same(seen, [{ from: 'instance b' }], 'nothing from a deployment under another prefix');
+  t.ok(await a.context.redis?.exists('socket.io'), 'the Socket.IO stream is under the prefix');
 
   const job = `test-${randomUUID()}`;
   let runs = 0;
@@ -40,9 +49,11 @@ t.test('two instances behind one Redis', async (t) => {
   };
   a.context.jobs.add(job, '0 0 1 1 *', body);
   b.context.jobs.add(job, '0 0 1 1 *', body);
+  other.context.jobs.add(job, '0 0 1 1 *', async () => undefined);
   const first = a.context.jobs.run(job);
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.equal(await b.context.jobs.run(job), false, 'the other instance does not run a job while one holds its lock');
+  t.equal(await other.context.jobs.run(job), true, 'another deployment’s job of the same name is not held by it');
   release();
   t.equal(await first, true);
   t.equal(runs, 1);
