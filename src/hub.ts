@@ -12,6 +12,7 @@ import { registerIdentity } from './features/identity/index.js';
 import { registerDevices } from './features/devices/index.js';
 import { registerAlerts } from './features/alerts/index.js';
 import { registerDoses } from './features/doses/index.js';
+import { createDoseFacts } from './features/doses/facts.js';
 import { registerConversations, selectLanguageModel } from './features/conversations/index.js';
 import { createJobScheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -148,7 +149,7 @@ async function registerFeatures(context: HubContext) {
   const alerts = await registerAlerts(context, { identity, devices });
   const doses = await registerDoses(context, { identity, devices, alerts });
   const languageModel = selectLanguageModel(context.config, context.logger);
-  const conversations = await registerConversations(context, { identity, languageModel });
+  const conversations = await registerConversations(context, { identity, languageModel, facts: createDoseFacts(doses.models) });
   return { identity, devices, alerts, doses, conversations };
 }
 

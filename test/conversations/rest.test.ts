@@ -4,6 +4,7 @@
  * is audited; messages page newest first.
  */
 import t from 'tap';
+import { createDoseFacts } from '../../src/features/doses/facts.js';
 import { request } from '../helpers/clients.js';
 import { careScenario } from '../helpers/factories.js';
 import { chatStream, createConversation, schemaProblems, startChatHub, type ChatHub, type Scenario } from './helpers.js';
@@ -125,4 +126,42 @@ t.test('answers left streaming by a stopped hub are marked interrupted; metrics 
   const metrics = await fetch(`${hub.urls.http}/metrics`).then((response) => response.text());
   t.match(metrics, /medhub_chat_turns_total\{provider="offline",status="complete"\} [1-9]/);
   t.match(metrics, /medhub_chat_first_token_seconds_count\{provider="offline"\} [1-9]/);
+});
+
+t.test('the assistant knows the patient’s plan, next doses and adherence from the doses feature', async (t) => {
+  const own = await startChatHub(t);
+  const s = await careScenario(own);
+  const yesterday = new Date(Date.now() - 86_400_000).toLocaleDateString('en-CA', { timeZone: 'Europe/Paris' });
+  const plan = {
+    medications: [{ id: 'metformin', name: 'Metformin', strength: '500 mg', instructions: 'with food', slot: 1, pillsPerDose: 1 }],
+    schedule: [{ id: 'm', medicationId: 'metformin', times: ['08:00', '20:00'], startDate: yesterday }],
+  };
+  const created = await request(own, 'POST', `/api/v1/patients/${s.patient.id}/medication-plans`, { token: s.clinician.token, body: plan });
+  t.equal(created.status, 201);
+
+  const conversation = await createConversation(own, s.patientUser, s.patient.id);
+  const reply = await request(own, 'POST', '/api/v1/chat/message', { token: s.patientUser.token, body: { conversationId: conversation.id, content: 'When is my next dose?' } });
+  t.equal(reply.status, 200);
+  t.match(reply.body.message.content, /Metformin/, 'the answer names the medication of the plan');
+  t.notMatch(reply.body.message.content, /no medication plan/i, 'instead of saying none is recorded');
+
+  // The facts themselves, as the hub wired them: the plan, what is still to take, and adherence.
+  const facts = createDoseFacts(own.features.doses.models);
+  const patient = { id: s.patient.id, organisationId: s.admin.organisationId, timeZone: 'Europe/Paris' };
+  t.same(await facts.plan(patient), [{ id: 'metformin', name: 'Metformin', times: ['08:00', '20:00'], strength: '500 mg', instructions: 'with food' }]);
+  const upcoming = await facts.upcomingDoses(patient, new Date(), 3);
+  t.equal(upcoming.length, 3);
+  t.ok(upcoming.every((dose) => dose.medicationName === 'Metformin' && Date.parse(dose.dueAt) > Date.now() - 3_600_000), 'doses still to take, soonest first');
+  // Yesterday's doses, as the sweep and the dispenser would have left them (occurrences are generated from now on).
+  const { Occurrence } = own.features.doses.models;
+  const template = await Occurrence.findOne({ patientId: s.patient.id }).lean();
+  const { _id: _ignored, ...rest } = template as NonNullable<typeof template>;
+  await Occurrence.insertMany([
+    { ...rest, localDate: yesterday, dueAt: new Date(Date.now() - 30 * 3_600_000), state: 'taken' },
+    { ...rest, localDate: yesterday, dueAt: new Date(Date.now() - 20 * 3_600_000), state: 'unknown' },
+  ]);
+  t.same(await facts.adherence(patient, 'yesterday', new Date()), { period: 'yesterday', scheduled: 2, taken: 1, missed: 0, unknown: 1 }, 'yesterday: one taken, one unknown (never called missed)');
+  t.same(await facts.adherence(patient, 'yesterday', new Date(), 'aspirin'), { period: 'yesterday', scheduled: 0, taken: 0, missed: 0, unknown: 0 }, 'a medication not in the plan has no doses');
+  const outsider = { ...patient, organisationId: '0'.repeat(24) };
+  t.equal(await facts.plan(outsider), null, 'read within the patient’s organisation only');
 });

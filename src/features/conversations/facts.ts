@@ -1,8 +1,8 @@
 /**
  * Where the assistant's facts about a patient come from: the medication plan, upcoming doses and
- * adherence. The plans and doses features own that data; they hand an implementation to
- * `registerConversations` once they exist. Until then `noRecordedFacts` answers honestly that nothing
- * is recorded, and the assistant says so instead of inventing a plan.
+ * adherence. The doses feature owns that data and implements this port (doses/facts.ts), which the
+ * composition root hands to `registerConversations`; without one, `noRecordedFacts` answers honestly
+ * that nothing is recorded, and the assistant says so instead of inventing a plan.
  */
 import type { AdherencePeriod, AdherenceSummary, PlannedMedication, UpcomingDose } from '../../ports/language-model.js';
 

@@ -3,7 +3,7 @@
  * assistant's answers streamed token by token over Socket.IO (room `conversation:{id}`) and SSE
  * (`POST /chat/message` with `stream: true`). Builds on identity (access, audit) and on the language
  * model the composition root chose; facts about the patient (plan, doses, adherence) come from
- * `facts`, which the plans/doses features provide once they exist.
+ * `facts`, which the composition root takes from the doses feature (doses/facts.ts).
  */
 import { Counter, Histogram } from 'prom-client';
 import type { LanguageModel } from '../../ports/language-model.js';
