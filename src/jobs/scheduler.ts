@@ -1,9 +1,9 @@
 /**
  * node-cron, wrapped so that job bodies are plain async functions (tests call
  * them directly with a test clock) and so that a job never overlaps itself.
- * With Redis configured, each run first takes a Redis lock (SET NX PX), so
- * that of several hub instances only one runs a given sweep at a time; job
- * bodies are written to be safe to run twice anyway.
+ * With Redis configured, each run first takes a Redis lock (SET NX PX),
+ * extended while the run lasts, so that of several hub instances only one runs
+ * a given sweep at a time; job bodies are written to be safe to run twice anyway.
  */
 import { randomUUID } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
@@ -31,6 +31,7 @@ interface Job {
 }
 
 const RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+const EXTEND_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
 export function createJobScheduler(logger: Logger, redis?: Redis): JobScheduler {
   const log = logger.child({ component: 'jobs' });
@@ -46,12 +47,32 @@ export function createJobScheduler(logger: Logger, redis?: Redis): JobScheduler 
     const owner = randomUUID();
     const taken = await redis.set(key, owner, 'PX', job.lockMs, 'NX');
     if (taken !== 'OK') return false;
+    const renewal = keepLock(redis, job, key, owner);
     try {
       await fn();
       return true;
     } finally {
+      clearInterval(renewal);
       await redis.eval(RELEASE_IF_OWNER, 1, key, owner).catch(() => undefined);
     }
+  }
+
+  /**
+   * A run may outlast its lock (a worst-case sweep, a slow store): the lock is extended every third
+   * of its time while the body runs, so that another instance does not start the same job meanwhile.
+   * The lock still expires on its own if this instance dies.
+   */
+  function keepLock(client: Redis, job: Job, key: string, owner: string): NodeJS.Timeout {
+    const timer = setInterval(() => {
+      client.eval(EXTEND_IF_OWNER, 1, key, owner, String(job.lockMs)).then(
+        (extended) => {
+          if (extended !== 1) log.warn({ job: job.name }, 'job lock lost while the job ran; another instance may run it too');
+        },
+        (error: unknown) => log.warn({ err: error, job: job.name }, 'could not extend a job lock'),
+      );
+    }, Math.max(10, Math.floor(job.lockMs / 3)));
+    timer.unref();
+    return timer;
   }
 
   async function run(name: string): Promise<boolean> {

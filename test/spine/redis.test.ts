@@ -58,4 +58,14 @@ t.test('two instances behind one Redis', async (t) => {
   t.equal(await first, true);
   t.equal(runs, 1);
   t.equal(await b.context.jobs.run(job), true, 'once released, any instance may run it');
+
+  // A run longer than its lock: the lock is extended while it runs.
+  const slow = `test-slow-${randomUUID()}`;
+  const slowBody = () => new Promise<void>((resolve) => setTimeout(resolve, 1000));
+  a.context.jobs.add(slow, '0 0 1 1 *', slowBody, { lockMs: 300 });
+  b.context.jobs.add(slow, '0 0 1 1 *', slowBody, { lockMs: 300 });
+  const long = a.context.jobs.run(slow);
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  t.equal(await b.context.jobs.run(slow), false, 'past its 300 ms lock, a run still holds it');
+  t.equal(await long, true);
 });
