@@ -2,9 +2,11 @@
  * Helpers for the chat tests: a hub pointed at the fake OpenAI server (or offline), with its log lines
  * captured; a scenario with a conversation; an SSE reader over fetch; token collectors for sockets.
  */
+import { randomUUID } from 'node:crypto';
 import type { Socket } from 'socket.io-client';
 import type { Hub } from '../../src/hub.js';
-import { startTestHub } from '../helpers/hub.js';
+import type { Clock } from '../../src/ports/clock.js';
+import { sharedStoreUrl, startTestHub } from '../helpers/hub.js';
 import { request, type AnyBody } from '../helpers/clients.js';
 import { careScenario, type Login } from '../helpers/factories.js';
 import { startFakeOpenAIServer, type FakeOpenAIServer } from '../fakes/openai-server.js';
@@ -41,6 +43,26 @@ export async function startChatFixture(t: Teardown): Promise<{ server: FakeOpenA
   t.teardown(() => server.close());
   const hub = await startChatHub(t, { openai: server });
   return { server, hub, s: await careScenario(hub) };
+}
+
+/**
+ * Two instances pointed at one fake OpenAI server, as startHubPair sets them up (hub A's database,
+ * one Redis, one JWT secret, one key prefix), with a care scenario. Hub B stops first (teardowns run last-in first-out).
+ */
+export async function startChatPair(t: Teardown, options: { clock?: Clock } = {}): Promise<{ server: FakeOpenAIServer; a: Hub; b: Hub; s: Scenario }> {
+  const server = await startFakeOpenAIServer({ apiKey: OPENAI_KEY });
+  t.teardown(() => server.close());
+  const env = {
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    JWT_SECRET: `shared-secret-${randomUUID()}`,
+    REDIS_KEY_PREFIX: `pair-${randomUUID().slice(0, 8)}:`,
+    OPENAI_API_KEY: OPENAI_KEY,
+    OPENAI_BASE_URL: server.baseURL,
+    OPENAI_MODEL: 'gpt-test',
+  };
+  const a = await startTestHub(t, { ...options, env });
+  const b = await startTestHub(t, { ...options, env: { ...env, MONGO_URL: sharedStoreUrl(a) } });
+  return { server, a, b, s: await careScenario(a) };
 }
 
 export async function createConversation(hub: Hub, who: Login, patientId: string, body: Record<string, unknown> = {}): Promise<AnyBody> {

@@ -146,3 +146,38 @@ t.test('a stored streaming answer is visible to REST while it grows', async (t) 
   t.match(await canceller.emitWithAck('chat:cancel', { conversationId: conversation.id }), { ok: true, cancelled: true });
   await eventually(async () => hub.features.conversations.chat.activeCount === 0);
 });
+
+t.test('an answer left streaming by a stopped hub: joiners are not told it streams, watchers get chat:error when it is swept', async (t) => {
+  const { Message } = hub.features.conversations.models;
+  const leftBehind = async (conversation: AnyBody, activityAt: Date) =>
+    Message.create({ conversationId: conversation.id, organisationId: conversation.organisationId, patientId: conversation.patientId, role: 'assistant', status: 'streaming', content: 'Half an ans', tokens: 3, activityAt });
+  // A hub stopped ten minutes ago in the middle of this answer…
+  const stopped = await createConversation(hub, s.caregiver, s.patient.id);
+  const orphan = await leftBehind(stopped, new Date(Date.now() - 10 * 60_000));
+  // …and another instance is writing this one (saved a moment ago).
+  const elsewhere = await createConversation(hub, s.caregiver, s.patient.id);
+  const alive = await leftBehind(elsewhere, new Date());
+
+  const [watcher, other] = await Promise.all([connect(t, s.clinician), connect(t, s.patientUser)]);
+  const joined = await watcher.emitWithAck('conversation:join', { conversationId: stopped.id });
+  t.match(joined, { ok: true, streaming: null }, 'a dead answer is not reported as streaming (nothing would ever end it)');
+  const joinedElsewhere = await other.emitWithAck('conversation:join', { conversationId: elsewhere.id });
+  t.match(joinedElsewhere, { ok: true, streaming: { messageId: String(alive._id), content: 'Half an ans', tokens: 3 } }, 'an answer still saved recently is, as last saved');
+  let otherErrors = 0;
+  other.on('chat:error', () => void (otherErrors += 1));
+
+  const ended = nextEvent<AnyBody>(watcher, 'chat:error');
+  t.equal(await hub.features.conversations.chat.sweepInterrupted(), 1);
+  const event = await ended;
+  t.same(schemaProblems(hub, 'socket/chat-error', event), []);
+  t.match(event, {
+    conversationId: stopped.id,
+    messageId: String(orphan._id),
+    error: { code: 'interrupted', retryable: true },
+    message: { id: String(orphan._id), status: 'error', content: 'Half an ans', tokens: 3, error: { code: 'interrupted' } },
+  });
+  t.match(await Message.findById(orphan._id).lean(), { status: 'error', error: { code: 'interrupted' } });
+  t.equal(await hub.features.conversations.chat.sweepInterrupted(), 0, 'swept once');
+  t.equal((await Message.findById(alive._id).lean())?.status, 'streaming', 'the live one is left alone');
+  t.equal(otherErrors, 0, 'and its watchers are told nothing');
+});

@@ -40,7 +40,9 @@ export type StreamStep =
   | { kind: 'hang' }
   /** Writes `text` verbatim (already SSE-framed), for malformed-stream tests. */
   | { kind: 'raw'; text: string }
-  | { kind: 'done' };
+  | { kind: 'done' }
+  /** Writes nothing more until `until` settles: the test decides when the rest comes. */
+  | { kind: 'wait'; until: Promise<unknown> };
 
 export type FakeReply =
   | { kind: 'stream'; steps: StreamStep[] }
@@ -155,6 +157,11 @@ export const reply = {
 
   steps(...steps: StreamStep[]): FakeReply {
     return stream(steps);
+  },
+
+  /** `then`, its stream held (after the headers) until `until` settles. */
+  after(until: Promise<unknown>, then: FakeReply): FakeReply {
+    return then.kind === 'stream' ? stream([{ kind: 'wait', until }, ...then.steps]) : then;
   },
 };
 
@@ -324,6 +331,9 @@ async function writeStream(res: ServerResponse, steps: readonly StreamStep[], me
         break;
       case 'done':
         res.write('data: [DONE]\n\n');
+        break;
+      case 'wait':
+        await step.until;
         break;
     }
   }

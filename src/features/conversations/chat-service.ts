@@ -5,8 +5,9 @@
  * `send` checks access, records the user message and an empty `streaming` answer, builds the context
  * (prompt template + the patient's facts within a token budget + trimmed history), announces the turn
  * (`chat:started`) and starts it; it returns as soon as the answer is under way. One answer at a time
- * per conversation (a second `send` meanwhile is a 409). `cancel` stops the answer; so does a client
- * disconnect on SSE; shutdown interrupts what is still running.
+ * per conversation, across instances (a second `send` meanwhile is a 409; claims.ts). `cancel` stops
+ * the answer, wherever it runs (peer-cancel.ts); so does a client disconnect on SSE; shutdown
+ * interrupts what is still running.
  */
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
@@ -18,12 +19,14 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { audited, type Actor } from '../identity/actor.js';
 import type { Role } from '../identity/models.js';
 import type { AssertConversation } from './access.js';
+import { createTurnClaims } from './claims.js';
 import { INTERRUPTED } from './errors.js';
 import type { FactsPatient, PatientFacts } from './facts.js';
-import type { ConversationModels, MessageDoc } from './models.js';
+import type { ConversationDoc, ConversationModels, MessageDoc } from './models.js';
+import { createPeerCancel, type Peers } from './peer-cancel.js';
 import { assistantContext, buildPrompt, type ContextBudget, type Facts, type PromptTemplate } from './prompt.js';
 import type { ToolExecutor } from './tools.js';
-import { Turn, type CancelReason, type ChatStarted, type TurnListener, type TurnResult } from './turn.js';
+import { Turn, type CancelReason, type ChatErrorEvent, type ChatStarted, type TurnListener, type TurnResult } from './turn.js';
 import { toMessageView } from './views.js';
 
 export interface ChatSend {
@@ -56,12 +59,20 @@ export interface StreamingSnapshot {
 
 export interface ChatService {
   send(actor: Actor, input: ChatSend, options?: SendOptions): Promise<TurnHandle>;
+  /** Cancels the answer being written, on this instance or another; `cancelled: false` with its id when it had already finished. */
   cancel(actor: Actor, input: { conversationId: string; messageId?: string }): Promise<{ cancelled: boolean; messageId: string | null }>;
-  /** The answer being written in a conversation, if any: live on this instance, else as last saved. */
+  /**
+   * The answer being written in a conversation, if any: live on this instance, else as last saved —
+   * unless it has been quiet so long that it is taken for left behind by a stopped hub (no terminal
+   * event would ever come for it; the sweep will mark it interrupted).
+   */
   snapshot(conversationId: string): Promise<StreamingSnapshot | null>;
-  /** Marks answers left `streaming` by a stopped hub as interrupted (error). Returns how many. */
+  /**
+   * Marks answers left `streaming` by a stopped hub as interrupted (error) and tells their rooms
+   * (`chat:error`, code `interrupted`). Returns how many.
+   */
   sweepInterrupted(olderThanMs?: number): Promise<number>;
-  /** Interrupts running answers and waits until they are stored. */
+  /** Interrupts running answers, and those of sends still starting, and waits until they are stored. */
   shutdown(): Promise<void>;
   readonly activeCount: number;
 }
@@ -78,6 +89,8 @@ export interface ChatDeps {
   maxToolRounds: number;
   checkpointMs: number;
   publish(room: string, event: string, payload: unknown): void;
+  /** The other hub instances, to cancel an answer one of them runs. */
+  peers: Peers;
   clock: Clock;
   logger: Logger;
   onFirstToken?(seconds: number): void;
@@ -94,14 +107,37 @@ const AUDIENCE: Record<Role, string> = {
 const READ_ONLY_CAPABILITIES =
   '- From this chat you cannot yet record symptoms, confirm doses or alert the care team. If asked to, say so and suggest contacting the care team directly.';
 
+type SendConversation = { _id: Types.ObjectId; organisationId: Types.ObjectId; patientId: Types.ObjectId };
+type SendPatient = { _id: Types.ObjectId; organisationId: Types.ObjectId; name: string; timezone: string };
+type CancelResult = { cancelled: boolean; messageId: string | null };
+
+const NOTHING_CANCELLED: CancelResult = { cancelled: false, messageId: null };
+
+const stillAnswering = (): AppError => new AppError('conflict', 'The assistant is still answering in this conversation; wait for the answer or cancel it');
+
 const oid = (id: string | Types.ObjectId): Types.ObjectId => (id instanceof Types.ObjectId ? id : new Types.ObjectId(id));
+
+/**
+ * A streaming answer not saved for this long, and not live on this instance, was left by a hub that
+ * stopped: the instance writing an answer saves it within a second of each token, and its activity
+ * every KEEP_ALIVE_MS (turn.ts) even when no token comes.
+ */
+export const STALE_ANSWER_MS = 5 * 60_000;
+/** Answers the sweep interrupts per run (it runs every minute): bounded work after a crash. */
+const SWEEP_BATCH = 200;
 
 export function createChatService(deps: ChatDeps): ChatService {
   const { models, assertConversation, audit, languageModel, facts, budget, clock } = deps;
   const { Conversation, Message } = models;
   const active = new Map<string, Turn>();
-  const starting = new Set<string>();
+  /** Sends past the `closing` check that are recording their messages; shutdown waits for them. */
+  const starting = new Map<string, Promise<TurnHandle>>();
   let closing = false;
+  const claims = createTurnClaims(models, clock, deps.logger);
+  const peerCancel = createPeerCancel(deps.peers, (conversationId, messageId) => {
+    const turn = active.get(conversationId);
+    return turn?.ids.messageId === messageId ? turn.cancel('user') : undefined;
+  });
 
   async function loadFacts(patient: FactsPatient, patientName: string, now: Date): Promise<Facts> {
     const [plan, upcomingDoses, adherence] = await Promise.all([facts.plan(patient), facts.upcomingDoses(patient, now, 10), facts.adherence(patient, 'last_7_days', now)]);
@@ -113,29 +149,40 @@ export function createChatService(deps: ChatDeps): ChatService {
       const { conversation, patient } = await assertConversation(actor.principal, input.conversationId, 'conversation.write');
       const conversationId = String(conversation._id);
       if (closing) throw new AppError('unavailable', 'The hub is shutting down');
-      if (active.has(conversationId) || starting.has(conversationId)) {
-        throw new AppError('conflict', 'The assistant is still answering in this conversation; wait for the answer or cancel it');
-      }
-      starting.add(conversationId);
+      if (active.has(conversationId) || starting.has(conversationId)) throw stillAnswering();
+      const started = start(actor, input.content, conversation, patient, options);
+      starting.set(conversationId, started);
       try {
-        return await start(actor, input.content, conversation, patient, options);
+        return await started;
       } finally {
         starting.delete(conversationId);
       }
     });
   }
 
-  async function start(
+  /** Claims the conversation's turn (another instance may be answering), then begins the answer. */
+  async function start(actor: Actor, content: string, conversation: SendConversation, patient: SendPatient, options: SendOptions): Promise<TurnHandle> {
+    // In this order: messages page by _id, the question before its answer.
+    const ids = { userMessageId: new Types.ObjectId(), messageId: new Types.ObjectId() };
+    if (!(await claims.claim(conversation._id, ids.messageId))) throw stillAnswering();
+    try {
+      return await begin(actor, content, conversation, patient, options, ids);
+    } catch (error) {
+      await claims.release(conversation._id, ids.messageId);
+      throw error;
+    }
+  }
+
+  async function begin(
     actor: Actor,
     content: string,
-    conversation: { _id: Types.ObjectId; organisationId: Types.ObjectId; patientId: Types.ObjectId },
-    patient: { _id: Types.ObjectId; organisationId: Types.ObjectId; name: string; timezone: string },
+    conversation: SendConversation,
+    patient: SendPatient,
     options: SendOptions,
+    { userMessageId, messageId }: { userMessageId: Types.ObjectId; messageId: Types.ObjectId },
   ): Promise<TurnHandle> {
     const now = clock.now();
     const conversationId = String(conversation._id);
-    const userMessageId = new Types.ObjectId();
-    const messageId = new Types.ObjectId();
     const factsPatient: FactsPatient = { id: String(patient._id), organisationId: String(patient.organisationId), timeZone: patient.timezone };
     const base = { conversationId: conversation._id, organisationId: conversation.organisationId, patientId: conversation.patientId };
 
@@ -186,6 +233,8 @@ export function createChatService(deps: ChatDeps): ChatService {
         maxToolRounds: deps.maxToolRounds,
         checkpointMs: deps.checkpointMs,
         onFirstToken: deps.onFirstToken,
+        onKeepAlive: (at) => claims.extend(conversation._id, messageId, at),
+        onStored: () => claims.release(conversation._id, messageId),
         onSettled: (status) => {
           active.delete(conversationId);
           deps.onTurnEnded?.(status);
@@ -222,15 +271,58 @@ export function createChatService(deps: ChatDeps): ChatService {
     };
   }
 
+  function cancelHere(turn: Turn, messageId: string | undefined): CancelResult {
+    if (messageId !== undefined && turn.ids.messageId !== messageId) return NOTHING_CANCELLED;
+    return { cancelled: turn.cancel('user'), messageId: turn.ids.messageId };
+  }
+
+  /** The answer runs on another instance if the conversation's claim is current and not one of ours still starting. */
+  async function cancelElsewhere(conversation: ConversationDoc, messageId: string | undefined): Promise<CancelResult> {
+    const conversationId = String(conversation._id);
+    const holder = claims.holder(conversation);
+    if (!holder || starting.has(conversationId) || (messageId !== undefined && holder !== messageId)) return NOTHING_CANCELLED;
+    return { cancelled: await peerCancel.cancel(conversationId, holder), messageId: holder };
+  }
+
+  /** Stale: not saved within STALE_ANSWER_MS (and, the caller has checked, not live here). */
+  function isStale(message: MessageDoc): boolean {
+    return !message.activityAt || message.activityAt.getTime() < clock.now().getTime() - STALE_ANSWER_MS;
+  }
+
+  /**
+   * Marks one answer interrupted and tells its room, as a turn ending in error would. Only if it is
+   * still streaming and still stale: a save since the sweep read it means it is alive somewhere.
+   */
+  async function interrupt(messageId: Types.ObjectId, cutoff: Date): Promise<boolean> {
+    const doc = await Message.findOneAndUpdate(
+      { _id: messageId, status: 'streaming', activityAt: { $lt: cutoff } },
+      { $set: { status: 'error', error: { code: INTERRUPTED.code, message: INTERRUPTED.message } } },
+      { returnDocument: 'after' },
+    ).lean<MessageDoc>();
+    if (!doc) return false;
+    const conversationId = String(doc.conversationId);
+    const event: ChatErrorEvent = {
+      conversationId,
+      messageId: String(doc._id),
+      error: { code: INTERRUPTED.code, message: INTERRUPTED.message, retryable: INTERRUPTED.retryable },
+      message: toMessageView(doc),
+    };
+    deps.publish(rooms.conversation(conversationId), 'chat:error', event);
+    return true;
+  }
+
   return {
     send,
 
     cancel(actor, input) {
       return audited(audit, actor, { action: 'conversation.cancel', objectType: 'conversation', objectId: input.conversationId }, async () => {
+        // The answer being written when the cancel was asked: if it finishes during the access check,
+        // the ack still names it (too late, cancelled: false) rather than claim nothing was streaming.
+        const asked = active.get(input.conversationId);
         const { conversation } = await assertConversation(actor.principal, input.conversationId, 'conversation.write');
-        const turn = active.get(String(conversation._id));
-        if (!turn || (input.messageId !== undefined && turn.ids.messageId !== input.messageId)) return { cancelled: false, messageId: null };
-        return { cancelled: turn.cancel('user'), messageId: turn.ids.messageId };
+        const turn = asked ?? active.get(String(conversation._id));
+        if (turn) return cancelHere(turn, input.messageId);
+        return cancelElsewhere(conversation, input.messageId);
       });
     },
 
@@ -238,21 +330,26 @@ export function createChatService(deps: ChatDeps): ChatService {
       const turn = active.get(conversationId);
       if (turn) return turn.snapshot();
       const saved = await Message.findOne({ conversationId: oid(conversationId), status: 'streaming' }).sort({ _id: -1 }).lean<MessageDoc>();
-      return saved ? { messageId: String(saved._id), content: saved.content ?? '', tokens: saved.tokens ?? 0 } : null;
+      if (!saved || isStale(saved)) return null;
+      return { messageId: String(saved._id), content: saved.content ?? '', tokens: saved.tokens ?? 0 };
     },
 
-    async sweepInterrupted(olderThanMs = 5 * 60_000) {
+    async sweepInterrupted(olderThanMs = STALE_ANSWER_MS) {
       const cutoff = new Date(clock.now().getTime() - olderThanMs);
       const live = [...active.values()].map((turn) => oid(turn.ids.messageId));
-      const result = await Message.updateMany(
-        { status: 'streaming', activityAt: { $lt: cutoff }, _id: { $nin: live } },
-        { $set: { status: 'error', error: { code: INTERRUPTED.code, message: INTERRUPTED.message } } },
-      );
-      return result.modifiedCount;
+      const stale = await Message.find({ status: 'streaming', activityAt: { $lt: cutoff }, _id: { $nin: live } }, { _id: 1 })
+        .limit(SWEEP_BATCH)
+        .lean<Array<{ _id: Types.ObjectId }>>();
+      let interrupted = 0;
+      for (const { _id } of stale) if (await interrupt(_id, cutoff)) interrupted += 1;
+      return interrupted;
     },
 
     async shutdown() {
       closing = true;
+      // A send past the closing check becomes active once its messages are recorded: wait for it, so
+      // its turn is interrupted below rather than left running while the hub closes under it.
+      await Promise.allSettled(starting.values());
       const running = [...active.values()];
       for (const turn of running) turn.cancel('shutdown');
       await Promise.all(running.map((turn) => turn.done));

@@ -69,6 +69,7 @@ export async function registerConversations(ctx: HubContext, options: Conversati
     maxToolRounds: options.maxToolRounds ?? 4,
     checkpointMs: options.checkpointMs ?? 1000,
     publish: (room, event, payload) => ctx.sockets.emit(room, event, payload),
+    peers: ctx.sockets,
     clock: ctx.clock,
     logger: log,
     onFirstToken: (seconds) => metrics.firstToken.observe({ provider: languageModel.name }, seconds),

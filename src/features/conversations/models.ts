@@ -2,7 +2,8 @@
  * Conversations with the assistant, their messages, and the log of language-model requests.
  *
  * - A conversation is about one patient (its organisation is copied for scoping) and happens on one
- *   channel: the app, a voice session or a dispenser.
+ *   channel: the app, a voice session or a dispenser. It holds the claim of the answer being written
+ *   (internal; not in its view).
  * - A message is a user's text or the assistant's answer. An answer is created `streaming`, saved about
  *   once a second while it grows (`content` + `tokens`, the number of token events it holds, so a client
  *   that missed events can catch up), and ends `complete`, `error` or `cancelled`. Tool calls the answer
@@ -34,6 +35,9 @@ const conversationSchema = new Schema(
     participants: { type: [Schema.Types.ObjectId], default: [] },
     messageCount: { type: Number, default: 0 },
     lastMessageAt: { type: Date, default: null },
+    /** The answer being written, claimed by the instance writing it (one at a time, claims.ts), and until when the claim holds. */
+    activeMessageId: { type: Schema.Types.ObjectId, default: null },
+    activeUntil: { type: Date, default: null },
   },
   { timestamps: true },
 );

@@ -3,11 +3,13 @@
  *
  * - `conversation:join {conversationId}`: watch a conversation (room `conversation:{id}`) after a policy
  *   check; the ack carries the conversation and, when an answer is being written, its text so far and
- *   `tokens` (apply `chat:token` events whose index is >= tokens). Older messages: REST.
+ *   `tokens` (apply `chat:token` events whose index is >= tokens); never an answer left by a stopped
+ *   hub, which would never end. Older messages: REST.
  * - `conversation:leave {conversationId}`.
  * - `chat:send {conversationId, content}`: the sender joins the room; ack `{conversationId, userMessageId,
  *   messageId}`; the room then gets `chat:started`, `chat:token`… and `chat:complete` or `chat:error`.
- * - `chat:cancel {conversationId, messageId?}`: ack `{cancelled, messageId}`.
+ * - `chat:cancel {conversationId, messageId?}`: ack `{cancelled, messageId}`; `cancelled: false` with a
+ *   messageId when that answer had already finished (it ends as it would have) or its instance stopped.
  *
  * A socket's disconnect does not cancel an answer: others may be watching, and the answer is stored.
  * On connection-state recovery, and when its user's access changes, a socket keeps only the conversation

@@ -6,6 +6,8 @@
  * The token path does no I/O of its own: a token is appended in memory and emitted; the message is
  * saved within a second of any new token, in the background (so a client that missed events can
  * fetch the text so far), and once at the end, before `complete`/`error` is sent with the stored message.
+ * While it runs, it also saves its activity every KEEP_ALIVE_MS even when no token comes (a slow model,
+ * a tool round), so that no instance's interrupted-answer sweep takes it for one whose hub stopped.
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../observability/logger.js';
@@ -57,11 +59,19 @@ export interface TurnDeps {
   clock: Clock;
   logger: Logger;
   maxToolRounds: number;
+  /** How often the answer is saved while it grows. */
   checkpointMs: number;
   onFirstToken?(seconds: number): void;
+  /** Called with each keep-alive save (the chat service extends its claim on the conversation). */
+  onKeepAlive?(now: Date): Promise<unknown>;
+  /** Called once the answer is stored, before its terminal event (the chat service gives up its claim). Never rejects. */
+  onStored?(): Promise<void>;
   /** Called once the answer is stored, just before its terminal event is sent. */
   onSettled?(status: string): void;
 }
+
+/** A running answer's activity is saved at least this often (hub clock), tokens or not. */
+export const KEEP_ALIVE_MS = 15_000;
 
 export interface TurnPlan {
   messages: ChatMessage[];
@@ -101,7 +111,12 @@ export class Turn {
   private readonly startedAt = performance.now();
   private readonly startedAtInstant: Date;
   private firstTokenMs: number | null = null;
-  private checkpointTimer: NodeJS.Timeout | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  /** Tokens in the last save, and the time of the last keep-alive: what the next tick has to save. */
+  private savedTokens = 0;
+  private keptAliveAt: Date;
+  private saving = false;
+  /** The outcome is decided (the model stopped, failed or was cancelled): only saving and telling remain. */
   private finished = false;
   private settled = false;
   private saves: Promise<unknown> = Promise.resolve();
@@ -112,6 +127,8 @@ export class Turn {
     private readonly deps: TurnDeps,
   ) {
     this.startedAtInstant = deps.clock.now();
+    // The chat service recorded the answer, and claimed the conversation, as of now.
+    this.keptAliveAt = this.startedAtInstant;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -119,9 +136,13 @@ export class Turn {
     this.listeners.push(listener);
   }
 
-  /** Stops the answer: the upstream request is closed and the message ends `cancelled`. */
+  /**
+   * Stops the answer: the upstream request is closed and the message ends `cancelled`. False when it
+   * is too late: the outcome is decided (an answer being saved as complete stays complete), or it was
+   * already cancelled. A true answer is a promise that the answer ends cancelled (or interrupted).
+   */
   cancel(reason: CancelReason): boolean {
-    if (this.controller.signal.aborted) return false;
+    if (this.finished || this.controller.signal.aborted) return false;
     this.cancelReason = reason;
     this.controller.abort();
     return true;
@@ -141,6 +162,8 @@ export class Turn {
     let usage: TokenUsage | undefined;
     let model = languageModel.defaultModel;
     let failure: TurnFailure | undefined;
+    this.ticker = setInterval(() => this.tick(), this.deps.checkpointMs);
+    this.ticker.unref();
 
     try {
       for (let round = 0; round <= maxToolRounds; round++) {
@@ -211,12 +234,17 @@ export class Turn {
     } catch (error) {
       failure = this.explain(error);
     }
+    // A cancel accepted after the model's last event (before the loop noticed) still wins: it was acked.
+    if (!failure && this.cancelReason) failure = this.explain(undefined);
+    this.finished = true;
+    clearInterval(this.ticker);
 
     try {
       this.resolveDone(await this.finish({ failure, usage, model, toolRuns, rounds }));
     } catch (error) {
       // Only a bug gets here; still settle, so callers and shutdown never wait forever.
       this.deps.logger.error({ err: errorName(error), messageId: this.ids.messageId }, 'chat turn failed to finish');
+      await this.deps.onStored?.();
       this.settle('error');
       this.resolveDone({ message: toMessageView(this.unsaved({ content: this.content, tokens: this.tokens, status: 'error', error: { code: 'internal', message: 'Internal error' } })), failure: { code: 'internal', message: 'Internal error', retryable: false, appError: new AppError('internal') } });
     }
@@ -260,25 +288,39 @@ export class Turn {
     const event: ChatToken = { conversationId: this.ids.conversationId, messageId: this.ids.messageId, index, delta };
     this.deps.publish(this.deps.room, 'chat:token', event);
     this.notify((listener) => listener.token?.(event));
-    if (!this.checkpointTimer) {
-      this.checkpointTimer = setTimeout(() => this.checkpoint(), this.deps.checkpointMs);
-      this.checkpointTimer.unref();
+  }
+
+  /**
+   * Every checkpointMs while the turn runs: saves the text so far if it grew, and the activity (plus
+   * the claim, through onKeepAlive) once KEEP_ALIVE_MS has passed. In the background, one save at a
+   * time; a failed save is tried again on a later tick.
+   */
+  private tick(): void {
+    if (this.finished || this.saving) return;
+    const now = this.deps.clock.now();
+    const grew = this.tokens !== this.savedTokens;
+    const keepAlive = now.getTime() - this.keptAliveAt.getTime() >= KEEP_ALIVE_MS;
+    if (!grew && !keepAlive) return;
+    this.saving = true;
+    this.saves = this.checkpoint(now, keepAlive).finally(() => (this.saving = false));
+  }
+
+  private async checkpoint(now: Date, keepAlive: boolean): Promise<void> {
+    const { content, tokens } = this;
+    try {
+      await Promise.all([
+        this.deps.models.Message.updateOne({ _id: this.ids.messageId, status: 'streaming' }, { $set: { content, tokens, activityAt: now } }),
+        keepAlive ? this.deps.onKeepAlive?.(now) : undefined,
+      ]);
+      this.savedTokens = tokens;
+      if (keepAlive) this.keptAliveAt = now;
+    } catch (error) {
+      this.deps.logger.warn({ err: errorName(error), messageId: this.ids.messageId }, 'could not save the answer so far');
     }
   }
 
-  /** Saves the text so far in the background, one save at a time. */
-  private checkpoint(): void {
-    this.checkpointTimer = undefined;
-    if (this.finished) return;
-    const { content, tokens } = this;
-    const { Message } = this.deps.models;
-    this.saves = this.saves
-      .then(() => Message.updateOne({ _id: this.ids.messageId, status: 'streaming' }, { $set: { content, tokens, activityAt: this.deps.clock.now() } }))
-      .catch((error: unknown) => this.deps.logger.warn({ err: errorName(error), messageId: this.ids.messageId }, 'could not save the answer so far'));
-  }
-
   private async finish(outcome: { failure: TurnFailure | undefined; usage: TokenUsage | undefined; model: string; toolRuns: Array<ToolRun & { round: number }>; rounds: RoundLog[] }): Promise<TurnResult> {
-    const { models, languageModel, clock, logger } = this.deps;
+    const { languageModel, clock, logger } = this.deps;
     const { failure } = outcome;
     const status = !failure ? 'complete' : failure.code === 'cancelled' ? 'cancelled' : 'error';
     const totalMs = round2(performance.now() - this.startedAt);
@@ -320,21 +362,12 @@ export class Turn {
       upstreamStatus: round.upstreamStatus,
     }));
 
-    this.finished = true;
-    clearTimeout(this.checkpointTimer);
     await this.saves;
-    let stored: MessageDoc | null = null;
-    let saveFailed = false;
-    try {
-      const [doc] = await Promise.all([
-        models.Message.findByIdAndUpdate(this.ids.messageId, { $set: set }, { returnDocument: 'after' }).lean<MessageDoc>(),
-        entries.length > 0 ? models.LlmRequest.insertMany(entries) : Promise.resolve(),
-      ]);
-      stored = doc;
-    } catch (error) {
-      saveFailed = true;
-      logger.error({ err: errorName(error), conversationId: this.ids.conversationId, messageId: this.ids.messageId }, 'could not save the answer');
-    }
+    // The answer first: it is what the caller and the watchers are told about. The request log is
+    // bookkeeping; losing an entry must not turn a stored answer into a reported failure. The claim
+    // is given up before the terminal event, so that whoever hears it can send the next message.
+    const { stored, saveFailed } = await this.store(set);
+    await Promise.all([this.recordRequests(entries), this.deps.onStored?.()]);
     const message = toMessageView(stored ?? this.unsaved(set));
     const finalFailure = saveFailed && !failure ? { code: 'internal' as const, message: 'The answer could not be saved', retryable: true, appError: new AppError('internal') } : failure;
 
@@ -373,6 +406,27 @@ export class Turn {
       this.notify((listener) => listener.error?.(event));
     }
     return finalFailure ? { message, failure: finalFailure } : { message };
+  }
+
+  /** Saves the final state of the answer; `stored` is null when the store did not take it. */
+  private async store(set: Record<string, unknown>): Promise<{ stored: MessageDoc | null; saveFailed: boolean }> {
+    try {
+      const stored = await this.deps.models.Message.findByIdAndUpdate(this.ids.messageId, { $set: set }, { returnDocument: 'after' }).lean<MessageDoc>();
+      return { stored, saveFailed: false };
+    } catch (error) {
+      this.deps.logger.error({ err: errorName(error), conversationId: this.ids.conversationId, messageId: this.ids.messageId }, 'could not save the answer');
+      return { stored: null, saveFailed: true };
+    }
+  }
+
+  /** One LLM request log entry per round; a failure is logged, never the turn's. */
+  private async recordRequests(entries: readonly object[]): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      await this.deps.models.LlmRequest.insertMany(entries);
+    } catch (error) {
+      this.deps.logger.error({ err: errorName(error), conversationId: this.ids.conversationId, messageId: this.ids.messageId }, 'could not record the language-model requests');
+    }
   }
 
   private unsaved(set: Record<string, unknown>): MessageDoc {

@@ -6,14 +6,14 @@
 export type ObjectId = string;
 
 /**
- * Server → client `chat:error` to conversation:{id}, and the SSE `error` event: the answer ended without completing (status error or cancelled). message is the answer as stored, with the text shown so far.
+ * Server → client `chat:error` to conversation:{id}, and the SSE `error` event: the answer ended without completing (status error, cancelled or interrupted). message is the answer as stored, with the text shown so far.
  */
 export interface ChatErrorEvent {
   conversationId: ObjectId;
   messageId: ObjectId;
   error: {
     /**
-     * cancelled, or one of the hub's error codes: rate_limited, unavailable, upstream_timeout, upstream_error, internal.
+     * cancelled; interrupted (the hub writing the answer stopped, or the answer went silent past the stale limit); or one of the hub's error codes: rate_limited, unavailable, upstream_timeout, upstream_error, internal.
      */
     code: string;
     message: string;
