@@ -154,6 +154,12 @@ t.test('a device moved to another patient holds that patient’s schedule at onc
   t.same(ids(back), firstDoses.map((d) => d.id), 'moved back: the first patient’s schedule again, at once');
   t.notOk((await hub.features.devices.models.Device.findById(device.id).lean())?.schedule?.owed, 'nothing owed');
 
+  // The hourly job read the device while it was the other patient's, and publishes after it moved back: nothing.
+  const asReadBefore = await hub.features.devices.models.Device.findById(device.id).lean();
+  const otherPatient = await hub.features.identity.models.Patient.findById(s.otherPatient.id).lean();
+  t.equal(await hub.features.doses.service.publishSchedules(otherPatient as NonNullable<typeof otherPatient>, [asReadBefore as NonNullable<typeof asReadBefore>]), 0, 'a schedule for a patient the device no longer belongs to is not published');
+  t.same(ids(await latest()), firstDoses.map((d) => d.id), 'the device keeps its own patient’s');
+
   t.equal((await move(null)).status, 200);
   t.same((await latest()).items, [], 'unassigned: an empty schedule');
 

@@ -2,6 +2,7 @@ import t from 'tap';
 import type { Hub } from '../../src/hub.js';
 import { connectSocket, nextEvent, request, roomsJoined } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
+import { recoversWithoutGap } from '../helpers/recovery.js';
 import { addToCareTeam, careScenario, createUser, login } from '../helpers/factories.js';
 import { patientAudience } from '../../src/transports/socket/rooms.js';
 
@@ -212,3 +213,5 @@ t.test('a user’s client → server events are budgeted: past 100 in 10 s they 
   t.same(refused[0], { ok: false, error: { code: 'rate_limited', message: 'More than 100 events in 10 s; this one was not handled' } });
   t.ok(socket.connected, 'and the socket stays connected');
 });
+
+t.test('a recovering socket misses nothing sent while its access is checked', (t) => recoversWithoutGap(t, hub, s.caregiver.token));

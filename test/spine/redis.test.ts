@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import t from 'tap';
 import { connectSocket, nextEvent, request, roomsJoined } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
+import { recoversWithoutGap } from '../helpers/recovery.js';
 import { createOrganisation } from '../helpers/factories.js';
 import { rooms } from '../../src/transports/socket/rooms.js';
 
@@ -38,6 +39,14 @@ t.test('two instances behind one Redis', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 200));
   t.same(seen, [{ from: 'instance b' }], 'nothing from a deployment under another prefix');
   t.ok(await a.context.redis?.exists('socket.io'), 'the Socket.IO stream is under the prefix');
+  // Messages between instances (pub/sub, not keys) stay within the deployment too.
+  let heardElsewhere = 0;
+  other.context.sockets.onPeer('peer:test-prefix', () => (heardElsewhere += 1));
+  const heardByB = new Promise<void>((resolve) => b.context.sockets.onPeer('peer:test-prefix', () => resolve()));
+  a.context.sockets.toPeers('peer:test-prefix', { n: 1 });
+  await heardByB;
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.equal(heardElsewhere, 0, 'a peer message reaches the other instance, not another deployment');
 
   const job = `test-${randomUUID()}`;
   let runs = 0;
@@ -68,4 +77,10 @@ t.test('two instances behind one Redis', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 700));
   t.equal(await b.context.jobs.run(slow), false, 'past its 300 ms lock, a run still holds it');
   t.equal(await long, true);
+});
+
+t.test('connection-state recovery with the Redis streams adapter: every missed event, and the socket stays', async (t) => {
+  const hub = await startTestHub(t, { env: { REDIS_URL } });
+  const admin = await createOrganisation(hub);
+  await recoversWithoutGap(t, hub, admin.token);
 });

@@ -97,22 +97,33 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
   const eventListeners: EventListener[] = [];
   const heartbeatListeners: HeartbeatListener[] = [];
 
-  /** Events of this instance whose effects are running, by `deviceId eventId`: a resend meanwhile waits for them. */
+  /**
+   * Events of this instance whose effects are running or whose mark is not yet written, by
+   * `deviceId eventId`: a resend meanwhile waits for the effects instead of running them again.
+   */
   const processing = new Map<string, Promise<void>>();
 
   /**
    * What a stored event sets off: caregivers told, then the listeners; then it is marked processed
-   * (not awaited: once acknowledged, the device does not send it again, so nothing reads the mark).
+   * (not awaited by the caller: once acknowledged, the device does not send it again).
    */
   function processEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     const key = `${event.deviceId} ${event.eventId}`;
-    const running = (async () => {
+    const effects = (async () => {
       realtime.event(device, event);
       for (const listener of eventListeners) await listener(device, event);
-      markProcessed(event._id).catch((error: unknown) => log.warn({ err: error, eventId: event.eventId }, 'could not mark an event processed'));
-    })().finally(() => processing.delete(key));
-    processing.set(key, running);
-    return running;
+    })();
+    processing.set(key, effects);
+    // Forgotten once the mark is written (or the effects failed: a resend then runs them again).
+    void effects
+      .then(
+        () => markProcessed(event._id).catch((error: unknown) => log.warn({ err: error, eventId: event.eventId }, 'could not mark an event processed')),
+        () => undefined, // the caller reports the failure
+      )
+      .finally(() => {
+        if (processing.get(key) === effects) processing.delete(key);
+      });
+    return effects;
   }
 
   /** A resend: its first arrival's effects, if they are still running here or never ran. */

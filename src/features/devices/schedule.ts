@@ -31,50 +31,77 @@ export interface ScheduleInput {
 export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock: Clock) {
   const { Device } = models;
 
+  function draftOf(input: ScheduleInput, now: Date) {
+    const items = [...input.items].sort((a, b) => a.dueAt.localeCompare(b.dueAt) || a.slot - b.slot);
+    for (const item of items) {
+      if (item.window.lateAfterMinutes > item.window.missedAfterMinutes) {
+        throw new AppError('validation_failed', 'lateAfterMinutes must not exceed missedAfterMinutes', { details: [{ path: '/items', message: 'lateAfterMinutes > missedAfterMinutes' }] });
+      }
+    }
+    const draft = {
+      version: 1,
+      timezone: input.timezone,
+      generatedAt: now.toISOString(),
+      validUntil: input.validUntil ?? new Date(now.getTime() + DEFAULT_SCHEDULE_HORIZON_HOURS * 3_600_000).toISOString(),
+      items,
+    };
+    schemas().validate('mqtt/schedule', draft);
+    return draft;
+  }
+
+  /**
+   * Stores and publishes (settling what the device was owed); null when no device matches `filter`. Versions only grow, and a version
+   * and its payload are stored in one write: of two writers, the later write holds the higher
+   * version, so the stored schedule is always the newest.
+   */
+  async function storeAndPublish(filter: Record<string, unknown>, deviceId: string, input: ScheduleInput): Promise<Record<string, unknown> | null> {
+    const now = clock.now();
+    const draft = draftOf(input, now);
+    const stored = await Device.findOneAndUpdate(
+      filter,
+      [
+        { $set: { 'schedule.version': { $add: [{ $ifNull: ['$schedule.version', 0] }, 1] } } },
+        { $set: { 'schedule.payload': { $mergeObjects: [{ $literal: draft }, { version: '$schedule.version' }] }, 'schedule.updatedAt': now, 'schedule.owed': false } },
+      ],
+      { returnDocument: 'after', updatePipeline: true },
+    ).lean<DeviceDoc>();
+    if (!stored) return null;
+    const payload = stored.schedule?.payload as Record<string, unknown>;
+    await mqtt.publish(scheduleTopic(deviceId), payload, { qos: 1, retain: true });
+    await republishNewest(deviceId, payload.version as number);
+    return payload;
+  }
+
   /**
    * Two writers may publish in the opposite order of their versions: the older one last, as the
    * retained message a device gets when it connects. Whoever published an older version than the
-   * stored one publishes the stored one again, so the last retained message is the newest.
+   * stored one publishes the stored one again, until what it last published is the stored one.
    */
-  async function republishIfNewer(deviceId: string, published: number): Promise<void> {
-    const current = await Device.findById(deviceId, { schedule: 1 }).lean<DeviceDoc>();
-    const payload = current?.schedule?.payload as Record<string, unknown> | null | undefined;
-    if (payload && (payload.version as number) > published) await mqtt.publish(scheduleTopic(deviceId), payload, { qos: 1, retain: true });
+  async function republishNewest(deviceId: string, published: number): Promise<void> {
+    for (let last = published, round = 0; round < 5; round++) {
+      const current = await Device.findById(deviceId, { schedule: 1 }).lean<DeviceDoc>();
+      const payload = current?.schedule?.payload as Record<string, unknown> | null | undefined;
+      if (!payload || (payload.version as number) <= last) return;
+      await mqtt.publish(scheduleTopic(deviceId), payload, { qos: 1, retain: true });
+      last = payload.version as number;
+    }
   }
 
   return {
-    /** `owed`: this schedule is a placeholder; the device still needs one of its patient's (see the model). */
-    async publish(device: Pick<DeviceDoc, '_id'>, input: ScheduleInput, { owed = false }: { owed?: boolean } = {}): Promise<Record<string, unknown>> {
-      const now = clock.now();
-      const items = [...input.items].sort((a, b) => a.dueAt.localeCompare(b.dueAt) || a.slot - b.slot);
-      for (const item of items) {
-        if (item.window.lateAfterMinutes > item.window.missedAfterMinutes) {
-          throw new AppError('validation_failed', 'lateAfterMinutes must not exceed missedAfterMinutes', { details: [{ path: '/items', message: 'lateAfterMinutes > missedAfterMinutes' }] });
-        }
-      }
-      const draft = {
-        version: 1,
-        timezone: input.timezone,
-        generatedAt: now.toISOString(),
-        validUntil: input.validUntil ?? new Date(now.getTime() + DEFAULT_SCHEDULE_HORIZON_HOURS * 3_600_000).toISOString(),
-        items,
-      };
-      schemas().validate('mqtt/schedule', draft);
-      // Versions only grow, and a version and its payload are stored in one write: of two writers,
-      // the later write holds the higher version, so the stored schedule is always the newest.
-      const stored = await Device.findOneAndUpdate(
-        { _id: device._id },
-        [
-          { $set: { 'schedule.version': { $add: [{ $ifNull: ['$schedule.version', 0] }, 1] } } },
-          { $set: { 'schedule.payload': { $mergeObjects: [{ $literal: draft }, { version: '$schedule.version' }] }, 'schedule.updatedAt': now, 'schedule.owed': owed } },
-        ],
-        { returnDocument: 'after', updatePipeline: true },
-      ).lean<DeviceDoc>();
-      if (!stored) throw new AppError('not_found', 'Device not found');
-      const payload = stored.schedule?.payload as Record<string, unknown>;
-      await mqtt.publish(scheduleTopic(device._id), payload, { qos: 1, retain: true });
-      await republishIfNewer(device._id, payload.version as number);
+    /** The device's desired schedule, as an operator sets it (PUT /devices/{id}/schedule). */
+    async publish(device: Pick<DeviceDoc, '_id'>, input: ScheduleInput): Promise<Record<string, unknown>> {
+      const payload = await storeAndPublish({ _id: device._id }, device._id, input);
+      if (!payload) throw new AppError('not_found', 'Device not found');
       return payload;
+    },
+
+    /**
+     * A schedule made for `patientId` (null: for no patient): published only while the device
+     * still belongs to them — it may have moved while the doses were read; null when it had. It
+     * settles what a moved device was owed (see the model's `schedule.owed`).
+     */
+    publishFor(patientId: unknown, device: Pick<DeviceDoc, '_id'>, input: ScheduleInput): Promise<Record<string, unknown> | null> {
+      return storeAndPublish({ _id: device._id, patientId }, device._id, input);
     },
   };
 }

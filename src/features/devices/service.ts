@@ -61,7 +61,7 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
    */
   async function followPatient(device: DeviceDoc): Promise<void> {
     if (device.patientId && (await patientSchedule(device))) return;
-    await schedules.publish(device, emptySchedule(device));
+    await schedules.publishFor(device.patientId ?? null, device, emptySchedule(device));
   }
 
   const { Device, DeviceEvent, Heartbeat, Command } = models;

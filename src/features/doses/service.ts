@@ -164,8 +164,9 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
       window: { earlyMinutes: o.window.earlyMinutes, lateAfterMinutes: o.window.lateAfterMinutes, missedAfterMinutes: o.window.missedAfterMinutes },
     }));
     const validUntil = new Date(now.getTime() + HORIZON_HOURS * HOUR).toISOString();
-    for (const device of targets) await devices.schedules.publish(device, { timezone: patient.timezone, validUntil, items });
-    return targets.length;
+    let published = 0;
+    for (const device of targets) if (await devices.schedules.publishFor(patient._id, device, { timezone: patient.timezone, validUntil, items })) published += 1;
+    return published;
   }
 
   const perPatient = oneAtATime();
@@ -366,8 +367,12 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     }
     // Devices moved to another patient whose new schedule was not published then (the move failed halfway).
     for (const device of await Device.find({ 'schedule.owed': true, disabled: { $ne: true } }).lean<DeviceDoc[]>()) {
-      await devices.service.followPatient(device);
-      published += 1;
+      try {
+        await devices.service.followPatient(device);
+        published += 1;
+      } catch (error) {
+        log.warn({ err: error, deviceId: device._id }, 'could not publish the schedule a moved device is owed; next hour again');
+      }
     }
     return { plans: plans.length, inserted, published };
   }

@@ -22,7 +22,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { Server, type Socket } from 'socket.io';
-import type { Adapter } from 'socket.io-adapter';
+import type { Session } from 'socket.io-adapter';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Redis } from 'ioredis';
 import { AppError, toPublicError } from '../../errors.js';
@@ -120,9 +120,10 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     // MQTT-over-WebSocket shares the HTTP server; unknown upgrades are handled in the HTTP layer.
     destroyUpgrade: false,
     connectionStateRecovery: { maxDisconnectionDuration: 2 * 60 * 1000, skipMiddlewares: false },
-    adapter: redis ? createAdapter(redis) : CompactRecoveryAdapter,
+    // Keys (the stream, sessions) carry the client's REDIS_KEY_PREFIX; pub/sub channels have no keys, so they get it here.
+    adapter: redis ? createAdapter(redis, { channelPrefix: `${redis.options.keyPrefix ?? ''}socket.io` }) : CompactRecoveryAdapter,
   });
-  const restoreSession = withholdRecovery(io);
+  const recovery = withholdRecovery(io, log);
 
   io.use((socket, next) => {
     const token = (socket.handshake.auth as { token?: unknown }).token;
@@ -171,26 +172,28 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
   }
 
   /**
-   * A recovered socket, now authenticated and in the rooms its hooks joined: the adapter's session
-   * read again (it now also holds what was sent while the socket was being authenticated), its
-   * other rooms restored where still allowed, and the events it missed sent — only if every one of
-   * its rooms is still allowed, since missed events do not say which room they were for.
+   * A recovered socket, now authenticated and in the rooms its hooks joined: its other rooms are
+   * restored where still allowed, and the events it missed are sent — only if every one of its
+   * rooms is still allowed, since missed events do not say which room they were for. The missed
+   * events are read again after the access checks, so that they include what was sent while the
+   * socket was being authenticated and checked; from that read to the join nothing can come in
+   * between (one turn of the event loop with the in-memory adapter).
    */
   async function resume(socket: Socket, principal: SocketPrincipal): Promise<void> {
     const { pid, offset } = socket.handshake.auth as { pid?: unknown; offset?: unknown };
     if (typeof pid !== 'string' || typeof offset !== 'string') return;
-    const session = await restoreSession(pid, offset);
-    if (!session) return;
-    const candidates = session.rooms.filter((room) => room !== socket.id && !socket.rooms.has(room));
+    const first = recovery.withheld(pid);
+    if (!first) return;
+    const candidates = first.rooms.filter((room) => room !== socket.id && !socket.rooms.has(room));
     const allowed = await allowedRooms(principal, candidates);
     if (!socket.connected) return;
-    // Joined and replayed in one turn of the event loop: nothing sent to these rooms can come in between.
+    const missed = await recovery.missedSince(first, offset);
     socket.join([...allowed]);
     if (allowed.size < candidates.length) {
       log.info({ socketId: socket.id, refused: candidates.filter((room) => !allowed.has(room)) }, 'recovered socket lost rooms; its missed events are not replayed');
       return;
     }
-    for (const data of session.missedPackets) (socket as unknown as PacketWriter).packet({ type: EVENT_PACKET, data });
+    for (const data of missed) (socket as unknown as PacketWriter).packet({ type: EVENT_PACKET, data });
   }
 
   /** This instance's sockets of `userId` leave the rooms they may no longer hold. */
@@ -286,19 +289,50 @@ const EVENT_PACKET = 2;
 /** Socket.IO's own way of sending one packet to one socket (what it uses to replay missed events). */
 type PacketWriter = { packet(packet: { type: number; data: unknown[] }): void };
 
+/** How long a session restored for a socket waits for the socket to be authenticated (a refused one never resumes). */
+const WITHHELD_MS = 30_000;
+
 /**
  * Makes Socket.IO recover a session with no rooms and no missed events (it would join and send
- * them before authenticating the socket); answers the adapter's own restoreSession, which
- * `resume` calls once the socket is authenticated.
+ * them before authenticating the socket), keeping what the adapter restored for `resume`.
  */
-function withholdRecovery(io: Server): Adapter['restoreSession'] {
+function withholdRecovery(io: Server, log: Logger) {
   const adapter = io.of('/').adapter;
   const restore = adapter.restoreSession.bind(adapter);
+  const persist = adapter.persistSession.bind(adapter);
+  const withheld = new Map<string, Session>();
   adapter.restoreSession = async (pid, offset) => {
     const session = await restore(pid, offset);
-    return session && { ...session, rooms: [], missedPackets: [] };
+    if (!session) return session;
+    withheld.set(pid, session);
+    setTimeout(() => {
+      if (withheld.get(pid) === session) withheld.delete(pid);
+    }, WITHHELD_MS).unref();
+    return { ...session, rooms: [], missedPackets: [] };
   };
-  return restore;
+  return {
+    /** The session restored before the socket was authenticated; handed out once. */
+    withheld(pid: string): Session | undefined {
+      const session = withheld.get(pid);
+      withheld.delete(pid);
+      return session;
+    },
+    /**
+     * Every event missed since `offset`, read again now. The adapter may have consumed the session
+     * on the first read (the Redis adapter deletes it), so it is persisted again first; should the
+     * second read fail, what the first read found is sent.
+     */
+    async missedSince(first: Session, offset: string): Promise<unknown[][]> {
+      persist({ sid: first.sid, pid: first.pid, rooms: first.rooms, data: first.data });
+      try {
+        const again = await restore(first.pid, offset);
+        if (again) return again.missedPackets;
+      } catch (error) {
+        log.warn({ err: error, pid: first.pid }, 'could not read again the events a recovering socket missed');
+      }
+      return first.missedPackets;
+    },
+  };
 }
 
 /** Socket.IO sends `err.message` and `err.data` to the client's connect_error. */
