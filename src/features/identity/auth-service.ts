@@ -29,6 +29,8 @@ export interface AuthService {
   /** Ends every session of a user (disabled account, password or role change); their open sockets are disconnected. */
   revokeAll(userId: string): Promise<void>;
   authenticate(accessToken: string): Promise<UserPrincipal>;
+  /** Whether the login session has not ended (signed out, revoked, expired). */
+  isSessionLive(sessionId: string): Promise<boolean>;
 }
 
 const invalidLogin = (): AppError => new AppError('invalid_credentials', 'The email or password is not correct');
@@ -57,6 +59,10 @@ export function createAuthService(
   sessionsEnded: SessionsEnded = () => undefined,
 ): AuthService {
   const { User, Session } = models;
+
+  async function isSessionLive(sessionId: string): Promise<boolean> {
+    return (await Session.exists({ _id: sessionId, revokedAt: null })) !== null;
+  }
 
   function principalOf(user: UserDoc, session: Pick<SessionDoc, '_id'>): UserPrincipal {
     return {
@@ -146,9 +152,10 @@ export function createAuthService(
 
     async authenticate(accessToken) {
       const principal = await signer.verifyAccess(accessToken, clock.now());
-      const live = await Session.exists({ _id: principal.sessionId, revokedAt: null });
-      if (!live) throw new AppError('unauthenticated', 'The session has ended; sign in again');
+      if (!(await isSessionLive(principal.sessionId))) throw new AppError('unauthenticated', 'The session has ended; sign in again');
       return principal;
     },
+
+    isSessionLive,
   };
 }

@@ -32,6 +32,9 @@ export function registerIdentitySockets(sockets: SocketTransport, auth: AuthServ
     if (STAFF_ROLES.has(user.role)) joined.push(rooms.organisationStaff(user.organisationId));
     else joined.push(...(await policy.visiblePatientIds(user)).map(rooms.patient));
     await socket.join(joined);
+    // Signed out between the handshake's check and the join above: the disconnect sent to its
+    // session room found nobody there yet. Checked again now that the socket is in it.
+    if (!(await auth.isSessionLive(user.sessionId))) socket.disconnect(true);
   });
 
   const own = (room: (principal: UserPrincipal) => string | null) => async (principal: SocketPrincipal, candidates: string[]) =>
