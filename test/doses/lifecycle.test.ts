@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
 import { connectSocket, nextEvent, nextEventWhere } from '../helpers/clients.js';
-import { eventually } from '../helpers/devices.js';
+import { connectDevice, eventually, provisionDevice, topic } from '../helpers/devices.js';
 import { careScenario, currentToken } from '../helpers/factories.js';
 import { as, startDoseHub, dosesOf, MIN, onlineDevice, sendEvent, twoMedicationPlan, waitForState } from './helpers.js';
 
@@ -151,6 +151,33 @@ t.test('stock decrements on dose.dispensed; low stock raises refill.low once', a
   const refill = await eventually(async () => (await alerts()).filter((a) => a.type === 'refill.low'));
   t.equal(refill.length, 1, '…but the refill alert is raised once');
   t.match(refill[0], { cause: `refill.low:${s.patient.id}:metformin`, details: { medicationId: 'metformin', pillsLeft: 5, daysLeft: 2.5 } });
+});
+
+t.test('a dispense the hub failed to apply is applied when the device resends it, taking stock once', async (t) => {
+  const { clock, hub, s, doses } = await day(t, { stock: 8 });
+  const [morning] = doses as [Record<string, unknown>];
+  const stock = async () => ((await as(hub, s.clinician, 'GET', `/patients/${s.patient.id}/medication-plans`)).body.medications as Array<{ id: string; stock: number }>).find((m) => m.id === 'metformin')!.stock;
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id, heartbeatTimeoutSeconds: 86_400 });
+  const client = await connectDevice(t, hub, device, { reconnectPeriod: 300 });
+  clock.set(morning.dueAt as string);
+  // The store refuses the dose's dispensedAt the first time: a unique index another document already fills with that instant.
+  const { Occurrence } = hub.features.doses.models;
+  await Occurrence.collection.insertOne({ refusesDispense: true, dispensedAt: clock.now() });
+  await Occurrence.collection.createIndex({ dispensedAt: 1 }, { unique: true, partialFilterExpression: { dispensedAt: { $type: 'date' } }, name: 'refuses_dispense' });
+
+  const dropped = new Promise<void>((resolve) => client.once('close', () => resolve()));
+  const event = { eventId: randomUUID(), type: 'dose.dispensed', at: clock.now().toISOString(), slot: 1, pills: 1, trigger: 'schedule', dueAt: morning.dueAt, occurrenceId: morning.id };
+  const acked = client.publishAsync(topic(device.id, 'events'), JSON.stringify(event), { qos: 1 });
+  await dropped;
+  t.pass('the hub could not apply the dispense: no ack, the device is disconnected');
+  t.equal(await stock(), 7, 'the first arrival took its pill off the stock');
+
+  await Occurrence.collection.dropIndex('refuses_dispense');
+  await Occurrence.collection.deleteOne({ refusesDispense: true });
+  await acked; // MQTT.js resends it on reconnecting; acknowledged once applied
+  await eventually(async () => Boolean((await Occurrence.findById(morning.id).lean())?.dispensedAt));
+  t.pass('the resend recorded the dispense on the dose');
+  t.equal(await stock(), 7, 'and the stock was taken once');
 });
 
 t.test('a patient without a dispenser: unconfirmed doses are missed; a late confirmation reconciles', async (t) => {

@@ -124,6 +124,13 @@ occurrenceSchema.index({ patientId: 1, dueAt: 1 });
 occurrenceSchema.index({ patientId: 1, localDate: 1 });
 occurrenceSchema.index({ patientId: 1, slot: 1, dueAt: 1 });
 
+/**
+ * Device events whose pills were taken off the stock, by the event's id: a dispense event applied
+ * again (its device resent it after the hub failed to act on it) takes stock once. Kept 30 days.
+ */
+const stockTakenSchema = new Schema({ _id: { type: Schema.Types.ObjectId, required: true }, at: { type: Date, required: true } }, { versionKey: false });
+stockTakenSchema.index({ at: 1 }, { expireAfterSeconds: 30 * 86_400 });
+
 export type PlanDoc = InferSchemaType<typeof planSchema> & { _id: Types.ObjectId };
 export type MedicationDoc = PlanDoc['medications'][number];
 export type PlanItemDoc = PlanDoc['schedule'][number];
@@ -137,11 +144,13 @@ export type OccurrenceDoc = Omit<InferSchemaType<typeof occurrenceSchema>, 'wind
 export interface DoseModels {
   Plan: Model<PlanDoc>;
   Occurrence: Model<OccurrenceDoc>;
+  StockTaken: Model<{ _id: Types.ObjectId; at: Date }>;
 }
 
 export function doseModels(connection: Connection): DoseModels {
   return {
     Plan: connection.model<PlanDoc>('MedicationPlan', planSchema, 'medication_plans'),
     Occurrence: connection.model<OccurrenceDoc>('DoseOccurrence', occurrenceSchema, 'dose_occurrences'),
+    StockTaken: connection.model<{ _id: Types.ObjectId; at: Date }>('StockTaken', stockTakenSchema, 'dose_stock_taken'),
   };
 }

@@ -59,7 +59,7 @@ const shortId = (): string => randomUUID().replaceAll('-', '').slice(0, 12);
 const oid = (id: string | Types.ObjectId): Types.ObjectId => (typeof id === 'string' ? new Types.ObjectId(id) : id);
 
 export function createDoseService({ models, identity, devices, alerts, sockets, clock, logger }: Deps) {
-  const { Plan, Occurrence } = models;
+  const { Plan, Occurrence, StockTaken } = models;
   const { Device } = devices.models;
   const { policy, audit } = identity;
   const log = logger.child({ feature: 'doses' });
@@ -265,25 +265,28 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   }
 
   /**
-   * A failure here is logged, not thrown back into ingest (which would have the device resend the
-   * event and run this again): applying an event twice is not idempotent (a dispense takes stock).
+   * A failure here fails the event: the device gets no ack and resends it, and the resend, though
+   * stored already, is applied again (devices' ingest). Applying an event again changes nothing
+   * it already changed: state transitions are guarded by the state, and a dispense takes stock
+   * once per event (StockTaken).
    */
   async function onDeviceEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     if (!event.type.startsWith('dose.') || !device.patientId) return;
+    if (!(await plannedPatients.has(String(device.patientId)))) {
+      log.debug({ deviceId: device._id, eventId: event.eventId, type: event.type }, 'dose event for a patient without a plan');
+      return;
+    }
     try {
-      if (!(await plannedPatients.has(String(device.patientId)))) {
-        log.debug({ deviceId: device._id, eventId: event.eventId, type: event.type }, 'dose event for a patient without a plan');
-        return;
-      }
       await applyDeviceEvent(device, event);
     } catch (error) {
-      log.error({ err: error, deviceId: device._id, eventId: event.eventId }, 'dose event could not be applied');
+      log.warn({ err: error, deviceId: device._id, eventId: event.eventId }, 'dose event could not be applied; the device will send it again');
+      throw error;
     }
   }
 
   async function applyDeviceEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     const payload = event.payload as Record<string, unknown>;
-    if (event.type === 'dose.dispensed') await decrementStock(device, payload);
+    if (event.type === 'dose.dispensed' && (await takesStockOnce(event))) await decrementStock(device, payload);
     const occurrence = await matchOccurrence(device, payload, event.at);
     if (!occurrence) {
       log.info({ deviceId: device._id, eventId: event.eventId, type: event.type }, 'dose event matches no occurrence');
@@ -310,6 +313,21 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         if (missed) await lateAlerts.resolve([missed], 'missed');
         break;
       }
+    }
+  }
+
+  /**
+   * Whether this event is the first to take its pills off the stock: claimed before the stock is
+   * changed, so an event applied again never takes them twice (a failure between the claim and
+   * the decrement loses one decrement rather than doubling it).
+   */
+  async function takesStockOnce(event: DeviceEventDoc): Promise<boolean> {
+    try {
+      await StockTaken.create({ _id: event._id, at: clock.now() });
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code === 11000) return false;
+      throw error;
     }
   }
 
