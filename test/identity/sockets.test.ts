@@ -202,7 +202,7 @@ t.test('a recovering socket gets nothing it may no longer see, before or after a
   t.same(got, [{ n: 1 }], 'none of the first user’s missed events reach the second');
 });
 
-t.test('a user’s client → server events are budgeted: past 100 in 10 s they are refused as rate_limited', async (t) => {
+t.test('a socket’s client → server events are budgeted: past 100 in 10 s they are refused as rate_limited', async (t) => {
   const user = await createUser(hub, s.admin, 'caregiver');
   const socket = connectSocket(t, hub, { auth: { token: user.token } });
   await nextEvent(socket, 'connect');
@@ -212,6 +212,9 @@ t.test('a user’s client → server events are budgeted: past 100 in 10 s they 
   t.equal(refused.length, 10, 'the rest refused');
   t.same(refused[0], { ok: false, error: { code: 'rate_limited', message: 'More than 100 events in 10 s; this one was not handled' } });
   t.ok(socket.connected, 'and the socket stays connected');
+  const another = connectSocket(t, hub, { auth: { token: user.token } });
+  await nextEvent(another, 'connect');
+  t.same(await another.emitWithAck('patient:unsubscribe', { patientId: s.patient.id }), { ok: true, room: `patient:${s.patient.id}` }, 'another socket of the same user has its own budget');
 });
 
 t.test('a recovering socket misses nothing sent while its access is checked', (t) => recoversWithoutGap(t, hub, s.caregiver.token));

@@ -105,10 +105,14 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
   const handlers = new Map<string, SocketHandler<unknown>>();
   const authorizers = new Map<string, RoomAuthorizer>();
   const budget = new RateLimiterMemory({ keyPrefix: 'socket-events', points: EVENTS_PER_WINDOW, duration: BUDGET_WINDOW_SECONDS });
-  /** Every client → server event costs the store a query or more (and denied ones an audit record): a user may send so many. */
-  const withinBudget = async (userId: string): Promise<void> => {
+  /**
+   * Every client → server event costs the store a query or more (and denied ones an audit record):
+   * a socket may send so many. Per socket, not per user: a dashboard's many sockets of one user
+   * (or a load test's) each join their rooms.
+   */
+  const withinBudget = async (socketId: string): Promise<void> => {
     try {
-      await budget.consume(userId);
+      await budget.consume(socketId);
     } catch {
       throw new AppError('rate_limited', `More than ${EVENTS_PER_WINDOW} events in ${BUDGET_WINDOW_SECONDS} s; this one was not handled`);
     }
@@ -216,7 +220,7 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
   async function dispatch(socket: Socket, event: string, handler: SocketHandler<unknown>, payload: unknown, ack: unknown): Promise<void> {
     const reply: Ack = typeof ack === 'function' ? (ack as Ack) : () => undefined;
     try {
-      await withinBudget(principalOf(socket).userId);
+      await withinBudget(socket.id);
       const value = handler.schema ? schemas().validate(handler.schema, payload) : payload;
       const result = await handler.handle(value, { socket, principal: principalOf(socket) });
       reply({ ok: true, ...(result ?? {}) });
@@ -278,7 +282,7 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
   };
 }
 
-/** Client → server events per user and window, across their sockets: far above what a person's app sends. */
+/** Client → server events per socket and window: far above what a person's app sends. */
 const EVENTS_PER_WINDOW = 100;
 const BUDGET_WINDOW_SECONDS = 10;
 
