@@ -29,18 +29,9 @@ const CONVERSATION_ROOM = /^conversation:([a-f0-9]{24})$/;
 
 export function registerConversationSockets(sockets: SocketTransport, chat: ChatService, assertConversation: AssertConversation, audit: AuditLog): void {
   // A conversation room is held while the conversation may be read (checked on recovery and when access changes).
-  sockets.authorizeRooms('conversation:', async (principal, candidates) => {
-    const allowed = await Promise.all(
-      candidates.map(async (room) => {
-        const id = CONVERSATION_ROOM.exec(room)?.[1];
-        if (!id) return null;
-        return assertConversation(principal as UserPrincipal, id, 'conversation.read').then(
-          () => room,
-          () => null,
-        );
-      }),
-    );
-    return allowed.filter((room): room is string => room !== null);
+  sockets.authorizeRooms('conversation:', (principal, room) => {
+    const id = CONVERSATION_ROOM.exec(room)?.[1];
+    return id !== undefined && assertConversation(principal as UserPrincipal, id, 'conversation.read');
   });
 
   sockets.handle<{ conversationId: string }>('conversation:join', {

@@ -37,22 +37,11 @@ export function registerIdentitySockets(sockets: SocketTransport, auth: AuthServ
     if (!(await auth.isSessionLive(user.sessionId))) socket.disconnect(true);
   });
 
-  const own = (room: (principal: UserPrincipal) => string | null) => async (principal: SocketPrincipal, candidates: string[]) =>
-    candidates.filter((candidate) => candidate === room(principal as UserPrincipal));
-  sockets.authorizeRooms('user:', own((user) => rooms.user(user.userId)));
-  sockets.authorizeRooms('session:', own((user) => rooms.session(user.sessionId)));
-  sockets.authorizeRooms('organisation:', own((user) => (STAFF_ROLES.has(user.role) ? rooms.organisationStaff(user.organisationId) : null)));
-  sockets.authorizeRooms('patient:', async (principal, candidates) => {
-    const allowed = await Promise.all(
-      candidates.map((room) =>
-        policy.assertPatient(principal as UserPrincipal, room.slice('patient:'.length), 'patient.read').then(
-          () => room,
-          () => null,
-        ),
-      ),
-    );
-    return allowed.filter((room): room is string => room !== null);
-  });
+  const userOf = (principal: SocketPrincipal) => principal as UserPrincipal;
+  sockets.authorizeRooms('user:', (principal, room) => room === rooms.user(userOf(principal).userId));
+  sockets.authorizeRooms('session:', (principal, room) => room === rooms.session(userOf(principal).sessionId));
+  sockets.authorizeRooms('organisation:', (principal, room) => STAFF_ROLES.has(principal.role) && room === rooms.organisationStaff(principal.organisationId));
+  sockets.authorizeRooms('patient:', (principal, room) => policy.assertPatient(userOf(principal), room.slice('patient:'.length), 'patient.read'));
 
   sockets.handle<{ patientId: string }>('patient:subscribe', {
     schema: 'socket/patient-subscription',

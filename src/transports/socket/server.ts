@@ -44,8 +44,12 @@ export type ConnectionHook = (socket: Socket, principal: SocketPrincipal) => Pro
 export type Ack = (response: AckResponse) => void;
 export type AckResponse = ({ ok: true } & Record<string, unknown>) | { ok: false; error: { code: string; message: string; details?: unknown } };
 
-/** Which of `rooms` (all with the prefix it was registered for) the principal may hold. */
-export type RoomAuthorizer = (principal: SocketPrincipal, rooms: string[]) => Promise<string[]>;
+/**
+ * Whether the principal may hold `room` (one with the prefix it was registered for): allowed unless
+ * it answers false or rejects — a feature's access check (which throws when refused) can be
+ * returned as it is.
+ */
+export type RoomAuthorizer = (principal: SocketPrincipal, room: string) => unknown;
 
 export interface SocketHandler<T> {
   /** Schema name for the payload (e.g. `socket/patient-subscribe`). */
@@ -167,12 +171,17 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
 
   /** The subset of `candidates` the principal may hold, as the authorizers of their prefixes answer. */
   async function allowedRooms(principal: SocketPrincipal, candidates: string[]): Promise<Set<string>> {
-    const allowed = new Set<string>();
-    for (const [prefix, authorizer] of authorizers) {
-      const mine = candidates.filter((room) => room.startsWith(prefix));
-      if (mine.length > 0) for (const room of await authorizer(principal, mine)) if (mine.includes(room)) allowed.add(room);
-    }
-    return allowed;
+    const verdicts = await Promise.all(
+      candidates.map(async (room) => {
+        const authorize = [...authorizers].find(([prefix]) => room.startsWith(prefix))?.[1];
+        if (!authorize) return false;
+        return Promise.resolve(authorize(principal, room)).then(
+          (verdict) => verdict !== false,
+          () => false,
+        );
+      }),
+    );
+    return new Set(candidates.filter((_room, index) => verdicts[index]));
   }
 
   /**
