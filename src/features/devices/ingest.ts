@@ -157,6 +157,7 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
      */
     async heartbeat(deviceId: string, payload: HeartbeatPayload): Promise<void> {
       const now = clock.now();
+      const at = new Date(payload.at);
       // Not `online`: presence says that (below), so that its listeners hear of it.
       const status = {
         'status.lastSeenAt': now,
@@ -170,7 +171,7 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       const written = await writeHeartbeat({
         deviceId,
         status,
-        doc: { deviceId, ...payload, at: new Date(payload.at), receivedAt: now, expiresAt: new Date(now.getTime() + HEARTBEAT_RETENTION_DAYS * 86_400_000) },
+        doc: { deviceId, ...payload, at, receivedAt: now, expiresAt: new Date(now.getTime() + HEARTBEAT_RETENTION_DAYS * 86_400_000) },
       });
       if (!written) {
         // Newer news of the device took its place (a newer heartbeat, written, told and acted on; or a presence change).
@@ -183,7 +184,7 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       // is back, and presence tells caregivers and listeners (a device.offline alert resolves).
       if (device.status?.online === false) device = (await backOnline(deviceId)) ?? device;
       else realtime.status(device);
-      for (const listener of heartbeatListeners) await listener(device, previous, { at: new Date(payload.at), receivedAt: now });
+      for (const listener of heartbeatListeners) await listener(device, previous, { at, receivedAt: now });
     },
 
     /** Stores an event once; returns false when it was a resend of one already stored. */

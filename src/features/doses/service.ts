@@ -173,7 +173,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   /** A device that moved to a patient: that patient's schedule, when they have a plan (devices' followPatient). */
   async function scheduleDevice(device: DeviceDoc): Promise<boolean> {
-    if (!device.patientId || !(await Plan.exists({ patientId: device.patientId }))) return false;
+    if (!device.patientId || !(await plannedPatients.has(String(device.patientId)))) return false;
     const patient = await patientOf(oid(String(device.patientId)));
     if (!patient) return false;
     await publishSchedules(patient, [device]);

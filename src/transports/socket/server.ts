@@ -154,8 +154,23 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     for (const [event, handler] of handlers) socket.on(event, (payload: unknown, ack?: unknown) => dispatch(socket, event, handler, payload, ack));
     void connected(socket, principal);
   });
-  io.on(REAUTHORIZE, (payload: unknown) => {
-    const userId = (payload as { userId?: unknown } | null)?.userId;
+  function toPeers(event: PeerEvent, payload: PeerPayload): void {
+    // The in-memory adapter would only warn that it cannot: with one instance there are no peers.
+    if (redis) io.serverSideEmit(event, payload);
+  }
+
+  function onPeer(event: PeerEvent, handler: (payload: PeerPayload) => void): void {
+    io.on(event, (payload: unknown) => {
+      if (typeof payload !== 'object' || payload === null) return log.warn({ event }, 'peer message without a payload');
+      try {
+        handler(payload as PeerPayload);
+      } catch (error) {
+        log.error({ err: error, event }, 'peer message handler failed');
+      }
+    });
+  }
+
+  onPeer(REAUTHORIZE, ({ userId }) => {
     if (typeof userId === 'string') void reauthorizeHere(userId);
   });
 
@@ -256,7 +271,7 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     },
     reauthorize(userId) {
       void reauthorizeHere(userId);
-      if (redis) io.serverSideEmit(REAUTHORIZE, { userId });
+      toPeers(REAUTHORIZE, { userId });
     },
     addToRoom(holders, room) {
       io.in(holders).socketsJoin(room);
@@ -267,20 +282,8 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     emit(rooms, event, payload) {
       io.to(rooms).emit(event, payload);
     },
-    toPeers(event, payload) {
-      // The in-memory adapter would only warn that it cannot: with one instance there are no peers.
-      if (redis) io.serverSideEmit(event, payload);
-    },
-    onPeer(event, handler) {
-      io.on(event, (payload: unknown) => {
-        if (typeof payload !== 'object' || payload === null) return log.warn({ event }, 'peer message without a payload');
-        try {
-          handler(payload as PeerPayload);
-        } catch (error) {
-          log.error({ err: error, event }, 'peer message handler failed');
-        }
-      });
-    },
+    toPeers,
+    onPeer,
     async close() {
       io.disconnectSockets(true);
       // Not io.close(): it would also close the shared HTTP server, which the HTTP layer owns.
