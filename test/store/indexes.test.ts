@@ -64,6 +64,29 @@ t.test('equality lookups on indexed fields use the index', async (t) => {
   t.same((await coll.find({ email: { $in: ['u1@x.io', 'u2@x.io'] } }).sort({ n: 1 }).toArray()).map((doc) => doc.n), [1, 2]);
 });
 
+t.test('a partial index answers the filters that pin its partial filter, and only those', async (t) => {
+  const coll = db.collection<AnyDocument>('partial_lookups');
+  await coll.insertMany(Array.from({ length: 40 }, (_, i) => ({ n: i, done: i % 4 !== 0, ...(i === 1 ? { done: [true, false] } : {}) })));
+  await coll.createIndex({ done: 1 }, { partialFilterExpression: { done: false }, name: 'open_only' });
+  const plan = async (filter: AnyDocument): Promise<string> => JSON.stringify((await coll.find(filter).explain('queryPlanner')).queryPlanner);
+  const ns = async (filter: AnyDocument): Promise<number[]> => (await coll.find(filter).sort({ n: 1 }).toArray()).map((doc) => doc.n as number);
+
+  t.match(await plan({ done: false, n: { $lt: 30 } }), /"indexName":"open_only"/, 'the partial filter pinned: served from the index');
+  t.same(await ns({ done: false, n: { $lt: 30 } }), [0, 1, 4, 8, 12, 16, 20, 24, 28], 'with the array holding false among them, as a scan finds');
+  t.same(await ns({ done: { $in: [false] } }), [0, 1, 4, 8, 12, 16, 20, 24, 28, 32, 36]);
+  // Filters that do not pin `done: false` may match documents the index leaves out.
+  t.notMatch(await plan({ done: true }), /open_only/, 'another value: a scan');
+  t.equal((await ns({ done: true })).length, 30, 'every done document found (29 plus the array)');
+  t.notMatch(await plan({ done: { $in: [false, true] } }), /open_only/);
+  t.equal((await ns({ done: { $in: [false, true] } })).length, 40);
+  t.notMatch(await plan({ done: { $ne: true } }), /open_only/);
+  t.notMatch(await plan({ n: 4 }), /open_only/);
+  await coll.updateOne({ n: 4 }, { $set: { done: true } });
+  t.notOk((await ns({ done: false })).includes(4), 'a document leaving the partial filter leaves the index');
+  await coll.updateOne({ n: 5 }, { $set: { done: false } });
+  t.ok((await ns({ done: false })).includes(5), 'and one entering it is found');
+});
+
 t.test('an index key held by one, several, then one document again answers lookups right', async (t) => {
   const coll = db.collection<AnyDocument>('shared_keys');
   await coll.createIndex({ tag: 1 });

@@ -4,7 +4,8 @@
  * resolves only once the data is durably stored — the MQTT transport sends the
  * PUBACK after that — and a resent event (same eventId) is stored once; what
  * an event sets off (caregivers, doses, alerts) runs before the ack too, and
- * runs for a resend whose first arrival was stored but not processed.
+ * runs for a resend whose first arrival was stored but not processed, or — should
+ * the device never resend it — from the recovery sweep (event-claims.ts).
  * Heartbeats are the exception that proves it: the latest one of a device
  * takes the place of one still waiting to be written (see heartbeat-queue.ts).
  */
@@ -14,6 +15,7 @@ import type { Clock } from '../../ports/clock.js';
 import type { CommandDoc, CommandState, DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 import type { DeviceDirectory, DeviceIdentity } from './directory.js';
 import type { DeviceRealtime } from './realtime.js';
+import { createEventClaims, MAX_RECLAIMS } from './event-claims.js';
 import { HEARTBEAT_GATHER_MS } from './heartbeat-queue.js';
 import { createWriteBatches, type HistoryPolicy } from './write-batches.js';
 
@@ -93,7 +95,8 @@ export type BackOnline = (deviceId: string) => Promise<DeviceDoc | null>;
 export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, backOnline: BackOnline, clock: Clock, options: IngestOptions, log: Logger, observer: HeartbeatObserver = {}) {
   const { Device, Command } = models;
   const pace = { minMs: Math.min(HEARTBEAT_GATHER_MS, options.heartbeatMaxPauseMs), maxMs: options.heartbeatMaxPauseMs };
-  const { writeEvent, markProcessed, unprocessed, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
+  const { writeEvent, markProcessed, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
+  const claims = createEventClaims(models.DeviceEvent, clock);
   const eventListeners: EventListener[] = [];
   const heartbeatListeners: HeartbeatListener[] = [];
 
@@ -104,8 +107,10 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
   const processing = new Map<string, Promise<void>>();
 
   /**
-   * What a stored event sets off: caregivers told, then the listeners; then it is marked processed
-   * (not awaited by the caller: once acknowledged, the device does not send it again).
+   * What a stored event sets off, by whoever holds its claim: caregivers told, then the
+   * listeners; then it is marked processed (not awaited by the caller: once acknowledged, the
+   * device does not send it again). Should they fail, the claim is released so that the
+   * device's resend runs them at once.
    */
   function processEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     const key = `${event.deviceId} ${event.eventId}`;
@@ -118,7 +123,7 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
     void effects
       .then(
         () => markProcessed(event._id).catch((error: unknown) => log.warn({ err: error, eventId: event.eventId }, 'could not mark an event processed')),
-        () => undefined, // the caller reports the failure
+        () => released(event), // the caller reports the failure
       )
       .finally(() => {
         if (processing.get(key) === effects) processing.delete(key);
@@ -126,12 +131,22 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
     return effects;
   }
 
-  /** A resend: its first arrival's effects, if they are still running here or never ran. */
-  async function processResend(device: DeviceIdentity, deviceId: string, eventId: string): Promise<void> {
+  async function released(event: DeviceEventDoc): Promise<void> {
+    if ((event.reclaims ?? 0) >= MAX_RECLAIMS) {
+      log.error({ eventId: event.eventId, deviceId: event.deviceId, type: event.type, claims: event.reclaims }, 'gave up acting on a stored device event: its effects failed every time');
+    }
+    await claims.release(event._id).catch((error: unknown) => log.warn({ err: error, eventId: event.eventId }, 'could not release the claim on an event (it lapses)'));
+  }
+
+  /**
+   * A resend: its first arrival's effects, if they are still running here, or never ran and no
+   * other instance holds them (one that does acts on it, or lapses and leaves it to the sweep).
+   */
+  async function processResend(deviceId: string, eventId: string): Promise<void> {
     const running = processing.get(`${deviceId} ${eventId}`);
     if (running) return running;
-    const pending = await unprocessed(deviceId, eventId);
-    if (pending) await processEvent(device, pending);
+    const pending = await claims.claimResent(deviceId, eventId);
+    if (pending) await processEvent(stampOf(pending), pending);
   }
 
   return {
@@ -193,7 +208,7 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       const { device, stored } = await writeEvent({
         deviceId,
         now,
-        doc: { deviceId, eventId: payload.eventId, type: payload.type, at: new Date(payload.at), receivedAt: now, via, payload },
+        doc: { deviceId, eventId: payload.eventId, type: payload.type, at: new Date(payload.at), receivedAt: now, via, payload, claimedUntil: claims.initialClaim() },
       });
       if (stored) {
         await processEvent(device, stored);
@@ -201,8 +216,30 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       }
       // A resend. If its first arrival was stored but the hub failed before its effects ran (so the
       // device got no ack and sent it again), they run now.
-      await processResend(device, deviceId, payload.eventId);
+      await processResend(deviceId, payload.eventId);
       return false;
+    },
+
+    /**
+     * The recovery sweep: events stored but never acted on, whose claim has lapsed — the instance
+     * that stored them died, or their effects failed and the device never resent them. Acts on
+     * them oldest first, one at a time; returns how many it acted on.
+     */
+    async recoverUnprocessed(limit = 100): Promise<number> {
+      let recovered = 0;
+      for (const { _id, deviceId, eventId } of await claims.unclaimedEvents(limit)) {
+        if (processing.has(`${deviceId} ${eventId}`)) continue;
+        const event = await claims.claimById(_id);
+        if (!event) continue;
+        try {
+          await processEvent(stampOf(event), event);
+          recovered += 1;
+        } catch (error) {
+          log.warn({ err: error, eventId, deviceId }, 'could not act on a stored device event; the sweep tries again');
+        }
+      }
+      if (recovered) log.info({ recovered }, 'acted on stored device events that had not been');
+      return recovered;
     },
 
     async status(deviceId: string, payload: StatusPayload): Promise<void> {
@@ -238,3 +275,8 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
 }
 
 export type Ingest = ReturnType<typeof createIngest>;
+
+/** Who an event is for, as it was stamped when stored: its effects follow that, even if the device has moved since. */
+function stampOf(event: DeviceEventDoc): DeviceIdentity {
+  return { _id: event.deviceId, organisationId: event.organisationId, patientId: event.patientId ?? null };
+}

@@ -79,10 +79,19 @@ const eventSchema = new Schema(
      * before it existed (processed).
      */
     processed: { type: Boolean },
+    /**
+     * Until when the instance that stored it, or last claimed it, runs its effects; then anyone
+     * (a resend, the recovery sweep) may claim it. See event-claims.ts.
+     */
+    claimedUntil: { type: Date },
+    /** Claims taken after the first: the recovery sweep gives up an event whose effects keep failing. */
+    reclaims: { type: Number },
   },
   { versionKey: false },
 );
 eventSchema.index({ deviceId: 1, eventId: 1 }, { unique: true });
+/** The recovery sweep's events, and only them: an index of the few events not yet acted on. */
+eventSchema.index({ processed: 1 }, { partialFilterExpression: { processed: false } });
 eventSchema.index({ patientId: 1, at: -1 });
 
 const heartbeatSchema = new Schema(

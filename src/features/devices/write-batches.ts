@@ -170,8 +170,6 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     setOnDevice: (filter: DeviceSet['filter'], set: DeviceSet['set']): Promise<true> => deviceSets.load({ filter, set }),
     writeEvent: (write: EventWrite): Promise<EventWritten> => events.load(write),
     markProcessed: (eventId: Types.ObjectId): Promise<true> => processed.load(eventId),
-    /** A stored event whose effects have not run (a resend of it found it so), or null. */
-    unprocessed: (deviceId: string, eventId: string): Promise<DeviceEventDoc | null> => DeviceEvent.findOne({ deviceId, eventId, processed: false }).lean<DeviceEventDoc>(),
     /** Null when newer news of the device took this one's place before it was written: a newer heartbeat, or a presence change. */
     writeHeartbeat: (write: HeartbeatWrite): Promise<HeartbeatWritten | null> => heartbeats.push(write),
     /** Drops the device's heartbeat still waiting to be written (it disconnected: its presence is newer news). */

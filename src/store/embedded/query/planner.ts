@@ -1,7 +1,9 @@
 /**
  * Chooses the documents a filter must be tested against. Equality on `_id`, or on every
- * field of a (non-partial) index, is answered from the index map instead of a scan — this
- * is what keeps an indexed findOne O(1) on large collections.
+ * field of an index, is answered from the index map instead of a scan — this is what keeps
+ * an indexed findOne O(1) on large collections. A partial index answers only a filter that
+ * pins every equality of its partial filter (say `{processed: false}`): every document such a
+ * filter can match is then in the index.
  */
 import type { Document } from 'bson';
 import { canonicalKey } from '../bson/canonical-key.js';
@@ -54,6 +56,22 @@ export type QueryPlan =
   | { stage: 'IDHACK'; ids: unknown[]; exact: boolean }
   | { stage: 'IXSCAN'; index: CollectionIndex; keys: unknown[][]; exact: boolean };
 
+/**
+ * Whether every document the filter matches is in a partial index: each field of its partial
+ * filter is pinned by the query to the very value the partial filter requires (matched by the
+ * same rules on both sides, arrays included). Anything else — ranges, `$exists`, `$and` — is
+ * not proven, and the index is not used.
+ */
+function pinsPartialFilter(filter: Document, partial: Document): boolean {
+  return Object.entries(partial).every(([field, condition]) => {
+    const required = equalityValues(condition);
+    if (required === NOT_AN_EQUALITY || required.length !== 1 || !(field in filter)) return false;
+    const pinned = equalityValues(filter[field]);
+    const key = canonicalKey(required[0]);
+    return pinned !== NOT_AN_EQUALITY && pinned.length > 0 && pinned.every((value) => canonicalKey(value) === key);
+  });
+}
+
 /** Picks `_id` equality, then the first index whose every field is pinned by an equality. */
 export function choosePlan(collection: Collection, filter: Document | undefined | null): QueryPlan {
   if (filter === undefined || filter === null) return { stage: 'COLLSCAN' };
@@ -62,7 +80,9 @@ export function choosePlan(collection: Collection, filter: Document | undefined 
     if (ids !== NOT_AN_EQUALITY) return { stage: 'IDHACK', ids, exact: Object.keys(filter).length === 1 };
   }
   for (const index of collection.indexes.values()) {
-    if (index.spec.partialFilterExpression !== undefined || index.isTextOrGeo) continue;
+    if (index.isTextOrGeo) continue;
+    const partial = index.spec.partialFilterExpression as Document | undefined;
+    if (partial !== undefined && !pinsPartialFilter(filter, partial)) continue;
     const perField = index.fields.map((field) => (field.path in filter ? equalityValues(filter[field.path]) : NOT_AN_EQUALITY));
     if (perField.some((values) => values === NOT_AN_EQUALITY)) continue;
     const lists = perField as unknown[][];
@@ -103,7 +123,7 @@ export function explainPlan(plan: QueryPlan): Document {
       isMultiKey: false,
       isUnique: plan.index.unique,
       isSparse: plan.index.sparse,
-      isPartial: false,
+      isPartial: plan.index.spec.partialFilterExpression !== undefined,
       direction: 'forward',
     },
   };

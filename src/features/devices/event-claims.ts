@@ -1,0 +1,58 @@
+/**
+ * Who runs a stored event's effects (caregivers told, doses and alerts), across hub instances
+ * and crashes. An event is stored unprocessed with a claim for the instance that stored it,
+ * valid CLAIM_MS; the claim is released at once if its effects fail. Whoever finds the event
+ * unprocessed with no valid claim — the device resending it, or the recovery sweep for a device
+ * that never does (it lost its outbox, or was unplugged) — takes the claim in one atomic update
+ * and runs them. So effects run once however many instances hear the event, and an instance
+ * that died between storing an event and acting on it delays those effects by CLAIM_MS at most,
+ * never loses them.
+ */
+import type { Collection, Document, Filter } from 'mongodb';
+import type { Model } from 'mongoose';
+import type { Clock } from '../../ports/clock.js';
+import type { DeviceEventDoc } from './models.js';
+
+/** Longer than effects take under load (seconds at saturation), short enough to recover soon. */
+export const CLAIM_MS = 30_000;
+/** Claims taken after the first before the sweep gives an event up (and says so): ~10 minutes of sweeps. */
+export const MAX_RECLAIMS = 20;
+
+/** Raw collection: the filters below are the store's, mongoose's casting adds nothing to them. */
+type Raw = Document;
+
+export function createEventClaims(DeviceEvent: Model<DeviceEventDoc>, clock: Clock) {
+  const events = DeviceEvent.collection as unknown as Collection<Raw>;
+  const claimUntil = (): Date => new Date(clock.now().getTime() + CLAIM_MS);
+  /** Unprocessed, and nobody's claim still valid (events stored before claims existed have none). */
+  const unclaimed = (): Filter<Raw> => ({ processed: false, claimedUntil: { $not: { $gt: clock.now() } }, reclaims: { $not: { $gte: MAX_RECLAIMS } } });
+
+  async function claim(filter: Filter<Raw>): Promise<DeviceEventDoc | null> {
+    const taken = await events.findOneAndUpdate({ ...filter, ...unclaimed() }, { $set: { claimedUntil: claimUntil() }, $inc: { reclaims: 1 } }, { returnDocument: 'after' });
+    return taken as DeviceEventDoc | null;
+  }
+
+  return {
+    /** The claim an event is stored with, for the instance storing it. */
+    initialClaim: claimUntil,
+
+    /** A resend's event, claimed when unprocessed and free; null when processed, or another claim holds it. */
+    claimResent: (deviceId: string, eventId: string): Promise<DeviceEventDoc | null> => claim({ deviceId, eventId }),
+
+    /** Claims one event the sweep found; null when someone else took it meanwhile. */
+    claimById: (id: DeviceEventDoc['_id']): Promise<DeviceEventDoc | null> => claim({ _id: id }),
+
+    /** Unprocessed events free to claim, oldest first (served by the `{processed}` partial index). */
+    async unclaimedEvents(limit: number): Promise<Array<Pick<DeviceEventDoc, '_id' | 'deviceId' | 'eventId'>>> {
+      const found = await events.find(unclaimed(), { projection: { deviceId: 1, eventId: 1, receivedAt: 1 } }).sort({ receivedAt: 1 }).limit(limit).toArray();
+      return found as unknown as Array<Pick<DeviceEventDoc, '_id' | 'deviceId' | 'eventId'>>;
+    },
+
+    /** Effects failed: the next resend (or sweep) may run them at once. Best effort — the claim lapses anyway. */
+    async release(id: DeviceEventDoc['_id']): Promise<void> {
+      await events.updateOne({ _id: id, processed: false }, { $set: { claimedUntil: clock.now() } });
+    },
+  };
+}
+
+export type EventClaims = ReturnType<typeof createEventClaims>;
