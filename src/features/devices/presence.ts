@@ -26,12 +26,32 @@ export function createPresence(models: DeviceModels, realtime: DeviceRealtime, c
     return device;
   }
 
+  /**
+   * A device connecting while the store still calls it online but it has not been heard from
+   * within its heartbeat timeout: it went away without the hub seeing it go (the hub was down, or
+   * its session ended unseen), so it is online from now, as if it had been called offline and
+   * come back — a dose due during the gap must not be called missed on the word of a status
+   * that nobody was keeping (doses/evidence.ts). One update, only when it is already online.
+   */
+  async function returnedAfterGap(deviceId: string): Promise<DeviceDoc | null> {
+    const now = clock.now();
+    const silentTooLong = { $expr: { $lt: ['$status.lastSeenAt', { $subtract: [now, { $multiply: ['$heartbeatTimeoutSeconds', 1000] }] }] } };
+    const device = await Device.findOneAndUpdate(
+      { _id: deviceId, 'status.online': true, ...silentTooLong },
+      { $set: { 'status.changedAt': now, 'status.lastSeenAt': now, 'status.reason': null } },
+      { returnDocument: 'after' },
+    ).lean<DeviceDoc>();
+    if (device) realtime.status(device);
+    return device;
+  }
+
   return {
     /** Other features (alerts) react to a device going online or offline. */
     onChange(listener: (device: DeviceDoc) => void | Promise<void>): void {
       changeListeners.push(listener);
     },
-    online: (deviceId: string) => change(deviceId, true, null),
+    /** The device is online (a session started, or it was heard from): the device if that changed its status. */
+    online: async (deviceId: string): Promise<DeviceDoc | null> => (await change(deviceId, true, null)) ?? returnedAfterGap(deviceId),
     offline: (deviceId: string, reason: string) => change(deviceId, false, reason),
 
     /** Marks silent devices offline; returns how many. Safe to run twice or on two instances. */

@@ -437,7 +437,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     // Late but not closing: a dose whose window closes now is missed (or unknown), not late.
     const late = (await Occurrence.find(lateFilter).lean<Occurrence[]>()).filter((o) => lateAt(o) <= now.getTime() && o.missedAt > now);
     const fleet = closing.length || late.length ? await fleetOf(Device, [...closing, ...late].map((o) => String(o.patientId))) : new Map<string, DeviceDoc[]>();
-    const evidence = (o: Occurrence) => evidenceOf(o, fleet.get(String(o.patientId)) ?? []);
+    const evidence = (o: Occurrence) => evidenceOf(o, fleet.get(String(o.patientId)) ?? [], now);
     const closed = closing.length ? await close(closing, closingFilter, evidence, now) : { missed: 0, unknown: 0, missedNow: [], unknownNow: [] };
     const lateNow = late.filter((o) => evidence(o) !== null);
     // One raiseMany for the sweep, missed and late together (its recipients' lookup then runs once).
