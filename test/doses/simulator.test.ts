@@ -47,9 +47,13 @@ for (const scenario of ['adherent', 'forgetful'] as const) {
     const sweeper = setInterval(() => void hub.features.doses.service.sweep().catch(() => undefined), 50);
     t.teardown(() => clearInterval(sweeper));
     const expected = scenario === 'adherent' ? 'taken' : 'missed';
+    // A device's events are applied side by side: its dose.taken may settle a dose while the
+    // dose.dispensed sent before it is still being applied (stock, then the dose), so an adherent
+    // day is over once every dose is taken *and* dispensed.
+    const over = (d: { state: string; dispensedAt?: Date | null }) => d.state === expected && (scenario === 'forgetful' || Boolean(d.dispensedAt));
     const settled = await eventually(async () => {
       const doses = await today();
-      return doses.length === 3 && doses.every((d) => d.state === expected) && doses;
+      return doses.length === 3 && doses.every(over) && doses;
     }, 30_000);
     clearInterval(sweeper);
     t.same(settled.map((d) => d.state), [expected, expected, expected], `${scenario}: every dose ${expected}`);
