@@ -14,8 +14,11 @@ export type NotifyChannel = (typeof NOTIFY_CHANNELS)[number];
 
 /** What leaves the hub. Every field is an id, an enum or a non-clinical label. */
 export interface NotificationMessage {
-  /** Why this message is sent: a new alert, an escalation to a later tier, or a follow-up once it is resolved. */
-  event: 'alert.raised' | 'alert.escalated' | 'alert.resolved';
+  /**
+   * Why this message is sent: a new alert; an acknowledged alert whose cause happened again (a second
+   * call for help) and that needs someone again; an escalation to a later tier; or a follow-up once it is resolved.
+   */
+  event: 'alert.raised' | 'alert.reactivated' | 'alert.escalated' | 'alert.resolved';
   notificationId: string;
   alertId: string;
   organisationId: string;

@@ -32,6 +32,7 @@ export interface RaiseAlert {
   /**
    * The cause, e.g. `dose.missed:<occurrenceId>` or `device.offline:<deviceId>`. At most one
    * alert per cause is open (active or acknowledged): raising it again returns the open one.
+   * `<type>:<subject>`: a dose.missed finds the same subject's dose.late it takes over from.
    */
   cause: string;
   /** Start escalation at this tier (0-based) instead of the first, e.g. for help.requested. */
@@ -48,7 +49,10 @@ export interface AlertRef {
 }
 
 export interface AlertsApi {
-  /** Opens an alert for a cause, or returns the one already open. */
+  /**
+   * Opens an alert for a cause, or returns the one already open — re-activated first when it is an
+   * acknowledged help.requested or device.jam and this is a new occurrence (docs/ALERTS.md).
+   */
   raise(alert: RaiseAlert): Promise<AlertRef>;
   /**
    * `raise` for many causes at once, with a number of store round trips that does not grow with

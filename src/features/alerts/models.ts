@@ -25,6 +25,24 @@ const actionSchema = new Schema(
   { _id: false },
 );
 
+/**
+ * An acknowledged alert whose cause happened again (a second press of the help button): what
+ * re-activated it, and the acknowledgement it lifted, so the alert keeps its whole story.
+ */
+const reactivationSchema = new Schema(
+  {
+    /** When the hub re-activated it. */
+    at: { type: Date, required: true },
+    /** When the cause happened again (the device event's time). */
+    occurredAt: { type: Date, required: true },
+    /** The acknowledgement this occurrence lifted. */
+    acknowledged: { type: actionSchema, required: true },
+    /** The new occurrence's details (its eventId, slot…), ids and non-clinical facts only. */
+    details: { type: Schema.Types.Mixed, default: {} },
+  },
+  { _id: false },
+);
+
 const recipientSchema = new Schema(
   {
     careTeam: { type: { priority: { type: Number, required: true } }, default: undefined, _id: false },
@@ -90,6 +108,10 @@ const alertSchema = new Schema(
     policy: { type: new Schema({ ...policyBody, timezone: { type: String, default: 'UTC' }, source: { type: String, default: 'default' } }, { _id: false }), required: true },
     /** Ids and non-clinical facts only. */
     details: { type: Schema.Types.Mixed, default: {} },
+    /** Each time a new occurrence of the cause re-activated it while acknowledged, oldest first. */
+    reactivations: { type: [reactivationSchema], default: [] },
+    /** The alert this one took over from (dose.missed after the same dose's dose.late), or null. */
+    follows: { type: Schema.Types.ObjectId, default: null },
   },
   { timestamps: true },
 );
@@ -121,7 +143,7 @@ const notificationSchema = new Schema(
     alertId: { type: Schema.Types.ObjectId, required: true },
     organisationId: { type: Schema.Types.ObjectId, required: true },
     tier: { type: Number, required: true },
-    event: { type: String, enum: ['alert.raised', 'alert.escalated', 'alert.resolved'], required: true },
+    event: { type: String, enum: ['alert.raised', 'alert.reactivated', 'alert.escalated', 'alert.resolved'], required: true },
     channel: { type: String, enum: NOTIFY_CHANNELS, required: true },
     /** The user notified (socket, sms, voice) or the endpoint (webhook: its URL's origin and path). */
     userId: { type: String, default: null },

@@ -18,6 +18,11 @@ export interface TierNotice {
   event: PlannedNotification['event'];
   /** Record without sending, e.g. quiet_hours. */
   skip?: string;
+  /**
+   * Users told on the socket as well when the tiers do not name them: whoever acknowledged an alert
+   * that is now re-activated hears of it even when their tier is above the one it starts at again.
+   */
+  alsoTell?: string[];
 }
 
 /** Patients' names by id, for the initials a message carries. */
@@ -42,6 +47,12 @@ interface Deps {
   Patient: IdentityModels['Patient'];
 }
 
+/** A socket notification at the alert's tier for each of `userIds` the planned notifications do not already reach on the socket. */
+function planSocketFor(alert: AlertDoc, userIds: string[], planned: PlannedNotification[], event: PlannedNotification['event'], skip?: string): PlannedNotification[] {
+  const reached = new Set(planned.filter((p) => p.channel === 'socket').map((p) => p.target.userId));
+  return [...new Set(userIds)].filter((userId) => !reached.has(userId)).map((userId) => ({ alertId: alert._id, organisationId: alert.organisationId, tier: alert.tier, event, channel: 'socket', target: { userId }, skip }));
+}
+
 export function createAlertNotify({ recipients, delivery, Patient }: Deps) {
   async function patientNames(alerts: AlertDoc[]): Promise<PatientNames> {
     const ids = [...new Set(alerts.flatMap((a) => (a.patientId ? [String(a.patientId)] : [])))];
@@ -64,7 +75,10 @@ export function createAlertNotify({ recipients, delivery, Patient }: Deps) {
     if (!wanted.length) return;
     const usersOf = await recipients.forMany(wanted);
     await send(
-      wanted.map(({ alert, tiers: told, event, skip }) => ({ alert, planned: planTiers(alert, told, (tier) => usersOf(alert, tier), event, skip) })),
+      wanted.map(({ alert, tiers: told, event, skip, alsoTell }) => {
+        const planned = planTiers(alert, told, (tier) => usersOf(alert, tier), event, skip);
+        return { alert, planned: [...planned, ...planSocketFor(alert, alsoTell ?? [], planned, event, skip)] };
+      }),
       names,
     );
   }

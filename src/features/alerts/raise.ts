@@ -5,10 +5,13 @@
  * insertMany, then the first tiers' notifications planned and recorded in
  * bulk (notify.ts). `raise(x)` is `raiseMany([x])`: one code path.
  *
- * One open alert per cause: causes already open answer with the open alert;
- * a cause repeated in the batch is raised once; and when another instance (or
- * a concurrent call) opens the same cause first, the unique partial index
- * refuses our insert (E11000) and we answer with its alert.
+ * One open alert per cause: causes already open answer with the open alert
+ * (re-activated first when acknowledged and the cause is a new incident, see
+ * reactivate.ts); a cause repeated in the batch is raised once; and when
+ * another instance (or a concurrent call) opens the same cause first, the
+ * unique partial index refuses our insert (E11000) and we answer with its
+ * alert. A new alert that takes over from another (dose.missed after the
+ * dose's dose.late) starts at the tier its predecessor reached (succession.ts).
  */
 import { Types, type Model } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
@@ -16,11 +19,13 @@ import type { Logger } from '../../observability/logger.js';
 import type { IdentityModels, PatientDoc } from '../identity/models.js';
 import { inBatches } from './batches.js';
 import type { AlertRef, AlertSeverity, AlertStatus, AlertType, RaiseAlert } from './contract.js';
-import { escalationStart, range } from './escalation-times.js';
+import { escalationStart, range, startingTier } from './escalation-times.js';
 import type { AlertDoc } from './models.js';
 import type { AlertNotify, PatientNames, TierNotice } from './notify.js';
 import { findOpenByCause } from './open-alerts.js';
 import type { PolicyInForce, PolicyLookup } from './policy-lookup.js';
+import { reactivates, type Reactivation } from './reactivate.js';
+import { findPredecessors, type Predecessor } from './succession.js';
 
 export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
   'dose.missed': 'warning',
@@ -32,9 +37,6 @@ export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
   'refill.low': 'warning',
   'help.requested': 'critical',
 };
-
-/** help.requested tells the first two tiers at once. */
-const DEFAULT_START_TIER: Partial<Record<AlertType, number>> = { 'help.requested': 1 };
 
 export const alertRef = (alert: AlertDoc): AlertRef => ({ id: String(alert._id), cause: alert.cause, status: alert.status as AlertStatus });
 
@@ -50,6 +52,7 @@ interface Deps {
   policies: PolicyLookup;
   notify: AlertNotify;
   publish: (alert: AlertDoc) => void;
+  reactivation: Reactivation;
   clock: Clock;
   logger: Logger;
 }
@@ -61,10 +64,13 @@ function firstPerCause(inputs: RaiseAlert[]): RaiseAlert[] {
   return [...seen.values()];
 }
 
-/** The document of a new alert: severity and starting tier by default per type, the policy in force copied in, the escalation start decided now. */
-function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone: string, now: Date): NewAlert {
+/**
+ * The document of a new alert: severity and starting tier by default per type (a successor starts no
+ * lower than its predecessor reached), the policy in force copied in, the escalation start decided now.
+ */
+function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone: string, now: Date, predecessor?: Predecessor): NewAlert {
   const severity = input.severity ?? DEFAULT_SEVERITY[input.type];
-  const tier = Math.max(0, Math.min(input.startTier ?? DEFAULT_START_TIER[input.type] ?? 0, policy.tiers.length - 1));
+  const tier = Math.max(startingTier(input, policy), Math.min(predecessor?.tier ?? 0, policy.tiers.length - 1));
   const kept = { ...policy, timezone, source };
   const { notifiedTier, nextEscalationAt, skip } = escalationStart({ severity, policy: kept } as AlertDoc, tier, now);
   // Stored lean (see store()), so every field the schema would default is set here; timestamps as mongoose sets them on this schema's other writes.
@@ -87,13 +93,15 @@ function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone
     nextEscalationAt,
     policy: kept,
     details: input.details ?? {},
+    reactivations: [],
+    follows: predecessor?._id ?? null,
     createdAt: stamp,
     updatedAt: stamp,
   } as unknown as AlertDoc;
   return { doc, skip };
 }
 
-export function createRaise({ Alert, Patient, policies, notify, publish, clock, logger }: Deps) {
+export function createRaise({ Alert, Patient, policies, notify, publish, reactivation, clock, logger }: Deps) {
   const openByCause = (causes: string[]): Promise<Map<string, AlertDoc>> => findOpenByCause(Alert, causes);
 
   async function patientsOf(inputs: RaiseAlert[]): Promise<Map<string, PatientDoc>> {
@@ -121,8 +129,9 @@ export function createRaise({ Alert, Patient, policies, notify, publish, clock, 
   /** Stores the new alerts; answers those stored, those another raiser opened first, and the first error if some could not be stored. */
   async function create(fresh: RaiseAlert[]): Promise<{ created: NewAlert[]; openedElsewhere: Map<string, AlertDoc>; names: PatientNames; error?: unknown }> {
     const now = clock.now();
-    const [policyOf, patients] = await Promise.all([policies.forMany(fresh), patientsOf(fresh)]);
-    const planned = fresh.map((input) => newAlert(input, policyOf(input), (input.patientId ? patients.get(input.patientId)?.timezone : null) ?? 'UTC', now));
+    const [policyOf, patients, predecessors] = await Promise.all([policies.forMany(fresh), patientsOf(fresh), findPredecessors(Alert, fresh)]);
+    const timezoneOf = (input: RaiseAlert): string => (input.patientId ? patients.get(input.patientId)?.timezone : null) ?? 'UTC';
+    const planned = fresh.map((input) => newAlert(input, policyOf(input), timezoneOf(input), now, predecessors.get(input.cause)));
     const { stored, error } = await store(planned.map((p) => p.doc));
     const storedIds = new Set(stored.map((doc) => String(doc._id)));
     const created = planned.filter((p) => storedIds.has(String(p.doc._id)));
@@ -141,6 +150,20 @@ export function createRaise({ Alert, Patient, policies, notify, publish, clock, 
     await notify.tiers(notices, names);
   }
 
+  /**
+   * Acknowledged alerts whose cause happened again as a new incident are re-activated (one at a time:
+   * device events, a few at most); `open` then holds each as it now is, without those resolved meanwhile.
+   */
+  async function reactivateRecurring(inputs: RaiseAlert[], open: Map<string, AlertDoc>): Promise<void> {
+    for (const input of inputs) {
+      const alert = open.get(input.cause);
+      if (!alert || !reactivates(input, alert)) continue;
+      const current = await reactivation.reactivate(input, alert);
+      if (current) open.set(input.cause, current);
+      else open.delete(input.cause);
+    }
+  }
+
   function raiseMany(inputs: RaiseAlert[]): Promise<AlertRef[]> {
     return inBatches(inputs, raiseBatch);
   }
@@ -149,6 +172,7 @@ export function createRaise({ Alert, Patient, policies, notify, publish, clock, 
     if (!inputs.length) return [];
     const unique = firstPerCause(inputs);
     const open = await openByCause(unique.map((i) => i.cause));
+    await reactivateRecurring(unique, open);
     const fresh = unique.filter((i) => !open.has(i.cause));
     if (fresh.length) {
       const { created, openedElsewhere, names, error } = await create(fresh);

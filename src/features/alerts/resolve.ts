@@ -19,6 +19,7 @@ import type { AlertNotify } from './notify.js';
 import { findOpenByCause } from './open-alerts.js';
 import { planFollowUp, type Reached } from './plan.js';
 import { alertRef } from './raise.js';
+import { handedOver } from './succession.js';
 
 interface Deps {
   Alert: Model<AlertDoc>;
@@ -29,12 +30,19 @@ interface Deps {
   clock: Clock;
 }
 
-/** The fields of an alert that change while it is open (acknowledge, escalate), besides those resolving sets. */
-const MUTABLE_WHILE_OPEN = { acknowledged: 1, tier: 1, notifiedTier: 1 } as const;
+/** The fields of an alert that change while it is open (acknowledge, escalate, re-activate), besides those resolving sets. */
+const MUTABLE_WHILE_OPEN = { acknowledged: 1, tier: 1, notifiedTier: 1, reactivations: 1 } as const;
 
 export function createResolver({ Alert, Notification, User, notices, publish, clock }: Deps) {
-  /** Once resolved, everyone each alert reached (delivered, not a follow-up itself) hears it is over. */
-  async function followUp(alerts: AlertDoc[]): Promise<void> {
+  /**
+   * Once resolved, everyone each alert reached (delivered, not a follow-up itself) hears it is over —
+   * unless its successor is open (a dose.late resolved as its dose.missed takes over): that one tells
+   * them what happened, and "it is over" at the same moment would say the opposite.
+   */
+  async function followUp(resolved: AlertDoc[]): Promise<void> {
+    if (!resolved.length) return;
+    const successorOpen = await handedOver(Alert, resolved);
+    const alerts = resolved.filter((alert) => !successorOpen.has(String(alert._id)));
     if (!alerts.length) return;
     // By alertId alone (the embedded store then answers from the index without re-testing the list); the rest is checked here.
     const sent = await Notification.find({ alertId: { $in: alerts.map((a) => a._id) } }, { alertId: 1, channel: 1, userId: 1, endpoint: 1, tier: 1, status: 1, event: 1 }).lean();

@@ -15,12 +15,13 @@ import { audited, type Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
 import type { AlertRef, AlertStatus, AlertsApi } from './contract.js';
 import type { AlertDelivery, PlannedNotification } from './delivery.js';
-import { nextAfter, quietEnd, range } from './escalation-times.js';
+import { escalates, nextAfter, quietEnd, range } from './escalation-times.js';
 import type { AlertDoc, AlertModels, EscalationPolicyDoc } from './models.js';
 import { createAlertNotify } from './notify.js';
 import { endpointUrls, policyView, toPolicy, type EscalationPolicy } from './policy.js';
 import { createPolicyLookup } from './policy-lookup.js';
 import { alertRef, createRaise } from './raise.js';
+import { createReactivation } from './reactivate.js';
 import { createRecipientLookup } from './recipients.js';
 import { createResolver } from './resolve.js';
 import { toAlertView, toNotificationView, type AlertView } from './views.js';
@@ -55,7 +56,8 @@ export function createAlertService({ models, identity, sockets, delivery, destin
 
   const policies = createPolicyLookup(EscalationPolicy);
   const notices = createAlertNotify({ recipients: createRecipientLookup(identity.models), delivery, Patient });
-  const raising = createRaise({ Alert, Patient, policies, notify: notices, publish: (alert) => publish('alert:raised', alert), clock, logger });
+  const reactivation = createReactivation({ Alert, notify: notices, publish: (alert) => publish('alert:updated', alert), clock, logger });
+  const raising = createRaise({ Alert, Patient, policies, notify: notices, publish: (alert) => publish('alert:raised', alert), reactivation, clock, logger });
 
   const effectivePolicy = (organisationId: string, patientId: string | null) => policies.forOne(organisationId, patientId);
 
@@ -73,6 +75,9 @@ export function createAlertService({ models, identity, sockets, delivery, destin
     const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : '';
     throw new AppError('validation_failed', `${refused[0]?.path} ${message}${more}`, { details: refused.map(({ path }) => ({ path, message })) });
   };
+
+  /** What the first notice of tiers held back by quiet hours says: a new alert, or one re-activated. */
+  const firstNoticeOf = (alert: AlertDoc): PlannedNotification['event'] => (alert.reactivations?.length ? 'alert.reactivated' : 'alert.raised');
 
   const resolver = createResolver({ Alert, Notification, User, notices, publish: (alert) => publish('alert:updated', alert), clock });
   /** Once resolved, everyone the alert reached hears it is over (see planFollowUp). */
@@ -192,7 +197,8 @@ export function createAlertService({ models, identity, sockets, delivery, destin
         const deferred = alert.notifiedTier < alert.tier;
         const target = deferred ? alert.tier : alert.tier + 1;
         const guard: QueryFilter<AlertDoc> = { _id: alert._id, status: 'active' as const, tier: alert.tier, nextEscalationAt: alert.nextEscalationAt };
-        if (target >= alert.policy.tiers.length) {
+        // Past the last tier, or an info alert (stored with an escalation pending before info stopped escalating): nothing more to do.
+        if (target >= alert.policy.tiers.length || (!deferred && !escalates(alert))) {
           await Alert.updateOne(guard, { $set: { nextEscalationAt: null } });
           continue;
         }
@@ -206,7 +212,7 @@ export function createAlertService({ models, identity, sockets, delivery, destin
         if (!won) continue;
         moved += 1;
         if (!deferred) publish('alert:updated', won);
-        await notify(won, range(alert.notifiedTier + 1, target), alert.notifiedTier < 0 ? 'alert.raised' : 'alert.escalated');
+        await notify(won, range(alert.notifiedTier + 1, target), alert.notifiedTier < 0 ? firstNoticeOf(alert) : 'alert.escalated');
       }
       if (moved) logger.info({ moved }, 'alerts escalated');
       return moved;

@@ -3,6 +3,14 @@ import type { AlertDoc, NotificationDoc } from './models.js';
 const iso = (date: Date | null | undefined): string | null => (date ? new Date(date).toISOString() : null);
 const action = (value: AlertDoc['acknowledged']) => (value ? { by: value.by ?? null, at: iso(value.at), note: value.note ?? null, auto: Boolean(value.auto) } : null);
 
+/** One re-activation: when, when the cause happened again, the acknowledgement it lifted, the occurrence's details. */
+const reactivationView = (entry: AlertDoc['reactivations'][number]) => ({
+  at: iso(entry.at),
+  occurredAt: iso(entry.occurredAt),
+  acknowledged: action(entry.acknowledged),
+  details: (entry.details ?? {}) as Record<string, unknown>,
+});
+
 export function toAlertView(alert: AlertDoc) {
   return {
     id: String(alert._id),
@@ -20,6 +28,8 @@ export function toAlertView(alert: AlertDoc) {
     tierCount: alert.policy?.tiers?.length ?? 0,
     nextEscalationAt: iso(alert.nextEscalationAt),
     details: (alert.details ?? {}) as Record<string, unknown>,
+    reactivations: (alert.reactivations ?? []).map(reactivationView),
+    follows: alert.follows ? String(alert.follows) : null,
     updatedAt: iso((alert as { updatedAt?: Date }).updatedAt),
   };
 }

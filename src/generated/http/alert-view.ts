@@ -32,6 +32,14 @@ export interface AlertView {
   details: {
     [k: string]: string | number | boolean | null | undefined;
   };
+  /**
+   * Each time a new occurrence of the cause (a second call for help, another jam) made the acknowledged alert active again, oldest first.
+   */
+  reactivations: Reactivation[];
+  /**
+   * The alert this one took over from (a dose.missed after the same dose's dose.late), whose tier it started at; null otherwise.
+   */
+  follows: string | null;
   updatedAt: string | null;
 }
 export interface Action {
@@ -45,4 +53,24 @@ export interface Action {
    * Resolved by the hub because the cause cleared.
    */
   auto: boolean;
+}
+export interface Reactivation {
+  /**
+   * When the hub re-activated the alert.
+   */
+  at: string;
+  /**
+   * When the cause happened again (the device event's time).
+   */
+  occurredAt: string;
+  /**
+   * The acknowledgement the occurrence lifted.
+   */
+  acknowledged: Action | null;
+  /**
+   * The occurrence's ids and non-clinical facts (its eventId, slot…).
+   */
+  details: {
+    [k: string]: string | number | boolean | null | undefined;
+  };
 }

@@ -24,7 +24,9 @@ const LABELS: Record<string, string> = {
 export function messageText(message: NotificationMessage): string {
   const who = message.patientInitials ? ` for ${message.patientInitials}` : '';
   const what = LABELS[message.type] ?? 'an alert';
-  return `medhub: ${message.severity === 'critical' ? 'URGENT ' : ''}${what}${who}. Open medhub to acknowledge (alert ${message.alertId}).`;
+  // An acknowledged alert whose cause happened again: the reader must not take it for the one already handled.
+  const again = message.event === 'alert.reactivated' ? ', again' : '';
+  return `medhub: ${message.severity === 'critical' ? 'URGENT ' : ''}${what}${who}${again}. Open medhub to acknowledge (alert ${message.alertId}).`;
 }
 
 /** `destinations`: where the gateway may be (a policy's URL is written by a clinician, not the operator). */
