@@ -12,17 +12,17 @@ t.test('zone math: Europe/Paris across both DST changes', async (t) => {
   const paris = 'Europe/Paris';
   t.equal(iso(localToUtc('2026-03-28', '08:00', paris)), '2026-03-28T07:00:00.000Z', 'winter: UTC+1');
   t.equal(iso(localToUtc('2026-03-29', '08:00', paris)), '2026-03-29T06:00:00.000Z', 'summer from the last Sunday of March: UTC+2');
-  t.equal(iso(localToUtc('2026-03-29', '02:30', paris)), '2026-03-29T01:00:00.000Z', '02:30 does not exist: the first valid instant after the gap (03:00 CEST)');
-  t.equal(iso(localToUtc('2026-03-29', '02:00', paris)), '2026-03-29T01:00:00.000Z', '02:00 does not exist either');
+  t.equal(iso(localToUtc('2026-03-29', '02:30', paris)), '2026-03-29T01:30:00.000Z', '02:30 does not exist: as far after the transition as after the gap’s start (03:30 CEST)');
+  t.equal(iso(localToUtc('2026-03-29', '02:00', paris)), '2026-03-29T01:00:00.000Z', '02:00 does not exist either: 03:00 CEST');
   t.equal(iso(localToUtc('2026-03-29', '03:00', paris)), '2026-03-29T01:00:00.000Z', '03:00 is the end of the gap');
   t.equal(iso(localToUtc('2026-10-25', '02:30', paris)), '2026-10-25T00:30:00.000Z', '02:30 happens twice: the first (still CEST)');
   t.equal(iso(localToUtc('2026-10-25', '08:00', paris)), '2026-10-25T07:00:00.000Z', 'winter from the last Sunday of October');
   t.equal(iso(localToUtc('2026-11-01', '01:30', 'America/New_York')), '2026-11-01T05:30:00.000Z', 'the first 01:30 in New York (EDT)');
-  t.equal(iso(localToUtc('2026-03-08', '02:30', 'America/New_York')), '2026-03-08T07:00:00.000Z', 'New York gap → 03:00 EDT');
+  t.equal(iso(localToUtc('2026-03-08', '02:30', 'America/New_York')), '2026-03-08T07:30:00.000Z', 'New York gap → 03:30 EDT');
 
   const item = { id: 'i', medicationId: 'm', times: ['02:30', '08:00'], startDate: '2026-01-01' };
   const march = expandItems([item], paris, new Date('2026-03-28T00:00:00Z'), new Date('2026-03-31T00:00:00Z')).map((d) => iso(d.dueAt));
-  t.same(march, ['2026-03-28T01:30:00.000Z', '2026-03-28T07:00:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-29T06:00:00.000Z', '2026-03-30T00:30:00.000Z', '2026-03-30T06:00:00.000Z']);
+  t.same(march, ['2026-03-28T01:30:00.000Z', '2026-03-28T07:00:00.000Z', '2026-03-29T01:30:00.000Z', '2026-03-29T06:00:00.000Z', '2026-03-30T00:30:00.000Z', '2026-03-30T06:00:00.000Z']);
   const weekly = expandItems([{ ...item, times: ['09:00'], daysOfWeek: [1, 3] }], paris, new Date('2026-06-01T00:00:00Z'), new Date('2026-06-08T00:00:00Z')).map((d) => d.localDate);
   t.same(weekly, ['2026-06-01', '2026-06-03'], 'days of week (ISO: 1 = Monday)');
   const everyThird = expandItems([{ ...item, times: ['09:00'], everyNDays: 3, startDate: '2026-06-01', endDate: '2026-06-09' }], paris, new Date('2026-05-30T00:00:00Z'), new Date('2026-06-20T00:00:00Z')).map((d) => d.localDate);
@@ -47,12 +47,12 @@ t.test('a plan in Europe/Paris generates occurrences at the right UTC instants a
     [
       ['2026-03-28', '2026-03-28T01:30:00.000Z'],
       ['2026-03-28', '2026-03-28T07:00:00.000Z'],
-      ['2026-03-29', '2026-03-29T01:00:00.000Z'],
+      ['2026-03-29', '2026-03-29T01:30:00.000Z'],
       ['2026-03-29', '2026-03-29T06:00:00.000Z'],
       ['2026-03-30', '2026-03-30T00:30:00.000Z'],
       ['2026-03-30', '2026-03-30T06:00:00.000Z'],
     ],
-    '72 h ahead: the 02:30 dose of the last Sunday of March moves to 03:00 CEST',
+    '72 h ahead: the 02:30 dose of the last Sunday of March moves to 03:30 CEST',
   );
 
   // Hourly generation extends the horizon and never duplicates.
@@ -73,6 +73,24 @@ t.test('a plan in Europe/Paris generates occurrences at the right UTC instants a
     autumn.map((d) => d.dueAt),
     ['2026-10-24T00:30:00.000Z', '2026-10-24T06:00:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-25T07:00:00.000Z', '2026-10-26T01:30:00.000Z', '2026-10-26T07:00:00.000Z'],
     'the last Sunday of October: 02:30 once (the first), 08:00 on winter time',
+  );
+});
+
+t.test('times in and around the spring-forward gap stay distinct doses: none is lost to the unique (plan, item, dueAt)', async (t) => {
+  const clock = new ManualClock('2026-03-28T20:00:00Z'); // Saturday evening in Paris; the clocks go forward tonight
+  const hub = await startDoseHub(t, clock);
+  const s = await careScenario(hub);
+  const plan = { medications: [{ id: 'm', name: 'Levodopa', slot: 1, pillsPerDose: 1 }], schedule: [{ id: 'night', medicationId: 'm', times: ['02:00', '02:30', '03:00'], startDate: '2026-03-01' }] };
+  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, plan)).status, 201);
+  const night = await dosesOf(hub, s.clinician, s.patient.id, '2026-03-28T22:00:00Z', '2026-03-29T12:00:00Z');
+  t.same(
+    night.map((d) => [d.localDate, d.dueAt]),
+    [
+      ['2026-03-29', '2026-03-29T00:00:00.000Z'], // 02:00 read after the gap would be 03:00 CEST, which is 03:00's: 01:00 CET
+      ['2026-03-29', '2026-03-29T01:00:00.000Z'], // 03:00 CEST
+      ['2026-03-29', '2026-03-29T01:30:00.000Z'], // 02:30 → 03:30 CEST
+    ],
+    'three times, three doses',
   );
 });
 

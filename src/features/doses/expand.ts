@@ -2,7 +2,7 @@
  * A plan's schedule items → the UTC instants of their doses in a range. Pure,
  * so that the DST rules (see zone.ts) are tested without a hub.
  */
-import { addDays, daysBetween, localDate, localDates, localToUtc, weekday } from './zone.js';
+import { addDays, daysBetween, localDate, localDates, wallTimeInstants, weekday } from './zone.js';
 
 export interface ExpandItem {
   id: string;
@@ -39,13 +39,35 @@ export function expandItems(items: ExpandItem[], zone: string, from: Date, to: D
   for (const date of localDates(first, last)) {
     for (const item of items) {
       if (!itemOnDate(item, date)) continue;
-      for (const time of new Set(item.times)) {
-        const dueAt = localToUtc(date, time, zone);
+      for (const dueAt of instantsOnDate(item.times, date, zone)) {
         if (dueAt >= from && dueAt < to) doses.push({ itemId: item.id, medicationId: item.medicationId, dueAt, localDate: date });
       }
     }
   }
   return doses.sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
+}
+
+/**
+ * One item's instants on a local date, one per distinct time. A time in a spring-forward gap lands
+ * one gap later (02:00 → 03:00 CEST) and may meet a time of the item that exists (03:00): it then
+ * takes its other reading (02:00 → 01:00 CET), so that no dose is lost to the unique
+ * (planId, itemId, dueAt) key. Only when both readings are taken (an hourly item across the gap)
+ * does it merge with its neighbour: the day has one hour fewer.
+ */
+function instantsOnDate(times: string[], date: string, zone: string): Date[] {
+  const readings = [...new Set(times)].map((time) => wallTimeInstants(date, time, zone));
+  const taken = new Set<number>();
+  const instants: Date[] = [];
+  const place = (instant: Date): boolean => {
+    if (taken.has(instant.getTime())) return false;
+    taken.add(instant.getTime());
+    instants.push(instant);
+    return true;
+  };
+  // Times that exist first: they keep their instant whatever the gap's times do.
+  for (const { instant } of readings.filter((r) => !r.earlier)) place(instant);
+  for (const { instant, earlier } of readings.filter((r) => r.earlier)) if (!place(instant) && earlier) place(earlier);
+  return instants;
 }
 
 /** Average doses per day of an item (for stock: days left at the plan's rate). */

@@ -18,6 +18,7 @@ export async function registerDoses(ctx: HubContext, { identity, devices, alerts
   const service = createDoseService({ models, identity, devices, alerts, sockets: ctx.sockets, clock: ctx.clock, logger: ctx.logger });
   devices.ingest.onEvent((device, event) => service.onDeviceEvent(device, event));
   devices.service.setPatientSchedule((device) => service.scheduleDevice(device));
+  identity.directory.onTimezoneChange((patientId) => service.followTimezone(patientId));
   registerDoseRoutes(ctx.http.api, identity.requireUser, service);
   ctx.jobs.add('doses.generate', '0 * * * *', () => service.generate());
   ctx.jobs.add('doses.sweep', '* * * * *', () => service.sweep());

@@ -6,7 +6,12 @@
  */
 import { Schema, type Connection, type InferSchemaType, type Model, type Types } from 'mongoose';
 
-export const DOSE_STATES = ['scheduled', 'due', 'taken', 'late', 'missed', 'skipped', 'unknown'] as const;
+/**
+ * `cancelled`: a dose a plan change (or a time-zone change) retired before anything was decided
+ * about it — its medication or time left the plan. Kept for the record; adherence, dose lists, the
+ * device schedule and the sweep ignore it.
+ */
+export const DOSE_STATES = ['scheduled', 'due', 'taken', 'late', 'missed', 'skipped', 'unknown', 'cancelled'] as const;
 export type DoseState = (typeof DOSE_STATES)[number];
 /** States no clock can change any more (only a device event or a confirmation can). */
 export const FINAL_STATES: readonly DoseState[] = ['taken', 'late', 'skipped'];

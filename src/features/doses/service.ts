@@ -18,11 +18,12 @@ import { audited, type Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
 import type { PatientDoc } from '../identity/models.js';
 import { evidenceOf, fleetOf } from './evidence.js';
-import { dosesPerDay, expandItems } from './expand.js';
+import { dosesPerDay, expandItems, type ExpandedDose, type ExpandItem } from './expand.js';
+import { replan, UNDER_WAY } from './replan.js';
 import { createLateAlerts, lateAt } from './late-alerts.js';
 import { oneAtATime } from '../one-at-a-time.js';
 import { createPlannedPatients } from './planned-patients.js';
-import { DEFAULT_WINDOWS, minuteOf, type DoseModels, type DoseState, type OccurrenceDoc, type PlanDoc } from './models.js';
+import { DEFAULT_WINDOWS, minuteOf, type DoseModels, type DoseState, type MedicationDoc, type OccurrenceDoc, type PlanDoc, type PlanItemDoc } from './models.js';
 import { toOccurrenceView, toPlanView } from './views.js';
 import { addDays, daysBetween, isValidZone, localDate, localDates } from './zone.js';
 
@@ -81,35 +82,84 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     }
     const medications = input.medications.map((m) => {
       const before = previous?.medications.find((p) => p.id === m.id);
-      const stock = m.stock ?? null;
-      // A refill (more stock than before) re-arms the low-stock alert.
-      const refillAlertedAt = before && before.refillAlertedAt && (stock === null || (before.stock ?? 0) >= stock) ? before.refillAlertedAt : null;
-      return { id: m.id ?? shortId(), name: m.name, strength: m.strength ?? null, instructions: m.instructions ?? null, slot: m.slot, pillsPerDose: m.pillsPerDose, stock, criticality: m.criticality ?? 'normal', refillAlertedAt };
+      return { id: m.id ?? shortId(), name: m.name, strength: m.strength ?? null, instructions: m.instructions ?? null, slot: m.slot, pillsPerDose: m.pillsPerDose, stock: m.stock ?? null, criticality: m.criticality ?? 'normal', refillAlertedAt: before?.refillAlertedAt ?? null };
     });
     const ids = new Set(medications.map((m) => m.id));
     const slots = new Set(medications.map((m) => m.slot));
     if (ids.size !== medications.length) throw invalid('/medications', 'medication ids must be unique');
     if (slots.size !== medications.length) throw invalid('/medications', 'each medication needs its own device slot');
+    const itemIds = stableItemIds(input.schedule, previous?.schedule ?? []);
     const schedule = input.schedule.map((item, index) => {
       if (!ids.has(item.medicationId)) throw invalid(`/schedule/${index}/medicationId`, 'names no medication of this plan');
       if (item.endDate && item.endDate < item.startDate) throw invalid(`/schedule/${index}/endDate`, 'is before startDate');
-      return { id: item.id ?? shortId(), medicationId: item.medicationId, times: [...new Set(item.times)].sort(), daysOfWeek: item.daysOfWeek ?? [], everyNDays: item.everyNDays ?? null, startDate: item.startDate, endDate: item.endDate ?? null };
+      return { id: itemIds[index] as string, medicationId: item.medicationId, times: sortedTimes(item.times), daysOfWeek: item.daysOfWeek ?? [], everyNDays: item.everyNDays ?? null, startDate: item.startDate, endDate: item.endDate ?? null };
     });
     if (new Set(schedule.map((s) => s.id)).size !== schedule.length) throw invalid('/schedule', 'schedule item ids must be unique');
+    // Stock no longer low (topped up, a lower rate, no longer counted) re-arms refill.low; its open alert is resolved once the plan is written (refillsCleared).
+    for (const medication of medications) if (medication.refillAlertedAt && daysOfStock(medication, schedule) === null) medication.refillAlertedAt = null;
     return { windows, medications, schedule } as Pick<PlanDoc, 'windows' | 'medications' | 'schedule'>;
+  }
+
+  /**
+   * The ids of a PUT's schedule items: the client's, else the previous plan's item with the same
+   * medication and times (a client replacing the plan as a whole sends what it read, maybe without
+   * ids), else a new one. Stable ids keep the item's doses the same doses across the PUT.
+   */
+  function stableItemIds(items: PlanInput['schedule'], previous: PlanItemDoc[]): string[] {
+    const used = new Set(items.flatMap((item) => (item.id ? [item.id] : [])));
+    return items.map((item) => {
+      if (item.id) return item.id;
+      const same = previous.find((p) => !used.has(p.id) && p.medicationId === item.medicationId && sortedTimes(p.times).join() === sortedTimes(item.times).join());
+      const id = same?.id ?? shortId();
+      used.add(id);
+      return id;
+    });
+  }
+
+  /**
+   * Days of stock left at the plan's rate when that is fewer than REFILL_DAYS (low stock), else
+   * null: stock not counted, no doses planned, or enough left.
+   */
+  function daysOfStock(medication: Pick<MedicationDoc, 'id' | 'stock' | 'pillsPerDose'>, schedule: ExpandItem[]): number | null {
+    if (medication.stock === null || medication.stock === undefined) return null;
+    const perDay = schedule.filter((item) => item.medicationId === medication.id).reduce((sum, item) => sum + dosesPerDay(item), 0) * medication.pillsPerDose;
+    const days = Math.max(medication.stock, 0) / perDay;
+    return perDay > 0 && days < REFILL_DAYS ? days : null;
+  }
+
+  /** After a PUT: the refill.low alerts of medications whose stock is no longer low (or that left the plan) are resolved — their cause cleared. */
+  async function refillsCleared(previous: PlanDoc, plan: PlanDoc): Promise<void> {
+    for (const before of previous.medications) {
+      if (!before.refillAlertedAt) continue;
+      const now = plan.medications.find((m) => m.id === before.id);
+      if (now?.refillAlertedAt) continue;
+      await alerts
+        .resolveCause(refillCause(plan.patientId, before.id), now ? 'refilled' : 'medication no longer in the plan')
+        .catch((error: unknown) => log.error({ err: error, patientId: String(plan.patientId) }, 'could not resolve refill.low'));
+    }
   }
 
   async function patientOf(patientId: Types.ObjectId): Promise<PatientDoc | null> {
     return identity.models.Patient.findById(patientId).lean<PatientDoc>();
   }
 
-  /** (Re)generates occurrences of a plan up to now + horizon. Idempotent. Returns how many were inserted. */
-  async function generateFor(plan: PlanDoc, zone: string, now: Date): Promise<number> {
+  /**
+   * Occurrences of a plan from where generation stopped up to now + horizon (idempotent). Answers
+   * how many were inserted, and whether the plan was still the one read (`current`): a plan replaced
+   * meanwhile must not keep doses of its old version (the caller rebuilds them).
+   */
+  async function generateFor(plan: PlanDoc, zone: string, now: Date): Promise<{ inserted: number; current: boolean }> {
     const to = new Date(now.getTime() + HORIZON_HOURS * HOUR);
     const from = plan.generatedUntil && plan.generatedUntil > now ? plan.generatedUntil : now;
+    const inserted = from < to ? await insertDoses(plan, expandItems(plan.schedule, zone, from, to), now) : 0;
+    const marked = await Plan.updateOne({ _id: plan._id, version: plan.version }, { $set: { generatedUntil: to } });
+    return { inserted, current: marked.matchedCount > 0 };
+  }
+
+  /** Upserts doses on the unique (planId, itemId, dueAt): a dose that exists is left as it is. Returns how many were inserted. */
+  async function insertDoses(plan: PlanDoc, doses: ExpandedDose[], now: Date): Promise<number> {
     const windows = { ...DEFAULT_WINDOWS, ...(plan.windows ?? {}) };
     const medications = new Map(plan.medications.map((m) => [m.id, m]));
-    const doses = from < to ? expandItems(plan.schedule, zone, from, to) : [];
     const ops = doses.flatMap((dose) => {
       const medication = medications.get(dose.medicationId);
       if (!medication) return [];
@@ -134,10 +184,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
       };
       return [{ updateOne: { filter: { planId: plan._id, itemId: dose.itemId, dueAt: dose.dueAt }, update: { $setOnInsert: doc }, upsert: true } }];
     });
-    let inserted = 0;
-    if (ops.length) inserted = (await Occurrence.bulkWrite(ops, { ordered: false })).upsertedCount;
-    await Plan.updateOne({ _id: plan._id }, { $set: { generatedUntil: to } });
-    return inserted;
+    if (!ops.length) return 0;
+    return (await Occurrence.bulkWrite(ops, { ordered: false })).upsertedCount;
   }
 
   /**
@@ -180,12 +228,70 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     return true;
   }
 
-  /** After a plan change: future, untouched occurrences are replaced by the new plan's. */
-  async function regenerate(plan: PlanDoc, patient: PatientDoc): Promise<void> {
+  /**
+   * Plan work (a plan change, a time-zone change, the hourly generation) runs one at a time per
+   * patient on this instance: the hourly job's generation from a plan it read must not land after
+   * a plan change rebuilt the doses (it would re-insert the old plan's). Across instances the
+   * plan's version guards it (generateFor's `current`).
+   */
+  const planWork = oneAtATime();
+
+  /** After a plan change or a time-zone change: the patient's doses rebuilt from their plan and zone as they are now. */
+  function replanPatient(patientId: Types.ObjectId): Promise<void> {
+    return planWork(String(patientId), () => rebuild(patientId));
+  }
+
+  /**
+   * Future doses nobody acted on are replaced by the current plan's; doses under way that the plan
+   * no longer has are cancelled; a day never gets a dose again that it has had (replan.ts). Then
+   * the devices get the new schedule. Runs inside planWork.
+   */
+  async function rebuild(patientId: Types.ObjectId): Promise<void> {
+    const [plan, patient] = await Promise.all([Plan.findOne({ patientId }).lean<PlanDoc>(), patientOf(patientId)]);
+    if (!plan || !patient) return;
     const now = clock.now();
-    await Occurrence.deleteMany({ patientId: plan.patientId, state: 'scheduled', dueAt: { $gte: now } });
-    await generateFor({ ...plan, generatedUntil: null }, patient.timezone, now);
+    const to = new Date(now.getTime() + HORIZON_HOURS * HOUR);
+    // Far enough back to see whole local days around now (a day starts up to 26 h before its end, and its doses stay under way for hours).
+    const since = new Date(now.getTime() - 48 * HOUR);
+    await Occurrence.deleteMany({ patientId, state: 'scheduled', dueAt: { $gte: now }, dispensedAt: null });
+    const standing = await Occurrence.find({ patientId, dueAt: { $gte: since }, state: { $ne: 'cancelled' } }).lean<Occurrence[]>();
+    const planned = expandItems(plan.schedule, patient.timezone, since, to);
+    const { create, cancel } = replan(planned, standing.map((o) => ({ ...o, id: String(o._id) })));
+    await cancelDoses(cancel.map((dose) => oid(dose.id)));
+    const fresh = create.filter((dose) => dose.dueAt >= now);
+    await clearCancelledKeys(plan, fresh, now);
+    await insertDoses(plan, fresh, now);
+    await Plan.updateOne({ _id: plan._id, version: plan.version }, { $set: { generatedUntil: to, timezone: patient.timezone } });
     await publishSchedules(patient);
+  }
+
+  /** Doses under way the plan no longer has: cancelled (unless something decided them meanwhile), their dose.late resolved. */
+  async function cancelDoses(ids: Types.ObjectId[]): Promise<void> {
+    const cancelled: Occurrence[] = [];
+    for (const id of ids) {
+      const changed = await transition(id, UNDER_WAY, { state: 'cancelled', source: 'plan' });
+      if (changed) cancelled.push(changed.after);
+    }
+    await lateAlerts.resolve(cancelled, 'dose cancelled');
+  }
+
+  /** A cancelled dose the plan brings back (same item and dueAt) makes way for the new one: the unique key holds one. */
+  async function clearCancelledKeys(plan: PlanDoc, doses: ExpandedDose[], now: Date): Promise<void> {
+    if (!doses.length) return;
+    const keys = new Set(doses.map((d) => `${d.itemId} ${d.dueAt.getTime()}`));
+    const cancelled = await Occurrence.find({ patientId: plan.patientId, dueAt: { $gte: now }, state: 'cancelled' }, { itemId: 1, dueAt: 1 }).lean<Occurrence[]>();
+    const colliding = cancelled.filter((o) => keys.has(`${o.itemId} ${o.dueAt.getTime()}`)).map((o) => o._id);
+    if (colliding.length) await Occurrence.deleteMany({ _id: { $in: colliding }, state: 'cancelled' });
+  }
+
+  /** A patient's time zone changed (identity tells): their doses follow it, and their devices get the new zone. */
+  async function followTimezone(patientId: string): Promise<void> {
+    try {
+      if (await plannedPatients.has(patientId)) await replanPatient(oid(patientId));
+    } catch (error) {
+      // The hourly generation finds the plan's zone behind the patient's and rebuilds it then.
+      log.error({ err: error, patientId }, 'could not move the doses to the patient’s new time zone; the hourly job will');
+    }
   }
 
   async function loadPlan(patientId: Types.ObjectId): Promise<PlanDoc> {
@@ -196,11 +302,19 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   // ---------------------------------------------------------------- state changes
 
-  /** Moves one occurrence from one of `from` to a new state (compare-and-set); returns the new document or null. */
-  async function transition(id: Types.ObjectId, from: readonly DoseState[], set: Partial<Occurrence> & { state: DoseState }): Promise<Occurrence | null> {
-    const updated = await Occurrence.findOneAndUpdate({ _id: id, state: { $in: from } }, { $set: { ...set, changedAt: clock.now() } }, { returnDocument: 'after' }).lean<Occurrence>();
-    if (updated) emit(updated);
-    return updated;
+  /**
+   * Moves one occurrence from one of `from` to a new state (compare-and-set). Answers the document
+   * as it was just before this write and as it is after it, or null when it was in no state of `from`:
+   * what the write changed is known from `before`, not from an earlier read another writer (the
+   * sweep) may have overtaken.
+   */
+  async function transition(id: Types.ObjectId, from: readonly DoseState[], set: Partial<Occurrence> & { state: DoseState }): Promise<{ before: Occurrence; after: Occurrence } | null> {
+    const change = { ...set, changedAt: clock.now() };
+    const before = await Occurrence.findOneAndUpdate({ _id: id, state: { $in: from } }, { $set: change }, { returnDocument: 'before' }).lean<Occurrence>();
+    if (!before) return null;
+    const after: Occurrence = { ...before, ...change };
+    emit(after);
+    return { before, after };
   }
 
   /** The dose.missed alert of an occurrence: critical medications start one tier up. Ids only in details. */
@@ -224,36 +338,61 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     } catch (error) {
       // The occurrence is already missed; a later sweep raises the alert again (alertedAt still null).
       log.error({ err: error, occurrenceId: String(occurrence._id) }, 'could not raise dose.missed');
+      return;
     }
+    await resolveMissedReportedMeanwhile([occurrence]);
+  }
+
+  /**
+   * dose.missed alerts raised for doses that were taken, confirmed or skipped while the alert was
+   * being raised (after the write that made them missed): that report found no alert to resolve,
+   * so it is resolved now.
+   */
+  async function resolveMissedReportedMeanwhile(missed: Occurrence[]): Promise<void> {
+    if (!missed.length) return;
+    const moved = await Occurrence.find({ _id: { $in: missed.map((o) => o._id) }, state: { $ne: 'missed' } }, { _id: 1 }).lean();
+    if (!moved.length) return;
+    await alerts.resolveCauses(moved.map((o) => `dose.missed:${String(o._id)}`), 'dose reported meanwhile').catch((error: unknown) => log.error({ err: error, alerts: moved.length }, 'could not resolve dose.missed'));
   }
 
   /** A dose taken at `at` (device or confirmation): taken on time, or late after the late threshold. */
   async function recordTaken(occurrence: Occurrence, at: Date, fields: Partial<Occurrence>): Promise<Occurrence | null> {
     const lateAt = occurrence.dueAt.getTime() + occurrence.window.lateAfterMinutes * MINUTE;
     const state: DoseState = at.getTime() > lateAt ? 'late' : 'taken';
-    const updated = await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state, takenAt: at, ...fields });
-    if (updated && occurrence.state === 'missed') {
+    const changed = await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state, takenAt: at, ...fields });
+    if (!changed) return null;
+    // Missed as this write found it (the sweep may have made it missed after `occurrence` was read).
+    if (changed.before.state === 'missed') {
       await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'taken late').catch((error: unknown) => log.error({ err: error, occurrenceId: String(occurrence._id) }, 'could not resolve dose.missed'));
     }
     // The document as updated: it shows a dose.late the sweep raised after `occurrence` was read.
-    if (updated) await lateAlerts.resolve([updated], 'taken');
-    return updated;
+    await lateAlerts.resolve([changed.after], 'taken');
+    return changed.after;
   }
 
   // ---------------------------------------------------------------- device events
 
-  async function matchOccurrence(device: DeviceIdentity, payload: Record<string, unknown>, at: Date): Promise<Occurrence | null> {
+  /** States a device event may name a dose in when it names it by slot and dueAt: doses still open. */
+  const OPEN_TO_EVENTS: readonly DoseState[] = ['scheduled', 'due', 'unknown'];
+  /** A taken or dispensed dose also reconciles a missed one (taken late). */
+  const RECONCILED_BY: ReadonlySet<string> = new Set(['dose.taken', 'dose.dispensed']);
+
+  async function matchOccurrence(device: DeviceIdentity, event: DeviceEventDoc): Promise<Occurrence | null> {
     const patientId = device.patientId;
     if (!patientId) return null;
+    const payload = event.payload as Record<string, unknown>;
     const occurrenceId = typeof payload.occurrenceId === 'string' ? payload.occurrenceId : null;
     if (occurrenceId && Types.ObjectId.isValid(occurrenceId)) {
       const byId = await Occurrence.findOne({ _id: new Types.ObjectId(occurrenceId), patientId }).lean<Occurrence>();
       if (byId) return byId;
     }
-    if (typeof payload.slot !== 'number') return null;
-    const reference = typeof payload.dueAt === 'string' ? new Date(payload.dueAt) : at;
-    // The event's dueAt (or, for a commanded dose without one, its time) must fall in the occurrence's window; the nearest dueAt wins.
-    const candidates = await Occurrence.find({ patientId, slot: payload.slot, dueAt: { $gte: new Date(reference.getTime() - 12 * HOUR), $lte: new Date(reference.getTime() + 12 * HOUR) } }).lean<Occurrence[]>();
+    // A dose dispensed by a command (dispense_now) is an extra dose: without its occurrenceId it is none of the scheduled ones.
+    if (typeof payload.commandId === 'string' || typeof payload.slot !== 'number') return null;
+    // The device's dueAt names the dose; its `at` is when something happened, maybe well before or after.
+    const reference = typeof payload.dueAt === 'string' ? new Date(payload.dueAt) : event.at;
+    const states: DoseState[] = RECONCILED_BY.has(event.type) ? [...OPEN_TO_EVENTS, 'missed'] : [...OPEN_TO_EVENTS];
+    const candidates = await Occurrence.find({ patientId, slot: payload.slot, state: { $in: states }, dueAt: { $gte: new Date(reference.getTime() - 12 * HOUR), $lte: new Date(reference.getTime() + 12 * HOUR) } }).lean<Occurrence[]>();
+    // The reference must fall in the occurrence's window; the nearest dueAt wins.
     let best: Occurrence | null = null;
     for (const candidate of candidates) {
       const delta = reference.getTime() - candidate.dueAt.getTime();
@@ -287,7 +426,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   async function applyDeviceEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     const payload = event.payload as Record<string, unknown>;
     if (event.type === 'dose.dispensed' && (await takesStockOnce(event))) await decrementStock(device, payload);
-    const occurrence = await matchOccurrence(device, payload, event.at);
+    const occurrence = await matchOccurrence(device, event);
     if (!occurrence) {
       log.info({ deviceId: device._id, eventId: event.eventId, type: event.type }, 'dose event matches no occurrence');
       return;
@@ -302,15 +441,15 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         break;
       case 'dose.skipped': {
         const skipped = await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state: 'skipped', ...fields });
-        if (occurrence.state === 'missed') await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'skipped').catch(() => undefined);
-        if (skipped) await lateAlerts.resolve([skipped], 'skipped');
+        if (skipped?.before.state === 'missed') await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'skipped').catch(() => undefined);
+        if (skipped) await lateAlerts.resolve([skipped.after], 'skipped');
         break;
       }
       case 'dose.missed': {
         const reason = typeof payload.reason === 'string' ? payload.reason : 'not_taken';
         const missed = await transition(occurrence._id, ['scheduled', 'due', 'unknown'], { state: 'missed', evidence: `device:${reason}`, ...fields });
-        if (missed) await raiseMissed(missed);
-        if (missed) await lateAlerts.resolve([missed], 'missed');
+        if (missed) await raiseMissed(missed.after);
+        if (missed) await lateAlerts.resolve([missed.after], 'missed');
         break;
       }
     }
@@ -342,8 +481,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     const medication = plan.medications.find((m) => m.slot === payload.slot);
     if (!medication || medication.stock === null || medication.stock === undefined) return;
     if (medication.stock < 0) await Plan.updateOne({ _id: plan._id, 'medications.id': medication.id }, { $set: { 'medications.$.stock': 0 } });
-    const perDay = plan.schedule.filter((item) => item.medicationId === medication.id).reduce((sum, item) => sum + dosesPerDay(item), 0) * medication.pillsPerDose;
-    if (perDay <= 0 || Math.max(medication.stock, 0) / perDay >= REFILL_DAYS || medication.refillAlertedAt) return;
+    const daysLeft = daysOfStock(medication, plan.schedule);
+    if (daysLeft === null || medication.refillAlertedAt) return;
     const claimed = await Plan.updateOne({ _id: plan._id, medications: { $elemMatch: { id: medication.id, refillAlertedAt: null } } }, { $set: { 'medications.$.refillAlertedAt': clock.now() } });
     if (!claimed.modifiedCount) return;
     await alerts
@@ -352,8 +491,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         patientId: String(plan.patientId),
         deviceId: device._id,
         type: 'refill.low',
-        cause: `refill.low:${String(plan.patientId)}:${medication.id}`,
-        details: { medicationId: medication.id, slot: medication.slot, pillsLeft: Math.max(medication.stock, 0), daysLeft: Math.round((Math.max(medication.stock, 0) / perDay) * 10) / 10 },
+        cause: refillCause(plan.patientId, medication.id),
+        details: { medicationId: medication.id, slot: medication.slot, pillsLeft: Math.max(medication.stock, 0), daysLeft: Math.round(daysLeft * 10) / 10 },
         at: clock.now(),
       })
       .catch((error: unknown) => log.error({ err: error, patientId: String(plan.patientId) }, 'could not raise refill.low'));
@@ -370,7 +509,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     const patients = new Map((await identity.models.Patient.find({ _id: { $in: plans.map((p) => p.patientId) } }, { timezone: 1 }).lean<PatientDoc[]>()).map((p) => [String(p._id), p]));
     for (const plan of plans) {
       const patient = patients.get(String(plan.patientId));
-      if (patient) inserted += await generateFor(plan, patient.timezone, now);
+      if (patient) inserted += await planWork(String(plan.patientId), () => extend(plan, patient, now));
     }
     // Devices whose published schedule ends within REPUBLISH_BELOW_HOURS get the next HORIZON_HOURS.
     const soon = new Date(now.getTime() + REPUBLISH_BELOW_HOURS * HOUR).toISOString();
@@ -393,6 +532,21 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
       }
     }
     return { plans: plans.length, inserted, published };
+  }
+
+  /**
+   * The hourly generation of one plan (inside planWork). A plan replaced since it was read, or
+   * whose zone is not the patient's any more (a time-zone change whose rebuild failed), is rebuilt
+   * from what is current instead.
+   */
+  async function extend(plan: PlanDoc, patient: PatientDoc, now: Date): Promise<number> {
+    if (plan.timezone !== patient.timezone) {
+      await rebuild(plan.patientId);
+      return 0;
+    }
+    const { inserted, current } = await generateFor(plan, patient.timezone, now);
+    if (!current) await rebuild(plan.patientId);
+    return inserted;
   }
 
   /**
@@ -441,7 +595,10 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     const closed = closing.length ? await close(closing, closingFilter, evidence, now) : { missed: 0, unknown: 0, missedNow: [], unknownNow: [] };
     const lateNow = late.filter((o) => evidence(o) !== null);
     // One raiseMany for the sweep, missed and late together (its recipients' lookup then runs once).
-    if (await raiseSweepAlerts(closed.missedNow, lateNow)) await lateAlerts.markRaised(lateNow);
+    if (await raiseSweepAlerts(closed.missedNow, lateNow)) {
+      await lateAlerts.markRaised(lateNow);
+      await resolveMissedReportedMeanwhile(closed.missedNow);
+    }
     // dose.missed takes over from dose.late (raised first, so a caregiver never sees neither open).
     await lateAlerts.resolve(closed.missedNow, 'missed');
     await lateAlerts.resolve(closed.unknownNow, 'unknown: every device offline');
@@ -533,6 +690,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   return {
     onDeviceEvent,
+    followTimezone,
     generate,
     sweep,
     publishSchedules,
@@ -546,7 +704,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         const created = await Plan.create({ organisationId: patient.organisationId, patientId: patient._id, timezone: patient.timezone, ...normalise(input), updatedBy: actor.principal.userId });
         const plan = created.toObject() as PlanDoc;
         plannedPatients.created(String(patient._id));
-        await regenerate(plan, patient);
+        await replanPatient(patient._id);
         return toPlanView(plan);
       });
     },
@@ -564,11 +722,13 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         const previous = await loadPlan(patient._id);
         const plan = await Plan.findOneAndUpdate(
           { _id: previous._id },
-          { $set: { ...normalise(input, previous), timezone: patient.timezone, generatedUntil: null, updatedBy: actor.principal.userId }, $inc: { version: 1 } },
+          // generatedUntil is left as it is: the rebuild sets it, and a generation from `now` before that would bring back doses the rebuild leaves out (replan.ts).
+          { $set: { ...normalise(input, previous), updatedBy: actor.principal.userId }, $inc: { version: 1 } },
           { returnDocument: 'after' },
         ).lean<PlanDoc>();
         if (!plan) throw new AppError('not_found', 'This patient has no medication plan');
-        await regenerate(plan, patient);
+        await refillsCleared(previous, plan);
+        await replanPatient(patient._id);
         return toPlanView(plan);
       });
     },
@@ -580,8 +740,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         const from = query.from ? new Date(query.from) : new Date(now.getTime() - 24 * HOUR);
         const to = query.to ? new Date(query.to) : new Date(now.getTime() + 24 * HOUR);
         if (to < from) throw invalid('/to', 'is before from');
-        const filter: Record<string, unknown> = { patientId: patient._id, dueAt: { $gte: from, $lt: to } };
-        if (query.state) filter.state = query.state;
+        // Cancelled doses (retired by a plan change) only when asked for by state.
+        const filter: Record<string, unknown> = { patientId: patient._id, dueAt: { $gte: from, $lt: to }, state: query.state ?? { $ne: 'cancelled' } };
         const items = await Occurrence.find(filter).sort({ dueAt: 1 }).limit(query.limit ?? 500).lean<Occurrence[]>();
         return { from: from.toISOString(), to: to.toISOString(), items: items.map(toOccurrenceView) };
       });
@@ -598,6 +758,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         if (takenAt.getTime() < occurrence.dueAt.getTime() - occurrence.window.earlyMinutes * MINUTE) throw invalid('/takenAt', 'is before the dose window opens');
         if (['taken', 'late'].includes(occurrence.state)) return toOccurrenceView(occurrence);
         if (occurrence.state === 'skipped') throw new AppError('conflict', 'This dose was skipped');
+        if (occurrence.state === 'cancelled') throw new AppError('conflict', 'This dose was cancelled by a plan change');
         const updated = await recordTaken(occurrence, takenAt, { source: 'confirmation', confirmedBy: actor.principal.userId });
         if (!updated) throw new AppError('conflict', 'The dose changed meanwhile; read it again');
         return toOccurrenceView(updated);
@@ -613,7 +774,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         if (to < from) throw invalid('/to', 'is before from');
         // Counted, not walked: a range of millennia must not hold the event loop while its days are listed.
         if (daysBetween(from, to) + 1 > MAX_ADHERENCE_DAYS) throw invalid('/from', `the range is longer than ${MAX_ADHERENCE_DAYS} days`);
-        const occurrences = await Occurrence.find({ patientId: patient._id, localDate: { $gte: from, $lte: to } }, { localDate: 1, medicationId: 1, state: 1 }).lean<Occurrence[]>();
+        const occurrences = (await Occurrence.find({ patientId: patient._id, localDate: { $gte: from, $lte: to } }, { localDate: 1, medicationId: 1, state: 1 }).lean<Occurrence[]>()).filter((o) => o.state !== 'cancelled');
         const plan = await Plan.findOne({ patientId: patient._id }, { medications: 1 }).lean<PlanDoc>();
         const names = new Map((plan?.medications ?? []).map((m) => [m.id, m.name]));
         const days = new Map<string, { total: Counts; medications: Map<string, Counts> }>();
@@ -674,6 +835,9 @@ function finish(counts: Counts) {
   const denominator = counts.scheduled - counts.unknown - counts.pending;
   return { ...counts, adherencePercent: denominator > 0 ? Math.round(((counts.takenOnTime + counts.late) / denominator) * 1000) / 10 : null };
 }
+
+const refillCause = (patientId: Types.ObjectId, medicationId: string): string => `refill.low:${String(patientId)}:${medicationId}`;
+const sortedTimes = (times: string[]): string[] => [...new Set(times)].sort();
 
 function invalid(path: string, message: string): AppError {
   return new AppError('validation_failed', `${path.slice(1)} ${message}`, { details: [{ path, message }] });

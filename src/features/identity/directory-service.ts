@@ -52,11 +52,15 @@ function isDuplicateKey(error: unknown): boolean {
 
 const oid = (id: string): Types.ObjectId => new Types.ObjectId(id);
 
+/** Other features (doses) follow a patient's time-zone change: told once it is stored. */
+export type TimezoneListener = (patientId: string) => Promise<void>;
+
 /** Open sockets follow care-team changes: a new member's sockets join the patient's room, a removed one's leave it. */
 type LiveAccess = Pick<SocketTransport, 'addToRoom' | 'reauthorize'>;
 
 export function createDirectoryService(models: IdentityModels, policy: Policy, audit: AuditLog, auth: AuthService, passwords: Passwords, live: LiveAccess) {
   const { User, Patient, CareTeam } = models;
+  const timezoneListeners: TimezoneListener[] = [];
 
   async function findOrgUser(actor: Actor, userId: string): Promise<UserDoc> {
     const user = Types.ObjectId.isValid(userId) ? await User.findOne({ _id: userId, organisationId: actor.principal.organisationId }).lean<UserDoc>() : null;
@@ -70,6 +74,11 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
   }
 
   return {
+    /** Other features react to a patient's time-zone change here. */
+    onTimezoneChange(listener: TimezoneListener): void {
+      timezoneListeners.push(listener);
+    },
+
     async listUsers(actor: Actor, query: PageRequest & { role?: Role }) {
       policy.assertMay(actor.principal, 'user.manage');
       const filter = { organisationId: oid(actor.principal.organisationId), ...(query.role ? { role: query.role } : {}) };
@@ -144,9 +153,10 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
 
     async updatePatient(actor: Actor, patientId: string, input: Partial<PatientInput>) {
       return audited(audit, actor, { action: 'patient.update', objectType: 'patient', objectId: patientId }, async () => {
-        await policy.assertPatient(actor.principal, patientId, 'patient.update');
+        const before = await policy.assertPatient(actor.principal, patientId, 'patient.update');
         if (input.timezone) assertTimeZone(input.timezone);
         const patient = await Patient.findByIdAndUpdate(patientId, { $set: input }, { returnDocument: 'after' }).lean<PatientDoc>();
+        if (patient && patient.timezone !== before.timezone) for (const listener of timezoneListeners) await listener(patientId);
         return toPatientView(patient as PatientDoc);
       });
     },

@@ -6,6 +6,9 @@
 export interface DoseQuery {
   from?: string;
   to?: string;
-  state?: 'scheduled' | 'due' | 'taken' | 'late' | 'missed' | 'skipped' | 'unknown';
+  /**
+   * Only doses in this state; without it every dose but the cancelled ones.
+   */
+  state?: 'scheduled' | 'due' | 'taken' | 'late' | 'missed' | 'skipped' | 'unknown' | 'cancelled';
   limit?: number;
 }

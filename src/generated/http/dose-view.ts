@@ -30,7 +30,10 @@ export interface DoseView {
     lateAfterMinutes: number;
     missedAfterMinutes: number;
   };
-  state: 'scheduled' | 'due' | 'taken' | 'late' | 'missed' | 'skipped' | 'unknown';
+  /**
+   * cancelled: retired by a plan or time-zone change before anything was decided (listed only when asked for by state).
+   */
+  state: 'scheduled' | 'due' | 'taken' | 'late' | 'missed' | 'skipped' | 'unknown' | 'cancelled';
   takenAt: string | null;
   dispensedAt: string | null;
   /**

@@ -1,0 +1,65 @@
+/**
+ * What a plan change (or a patient's time-zone change) does to the doses already there. Pure, so
+ * that the rule is tested and read in one place; the service does the reading and writing.
+ *
+ * The rule (docs/DOSES.md, "Changing a plan"), per medication and local day: the new plan's doses
+ * of that day are paired with the day's doses already decided or under way, nearest first, and
+ * only the new doses left unpaired are created. A dose the patient has had or declined (taken,
+ * late, skipped) pairs with any new dose of its day, however far the time moved: a once-a-day pill
+ * taken at 08:00 is not offered again at 20:00 because the plan now says 20:00. A dose that was
+ * not had (missed, unknown) or is under way (due, dispensed) pairs only with a new dose inside its
+ * own window (from `earlyMinutes` before to `missedAfterMinutes` after its dueAt): the same dose at
+ * a nearby time. A dose under way that pairs with nothing — its medication or time left the plan —
+ * is cancelled.
+ */
+import type { ExpandedDose } from './expand.js';
+import type { DoseState, DoseWindow } from './models.js';
+
+const MINUTE = 60_000;
+
+/** Doses that stand for one of the day's planned doses whatever their distance to it. */
+const HAD: readonly DoseState[] = ['taken', 'late', 'skipped'];
+/** Doses nothing has decided yet: cancelled when the new plan has no dose near them. */
+export const UNDER_WAY: readonly DoseState[] = ['scheduled', 'due'];
+
+export interface StandingDose {
+  id: string;
+  medicationId: string;
+  localDate: string;
+  dueAt: Date;
+  state: DoseState;
+  window: DoseWindow;
+}
+
+export interface Replan {
+  /** The planned doses to create (unpaired), in dueAt order. */
+  create: ExpandedDose[];
+  /** Doses under way that the new plan no longer has. */
+  cancel: StandingDose[];
+}
+
+/** `planned`: the new plan's doses over whole local days (past times included, so that a dose had at 08:00 pairs with 08:00, not with 20:00). */
+export function replan(planned: ExpandedDose[], standing: StandingDose[]): Replan {
+  const pairedPlanned = new Set<ExpandedDose>();
+  const pairedStanding = new Set<StandingDose>();
+  const pairs = standing.flatMap((dose) =>
+    planned.filter((p) => p.medicationId === dose.medicationId && p.localDate === dose.localDate && reaches(dose, p)).map((p) => ({ dose, p, distance: Math.abs(p.dueAt.getTime() - dose.dueAt.getTime()) })),
+  );
+  // Nearest first: a dose pairs with the planned dose closest to it that no closer dose took.
+  for (const { dose, p } of pairs.sort((a, b) => a.distance - b.distance)) {
+    if (pairedPlanned.has(p) || pairedStanding.has(dose)) continue;
+    pairedPlanned.add(p);
+    pairedStanding.add(dose);
+  }
+  return {
+    create: planned.filter((p) => !pairedPlanned.has(p)),
+    cancel: standing.filter((dose) => UNDER_WAY.includes(dose.state) && !pairedStanding.has(dose)),
+  };
+}
+
+/** Whether a standing dose may stand for this planned dose (same medication and day, checked by the caller). */
+function reaches(dose: StandingDose, planned: ExpandedDose): boolean {
+  if (HAD.includes(dose.state)) return true;
+  const delta = planned.dueAt.getTime() - dose.dueAt.getTime();
+  return delta >= -dose.window.earlyMinutes * MINUTE && delta <= dose.window.missedAfterMinutes * MINUTE;
+}
