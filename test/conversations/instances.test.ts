@@ -5,6 +5,7 @@
  * sweep leaves it alone and its joiners are told it streams.
  */
 import t from 'tap';
+import { Types } from 'mongoose';
 import type { Socket } from 'socket.io-client';
 import type { Hub } from '../../src/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
@@ -84,4 +85,31 @@ t.test('an answer that goes quiet is kept alive: the sweep on another instance l
   const ended = collectAnswer(joiner);
   t.match(await joiner.emitWithAck('chat:cancel', { conversationId }), { ok: true, cancelled: true, messageId: sent.messageId });
   t.match((await ended).end, { event: 'chat:error', payload: { error: { code: 'cancelled' } } });
+});
+
+t.test('an answer whose claim lapsed and was taken by another answer stops, interrupted, instead of writing beside it', async (t) => {
+  const clock = new ManualClock(new Date());
+  const { server, a, s } = await startChatPair(t, { clock });
+  const { Conversation, Message } = a.features.conversations.models;
+  const conversation = await createConversation(a, s.caregiver, s.patient.id);
+  const conversationId = conversation.id as string;
+  const senderOnA = await connect(t, a, s.caregiver);
+
+  server.enqueue(reply.hang('Let me think'));
+  const index = server.requests.length;
+  const ended = collectAnswer(senderOnA, 10_000);
+  const sent = await senderOnA.emitWithAck('chat:send', { conversationId, content: 'next dose?' });
+  const upstream = await server.request(index);
+  await eventually(async () => (await Message.findById(sent.messageId).lean())?.tokens === 3);
+
+  // Hub A could not reach the store for over a minute: its claim lapsed, and hub B's answer took the turn.
+  const other = new Types.ObjectId();
+  await Conversation.collection.updateOne({ _id: new Types.ObjectId(conversationId) }, { $set: { activeMessageId: other, activeUntil: new Date(clock.now().getTime() + MINUTE) } });
+  clock.advance(16_000); // past the keep-alive: hub A's next save finds the turn taken
+
+  t.match((await ended).end, { event: 'chat:error', payload: { messageId: sent.messageId, error: { code: 'interrupted' } } }, 'hub A stops its answer');
+  await upstream.closed;
+  t.ok(upstream.closedBeforeEnd, 'and closes the upstream request');
+  t.match(await Message.findById(sent.messageId).lean(), { status: 'error', error: { code: 'interrupted' }, content: 'Let me think' });
+  t.equal(String((await Conversation.findById(conversationId).lean())?.activeMessageId), String(other), 'the other answer keeps the turn');
 });

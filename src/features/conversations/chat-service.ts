@@ -233,7 +233,12 @@ export function createChatService(deps: ChatDeps): ChatService {
         maxToolRounds: deps.maxToolRounds,
         checkpointMs: deps.checkpointMs,
         onFirstToken: deps.onFirstToken,
-        onKeepAlive: (at) => claims.extend(conversation._id, messageId, at),
+        onKeepAlive: async (at) => {
+          // Two answers must not write into one conversation: one whose turn was taken stops.
+          if (await claims.extend(conversation._id, messageId, at)) return;
+          deps.logger.warn({ conversationId, messageId: String(messageId) }, 'the answer lost its claim on the conversation to another; interrupting it');
+          turn.cancel('claim_lost');
+        },
         onStored: () => claims.release(conversation._id, messageId),
         onSettled: (status) => {
           active.delete(conversationId);

@@ -16,8 +16,8 @@ export const CLAIM_MS = 60_000;
 export interface TurnClaims {
   /** Claims the conversation's turn for `messageId`; false when another answer holds it. */
   claim(conversationId: Types.ObjectId, messageId: Types.ObjectId): Promise<boolean>;
-  /** Extends the claim from `now`, if `messageId` still holds it. */
-  extend(conversationId: Types.ObjectId, messageId: Types.ObjectId, now: Date): Promise<unknown>;
+  /** Extends the claim from `now`; false when `messageId` no longer holds it (it lapsed and another answer took the turn). */
+  extend(conversationId: Types.ObjectId, messageId: Types.ObjectId, now: Date): Promise<boolean>;
   /** Gives the turn up, if `messageId` still holds it. Never rejects: a claim left behind lapses. */
   release(conversationId: Types.ObjectId, messageId: Types.ObjectId): Promise<void>;
   /** The answer whose claim on the conversation (as read) is current, if any. */
@@ -36,8 +36,9 @@ export function createTurnClaims({ Conversation }: ConversationModels, clock: Cl
       return result.modifiedCount === 1;
     },
 
-    extend(conversationId, messageId, now) {
-      return Conversation.updateOne({ _id: conversationId, activeMessageId: messageId }, { $set: { activeUntil: until(now) } });
+    async extend(conversationId, messageId, now) {
+      const result = await Conversation.updateOne({ _id: conversationId, activeMessageId: messageId }, { $set: { activeUntil: until(now) } });
+      return result.matchedCount === 1;
     },
 
     async release(conversationId, messageId) {

@@ -34,7 +34,8 @@ export interface TurnListener {
   error?(event: ChatErrorEvent): void;
 }
 
-export type CancelReason = 'client_disconnected' | 'user' | 'shutdown';
+/** `claim_lost`: the turn's claim on the conversation lapsed (the store unreachable for a minute) and another answer took it. */
+export type CancelReason = 'client_disconnected' | 'user' | 'shutdown' | 'claim_lost';
 
 export interface TurnResult {
   message: ChatMessageView;
@@ -273,7 +274,7 @@ export class Turn {
   }
 
   private explain(error: unknown): TurnFailure {
-    if (this.cancelReason === 'shutdown') return INTERRUPTED;
+    if (this.cancelReason === 'shutdown' || this.cancelReason === 'claim_lost') return INTERRUPTED;
     if (this.cancelReason) return CANCELLED;
     return toTurnFailure(error);
   }
