@@ -4,13 +4,14 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serialize } from 'bson';
 import { MongoClient } from 'mongodb';
 import mongoose, { Schema } from 'mongoose';
 import { startEmbeddedStore } from '../../src/store/embedded/index.js';
-import { decodeRecords } from '../../src/store/embedded/persistence/records.js';
+import { DataDirectoryLock } from '../../src/store/embedded/persistence/lock-file.js';
+import { decodeRecords, encodeRecord } from '../../src/store/embedded/persistence/records.js';
 import { embeddedOnly, storeOnDisk, temporaryDirectory, type AnyDocument } from './helpers.js';
 
 // Skipped with MONGO_URL: this is about the embedded store's own files, not MongoDB semantics.
@@ -55,6 +56,92 @@ t.test('a stale lock left by a dead process is taken over', { skip: embeddedOnly
   const client = await MongoClient.connect(store.uri);
   t.teardown(() => client.close());
   t.equal((await client.db('admin').command({ ping: 1 })).ok, 1);
+});
+
+t.test('a stale lock whose pid is alive again (our own, or pid 1 after a container restart) is taken over', { skip: embeddedOnly }, async (t) => {
+  for (const pid of [process.pid, 1]) {
+    const dataDir = await temporaryDirectory(t, 'stale-live-pid');
+    await writeFile(join(dataDir, 'mongod.lock'), `${String(pid)}\n`);
+    const store = await startEmbeddedStore({ dataDir }).catch((error: unknown) => error as Error);
+    t.notOk(store instanceof Error, `a lock naming pid ${pid} left by a killed process does not block the start${store instanceof Error ? `: ${store.message}` : ''}`);
+    if (!(store instanceof Error)) await store.close();
+  }
+});
+
+t.test('a lock recorded by another live process blocks the start and names it', { skip: embeddedOnly }, async (t) => {
+  const dataDir = await temporaryDirectory(t, 'live-owner');
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => undefined, 60_000)']);
+  t.teardown(() => child.kill('SIGKILL'));
+  await new Promise((resolve) => child.once('spawn', resolve));
+  const pid = child.pid as number;
+  // What that process would have recorded: pid, start time (field 22 of its stat) and boot id.
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const bootId = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+  await writeFile(join(dataDir, 'mongod.lock'), `${JSON.stringify({ pid, startTime, bootId })}\n`);
+  await t.rejects(startEmbeddedStore({ dataDir }), new RegExp(`locked by running process ${pid}`));
+  // The same pid with another start time is a different process: the record is stale.
+  await writeFile(join(dataDir, 'mongod.lock'), `${JSON.stringify({ pid, startTime: `${startTime ?? ''}1`, bootId })}\n`);
+  const store = await startEmbeddedStore({ dataDir });
+  await store.close();
+});
+
+t.test('two takers of a stale lock: exactly one gets it', { skip: embeddedOnly }, async (t) => {
+  const parent = await temporaryDirectory(t, 'lock-race');
+  let doubleHeld = 0;
+  for (let trial = 0; trial < 300; trial++) {
+    const dataDir = join(parent, String(trial));
+    await mkdir(dataDir);
+    await writeFile(join(dataDir, 'mongod.lock'), '999999999\n');
+    const taken = await Promise.allSettled([DataDirectoryLock.acquire(dataDir), DataDirectoryLock.acquire(dataDir)]);
+    const holders = taken.filter((result) => result.status === 'fulfilled').map((result) => result.value);
+    if (holders.length !== 1) doubleHeld += 1;
+    for (const lock of holders) await lock.release();
+  }
+  t.equal(doubleHeld, 0, 'never both (nor neither)');
+});
+
+t.test('a record in a later journal that builds on a write lost in a crash ends recovery there', { skip: embeddedOnly }, async (t) => {
+  const dataDir = await temporaryDirectory(t, 'lost-write');
+  const record = (ops: AnyDocument[]): Buffer => encodeRecord({ ops });
+  const device = (id: string): AnyDocument => ({ _id: id, serial: id, status: 'new', battery: 100, fw: '1.0' });
+  // Generation 1 lost the insert of d2 in a power cut; generation 2 still holds a patch of d2
+  // (never acknowledged: it waited for generation 1) and a write after it.
+  await writeFile(join(dataDir, 'journal-00000001.log'), record([{ op: 'insert', ns: 'app.devices', doc: device('d1') }]));
+  await writeFile(
+    join(dataDir, 'journal-00000002.log'),
+    Buffer.concat([
+      record([{ op: 'patch', ns: 'app.devices', id: 'd1', set: { battery: 90 } }]),
+      record([{ op: 'patch', ns: 'app.devices', id: 'd2', set: { battery: 42 } }]),
+      record([{ op: 'insert', ns: 'app.devices', doc: device('d3') }]),
+    ]),
+  );
+  await writeFile(join(dataDir, 'journal-00000003.log'), record([{ op: 'insert', ns: 'app.devices', doc: device('d4') }]));
+  const warnings: string[] = [];
+  const logger = { info: () => undefined, warn: (_details: unknown, message: string) => warnings.push(message), error: () => undefined };
+  const store = await startEmbeddedStore({ dataDir, logger });
+  const client = await MongoClient.connect(store.uri);
+  const devices = await client.db('app').collection<AnyDocument>('devices').find({}, { projection: { battery: 1 } }).toArray();
+  t.same(devices, [{ _id: 'd1', battery: 90 }], 'everything before the dangling patch, nothing from it on');
+  t.ok(warnings.some((message) => message.startsWith('journal replay stopped')), 'and says so');
+  await client.db('app').collection<AnyDocument>('devices').insertOne(device('d5'));
+  await client.close();
+  // Kill-like restart: no close, so the next start replays the (cut) journals again.
+  const copy = await temporaryDirectory(t, 'lost-write-copy');
+  for (const name of (await readdir(dataDir)).filter((file) => file.startsWith('journal-'))) await writeFile(join(copy, name), await readFile(join(dataDir, name)));
+  await store.close();
+  const again = await startEmbeddedStore({ dataDir: copy });
+  t.teardown(() => again.close());
+  const reader = await MongoClient.connect(again.uri);
+  t.teardown(() => reader.close());
+  const ids = (await reader.db('app').collection<AnyDocument>('devices').find().toArray()).map((doc) => doc._id);
+  t.same(ids, ['d1', 'd5'], 'a write acknowledged after the cut survives the next recovery');
+});
+
+t.test('a dangling patch in the first journal after the snapshot is damage: recovery refuses', { skip: embeddedOnly }, async (t) => {
+  const dataDir = await temporaryDirectory(t, 'damaged');
+  await writeFile(join(dataDir, 'journal-00000001.log'), encodeRecord({ ops: [{ op: 'patch', ns: 'app.devices', id: 'd9', set: { battery: 1 } }] }));
+  await t.rejects(startEmbeddedStore({ dataDir }), /journal patch of a missing document/);
 });
 
 t.test('compaction while writing keeps every write', { skip: embeddedOnly }, async (t) => {

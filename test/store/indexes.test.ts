@@ -162,3 +162,36 @@ t.test('TTL indexes expire documents', async (t) => {
   const left = (await coll.find({}).sort({ _id: 1 }).toArray()).map((doc) => doc._id);
   t.same(left, ['fresh', 'no-field', 'not-a-date']);
 });
+
+t.test('a TTL index with a partial filter expires only the documents it holds', async (t) => {
+  const coll = db.collection<AnyDocument>('visits');
+  await coll.createIndex({ expiresAt: 1 }, { expireAfterSeconds: 0, partialFilterExpression: { temporary: true } });
+  const past = new Date(Date.now() - 60_000);
+  await coll.insertMany([
+    { _id: 'temporary', temporary: true, expiresAt: past },
+    { _id: 'kept', temporary: false, expiresAt: past },
+  ]);
+  const deadline = Date.now() + (usingRealMongo ? 130_000 : 10_000);
+  while ((await coll.countDocuments({ _id: 'temporary' })) > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, usingRealMongo ? 1000 : 25));
+  }
+  // One more sweep, so that a wrongly expired document would be gone too.
+  await new Promise((resolve) => setTimeout(resolve, usingRealMongo ? 0 : 150));
+  const left = (await coll.find({}).sort({ _id: 1 }).toArray()).map((doc) => doc._id);
+  t.same(left, ['kept'], 'the document outside the partial filter stays');
+});
+
+t.test('createIndexes builds all the requested indexes or none', async (t) => {
+  const coll = db.collection<AnyDocument>('all_or_none');
+  await coll.insertMany([
+    { _id: 1, a: 1, b: 'same' },
+    { _id: 2, a: 2, b: 'same' },
+  ]);
+  const code = await codeOf(
+    db.command({ createIndexes: 'all_or_none', indexes: [{ key: { a: 1 }, name: 'a_1' }, { key: { b: 1 }, name: 'b_1', unique: true }] }),
+  );
+  t.equal(code, 11000, 'the unique index cannot be built over duplicates');
+  t.same((await coll.listIndexes().toArray()).map((index) => index.name), ['_id_'], 'the other index was not built either');
+  const retried = await db.command({ createIndexes: 'all_or_none', indexes: [{ key: { a: 1 }, name: 'a_1' }] });
+  t.equal(retried.numIndexesAfter, 2, 'and can be created afterwards');
+});

@@ -104,3 +104,24 @@ t.test('multi-document transactions commit on MongoDB and are refused by the emb
   const status = await db.admin().command({ serverStatus: 1 });
   t.equal(status.storageEngine?.supportsSnapshotReadConcern, false, 'as a mongod without snapshot support reports');
 });
+
+t.test('snapshot reads are served by MongoDB and refused by the embedded store', async (t) => {
+  const coll = db.collection<AnyDocument>('snapshots');
+  await coll.insertOne({ _id: 1 });
+  const session = client.startSession({ snapshot: true });
+  t.teardown(() => session.endSession());
+  const outcome = await (async () => {
+    const first = await coll.countDocuments({}, { session });
+    await coll.insertOne({ _id: 2 });
+    return { first, second: await coll.countDocuments({}, { session }) };
+  })().catch((error: unknown) => error as { code?: number; message?: string });
+  if (usingRealMongo) {
+    t.same(outcome, { first: 1, second: 1 }, 'a snapshot session keeps reading its snapshot');
+    return;
+  }
+  t.equal((outcome as { code?: number }).code, 20, 'IllegalOperation, as for transactions');
+  t.match((outcome as { message?: string }).message, /Snapshot reads/);
+  const direct = await db.command({ find: 'snapshots', readConcern: { level: 'snapshot' } }).catch((error: unknown) => error as { code?: number });
+  t.equal((direct as { code?: number }).code, 20, 'a find with readConcern snapshot is refused too');
+  t.equal(await coll.countDocuments({}), 1, 'plain reads still work');
+});

@@ -164,6 +164,33 @@ t.test('mongod refuses with its error codes', async (t) => {
   t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $set: { _id: 1, n: 2 } })), undefined, 'setting _id to itself is fine');
 });
 
+t.test('int64 $inc and $mul refuse to overflow (BadValue) instead of wrapping around', async (t) => {
+  await reset({ big: Long.MAX_VALUE, small: Long.MIN_VALUE });
+  const overflow = await coll.updateOne({ _id: 1 }, { $inc: { big: 1 } }).then(
+    () => undefined,
+    (error: unknown) => error as { code?: number; message?: string },
+  );
+  t.equal(overflow?.code, 2, '$inc past the largest long');
+  t.match(overflow?.message, /Failed to apply \$inc operations to current value \(\(NumberLong\)9223372036854775807\)/);
+  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $inc: { small: -1 } })), 2, '$inc past the smallest long');
+  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $mul: { big: 2 } })), 2, '$mul past the largest long');
+  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $inc: { big: Long.fromNumber(-1) } })), undefined, 'within range is fine');
+  const doc = await current();
+  t.equal(String(doc?.big), '9223372036854775806');
+  t.equal(String(doc?.small), '-9223372036854775808', 'the refused updates changed nothing');
+});
+
+t.test('operands and array filters are checked before any document is touched', async (t) => {
+  await reset({ n: 1, arr: [1, 2] });
+  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $rename: { n: 'n' } })), 2, '$rename onto itself');
+  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $currentDate: { d: 'x' as never } })), 2, '$currentDate with a string');
+  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $currentDate: { d: { $type: 'year' } as never } })), 2, '$currentDate with an unknown $type');
+  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $set: { x: 1 } }, { arrayFilters: [{ i: 1 }] })), 9, 'an array filter no path uses');
+  t.equal(await errorCode(coll.updateOne({ _id: 'none' }, { $rename: { n: 'n' } })), 2, 'even when no document matches');
+  t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $set: { 'arr.$[i]': 0 } }, { arrayFilters: [{ i: 1 }] })), undefined, 'a used filter is fine');
+  t.same(await current(), { _id: 1, n: 1, arr: [0, 2] });
+});
+
 t.test('modifiedCount ignores no-op updates', async (t) => {
   await reset({ a: 1 });
   const result = await coll.updateOne({ _id: 1 }, { $set: { a: 1 } });

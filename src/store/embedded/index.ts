@@ -80,6 +80,7 @@ export async function startEmbeddedStore(options: EmbeddedStoreOptions = {}): Pr
     const persistence = await Persistence.open(
       { dataDir: options.dataDir as string, logger, compactAfterBytes: options.compactAfterBytes ?? 64 * 1024 * 1024 },
       (op) => engine.replay(op),
+      (ops) => engine.dependsOnLostWrite(ops),
     );
     engine.attachPersistence(persistence);
   }

@@ -62,8 +62,12 @@ const create: CommandHandler = async (ctx) => {
     throw failure(ErrorCodes.CommandNotSupported, 'capped collections, views and time-series collections are not supported by the embedded store');
   }
   const log = new WriteLog();
-  ctx.engine.catalog.create(ctx.db, targetCollection(ctx), collectionOptions(ctx.command), log);
-  await ctx.engine.commit(log);
+  try {
+    ctx.engine.catalog.create(ctx.db, targetCollection(ctx), collectionOptions(ctx.command), log);
+  } finally {
+    // NamespaceExists may rest on another client's create that is not yet durable.
+    await ctx.engine.commit(log);
+  }
   return { ok: 1 };
 };
 
@@ -71,7 +75,10 @@ const drop: CommandHandler = async (ctx) => {
   const name = targetCollection(ctx);
   const collection = ctx.engine.catalog.get(ctx.db, name);
   // Since MongoDB 7.0, dropping a missing collection succeeds.
-  if (collection === undefined) return { ok: 1 };
+  if (collection === undefined) {
+    await ctx.engine.barrier();
+    return { ok: 1 };
+  }
   const nIndexesWas = collection.indexes.size + 1;
   const log = new WriteLog();
   ctx.engine.catalog.drop(ctx.db, name, log);

@@ -40,7 +40,7 @@ export const findAndModifyCommand: CommandHandler = writeCommand((ctx, log) => {
     return { lastErrorObject: { n: 1 }, value: projected(found, fields), ok: 1 };
   }
 
-  const update = validateUpdateSpec(command.update, false);
+  const update = validateUpdateSpec(command.update, false, command.arrayFilters);
   const returnNew = command.new === true;
   if (found !== undefined && collection !== undefined) {
     const next = applyUpdate(found, update, { filter, arrayFilters: command.arrayFilters, isInsert: false });

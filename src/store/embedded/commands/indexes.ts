@@ -1,10 +1,33 @@
 /** createIndexes, listIndexes, dropIndexes. */
 import type { Document } from 'bson';
 import { ID_INDEX_SPEC } from '../engine/catalog.js';
+import type { Catalog } from '../engine/catalog.js';
+import type { Collection } from '../engine/collection.js';
 import { WriteLog } from '../engine/journal-ops.js';
 import { ErrorCodes, failure } from '../errors.js';
 import type { CommandHandler } from './context.js';
 import { cursorReply, optionalDocument, optionalNumber, targetCollection } from './context.js';
+
+/**
+ * Like mongod, builds every requested index or none: when one spec fails, those built before it
+ * in this command are dropped again and never journaled. Answers how many were new.
+ */
+function buildAllOrNone(catalog: Catalog, collection: Collection, specs: Document[], log: WriteLog): number {
+  const built = new WriteLog();
+  try {
+    for (const spec of specs) {
+      if (spec.key !== undefined && Object.values(spec.key as Document).some((direction) => typeof direction === 'string' && direction !== 'hashed')) {
+        throw failure(ErrorCodes.CannotCreateIndex, `text and geo indexes are not supported by the embedded store (index ${String(spec.name)})`);
+      }
+      catalog.createIndex(collection, spec, built);
+    }
+  } catch (error) {
+    for (const op of built.ops) if (op.op === 'createIndex') collection.dropIndex(String(op.spec.name));
+    throw error;
+  }
+  for (const op of built.ops) log.record(op);
+  return built.ops.length;
+}
 
 const createIndexes: CommandHandler = async (ctx) => {
   const specs = ctx.command.indexes;
@@ -19,12 +42,7 @@ const createIndexes: CommandHandler = async (ctx) => {
   const numIndexesBefore = collection.indexes.size + 1;
   let created = 0;
   try {
-    for (const spec of specs as Document[]) {
-      if (spec.key !== undefined && Object.values(spec.key as Document).some((direction) => typeof direction === 'string' && direction !== 'hashed')) {
-        throw failure(ErrorCodes.CannotCreateIndex, `text and geo indexes are not supported by the embedded store (index ${String(spec.name)})`);
-      }
-      if (catalog.createIndex(collection, spec, log)) created += 1;
-    }
+    created = buildAllOrNone(ctx.engine.catalog, collection, specs as Document[], log);
   } finally {
     await ctx.engine.commit(log);
   }

@@ -14,7 +14,7 @@ import { handshakeCommands } from './handshake.js';
 import { indexCommands } from './indexes.js';
 import { insertCommand } from './insert.js';
 import { readCommands } from './read.js';
-import { isTransactionStatement, transactionCommands, transactionRefusal } from './transactions.js';
+import { isSnapshotRead, isTransactionStatement, snapshotReadRefusal, transactionCommands, transactionRefusal } from './transactions.js';
 import { updateCommand } from './update.js';
 
 const handlers = new Map<string, CommandHandler>(
@@ -46,6 +46,7 @@ export async function dispatchCommand(ctx: CommandContext): Promise<Document> {
       throw new MongoServerFailure(ErrorCodes.CommandNotFound, `no such command: '${name}'`);
     }
     if (isTransactionStatement(ctx.command) && !(name in transactionCommands)) throw transactionRefusal();
+    if (isSnapshotRead(ctx.command)) throw snapshotReadRefusal();
     return await handler(ctx);
   } catch (error) {
     const failure = asServerFailure(error);

@@ -16,6 +16,23 @@ export function transactionRefusal(): MongoServerFailure {
   );
 }
 
+/**
+ * Snapshot reads (`readConcern: {level: 'snapshot'}` outside a transaction, as a session
+ * started with `snapshot: true` sends) would need the same point-in-time reads: refused with
+ * the same code rather than served as plain reads that see later writes.
+ */
+export function snapshotReadRefusal(): MongoServerFailure {
+  return new MongoServerFailure(
+    ErrorCodes.IllegalOperation,
+    "Snapshot reads (readConcern level 'snapshot') are not supported by the medhub embedded store; use a MongoDB replica set (MONGO_URL) for snapshot reads",
+  );
+}
+
+export function isSnapshotRead(command: Document): boolean {
+  const readConcern: unknown = command.readConcern;
+  return readConcern !== null && typeof readConcern === 'object' && (readConcern as Document).level === 'snapshot';
+}
+
 /** True for commands that take part in a multi-document transaction. */
 export function isTransactionStatement(command: Document): boolean {
   return command.startTransaction === true || command.autocommit === false;

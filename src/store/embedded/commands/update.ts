@@ -4,7 +4,7 @@ import type { Catalog } from '../engine/catalog.js';
 import type { WriteLog } from '../engine/journal-ops.js';
 import { ErrorCodes, asServerFailure, failure } from '../errors.js';
 import { selectDocuments } from '../query/select.js';
-import { applyUpdate, buildUpsertDocument, isOperatorUpdate } from '../update/apply-update.js';
+import { applyUpdate, buildUpsertDocument, isOperatorUpdate, validateOperatorUpdate } from '../update/apply-update.js';
 import type { UpdateSpec } from '../update/apply-update.js';
 import type { CommandContext, CommandHandler } from './context.js';
 import { targetCollection } from './context.js';
@@ -17,13 +17,14 @@ interface StatementResult {
   upsertedId?: unknown;
 }
 
-export function validateUpdateSpec(update: unknown, multi: boolean): UpdateSpec {
+export function validateUpdateSpec(update: unknown, multi: boolean, arrayFilters: unknown): UpdateSpec {
   if (update === null || typeof update !== 'object') {
     throw failure(ErrorCodes.FailedToParse, 'Update argument must be either an object or an array');
   }
   if (multi && !Array.isArray(update) && !isOperatorUpdate(update as Document) && Object.keys(update).length > 0) {
     throw failure(ErrorCodes.FailedToParse, 'multi update is not supported for replacement-style update');
   }
+  if (!Array.isArray(update) && isOperatorUpdate(update as Document)) validateOperatorUpdate(update as Document, arrayFilters);
   return update as UpdateSpec;
 }
 
@@ -31,7 +32,7 @@ function runStatement(ctx: CommandContext, catalog: Catalog, statement: Document
   const name = targetCollection(ctx);
   const filter = (statement.q ?? {}) as Document;
   const multi = statement.multi === true;
-  const update = validateUpdateSpec(statement.u, multi);
+  const update = validateUpdateSpec(statement.u, multi, statement.arrayFilters);
   const collection = catalog.get(ctx.db, name);
   const matches = selectDocuments(collection, filter, { limit: multi ? 0 : 1, sort: statement.sort as Document | undefined });
   let modified = 0;

@@ -32,8 +32,9 @@ export function writeCommand(run: (ctx: CommandContext, log: WriteLog) => Docume
     try {
       reply = run(ctx, log);
     } catch (error) {
-      // Anything already applied must still reach the journal before we answer.
-      if (!log.isEmpty) await ctx.engine.commit(log);
+      // Anything already applied must still reach the journal before we answer, and an error
+      // with nothing to journal (E11000) may rest on another client's write not yet durable.
+      await ctx.engine.commit(log);
       throw error;
     }
     await ctx.engine.commit(log, retry, reply);

@@ -199,6 +199,23 @@ export class Catalog {
     }
   }
 
+  /**
+   * Whether a journal record (one command's ops) patches a document, or a field of it, that is
+   * not there: it was written after a write that recovery does not have.
+   */
+  dependsOnMissingDocument(ops: readonly JournalOp[]): boolean {
+    const writtenHere = new Set<string>();
+    for (const op of ops) {
+      if (op.op === 'insert' || op.op === 'replace') writtenHere.add(`${op.ns}\0${idKeyOf(op.doc)}`);
+      if (op.op !== 'patch') continue;
+      const id = idKeyOf({ _id: op.id });
+      if (writtenHere.has(`${op.ns}\0${id}`)) continue;
+      const previous = this.collections.get(op.ns)?.documents.get(id);
+      if (previous === undefined || Object.keys(op.set).some((field) => !Object.hasOwn(previous, field))) return true;
+    }
+    return false;
+  }
+
   private replayTarget(ns: string): Collection {
     const [db, name] = namespaceParts(ns);
     return this.get(db, name) ?? this.createQuietly(db, name, {});

@@ -66,6 +66,11 @@ export class Engine {
     return this.connectionCounter;
   }
 
+  /** Whether a journal record builds on a document that replay so far has not produced. */
+  dependsOnLostWrite(ops: readonly JournalOp[]): boolean {
+    return this.catalog.dependsOnMissingDocument(ops);
+  }
+
   /** Replays one persisted operation into memory. */
   replay(op: JournalOp): void {
     if (op.op === 'retryableWrite') this.retryableWrites.restore(op);
@@ -80,10 +85,25 @@ export class Engine {
     if (retry !== undefined && reply !== undefined) {
       log.record(this.retryableWrites.journalOp(retry.session, retry.txnNumber, reply));
     }
-    const durable = log.isEmpty || this.persistence === undefined ? Promise.resolve() : this.persistence.append(log.ops);
+    const durable = this.durability(log);
     if (retry !== undefined && reply !== undefined) this.retryableWrites.remember(retry.session, retry.txnNumber, reply, durable);
     if (this.persistence?.shouldCompact === true) void this.compact();
     return durable;
+  }
+
+  /**
+   * A command that journals nothing still answers after every write before it is durable: its
+   * reply (no match, a no-op, E11000) may rest on another client's write that is applied in
+   * memory but still waiting for its sync — mongod too makes such a write wait for the latest
+   * write before it. Costs nothing when no write is pending.
+   */
+  private durability(log: WriteLog): Promise<void> {
+    return log.isEmpty ? this.barrier() : (this.persistence?.append(log.ops) ?? Promise.resolve());
+  }
+
+  /** Resolves once every write committed so far is durable (see `durability`). */
+  barrier(): Promise<void> {
+    return this.persistence?.barrier() ?? Promise.resolve();
   }
 
   async compact(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * TTL monitor: like mongod's (every 60 s by default), removes documents whose indexed date
- * plus `expireAfterSeconds` lies in the past. Only single-field indexes expire documents; for
- * an array of dates the earliest counts; documents without a date never expire.
+ * plus `expireAfterSeconds` lies in the past. Only single-field indexes expire documents, and
+ * only those the index holds (its partial filter matches); for an array of dates the earliest
+ * counts; documents without a date never expire.
  */
 import type { Document } from 'bson';
 import type { Engine } from './engine.js';
@@ -27,7 +28,8 @@ export async function sweepExpiredDocuments(engine: Engine, now = Date.now()): P
       const ttlMs = index.expireAfterSeconds * 1000;
       const expired = [...collection.documents.values()].filter((doc) => {
         const date = earliestDate(doc, field.parts);
-        return date !== undefined && date + ttlMs <= now;
+        // Only documents the index holds expire (a partial filter or sparse may leave some out).
+        return date !== undefined && date + ttlMs <= now && index.keysOf(doc).length > 0;
       });
       for (const doc of expired) {
         if (collection.documents.has(engine.catalog.idKey(doc))) {

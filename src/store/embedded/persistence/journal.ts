@@ -7,12 +7,19 @@
  * previous batch's sync to finish: a sync started after a write completed makes that write
  * durable (POSIX fdatasync), whatever other syncs are doing. Batches arriving while the limit
  * is reached join the next sync.
+ *
+ * A journal opened by compaction follows the previous generation: nothing in it is acknowledged
+ * before everything written to the previous file is durable (and the new file's directory entry
+ * too). Its own fdatasync says nothing about the other file, and a write here may build on one
+ * there (a patch of a document inserted just before the switch): acknowledged alone, it could
+ * survive a power cut without the write it depends on.
  */
 import { closeSync, fdatasync, fstatSync, openSync, writeSync } from 'node:fs';
 import type { JournalOp } from '../engine/journal-ops.js';
 import { RecordBatch } from './record-batch.js';
 
 const MAX_SYNCS_IN_FLIGHT = 2;
+const SETTLED: Promise<void> = Promise.resolve();
 
 interface Waiter {
   resolve: () => void;
@@ -33,6 +40,10 @@ export class Journal {
   private idleWaiters: Array<() => void> = [];
   private failure: Error | undefined;
   private bytes: number;
+  /** The latest append's durability: every earlier append is durable once it is. */
+  private lastAppend: Promise<void> = SETTLED;
+  /** Resolves once everything before this journal is durable; cleared then (see the header). */
+  private predecessor: Promise<void> | undefined;
 
   private constructor(path: string, generation: number, fd: number) {
     this.path = path;
@@ -41,8 +52,15 @@ export class Journal {
     this.bytes = fstatSync(fd).size;
   }
 
-  static async open(path: string, generation: number): Promise<Journal> {
-    return new Journal(path, generation, openSync(path, 'a'));
+  /**
+   * Opens (creating it if need be) the journal file. `predecessor`, called once the file exists:
+   * what must be durable before anything written here is acknowledged; when it fails, so does
+   * this journal.
+   */
+  static open(path: string, generation: number, predecessor?: () => Promise<void>): Journal {
+    const journal = new Journal(path, generation, openSync(path, 'a'));
+    if (predecessor !== undefined) journal.follow(predecessor());
+    return journal;
   }
 
   /** Bytes written or queued; drives compaction. */
@@ -62,6 +80,7 @@ export class Journal {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const durable = new Promise<void>((resolve, reject) => this.pendingWaiters.push({ resolve, reject }));
+    this.lastAppend = durable;
     if (!this.writeScheduled) {
       this.writeScheduled = true;
       // Yield once so that every write arriving in this turn joins the batch.
@@ -70,7 +89,18 @@ export class Journal {
     return durable;
   }
 
-  /** Waits until everything appended so far is durable. */
+  /**
+   * Resolves once everything appended so far — here and in earlier generations — is durable;
+   * at once when nothing is pending. For a reply that journals nothing but may depend on
+   * another client's write that is applied in memory and still waiting for its sync.
+   */
+  barrier(): Promise<void> {
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (!this.isIdle()) return this.lastAppend;
+    return this.predecessor ?? SETTLED;
+  }
+
+  /** Waits until everything appended so far is durable (or failed). */
   drain(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
@@ -111,14 +141,36 @@ export class Journal {
     this.writtenWaiters = [];
     this.syncsInFlight += 1;
     fdatasync(this.fd, (error) => {
-      this.syncsInFlight -= 1;
-      // After another sync failed, an earlier batch may be missing from the file: a later sync
-      // must not acknowledge writes that recovery would cut off with it.
-      if (error !== null || this.failure !== undefined) return this.fail(error ?? this.failure, covered);
-      for (const waiter of covered) waiter.resolve();
-      this.startSyncIfPossible();
-      this.notifyIfIdle();
+      const predecessor = this.predecessor;
+      if (error !== null || predecessor === undefined) return this.finishSync(covered, error ?? undefined);
+      // The slot stays taken meanwhile: batches written in the meantime join the next sync.
+      predecessor.then(
+        () => this.finishSync(covered, undefined),
+        (failure: unknown) => this.finishSync(covered, failure),
+      );
     });
+  }
+
+  private finishSync(covered: Waiter[], error: unknown): void {
+    this.syncsInFlight -= 1;
+    // After another sync failed, an earlier batch may be missing from the file: a later sync
+    // must not acknowledge writes that recovery would cut off with it.
+    if (error !== undefined || this.failure !== undefined) return this.fail(error ?? this.failure, covered);
+    for (const waiter of covered) waiter.resolve();
+    this.startSyncIfPossible();
+    this.notifyIfIdle();
+  }
+
+  private follow(predecessor: Promise<void>): void {
+    this.predecessor = predecessor;
+    predecessor.then(
+      () => {
+        // From now on a sync acknowledges at once, with no promise in between.
+        if (this.predecessor === predecessor) this.predecessor = undefined;
+      },
+      // Writes here may build on the ones that failed there: refuse them too.
+      (error: unknown) => this.fail(error, []),
+    );
   }
 
   /** Like mongod, a failed journal write is fatal for durability: refuse further writes. */

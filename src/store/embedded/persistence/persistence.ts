@@ -10,7 +10,7 @@ import type { StoreLogger } from '../logger.js';
 import { Journal } from './journal.js';
 import { DataDirectoryLock } from './lock-file.js';
 import { decodeRecords } from './records.js';
-import { readSnapshot, writeSnapshot } from './snapshot.js';
+import { readSnapshot, syncDirectory, writeSnapshot } from './snapshot.js';
 
 const JOURNAL_PATTERN = /^journal-(\d+)\.log$/;
 
@@ -25,6 +25,59 @@ async function journalGenerations(dataDir: string): Promise<number[]> {
     .filter((generation): generation is string => generation !== undefined)
     .map(Number)
     .sort((a, b) => a - b);
+}
+
+interface ReplayResult {
+  replayed: number;
+  lastGeneration: number;
+}
+
+/**
+ * Replays the journals after the snapshot's generation. Nothing in a generation is acknowledged
+ * before the previous one is wholly durable (journal.ts), so when a record of a later
+ * generation builds on a write recovery does not have, the previous generation lost writes in a
+ * crash and nothing from that record on was ever acknowledged: replay stops there, cuts the
+ * journal at that record and removes later generations (appends must not land after records
+ * that would stop every later recovery). In the first generation such a record means damage,
+ * not a crash: recovery refuses to start, as `apply` does.
+ */
+async function replayJournals(
+  { dataDir, logger }: PersistenceOptions,
+  covered: number,
+  apply: (op: JournalOp) => void,
+  dependsOnLostWrite: (ops: JournalOp[]) => boolean,
+): Promise<ReplayResult> {
+  let replayed = 0;
+  let lastGeneration = covered;
+  let cutAt: number | undefined;
+  for (const generation of await journalGenerations(dataDir)) {
+    const path = join(dataDir, journalName(generation));
+    if (generation <= covered || cutAt !== undefined) {
+      // Covered: left over from a compaction interrupted after the snapshot was renamed into place.
+      await unlink(path);
+      continue;
+    }
+    const buffer = await readFile(path);
+    const { records, validLength, ends } = decodeRecords(buffer);
+    if (validLength < buffer.length) {
+      logger.warn({ path, validLength, fileLength: buffer.length }, 'truncating torn journal tail');
+      await truncate(path, validLength);
+    }
+    const laterGeneration = lastGeneration > covered;
+    for (let index = 0; index < records.length && cutAt === undefined; index++) {
+      const ops = (records[index] as { ops: JournalOp[] }).ops;
+      if (laterGeneration && dependsOnLostWrite(ops)) {
+        cutAt = index === 0 ? 0 : (ends[index - 1] as number);
+        logger.warn({ path, offset: cutAt, droppedRecords: records.length - index }, 'journal replay stopped at a record that builds on a write lost in a crash (never acknowledged)');
+        await truncate(path, cutAt);
+        break;
+      }
+      for (const op of ops) apply(op);
+      replayed += 1;
+    }
+    lastGeneration = generation;
+  }
+  return { replayed, lastGeneration };
 }
 
 export interface PersistenceOptions {
@@ -54,8 +107,11 @@ export class Persistence {
     this.snapshotBytes = snapshotBytes;
   }
 
-  /** Locks the directory and replays snapshot then journals through `apply`. */
-  static async open(options: PersistenceOptions, apply: (op: JournalOp) => void): Promise<Persistence> {
+  /**
+   * Locks the directory and replays snapshot then journals through `apply`. `dependsOnLostWrite`
+   * tells a record that builds on a document recovery does not have (see `replayJournals`).
+   */
+  static async open(options: PersistenceOptions, apply: (op: JournalOp) => void, dependsOnLostWrite: (ops: JournalOp[]) => boolean = () => false): Promise<Persistence> {
     const { dataDir, logger } = options;
     await mkdir(dataDir, { recursive: true });
     const lock = await DataDirectoryLock.acquire(dataDir);
@@ -63,26 +119,11 @@ export class Persistence {
       const snapshot = await readSnapshot(dataDir);
       const covered = snapshot?.coversGeneration ?? 0;
       for (const op of snapshot?.ops ?? []) apply(op);
-      let replayed = 0;
-      let lastGeneration = covered;
-      for (const generation of await journalGenerations(dataDir)) {
-        const path = join(dataDir, journalName(generation));
-        if (generation <= covered) {
-          // Left over from a compaction interrupted after the snapshot was renamed into place.
-          await unlink(path);
-          continue;
-        }
-        const buffer = await readFile(path);
-        const { records, validLength } = decodeRecords(buffer);
-        if (validLength < buffer.length) {
-          logger.warn({ path, validLength, fileLength: buffer.length }, 'truncating torn journal tail');
-          await truncate(path, validLength);
-        }
-        for (const record of records) for (const op of record.ops as JournalOp[]) apply(op);
-        replayed += records.length;
-        lastGeneration = generation;
-      }
-      const journal = await Journal.open(join(dataDir, journalName(Math.max(lastGeneration, covered + 1))), Math.max(lastGeneration, covered + 1));
+      const { replayed, lastGeneration } = await replayJournals(options, covered, apply, dependsOnLostWrite);
+      const generation = Math.max(lastGeneration, covered + 1);
+      const journal = Journal.open(join(dataDir, journalName(generation)), generation);
+      // The file may be new: its directory entry must be durable before anything in it is.
+      await syncDirectory(dataDir);
       logger.info({ dataDir, snapshotOps: snapshot?.ops.length ?? 0, journalRecords: replayed }, 'embedded store recovered');
       return new Persistence(options, lock, journal, snapshot?.bytes ?? 0);
     } catch (error) {
@@ -93,6 +134,11 @@ export class Persistence {
 
   append(ops: JournalOp[]): Promise<void> {
     return this.journal.append(ops);
+  }
+
+  /** Resolves once everything appended so far is durable; at once when nothing is pending. */
+  barrier(): Promise<void> {
+    return this.journal.barrier();
   }
 
   get shouldCompact(): boolean {
@@ -118,14 +164,20 @@ export class Persistence {
   }
 
   private async runCompaction(capture: () => JournalOp[]): Promise<void> {
+    const { dataDir } = this.options;
     const previous = this.journal;
-    const next = await Journal.open(join(this.options.dataDir, journalName(previous.generation + 1)), previous.generation + 1);
+    const generation = previous.generation + 1;
+    // The previous journal's barrier is taken in the same turn as the switch, so it covers
+    // every append made there; the directory is synced once the new file exists.
+    const next = Journal.open(join(dataDir, journalName(generation)), generation, async () => {
+      await Promise.all([previous.barrier(), syncDirectory(dataDir)]);
+    });
     this.journal = next;
     const ops = capture();
     await previous.close();
-    this.snapshotBytes = await writeSnapshot(this.options.dataDir, previous.generation, ops);
-    for (const generation of await journalGenerations(this.options.dataDir)) {
-      if (generation <= previous.generation) await unlink(join(this.options.dataDir, journalName(generation)));
+    this.snapshotBytes = await writeSnapshot(dataDir, previous.generation, ops);
+    for (const old of await journalGenerations(dataDir)) {
+      if (old <= previous.generation) await unlink(join(dataDir, journalName(old)));
     }
   }
 }

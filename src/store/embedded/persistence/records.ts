@@ -23,10 +23,13 @@ export interface DecodedRecords {
   records: Document[];
   /** Byte length of the valid prefix; anything after it is a torn or corrupt tail. */
   validLength: number;
+  /** Where each record ends (the offset just past it). */
+  ends: number[];
 }
 
 export function decodeRecords(buffer: Buffer): DecodedRecords {
   const records: Document[] = [];
+  const ends: number[] = [];
   let offset = 0;
   while (offset + FRAME_HEADER <= buffer.length) {
     const length = buffer.readUInt32LE(offset);
@@ -36,7 +39,8 @@ export function decodeRecords(buffer: Buffer): DecodedRecords {
     const body = buffer.subarray(offset + FRAME_HEADER, end);
     if (crc32(body) !== checksum) break;
     records.push(deserialize(body, DESERIALIZE_OPTIONS));
+    ends.push(end);
     offset = end;
   }
-  return { records, validLength: offset };
+  return { records, validLength: offset, ends };
 }

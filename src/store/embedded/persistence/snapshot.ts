@@ -37,7 +37,8 @@ export async function readSnapshot(dataDir: string): Promise<SnapshotContents | 
   return { coversGeneration: Number(header.generation), ops, bytes: buffer.length };
 }
 
-async function syncDirectory(dataDir: string): Promise<void> {
+/** Makes the directory's entries (a new or renamed file) durable. */
+export async function syncDirectory(dataDir: string): Promise<void> {
   const handle = await open(dataDir, 'r');
   try {
     await handle.sync();

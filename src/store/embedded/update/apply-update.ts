@@ -7,7 +7,8 @@ import type { Document } from 'bson';
 import { Aggregator } from 'mingo/aggregator';
 import { ObjectId } from 'bson';
 import { cloneValue } from '../bson/clone.js';
-import { formatValue } from '../bson/format.js';
+import { formatDocument, formatValue } from '../bson/format.js';
+import { bsonTypeAlias } from '../bson/values.js';
 import { valuesEqual } from '../bson/compare.js';
 import { ErrorCodes, failure } from '../errors.js';
 import { mingoOptions } from '../query/matcher.js';
@@ -66,11 +67,55 @@ function planChanges(update: Document): PlannedChange[] {
     }
     for (const [path, operand] of Object.entries(fields as Document)) {
       if (path === '') throw failure(ErrorCodes.EmptyFieldName, 'An empty update path is not valid.');
+      checkOperand(operator, path, operand);
       changes.push({ operator, path, operand });
     }
   }
   checkConflicts(changes);
   return changes.sort((a, b) => comparePaths(a.path, b.path));
+}
+
+/** The operand checks mongod makes while parsing, before it looks for conflicting paths. */
+function checkOperand(operator: string, path: string, operand: unknown): void {
+  if (operator === '$rename') checkRenameTarget(path, operand);
+  else if (operator === '$currentDate') checkCurrentDateOperand(operand);
+}
+
+function checkRenameTarget(from: string, to: unknown): void {
+  const spec = `${from}: ${formatValue(to)}`;
+  if (typeof to !== 'string' || to === '') throw failure(ErrorCodes.BadValue, `The 'to' field for $rename must be a string: ${spec}`);
+  if (to === from) throw failure(ErrorCodes.BadValue, `The source and target field for $rename must differ: ${spec}`);
+  if (to.startsWith(`${from}.`) || from.startsWith(`${to}.`)) {
+    throw failure(ErrorCodes.BadValue, `The source and target field for $rename must not be on the same path: ${spec}`);
+  }
+}
+
+function checkCurrentDateOperand(operand: unknown): void {
+  if (typeof operand === 'boolean') return;
+  if (operand === null || typeof operand !== 'object' || Array.isArray(operand)) {
+    throw failure(ErrorCodes.BadValue, `${bsonTypeAlias(operand)} is not valid type for $currentDate. Please use a boolean ('true') or a $type expression ({$type: 'timestamp/date'}).`);
+  }
+  for (const [key, value] of Object.entries(operand as Document)) {
+    if (key !== '$type') throw failure(ErrorCodes.BadValue, `Unrecognized $currentDate option: ${key}`);
+    if (value !== 'date' && value !== 'timestamp') {
+      throw failure(ErrorCodes.BadValue, "The '$type' string field is required to be 'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}");
+    }
+  }
+}
+
+/**
+ * What mongod checks before it touches a document, so that an update matching nothing is
+ * refused as well: unknown modifiers, bad operands, conflicting paths, and array filters whose
+ * identifier no path uses (FailedToParse).
+ */
+export function validateOperatorUpdate(update: Document, arrayFilters: unknown): void {
+  const changes = planChanges(update);
+  const used = new Set(changes.flatMap((change) => [...change.path.matchAll(/\$\[(\w+)\]/g)].map((match) => match[1])));
+  for (const identifier of compileArrayFilters(arrayFilters).keys()) {
+    if (!used.has(identifier)) {
+      throw failure(ErrorCodes.FailedToParse, `The array filter for identifier '${identifier}' was not used in the update ${formatDocument(update)}`);
+    }
+  }
 }
 
 function checkConflicts(changes: PlannedChange[]): void {
@@ -91,8 +136,7 @@ function checkConflicts(changes: PlannedChange[]): void {
   }
 }
 
-function applyRename(doc: Document, from: string, to: unknown): void {
-  if (typeof to !== 'string' || to === '') throw failure(ErrorCodes.BadValue, 'The \'to\' field for $rename must be a string');
+function applyRename(doc: Document, from: string, to: string): void {
   const source = locate(doc, from.split('.'), false);
   if (source === undefined || Array.isArray(source.container)) return;
   const value = readSlot(source);
@@ -112,7 +156,7 @@ function applyOperators(original: Document, update: Document, options: UpdateOpt
   const positional = { filter: options.filter, arrayFilters: compileArrayFilters(options.arrayFilters) };
   for (const change of changes) {
     if (change.operator === '$rename') {
-      applyRename(doc, change.path, change.operand);
+      applyRename(doc, change.path, change.operand as string);
       continue;
     }
     const apply = fieldOperators[change.operator];

@@ -57,28 +57,36 @@ function integralBigInt(value: NumericOperand): bigint | undefined {
   return undefined;
 }
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Undefined when an integral (long) result does not fit in an int64: mongod refuses it. */
 function combine(
   a: NumericOperand,
   b: NumericOperand,
   decimal: (x: ScaledDecimal, y: ScaledDecimal) => ScaledDecimal,
   bigint: (x: bigint, y: bigint) => bigint,
   double: (x: number, y: number) => number,
-): NumericOperand {
+): NumericOperand | undefined {
   if (isDecimal(a) || isDecimal(b)) return decimalResult(a, b, decimal);
   if (isLong(a) || isLong(b)) {
     const left = integralBigInt(a);
     const right = integralBigInt(b);
-    if (left !== undefined && right !== undefined) return Long.fromBigInt(bigint(left, right));
-    return double(Number(a.toString()), Number(b.toString()));
+    if (left === undefined || right === undefined) return double(Number(a.toString()), Number(b.toString()));
+    const result = bigint(left, right);
+    // Long.fromBigInt would silently wrap around.
+    return result < INT64_MIN || result > INT64_MAX ? undefined : Long.fromBigInt(result);
   }
   return double(a as number, b as number);
 }
 
-export function addNumbers(a: NumericOperand, b: NumericOperand): NumericOperand {
+/** `a + b` in mongod's result type; undefined when a long result overflows. */
+export function addNumbers(a: NumericOperand, b: NumericOperand): NumericOperand | undefined {
   return combine(a, b, addScaled, (x, y) => x + y, (x, y) => x + y);
 }
 
-export function multiplyNumbers(a: NumericOperand, b: NumericOperand): NumericOperand {
+/** `a * b` in mongod's result type; undefined when a long result overflows. */
+export function multiplyNumbers(a: NumericOperand, b: NumericOperand): NumericOperand | undefined {
   return combine(a, b, multiplyScaled, (x, y) => x * y, (x, y) => x * y);
 }
 

@@ -58,7 +58,13 @@ function requireNumericOperand(name: string, parts: string[], operand: unknown):
   return operand as NumericOperand;
 }
 
-function arithmetic(name: '$inc' | '$mul', combine: (a: NumericOperand, b: NumericOperand) => NumericOperand): FieldOperator {
+/** The current value as mongod's overflow message shows it: `(NumberLong)9223372036854775807`. */
+function typedText(value: NumericOperand): string {
+  if (value instanceof Long) return `(NumberLong)${value.toString()}`;
+  return Number.isInteger(value) ? `(NumberInt)${String(value)}` : formatValue(value);
+}
+
+function arithmetic(name: '$inc' | '$mul', combine: (a: NumericOperand, b: NumericOperand) => NumericOperand | undefined): FieldOperator {
   return (ctx, parts, operand) => {
     const amount = requireNumericOperand(name, parts, operand);
     const slot = locate(ctx.doc, parts, true);
@@ -75,7 +81,14 @@ function arithmetic(name: '$inc' | '$mul', combine: (a: NumericOperand, b: Numer
         `Cannot apply ${name} to a value of non-numeric type. ${idText(ctx)} has the field '${slot.field}' of non-numeric type ${bsonTypeAlias(current)}`,
       );
     }
-    assign(slot.container, slot.field, combine(current as NumericOperand, amount));
+    const result = combine(current as NumericOperand, amount);
+    if (result === undefined) {
+      throw failure(
+        ErrorCodes.BadValue,
+        `Failed to apply ${name} operations to current value (${typedText(current as NumericOperand)}) for document {_id: ${formatValue(ctx.doc._id)}}`,
+      );
+    }
+    assign(slot.container, slot.field, result);
   };
 }
 
