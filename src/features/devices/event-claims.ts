@@ -5,8 +5,9 @@
  * unprocessed with no valid claim — the device resending it, or the recovery sweep for a device
  * that never does (it lost its outbox, or was unplugged) — takes the claim in one atomic update
  * and runs them. So effects run once however many instances hear the event, and an instance
- * that died between storing an event and acting on it delays those effects by CLAIM_MS at most,
- * never loses them.
+ * that died between storing an event and acting on it delays those effects by about a minute
+ * (the claim, then the sweep's cadence), never loses them. Effects that run long keep extending
+ * their claim (event-effects.ts).
  */
 import type { Collection, Document, Filter } from 'mongodb';
 import type { Model } from 'mongoose';
@@ -17,6 +18,8 @@ import type { DeviceEventDoc } from './models.js';
 export const CLAIM_MS = 30_000;
 /** Claims taken after the first before the sweep gives an event up (and says so): ~10 minutes of sweeps. */
 export const MAX_RECLAIMS = 20;
+
+export type UnclaimedEvent = Pick<DeviceEventDoc, '_id' | 'deviceId' | 'eventId' | 'type' | 'receivedAt'>;
 
 /** Raw collection: the filters below are the store's, mongoose's casting adds nothing to them. */
 type Raw = Document;
@@ -42,10 +45,24 @@ export function createEventClaims(DeviceEvent: Model<DeviceEventDoc>, clock: Clo
     /** Claims one event the sweep found; null when someone else took it meanwhile. */
     claimById: (id: DeviceEventDoc['_id']): Promise<DeviceEventDoc | null> => claim({ _id: id }),
 
-    /** Unprocessed events free to claim, oldest first (served by the `{processed}` partial index). */
-    async unclaimedEvents(limit: number): Promise<Array<Pick<DeviceEventDoc, '_id' | 'deviceId' | 'eventId'>>> {
-      const found = await events.find(unclaimed(), { projection: { deviceId: 1, eventId: 1, receivedAt: 1 } }).sort({ receivedAt: 1 }).limit(limit).toArray();
-      return found as unknown as Array<Pick<DeviceEventDoc, '_id' | 'deviceId' | 'eventId'>>;
+    /**
+     * Unprocessed events free to claim (of one type, if given), oldest first (served by the
+     * `{processed}` partial index): those received within `windowMs`, and those older (`stale`).
+     */
+    async unclaimedEvents(limit: number, windowMs: number, type?: string): Promise<{ recent: UnclaimedEvent[]; stale: UnclaimedEvent[] }> {
+      const found = (await events.find({ ...unclaimed(), ...(type === undefined ? {} : { type }) }, { projection: { deviceId: 1, eventId: 1, type: 1, receivedAt: 1 } }).sort({ receivedAt: 1 }).limit(limit).toArray()) as UnclaimedEvent[];
+      const since = clock.now().getTime() - windowMs;
+      return { recent: found.filter((e) => e.receivedAt.getTime() >= since), stale: found.filter((e) => e.receivedAt.getTime() < since) };
+    },
+
+    /** Claims of events whose effects still run, extended from now (only while unprocessed). */
+    async extend(ids: Array<DeviceEventDoc['_id']>): Promise<void> {
+      await events.updateMany({ _id: { $in: ids }, processed: false }, { $set: { claimedUntil: claimUntil() } });
+    },
+
+    /** Events the sweep gives up: never claimable again (they stay unprocessed, for the record). */
+    async abandon(ids: Array<DeviceEventDoc['_id']>): Promise<void> {
+      await events.updateMany({ _id: { $in: ids }, processed: false }, { $set: { reclaims: MAX_RECLAIMS } });
     },
 
     /** Effects failed: the next resend (or sweep) may run them at once. Best effort — the claim lapses anyway. */

@@ -12,10 +12,11 @@
 import { AppError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
-import type { CommandDoc, CommandState, DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
-import type { DeviceDirectory, DeviceIdentity } from './directory.js';
+import type { CommandDoc, CommandState, DeviceDoc, DeviceModels } from './models.js';
+import type { DeviceDirectory } from './directory.js';
 import type { DeviceRealtime } from './realtime.js';
-import { createEventClaims, MAX_RECLAIMS } from './event-claims.js';
+import { createEventClaims } from './event-claims.js';
+import { createEventEffects, type EventListener } from './event-effects.js';
 import { HEARTBEAT_GATHER_MS } from './heartbeat-queue.js';
 import { createWriteBatches, type HistoryPolicy } from './write-batches.js';
 
@@ -53,7 +54,7 @@ export interface AckPayload {
   error?: Record<string, unknown>;
 }
 
-export type EventListener = (device: DeviceIdentity, event: DeviceEventDoc) => void | Promise<void>;
+export type { EventListener };
 /** `previous` is the device as it was before this heartbeat (so listeners can act on a change); `heartbeat`: its device time and when the hub received it. */
 export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc, heartbeat: { at: Date; receivedAt: Date }) => void | Promise<void>;
 
@@ -97,68 +98,20 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
   const pace = { minMs: Math.min(HEARTBEAT_GATHER_MS, options.heartbeatMaxPauseMs), maxMs: options.heartbeatMaxPauseMs };
   const { writeEvent, markProcessed, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
   const claims = createEventClaims(models.DeviceEvent, clock);
-  const eventListeners: EventListener[] = [];
+  const effects = createEventEffects({ claims, realtime, markProcessed, log });
   const heartbeatListeners: HeartbeatListener[] = [];
-
-  /**
-   * Events of this instance whose effects are running or whose mark is not yet written, by
-   * `deviceId eventId`: a resend meanwhile waits for the effects instead of running them again.
-   */
-  const processing = new Map<string, Promise<void>>();
-
-  /**
-   * What a stored event sets off, by whoever holds its claim: caregivers told, then the
-   * listeners; then it is marked processed (not awaited by the caller: once acknowledged, the
-   * device does not send it again). Should they fail, the claim is released so that the
-   * device's resend runs them at once.
-   */
-  function processEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
-    const key = `${event.deviceId} ${event.eventId}`;
-    const effects = (async () => {
-      realtime.event(device, event);
-      for (const listener of eventListeners) await listener(device, event);
-    })();
-    processing.set(key, effects);
-    // Forgotten once the mark is written (or the effects failed: a resend then runs them again).
-    void effects
-      .then(
-        () => markProcessed(event._id).catch((error: unknown) => log.warn({ err: error, eventId: event.eventId }, 'could not mark an event processed')),
-        () => released(event), // the caller reports the failure
-      )
-      .finally(() => {
-        if (processing.get(key) === effects) processing.delete(key);
-      });
-    return effects;
-  }
-
-  async function released(event: DeviceEventDoc): Promise<void> {
-    if ((event.reclaims ?? 0) >= MAX_RECLAIMS) {
-      log.error({ eventId: event.eventId, deviceId: event.deviceId, type: event.type, claims: event.reclaims }, 'gave up acting on a stored device event: its effects failed every time');
-    }
-    await claims.release(event._id).catch((error: unknown) => log.warn({ err: error, eventId: event.eventId }, 'could not release the claim on an event (it lapses)'));
-  }
-
-  /**
-   * A resend: its first arrival's effects, if they are still running here, or never ran and no
-   * other instance holds them (one that does acts on it, or lapses and leaves it to the sweep).
-   */
-  async function processResend(deviceId: string, eventId: string): Promise<void> {
-    const running = processing.get(`${deviceId} ${eventId}`);
-    if (running) return running;
-    const pending = await claims.claimResent(deviceId, eventId);
-    if (pending) await processEvent(stampOf(pending), pending);
-  }
 
   return {
     /** Writes waiting heartbeats now (the hub is closing), and later ones at once. */
-    close: closeHeartbeats,
+    close(): Promise<void> {
+      effects.close();
+      return closeHeartbeats();
+    },
     /** The device disconnected: a heartbeat of its still waiting would call it online again. */
     disconnected: dropWaitingHeartbeat,
 
     /** Other features (doses, alerts) react to stored events here. */
-    onEvent(listener: EventListener): void {
-      eventListeners.push(listener);
-    },
+    onEvent: effects.onEvent,
 
     /** Other features (alerts: battery.low) react to a stored heartbeat, with the device's updated status. */
     onHeartbeat(listener: HeartbeatListener): void {
@@ -211,36 +164,17 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
         doc: { deviceId, eventId: payload.eventId, type: payload.type, at: new Date(payload.at), receivedAt: now, via, payload, claimedUntil: claims.initialClaim() },
       });
       if (stored) {
-        await processEvent(device, stored);
+        await effects.run(device, stored);
         return true;
       }
       // A resend. If its first arrival was stored but the hub failed before its effects ran (so the
       // device got no ack and sent it again), they run now.
-      await processResend(deviceId, payload.eventId);
+      await effects.resend(deviceId, payload.eventId);
       return false;
     },
 
-    /**
-     * The recovery sweep: events stored but never acted on, whose claim has lapsed — the instance
-     * that stored them died, or their effects failed and the device never resent them. Acts on
-     * them oldest first, one at a time; returns how many it acted on.
-     */
-    async recoverUnprocessed(limit = 100): Promise<number> {
-      let recovered = 0;
-      for (const { _id, deviceId, eventId } of await claims.unclaimedEvents(limit)) {
-        if (processing.has(`${deviceId} ${eventId}`)) continue;
-        const event = await claims.claimById(_id);
-        if (!event) continue;
-        try {
-          await processEvent(stampOf(event), event);
-          recovered += 1;
-        } catch (error) {
-          log.warn({ err: error, eventId, deviceId }, 'could not act on a stored device event; the sweep tries again');
-        }
-      }
-      if (recovered) log.info({ recovered }, 'acted on stored device events that had not been');
-      return recovered;
-    },
+    /** The recovery sweep for events stored but never acted on (event-effects.ts); how many it acted on. */
+    recoverUnprocessed: effects.recover,
 
     async status(deviceId: string, payload: StatusPayload): Promise<void> {
       // The connection itself tells presence (see presence.ts); status messages add the connection id,
@@ -276,7 +210,3 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
 
 export type Ingest = ReturnType<typeof createIngest>;
 
-/** Who an event is for, as it was stamped when stored: its effects follow that, even if the device has moved since. */
-function stampOf(event: DeviceEventDoc): DeviceIdentity {
-  return { _id: event.deviceId, organisationId: event.organisationId, patientId: event.patientId ?? null };
-}
