@@ -110,16 +110,24 @@ const alertSchema = new Schema(
     details: { type: Schema.Types.Mixed, default: {} },
     /** Each time a new occurrence of the cause re-activated it while acknowledged, oldest first. */
     reactivations: { type: [reactivationSchema], default: [] },
+    /**
+     * help.requested and device.jam only: the eventIds of the latest repeats it absorbed without
+     * counting them (while active), so that one run again later never re-activates it (reactivate.ts).
+     * Absent on other alerts. Not part of the alert's view.
+     */
+    absorbedEventIds: { type: [String], default: undefined },
     /** The alert this one took over from (dose.missed after the same dose's dose.late), or null. */
     follows: { type: Schema.Types.ObjectId, default: null },
   },
   { timestamps: true },
 );
 alertSchema.index({ cause: 1 }, { unique: true, partialFilterExpression: { open: true } });
-// A plain index on cause too, for finding the open alert of causes (raise, resolveCause): the embedded
-// store's planner uses no partial index, and without this one it scans every alert ever raised, for
-// every cause asked (a sweep asks for hundreds). Descending only because MongoDB refuses a second index
-// with the same key pattern; there the partial index answers, and this one costs an entry per alert.
+// The open alert of causes is asked as {cause, open: true} (open-alerts.ts, resolveCause): the partial
+// index answers it, on MongoDB and on the embedded store (whose planner uses a partial index for a
+// filter that pins its partial filter's equalities). A plain index on cause too, for the alerts of a
+// cause open or resolved (a dose.missed's predecessor, succession.ts), which the partial index cannot
+// answer: without it, a scan of every alert ever raised. Descending only because MongoDB refuses a
+// second index with the same key pattern.
 alertSchema.index({ cause: -1 });
 alertSchema.index({ status: 1, nextEscalationAt: 1 });
 alertSchema.index({ organisationId: 1, patientId: 1 });

@@ -9,6 +9,7 @@ import type { IdentityModels, PatientDoc } from '../identity/models.js';
 import type { AlertDelivery, AlertMessage, PlannedNotification } from './delivery.js';
 import type { AlertDoc } from './models.js';
 import { planTiers } from './plan.js';
+import type { AlertReaders } from './readers.js';
 import type { RecipientLookup } from './recipients.js';
 import { initialsOf } from './views.js';
 
@@ -21,6 +22,8 @@ export interface TierNotice {
   /**
    * Users told on the socket as well when the tiers do not name them: whoever acknowledged an alert
    * that is now re-activated hears of it even when their tier is above the one it starts at again.
+   * Only those who may still read the alert (readers.ts): an account disabled, moved to another
+   * organisation or no longer on the patient's care team is told nothing.
    */
   alsoTell?: string[];
 }
@@ -43,6 +46,7 @@ export function messageOf(alert: AlertDoc, patientName: string | null | undefine
 
 interface Deps {
   recipients: RecipientLookup;
+  readers: AlertReaders;
   delivery: AlertDelivery;
   Patient: IdentityModels['Patient'];
 }
@@ -53,7 +57,7 @@ function planSocketFor(alert: AlertDoc, userIds: string[], planned: PlannedNotif
   return [...new Set(userIds)].filter((userId) => !reached.has(userId)).map((userId) => ({ alertId: alert._id, organisationId: alert.organisationId, tier: alert.tier, event, channel: 'socket', target: { userId }, skip }));
 }
 
-export function createAlertNotify({ recipients, delivery, Patient }: Deps) {
+export function createAlertNotify({ recipients, readers, delivery, Patient }: Deps) {
   async function patientNames(alerts: AlertDoc[]): Promise<PatientNames> {
     const ids = [...new Set(alerts.flatMap((a) => (a.patientId ? [String(a.patientId)] : [])))];
     if (!ids.length) return new Map();
@@ -73,11 +77,12 @@ export function createAlertNotify({ recipients, delivery, Patient }: Deps) {
   async function tiers(notices: TierNotice[], names?: PatientNames): Promise<void> {
     const wanted = notices.filter((n) => n.tiers.length);
     if (!wanted.length) return;
-    const usersOf = await recipients.forMany(wanted);
+    // The few notices naming users outside their tiers (re-activations) have them checked; the rest cost nothing more.
+    const [usersOf, extra] = await Promise.all([recipients.forMany(wanted), Promise.all(wanted.map(({ alert, alsoTell }) => (alsoTell?.length ? readers.among(alert, alsoTell) : [])))]);
     await send(
-      wanted.map(({ alert, tiers: told, event, skip, alsoTell }) => {
+      wanted.map(({ alert, tiers: told, event, skip }, i) => {
         const planned = planTiers(alert, told, (tier) => usersOf(alert, tier), event, skip);
-        return { alert, planned: [...planned, ...planSocketFor(alert, alsoTell ?? [], planned, event, skip)] };
+        return { alert, planned: [...planned, ...planSocketFor(alert, extra[i] ?? [], planned, event, skip)] };
       }),
       names,
     );

@@ -24,7 +24,7 @@ import type { AlertDoc } from './models.js';
 import type { AlertNotify, PatientNames, TierNotice } from './notify.js';
 import { findOpenByCause } from './open-alerts.js';
 import type { PolicyInForce, PolicyLookup } from './policy-lookup.js';
-import { reactivates, type Reactivation } from './reactivate.js';
+import { absorbRepeats, reactivates, type Reactivation } from './reactivate.js';
 import { findPredecessors, type Predecessor } from './succession.js';
 
 export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
@@ -182,6 +182,8 @@ export function createRaise({ Alert, Patient, policies, notify, publish, reactiv
       // Those neither stored nor opened by someone else failed: the rest are fully raised, so a retry is harmless.
       if (fresh.some((i) => !open.has(i.cause))) throw error ?? new Error('alerts could not be stored');
     }
+    // Every input, repeats within the batch included: a help request or jam counted by none is remembered.
+    await absorbRepeats(Alert, inputs, open);
     return inputs.map((input) => alertRef(open.get(input.cause) as AlertDoc));
   }
 

@@ -6,9 +6,17 @@
  * said "on my way" may not have arrived, or the patient is still waiting. Such
  * an alert is re-activated — active again, the lifted acknowledgement kept in
  * its `reactivations`, its starting tiers told again (`alert.reactivated`),
- * with whoever acknowledged it, and escalation restarted from its starting
- * tier. A repeat while it is active is deduplicated as ever, so a patient
+ * with whoever acknowledged it if they may still read it (readers.ts; when
+ * quiet hours hold the notice back, when they end: service.ts), and escalation
+ * restarted from its starting tier. A repeat while it is active is deduplicated as ever, so a patient
  * pressing five times in a minute pages once per acknowledgement.
+ *
+ * The same event never counts twice: a device event's effects may run again (a
+ * resend after a lost ack, the devices feature's recovery sweep), so the alert
+ * remembers the eventId that raised it, those that re-activated it, and those
+ * of the repeats it absorbed (`absorbedEventIds`, the latest few, kept only for
+ * these types: other alerts, the doses sweep's thousands included, pay nothing).
+ * An old press run again after someone acknowledged is not a new incident.
  *
  * The move is one guarded update on {_id, status: 'acknowledged', the
  * acknowledgement read}: of two instances (or two presses) only the winner
@@ -28,14 +36,60 @@ export const REACTIVATING_TYPES: ReadonlySet<AlertType> = new Set<AlertType>(['h
 /** Two instances running the same acknowledged alert's repeat, or acknowledgements racing it, are retried this often before answering with the alert as it is. */
 const MAX_ATTEMPTS = 3;
 
+/**
+ * How many eventIds of absorbed repeats an alert keeps, the latest: an event's effects run again
+ * within a minute or so (a resend, the recovery sweep), and a patient pressing over and over while
+ * help is on its way should not grow the alert without end.
+ */
+export const MAX_ABSORBED = 50;
+
 /** The device event behind an occurrence, when the raiser gave one. */
 const eventIdOf = (details: unknown): unknown => (details as { eventId?: unknown } | null | undefined)?.eventId ?? null;
 
-/** Not the occurrence that raised or already re-activated the alert (an event whose effects run twice, e.g. resent by its device). */
+/**
+ * Not an occurrence the alert has already seen: the one that raised it, one that re-activated it, or a
+ * repeat it absorbed while active (an event whose effects run twice, e.g. resent by its device).
+ */
 function isNewOccurrence(input: RaiseAlert, alert: AlertDoc): boolean {
   const eventId = eventIdOf(input.details);
   if (eventId === null) return true;
+  if (typeof eventId === 'string' && alert.absorbedEventIds?.includes(eventId)) return false;
   return ![alert.details, ...(alert.reactivations ?? []).map((r) => r.details)].some((details) => eventIdOf(details) === eventId);
+}
+
+/** Whoever acknowledged the alert before its latest re-activation, or null. */
+export function lastAcknowledger(alert: Pick<AlertDoc, 'reactivations'>): string | null {
+  const reactivations = alert.reactivations ?? [];
+  return reactivations[reactivations.length - 1]?.acknowledged?.by ?? null;
+}
+
+/**
+ * Records the eventIds of the repeats of re-activating causes that `open` (each cause's open alert, as
+ * raising leaves it) absorbed without counting them: deduplicated while active, beaten to the
+ * re-activation by another occurrence, or repeated within the batch. Nothing for other types, and
+ * nothing for an occurrence the alert already carries. One update per alert concerned.
+ */
+export async function absorbRepeats(Alert: Model<AlertDoc>, inputs: RaiseAlert[], open: Map<string, AlertDoc>): Promise<void> {
+  const absorbed = new Map<string, { alert: AlertDoc; eventIds: Set<string> }>();
+  for (const input of inputs) {
+    if (!REACTIVATING_TYPES.has(input.type)) continue;
+    const eventId = eventIdOf(input.details);
+    const alert = open.get(input.cause);
+    if (typeof eventId !== 'string' || !alert || !isNewOccurrence(input, alert)) continue;
+    const entry = absorbed.get(String(alert._id)) ?? { alert, eventIds: new Set<string>() };
+    entry.eventIds.add(eventId);
+    absorbed.set(String(alert._id), entry);
+  }
+  await Promise.all(
+    [...absorbed.values()].map(({ alert, eventIds }) =>
+      Alert.updateOne(
+        // $nin: not again when a concurrent run of the same event recorded it first.
+        { _id: alert._id, open: true, absorbedEventIds: { $nin: [...eventIds] } },
+        { $push: { absorbedEventIds: { $each: [...eventIds], $slice: -MAX_ABSORBED } } },
+        { timestamps: false },
+      ),
+    ),
+  );
 }
 
 /** Whether raising `input` re-activates `alert`, the open alert of its cause. */

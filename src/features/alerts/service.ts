@@ -21,14 +21,13 @@ import { createAlertNotify } from './notify.js';
 import { endpointUrls, policyView, toPolicy, type EscalationPolicy } from './policy.js';
 import { createPolicyLookup } from './policy-lookup.js';
 import { alertRef, createRaise } from './raise.js';
-import { createReactivation } from './reactivate.js';
+import { createReactivation, lastAcknowledger } from './reactivate.js';
+import { createAlertReaders, STAFF_ROLES } from './readers.js';
 import { createRecipientLookup } from './recipients.js';
 import { createResolver } from './resolve.js';
 import { toAlertView, toNotificationView, type AlertView } from './views.js';
 
 export { DEFAULT_SEVERITY } from './raise.js';
-
-const STAFF = new Set(['admin', 'clinician']);
 
 export interface AlertsQuery extends PageRequest {
   patientId?: string;
@@ -55,13 +54,13 @@ export function createAlertService({ models, identity, sockets, delivery, destin
   const publish = (event: 'alert:raised' | 'alert:updated', alert: AlertDoc): void => sockets.emit(audienceOf(alert), event, toAlertView(alert));
 
   const policies = createPolicyLookup(EscalationPolicy);
-  const notices = createAlertNotify({ recipients: createRecipientLookup(identity.models), delivery, Patient });
+  const notices = createAlertNotify({ recipients: createRecipientLookup(identity.models), readers: createAlertReaders(identity.models, identity.policy), delivery, Patient });
   const reactivation = createReactivation({ Alert, notify: notices, publish: (alert) => publish('alert:updated', alert), clock, logger });
   const raising = createRaise({ Alert, Patient, policies, notify: notices, publish: (alert) => publish('alert:raised', alert), reactivation, clock, logger });
 
   const effectivePolicy = (organisationId: string, patientId: string | null) => policies.forOne(organisationId, patientId);
 
-  const notify = (alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string): Promise<void> => notices.tiers([{ alert, tiers, event, skip }]);
+  const notify = (alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string, alsoTell?: string[]): Promise<void> => notices.tiers([{ alert, tiers, event, skip, alsoTell }]);
 
   /**
    * A policy whose endpoint is an address the hub may not reach (loopback, private, link-local…)
@@ -78,6 +77,11 @@ export function createAlertService({ models, identity, sockets, delivery, destin
 
   /** What the first notice of tiers held back by quiet hours says: a new alert, or one re-activated. */
   const firstNoticeOf = (alert: AlertDoc): PlannedNotification['event'] => (alert.reactivations?.length ? 'alert.reactivated' : 'alert.raised');
+  /** Who that first notice tells besides the tiers: a re-activation's acknowledger, as when it is not held back (reactivate.ts; still subject to readers.ts). */
+  const firstNoticeAlsoTells = (alert: AlertDoc): string[] => {
+    const by = alert.reactivations?.length ? lastAcknowledger(alert) : null;
+    return by ? [by] : [];
+  };
 
   const resolver = createResolver({ Alert, Notification, User, notices, publish: (alert) => publish('alert:updated', alert), clock });
   /** Once resolved, everyone the alert reached hears it is over (see planFollowUp). */
@@ -94,7 +98,7 @@ export function createAlertService({ models, identity, sockets, delivery, destin
         if ((error as AppError).status === 404) throw new AppError('not_found', 'Alert not found');
         throw error;
       }
-    } else if (!STAFF.has(principal.role)) throw new AppError('not_found', 'Alert not found');
+    } else if (!STAFF_ROLES.has(principal.role)) throw new AppError('not_found', 'Alert not found');
     return alert;
   }
 
@@ -131,7 +135,7 @@ export function createAlertService({ models, identity, sockets, delivery, destin
         if (query.patientId) {
           await identity.policy.assertPatient(principal, query.patientId, 'alert.read');
           filter.patientId = new Types.ObjectId(query.patientId);
-        } else if (!STAFF.has(principal.role)) {
+        } else if (!STAFF_ROLES.has(principal.role)) {
           filter.patientId = { $in: (await identity.policy.visiblePatientIds(principal)).map((id) => new Types.ObjectId(id)) };
         }
         if (query.status) filter.status = query.status;
@@ -212,7 +216,8 @@ export function createAlertService({ models, identity, sockets, delivery, destin
         if (!won) continue;
         moved += 1;
         if (!deferred) publish('alert:updated', won);
-        await notify(won, range(alert.notifiedTier + 1, target), alert.notifiedTier < 0 ? firstNoticeOf(alert) : 'alert.escalated');
+        const first = alert.notifiedTier < 0;
+        await notify(won, range(alert.notifiedTier + 1, target), first ? firstNoticeOf(alert) : 'alert.escalated', undefined, first ? firstNoticeAlsoTells(alert) : undefined);
       }
       if (moved) logger.info({ moved }, 'alerts escalated');
       return moved;

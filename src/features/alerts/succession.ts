@@ -38,7 +38,7 @@ export async function findPredecessors(Alert: Model<AlertDoc>, inputs: RaiseAler
     return cause ? [[cause, input.cause] as const] : [];
   }));
   if (!wanted.size) return new Map();
-  // By cause alone: the store answers it from its cause index (see open-alerts.ts); only the few fields needed.
+  // By cause alone, open or resolved: answered from the plain cause index (models.ts); only the few fields needed.
   const found = await Alert.find({ cause: { $in: [...wanted.keys()] } }, { cause: 1, tier: 1 }).lean<Predecessor[]>();
   const latest = new Map<string, Predecessor>();
   for (const alert of found) {
