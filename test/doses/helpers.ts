@@ -2,6 +2,7 @@
 import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
 import type { Clock, ManualClock } from '../../src/ports/clock.js';
+import { createDoseService, type DoseService } from '../../src/features/doses/service.js';
 import { startTestHub } from '../helpers/hub.js';
 import { request, type AnyBody, type JsonResponse } from '../helpers/clients.js';
 import { connectDevice, eventually, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
@@ -68,4 +69,36 @@ export async function waitForState(hub: Hub, occurrenceId: string, state: string
 export function at(clock: ManualClock, iso: string): Date {
   clock.set(iso);
   return clock.now();
+}
+
+type HeldMethod = 'findOneAndUpdate' | 'bulkWrite';
+
+/**
+ * Holds the next call of `method` on the occurrences' collection that `matches`, until released;
+ * later calls pass. Two writers then meet deterministically: the held one read, the other writes.
+ */
+export function holdNext(hub: Hub, method: HeldMethod, matches: (args: unknown[]) => boolean): { reached: Promise<void>; release: () => void } {
+  const collection = hub.features.doses.models.Occurrence.collection as unknown as Record<HeldMethod, (...args: unknown[]) => Promise<unknown>>;
+  const original = collection[method];
+  let reach = (): void => undefined;
+  let release = (): void => undefined;
+  const reached = new Promise<void>((resolve) => (reach = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  collection[method] = async function held(this: unknown, ...args: unknown[]) {
+    if (!matches(args)) return original.apply(this, args);
+    delete (collection as Partial<typeof collection>)[method];
+    reach();
+    await released;
+    return original.apply(this, args);
+  };
+  return { reached, release };
+}
+
+/**
+ * The dose service of a second hub instance on the same store: its own per-patient queues (plan
+ * work is serialised per instance only), the same models, devices, alerts and clock.
+ */
+export function secondInstance(hub: Hub): DoseService {
+  const { models } = hub.features.doses;
+  return createDoseService({ models, identity: hub.features.identity, devices: hub.features.devices, alerts: hub.features.alerts, sockets: hub.context.sockets, clock: hub.context.clock, logger: hub.context.logger });
 }

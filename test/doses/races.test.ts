@@ -8,29 +8,8 @@
  */
 import t from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
-import type { Hub } from '../../src/hub.js';
 import { careScenario } from '../helpers/factories.js';
-import { as, dosesOf, HOUR, MIN, startDoseHub } from './helpers.js';
-
-type Method = 'findOneAndUpdate' | 'bulkWrite';
-
-/** Holds the next call of `method` on the occurrences' collection that `matches`, until released; later calls pass. */
-function holdNext(hub: Hub, method: Method, matches: (args: unknown[]) => boolean): { reached: Promise<void>; release: () => void } {
-  const collection = hub.features.doses.models.Occurrence.collection as unknown as Record<Method, (...args: unknown[]) => Promise<unknown>>;
-  const original = collection[method];
-  let reach = (): void => undefined;
-  let release = (): void => undefined;
-  const reached = new Promise<void>((resolve) => (reach = resolve));
-  const released = new Promise<void>((resolve) => (release = resolve));
-  collection[method] = async function held(this: unknown, ...args: unknown[]) {
-    if (!matches(args)) return original.apply(this, args);
-    delete (collection as Partial<typeof collection>)[method];
-    reach();
-    await released;
-    return original.apply(this, args);
-  };
-  return { reached, release };
-}
+import { as, dosesOf, holdNext, HOUR, MIN, startDoseHub } from './helpers.js';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

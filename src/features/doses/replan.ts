@@ -5,12 +5,14 @@
  * The rule (docs/DOSES.md, "Changing a plan"), per medication and local day: the new plan's doses
  * of that day are paired with the day's doses already decided or under way, nearest first, and
  * only the new doses left unpaired are created. A dose the patient has had or declined (taken,
- * late, skipped) pairs with any new dose of its day, however far the time moved: a once-a-day pill
- * taken at 08:00 is not offered again at 20:00 because the plan now says 20:00. A dose that was
- * not had (missed, unknown) or is under way (due, dispensed) pairs only with a new dose inside its
- * own window (from `earlyMinutes` before to `missedAfterMinutes` after its dueAt): the same dose at
- * a nearby time. A dose under way that pairs with nothing — its medication or time left the plan —
- * is cancelled.
+ * late, skipped), and a dose already dispensed (its pills are out of the device, whatever its
+ * state), pairs with any new dose of its day, however far the time moved: a once-a-day pill taken
+ * (or dropped into the tray) at 08:00 is not offered again at 20:00 because the plan now says
+ * 20:00. A dose that was not had (missed, unknown) or is under way and not dispensed (scheduled,
+ * due) pairs only with a new dose inside its own window (from `earlyMinutes` before to
+ * `missedAfterMinutes` after its dueAt): the same dose at a nearby time. A dose under way and not
+ * dispensed that pairs with nothing — its medication or time left the plan — is cancelled; a
+ * dispensed dose is never cancelled (the patient may be taking it).
  */
 import type { ExpandedDose } from './expand.js';
 import type { DoseState, DoseWindow } from './models.js';
@@ -29,16 +31,21 @@ export interface StandingDose {
   dueAt: Date;
   state: DoseState;
   window: DoseWindow;
+  /** When the device dispensed it (null: not dispensed). */
+  dispensedAt?: Date | null;
 }
 
 export interface Replan {
   /** The planned doses to create (unpaired), in dueAt order. */
   create: ExpandedDose[];
-  /** Doses under way that the new plan no longer has. */
+  /** Doses under way, not dispensed, that the new plan no longer has. */
   cancel: StandingDose[];
 }
 
-/** `planned`: the new plan's doses over whole local days (past times included, so that a dose had at 08:00 pairs with 08:00, not with 20:00). */
+/**
+ * `planned`: the new plan's doses over the same span as `standing` (past times included, so that a
+ * dose had at 08:00 pairs with 08:00, not with 20:00; the service lays both out from 48 h back).
+ */
 export function replan(planned: ExpandedDose[], standing: StandingDose[]): Replan {
   const pairedPlanned = new Set<ExpandedDose>();
   const pairedStanding = new Set<StandingDose>();
@@ -53,13 +60,18 @@ export function replan(planned: ExpandedDose[], standing: StandingDose[]): Repla
   }
   return {
     create: planned.filter((p) => !pairedPlanned.has(p)),
-    cancel: standing.filter((dose) => UNDER_WAY.includes(dose.state) && !pairedStanding.has(dose)),
+    cancel: standing.filter((dose) => UNDER_WAY.includes(dose.state) && !dispensed(dose) && !pairedStanding.has(dose)),
   };
 }
 
 /** Whether a standing dose may stand for this planned dose (same medication and day, checked by the caller). */
 function reaches(dose: StandingDose, planned: ExpandedDose): boolean {
-  if (HAD.includes(dose.state)) return true;
+  if (HAD.includes(dose.state) || dispensed(dose)) return true;
   const delta = planned.dueAt.getTime() - dose.dueAt.getTime();
   return delta >= -dose.window.earlyMinutes * MINUTE && delta <= dose.window.missedAfterMinutes * MINUTE;
+}
+
+/** Its pills left the device: it stands for a dose of its day like one taken, and is never cancelled. */
+function dispensed(dose: StandingDose): boolean {
+  return dose.dispensedAt !== null && dose.dispensedAt !== undefined;
 }

@@ -38,6 +38,10 @@ const HOUR = 3_600_000;
 export const SWEEP_LOOKBACK_MINUTES = 24 * 60;
 const SWEEP_OVERLAP_MINUTES = 5;
 const MINUTE = 60_000;
+/** A rebuild looks this far back: the whole local day now, and every dose that can still be under way (docs/DOSES.md). */
+const REPLAN_LOOKBACK_HOURS = 48;
+/** A rebuild whose plan kept changing under it (other instances) stops after this many passes. */
+const MAX_REBUILD_PASSES = 5;
 
 export interface PlanInput {
   windows?: { earlyMinutes?: number; lateAfterMinutes?: number; missedAfterMinutes?: number };
@@ -145,14 +149,16 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   /**
    * Occurrences of a plan from where generation stopped up to now + horizon (idempotent). Answers
-   * how many were inserted, and whether the plan was still the one read (`current`): a plan replaced
-   * meanwhile must not keep doses of its old version (the caller rebuilds them).
+   * how many were inserted, and whether the plan was still the one read (`current`: same version,
+   * same zone): a plan replaced meanwhile must not keep doses of its old version, nor a plan whose
+   * doses a time-zone change moved meanwhile (which does not bump the version) doses in the old
+   * zone (the caller rebuilds them).
    */
   async function generateFor(plan: PlanDoc, zone: string, now: Date): Promise<{ inserted: number; current: boolean }> {
     const to = new Date(now.getTime() + HORIZON_HOURS * HOUR);
     const from = plan.generatedUntil && plan.generatedUntil > now ? plan.generatedUntil : now;
     const inserted = from < to ? await insertDoses(plan, expandItems(plan.schedule, zone, from, to), now) : 0;
-    const marked = await Plan.updateOne({ _id: plan._id, version: plan.version }, { $set: { generatedUntil: to } });
+    const marked = await Plan.updateOne({ _id: plan._id, version: plan.version, timezone: zone }, { $set: { generatedUntil: to } });
     return { inserted, current: marked.matchedCount > 0 };
   }
 
@@ -244,35 +250,61 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   /**
    * Future doses nobody acted on are replaced by the current plan's; doses under way that the plan
    * no longer has are cancelled; a day never gets a dose again that it has had (replan.ts). Then
-   * the devices get the new schedule. Runs inside planWork.
+   * the devices get the new schedule. Runs inside planWork (one at a time on this instance).
+   *
+   * Across instances two rebuilds of one patient may interleave (a PUT here, a time-zone change or
+   * an hourly generation there): a pass that read a plan (version, zone) changed before its last
+   * write, or whose cancellation found a dose dispensed or decided meanwhile, runs again from what
+   * is current — its deletion of the undecided future doses takes back what the stale pass inserted.
    */
   async function rebuild(patientId: Types.ObjectId): Promise<void> {
+    for (let pass = 1; ; pass += 1) {
+      const { outcome, patient } = await rebuildOnce(patientId);
+      if (!patient) return;
+      if (outcome === 'stale' && pass < MAX_REBUILD_PASSES) continue;
+      if (outcome === 'stale') log.warn({ patientId: String(patientId), passes: pass }, 'the plan kept changing while its doses were rebuilt; the last pass stands');
+      await publishSchedules(patient);
+      return;
+    }
+  }
+
+  /**
+   * One pass of rebuild: 'current' when the plan and zone it read were still the plan's at its end
+   * and every cancellation it chose went through, else 'stale'; no patient without a plan or patient.
+   */
+  async function rebuildOnce(patientId: Types.ObjectId): Promise<{ outcome: 'current' | 'stale'; patient: PatientDoc | null }> {
     const [plan, patient] = await Promise.all([Plan.findOne({ patientId }).lean<PlanDoc>(), patientOf(patientId)]);
-    if (!plan || !patient) return;
+    if (!plan || !patient) return { outcome: 'current', patient: null };
     const now = clock.now();
     const to = new Date(now.getTime() + HORIZON_HOURS * HOUR);
-    // Far enough back to see whole local days around now (a day starts up to 26 h before its end, and its doses stay under way for hours).
-    const since = new Date(now.getTime() - 48 * HOUR);
+    // The last 48 h: the whole local day now (it began at most 25 h ago), and every dose that can still be under way with the new plan's doses near it (a window is at most 12 h early and 24 h after).
+    const since = new Date(now.getTime() - REPLAN_LOOKBACK_HOURS * HOUR);
     await Occurrence.deleteMany({ patientId, state: 'scheduled', dueAt: { $gte: now }, dispensedAt: null });
     const standing = await Occurrence.find({ patientId, dueAt: { $gte: since }, state: { $ne: 'cancelled' } }).lean<Occurrence[]>();
     const planned = expandItems(plan.schedule, patient.timezone, since, to);
     const { create, cancel } = replan(planned, standing.map((o) => ({ ...o, id: String(o._id) })));
-    await cancelDoses(cancel.map((dose) => oid(dose.id)));
+    const allCancelled = await cancelDoses(cancel.map((dose) => oid(dose.id)));
     const fresh = create.filter((dose) => dose.dueAt >= now);
     await clearCancelledKeys(plan, fresh, now);
     await insertDoses(plan, fresh, now);
-    await Plan.updateOne({ _id: plan._id, version: plan.version }, { $set: { generatedUntil: to, timezone: patient.timezone } });
-    await publishSchedules(patient);
+    // Guarded by what was read: a PUT (version) or a zone change's rebuild (timezone) meanwhile on another instance makes this pass stale.
+    const marked = await Plan.updateOne({ _id: plan._id, version: plan.version, timezone: plan.timezone }, { $set: { generatedUntil: to, timezone: patient.timezone } });
+    return { outcome: marked.matchedCount > 0 && allCancelled ? 'current' : 'stale', patient };
   }
 
-  /** Doses under way the plan no longer has: cancelled (unless something decided them meanwhile), their dose.late resolved. */
-  async function cancelDoses(ids: Types.ObjectId[]): Promise<void> {
+  /**
+   * Doses under way the plan no longer has: cancelled unless something dispensed or decided them
+   * meanwhile, their dose.late resolved. Answers whether every one was cancelled (if not, the dose
+   * that was not now stands for a dose of its day, and the rebuild runs again).
+   */
+  async function cancelDoses(ids: Types.ObjectId[]): Promise<boolean> {
     const cancelled: Occurrence[] = [];
     for (const id of ids) {
-      const changed = await transition(id, UNDER_WAY, { state: 'cancelled', source: 'plan' });
+      const changed = await transition(id, UNDER_WAY, { state: 'cancelled', source: 'plan' }, { dispensedAt: null });
       if (changed) cancelled.push(changed.after);
     }
     await lateAlerts.resolve(cancelled, 'dose cancelled');
+    return cancelled.length === ids.length;
   }
 
   /** A cancelled dose the plan brings back (same item and dueAt) makes way for the new one: the unique key holds one. */
@@ -308,9 +340,9 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
    * what the write changed is known from `before`, not from an earlier read another writer (the
    * sweep) may have overtaken.
    */
-  async function transition(id: Types.ObjectId, from: readonly DoseState[], set: Partial<Occurrence> & { state: DoseState }): Promise<{ before: Occurrence; after: Occurrence } | null> {
+  async function transition(id: Types.ObjectId, from: readonly DoseState[], set: Partial<Occurrence> & { state: DoseState }, where: QueryFilter<Occurrence> = {}): Promise<{ before: Occurrence; after: Occurrence } | null> {
     const change = { ...set, changedAt: clock.now() };
-    const before = await Occurrence.findOneAndUpdate({ _id: id, state: { $in: from } }, { $set: change }, { returnDocument: 'before' }).lean<Occurrence>();
+    const before = await Occurrence.findOneAndUpdate({ ...where, _id: id, state: { $in: from } }, { $set: change }, { returnDocument: 'before' }).lean<Occurrence>();
     if (!before) return null;
     const after: Occurrence = { ...before, ...change };
     emit(after);
@@ -355,11 +387,17 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     await alerts.resolveCauses(moved.map((o) => `dose.missed:${String(o._id)}`), 'dose reported meanwhile').catch((error: unknown) => log.error({ err: error, alerts: moved.length }, 'could not resolve dose.missed'));
   }
 
-  /** A dose taken at `at` (device or confirmation): taken on time, or late after the late threshold. */
-  async function recordTaken(occurrence: Occurrence, at: Date, fields: Partial<Occurrence>): Promise<Occurrence | null> {
+  /** States a dose.taken or a confirmation settles. */
+  const TAKEABLE: readonly DoseState[] = ['scheduled', 'due', 'missed', 'unknown'];
+
+  /**
+   * A dose taken at `at` (device or confirmation): taken on time, or late after the late threshold.
+   * `from`: the states it may leave (a device's dose.taken also settles a cancelled dose it names).
+   */
+  async function recordTaken(occurrence: Occurrence, at: Date, fields: Partial<Occurrence>, from: readonly DoseState[] = TAKEABLE): Promise<{ before: Occurrence; after: Occurrence } | null> {
     const lateAt = occurrence.dueAt.getTime() + occurrence.window.lateAfterMinutes * MINUTE;
     const state: DoseState = at.getTime() > lateAt ? 'late' : 'taken';
-    const changed = await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state, takenAt: at, ...fields });
+    const changed = await transition(occurrence._id, from, { state, takenAt: at, ...fields });
     if (!changed) return null;
     // Missed as this write found it (the sweep may have made it missed after `occurrence` was read).
     if (changed.before.state === 'missed') {
@@ -367,7 +405,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     }
     // The document as updated: it shows a dose.late the sweep raised after `occurrence` was read.
     await lateAlerts.resolve([changed.after], 'taken');
-    return changed.after;
+    return changed;
   }
 
   // ---------------------------------------------------------------- device events
@@ -433,12 +471,20 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     }
     const fields = { source: 'device', eventId: event.eventId };
     switch (event.type) {
-      case 'dose.dispensed':
+      case 'dose.dispensed': {
+        if (occurrence.state === 'cancelled' && (await reviveDispensed(occurrence, event))) {
+          await replanAfterRevival(occurrence);
+          break;
+        }
         await Occurrence.updateOne({ _id: occurrence._id, dispensedAt: null }, { $set: { dispensedAt: event.at } });
         break;
-      case 'dose.taken':
-        await recordTaken(occurrence, event.at, fields);
+      }
+      case 'dose.taken': {
+        // A cancelled dose is reached only by its occurrenceId: the device dispensed it from a schedule it held, and the patient took it.
+        const taken = await recordTaken(occurrence, event.at, fields, [...TAKEABLE, 'cancelled']);
+        if (taken?.before.state === 'cancelled') await replanAfterRevival(occurrence);
         break;
+      }
       case 'dose.skipped': {
         const skipped = await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state: 'skipped', ...fields });
         if (skipped?.before.state === 'missed') await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'skipped').catch(() => undefined);
@@ -453,6 +499,29 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         break;
       }
     }
+  }
+
+  /**
+   * A dose.dispensed naming a cancelled dose (a schedule the device held before the plan changed):
+   * its pills left the device, so it is a dose again — under way as if never cancelled (scheduled
+   * before its time, due in its window), or unknown when its window has closed (nobody knows yet
+   * whether the patient took it; a dose.taken makes it late). Answers whether it was revived.
+   */
+  async function reviveDispensed(occurrence: Occurrence, event: DeviceEventDoc): Promise<boolean> {
+    const now = clock.now();
+    const state: DoseState = now < occurrence.dueAt ? 'scheduled' : now < occurrence.missedAt ? 'due' : 'unknown';
+    const revived = await transition(occurrence._id, ['cancelled'], { state, source: 'device', eventId: event.eventId, dispensedAt: occurrence.dispensedAt ?? event.at });
+    return revived !== null;
+  }
+
+  /**
+   * A cancelled dose a device's event brought back: the patient's doses are rebuilt, so that the
+   * dose that replaced it that day (when it was cancelled for a far time) makes way, and the devices
+   * get the schedule. Best effort: the event stands either way.
+   */
+  async function replanAfterRevival(occurrence: Occurrence): Promise<void> {
+    log.info({ occurrenceId: String(occurrence._id), patientId: String(occurrence.patientId) }, 'a device’s event brought a cancelled dose back');
+    await replanPatient(occurrence.patientId).catch((error: unknown) => log.error({ err: error, patientId: String(occurrence.patientId) }, 'could not rebuild the doses after a cancelled dose came back'));
   }
 
   /**
@@ -761,7 +830,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         if (occurrence.state === 'cancelled') throw new AppError('conflict', 'This dose was cancelled by a plan change');
         const updated = await recordTaken(occurrence, takenAt, { source: 'confirmation', confirmedBy: actor.principal.userId });
         if (!updated) throw new AppError('conflict', 'The dose changed meanwhile; read it again');
-        return toOccurrenceView(updated);
+        return toOccurrenceView(updated.after);
       });
     },
 
