@@ -1,7 +1,7 @@
 /**
  * Who runs a stored event's effects (caregivers told, doses and alerts), across hub instances
- * and crashes. An event is stored unprocessed with a claim for the instance that stored it,
- * valid CLAIM_MS; the claim is released at once if its effects fail. Whoever finds the event
+ * and crashes. An event is stored unprocessed, claimed by the instance that stored it for
+ * CLAIM_MS from its `receivedAt`; the claim is released at once if its effects fail. Whoever finds the event
  * unprocessed with no valid claim — the device resending it, or the recovery sweep for a device
  * that never does (it lost its outbox, or was unplugged) — takes the claim in one atomic update
  * and runs them. So effects run once however many instances hear the event, and an instance
@@ -27,8 +27,18 @@ type Raw = Document;
 export function createEventClaims(DeviceEvent: Model<DeviceEventDoc>, clock: Clock) {
   const events = DeviceEvent.collection as unknown as Collection<Raw>;
   const claimUntil = (): Date => new Date(clock.now().getTime() + CLAIM_MS);
-  /** Unprocessed, and nobody's claim still valid (events stored before claims existed have none). */
-  const unclaimed = (): Filter<Raw> => ({ processed: false, claimedUntil: { $not: { $gt: clock.now() } }, reclaims: { $not: { $gte: MAX_RECLAIMS } } });
+  /**
+   * Unprocessed, and nobody's claim still valid. An event is stored without `claimedUntil` (a field
+   * less to write per event): its storing instance's claim runs until `receivedAt + CLAIM_MS`.
+   */
+  const unclaimed = (): Filter<Raw> => {
+    const now = clock.now();
+    return {
+      processed: false,
+      reclaims: { $not: { $gte: MAX_RECLAIMS } },
+      $or: [{ claimedUntil: { $lte: now } }, { claimedUntil: null, receivedAt: { $lte: new Date(now.getTime() - CLAIM_MS) } }],
+    };
+  };
 
   async function claim(filter: Filter<Raw>): Promise<DeviceEventDoc | null> {
     const taken = await events.findOneAndUpdate({ ...filter, ...unclaimed() }, { $set: { claimedUntil: claimUntil() }, $inc: { reclaims: 1 } }, { returnDocument: 'after' });
@@ -36,9 +46,6 @@ export function createEventClaims(DeviceEvent: Model<DeviceEventDoc>, clock: Clo
   }
 
   return {
-    /** The claim an event is stored with, for the instance storing it. */
-    initialClaim: claimUntil,
-
     /** A resend's event, claimed when unprocessed and free; null when processed, or another claim holds it. */
     claimResent: (deviceId: string, eventId: string): Promise<DeviceEventDoc | null> => claim({ deviceId, eventId }),
 

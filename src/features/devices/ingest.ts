@@ -161,7 +161,7 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       const { device, stored } = await writeEvent({
         deviceId,
         now,
-        doc: { deviceId, eventId: payload.eventId, type: payload.type, at: new Date(payload.at), receivedAt: now, via, payload, claimedUntil: claims.initialClaim() },
+        doc: { deviceId, eventId: payload.eventId, type: payload.type, at: new Date(payload.at), receivedAt: now, via, payload },
       });
       if (stored) {
         await effects.run(device, stored);

@@ -80,8 +80,9 @@ const eventSchema = new Schema(
      */
     processed: { type: Boolean },
     /**
-     * Until when the instance that stored it, or last claimed it, runs its effects; then anyone
-     * (a resend, the recovery sweep) may claim it. See event-claims.ts.
+     * Until when the instance that last claimed it runs its effects; then anyone (a resend, the
+     * recovery sweep) may claim it. Absent on a new event: the instance that stored it holds it
+     * until `receivedAt` + 30 s. See event-claims.ts.
      */
     claimedUntil: { type: Date },
     /** Claims taken after the first: the recovery sweep gives up an event whose effects keep failing. */

@@ -35,7 +35,7 @@ export class CollectionIndex {
   readonly sparse: boolean;
   readonly expireAfterSeconds: number | undefined;
   private readonly partialFilter: DocumentPredicate | undefined;
-  /** The top-level fields the keys come from; undefined when any field may matter (partial filter, wildcard). */
+  /** The top-level fields the keys (and partial filter) come from; undefined when any field may matter (wildcard, a partial filter with operators at its top). */
   private readonly roots: ReadonlySet<string> | undefined;
   /**
    * keyString → the id (canonical `_id` key) holding it, or a Set of them when several do. Most
@@ -56,7 +56,7 @@ export class CollectionIndex {
     this.sparse = spec.sparse === true;
     this.expireAfterSeconds = typeof spec.expireAfterSeconds === 'number' ? spec.expireAfterSeconds : undefined;
     this.partialFilter = partialFilter;
-    this.roots = partialFilter !== undefined || this.fields.some((field) => field.path.includes('$')) ? undefined : new Set(this.fields.map((field) => field.parts[0] as string));
+    this.roots = rootsOf(this.fields, spec.partialFilterExpression as Document | undefined);
   }
 
   /** Whether changing these top-level fields of a document may change its keys in this index. */
@@ -160,4 +160,16 @@ export function defaultIndexName(key: Document): string {
   return Object.entries(key)
     .map(([field, direction]) => `${field}_${String(direction)}`)
     .join('_');
+}
+
+/**
+ * The top-level fields an update must touch to change a document's keys: the key fields', and
+ * those its partial filter names (a filter with an operator at its top — `$and`, `$or` — may
+ * depend on anything). Updates elsewhere leave the index alone.
+ */
+function rootsOf(fields: IndexField[], partialFilter: Document | undefined): ReadonlySet<string> | undefined {
+  if (fields.some((field) => field.path.includes('$'))) return undefined;
+  const filterFields = partialFilter === undefined ? [] : Object.keys(partialFilter);
+  if (filterFields.some((field) => field.startsWith('$'))) return undefined;
+  return new Set([...fields.map((field) => field.parts[0] as string), ...filterFields.map((field) => field.split('.')[0] as string)]);
 }

@@ -34,6 +34,8 @@ const matchAll: DocumentPredicate = () => true;
 
 export function compileFilter(filter: Document | undefined | null): DocumentPredicate {
   if (filter === undefined || filter === null || Object.keys(filter).length === 0) return matchAll;
+  const plain = plainEqualities(filter);
+  if (plain !== undefined) return plain;
   let query: Query;
   try {
     query = new Query(filter, queryOptions);
@@ -42,4 +44,22 @@ export function compileFilter(filter: Document | undefined | null): DocumentPred
     throw failure(ErrorCodes.BadValue, error instanceof Error ? error.message : String(error));
   }
   return (doc) => query.test(doc);
+}
+
+/**
+ * `{a: true, b: 'x'}` — top-level fields, each equal to a boolean or a string — tested without
+ * mingo: such filters are the partial filters of indexes (`{processed: false}`, `{open: true}`),
+ * tested on every insert into their collection and twice per update of an indexed document.
+ * Booleans and strings compare by identity in BSON and JS alike; a field holding an array
+ * matches when an element does, as in mongod. Anything else goes through mingo.
+ */
+function plainEqualities(filter: Document): DocumentPredicate | undefined {
+  const pairs = Object.entries(filter);
+  const simple = pairs.every(([field, value]) => !field.startsWith('$') && !field.includes('.') && (typeof value === 'boolean' || typeof value === 'string'));
+  if (!simple) return undefined;
+  return (doc) =>
+    pairs.every(([field, value]) => {
+      const held: unknown = doc[field];
+      return held === value || (Array.isArray(held) && held.includes(value));
+    });
 }
