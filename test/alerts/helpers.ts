@@ -1,8 +1,15 @@
 /** Alerts test helpers: a care scenario with a second-tier caregiver, and policy shortcuts. */
+import { randomUUID } from 'node:crypto';
+import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
+import type { ManualClock } from '../../src/ports/clock.js';
 import { connectSocket, nextEvent, request, roomsJoined } from '../helpers/clients.js';
+import { eventually, topic } from '../helpers/devices.js';
 import { addToCareTeam, careScenario, createUser } from '../helpers/factories.js';
 import type { Socket } from 'socket.io-client';
+
+/** A REST call with a token valid at the hub's (manual) time. */
+export { as } from '../doses/helpers.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -28,6 +35,23 @@ export async function signedInSocket(t: Teardown, hub: Hub, token: string): Prom
 export async function putPatientPolicy(hub: Hub, token: string, patientId: string, policy: Record<string, unknown>): Promise<void> {
   const response = await request(hub, 'PUT', `/api/v1/patients/${patientId}/escalation-policy`, { token, body: policy });
   if (response.status !== 200) throw new Error(`policy: ${response.status} ${JSON.stringify(response.body)}`);
+}
+
+/** The care team's two tiers by socket, ten minutes apart, quiet from 22:00 to 07:00 (the patient's time). */
+export const quietNightPolicy = {
+  tiers: [
+    { recipients: [{ careTeam: { priority: 1 } }], channels: ['socket'] },
+    { recipients: [{ careTeam: { priority: 2 } }], channels: ['socket'], delayMinutes: 10 },
+  ],
+  quietHours: { start: '22:00', end: '07:00' },
+};
+
+/** A device event sent over MQTT, dated now on the test clock; resolves once the hub has acted on it. */
+export async function deviceEvent(hub: Hub, client: MqttClient, deviceId: string, clock: ManualClock, event: Record<string, unknown>): Promise<string> {
+  const eventId = randomUUID();
+  await client.publishAsync(topic(deviceId, 'events'), JSON.stringify({ eventId, at: clock.now().toISOString(), ...event }), { qos: 1 });
+  await eventually(async () => (await hub.features.devices.models.DeviceEvent.findOne({ eventId }).lean())?.processed === true);
+  return eventId;
 }
 
 /** Collects every payload of an event on a socket. */

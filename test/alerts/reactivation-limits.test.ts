@@ -8,30 +8,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { findOpenByCause } from '../../src/features/alerts/open-alerts.js';
 import { MAX_ABSORBED } from '../../src/features/alerts/reactivate.js';
-import { request, type AnyBody } from '../helpers/clients.js';
-import { connectDevice, eventually, provisionDevice, topic } from '../helpers/devices.js';
-import { currentToken, type Login } from '../helpers/factories.js';
+import type { AnyBody } from '../helpers/clients.js';
+import { connectDevice, eventually, provisionDevice } from '../helpers/devices.js';
 import { startTestHub } from '../helpers/hub.js';
-import { alertScenario, collect, putPatientPolicy, settle, signedInSocket } from './helpers.js';
+import { alertScenario, as, collect, deviceEvent, putPatientPolicy, quietNightPolicy, settle, signedInSocket } from './helpers.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-
-async function as(hub: Hub, user: Login, method: string, path: string, body?: unknown) {
-  return request(hub, method, `/api/v1${path}`, { token: await currentToken(hub, user), ...(body === undefined ? {} : { body }) });
-}
-
-async function deviceEvent(hub: Hub, client: MqttClient, deviceId: string, clock: ManualClock, event: Record<string, unknown>): Promise<string> {
-  const eventId = randomUUID();
-  await client.publishAsync(topic(deviceId, 'events'), JSON.stringify({ eventId, at: clock.now().toISOString(), ...event }), { qos: 1 });
-  await eventually(async () => (await hub.features.devices.models.DeviceEvent.findOne({ eventId }).lean())?.processed === true);
-  return eventId;
-}
 
 const settled = async (hub: Hub): Promise<void> => {
   await hub.features.alerts.delivery.settled();
@@ -70,13 +57,7 @@ t.test('a re-activation held back by quiet hours tells whoever acknowledged when
   const clock = new ManualClock('2026-01-15T20:00:00Z');
   const hub = await startTestHub(t, { clock });
   const s = await alertScenario(hub);
-  await putPatientPolicy(hub, s.clinician.token, s.patient.id, {
-    tiers: [
-      { recipients: [{ careTeam: { priority: 1 } }], channels: ['socket'] },
-      { recipients: [{ careTeam: { priority: 2 } }], channels: ['socket'], delayMinutes: 10 },
-    ],
-    quietHours: { start: '22:00', end: '07:00' },
-  });
+  await putPatientPolicy(hub, s.clinician.token, s.patient.id, quietNightPolicy);
   const devices = [
     await provisionDevice(hub, s.clinician, { patientId: s.patient.id, heartbeatTimeoutSeconds: 86_400 }),
     await provisionDevice(hub, s.clinician, { patientId: s.patient.id, heartbeatTimeoutSeconds: 86_400 }),

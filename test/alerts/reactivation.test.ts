@@ -9,30 +9,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import t from 'tap';
-import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
-import { nextEventWhere, request, type AnyBody } from '../helpers/clients.js';
+import { nextEventWhere, type AnyBody } from '../helpers/clients.js';
 import { connectDevice, eventually, heartbeat, provisionDevice, topic } from '../helpers/devices.js';
-import { currentToken, type Login } from '../helpers/factories.js';
+import type { Login } from '../helpers/factories.js';
 import { startHubPair, startTestHub } from '../helpers/hub.js';
-import { alertScenario, collect, putPatientPolicy, settle, signedInSocket } from './helpers.js';
+import { alertScenario, as, collect, deviceEvent, putPatientPolicy, quietNightPolicy, settle, signedInSocket } from './helpers.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
-
-/** A REST call with a token valid at the hub's (manual) time. */
-async function as(hub: Hub, user: Login, method: string, path: string, body?: unknown) {
-  return request(hub, method, `/api/v1${path}`, { token: await currentToken(hub, user), ...(body === undefined ? {} : { body }) });
-}
-
-/** A device event sent over MQTT, dated now on the test clock; resolves once the hub has acted on it. */
-async function deviceEvent(hub: Hub, client: MqttClient, deviceId: string, clock: ManualClock, event: Record<string, unknown>): Promise<string> {
-  const eventId = randomUUID();
-  await client.publishAsync(topic(deviceId, 'events'), JSON.stringify({ eventId, at: clock.now().toISOString(), ...event }), { qos: 1 });
-  await eventually(async () => (await hub.features.devices.models.DeviceEvent.findOne({ eventId }).lean())?.processed === true);
-  return eventId;
-}
 
 async function notificationLog(hub: Hub, user: Login, alertId: string): Promise<string[]> {
   const log = await as(hub, user, 'GET', `/alerts/${alertId}/notifications`);
@@ -132,13 +118,7 @@ t.test('a jam after the first was acknowledged re-activates it; during quiet hou
   const clock = new ManualClock('2026-01-15T20:00:00Z');
   const hub = await startTestHub(t, { clock });
   const s = await alertScenario(hub);
-  await putPatientPolicy(hub, s.clinician.token, s.patient.id, {
-    tiers: [
-      { recipients: [{ careTeam: { priority: 1 } }], channels: ['socket'] },
-      { recipients: [{ careTeam: { priority: 2 } }], channels: ['socket'], delayMinutes: 10 },
-    ],
-    quietHours: { start: '22:00', end: '07:00' },
-  });
+  await putPatientPolicy(hub, s.clinician.token, s.patient.id, quietNightPolicy);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id, heartbeatTimeoutSeconds: 86_400 });
   const caregiver = await signedInSocket(t, hub, s.caregiver.token);
   const notes = collect<AnyBody>(caregiver, 'alert:notify');

@@ -9,17 +9,13 @@
 import t from 'tap';
 import type { Hub } from '../../src/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
-import { request, type AnyBody } from '../helpers/clients.js';
-import { currentToken, type Login } from '../helpers/factories.js';
+import type { AnyBody } from '../helpers/clients.js';
+import type { Login } from '../helpers/factories.js';
 import { startTestHub } from '../helpers/hub.js';
 import { onlineDevice } from '../doses/helpers.js';
-import { alertScenario, collect, putPatientPolicy, signedInSocket } from './helpers.js';
+import { alertScenario, as, collect, putPatientPolicy, quietNightPolicy, signedInSocket } from './helpers.js';
 
 const MINUTE = 60_000;
-
-async function as(hub: Hub, user: Login, method: string, path: string, body?: unknown) {
-  return request(hub, method, `/api/v1${path}`, { token: await currentToken(hub, user), ...(body === undefined ? {} : { body }) });
-}
 
 /** `event tier channel` of every notification of an alert, in order, with the minute it was recorded. */
 async function story(hub: Hub, user: Login, alertId: string): Promise<string[]> {
@@ -88,13 +84,7 @@ t.test('an info alert held back by quiet hours is told when they end, and never 
   const clock = new ManualClock('2026-01-15T22:00:00Z');
   const hub = await startTestHub(t, { clock });
   const s = await alertScenario(hub);
-  await putPatientPolicy(hub, s.clinician.token, s.patient.id, {
-    tiers: [
-      { recipients: [{ careTeam: { priority: 1 } }], channels: ['socket'] },
-      { recipients: [{ careTeam: { priority: 2 } }], channels: ['socket'], delayMinutes: 10 },
-    ],
-    quietHours: { start: '22:00', end: '07:00' },
-  });
+  await putPatientPolicy(hub, s.clinician.token, s.patient.id, quietNightPolicy);
   const alerts = hub.features.alerts;
   const late = await alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.late', cause: 'dose.late:occ-q' });
   clock.set('2026-01-16T06:00:00Z');
