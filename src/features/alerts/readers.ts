@@ -7,12 +7,9 @@
  */
 import { Types } from 'mongoose';
 import type { IdentityModels } from '../identity/models.js';
-import type { Policy } from '../identity/policy.js';
+import { STAFF_ROLES, type Policy } from '../identity/policy.js';
 import type { UserPrincipal } from '../identity/principal.js';
 import type { AlertDoc } from './models.js';
-
-/** Roles that see their organisation's every alert, including those about no patient. */
-export const STAFF_ROLES: ReadonlySet<string> = new Set(['admin', 'clinician']);
 
 export type AlertSubject = Pick<AlertDoc, 'organisationId' | 'patientId'>;
 

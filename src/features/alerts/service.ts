@@ -13,6 +13,7 @@ import { patientAudience, rooms } from '../../transports/socket/rooms.js';
 import type { SocketTransport } from '../../transports/socket/server.js';
 import { audited, type Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
+import { STAFF_ROLES } from '../identity/policy.js';
 import type { AlertRef, AlertStatus, AlertsApi } from './contract.js';
 import type { AlertDelivery, PlannedNotification } from './delivery.js';
 import { escalates, nextAfter, quietEnd, range } from './escalation-times.js';
@@ -22,7 +23,7 @@ import { endpointUrls, policyView, toPolicy, type EscalationPolicy } from './pol
 import { createPolicyLookup } from './policy-lookup.js';
 import { alertRef, createRaise } from './raise.js';
 import { createReactivation, lastAcknowledger } from './reactivate.js';
-import { createAlertReaders, STAFF_ROLES } from './readers.js';
+import { createAlertReaders } from './readers.js';
 import { createRecipientLookup } from './recipients.js';
 import { createResolver } from './resolve.js';
 import { toAlertView, toNotificationView, type AlertView } from './views.js';

@@ -6,10 +6,8 @@
  */
 import { AppError } from '../../errors.js';
 import type { UserPrincipal } from '../identity/principal.js';
-import type { Policy } from '../identity/policy.js';
+import { STAFF_ROLES, type Policy } from '../identity/policy.js';
 import type { DeviceDoc, DeviceModels } from './models.js';
-
-const STAFF = new Set(['admin', 'clinician']);
 
 export type DeviceAction = 'device.read' | 'device.manage';
 
@@ -17,7 +15,7 @@ export function createDeviceAccess(models: DeviceModels, policy: Policy) {
   return async function assertDevice(principal: UserPrincipal, deviceId: string, action: DeviceAction): Promise<DeviceDoc> {
     const device = await models.Device.findOne({ _id: deviceId, organisationId: principal.organisationId }).lean<DeviceDoc>();
     if (!device) throw new AppError('not_found', 'Device not found');
-    if (STAFF.has(principal.role)) return device;
+    if (STAFF_ROLES.has(principal.role)) return device;
     if (!device.patientId) throw new AppError('not_found', 'Device not found');
     await policy.assertPatient(principal, String(device.patientId), action).catch((error: unknown) => {
       // Seeing the patient but not managing it is a 403; not seeing the patient hides the device too.

@@ -16,7 +16,7 @@ import type { CommandDoc, CommandState, DeviceDoc, DeviceModels } from './models
 import type { DeviceDirectory } from './directory.js';
 import type { DeviceRealtime } from './realtime.js';
 import { createEventClaims } from './event-claims.js';
-import { createEventEffects, type EventListener } from './event-effects.js';
+import { createEventEffects } from './event-effects.js';
 import { HEARTBEAT_GATHER_MS } from './heartbeat-queue.js';
 import { createWriteBatches, type HistoryPolicy } from './write-batches.js';
 
@@ -54,7 +54,6 @@ export interface AckPayload {
   error?: Record<string, unknown>;
 }
 
-export type { EventListener };
 /** `previous` is the device as it was before this heartbeat (so listeners can act on a change); `heartbeat`: its device time and when the hub received it. */
 export type HeartbeatListener = (device: DeviceDoc, previous: DeviceDoc, heartbeat: { at: Date; receivedAt: Date }) => void | Promise<void>;
 

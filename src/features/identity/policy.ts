@@ -18,6 +18,9 @@ import type { IdentityModels, PatientDoc } from './models.js';
 import type { UserPrincipal } from './principal.js';
 
 /** Ordered: each level includes the ones before it. */
+/** Roles that see and manage their whole organisation: every patient, device and alert in it. */
+export const STAFF_ROLES: ReadonlySet<string> = new Set(['admin', 'clinician']);
+
 export const ACCESS_LEVELS = ['none', 'view', 'care', 'manage'] as const;
 export type AccessLevel = (typeof ACCESS_LEVELS)[number];
 

@@ -13,10 +13,9 @@ import type { SocketPrincipal, SocketTransport } from '../../transports/socket/s
 import type { AuditLog } from '../audit/audit-log.js';
 import { audited, type Actor } from './actor.js';
 import type { AuthService } from './auth-service.js';
-import type { Policy } from './policy.js';
+import { STAFF_ROLES, type Policy } from './policy.js';
 import type { UserPrincipal } from './principal.js';
 
-const STAFF_ROLES = new Set(['admin', 'clinician']);
 
 export function socketActor(socket: Socket): Actor {
   return { principal: socket.data.principal as UserPrincipal, via: 'socket', ip: socket.handshake.address, requestId: socket.id };
