@@ -113,7 +113,11 @@ export function createEventEffects({ claims, realtime, markProcessed, log, keepA
   /** The devices of a batch, a few at a time; how many events were acted on. */
   async function recoverBatch(events: UnclaimedEvent[]): Promise<number> {
     const byDevice = new Map<string, UnclaimedEvent[]>();
-    for (const event of events) byDevice.set(event.deviceId, [...(byDevice.get(event.deviceId) ?? []), event]);
+    for (const event of events) {
+      const list = byDevice.get(event.deviceId);
+      if (list) list.push(event);
+      else byDevice.set(event.deviceId, [event]);
+    }
     const queue = [...byDevice.values()];
     let recovered = 0;
     const worker = async (): Promise<void> => {
