@@ -25,6 +25,7 @@ import { mountIdempotency } from './transports/http/idempotency.js';
 import { registerOpsRoutes, type ReadinessCheck } from './transports/http/ops-routes.js';
 import { closeServer, listen } from './transports/listen.js';
 import { createMqttTransport } from './transports/mqtt/broker.js';
+import { createBrokerCluster } from './transports/mqtt/cluster.js';
 import { createSocketTransport } from './transports/socket/server.js';
 
 export interface HubOptions {
@@ -65,7 +66,9 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   // handler set once features have mounted their routes (Socket.IO must attach first).
   let handleRequest: RequestListener = (_req, res) => res.writeHead(503).end();
   const httpServer = createServer((req, res) => handleRequest(req, res));
-  const mqtt = await createMqttTransport({ config, logger, metrics });
+  // Several instances share one broker through Redis (its bus and its persistence).
+  const cluster = config.redisUrl ? createBrokerCluster(config.redisUrl, config.redisKeyPrefix) : undefined;
+  const mqtt = await createMqttTransport({ config, logger, metrics, cluster });
   const sockets = createSocketTransport({ httpServer, logger, metrics, corsOrigin: config.corsOrigin, redis });
   const jobs = createJobScheduler(logger, redis);
 

@@ -19,7 +19,7 @@ export function createDeviceAuthenticator(models: DeviceModels) {
   // A fleet reconnecting after a restart sends thousands of CONNECTs at once: their lookups share one query per burst.
   const credentials = burstLoader<string, DeviceDoc | null>(
     async (ids) => {
-      const found = await models.Device.find({ _id: { $in: [...ids] } }, { secretHash: 1, disabled: 1, organisationId: 1, patientId: 1 }).lean<DeviceDoc[]>();
+      const found = await models.Device.find({ _id: { $in: [...ids] } }, { secretHash: 1, disabled: 1, organisationId: 1, patientId: 1, 'schedule.version': 1 }).lean<DeviceDoc[]>();
       const byId = new Map(found.map((device) => [device._id, device]));
       return ids.map((id) => byId.get(id) ?? null);
     },
@@ -32,7 +32,7 @@ export function createDeviceAuthenticator(models: DeviceModels) {
     return (device?.consumedPoints ?? 0) >= FAILURES_PER_DEVICE.points || (ip?.consumedPoints ?? 0) >= FAILURES_PER_ADDRESS.points;
   }
 
-  return async function authenticateDevice(deviceId: string, secret: string | undefined, address = 'unknown'): Promise<MqttPrincipal> {
+  return async function authenticateDevice(deviceId: string, secret: string | undefined, address = 'unknown'): Promise<DevicePrincipal> {
     if (await blocked(deviceId, address)) throw new AppError('rate_limited', 'Too many failed attempts; try again later', { headers: { 'Retry-After': '300' } });
     const device = secret ? await credentials.load(deviceId) : null;
     if (!device || device.disabled || !secretMatches(device.secretHash, secret ?? '')) {
@@ -40,9 +40,12 @@ export function createDeviceAuthenticator(models: DeviceModels) {
       throw new AppError('invalid_credentials', 'Unknown device or wrong secret');
     }
     await byDevice.delete(deviceId);
-    return { kind: 'device', deviceId, organisationId: String(device.organisationId), patientId: device.patientId ? String(device.patientId) : null };
+    return { kind: 'device', deviceId, organisationId: String(device.organisationId), patientId: device.patientId ? String(device.patientId) : null, scheduleVersion: device.schedule?.version ?? 0 };
   };
 }
+
+/** A device as it authenticated, with the version of its stored schedule (0: none yet), read in the same query. */
+export type DevicePrincipal = MqttPrincipal & { scheduleVersion: number };
 
 export type DeviceAuthenticator = ReturnType<typeof createDeviceAuthenticator>;
 

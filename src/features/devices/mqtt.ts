@@ -12,6 +12,7 @@ import type { Commands } from './commands.js';
 import type { DeviceAuthenticator } from './device-auth.js';
 import type { AckPayload, EventPayload, HeartbeatPayload, Ingest, StatusPayload } from './ingest.js';
 import type { Presence } from './presence.js';
+import type { Schedules } from './schedule.js';
 
 /** Per-device message budget, shared by every device → hub topic: generous enough for an outbox flush after an offline spell. */
 const MESSAGES_PER_SECOND = 200;
@@ -21,11 +22,26 @@ const MESSAGES_PER_SECOND = 200;
  */
 const MAX_WAITING_PER_DEVICE = 500;
 
-export function registerDeviceMqtt(mqtt: MqttTransport, authenticate: DeviceAuthenticator, ingest: Ingest, presence: Presence, commands: Commands, logger: Logger): { stop(): void } {
+export interface DeviceMqttParts {
+  authenticate: DeviceAuthenticator;
+  ingest: Ingest;
+  presence: Presence;
+  commands: Commands;
+  schedules: Schedules;
+}
+
+export function registerDeviceMqtt(mqtt: MqttTransport, { authenticate, ingest, presence, commands, schedules }: DeviceMqttParts, logger: Logger): { stop(): void } {
   const budget = new RateLimiterMemory({ keyPrefix: 'device-msgs', points: MESSAGES_PER_SECOND, duration: 1 });
   let stopped = false;
 
-  mqtt.setAuthenticator(({ clientId, password, remoteAddress }) => authenticate(clientId, password?.toString('utf8'), remoteAddress));
+  mqtt.setAuthenticator(async ({ clientId, password, remoteAddress }) => {
+    const principal = await authenticate(clientId, password?.toString('utf8'), remoteAddress);
+    // Before the CONNACK, so that the SUBSCRIBE which follows finds the newest schedule retained here.
+    await schedules.retainNewest(principal.deviceId, principal.scheduleVersion).catch((error: unknown) => {
+      logger.warn({ err: error, deviceId: principal.deviceId }, 'could not bring the retained schedule up to date; the device gets what this instance retains');
+    });
+    return principal;
+  });
 
   const waiting = new RateLimiterQueue(budget, { maxQueueSize: MAX_WAITING_PER_DEVICE });
   /**

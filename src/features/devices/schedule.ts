@@ -6,6 +6,8 @@
  */
 import type { Clock } from '../../ports/clock.js';
 import type { MqttTransport } from '../../transports/mqtt/broker.js';
+import type { RetainedPacket } from '../../transports/mqtt/retained-index.js';
+import { burstLoader } from '../burst-loader.js';
 import { schemas } from '../../schemas.js';
 import { AppError } from '../../errors.js';
 import type { DeviceDoc, DeviceModels } from './models.js';
@@ -28,8 +30,25 @@ export interface ScheduleInput {
   items: ScheduleItem[];
 }
 
+/** The version of a retained schedule message (0: none, or not a schedule). */
+function versionOf(packet: RetainedPacket | undefined): number {
+  if (!packet || packet.payload.length === 0) return 0;
+  try {
+    const { version } = JSON.parse(String(packet.payload)) as { version?: unknown };
+    return typeof version === 'number' ? version : 0;
+  } catch {
+    return 0;
+  }
+}
+
 export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock: Clock) {
   const { Device } = models;
+  // A fleet reconnecting to a restarted instance: its stored schedules read with one query per burst.
+  const storedPayloads = burstLoader<string, Record<string, unknown> | null>(async (ids) => {
+    const found = await Device.find({ _id: { $in: [...ids] } }, { 'schedule.payload': 1 }).lean<DeviceDoc[]>();
+    const byId = new Map(found.map((device) => [device._id, (device.schedule?.payload as Record<string, unknown> | null | undefined) ?? null]));
+    return ids.map((id) => byId.get(id) ?? null);
+  });
 
   function draftOf(input: ScheduleInput, now: Date) {
     const items = [...input.items].sort((a, b) => a.dueAt.localeCompare(b.dueAt) || a.slot - b.slot);
@@ -88,6 +107,20 @@ export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock
   }
 
   return {
+    /**
+     * Brings what the broker retains for the device up to its stored schedule (`storedVersion`, as
+     * read when it authenticated). The embedded broker's retained messages live in memory: after a
+     * restart they are older than the store (or gone) — and a device must never connect to an old
+     * schedule. Costs one lookup in memory (or in Redis, clustered) when they agree, the common case.
+     */
+    async retainNewest(deviceId: string, storedVersion: number): Promise<void> {
+      const topic = scheduleTopic(deviceId);
+      if (storedVersion === 0 || versionOf(await mqtt.retained(topic)) >= storedVersion) return;
+      const payload = await storedPayloads.load(deviceId);
+      // A publish may have retained a newer one meanwhile.
+      if (payload && (payload.version as number) > versionOf(await mqtt.retained(topic))) await mqtt.retain(topic, payload);
+    },
+
     /** The device's desired schedule, as an operator sets it (PUT /devices/{id}/schedule). */
     async publish(device: Pick<DeviceDoc, '_id'>, input: ScheduleInput): Promise<Record<string, unknown>> {
       const payload = await storeAndPublish({ _id: device._id }, device._id, input);

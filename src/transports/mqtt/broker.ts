@@ -31,7 +31,8 @@ import {
   type MqttAuthenticator,
   type MqttPrincipal,
 } from './policy.js';
-import { persistenceWithRetainedIndex } from './retained-index.js';
+import type { BrokerCluster } from './cluster.js';
+import { persistenceWithRetainedIndex, type RetainedPacket } from './retained-index.js';
 import { MqttRouter, type InboundMessage } from './router.js';
 
 export interface PublishOptions {
@@ -47,6 +48,10 @@ export interface MqttTransport {
   publish(topic: string, payload: unknown, options?: PublishOptions): Promise<void>;
   /** Tells a device why its payload was refused, on `v1/devices/{id}/errors`. */
   replyError(deviceId: string, ref: ErrorRef, error: unknown): Promise<void>;
+  /** The broker's retained message on an exact topic (what a device subscribing now gets). */
+  retained(topic: string): Promise<RetainedPacket | undefined>;
+  /** Makes `payload` the broker's retained message on `topic`, without publishing it to anyone. */
+  retain(topic: string, payload: unknown): Promise<void>;
   /** Disconnects every session of a device (e.g. when it is disabled). */
   disconnect(deviceId: string): void;
   isConnected(deviceId: string): boolean;
@@ -71,12 +76,14 @@ interface Deps {
   config: Config;
   logger: Logger;
   metrics: Metrics;
+  /** The message bus and persistence shared with the other instances (cluster.ts); none: this instance is alone. */
+  cluster?: BrokerCluster;
 }
 
 const REQUESTED_ID = Symbol('requestedClientId');
 type TrackedClient = Client & { [REQUESTED_ID]?: string };
 
-export async function createMqttTransport({ config, logger, metrics }: Deps): Promise<MqttTransport> {
+export async function createMqttTransport({ config, logger, metrics, cluster }: Deps): Promise<MqttTransport> {
   const log = logger.child({ component: 'mqtt' });
   const router = new MqttRouter();
   const principals = new WeakMap<Client, MqttPrincipal>();
@@ -96,8 +103,24 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
   let tcp: NetServer | undefined;
   let wss: WebSocketServer | undefined;
 
+  const persistence = cluster?.persistence ?? persistenceWithRetainedIndex();
+  /** Sessions ended because their device connected to another instance: not an end of its presence. */
+  const movedAway = new WeakSet<Client>();
+  /** The broker once created (Aedes's client table is not in its typings). */
+  const created: { broker?: { id: string; clients: Record<string, Client | undefined> } } = {};
+  // Registered before Aedes's own listener on the same topic (which closes the session), so the
+  // session is known as moved when its disconnect is announced.
+  cluster?.bus.on(`$SYS/+/new/clients`, (packet, done) => {
+    const [, brokerId] = packet.topic.split('/');
+    const sessions = created.broker;
+    const session = sessions && brokerId !== sessions.id ? sessions.clients[String(packet.payload)] : undefined;
+    if (session) movedAway.add(session);
+    done();
+  });
+
   const broker = await Aedes.createBroker({
-    persistence: persistenceWithRetainedIndex(),
+    ...(cluster ? { mq: cluster.bus } : {}),
+    persistence,
     connectTimeout: 10_000,
     // Keepalive must be set and at most 20 minutes, so dead devices are noticed.
     keepaliveLimit: 1200,
@@ -139,6 +162,8 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
     },
   });
 
+  created.broker = broker as unknown as typeof created.broker;
+
   broker.on('clientReady', (client) => {
     const principal = principals.get(client);
     if (principal) {
@@ -151,7 +176,8 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
     const principal = principals.get(client);
     if (principal && clientsByDevice.get(principal.deviceId) === client) {
       clientsByDevice.delete(principal.deviceId);
-      announce(principal, false);
+      // Moved to another instance, which announced it online: that one now keeps its presence.
+      if (!movedAway.has(client)) announce(principal, false);
     }
     metrics.mqttConnections.set(broker.connectedClients);
   });
@@ -269,6 +295,14 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
       };
       await transport.publish(`${deviceNamespace(deviceId)}errors`, body, { qos: 1 });
     },
+    async retained(topic) {
+      for await (const packet of persistence.createRetainedStream(topic)) return packet as RetainedPacket;
+      return undefined;
+    },
+    async retain(topic, payload) {
+      const packet = { cmd: 'publish', topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain: true };
+      await (persistence.storeRetained(packet) as Promise<void>);
+    },
     disconnect(deviceId) {
       clientsByDevice.get(deviceId)?.close();
     },
@@ -299,6 +333,7 @@ export async function createMqttTransport({ config, logger, metrics }: Deps): Pr
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       if (wss) await new Promise<void>((resolve) => wss?.close(() => resolve()));
       if (tcp) await closeServer(tcp);
+      await cluster?.close();
     },
   };
   return transport;

@@ -9,12 +9,13 @@
 import { Readable } from 'node:stream';
 import memoryPersistence from 'aedes-persistence';
 
-interface RetainedPacket {
+export interface RetainedPacket {
   topic: string;
   payload: Buffer | string;
 }
 
-interface Persistence {
+/** What the hub uses of an Aedes persistence (Aedes takes the whole object). */
+export interface Persistence {
   storeRetained(packet: RetainedPacket, cb?: (error?: Error | null) => void): unknown;
   createRetainedStream(pattern: string): Readable;
   createRetainedStreamCombi(patterns: string[]): Readable;
@@ -25,8 +26,11 @@ const createMemoryPersistence = memoryPersistence as unknown as () => Persistenc
 
 const hasWildcard = (pattern: string): boolean => pattern.includes('+') || pattern.includes('#');
 
-export function persistenceWithRetainedIndex(): Persistence {
-  const persistence = createMemoryPersistence();
+/** The persistence Aedes gets, plus a lookup of this instance's retained message on an exact topic. */
+export type IndexedPersistence = Persistence & { retained(topic: string): RetainedPacket | undefined };
+
+export function persistenceWithRetainedIndex(): IndexedPersistence {
+  const persistence = createMemoryPersistence() as IndexedPersistence;
   const byTopic = new Map<string, RetainedPacket>();
   const storeRetained = persistence.storeRetained.bind(persistence);
   const scanCombi = persistence.createRetainedStreamCombi.bind(persistence);
@@ -42,6 +46,7 @@ export function persistenceWithRetainedIndex(): Persistence {
     if (patterns.some(hasWildcard)) return scanCombi(patterns);
     return Readable.from(patterns.flatMap((pattern) => byTopic.get(pattern) ?? []));
   };
+  persistence.retained = (topic) => byTopic.get(topic);
   persistence.createRetainedStream = (pattern) => (hasWildcard(pattern) ? scan(pattern) : Readable.from(byTopic.has(pattern) ? [byTopic.get(pattern)] : []));
   return persistence;
 }

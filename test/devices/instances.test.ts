@@ -1,0 +1,123 @@
+/**
+ * Devices and hub instances: what a dispenser gets must not depend on which instance it is
+ * connected to, nor on whether that instance restarted. Two hubs share a store and a Redis
+ * (startHubPair), so their embedded brokers are clustered through it (transports/mqtt/cluster.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import type { MqttClient } from 'mqtt';
+import type { Hub } from '../../src/hub.js';
+import { connectSocket, nextEvent, request } from '../helpers/clients.js';
+import { connectDevice, eventually, inbox, nextMessage, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
+import { careScenario, currentToken, type Login } from '../helpers/factories.js';
+import { startHubPair, startTestHub, withDatabase } from '../helpers/hub.js';
+
+const window = { earlyMinutes: 30, lateAfterMinutes: 30, missedAfterMinutes: 60 };
+
+/** Sets a device's schedule over REST on `hub`: one dose in an hour, in `slot`. Answers its version. */
+async function putSchedule(hub: Hub, staff: Login, deviceId: string, slot: number): Promise<number> {
+  const dueAt = new Date(Date.now() + 3_600_000).toISOString();
+  const response = await request(hub, 'PUT', `/api/v1/devices/${deviceId}/schedule`, { token: staff.token, body: { timezone: 'UTC', items: [{ slot, pills: 1, dueAt, window }] } });
+  if (response.status !== 200) throw new Error(`schedule: ${response.status} ${JSON.stringify(response.body)}`);
+  return response.body.version as number;
+}
+
+const onlineOn = (hub: Hub, deviceId: string) => async () => (await hub.features.devices.models.Device.findById(deviceId).lean())?.status?.online === true;
+
+/** Connects the device to `hub` and waits for its CONNACK (connectDevice) and its retained schedule, if any. */
+async function scheduleOnConnect(t: Test, hub: Hub, device: ProvisionedDevice): Promise<{ client: MqttClient; version: number }> {
+  const client = await connectDevice(t, hub, device);
+  const retained = await nextMessage(client, topic(device.id, 'schedule'));
+  t.equal(retained.retain, true, 'delivered as the retained message');
+  return { client, version: retained.payload.version as number };
+}
+
+t.test('a restarted hub gives a reconnecting dispenser the schedule changed while it was away', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'medhub-instances-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const env = { DATA_DIR: dataDir, JWT_SECRET: `restart-${randomUUID()}`, ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_instances_${randomUUID().slice(0, 8)}`) } : {}) };
+  const before = await startTestHub(t, { persistentStore: true, env });
+  const s = await careScenario(before);
+  const device = await provisionDevice(before, s.clinician, { patientId: s.patient.id });
+  t.equal(await putSchedule(before, s.clinician, device.id, 1), 1);
+  // The dispenser is away when its schedule changes, and the hub restarts before it is back.
+  t.equal(await putSchedule(before, s.clinician, device.id, 2), 2);
+  await before.close();
+
+  const hub = await startTestHub(t, { persistentStore: true, env });
+  const { client, version } = await scheduleOnConnect(t, hub, device);
+  t.equal(version, 2, 'the newest stored schedule, although this broker never published it');
+  client.end(true);
+
+  // Published again by this instance: what it retains follows, and the store is read no more.
+  t.equal(await putSchedule(hub, s.clinician, device.id, 3), 3);
+  const again = await scheduleOnConnect(t, hub, device);
+  t.equal(again.version, 3);
+});
+
+t.test('two instances: a dispenser on one gets what the other publishes, live and when it connects', async (t) => {
+  const { a, b } = await startHubPair(t);
+  const s = await careScenario(a);
+  const device = await provisionDevice(a, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, a, device);
+  const schedules = await inbox(client, topic(device.id, 'schedule'));
+  const commands = await inbox(client, topic(device.id, 'commands'));
+  await eventually(onlineOn(a, device.id));
+
+  t.equal(await putSchedule(b, s.clinician, device.id, 1), 1, 'schedule set on hub B');
+  const live = await schedules();
+  t.equal(live.payload.version, 1, 'the dispenser, connected to hub A, receives it at once');
+
+  const issued = await request(b, 'POST', `/api/v1/devices/${device.id}/commands`, { token: s.clinician.token, body: { type: 'ring', params: { durationSeconds: 5 }, ttlSeconds: 60 } });
+  t.equal(issued.status, 201, JSON.stringify(issued.body));
+  const command = await commands();
+  t.equal(command.payload.commandId, issued.body.commandId, 'a command issued on hub B reaches it on hub A');
+
+  // One retained message for both brokers: hub A gives what hub B published.
+  client.end(true);
+  await eventually(async () => !a.context.mqtt.isConnected(device.id));
+  t.ok(await a.context.mqtt.retained(topic(device.id, 'schedule')), 'hub A’s broker retains hub B’s schedule');
+  const onA = await scheduleOnConnect(t, a, device);
+  t.equal(onA.version, 1);
+  onA.client.end(true);
+  await eventually(async () => !a.context.mqtt.isConnected(device.id));
+
+  t.equal(await putSchedule(a, s.clinician, device.id, 2), 2, 'schedule changed on hub A while the dispenser is away');
+  const onB = await scheduleOnConnect(t, b, device);
+  t.equal(onB.version, 2, 'connecting to hub B, it gets the version hub A published');
+});
+
+t.test('two instances: a dispenser that moves from one to the other stays online', async (t) => {
+  const { a, b } = await startHubPair(t);
+  const s = await careScenario(a);
+  const device = await provisionDevice(a, s.clinician, { patientId: s.patient.id });
+  const first = await connectDevice(t, a, device, { reconnectPeriod: 0 });
+  await eventually(onlineOn(a, device.id));
+  // The clinician's app, on hub B, sees every status the hubs announce.
+  const app = connectSocket(t, b, { auth: { token: await currentToken(b, s.clinician) } });
+  await nextEvent(app, 'connect');
+  const statuses: boolean[] = [];
+  app.on('device:status', (status: { deviceId: string; online: boolean }) => {
+    if (status.deviceId === device.id) statuses.push(status.online);
+  });
+  const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
+
+  // The same client id on hub B (a load balancer sent the reconnection there): hub A's session ends.
+  const second = await connectDevice(t, b, device);
+  await firstClosed;
+  t.pass('hub A closed the older session');
+  await eventually(async () => !a.context.mqtt.isConnected(device.id));
+  t.equal(b.context.mqtt.isConnected(device.id), true);
+  // Give a wrong "offline" from hub A the time to land, then check it did not.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const stored = await a.features.devices.models.Device.findById(device.id).lean();
+  t.equal(stored?.status?.online, true, 'still online: hub B has its session');
+  t.notOk(statuses.includes(false), 'and never said offline on the way: hub A does not announce the end of a session that moved');
+
+  second.end(true);
+  await eventually(async () => statuses.at(-1) === false);
+  t.pass('offline once its session on hub B ends');
+});
