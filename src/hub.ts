@@ -67,8 +67,11 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   let handleRequest: RequestListener = (_req, res) => res.writeHead(503).end();
   const httpServer = createServer((req, res) => handleRequest(req, res));
   // Several instances share one broker through Redis (its bus and its persistence).
-  const cluster = config.redisUrl ? createBrokerCluster(config.redisUrl, config.redisKeyPrefix) : undefined;
-  const mqtt = await createMqttTransport({ config, logger, metrics, cluster });
+  const cluster = config.redisUrl ? createBrokerCluster(config.redisUrl, config.redisKeyPrefix, logger) : undefined;
+  const mqtt = await createMqttTransport({ config, logger, metrics, cluster }).catch(async (error: unknown) => {
+    if (cluster) await new Promise<void>((resolve) => cluster.bus.close(resolve)).then(() => cluster.close());
+    throw error;
+  });
   const sockets = createSocketTransport({ httpServer, logger, metrics, corsOrigin: config.corsOrigin, redis });
   const jobs = createJobScheduler(logger, redis);
 

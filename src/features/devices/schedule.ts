@@ -30,11 +30,23 @@ export interface ScheduleInput {
   items: ScheduleItem[];
 }
 
+/** Versions of the retained messages already read: the embedded broker hands out the same object until the next publish. */
+const versions = new WeakMap<RetainedPacket, number>();
+
 /** The version of a retained schedule message (0: none, or not a schedule). */
 function versionOf(packet: RetainedPacket | undefined): number {
   if (!packet || packet.payload.length === 0) return 0;
+  let version = versions.get(packet);
+  if (version === undefined) {
+    version = parsedVersion(packet.payload);
+    versions.set(packet, version);
+  }
+  return version;
+}
+
+function parsedVersion(payload: Buffer | string): number {
   try {
-    const { version } = JSON.parse(String(packet.payload)) as { version?: unknown };
+    const { version } = JSON.parse(String(payload)) as { version?: unknown };
     return typeof version === 'number' ? version : 0;
   } catch {
     return 0;
@@ -116,9 +128,14 @@ export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock
     async retainNewest(deviceId: string, storedVersion: number): Promise<void> {
       const topic = scheduleTopic(deviceId);
       if (storedVersion === 0 || versionOf(await mqtt.retained(topic)) >= storedVersion) return;
-      const payload = await storedPayloads.load(deviceId);
-      // A publish may have retained a newer one meanwhile.
-      if (payload && (payload.version as number) > versionOf(await mqtt.retained(topic))) await mqtt.retain(topic, payload);
+      // Clustered, the check and the write are two Redis commands: a newer schedule another instance
+      // publishes between them is written over. So the store is read again after each write, until
+      // what is retained is its newest (bounded, as republishNewest).
+      for (let round = 0; round < 5; round++) {
+        const payload = await storedPayloads.load(deviceId);
+        if (!payload || (payload.version as number) <= versionOf(await mqtt.retained(topic))) return;
+        await mqtt.retain(topic, payload);
+      }
     },
 
     /** The device's desired schedule, as an operator sets it (PUT /devices/{id}/schedule). */

@@ -108,8 +108,10 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   const movedAway = new WeakSet<Client>();
   /** The broker once created (Aedes's client table is not in its typings). */
   const created: { broker?: { id: string; clients: Record<string, Client | undefined> } } = {};
-  // Registered before Aedes's own listener on the same topic (which closes the session), so the
-  // session is known as moved when its disconnect is announced.
+  // Registered before Aedes's own listener on the same topic (which closes the session; Aedes adds
+  // it once its persistence is set up), so the session is known as moved when its disconnect is
+  // announced: mqemitter keeps a topic's listeners in the order they came (Qlobber) and calls
+  // them one after the other, synchronously (test/devices/instances.test.ts checks the outcome).
   cluster?.bus.on(`$SYS/+/new/clients`, (packet, done) => {
     const [, brokerId] = packet.topic.split('/');
     const sessions = created.broker;

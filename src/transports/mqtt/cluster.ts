@@ -12,34 +12,87 @@
  */
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
+import type { Logger } from '../../observability/logger.js';
 import type { Persistence } from './retained-index.js';
+
+type BusMessage = { topic: string } & Record<string, unknown>;
 
 /** What the hub uses of an mqemitter (Aedes takes the whole emitter as its `mq`). */
 export interface ClusterBus {
-  on(topic: string, listener: (message: { topic: string } & Record<string, unknown>, done: () => void) => void, callback?: () => void): unknown;
-  emit(message: { topic: string } & Record<string, unknown>, callback?: (error?: Error) => void): void;
+  on(topic: string, listener: (message: BusMessage, done: () => void) => void, callback?: () => void): unknown;
+  emit(message: BusMessage, callback?: (error?: Error) => void): void;
   close(callback: () => void): void;
+  /** mqemitter-redis reports its connections' errors here. */
+  readonly state: { on(event: 'error', listener: (error: Error) => void): unknown };
 }
 
 export interface BrokerCluster {
   bus: ClusterBus;
   persistence: Persistence;
-  /** Closes the persistence's Redis connection (the bus is closed by Aedes when it closes). */
+  /** Closes the persistence's connection once Aedes has closed (and closed the bus). */
   close(): Promise<void>;
 }
 
+/**
+ * QoS 1 messages queued in Redis for a device that stays away are dropped after a day: what
+ * matters then is sent again when it comes back (its pending commands, which expire within a
+ * day, and its retained schedule), and a fleet that never returns does not fill Redis.
+ */
+const QUEUED_MESSAGE_TTL_SECONDS = 24 * 60 * 60;
+/** How long closing waits for the last writes (e.g. Redis unreachable) before dropping them. */
+const QUIT_TIMEOUT_MS = 2000;
+
+type RedisBus = ClusterBus & { subConn: Redis; pubConn: Redis };
+
 // CommonJS packages; the bus's prefixed variant has no typings.
 const require = createRequire(import.meta.url);
-const { MQEmitterRedisPrefix } = require('mqemitter-redis') as { MQEmitterRedisPrefix: new (prefix: string, options: { connectionString: string }) => ClusterBus };
-const redisPersistence = require('aedes-persistence-redis') as (options: { conn: Redis }) => Persistence;
+const { MQEmitterRedisPrefix } = require('mqemitter-redis') as { MQEmitterRedisPrefix: new (prefix: string, options: { connectionString: string }) => RedisBus };
+const redisPersistence = require('aedes-persistence-redis') as (options: { conn: Redis; packetTTL: () => number }) => Persistence;
 
-export function createBrokerCluster(redisUrl: string, keyPrefix: string): BrokerCluster {
+/**
+ * mqemitter-redis closes by QUIT on both its connections and waits for them to end: with Redis
+ * unreachable that never happens, and the hub (Aedes closes the bus) would never stop. Past the
+ * timeout they are dropped and the bus counts as closed.
+ */
+function boundClose(bus: RedisBus): void {
+  const close = bus.close.bind(bus);
+  bus.close = (callback) => {
+    let closed = false;
+    const finish = (): void => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(timer);
+      callback();
+    };
+    // A connection that is reconnecting never ends, even when told to disconnect (which does stop its attempts).
+    const timer = setTimeout(() => {
+      bus.subConn.disconnect();
+      bus.pubConn.disconnect();
+      finish();
+    }, QUIT_TIMEOUT_MS);
+    close(finish);
+  };
+}
+
+export function createBrokerCluster(redisUrl: string, keyPrefix: string, logger: Logger): BrokerCluster {
+  const log = logger.child({ component: 'mqtt-cluster' });
   const prefix = `${keyPrefix}mqtt:`;
+  // ioredis reconnects by itself; its errors (one per attempt while Redis is away) are logged, never thrown.
   const connection = new Redis(redisUrl, { keyPrefix: prefix });
+  connection.on('error', (error: Error) => log.warn({ err: error.message }, 'broker persistence: redis error'));
+  const bus = new MQEmitterRedisPrefix(prefix, { connectionString: redisUrl });
+  bus.state.on('error', (error) => log.warn({ err: error.message }, 'broker bus: redis error'));
+  boundClose(bus);
   return {
-    bus: new MQEmitterRedisPrefix(prefix, { connectionString: redisUrl }),
-    persistence: redisPersistence({ conn: connection }),
+    bus,
+    persistence: redisPersistence({ conn: connection, packetTTL: () => QUEUED_MESSAGE_TTL_SECONDS }),
     async close() {
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
+      });
+      await Promise.race([connection.quit().catch(() => undefined), gaveUp]);
+      clearTimeout(timer);
       connection.disconnect();
     },
   };

@@ -26,11 +26,8 @@ const createMemoryPersistence = memoryPersistence as unknown as () => Persistenc
 
 const hasWildcard = (pattern: string): boolean => pattern.includes('+') || pattern.includes('#');
 
-/** The persistence Aedes gets, plus a lookup of this instance's retained message on an exact topic. */
-export type IndexedPersistence = Persistence & { retained(topic: string): RetainedPacket | undefined };
-
-export function persistenceWithRetainedIndex(): IndexedPersistence {
-  const persistence = createMemoryPersistence() as IndexedPersistence;
+export function persistenceWithRetainedIndex(): Persistence {
+  const persistence = createMemoryPersistence();
   const byTopic = new Map<string, RetainedPacket>();
   const storeRetained = persistence.storeRetained.bind(persistence);
   const scanCombi = persistence.createRetainedStreamCombi.bind(persistence);
@@ -46,7 +43,6 @@ export function persistenceWithRetainedIndex(): IndexedPersistence {
     if (patterns.some(hasWildcard)) return scanCombi(patterns);
     return Readable.from(patterns.flatMap((pattern) => byTopic.get(pattern) ?? []));
   };
-  persistence.retained = (topic) => byTopic.get(topic);
   persistence.createRetainedStream = (pattern) => (hasWildcard(pattern) ? scan(pattern) : Readable.from(byTopic.has(pattern) ? [byTopic.get(pattern)] : []));
   return persistence;
 }

@@ -1,0 +1,23 @@
+/**
+ * The brokers' cluster parts (transports/mqtt/cluster.ts) when Redis is away: ioredis reports an
+ * error on every reconnection attempt, and an unheard error event would end the hub's process.
+ * The cross-instance behaviour itself is tested with two hubs in test/devices/instances.test.ts.
+ */
+import t from 'tap';
+import { createLogger } from '../../src/observability/logger.js';
+import { createBrokerCluster } from '../../src/transports/mqtt/cluster.js';
+import { eventually } from '../helpers/devices.js';
+
+t.test('with its Redis unreachable, the broker cluster logs each error, never throws, and still closes', async (t) => {
+  const lines: string[] = [];
+  const logger = createLogger('warn', { write: (line: string) => void lines.push(line) });
+  // Nothing listens on port 1: every connection attempt of the bus's two connections and the persistence's fails at once.
+  const cluster = createBrokerCluster('redis://127.0.0.1:1', 'test-unreachable:', logger);
+  await eventually(async () => lines.some((line) => line.includes('broker bus: redis error')) && lines.some((line) => line.includes('broker persistence: redis error')));
+  t.pass('the bus and the persistence errors are logged, and the process lives on');
+
+  const started = Date.now();
+  await new Promise<void>((resolve) => cluster.bus.close(resolve));
+  await cluster.close();
+  t.ok(Date.now() - started < 10_000, `closed in ${Date.now() - started} ms`);
+});
