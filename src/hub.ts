@@ -92,6 +92,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   };
 
   addCoreReadinessChecks(context, store, redis, checks);
+  if (cluster) checks.set('mqtt-cluster', async () => timed(() => cluster.ping()));
   const features = await registerFeatures(context);
   // After the features: it guards the write routes they registered.
   await mountIdempotency(http.api, { connection: store.connection, clock: context.clock, logger });
@@ -161,15 +162,17 @@ async function registerFeatures(context: HubContext) {
 
 export type Features = Awaited<ReturnType<typeof registerFeatures>>;
 
+async function timed(ping: () => Promise<unknown>): Promise<{ ok: true; latencyMs: number }> {
+  const started = performance.now();
+  await ping();
+  return { ok: true, latencyMs: round(performance.now() - started) };
+}
+
 function addCoreReadinessChecks(context: HubContext, store: Store, redis: Redis | undefined, checks: Map<string, ReadinessCheck>): void {
   checks.set('store', async () => ({ ok: true, kind: store.kind, latencyMs: round(await store.ping()) }));
   checks.set('mqtt', async () => ({ ok: context.mqtt.listening, port: context.mqtt.port }));
   if (redis) {
-    checks.set('redis', async () => {
-      const started = performance.now();
-      await redis.ping();
-      return { ok: true, latencyMs: round(performance.now() - started) };
-    });
+    checks.set('redis', async () => timed(() => redis.ping()));
   }
 }
 

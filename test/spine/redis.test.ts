@@ -24,6 +24,7 @@ t.test('two instances behind one Redis', async (t) => {
   const ready = await request(a, 'GET', '/ready');
   t.equal(ready.status, 200);
   t.equal(ready.body.checks.redis.ok, true, '/ready checks Redis');
+  t.equal(ready.body.checks['mqtt-cluster'].ok, true, '/ready checks the connections of the brokers’ cluster');
 
   const admin = await createOrganisation(a);
   const socket = connectSocket(t, a, { auth: { token: admin.token } });

@@ -15,6 +15,8 @@ t.test('with its Redis unreachable, the broker cluster logs each error, never th
   const cluster = createBrokerCluster('redis://127.0.0.1:1', 'test-unreachable:', logger);
   await eventually(async () => lines.some((line) => line.includes('broker bus: redis error')) && lines.some((line) => line.includes('broker persistence: redis error')));
   t.pass('the bus and the persistence errors are logged, and the process lives on');
+  const answered = await Promise.race([cluster.ping().then(() => 'pong', () => 'refused'), new Promise((resolve) => setTimeout(() => resolve('no answer'), 1000))]);
+  t.not(answered, 'pong', `its readiness ping fails (${String(answered)})`);
 
   const started = Date.now();
   await new Promise<void>((resolve) => cluster.bus.close(resolve));

@@ -29,6 +29,8 @@ export interface ClusterBus {
 export interface BrokerCluster {
   bus: ClusterBus;
   persistence: Persistence;
+  /** Pings Redis over the bus's two connections and the persistence's; rejects when one does not answer. */
+  ping(): Promise<void>;
   /** Closes the persistence's connection once Aedes has closed (and closed the bus). */
   close(): Promise<void>;
 }
@@ -86,6 +88,9 @@ export function createBrokerCluster(redisUrl: string, keyPrefix: string, logger:
   return {
     bus,
     persistence: redisPersistence({ conn: connection, packetTTL: () => QUEUED_MESSAGE_TTL_SECONDS }),
+    async ping() {
+      await Promise.all([bus.subConn, bus.pubConn, connection].map((redis) => redis.ping()));
+    },
     async close() {
       let timer: NodeJS.Timeout | undefined;
       const gaveUp = new Promise<void>((resolve) => {
