@@ -132,6 +132,19 @@ t.test('top-level projections keep the document’s field order, _id first, as m
   t.same(await coll.findOne({ _id: 'k' }, { projection: { 'a.b': 1, z: 1 } }), { _id: 'k', z: 1, a: { b: 1 } }, 'dotted paths still served');
 });
 
+t.test('exclusions of dotted paths answer without them and leave the stored document whole', async (t) => {
+  const coll = db.collection<AnyDocument>('proj_nested');
+  const stored = { _id: 'n', secret: 's', schedule: { payload: { v: 1 }, version: 1 }, list: [{ b: 1, c: 2 }, 3], z: 1 };
+  await coll.insertOne({ ...stored });
+  const found = await coll.findOne({ _id: 'n' }, { projection: { secret: 0, 'schedule.payload': 0 } });
+  t.same(found, { _id: 'n', schedule: { version: 1 }, list: [{ b: 1, c: 2 }, 3], z: 1 });
+  t.same(Object.keys(found ?? {}), ['_id', 'schedule', 'list', 'z'], 'in the document’s order');
+  t.same(await coll.findOne({ _id: 'n' }, { projection: { 'list.b': 0, 'schedule.missing': 0, _id: 0 } }), { secret: 's', schedule: { payload: { v: 1 }, version: 1 }, list: [{ c: 2 }, 3], z: 1 }, 'in each document of an array');
+  t.same(await coll.find({ _id: 'n' }, { projection: { 'schedule.payload': 0, list: { $slice: 1 } } }).toArray(), [{ _id: 'n', secret: 's', schedule: { version: 1 }, list: [{ b: 1, c: 2 }], z: 1 }], 'with a $slice');
+  t.same(await coll.findOneAndUpdate({ _id: 'n' }, { $set: { z: 2 } }, { returnDocument: 'after', projection: { 'schedule.version': 0 } }), { ...stored, schedule: { payload: { v: 1 } }, z: 2 }, 'findAndModify too');
+  t.same(await coll.findOne({ _id: 'n' }), { ...stored, z: 2 }, 'the stored document kept every field');
+});
+
 t.test('count, countDocuments, estimatedDocumentCount and distinct', async (t) => {
   const coll = db.collection<AnyDocument>('counting');
   await coll.insertMany([

@@ -2,8 +2,8 @@
  * find/findAndModify projections, delegated to mingo's projection operators — except for
  * `$slice`, which mingo treats as an inclusion while mongod (≥ 4.4) keeps every other field
  * when a projection holds only `$slice` and exclusions; and except for the common case of
- * top-level fields all included or all excluded (what mongoose's `select` and the hub send),
- * done here without compiling a mingo query per command.
+ * top-level fields all included or all excluded (what mongoose's `select` and the hub send) and of
+ * exclusions only (dotted or not), done here without compiling a mingo query per command.
  */
 import type { Document } from 'bson';
 import { Query } from 'mingo/query';
@@ -43,9 +43,13 @@ function applySlice(doc: Document, path: string, spec: number | [number, number]
   }
 }
 
+/**
+ * mingo projects in place: an exclusion of a dotted path deletes the field from the nested
+ * object it was given — here the stored document itself. So it gets copies.
+ */
 function runMingo(docs: Document[], projection: Document): Document[] {
   try {
-    return new Query({}, queryOptions).find<Document>(docs, projection).all();
+    return new Query({}, queryOptions).find<Document>(docs.map((doc) => cloneValue(doc)), projection).all();
   } catch (error) {
     throw failure(ErrorCodes.BadValue, error instanceof Error ? error.message : String(error));
   }
@@ -86,9 +90,36 @@ function topLevelProjection(projection: Document): ((doc: Document) => Document)
   };
 }
 
+/** `value` without the field at `path`: containers on the way are copied, never changed; arrays of documents lose it in each element, as mongod does. */
+function without(value: unknown, path: readonly string[]): unknown {
+  if (Array.isArray(value)) return value.map((element) => without(element, path));
+  if (!isPlainDocument(value)) return value;
+  const [field, ...rest] = path as [string, ...string[]];
+  if (!(field in value)) return value;
+  const copy: Document = { ...value };
+  if (rest.length === 0) delete copy[field];
+  else copy[field] = without(value[field], rest);
+  return copy;
+}
+
+/**
+ * Exclusions only, some of them dotted (`{secretHash: 0, 'schedule.payload': 0}`): the document
+ * with those fields left out, its field order kept, and nothing of the stored document changed.
+ * Anything else answers undefined.
+ */
+function exclusionProjection(projection: Document): ((doc: Document) => Document) | undefined {
+  const paths: string[][] = [];
+  for (const [field, value] of Object.entries(projection)) {
+    const parts = field.split('.');
+    if (!(value === 0 || value === false) || parts.some((part) => part === '' || part.startsWith('$'))) return undefined;
+    paths.push(parts);
+  }
+  return (doc) => paths.reduce<Document>((projected, path) => without(projected, path) as Document, doc);
+}
+
 export function projectDocuments(docs: Document[], projection: Document | undefined | null): Document[] {
   if (projection === undefined || projection === null || Object.keys(projection).length === 0) return docs;
-  const simple = topLevelProjection(projection);
+  const simple = topLevelProjection(projection) ?? exclusionProjection(projection);
   if (simple !== undefined) return docs.map(simple);
   const entries = Object.entries(projection);
   const slices = entries.filter(([, value]) => isSlice(value)) as Array<[string, { $slice: number | [number, number] }]>;
