@@ -1,6 +1,6 @@
 /**
  * Devices and hub instances: what a dispenser gets must not depend on which instance it is
- * connected to, nor on whether that instance restarted. Two hubs share a store and a Redis
+ * connected to, nor on whether that instance restarted — and a schedule it did not apply is sent again. Two hubs share a store and a Redis
  * (startHubPair), so their embedded brokers are clustered through it (transports/mqtt/cluster.ts).
  */
 import { randomUUID } from 'node:crypto';
@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
+import { ManualClock } from '../../src/ports/clock.js';
 import { connectSocket, nextEvent, request } from '../helpers/clients.js';
-import { connectDevice, eventually, inbox, nextMessage, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
+import { connectDevice, eventually, heartbeat, inbox, nextMessage, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
 import { careScenario, currentToken, type Login } from '../helpers/factories.js';
 import { startHubPair, startTestHub, withDatabase } from '../helpers/hub.js';
 
@@ -120,4 +121,44 @@ t.test('two instances: a dispenser that moves from one to the other stays online
   second.end(true);
   await eventually(async () => statuses.at(-1) === false);
   t.pass('offline once its session on hub B ends');
+});
+
+t.test('a dispenser that keeps reporting an older schedule than the stored one is sent it again, not at every heartbeat', async (t) => {
+  const clock = new ManualClock('2026-06-10T06:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, hub, device);
+  const schedules = await inbox(client, topic(device.id, 'schedule'));
+  const body = { timezone: 'UTC', items: [{ slot: 1, pills: 1, dueAt: '2026-06-10T08:00:00Z', window }] };
+  t.equal((await request(hub, 'PUT', `/api/v1/devices/${device.id}/schedule`, { token: s.clinician.token, body })).status, 200);
+  t.equal((await schedules()).payload.version, 1, 'published once');
+
+  let uptimeSeconds = 0;
+  /** A heartbeat reporting `applied`, once the hub has stored it (and acted on it). */
+  const report = async (applied: number): Promise<void> => {
+    uptimeSeconds += 60;
+    await client.publishAsync(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ at: clock.now().toISOString(), appliedScheduleVersion: applied, uptimeSeconds })), { qos: 0 });
+    await eventually(async () => (await hub.features.devices.models.Device.findById(device.id).lean())?.status?.uptimeSeconds === uptimeSeconds);
+  };
+  const nothingMore = async (why: string): Promise<void> => {
+    await t.rejects(schedules(400), /no message/, why);
+  };
+
+  await report(0);
+  await nothingMore('within its first minutes, a device that has not applied it yet is left alone');
+  clock.advance(3 * 60_000);
+  await report(0);
+  const again = await schedules();
+  t.equal(again.payload.version, 1, 'three minutes on, still reporting version 0: the stored schedule is sent again');
+  clock.advance(60_000);
+  await report(0);
+  await nothingMore('not again at the next heartbeat');
+  clock.advance(10 * 60_000);
+  await report(0);
+  t.equal((await schedules()).payload.version, 1, 'but again ten minutes later');
+  await report(1);
+  clock.advance(20 * 60_000);
+  await report(1);
+  await nothingMore('once it reports the stored version, nothing more');
 });

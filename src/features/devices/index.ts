@@ -21,6 +21,7 @@ import { createPresence, type Presence } from './presence.js';
 import { createDeviceRealtime } from './realtime.js';
 import { registerDeviceRoutes } from './routes.js';
 import { createSchedules } from './schedule.js';
+import { createScheduleCatchUp } from './schedule-catch-up.js';
 import { createDeviceService } from './service.js';
 
 export async function registerDevices(ctx: HubContext, { identity }: { identity: Identity }) {
@@ -35,6 +36,7 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   const commands = createCommands(models, ctx.mqtt, ctx.clock);
   ingest.onHeartbeat(createClockSync(commands, log));
   const schedules = createSchedules(models, ctx.mqtt, ctx.clock);
+  ingest.onHeartbeat(createScheduleCatchUp(schedules, log));
   const authenticate = createDeviceAuthenticator(models);
   const service = createDeviceService({ models, identity, assertDevice: createDeviceAccess(models, identity.policy), schedules, commands, mqtt: ctx.mqtt, changed, config: ctx.config });
 

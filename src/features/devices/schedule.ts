@@ -138,6 +138,14 @@ export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock
       }
     },
 
+    /** Publishes the stored schedule again (retained), then any newer one stored meanwhile. */
+    async sendAgain(deviceId: string): Promise<void> {
+      const payload = await storedPayloads.load(deviceId);
+      if (!payload) return;
+      await mqtt.publish(scheduleTopic(deviceId), payload, { qos: 1, retain: true });
+      await republishNewest(deviceId, payload.version as number);
+    },
+
     /** The device's desired schedule, as an operator sets it (PUT /devices/{id}/schedule). */
     async publish(device: Pick<DeviceDoc, '_id'>, input: ScheduleInput): Promise<Record<string, unknown>> {
       const payload = await storeAndPublish({ _id: device._id }, device._id, input);

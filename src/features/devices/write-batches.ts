@@ -21,7 +21,8 @@ import type { DeviceDirectory, DeviceIdentity, DirectoryEntry } from './director
 import { createLatestQueue, type PaceBounds } from './heartbeat-queue.js';
 import type { DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
 
-const DEVICE_FIELDS = { secretHash: 0, schedule: 0 } as const;
+// The schedule's version and date come along: heartbeats compare them with the version the device reports.
+const DEVICE_FIELDS = { secretHash: 0, 'schedule.payload': 0 } as const;
 /**
  * An event marks its device as seen only when its `lastSeenAt` (as last read or written by this
  * instance) is at least this old: a device sending several events a second would otherwise cost
