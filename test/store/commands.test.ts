@@ -145,6 +145,30 @@ t.test('exclusions of dotted paths answer without them and leave the stored docu
   t.same(await coll.findOne({ _id: 'n' }), { ...stored, z: 2 }, 'the stored document kept every field');
 });
 
+t.test('aggregations and pipeline updates leave stored documents whole', async (t) => {
+  const coll = db.collection<AnyDocument>('agg_untouched');
+  await coll.createIndex({ 'a.b': 1 });
+  await coll.insertMany([
+    { _id: 1, k: 'x', a: { b: 1, c: 2 }, list: [{ s: 1, t: 2 }], pos: [{ x: 1 }, { y: 2 }] },
+    { _id: 2, k: 'x', a: { b: 2, c: 3 }, list: [], pos: [] },
+  ]);
+  const before = await coll.find({}).sort({ _id: 1 }).toArray();
+  t.same(await coll.aggregate([{ $match: { _id: 1 } }, { $project: { 'a.b': 0, 'list.s': 0 } }]).toArray(), [{ _id: 1, k: 'x', a: { c: 2 }, list: [{ t: 2 }], pos: [{ x: 1 }, { y: 2 }] }]);
+  t.same(await coll.aggregate([{ $project: { 'a.b': 0 } }, { $sort: { _id: 1 } }]).toArray(), before.map((doc) => ({ ...doc, a: { c: doc.a.c } })));
+  t.same(
+    await coll.aggregate([{ $group: { _id: '$k', docs: { $push: '$$ROOT' } } }, { $project: { 'docs.a.b': 0 } }]).toArray(),
+    [{ _id: 'x', docs: before.map((doc) => ({ ...doc, a: { c: doc.a.c } })) }],
+    'after a $group that pushed whole documents',
+  );
+  await coll.aggregate([{ $project: { 'pos.0': 1, 'pos.1': 1 } }]).toArray();
+  t.same(await coll.find({}).sort({ _id: 1 }).toArray(), before, 'every stored document kept every field');
+  t.same((await coll.find({ 'a.b': 1 }).toArray()).map((doc) => doc._id), [1], 'and the index still agrees');
+
+  await coll.updateMany({}, [{ $set: { shared: { $literal: { b: 1, c: 2 } } } }]);
+  await coll.aggregate([{ $match: { _id: 1 } }, { $project: { 'shared.b': 0 } }]).toArray();
+  t.same((await coll.find({}).sort({ _id: 1 }).toArray()).map((doc) => doc.shared), [{ b: 1, c: 2 }, { b: 1, c: 2 }], 'a pipeline update’s literal is each document’s own');
+});
+
 t.test('count, countDocuments, estimatedDocumentCount and distinct', async (t) => {
   const coll = db.collection<AnyDocument>('counting');
   await coll.insertMany([

@@ -12,8 +12,14 @@ import { selectDocuments } from '../query/select.js';
 import type { CommandContext, CommandHandler } from './context.js';
 import { cursorReply, optionalDocument, optionalNumber } from './context.js';
 
-/** Stages that never modify their input documents, so stored documents can be passed by reference. */
-const READ_ONLY_STAGES = new Set(['$match', '$group', '$sort', '$limit', '$skip', '$count', '$sortByCount', '$project']);
+/**
+ * Stages that never modify their input documents, so stored documents can be passed by reference
+ * when every stage is one of them. Not `$project`: mingo's exclusions copy a document shallowly
+ * and delete from the nested objects it shares with the stored one. `$group` only reads, but its
+ * output holds stored objects (`$push: '$$ROOT'`): any later stage not listed here makes the
+ * whole input a copy.
+ */
+const READ_ONLY_STAGES = new Set(['$match', '$group', '$sort', '$limit', '$skip', '$count', '$sortByCount']);
 const UNSUPPORTED_STAGES = new Set(['$out', '$merge', '$changeStream', '$search', '$searchMeta', '$geoNear', '$vectorSearch', '$collStats', '$indexStats', '$currentOp', '$listSessions']);
 
 function stageName(stage: Document): string {

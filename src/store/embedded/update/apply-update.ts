@@ -190,7 +190,8 @@ function applyReplacement(original: Document, replacement: Document): Document {
 
 function applyPipeline(original: Document, pipeline: Document[]): Document {
   const [result] = new Aggregator(pipeline, mingoOptions).run([cloneValue(original)]) as Document[];
-  return result ?? {};
+  // Values taken from the command (a $literal) would otherwise be one object shared by every document updated.
+  return cloneValue(result ?? {});
 }
 
 /** Returns the updated copy; the original is never mutated. */
