@@ -22,6 +22,7 @@ export async function registerDoses(ctx: HubContext, { identity, devices, alerts
   registerDoseRoutes(ctx.http.api, identity.requireUser, service);
   ctx.jobs.add('doses.generate', '0 * * * *', () => service.generate());
   ctx.jobs.add('doses.sweep', '* * * * *', () => service.sweep());
+  ctx.jobs.add('doses.replan-owed', '* * * * *', () => service.replanOwed());
   return { models, service };
 }
 

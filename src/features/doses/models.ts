@@ -115,6 +115,14 @@ const occurrenceSchema = new Schema(
     /** When the dose.late alert was raised (null: none). */
     lateAlertedAt: { type: Date, default: null },
     changedAt: { type: Date, default: null },
+    /**
+     * A device's event brought this cancelled dose back, and the patient's doses owe the rebuild
+     * that makes the dose which replaced it go (docs/DOSES.md): set by the very write that revives
+     * it, unset once a rebuild that read it has stood and been published. Absent otherwise.
+     */
+    replanOwed: { type: Boolean },
+    /** The revival the debt is for (a random token): a rebuild clears only the debts it read. */
+    replanOwedBy: { type: String },
   },
   { versionKey: false },
 );
@@ -128,6 +136,8 @@ occurrenceSchema.index({ state: 1, alertedAt: 1 });
 occurrenceSchema.index({ patientId: 1, dueAt: 1 });
 occurrenceSchema.index({ patientId: 1, localDate: 1 });
 occurrenceSchema.index({ patientId: 1, slot: 1, dueAt: 1 });
+// Partial: it holds only the few doses owing a rebuild, which the per-minute job asks for by equality.
+occurrenceSchema.index({ replanOwed: 1 }, { partialFilterExpression: { replanOwed: true } });
 
 /**
  * Device events whose pills were taken off the stock, by the event's id: a dispense event applied

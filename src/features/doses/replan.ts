@@ -12,7 +12,8 @@
  * due) pairs only with a new dose inside its own window (from `earlyMinutes` before to
  * `missedAfterMinutes` after its dueAt): the same dose at a nearby time. A dose under way and not
  * dispensed that pairs with nothing — its medication or time left the plan — is cancelled; a
- * dispensed dose is never cancelled (the patient may be taking it).
+ * dispensed dose is never cancelled (the patient may be taking it). A dose taken or dispensed is
+ * never left unpaired for a dose under way and not dispensed: that one makes way (is cancelled).
  */
 import type { ExpandedDose } from './expand.js';
 import type { DoseState, DoseWindow } from './models.js';
@@ -49,24 +50,58 @@ export interface Replan {
 export function replan(planned: ExpandedDose[], standing: StandingDose[]): Replan {
   const pairedPlanned = new Set<ExpandedDose>();
   const pairedStanding = new Set<StandingDose>();
+  /** Which standing dose stands for each paired planned dose. */
+  const holder = new Map<ExpandedDose, StandingDose>();
   const pairs = standing.flatMap((dose) =>
-    planned.filter((p) => p.medicationId === dose.medicationId && p.localDate === dose.localDate && reaches(dose, p)).map((p) => ({ dose, p, distance: Math.abs(p.dueAt.getTime() - dose.dueAt.getTime()) })),
+    planned.filter((p) => p.medicationId === dose.medicationId && p.localDate === dose.localDate && reaches(dose, p)).map((p) => ({ dose, p, distance: distance(dose, p) })),
   );
   // Nearest first: a dose pairs with the planned dose closest to it that no closer dose took.
   for (const { dose, p } of pairs.sort((a, b) => a.distance - b.distance)) {
     if (pairedPlanned.has(p) || pairedStanding.has(dose)) continue;
     pairedPlanned.add(p);
     pairedStanding.add(dose);
+    holder.set(p, dose);
+  }
+  // A dose taken or dispensed that found every planned dose of its day taken — by doses under way
+  // that were nearer (a dose cancelled at 08:00 and dispensed after the 10:00 that replaced it came
+  // due) — takes the nearest one a dose under way and not dispensed holds: that one is cancelled
+  // instead. Else the day would keep both, and the patient get a second pill the plan does not
+  // prescribe. (No planned dose of the day is free then: the had dose reaches every one of them.)
+  for (const dose of [...standing].sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime())) {
+    if (pairedStanding.has(dose) || !pillTaken(dose)) continue;
+    let taken: ExpandedDose | null = null;
+    for (const [p, other] of holder) {
+      if (p.medicationId !== dose.medicationId || p.localDate !== dose.localDate || !cancellable(other)) continue;
+      if (!taken || distance(dose, p) < distance(dose, taken)) taken = p;
+    }
+    if (!taken) continue;
+    pairedStanding.delete(holder.get(taken) as StandingDose);
+    pairedStanding.add(dose);
+    holder.set(taken, dose);
   }
   return {
     create: planned.filter((p) => !pairedPlanned.has(p)),
-    cancel: standing.filter((dose) => UNDER_WAY.includes(dose.state) && !dispensed(dose) && !pairedStanding.has(dose)),
+    cancel: standing.filter((dose) => cancellable(dose) && !pairedStanding.has(dose)),
   };
 }
 
+const distance = (dose: StandingDose, planned: ExpandedDose): number => Math.abs(planned.dueAt.getTime() - dose.dueAt.getTime());
+
+/** Had, declined or dispensed: stands for any planned dose of its day. */
+const standsForAny = (dose: StandingDose): boolean => HAD.includes(dose.state) || dispensed(dose);
+
+/**
+ * Its pill was taken or left the device: it displaces a dose under way when its day has no planned
+ * dose left for it. Not a skipped dose: the patient took nothing, and must not lose the day's dose.
+ */
+const pillTaken = (dose: StandingDose): boolean => dose.state === 'taken' || dose.state === 'late' || dispensed(dose);
+
+/** Under way and not dispensed: cancelled when it stands for no planned dose. */
+const cancellable = (dose: StandingDose): boolean => UNDER_WAY.includes(dose.state) && !dispensed(dose);
+
 /** Whether a standing dose may stand for this planned dose (same medication and day, checked by the caller). */
 function reaches(dose: StandingDose, planned: ExpandedDose): boolean {
-  if (HAD.includes(dose.state) || dispensed(dose)) return true;
+  if (standsForAny(dose)) return true;
   const delta = planned.dueAt.getTime() - dose.dueAt.getTime();
   return delta >= -dose.window.earlyMinutes * MINUTE && delta <= dose.window.missedAfterMinutes * MINUTE;
 }

@@ -243,7 +243,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   const planWork = oneAtATime();
 
   /** After a plan change or a time-zone change: the patient's doses rebuilt from their plan and zone as they are now. */
-  function replanPatient(patientId: Types.ObjectId): Promise<void> {
+  function replanPatient(patientId: Types.ObjectId): Promise<boolean> {
     return planWork(String(patientId), () => rebuild(patientId));
   }
 
@@ -255,24 +255,47 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
    * Across instances two rebuilds of one patient may interleave (a PUT here, a time-zone change or
    * an hourly generation there): a pass that read a plan (version, zone) changed before its last
    * write, or whose cancellation found a dose dispensed or decided meanwhile, runs again from what
-   * is current — its deletion of the undecided future doses takes back what the stale pass inserted.
+   * is current — its deletion of the undecided future doses takes back what the stale pass
+   * inserted, and the doses the stale pass cancelled are decided again by the current plan (put
+   * back when it keeps them).
+   *
+   * Answers whether it stood: its last pass was current (false when it gave up after
+   * MAX_REBUILD_PASSES). Only then are the rebuilds owed by revived doses (`replanOwed`) paid —
+   * those read before the first pass, so a dose revived while it ran keeps its debt.
    */
-  async function rebuild(patientId: Types.ObjectId): Promise<void> {
+  async function rebuild(patientId: Types.ObjectId): Promise<boolean> {
+    // Read before any pass reads the doses: every pass then sees these doses revived.
+    const owed = await Occurrence.find({ patientId, replanOwed: true }, { replanOwedBy: 1 }).lean<Occurrence[]>();
+    const cancelledHere = new Map<string, Occurrence>();
     for (let pass = 1; ; pass += 1) {
-      const { outcome, patient } = await rebuildOnce(patientId);
-      if (!patient) return;
+      const { outcome, patient } = await rebuildOnce(patientId, cancelledHere);
+      if (!patient) {
+        // No plan or no patient any more: nothing to rebuild, nothing owed.
+        await settleOwed(owed);
+        return true;
+      }
       if (outcome === 'stale' && pass < MAX_REBUILD_PASSES) continue;
       if (outcome === 'stale') log.warn({ patientId: String(patientId), passes: pass }, 'the plan kept changing while its doses were rebuilt; the last pass stands');
       await publishSchedules(patient);
-      return;
+      if (outcome === 'current') await settleOwed(owed);
+      return outcome === 'current';
     }
+  }
+
+  /** The debts of these revived doses are paid, unless a newer revival (another token) owes one since. */
+  async function settleOwed(owed: Occurrence[]): Promise<void> {
+    if (!owed.length) return;
+    const tokens = owed.flatMap((o) => (o.replanOwedBy ? [o.replanOwedBy] : []));
+    await Occurrence.updateMany({ _id: { $in: owed.map((o) => o._id) }, replanOwed: true, replanOwedBy: { $in: tokens } }, { $unset: { replanOwed: 1, replanOwedBy: 1 } });
   }
 
   /**
    * One pass of rebuild: 'current' when the plan and zone it read were still the plan's at its end
    * and every cancellation it chose went through, else 'stale'; no patient without a plan or patient.
+   * `cancelledHere`: the doses earlier passes of this rebuild cancelled, as they were before (kept
+   * up to date by this pass).
    */
-  async function rebuildOnce(patientId: Types.ObjectId): Promise<{ outcome: 'current' | 'stale'; patient: PatientDoc | null }> {
+  async function rebuildOnce(patientId: Types.ObjectId, cancelledHere: Map<string, Occurrence>): Promise<{ outcome: 'current' | 'stale'; patient: PatientDoc | null }> {
     const [plan, patient] = await Promise.all([Plan.findOne({ patientId }).lean<PlanDoc>(), patientOf(patientId)]);
     if (!plan || !patient) return { outcome: 'current', patient: null };
     const now = clock.now();
@@ -281,9 +304,17 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     const since = new Date(now.getTime() - REPLAN_LOOKBACK_HOURS * HOUR);
     await Occurrence.deleteMany({ patientId, state: 'scheduled', dueAt: { $gte: now }, dispensedAt: null });
     const standing = await Occurrence.find({ patientId, dueAt: { $gte: since }, state: { $ne: 'cancelled' } }).lean<Occurrence[]>();
+    // What an earlier (stale) pass cancelled, from a plan or zone that was not current any more: decided again, as it was before, while its window is open.
+    const reconsidered = cancelledHere.size
+      ? await Occurrence.find({ _id: { $in: [...cancelledHere.keys()].map(oid) }, state: 'cancelled', source: 'plan', missedAt: { $gt: now } }).lean<Occurrence[]>()
+      : [];
+    const asBefore = reconsidered.map((o) => ({ ...o, state: (cancelledHere.get(String(o._id)) as Occurrence).state }));
     const planned = expandItems(plan.schedule, patient.timezone, since, to);
-    const { create, cancel } = replan(planned, standing.map((o) => ({ ...o, id: String(o._id) })));
-    const allCancelled = await cancelDoses(cancel.map((dose) => oid(dose.id)));
+    const { create, cancel } = replan(planned, [...standing, ...asBefore].map((o) => ({ ...o, id: String(o._id) })));
+    const cancelAgain = new Set(cancel.map((dose) => dose.id));
+    await restoreCancelled(reconsidered.filter((o) => !cancelAgain.has(String(o._id))), cancelledHere, now);
+    const reconsideredIds = new Set(reconsidered.map((o) => String(o._id)));
+    const allCancelled = await cancelDoses(cancel.filter((dose) => !reconsideredIds.has(dose.id)).map((dose) => oid(dose.id)), cancelledHere);
     const fresh = create.filter((dose) => dose.dueAt >= now);
     await clearCancelledKeys(plan, fresh, now);
     await insertDoses(plan, fresh, now);
@@ -294,17 +325,33 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   /**
    * Doses under way the plan no longer has: cancelled unless something dispensed or decided them
-   * meanwhile, their dose.late resolved. Answers whether every one was cancelled (if not, the dose
-   * that was not now stands for a dose of its day, and the rebuild runs again).
+   * meanwhile, their dose.late resolved, and noted in `cancelledHere` as they were before. Answers
+   * whether every one was cancelled (if not, the dose that was not now stands for a dose of its
+   * day, and the rebuild runs again).
    */
-  async function cancelDoses(ids: Types.ObjectId[]): Promise<boolean> {
+  async function cancelDoses(ids: Types.ObjectId[], cancelledHere: Map<string, Occurrence>): Promise<boolean> {
     const cancelled: Occurrence[] = [];
     for (const id of ids) {
       const changed = await transition(id, UNDER_WAY, { state: 'cancelled', source: 'plan' }, { dispensedAt: null });
-      if (changed) cancelled.push(changed.after);
+      if (!changed) continue;
+      cancelled.push(changed.after);
+      cancelledHere.set(String(id), changed.before);
     }
     await lateAlerts.resolve(cancelled, 'dose cancelled');
     return cancelled.length === ids.length;
+  }
+
+  /**
+   * Doses a stale pass of this rebuild cancelled that the current plan keeps: under way again
+   * (scheduled before their time, due in their window), with the source they had. A device's event
+   * that revived one meanwhile wins (the write is guarded by `cancelled`).
+   */
+  async function restoreCancelled(doses: Occurrence[], cancelledHere: Map<string, Occurrence>, now: Date): Promise<void> {
+    for (const dose of doses) {
+      const before = cancelledHere.get(String(dose._id)) as Occurrence;
+      await transition(dose._id, ['cancelled'], { state: now < dose.dueAt ? 'scheduled' : 'due', source: before.source ?? null }, { source: 'plan' });
+      cancelledHere.delete(String(dose._id));
+    }
   }
 
   /** A cancelled dose the plan brings back (same item and dueAt) makes way for the new one: the unique key holds one. */
@@ -477,12 +524,14 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
           break;
         }
         await Occurrence.updateOne({ _id: occurrence._id, dispensedAt: null }, { $set: { dispensedAt: event.at } });
+        // Applied again (a resend, the devices' recovery sweep): the rebuild its revival still owes is tried again.
+        if (occurrence.replanOwed) await replanAfterRevival(occurrence);
         break;
       }
       case 'dose.taken': {
         // A cancelled dose is reached only by its occurrenceId: the device dispensed it from a schedule it held, and the patient took it.
-        const taken = await recordTaken(occurrence, event.at, fields, [...TAKEABLE, 'cancelled']);
-        if (taken?.before.state === 'cancelled') await replanAfterRevival(occurrence);
+        const taken = await recordTakenByDevice(occurrence, event.at, fields);
+        if (taken?.before.state === 'cancelled' || occurrence.replanOwed) await replanAfterRevival(occurrence);
         break;
       }
       case 'dose.skipped': {
@@ -510,18 +559,67 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   async function reviveDispensed(occurrence: Occurrence, event: DeviceEventDoc): Promise<boolean> {
     const now = clock.now();
     const state: DoseState = now < occurrence.dueAt ? 'scheduled' : now < occurrence.missedAt ? 'due' : 'unknown';
-    const revived = await transition(occurrence._id, ['cancelled'], { state, source: 'device', eventId: event.eventId, dispensedAt: occurrence.dispensedAt ?? event.at });
+    const revived = await transition(occurrence._id, ['cancelled'], { state, source: 'device', eventId: event.eventId, dispensedAt: occurrence.dispensedAt ?? event.at, ...owesReplan() });
     return revived !== null;
+  }
+
+  /**
+   * Recorded by the write that revives a cancelled dose: the patient's doses owe a rebuild (paid by
+   * the next rebuild that stands, see rebuild), so that neither a failed rebuild nor a hub stopped
+   * between the two loses it.
+   */
+  const owesReplan = (): Pick<Occurrence, 'replanOwed' | 'replanOwedBy'> => ({ replanOwed: true, replanOwedBy: randomUUID() });
+
+  /**
+   * A device's dose.taken: taken or late, from a state a dose.taken settles or from `cancelled` (a
+   * revival, which then owes a rebuild, recorded by the same write). Each write is guarded by the
+   * states it leaves; the dose may move between them meanwhile (a plan change cancelling it, its
+   * dose.dispensed reviving it), so each is tried again once it may apply. A revived dose is
+   * dispensed and never cancelled again, so three writes at most.
+   */
+  async function recordTakenByDevice(occurrence: Occurrence, at: Date, fields: Partial<Occurrence>): Promise<{ before: Occurrence; after: Occurrence } | null> {
+    const order = occurrence.state === 'cancelled' ? ['revive', 'settle'] : ['settle', 'revive', 'settle'];
+    for (const step of order) {
+      const taken = step === 'revive' ? await recordTaken(occurrence, at, { ...fields, ...owesReplan() }, ['cancelled']) : await recordTaken(occurrence, at, fields);
+      if (taken) return taken;
+    }
+    return null;
   }
 
   /**
    * A cancelled dose a device's event brought back: the patient's doses are rebuilt, so that the
    * dose that replaced it that day (when it was cancelled for a far time) makes way, and the devices
-   * get the schedule. Best effort: the event stands either way.
+   * get the schedule. Should it fail (or give up), the event stands and the dose still owes the
+   * rebuild (`replanOwed`): the per-minute job `doses.replan-owed`, any later rebuild of the
+   * patient, or this event applied again pays it.
    */
   async function replanAfterRevival(occurrence: Occurrence): Promise<void> {
     log.info({ occurrenceId: String(occurrence._id), patientId: String(occurrence.patientId) }, 'a device’s event brought a cancelled dose back');
-    await replanPatient(occurrence.patientId).catch((error: unknown) => log.error({ err: error, patientId: String(occurrence.patientId) }, 'could not rebuild the doses after a cancelled dose came back'));
+    try {
+      if (!(await replanPatient(occurrence.patientId))) log.warn({ patientId: String(occurrence.patientId) }, 'the rebuild after a cancelled dose came back gave up; doses.replan-owed tries again');
+    } catch (error) {
+      log.error({ err: error, patientId: String(occurrence.patientId) }, 'could not rebuild the doses after a cancelled dose came back; doses.replan-owed tries again');
+    }
+  }
+
+  /**
+   * Every minute: the patients whose doses still owe a rebuild after a device brought a cancelled
+   * dose back (the rebuild failed or gave up, or the hub stopped before it ran) are rebuilt. Safe
+   * twice and on several instances: a rebuild is guarded by the plan's version and zone, and pays
+   * only the debts it read.
+   */
+  async function replanOwed(): Promise<{ patients: number; rebuilt: number }> {
+    const owed = await Occurrence.find({ replanOwed: true }, { patientId: 1 }).limit(1000).lean<Occurrence[]>();
+    const patients = [...new Set(owed.map((o) => String(o.patientId)))];
+    let rebuilt = 0;
+    for (const patientId of patients) {
+      try {
+        if (await replanPatient(oid(patientId))) rebuilt += 1;
+      } catch (error) {
+        log.error({ err: error, patientId }, 'could not rebuild the doses a revived dose owes; next minute again');
+      }
+    }
+    return { patients: patients.length, rebuilt };
   }
 
   /**
@@ -762,6 +860,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     followTimezone,
     generate,
     sweep,
+    replanOwed,
     publishSchedules,
     scheduleDevice,
 
