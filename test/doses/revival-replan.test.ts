@@ -109,6 +109,7 @@ t.test('the rebuild after a revival fails: the dose still owes it, and the per-m
 
   t.match(await hub.features.doses.service.replanOwed(), { patients: 1, rebuilt: 0 }, 'still refused: tried, not paid');
   t.equal(await debtOf(hub, dose.id as string), true, 'a rebuild that did not stand pays nothing');
+  t.match(await hub.features.doses.service.replanOwed(), { patients: 0 }, 'a patient whose rebuild failed waits a minute before the next try');
 
   await lift();
   clock.set('2026-06-10T06:05:00Z');

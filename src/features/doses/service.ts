@@ -255,9 +255,9 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
    * Across instances two rebuilds of one patient may interleave (a PUT here, a time-zone change or
    * an hourly generation there): a pass that read a plan (version, zone) changed before its last
    * write, or whose cancellation found a dose dispensed or decided meanwhile, runs again from what
-   * is current — its deletion of the undecided future doses takes back what the stale pass
-   * inserted, and the doses the stale pass cancelled are decided again by the current plan (put
-   * back when it keeps them).
+   * is current — its deletion of the undecided future doses takes back what the stale pass inserted.
+   * A dose the stale pass cancelled stays cancelled, even when the current plan keeps it (putting it
+   * back raced with the other instance's own rebuild into two doses for one: see docs/DOSES.md).
    *
    * Answers whether it stood: its last pass was current (false when it gave up after
    * MAX_REBUILD_PASSES). Only then are the rebuilds owed by revived doses (`replanOwed`) paid —
@@ -266,9 +266,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   async function rebuild(patientId: Types.ObjectId): Promise<boolean> {
     // Read before any pass reads the doses: every pass then sees these doses revived.
     const owed = await Occurrence.find({ patientId, replanOwed: true }, { replanOwedBy: 1 }).lean<Occurrence[]>();
-    const cancelledHere = new Map<string, Occurrence>();
     for (let pass = 1; ; pass += 1) {
-      const { outcome, patient } = await rebuildOnce(patientId, cancelledHere);
+      const { outcome, patient } = await rebuildOnce(patientId);
       if (!patient) {
         // No plan or no patient any more: nothing to rebuild, nothing owed.
         await settleOwed(owed);
@@ -285,17 +284,16 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   /** The debts of these revived doses are paid, unless a newer revival (another token) owes one since. */
   async function settleOwed(owed: Occurrence[]): Promise<void> {
     if (!owed.length) return;
-    const tokens = owed.flatMap((o) => (o.replanOwedBy ? [o.replanOwedBy] : []));
-    await Occurrence.updateMany({ _id: { $in: owed.map((o) => o._id) }, replanOwed: true, replanOwedBy: { $in: tokens } }, { $unset: { replanOwed: 1, replanOwedBy: 1 } });
+    // Each dose with the token it was read with (none: matches a debt recorded without one).
+    const asRead = owed.map((o) => ({ _id: o._id, replanOwedBy: o.replanOwedBy ?? null }));
+    await Occurrence.updateMany({ replanOwed: true, $or: asRead }, { $unset: { replanOwed: 1, replanOwedBy: 1 } });
   }
 
   /**
    * One pass of rebuild: 'current' when the plan and zone it read were still the plan's at its end
    * and every cancellation it chose went through, else 'stale'; no patient without a plan or patient.
-   * `cancelledHere`: the doses earlier passes of this rebuild cancelled, as they were before (kept
-   * up to date by this pass).
    */
-  async function rebuildOnce(patientId: Types.ObjectId, cancelledHere: Map<string, Occurrence>): Promise<{ outcome: 'current' | 'stale'; patient: PatientDoc | null }> {
+  async function rebuildOnce(patientId: Types.ObjectId): Promise<{ outcome: 'current' | 'stale'; patient: PatientDoc | null }> {
     const [plan, patient] = await Promise.all([Plan.findOne({ patientId }).lean<PlanDoc>(), patientOf(patientId)]);
     if (!plan || !patient) return { outcome: 'current', patient: null };
     const now = clock.now();
@@ -304,17 +302,9 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     const since = new Date(now.getTime() - REPLAN_LOOKBACK_HOURS * HOUR);
     await Occurrence.deleteMany({ patientId, state: 'scheduled', dueAt: { $gte: now }, dispensedAt: null });
     const standing = await Occurrence.find({ patientId, dueAt: { $gte: since }, state: { $ne: 'cancelled' } }).lean<Occurrence[]>();
-    // What an earlier (stale) pass cancelled, from a plan or zone that was not current any more: decided again, as it was before, while its window is open.
-    const reconsidered = cancelledHere.size
-      ? await Occurrence.find({ _id: { $in: [...cancelledHere.keys()].map(oid) }, state: 'cancelled', source: 'plan', missedAt: { $gt: now } }).lean<Occurrence[]>()
-      : [];
-    const asBefore = reconsidered.map((o) => ({ ...o, state: (cancelledHere.get(String(o._id)) as Occurrence).state }));
     const planned = expandItems(plan.schedule, patient.timezone, since, to);
-    const { create, cancel } = replan(planned, [...standing, ...asBefore].map((o) => ({ ...o, id: String(o._id) })));
-    const cancelAgain = new Set(cancel.map((dose) => dose.id));
-    await restoreCancelled(reconsidered.filter((o) => !cancelAgain.has(String(o._id))), cancelledHere, now);
-    const reconsideredIds = new Set(reconsidered.map((o) => String(o._id)));
-    const allCancelled = await cancelDoses(cancel.filter((dose) => !reconsideredIds.has(dose.id)).map((dose) => oid(dose.id)), cancelledHere);
+    const { create, cancel } = replan(planned, standing.map((o) => ({ ...o, id: String(o._id) })));
+    const allCancelled = await cancelDoses(cancel.map((dose) => oid(dose.id)));
     const fresh = create.filter((dose) => dose.dueAt >= now);
     await clearCancelledKeys(plan, fresh, now);
     await insertDoses(plan, fresh, now);
@@ -325,33 +315,17 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   /**
    * Doses under way the plan no longer has: cancelled unless something dispensed or decided them
-   * meanwhile, their dose.late resolved, and noted in `cancelledHere` as they were before. Answers
-   * whether every one was cancelled (if not, the dose that was not now stands for a dose of its
+   * meanwhile, their dose.late resolved. Answers whether every one was cancelled (if not, the dose that was not now stands for a dose of its
    * day, and the rebuild runs again).
    */
-  async function cancelDoses(ids: Types.ObjectId[], cancelledHere: Map<string, Occurrence>): Promise<boolean> {
+  async function cancelDoses(ids: Types.ObjectId[]): Promise<boolean> {
     const cancelled: Occurrence[] = [];
     for (const id of ids) {
       const changed = await transition(id, UNDER_WAY, { state: 'cancelled', source: 'plan' }, { dispensedAt: null });
-      if (!changed) continue;
-      cancelled.push(changed.after);
-      cancelledHere.set(String(id), changed.before);
+      if (changed) cancelled.push(changed.after);
     }
     await lateAlerts.resolve(cancelled, 'dose cancelled');
     return cancelled.length === ids.length;
-  }
-
-  /**
-   * Doses a stale pass of this rebuild cancelled that the current plan keeps: under way again
-   * (scheduled before their time, due in their window), with the source they had. A device's event
-   * that revived one meanwhile wins (the write is guarded by `cancelled`).
-   */
-  async function restoreCancelled(doses: Occurrence[], cancelledHere: Map<string, Occurrence>, now: Date): Promise<void> {
-    for (const dose of doses) {
-      const before = cancelledHere.get(String(dose._id)) as Occurrence;
-      await transition(dose._id, ['cancelled'], { state: now < dose.dueAt ? 'scheduled' : 'due', source: before.source ?? null }, { source: 'plan' });
-      cancelledHere.delete(String(dose._id));
-    }
   }
 
   /** A cancelled dose the plan brings back (same item and dueAt) makes way for the new one: the unique key holds one. */
@@ -602,6 +576,9 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     }
   }
 
+  /** Patients whose owed rebuild failed in this process: how often, and when the job tries again. */
+  const owedRetries = new Map<string, { failures: number; nextAt: number }>();
+
   /**
    * Every minute: the patients whose doses still owe a rebuild after a device brought a cancelled
    * dose back (the rebuild failed or gave up, or the hub stopped before it ran) are rebuilt. Safe
@@ -609,15 +586,25 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
    * only the debts it read.
    */
   async function replanOwed(): Promise<{ patients: number; rebuilt: number }> {
+    const now = clock.now().getTime();
     const owed = await Occurrence.find({ replanOwed: true }, { patientId: 1 }).limit(1000).lean<Occurrence[]>();
-    const patients = [...new Set(owed.map((o) => String(o.patientId)))];
+    // A patient whose rebuild keeps failing waits longer each time (1, 2, 4… up to 60 minutes), so the others are not held up behind it.
+    const patients = [...new Set(owed.map((o) => String(o.patientId)))].filter((id) => (owedRetries.get(id)?.nextAt ?? 0) <= now);
     let rebuilt = 0;
     for (const patientId of patients) {
+      let stood = false;
       try {
-        if (await replanPatient(oid(patientId))) rebuilt += 1;
+        stood = await replanPatient(oid(patientId));
       } catch (error) {
-        log.error({ err: error, patientId }, 'could not rebuild the doses a revived dose owes; next minute again');
+        log.error({ err: error, patientId }, 'could not rebuild the doses a revived dose owes; tried again later');
       }
+      if (stood) {
+        rebuilt += 1;
+        owedRetries.delete(patientId);
+        continue;
+      }
+      const failures = (owedRetries.get(patientId)?.failures ?? 0) + 1;
+      owedRetries.set(patientId, { failures, nextAt: now + Math.min(2 ** (failures - 1), 60) * 60_000 });
     }
     return { patients: patients.length, rebuilt };
   }
