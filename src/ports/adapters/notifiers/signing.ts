@@ -7,7 +7,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { isIP } from 'node:net';
 import type { AttemptResult } from '../../notifier.js';
 import { DESTINATION_NOT_ALLOWED, DestinationNotAllowedError, type DestinationGuard } from './destinations.js';
 
@@ -49,8 +48,9 @@ const REFUSED: AttemptResult = { ok: false, retryable: false, error: DESTINATION
  */
 export async function signedPost({ url, secret, body, destinations, headers = {}, timeoutMs = 5000, now = () => Math.floor(Date.now() / 1000) }: SignedPostOptions): Promise<AttemptResult> {
   const target = parseTarget(url);
-  // An IP literal is connected to without a lookup, so the guard's lookup never sees it: judged here.
-  if (!target || (isIP(target.host) && !destinations.allowsAddress(target.host))) return REFUSED;
+  // An IP literal is connected to without a lookup, so the guard's lookup never sees it: judged
+  // here, by the guard's own reading of a URL (the one policies are checked with when written).
+  if (!target || destinations.refusesUrl(url)) return REFUSED;
   const raw = JSON.stringify(body);
   const timestamp = now();
   const signal = AbortSignal.timeout(timeoutMs);
