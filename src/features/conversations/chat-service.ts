@@ -20,13 +20,13 @@ import { audited, type Actor } from '../identity/actor.js';
 import type { Role } from '../identity/models.js';
 import type { AssertConversation } from './access.js';
 import { createTurnClaims } from './claims.js';
-import { INTERRUPTED } from './errors.js';
+import { chatErrorEvent, INTERRUPTED } from './errors.js';
 import type { FactsPatient, PatientFacts } from './facts.js';
 import type { ConversationDoc, ConversationModels, MessageDoc } from './models.js';
 import { createPeerCancel, type Peers } from './peer-cancel.js';
 import { assistantContext, buildPrompt, type ContextBudget, type Facts, type PromptTemplate } from './prompt.js';
 import type { ToolExecutor } from './tools.js';
-import { Turn, type CancelReason, type ChatErrorEvent, type ChatStarted, type TurnListener, type TurnResult } from './turn.js';
+import { Turn, type CancelReason, type ChatStarted, type TurnListener, type TurnResult } from './turn.js';
 import { toMessageView } from './views.js';
 
 export interface ChatSend {
@@ -306,13 +306,7 @@ export function createChatService(deps: ChatDeps): ChatService {
     ).lean<MessageDoc>();
     if (!doc) return false;
     const conversationId = String(doc.conversationId);
-    const event: ChatErrorEvent = {
-      conversationId,
-      messageId: String(doc._id),
-      error: { code: INTERRUPTED.code, message: INTERRUPTED.message, retryable: INTERRUPTED.retryable },
-      message: toMessageView(doc),
-    };
-    deps.publish(rooms.conversation(conversationId), 'chat:error', event);
+    deps.publish(rooms.conversation(conversationId), 'chat:error', chatErrorEvent(conversationId, String(doc._id), INTERRUPTED, toMessageView(doc)));
     return true;
   }
 

@@ -4,6 +4,7 @@
  * the caller, it only ends the answer.
  */
 import { AppError, toPublicError, type ErrorCode } from '../../errors.js';
+import type { ChatErrorEvent } from '../../generated/socket/chat-error.js';
 import { isLanguageModelError, type LanguageModelErrorCode } from '../../ports/language-model.js';
 
 const BY_PORT_CODE: Record<Exclude<LanguageModelErrorCode, 'cancelled'>, ErrorCode> = {
@@ -24,6 +25,11 @@ export interface TurnFailure {
   appError?: AppError;
   /** Upstream HTTP status, for the LLM request log. */
   upstreamStatus?: number;
+}
+
+/** The chat:error event (and SSE `error`) of an answer `failure` ended; `message`: the answer as stored. */
+export function chatErrorEvent(conversationId: string, messageId: string, failure: TurnFailure, message: ChatErrorEvent['message']): ChatErrorEvent {
+  return { conversationId, messageId, error: { code: failure.code, message: failure.message, retryable: failure.retryable }, message };
 }
 
 export const CANCELLED: TurnFailure = { code: 'cancelled', message: 'The answer was cancelled', retryable: false };

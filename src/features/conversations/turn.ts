@@ -14,7 +14,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
 import { LanguageModelError, type AssistantContext, type ChatMessage, type LanguageModel, type TokenUsage, type ToolCall } from '../../ports/language-model.js';
 import { AppError } from '../../errors.js';
-import { CANCELLED, INTERRUPTED, toTurnFailure, type TurnFailure } from './errors.js';
+import { CANCELLED, chatErrorEvent, INTERRUPTED, toTurnFailure, type TurnFailure } from './errors.js';
 import type { ChatComplete } from '../../generated/socket/chat-complete.js';
 import type { ChatErrorEvent } from '../../generated/socket/chat-error.js';
 import type { ChatStarted } from '../../generated/socket/chat-started.js';
@@ -397,12 +397,7 @@ export class Turn {
       this.deps.publish(this.deps.room, 'chat:complete', event);
       this.notify((listener) => listener.complete?.(event));
     } else {
-      const event: ChatErrorEvent = {
-        conversationId: this.ids.conversationId,
-        messageId: this.ids.messageId,
-        error: { code: finalFailure.code, message: finalFailure.message, retryable: finalFailure.retryable },
-        message,
-      };
+      const event = chatErrorEvent(this.ids.conversationId, this.ids.messageId, finalFailure, message);
       this.deps.publish(this.deps.room, 'chat:error', event);
       this.notify((listener) => listener.error?.(event));
     }
