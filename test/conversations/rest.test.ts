@@ -7,6 +7,7 @@ import t from 'tap';
 import { createDoseFacts } from '../../src/features/doses/facts.js';
 import { request } from '../helpers/clients.js';
 import { careScenario } from '../helpers/factories.js';
+import { storeCommandsDuring } from '../helpers/hub.js';
 import { chatStream, createConversation, schemaProblems, startChatHub, type ChatHub, type Scenario } from './helpers.js';
 
 let hub: ChatHub;
@@ -151,6 +152,8 @@ t.test('the assistant knows the patient’s plan, next doses and adherence from 
   t.same(await facts.plan(patient), [{ id: 'metformin', name: 'Metformin', times: ['08:00', '20:00'], strength: '500 mg', instructions: 'with food' }]);
   const upcoming = await facts.upcomingDoses(patient, new Date(), 3);
   t.equal(upcoming.length, 3);
+  const reads = await storeCommandsDuring(own, () => Promise.all([facts.plan(patient), facts.upcomingDoses(patient, new Date(), 3)]));
+  t.equal(reads.filter(({ command, collection }) => command === 'find' && collection === own.features.doses.models.Plan.collection.collectionName).length, 1, 'a chat message’s plan and doses to come read the plan once');
   t.ok(upcoming.every((dose) => dose.medicationName === 'Metformin' && Date.parse(dose.dueAt) > Date.now() - 3_600_000), 'doses still to take, soonest first');
   // Yesterday's doses, as the sweep and the dispenser would have left them (occurrences are generated from now on).
   const { Occurrence } = own.features.doses.models;

@@ -8,6 +8,7 @@ import type { FactsPatient, PatientFacts } from '../conversations/facts.js';
 import type { AdherencePeriod, AdherenceSummary, PlannedMedication, UpcomingDose } from '../../ports/language-model.js';
 import type { DoseModels, DoseState, MedicationDoc, OccurrenceDoc, PlanDoc } from './models.js';
 import { addDays, localDate, weekday } from './zone.js';
+import { burstLoader } from '../burst-loader.js';
 
 /** States a dose ends in; a dose still scheduled or due has no outcome yet and is left out of adherence. */
 const SETTLED: DoseState[] = ['taken', 'late', 'missed', 'skipped', 'unknown'];
@@ -15,7 +16,13 @@ const SETTLED: DoseState[] = ['taken', 'late', 'missed', 'skipped', 'unknown'];
 const scope = (patient: FactsPatient) => ({ patientId: new Types.ObjectId(patient.id), organisationId: new Types.ObjectId(patient.organisationId) });
 
 export function createDoseFacts({ Plan, Occurrence }: Pick<DoseModels, 'Plan' | 'Occurrence'>): PatientFacts {
-  const planOf = (patient: FactsPatient) => Plan.findOne(scope(patient), { medications: 1, schedule: 1 }).lean<PlanDoc>();
+  // A chat message asks for the plan and the doses to come at once: both read the plan in one query.
+  const plans = burstLoader<FactsPatient, PlanDoc | null>(async (patients) => {
+    const found = await Plan.find({ $or: patients.map(scope) }, { patientId: 1, organisationId: 1, medications: 1, schedule: 1 }).lean<PlanDoc[]>();
+    const byScope = new Map(found.map((plan) => [`${String(plan.organisationId)} ${String(plan.patientId)}`, plan]));
+    return patients.map((patient) => byScope.get(`${patient.organisationId} ${patient.id}`) ?? null);
+  });
+  const planOf = (patient: FactsPatient): Promise<PlanDoc | null> => plans.load(patient);
 
   return {
     async plan(patient) {
