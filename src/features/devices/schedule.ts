@@ -118,6 +118,14 @@ export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock
     }
   }
 
+  /** Publishes the stored schedule again (retained), then any newer one stored meanwhile. */
+  async function sendAgain(deviceId: string): Promise<void> {
+    const payload = await storedPayloads.load(deviceId);
+    if (!payload) return;
+    await mqtt.publish(scheduleTopic(deviceId), payload, { qos: 1, retain: true });
+    await republishNewest(deviceId, payload.version as number);
+  }
+
   return {
     /**
      * Brings what the broker retains for the device up to its stored schedule (`storedVersion`, as
@@ -126,25 +134,13 @@ export function createSchedules(models: DeviceModels, mqtt: MqttTransport, clock
      * schedule. Costs one lookup in memory (or in Redis, clustered) when they agree, the common case.
      */
     async retainNewest(deviceId: string, storedVersion: number): Promise<void> {
-      const topic = scheduleTopic(deviceId);
-      if (storedVersion === 0 || versionOf(await mqtt.retained(topic)) >= storedVersion) return;
-      // Clustered, the check and the write are two Redis commands: a newer schedule another instance
-      // publishes between them is written over. So the store is read again after each write, until
-      // what is retained is its newest (bounded, as republishNewest).
-      for (let round = 0; round < 5; round++) {
-        const payload = await storedPayloads.load(deviceId);
-        if (!payload || (payload.version as number) <= versionOf(await mqtt.retained(topic))) return;
-        await mqtt.retain(topic, payload);
-      }
+      if (storedVersion === 0 || versionOf(await mqtt.retained(scheduleTopic(deviceId))) >= storedVersion) return;
+      // Published (retained), as any schedule is: the write that a newer one from another instance
+      // may overtake is then followed by republishNewest, like every publish.
+      await sendAgain(deviceId);
     },
 
-    /** Publishes the stored schedule again (retained), then any newer one stored meanwhile. */
-    async sendAgain(deviceId: string): Promise<void> {
-      const payload = await storedPayloads.load(deviceId);
-      if (!payload) return;
-      await mqtt.publish(scheduleTopic(deviceId), payload, { qos: 1, retain: true });
-      await republishNewest(deviceId, payload.version as number);
-    },
+    sendAgain,
 
     /** The device's desired schedule, as an operator sets it (PUT /devices/{id}/schedule). */
     async publish(device: Pick<DeviceDoc, '_id'>, input: ScheduleInput): Promise<Record<string, unknown>> {

@@ -50,8 +50,6 @@ export interface MqttTransport {
   replyError(deviceId: string, ref: ErrorRef, error: unknown): Promise<void>;
   /** The broker's retained message on an exact topic (what a device subscribing now gets). */
   retained(topic: string): Promise<RetainedPacket | undefined>;
-  /** Makes `payload` the broker's retained message on `topic`, without publishing it to anyone. */
-  retain(topic: string, payload: unknown): Promise<void>;
   /** Disconnects every session of a device (e.g. when it is disabled). */
   disconnect(deviceId: string): void;
   isConnected(deviceId: string): boolean;
@@ -300,10 +298,6 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
     async retained(topic) {
       for await (const packet of persistence.createRetainedStream(topic)) return packet as RetainedPacket;
       return undefined;
-    },
-    async retain(topic, payload) {
-      const packet = { cmd: 'publish', topic, payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain: true };
-      await (persistence.storeRetained(packet) as Promise<void>);
     },
     disconnect(deviceId) {
       clientsByDevice.get(deviceId)?.close();
