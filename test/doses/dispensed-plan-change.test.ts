@@ -8,10 +8,9 @@ import { randomUUID } from 'node:crypto';
 import t, { type Test } from 'tap';
 import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
-import { ManualClock } from '../../src/ports/clock.js';
+import type { ManualClock } from '../../src/ports/clock.js';
 import { eventually } from '../helpers/devices.js';
-import { careScenario } from '../helpers/factories.js';
-import { as, dosesOf, holdNext, onlineDevice, sendEvent, startDoseHub, stateOf } from './helpers.js';
+import { as, dosesOf, holdNext, morningDue, scheduleToday, sendEvent, stateOf } from './helpers.js';
 
 const TODAY_FROM = '2026-06-10T00:00:00Z';
 const TODAY_TO = '2026-06-11T00:00:00Z';
@@ -27,21 +26,10 @@ async function deviceEvent(hub: Hub, client: MqttClient, deviceId: string, clock
   await eventually(async () => (await hub.features.devices.models.DeviceEvent.findOne({ eventId }).lean())?.processed === true);
 }
 
-async function scheduleToday(hub: Hub, deviceId: string): Promise<string[] | undefined> {
-  const payload = (await hub.features.devices.models.Device.findById(deviceId).lean())?.schedule?.payload as { items: Array<{ dueAt: string }> } | undefined;
-  return payload?.items.filter((i) => i.dueAt.startsWith('2026-06-10')).map((i) => i.dueAt);
-}
-
 /** A patient with a dispenser and warfarin at 08:00 Paris (06:00Z); at 08:01 the dose is due. */
 async function morning(t: Test) {
-  const clock = new ManualClock('2026-06-10T05:00:00Z'); // 07:00 Paris
-  const hub = await startDoseHub(t, clock);
-  const s = await careScenario(hub);
-  const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
-  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, plan('08:00'))).status, 201);
-  const [dose] = (await dosesOf(hub, s.clinician, s.patient.id, TODAY_FROM, TODAY_TO)) as [Dose];
-  clock.set('2026-06-10T06:01:00Z');
-  await hub.features.doses.service.sweep();
+  const { clock, hub, s, device, client, doses } = await morningDue(t, plan('08:00'));
+  const [dose] = doses as [Dose];
   const named = { dueAt: dose.dueAt, occurrenceId: dose.id };
   return { clock, hub, s, device, client, dose, named };
 }

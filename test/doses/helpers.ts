@@ -1,12 +1,13 @@
 /** Plans, devices and time for dose tests. Tokens follow the ManualClock, so calls renew them after time moves. */
 import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
-import type { Clock, ManualClock } from '../../src/ports/clock.js';
+import type { Test } from 'tap';
+import { ManualClock, type Clock } from '../../src/ports/clock.js';
 import { createDoseService, type DoseService } from '../../src/features/doses/service.js';
 import { startTestHub } from '../helpers/hub.js';
 import { request, type AnyBody, type JsonResponse } from '../helpers/clients.js';
 import { connectDevice, eventually, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
-import { currentToken, type Login } from '../helpers/factories.js';
+import { careScenario, currentToken, type Login } from '../helpers/factories.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -101,4 +102,27 @@ export function holdNext(hub: Hub, method: HeldMethod, matches: (args: unknown[]
 export function secondInstance(hub: Hub): DoseService {
   const { models } = hub.features.doses;
   return createDoseService({ models, identity: hub.features.identity, devices: hub.features.devices, alerts: hub.features.alerts, sockets: hub.context.sockets, clock: hub.context.clock, logger: hub.context.logger });
+}
+
+/** The dueAt of 10 June 2026's items in the device's stored (published) schedule. */
+export async function scheduleToday(hub: Hub, deviceId: string): Promise<string[] | undefined> {
+  const payload = (await hub.features.devices.models.Device.findById(deviceId).lean())?.schedule?.payload as { items: Array<{ dueAt: string }> } | undefined;
+  return payload?.items.filter((i) => i.dueAt.startsWith('2026-06-10')).map((i) => i.dueAt);
+}
+
+/**
+ * A patient with `dispensers` online dispensers, given `plan` at 07:00 Paris on 10 June 2026;
+ * at 08:01 (the clock's time on return) the sweep has made its 08:00 doses due. Answers them.
+ */
+export async function morningDue(t: Test, plan: Record<string, unknown>, { dispensers = 1 } = {}) {
+  const clock = new ManualClock('2026-06-10T05:00:00Z'); // 07:00 Paris
+  const hub = await startDoseHub(t, clock);
+  const s = await careScenario(hub);
+  const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
+  const others = dispensers > 1 ? [await onlineDevice(t, hub, s.clinician, s.patient.id)] : [];
+  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, plan)).status, 201);
+  const doses = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z');
+  clock.set('2026-06-10T06:01:00Z');
+  await hub.features.doses.service.sweep();
+  return { clock, hub, s, device, client, others, doses };
 }

@@ -15,10 +15,9 @@ import t, { type Test } from 'tap';
 import type { MqttClient } from 'mqtt';
 import { Types } from 'mongoose';
 import type { Hub } from '../../src/hub.js';
-import { ManualClock } from '../../src/ports/clock.js';
+import type { ManualClock } from '../../src/ports/clock.js';
 import { eventually } from '../helpers/devices.js';
-import { careScenario } from '../helpers/factories.js';
-import { as, dosesOf, holdNext, HOUR, onlineDevice, secondInstance, sendEvent, startDoseHub, stateOf } from './helpers.js';
+import { as, dosesOf, holdNext, HOUR, morningDue, scheduleToday, secondInstance, sendEvent, stateOf, type onlineDevice } from './helpers.js';
 
 const TODAY_FROM = '2026-06-10T00:00:00Z';
 const TODAY_TO = '2026-06-11T00:00:00Z';
@@ -49,12 +48,6 @@ async function processed(hub: Hub, eventId: string): Promise<void> {
   await eventually(async () => (await hub.features.devices.models.DeviceEvent.findOne({ eventId }).lean())?.processed === true);
 }
 
-/** The dueAt of today's items in the device's stored (published) schedule. */
-async function scheduleToday(hub: Hub, deviceId: string): Promise<string[] | undefined> {
-  const payload = (await hub.features.devices.models.Device.findById(deviceId).lean())?.schedule?.payload as { items: Array<{ dueAt: string }> } | undefined;
-  return payload?.items.filter((i) => i.dueAt.startsWith('2026-06-10')).map((i) => i.dueAt);
-}
-
 async function debtOf(hub: Hub, occurrenceId: string): Promise<unknown> {
   return (await hub.features.doses.models.Occurrence.findById(occurrenceId).lean())?.replanOwed;
 }
@@ -80,15 +73,7 @@ async function refusePlanWrite(hub: Hub, instant: Date): Promise<() => Promise<v
  * its old schedule.
  */
 async function cancelledMorning(t: Test, plan: (time: string) => Record<string, unknown>, { dispensers = 1 } = {}) {
-  const clock = new ManualClock('2026-06-10T05:00:00Z'); // 07:00 Paris
-  const hub = await startDoseHub(t, clock);
-  const s = await careScenario(hub);
-  const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
-  const others = dispensers > 1 ? [await onlineDevice(t, hub, s.clinician, s.patient.id)] : [];
-  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, plan('08:00'))).status, 201);
-  const morning = (await dosesOf(hub, s.clinician, s.patient.id, TODAY_FROM, TODAY_TO)) as Dose[];
-  clock.set('2026-06-10T06:01:00Z');
-  await hub.features.doses.service.sweep();
+  const { clock, hub, s, device, client, others, doses: morning } = await morningDue(t, plan('08:00'), { dispensers });
   clock.set('2026-06-10T06:02:00Z');
   t.equal((await as(hub, s.clinician, 'PUT', `/patients/${s.patient.id}/medication-plans`, plan('20:00'))).status, 200);
   for (const dose of morning) t.equal(await stateOf(hub, dose.id as string), 'cancelled');
@@ -197,14 +182,8 @@ t.test('a dose revived while the rebuild of another runs keeps its own debt when
 });
 
 t.test('a cancelled dose dispensed after the dose that replaced it came due: that dose makes way, and the device’s schedule drops it', async (t) => {
-  const clock = new ManualClock('2026-06-10T05:00:00Z'); // 07:00 Paris
-  const hub = await startDoseHub(t, clock);
-  const s = await careScenario(hub);
-  const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
-  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, oneMedication('08:00'))).status, 201);
-  const [dose] = (await dosesOf(hub, s.clinician, s.patient.id, TODAY_FROM, TODAY_TO)) as [Dose];
-  clock.set('2026-06-10T06:01:00Z');
-  await hub.features.doses.service.sweep();
+  const { clock, hub, s, device, client, doses } = await morningDue(t, oneMedication('08:00'));
+  const [dose] = doses as [Dose];
   clock.set('2026-06-10T06:02:00Z'); // 08:02: the dose moves to 10:00, beyond its window
   t.equal((await as(hub, s.clinician, 'PUT', `/patients/${s.patient.id}/medication-plans`, oneMedication('10:00'))).status, 200);
   const [replacement] = (await dosesOf(hub, s.clinician, s.patient.id, TODAY_FROM, TODAY_TO)) as [Dose];
