@@ -72,14 +72,15 @@ export async function startHub(options: HubOptions): Promise<Hub> {
     if (cluster) await new Promise<void>((resolve) => cluster.bus.close(resolve)).then(() => cluster.close());
     throw error;
   });
-  const sockets = createSocketTransport({ httpServer, logger, metrics, corsOrigin: config.corsOrigin, redis });
+  const clock = options.clock ?? systemClock;
+  const sockets = createSocketTransport({ httpServer, logger, metrics, corsOrigin: config.corsOrigin, clock, redis });
   const jobs = createJobScheduler(logger, redis);
 
   const context: HubContext = {
     config,
     logger,
     metrics,
-    clock: options.clock ?? systemClock,
+    clock,
     store,
     schemas: schemas(),
     redis,

@@ -10,4 +10,6 @@ export interface UserPrincipal {
   patientId: string | null;
   /** The login session (refresh-token family) the access token belongs to. */
   sessionId: string;
+  /** When the access token it was read from expires (sockets close then); none for principals the hub builds itself. */
+  expiresAt?: Date;
 }

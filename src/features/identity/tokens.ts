@@ -41,11 +41,14 @@ export function createTokenSigner(secret: string): TokenSigner {
           algorithms: ['HS256'],
           currentDate: now,
         });
-        const { sub, org, role, pid, sid } = payload as Record<string, unknown>;
+        const { sub, org, role, pid, sid, exp } = payload as Record<string, unknown>;
         if (typeof sub !== 'string' || typeof org !== 'string' || typeof sid !== 'string' || !ROLES.includes(role as Role)) {
           throw new AppError('unauthenticated', 'The token is not valid');
         }
-        return { kind: 'user', userId: sub, organisationId: org, role: role as Role, patientId: typeof pid === 'string' ? pid : null, sessionId: sid };
+        const principal: UserPrincipal = { kind: 'user', userId: sub, organisationId: org, role: role as Role, patientId: typeof pid === 'string' ? pid : null, sessionId: sid };
+        // Signed with an expiry (signAccess), which jwtVerify has checked is in the future.
+        if (typeof exp === 'number') principal.expiresAt = new Date(exp * 1000);
+        return principal;
       } catch (error) {
         if (error instanceof AppError) throw error;
         if (error instanceof joseErrors.JWTExpired) throw new AppError('token_expired', 'The access token has expired');

@@ -9,6 +9,11 @@
  * validates the payload against schemas/ and always answers the ack with
  * `{ok:true, …}` or `{ok:false, error:{code, message, details?}}`.
  *
+ * A socket lives as long as its credential: when the principal's `expiresAt` passes (an access
+ * token's expiry) without an `auth:refresh` bringing a newer one of the same principal, the socket
+ * is told (`auth:expired`) and its connection closed as a dropped transport, so the client
+ * reconnects with a fresh token and recovers what it missed — or stays out.
+ *
  * Rooms are access: every room a socket holds is one a feature's authorizer
  * (`authorizeRooms`, by room prefix) allows its principal, checked again
  * whenever that can change — on connection-state recovery, and when a feature
@@ -26,8 +31,11 @@ import type { Session } from 'socket.io-adapter';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Redis } from 'ioredis';
 import { AppError, toPublicError } from '../../errors.js';
+import type { AuthExpired } from '../../generated/socket/auth-expired.js';
+import type { AuthRefresh } from '../../generated/socket/auth-refresh.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
+import type { Clock } from '../../ports/clock.js';
 import { schemas } from '../../schemas.js';
 import { CompactRecoveryAdapter } from './recovery-adapter.js';
 import { rooms } from './rooms.js';
@@ -37,6 +45,8 @@ export interface SocketPrincipal {
   userId: string;
   organisationId: string;
   role: string;
+  /** When the credential it was read from stops being valid (an access token's expiry); the socket is closed then. */
+  expiresAt?: Date;
 }
 
 export type SocketAuthenticator = (token: string) => Promise<SocketPrincipal>;
@@ -91,6 +101,7 @@ interface Deps {
   logger: Logger;
   metrics: Metrics;
   corsOrigin: string;
+  clock: Clock;
   redis?: Redis;
 }
 
@@ -100,7 +111,7 @@ export function principalOf(socket: Socket): SocketPrincipal {
   return socket.data[PRINCIPAL] as SocketPrincipal;
 }
 
-export function createSocketTransport({ httpServer, logger, metrics, corsOrigin, redis }: Deps): SocketTransport {
+export function createSocketTransport({ httpServer, logger, metrics, corsOrigin, clock, redis }: Deps): SocketTransport {
   const log = logger.child({ component: 'socket' });
   let authenticator: SocketAuthenticator = async () => {
     throw new AppError('unauthenticated', 'No socket authenticator is configured');
@@ -108,6 +119,17 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
   const hooks: ConnectionHook[] = [];
   const handlers = new Map<string, SocketHandler<unknown>>();
   const authorizers = new Map<string, RoomAuthorizer>();
+  const expiry = expiryTimers(clock, log);
+  handlers.set(REFRESH_EVENT, {
+    schema: 'socket/auth-refresh',
+    async handle(payload, { socket, principal }) {
+      const next = await authenticator((payload as AuthRefresh).token);
+      if (!samePrincipal(principal, next)) throw new AppError('forbidden', 'The token belongs to another user or login session');
+      socket.data[PRINCIPAL] = next;
+      expiry.arm(socket, next.expiresAt);
+      return { expiresAt: next.expiresAt?.toISOString() ?? null };
+    },
+  });
   const budget = new RateLimiterMemory({ keyPrefix: 'socket-events', points: EVENTS_PER_WINDOW, duration: BUDGET_WINDOW_SECONDS });
   /**
    * Every client → server event costs the store a query or more (and denied ones an audit record):
@@ -149,8 +171,12 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
 
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
-    socket.on('disconnect', () => metrics.socketConnections.dec());
+    socket.on('disconnect', () => {
+      metrics.socketConnections.dec();
+      expiry.disarm(socket);
+    });
     const principal = principalOf(socket);
+    expiry.arm(socket, principal.expiresAt);
     for (const [event, handler] of handlers) socket.on(event, (payload: unknown, ack?: unknown) => dispatch(socket, event, handler, payload, ack));
     void connected(socket, principal);
   });
@@ -349,6 +375,48 @@ function withholdRecovery(io: Server, log: Logger) {
       return first.missedPackets;
     },
   };
+}
+
+const REFRESH_EVENT = 'auth:refresh';
+const EXPIRED_EVENT = 'auth:expired';
+/** setTimeout's largest delay; a later expiry is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The same holder: every field equal but the expiry (a refresh may not switch user, session or role). */
+function samePrincipal(current: SocketPrincipal, next: SocketPrincipal): boolean {
+  const fields = new Set([...Object.keys(current), ...Object.keys(next)]);
+  fields.delete('expiresAt');
+  return [...fields].every((field) => (current as unknown as Record<string, unknown>)[field] === (next as unknown as Record<string, unknown>)[field]);
+}
+
+/**
+ * One timer per socket whose principal expires. At expiry the socket gets `auth:expired`, then its
+ * engine connection is closed without discarding what is queued (the event goes out first): Socket.IO
+ * calls that a `forced close`, keeps the session for recovery, and the client reconnects by itself.
+ */
+function expiryTimers(clock: Clock, log: Logger) {
+  const timers = new Map<string, NodeJS.Timeout>();
+  const disarm = (socket: Socket): void => {
+    clearTimeout(timers.get(socket.id));
+    timers.delete(socket.id);
+  };
+  const expire = (socket: Socket, expiresAt: Date): void => {
+    timers.delete(socket.id);
+    if (!socket.connected) return;
+    const event: AuthExpired = { code: 'token_expired', message: 'The access token has expired; reconnect with a fresh one', expiredAt: expiresAt.toISOString() };
+    log.info({ socketId: socket.id }, 'socket token expired; closing its connection');
+    socket.emit(EXPIRED_EVENT, event);
+    socket.conn.close();
+  };
+  const arm = (socket: Socket, expiresAt: Date | undefined): void => {
+    disarm(socket);
+    if (expiresAt === undefined) return;
+    const remaining = Math.max(0, expiresAt.getTime() - clock.now().getTime());
+    const timer = remaining > MAX_TIMER_MS ? setTimeout(() => arm(socket, expiresAt), MAX_TIMER_MS) : setTimeout(() => expire(socket, expiresAt), remaining);
+    timer.unref();
+    timers.set(socket.id, timer);
+  };
+  return { arm, disarm };
 }
 
 /** Socket.IO sends `err.message` and `err.data` to the client's connect_error. */
