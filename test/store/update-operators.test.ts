@@ -180,6 +180,17 @@ t.test('int64 $inc and $mul refuse to overflow (BadValue) instead of wrapping ar
   t.equal(String(doc?.small), '-9223372036854775808', 'the refused updates changed nothing');
 });
 
+t.test('int32 $inc and $mul past the int32 range give a long, as mongod', async (t) => {
+  await reset({ up: 2147483647, down: -2147483648, times: 65536, fits: 2147483646 });
+  await coll.updateOne({ _id: 1 }, { $inc: { up: 1, down: -1, fits: 1 }, $mul: { times: 65536 } });
+  const doc = await coll.findOne({ _id: 1 }, { promoteLongs: false });
+  t.ok(doc?.up instanceof Long && doc.up.toString() === '2147483648', '$inc past the largest int32');
+  t.ok(doc?.down instanceof Long && doc.down.toString() === '-2147483649', '$inc past the smallest int32');
+  t.ok(doc?.times instanceof Long && doc.times.toString() === '4294967296', '$mul past the largest int32');
+  t.equal(doc?.fits, 2147483647, 'within range stays a number');
+  t.equal(await coll.countDocuments({ _id: 1, up: { $type: 'long' }, down: { $type: 'long' }, times: { $type: 'long' }, fits: { $type: 'int' } }), 1, 'stored as longs');
+});
+
 t.test('operands and array filters are checked before any document is touched', async (t) => {
   await reset({ n: 1, arr: [1, 2] });
   t.equal(await errorCode(coll.updateOne({ _id: 1 }, { $rename: { n: 'n' } })), 2, '$rename onto itself');

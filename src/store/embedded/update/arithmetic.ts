@@ -1,6 +1,6 @@
 /**
- * $inc/$mul arithmetic with mongod's result types: int + int stays integral, anything with a
- * double is a double, long + int/long is a long, and any Decimal128 operand gives a Decimal128
+ * $inc/$mul arithmetic with mongod's result types: int + int stays integral (a long past the int32
+ * range), anything with a double is a double, long + int/long is a long, and any Decimal128 operand gives a Decimal128
  * (computed exactly on scaled BigInts).
  */
 import { Decimal128, Long } from 'bson';
@@ -57,6 +57,8 @@ function integralBigInt(value: NumericOperand): bigint | undefined {
   return undefined;
 }
 
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
@@ -77,7 +79,21 @@ function combine(
     // Long.fromBigInt would silently wrap around.
     return result < INT64_MIN || result > INT64_MAX ? undefined : Long.fromBigInt(result);
   }
+  if (isInt32(a) && isInt32(b)) {
+    // int op int past the int32 range is a long in mongod, not a double that loses precision.
+    const result = bigint(BigInt(a), BigInt(b));
+    return result < BigInt(INT32_MIN) || result > BigInt(INT32_MAX) ? Long.fromBigInt(result) : Number(result);
+  }
   return double(a as number, b as number);
+}
+
+/**
+ * Integral numbers in the int32 range: what BSON int32s decode to. A double with an integral value
+ * decodes to the same number (the store keeps no int32/double distinction), so it is treated as an
+ * int32 here — the common case, since drivers send integral numbers as int32.
+ */
+function isInt32(value: NumericOperand): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX && !Object.is(value, -0);
 }
 
 /** `a + b` in mongod's result type; undefined when a long result overflows. */
