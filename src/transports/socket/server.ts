@@ -125,9 +125,15 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     async handle(payload, { socket, principal }) {
       const next = await authenticator((payload as AuthRefresh).token);
       if (!samePrincipal(principal, next)) throw new AppError('forbidden', 'The token belongs to another user or login session');
-      socket.data[PRINCIPAL] = next;
-      expiry.arm(socket, next.expiresAt);
-      return { expiresAt: next.expiresAt?.toISOString() ?? null };
+      // Closed while the token was checked (expired meanwhile): nothing to extend.
+      if (!socket.connected) throw new AppError('unauthenticated', 'The socket closed before the token was checked');
+      // Refreshes answered out of order (or an older token still valid) never shorten its life.
+      const current = principalOf(socket);
+      if (later(next.expiresAt, current.expiresAt)) {
+        socket.data[PRINCIPAL] = next;
+        expiry.arm(socket, next.expiresAt);
+      }
+      return { expiresAt: principalOf(socket).expiresAt?.toISOString() ?? null };
     },
   });
   const budget = new RateLimiterMemory({ keyPrefix: 'socket-events', points: EVENTS_PER_WINDOW, duration: BUDGET_WINDOW_SECONDS });
@@ -382,6 +388,12 @@ const EXPIRED_EVENT = 'auth:expired';
 /** setTimeout's largest delay; a later expiry is checked again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Whether `next` is a later expiry than `current` (none: never expires). */
+function later(next: Date | undefined, current: Date | undefined): boolean {
+  if (current === undefined) return next === undefined;
+  return next === undefined || next.getTime() >= current.getTime();
+}
+
 /** The same holder: every field equal but the expiry (a refresh may not switch user, session or role). */
 function samePrincipal(current: SocketPrincipal, next: SocketPrincipal): boolean {
   const fields = new Set([...Object.keys(current), ...Object.keys(next)]);
@@ -395,26 +407,29 @@ function samePrincipal(current: SocketPrincipal, next: SocketPrincipal): boolean
  * calls that a `forced close`, keeps the session for recovery, and the client reconnects by itself.
  */
 function expiryTimers(clock: Clock, log: Logger) {
-  const timers = new Map<string, NodeJS.Timeout>();
+  // By socket, not by id: a recovered socket reuses its predecessor's id.
+  const timers = new Map<Socket, NodeJS.Timeout>();
   const disarm = (socket: Socket): void => {
-    clearTimeout(timers.get(socket.id));
-    timers.delete(socket.id);
+    clearTimeout(timers.get(socket));
+    timers.delete(socket);
   };
   const expire = (socket: Socket, expiresAt: Date): void => {
-    timers.delete(socket.id);
+    timers.delete(socket);
     if (!socket.connected) return;
     const event: AuthExpired = { code: 'token_expired', message: 'The access token has expired; reconnect with a fresh one', expiredAt: expiresAt.toISOString() };
     log.info({ socketId: socket.id }, 'socket token expired; closing its connection');
-    socket.emit(EXPIRED_EVENT, event);
+    // Straight to this socket's connection, not through the adapter: the Redis adapter would send
+    // it after the close (dropped), and keep it for the socket's recovery (sent to the new token).
+    (socket as unknown as PacketWriter).packet({ type: EVENT_PACKET, data: [EXPIRED_EVENT, event] });
     socket.conn.close();
   };
   const arm = (socket: Socket, expiresAt: Date | undefined): void => {
     disarm(socket);
-    if (expiresAt === undefined) return;
+    if (expiresAt === undefined || !socket.connected) return;
     const remaining = Math.max(0, expiresAt.getTime() - clock.now().getTime());
     const timer = remaining > MAX_TIMER_MS ? setTimeout(() => arm(socket, expiresAt), MAX_TIMER_MS) : setTimeout(() => expire(socket, expiresAt), remaining);
     timer.unref();
-    timers.set(socket.id, timer);
+    timers.set(socket, timer);
   };
   return { arm, disarm };
 }
