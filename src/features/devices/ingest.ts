@@ -179,7 +179,9 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       // The connection itself tells presence (see presence.ts); status messages add the connection id,
       // the firmware and, for an announced shutdown or reboot, the reason.
       if (payload.state === 'online') {
-        const set: Record<string, unknown> = { 'status.connectionId': payload.connectionId, 'status.lastSeenAt': clock.now() };
+        // A new connection announcing itself: a reason stamped by an older one's Last Will (which the
+        // broker publishes when this connection takes over its session) no longer applies.
+        const set: Record<string, unknown> = { 'status.connectionId': payload.connectionId, 'status.lastSeenAt': clock.now(), 'status.reason': null };
         if (payload.firmwareVersion) set['status.firmwareVersion'] = payload.firmwareVersion;
         await setOnDevice({ _id: deviceId }, set);
         return;

@@ -6,6 +6,7 @@
  * connection can look alive to the broker for a long time).
  */
 import type { Clock } from '../../ports/clock.js';
+import { oneAtATime } from '../one-at-a-time.js';
 import type { Logger } from '../../observability/logger.js';
 import type { DeviceDoc, DeviceModels } from './models.js';
 import type { DeviceRealtime } from './realtime.js';
@@ -14,11 +15,23 @@ export function createPresence(models: DeviceModels, realtime: DeviceRealtime, c
   const { Device } = models;
   const changeListeners: Array<(device: DeviceDoc) => void | Promise<void>> = [];
 
+  /**
+   * One change at a time per device, in the order asked: a session's end and the next session's
+   * start (a reconnection) are conditional writes that must not overtake each other, or the device
+   * would be left offline while connected.
+   */
+  const inOrder = oneAtATime();
+
+  /**
+   * Online: the reason is cleared. Offline: `reason`, unless the device already gave one for this
+   * connection (its Last Will or an announced shutdown, ingest.ts), which says more than the
+   * broker's "disconnected" and may arrive before or after it.
+   */
   async function change(deviceId: string, online: boolean, reason: string | null): Promise<DeviceDoc | null> {
     const now = clock.now();
-    const set: Record<string, unknown> = { 'status.online': online, 'status.changedAt': now, 'status.reason': reason };
+    const set: Record<string, unknown> = { 'status.online': online, 'status.changedAt': now, 'status.reason': online ? null : { $ifNull: ['$status.reason', reason] } };
     if (online) set['status.lastSeenAt'] = now;
-    const device = await Device.findOneAndUpdate({ _id: deviceId, 'status.online': !online }, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>();
+    const device = await Device.findOneAndUpdate({ _id: deviceId, 'status.online': !online }, [{ $set: set }], { returnDocument: 'after', updatePipeline: true }).lean<DeviceDoc>();
     if (device) {
       realtime.status(device);
       for (const listener of changeListeners) await listener(device);
@@ -51,8 +64,8 @@ export function createPresence(models: DeviceModels, realtime: DeviceRealtime, c
       changeListeners.push(listener);
     },
     /** The device is online (a session started, or it was heard from): the device if that changed its status. */
-    online: async (deviceId: string): Promise<DeviceDoc | null> => (await change(deviceId, true, null)) ?? returnedAfterGap(deviceId),
-    offline: (deviceId: string, reason: string) => change(deviceId, false, reason),
+    online: (deviceId: string): Promise<DeviceDoc | null> => inOrder(deviceId, async () => (await change(deviceId, true, null)) ?? returnedAfterGap(deviceId)),
+    offline: (deviceId: string, reason: string): Promise<DeviceDoc | null> => inOrder(deviceId, () => change(deviceId, false, reason)),
 
     /** Marks silent devices offline; returns how many. Safe to run twice or on two instances. */
     async sweepSilent(): Promise<number> {
@@ -66,7 +79,7 @@ export function createPresence(models: DeviceModels, realtime: DeviceRealtime, c
       const candidates = await Device.find({ 'status.online': true, $or: [...silent, { 'status.lastSeenAt': null }] }, { _id: 1 }).lean<DeviceDoc[]>();
       let marked = 0;
       for (const device of candidates) {
-        if (await change(device._id, false, 'silent')) marked += 1;
+        if (await inOrder(device._id, () => change(device._id, false, 'silent'))) marked += 1;
       }
       if (marked) logger.info({ marked }, 'silent devices marked offline');
       return marked;

@@ -85,7 +85,17 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   const log = logger.child({ component: 'mqtt' });
   const router = new MqttRouter();
   const principals = new WeakMap<Client, MqttPrincipal>();
+  /** Each device's current session here, from its clientReady. */
   const clientsByDevice = new Map<string, Client>();
+  /**
+   * Each device's newest authenticated session not yet ready. When a device connects again while
+   * its previous session is still open here (it noticed a dead connection before the broker did),
+   * Aedes closes the previous one as it registers the new one: that end is a takeover, not the
+   * device going away, so it is not announced (the alerts feature would raise device.offline).
+   */
+  const connecting = new Map<string, Client>();
+  /** Sessions that reached clientReady (were announced online). */
+  const announced = new WeakSet<Client>();
   /** Inbound work still storing data: close() waits for it. */
   const inFlight = new Set<Promise<void>>();
   const track = (work: Promise<void>): void => {
@@ -134,6 +144,7 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
       authenticateClient(client as TrackedClient, username, password).then(
         (principal) => {
           principals.set(client, principal);
+          connecting.set(principal.deviceId, client);
           callback(null, true);
         },
         (error: unknown) => {
@@ -167,20 +178,32 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   broker.on('clientReady', (client) => {
     const principal = principals.get(client);
     if (principal) {
+      if (connecting.get(principal.deviceId) === client) connecting.delete(principal.deviceId);
       clientsByDevice.set(principal.deviceId, client);
+      announced.add(client);
       announce(principal, true);
     }
     metrics.mqttConnections.set(broker.connectedClients);
   });
   broker.on('clientDisconnect', (client) => {
     const principal = principals.get(client);
-    if (principal && clientsByDevice.get(principal.deviceId) === client) {
-      clientsByDevice.delete(principal.deviceId);
-      // Moved to another instance, which announced it online: that one now keeps its presence.
-      if (!movedAway.has(client)) announce(principal, false);
-    }
+    if (principal && endsPresence(principal.deviceId, client)) announce(principal, false);
     metrics.mqttConnections.set(broker.connectedClients);
   });
+
+  /**
+   * Whether the end of `client`'s session is the end of its device's presence: it was the device's
+   * current session here (or one that ended before it was ready, after replacing the current one),
+   * and neither moved to another instance nor is being replaced by a newer session here.
+   */
+  function endsPresence(deviceId: string, client: Client): boolean {
+    if (connecting.get(deviceId) === client) connecting.delete(deviceId);
+    const current = clientsByDevice.get(deviceId);
+    if (current === client) clientsByDevice.delete(deviceId);
+    else if (current !== undefined || announced.has(client)) return false;
+    const newer = connecting.get(deviceId);
+    return !movedAway.has(client) && (newer === undefined || newer.closed);
+  }
   broker.on('clientError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'client error'));
   broker.on('connectionError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'connection error'));
 
@@ -300,6 +323,8 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
       return undefined;
     },
     disconnect(deviceId) {
+      // The one connecting first, so that the current one's end is announced.
+      connecting.get(deviceId)?.close();
       clientsByDevice.get(deviceId)?.close();
     },
     isConnected(deviceId) {
