@@ -3,7 +3,7 @@ import type { Hub } from '../../src/hub.js';
 import { request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { careScenario } from '../helpers/factories.js';
-import { connectDevice, provisionDevice } from '../helpers/devices.js';
+import { connectDevice, eventually, provisionDevice } from '../helpers/devices.js';
 
 // One hub and care scenario for the file: each test provisions devices of its own (the tests run
 // one after another).
@@ -43,11 +43,18 @@ t.test('provisioning, visibility, rotation and disabling', async (t) => {
   const renewed = await connectDevice(t, hub, { id: device.id, secret: rotated.body.secret as string });
   t.ok(renewed.connected, 'the new one does');
 
+  const statusOf = async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status as { online: boolean; reason: string | null };
+  await eventually(async () => (await statusOf()).online);
   const gone = new Promise<void>((resolve) => renewed.once('close', () => resolve()));
   const disabled = await request(hub, 'PATCH', `/api/v1/devices/${device.id}`, { token: s.admin.token, body: { disabled: true } });
   t.equal(disabled.body.disabled, true);
+  t.match(disabled.body.status, { online: false, reason: 'disabled' }, 'offline because it was disabled');
   await gone;
   t.pass('disabling disconnects at once');
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  t.match(await statusOf(), { online: false, reason: 'disabled' }, 'its session’s end does not say otherwise');
+  const active = await request(hub, 'GET', `/api/v1/alerts?patientId=${s.patient.id}&status=active`, { token: s.clinician.token });
+  t.notOk((active.body.items as Array<{ type: string }>).some((alert) => alert.type === 'device.offline'), 'no device.offline for a device staff disabled');
   await t.rejects(connectDevice(t, hub, { id: device.id, secret: rotated.body.secret as string }), { code: 4 }, 'and keeps it out');
 });
 

@@ -17,6 +17,7 @@ import type { AssertDevice } from './access.js';
 import type { CommandRequest, Commands } from './commands.js';
 import { hashSecret, newDeviceId, newDeviceSecret } from './credentials.js';
 import type { DeviceDoc, DeviceModels, HeartbeatDoc } from './models.js';
+import type { Presence } from './presence.js';
 import { emptySchedule, type ScheduleInput, type Schedules } from './schedule.js';
 import { toCommandView, toDeviceView, toEventView, toHeartbeatView } from './views.js';
 
@@ -44,13 +45,15 @@ interface Deps {
   mqtt: MqttTransport;
   /** Tells every instance a device changed (and ends its sessions when asked). */
   changed: DeviceChanges['changed'];
+  /** Says a disabled device offline, with that reason, before its sessions end. */
+  presence: Pick<Presence, 'offline'>;
   config: Config;
 }
 
 /** Publishes a device's schedule for the patient it now belongs to (the doses feature, which owns plans); false when that patient has none. */
 export type PatientSchedule = (device: DeviceDoc) => Promise<boolean>;
 
-export function createDeviceService({ models, identity, assertDevice, schedules, commands, mqtt, changed, config }: Deps) {
+export function createDeviceService({ models, identity, assertDevice, schedules, commands, mqtt, changed, presence, config }: Deps) {
   let patientSchedule: PatientSchedule = async () => false;
 
   /**
@@ -141,7 +144,9 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
         if (input.patientId !== undefined) set.patientId = input.patientId === null ? null : await assertAssignable(actor, input.patientId);
         const moved = input.patientId !== undefined && String(device.patientId ?? null) !== String(set.patientId ?? null);
         if (moved) set['schedule.owed'] = true;
-        const updated = (await Device.findByIdAndUpdate(device._id, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>()) as DeviceDoc;
+        let updated = (await Device.findByIdAndUpdate(device._id, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>()) as DeviceDoc;
+        // Offline because staff disabled it, not because it dropped: no device.offline for its caregivers.
+        if (input.disabled === true) updated = (await presence.offline(device._id, 'disabled')) ?? updated;
         changed(device._id, { disconnect: input.disabled === true });
         if (moved) await followPatient(updated);
         return toDeviceView(updated);
