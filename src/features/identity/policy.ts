@@ -53,6 +53,32 @@ export const ORGANISATION_ACTIONS = {
 } as const;
 export type OrganisationAction = keyof typeof ORGANISATION_ACTIONS;
 
+/** Who asks about a patient: a signed-in principal, or a user record (whom to notify). */
+export interface PatientAccessor {
+  role: string;
+  organisationId: string;
+  patientId: string | null;
+}
+
+/**
+ * The rules above for one accessor and patient, given whether the accessor is on the patient's
+ * care team (only asked of caregivers): for callers that look care-team links up in bulk.
+ */
+export function accessLevelOf(accessor: PatientAccessor, patient: Pick<PatientDoc, '_id' | 'organisationId'>, onCareTeam: () => boolean): AccessLevel {
+  if (String(patient.organisationId) !== accessor.organisationId) return 'none';
+  switch (accessor.role) {
+    case 'admin':
+    case 'clinician':
+      return 'manage';
+    case 'patient':
+      return accessor.patientId === String(patient._id) ? 'care' : 'none';
+    case 'caregiver':
+      return onCareTeam() ? 'care' : 'none';
+    default:
+      return 'none';
+  }
+}
+
 const atLeast = (level: AccessLevel, needed: AccessLevel): boolean => ACCESS_LEVELS.indexOf(level) >= ACCESS_LEVELS.indexOf(needed);
 
 export interface Policy {
@@ -72,20 +98,10 @@ export function createPolicy(models: IdentityModels): Policy {
   const { Patient, CareTeam } = models;
 
   async function patientAccess(principal: UserPrincipal, patient: Pick<PatientDoc, '_id' | 'organisationId'>): Promise<AccessLevel> {
-    if (String(patient.organisationId) !== principal.organisationId) return 'none';
-    switch (principal.role) {
-      case 'admin':
-      case 'clinician':
-        return 'manage';
-      case 'patient':
-        return principal.patientId === String(patient._id) ? 'care' : 'none';
-      case 'caregiver': {
-        const link = await CareTeam.exists({ patientId: patient._id, userId: new Types.ObjectId(principal.userId) });
-        return link ? 'care' : 'none';
-      }
-      default:
-        return 'none';
-    }
+    const onCareTeam = principal.role === 'caregiver' && String(patient.organisationId) === principal.organisationId
+      ? Boolean(await CareTeam.exists({ patientId: patient._id, userId: new Types.ObjectId(principal.userId) }))
+      : false;
+    return accessLevelOf(principal, patient, () => onCareTeam);
   }
 
   async function careTeamPatientIds(userId: string): Promise<Types.ObjectId[]> {
