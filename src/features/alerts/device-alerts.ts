@@ -108,7 +108,8 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
       await safely('device.offline', device._id, () => resolveCause(cause, 'Device back online'));
       return;
     }
-    if (!device.patientId || QUIET_OFFLINE_REASONS.has(device.status?.reason ?? '')) return;
+    // A device staff disabled is not one that went away, whatever reason its status carries.
+    if (!device.patientId || device.disabled || QUIET_OFFLINE_REASONS.has(device.status?.reason ?? '')) return;
     await safely('device.offline', device._id, async () => {
       await afterResolving(cause);
       await alerts.raise({ ...base(device), type: 'device.offline', cause, details: { reason: device.status?.reason ?? null } });

@@ -15,6 +15,7 @@ import type { Clock } from '../../ports/clock.js';
 import type { CommandDoc, CommandState, DeviceDoc, DeviceModels } from './models.js';
 import type { DeviceDirectory } from './directory.js';
 import type { DeviceRealtime } from './realtime.js';
+import { VAGUE_REASONS } from './presence.js';
 import { createEventClaims } from './event-claims.js';
 import { createEventEffects } from './event-effects.js';
 import { HEARTBEAT_GATHER_MS } from './heartbeat-queue.js';
@@ -179,15 +180,17 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
       // The connection itself tells presence (see presence.ts); status messages add the connection id,
       // the firmware and, for an announced shutdown or reboot, the reason.
       if (payload.state === 'online') {
-        // A new connection announcing itself: a reason stamped by an older one's Last Will (which the
-        // broker publishes when this connection takes over its session) no longer applies.
-        const set: Record<string, unknown> = { 'status.connectionId': payload.connectionId, 'status.lastSeenAt': clock.now(), 'status.reason': null };
+        const set: Record<string, unknown> = { 'status.connectionId': payload.connectionId, 'status.lastSeenAt': clock.now() };
         if (payload.firmwareVersion) set['status.firmwareVersion'] = payload.firmwareVersion;
-        await setOnDevice({ _id: deviceId }, set);
+        // A new connection announcing itself: a reason stamped by an older one's Last Will (which the
+        // broker publishes when this connection takes over its session) no longer applies — while the
+        // device is online (it may have dropped again since, with a reason of its own).
+        await Promise.all([setOnDevice({ _id: deviceId }, set), setOnDevice({ _id: deviceId, 'status.online': true }, { 'status.reason': null })]);
         return;
       }
-      // A late `offline` from an older connection must not touch the current one.
-      if (payload.reason) await setOnDevice({ _id: deviceId, 'status.connectionId': payload.connectionId }, { 'status.reason': payload.reason });
+      // A late `offline` from an older connection must not touch the current one, nor replace a reason
+      // the hub gave (a disabled device's Will is published as the hub cuts it off).
+      if (payload.reason) await setOnDevice({ _id: deviceId, 'status.connectionId': payload.connectionId, $or: [{ 'status.online': true }, { 'status.reason': { $in: [null, ...VAGUE_REASONS] } }] }, { 'status.reason': payload.reason });
     },
 
     async ack(deviceId: string, payload: AckPayload): Promise<void> {

@@ -11,6 +11,9 @@ import type { Logger } from '../../observability/logger.js';
 import type { DeviceDoc, DeviceModels } from './models.js';
 import type { DeviceRealtime } from './realtime.js';
 
+/** Offline reasons that say less than one the device gave for its connection (see `change`). */
+export const VAGUE_REASONS: ReadonlySet<string> = new Set(['disconnected', 'silent']);
+
 export function createPresence(models: DeviceModels, realtime: DeviceRealtime, clock: Clock, logger: Logger) {
   const { Device } = models;
   const changeListeners: Array<(device: DeviceDoc) => void | Promise<void>> = [];
@@ -23,15 +26,18 @@ export function createPresence(models: DeviceModels, realtime: DeviceRealtime, c
   const inOrder = oneAtATime();
 
   /**
-   * Online: the reason is cleared. Offline: `reason`, unless the device already gave one for this
-   * connection (its Last Will or an announced shutdown, ingest.ts), which says more than the
-   * broker's "disconnected" and may arrive before or after it.
+   * Online (never for a disabled device): the reason is cleared. Offline: `reason` — except that the
+   * broker's "disconnected" and the sweep's "silent" keep a reason the device already gave for this
+   * connection (its Last Will or an announced shutdown, ingest.ts), which says more and may arrive
+   * before or after them.
    */
   async function change(deviceId: string, online: boolean, reason: string | null): Promise<DeviceDoc | null> {
     const now = clock.now();
-    const set: Record<string, unknown> = { 'status.online': online, 'status.changedAt': now, 'status.reason': online ? null : { $ifNull: ['$status.reason', reason] } };
+    const offlineReason = reason !== null && VAGUE_REASONS.has(reason) ? { $ifNull: ['$status.reason', reason] } : { $literal: reason };
+    const set: Record<string, unknown> = { 'status.online': online, 'status.changedAt': now, 'status.reason': online ? null : offlineReason };
     if (online) set['status.lastSeenAt'] = now;
-    const device = await Device.findOneAndUpdate({ _id: deviceId, 'status.online': !online }, [{ $set: set }], { returnDocument: 'after', updatePipeline: true }).lean<DeviceDoc>();
+    const filter = online ? { _id: deviceId, 'status.online': false, disabled: false } : { _id: deviceId, 'status.online': true };
+    const device = await Device.findOneAndUpdate(filter, [{ $set: set }], { returnDocument: 'after', updatePipeline: true }).lean<DeviceDoc>();
     if (device) {
       realtime.status(device);
       for (const listener of changeListeners) await listener(device);
@@ -50,7 +56,7 @@ export function createPresence(models: DeviceModels, realtime: DeviceRealtime, c
     const now = clock.now();
     const silentTooLong = { $expr: { $lt: ['$status.lastSeenAt', { $subtract: [now, { $multiply: ['$heartbeatTimeoutSeconds', 1000] }] }] } };
     const device = await Device.findOneAndUpdate(
-      { _id: deviceId, 'status.online': true, ...silentTooLong },
+      { _id: deviceId, 'status.online': true, disabled: false, ...silentTooLong },
       { $set: { 'status.changedAt': now, 'status.lastSeenAt': now, 'status.reason': null } },
       { returnDocument: 'after' },
     ).lean<DeviceDoc>();

@@ -145,9 +145,13 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
         const moved = input.patientId !== undefined && String(device.patientId ?? null) !== String(set.patientId ?? null);
         if (moved) set['schedule.owed'] = true;
         let updated = (await Device.findByIdAndUpdate(device._id, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>()) as DeviceDoc;
-        // Offline because staff disabled it, not because it dropped: no device.offline for its caregivers.
-        if (input.disabled === true) updated = (await presence.offline(device._id, 'disabled')) ?? updated;
-        changed(device._id, { disconnect: input.disabled === true });
+        try {
+          // Offline because staff disabled it, not because it dropped: no device.offline for its caregivers.
+          if (input.disabled === true) updated = (await presence.offline(device._id, 'disabled')) ?? updated;
+        } finally {
+          // Stored as disabled: every instance ends its sessions, whatever presence could write.
+          changed(device._id, { disconnect: input.disabled === true });
+        }
         if (moved) await followPatient(updated);
         return toDeviceView(updated);
       });

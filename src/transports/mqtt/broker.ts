@@ -34,6 +34,7 @@ import {
 import type { BrokerCluster } from './cluster.js';
 import { persistenceWithRetainedIndex, type RetainedPacket } from './retained-index.js';
 import { MqttRouter, type InboundMessage } from './router.js';
+import { createSessionTracker } from './sessions.js';
 
 export interface PublishOptions {
   qos?: 0 | 1;
@@ -85,17 +86,6 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   const log = logger.child({ component: 'mqtt' });
   const router = new MqttRouter();
   const principals = new WeakMap<Client, MqttPrincipal>();
-  /** Each device's current session here, from its clientReady. */
-  const clientsByDevice = new Map<string, Client>();
-  /**
-   * Each device's newest authenticated session not yet ready. When a device connects again while
-   * its previous session is still open here (it noticed a dead connection before the broker did),
-   * Aedes closes the previous one as it registers the new one: that end is a takeover, not the
-   * device going away, so it is not announced (the alerts feature would raise device.offline).
-   */
-  const connecting = new Map<string, Client>();
-  /** Sessions that reached clientReady (were announced online). */
-  const announced = new WeakSet<Client>();
   /** Inbound work still storing data: close() waits for it. */
   const inFlight = new Set<Promise<void>>();
   const track = (work: Promise<void>): void => {
@@ -107,13 +97,12 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   const announce = (principal: MqttPrincipal, online: boolean): void => {
     for (const listener of presenceListeners) listener(principal, online);
   };
+  const sessions = createSessionTracker(announce);
   let port = 0;
   let tcp: NetServer | undefined;
   let wss: WebSocketServer | undefined;
 
   const persistence = cluster?.persistence ?? persistenceWithRetainedIndex();
-  /** Sessions ended because their device connected to another instance: not an end of its presence. */
-  const movedAway = new WeakSet<Client>();
   /** The broker once created (Aedes's client table is not in its typings). */
   const created: { broker?: { id: string; clients: Record<string, Client | undefined> } } = {};
   // Registered before Aedes's own listener on the same topic (which closes the session; Aedes adds
@@ -122,9 +111,9 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   // them one after the other, synchronously (test/devices/instances.test.ts checks the outcome).
   cluster?.bus.on(`$SYS/+/new/clients`, (packet, done) => {
     const [, brokerId] = packet.topic.split('/');
-    const sessions = created.broker;
-    const session = sessions && brokerId !== sessions.id ? sessions.clients[String(packet.payload)] : undefined;
-    if (session) movedAway.add(session);
+    const local = created.broker;
+    const session = local && brokerId !== local.id ? local.clients[String(packet.payload)] : undefined;
+    if (session) sessions.moved(session);
     done();
   });
 
@@ -144,7 +133,7 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
       authenticateClient(client as TrackedClient, username, password).then(
         (principal) => {
           principals.set(client, principal);
-          connecting.set(principal.deviceId, client);
+          sessions.authenticated(client, principal);
           callback(null, true);
         },
         (error: unknown) => {
@@ -177,33 +166,14 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
 
   broker.on('clientReady', (client) => {
     const principal = principals.get(client);
-    if (principal) {
-      if (connecting.get(principal.deviceId) === client) connecting.delete(principal.deviceId);
-      clientsByDevice.set(principal.deviceId, client);
-      announced.add(client);
-      announce(principal, true);
-    }
+    if (principal) sessions.ready(client, principal);
     metrics.mqttConnections.set(broker.connectedClients);
   });
   broker.on('clientDisconnect', (client) => {
     const principal = principals.get(client);
-    if (principal && endsPresence(principal.deviceId, client)) announce(principal, false);
+    if (principal) sessions.ended(client, principal);
     metrics.mqttConnections.set(broker.connectedClients);
   });
-
-  /**
-   * Whether the end of `client`'s session is the end of its device's presence: it was the device's
-   * current session here (or one that ended before it was ready, after replacing the current one),
-   * and neither moved to another instance nor is being replaced by a newer session here.
-   */
-  function endsPresence(deviceId: string, client: Client): boolean {
-    if (connecting.get(deviceId) === client) connecting.delete(deviceId);
-    const current = clientsByDevice.get(deviceId);
-    if (current === client) clientsByDevice.delete(deviceId);
-    else if (current !== undefined || announced.has(client)) return false;
-    const newer = connecting.get(deviceId);
-    return !movedAway.has(client) && (newer === undefined || newer.closed);
-  }
   broker.on('clientError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'client error'));
   broker.on('connectionError', (client, error) => log.debug({ clientId: client.id, err: error.message }, 'connection error'));
 
@@ -323,12 +293,10 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
       return undefined;
     },
     disconnect(deviceId) {
-      // The one connecting first, so that the current one's end is announced.
-      connecting.get(deviceId)?.close();
-      clientsByDevice.get(deviceId)?.close();
+      for (const session of sessions.cutOff(deviceId)) session.close();
     },
     isConnected(deviceId) {
-      return clientsByDevice.has(deviceId);
+      return sessions.isConnected(deviceId);
     },
     onPresence(listener) {
       presenceListeners.push(listener);
