@@ -4,6 +4,15 @@
  * With Redis configured, each run first takes a Redis lock (SET NX PX),
  * extended while the run lasts, so that of several hub instances only one runs
  * a given sweep at a time; job bodies are written to be safe to run twice anyway.
+ *
+ * When Redis itself fails (the SET errors: Redis down, unreachable, the
+ * connection closed), the run goes ahead without the lock rather than being
+ * skipped: otherwise every instance would skip every job (the escalation tick,
+ * the dose sweep) for as long as the outage lasts. Each instance may then run
+ * the job at the same time, which every job registered today tolerates (their
+ * writes are guarded: conditional updates, upserts on unique keys, claims). A
+ * job that must not run twice says so with `lockRequired` and is skipped
+ * instead. A lock another instance simply holds is never bypassed.
  */
 import { randomUUID } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
@@ -14,11 +23,25 @@ export type JobBody = () => Promise<unknown>;
 
 export interface JobScheduler {
   /** Registers a job; it starts with `start()`. */
-  add(name: string, cronExpression: string, body: JobBody, options?: { lockMs?: number }): void;
-  /** Runs a job now, through the same lock as a scheduled run; resolves false when another run holds it. */
+  add(name: string, cronExpression: string, body: JobBody, options?: JobOptions): void;
+  /**
+   * Runs a job now, through the same lock as a scheduled run; resolves false when another run holds
+   * it (or, for a `lockRequired` job, when Redis fails), true when the body ran — without the lock
+   * when Redis failed.
+   */
   run(name: string): Promise<boolean>;
   start(): void;
   stop(): Promise<void>;
+}
+
+export interface JobOptions {
+  /** How long the Redis lock lasts before it is extended (default 55 s). */
+  lockMs?: number;
+  /**
+   * Skip the run when the lock cannot be taken because Redis fails, instead of running without it
+   * (default false: job bodies are written to be safe to run on several instances at once).
+   */
+  lockRequired?: boolean;
 }
 
 interface Job {
@@ -26,9 +49,17 @@ interface Job {
   expression: string;
   body: JobBody;
   lockMs: number;
+  lockRequired: boolean;
   running?: Promise<unknown>;
   task?: ScheduledTask;
 }
+
+/**
+ * How a run went about the lock: `none` (no Redis configured), `held` (taken), `busy` (another run
+ * holds it: not run), `bypassed` (Redis failed: run without it), `unavailable` (Redis failed and
+ * the job requires the lock: not run).
+ */
+type LockOutcome = 'none' | 'held' | 'busy' | 'bypassed' | 'unavailable';
 
 const RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 const EXTEND_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
@@ -38,19 +69,31 @@ export function createJobScheduler(logger: Logger, redis?: Redis): JobScheduler 
   const jobs = new Map<string, Job>();
   let started = false;
 
-  async function withLock(job: Job, fn: () => Promise<unknown>): Promise<boolean> {
+  async function withLock(job: Job, fn: () => Promise<unknown>): Promise<LockOutcome> {
     if (!redis) {
       await fn();
-      return true;
+      return 'none';
     }
     const key = `job:${job.name}`; // under the hub's REDIS_KEY_PREFIX
     const owner = randomUUID();
-    const taken = await redis.set(key, owner, 'PX', job.lockMs, 'NX');
-    if (taken !== 'OK') return false;
+    let taken: string | null;
+    try {
+      taken = await redis.set(key, owner, 'PX', job.lockMs, 'NX');
+    } catch (error) {
+      // Redis failed, not another instance holding the lock (SET NX then answers null).
+      if (job.lockRequired) {
+        log.error({ err: error, job: job.name, lock: 'unavailable' }, 'job skipped: its lock could not be taken because Redis failed');
+        return 'unavailable';
+      }
+      log.warn({ err: error, job: job.name, lock: 'bypassed' }, 'job lock could not be taken because Redis failed; running the job without it (other instances may run it too)');
+      await fn();
+      return 'bypassed';
+    }
+    if (taken !== 'OK') return 'busy';
     const renewal = keepLock(redis, job, key, owner);
     try {
       await fn();
-      return true;
+      return 'held';
     } finally {
       clearInterval(renewal);
       await redis.eval(RELEASE_IF_OWNER, 1, key, owner).catch(() => undefined);
@@ -83,8 +126,9 @@ export function createJobScheduler(logger: Logger, redis?: Redis): JobScheduler 
     const execution = withLock(job, job.body);
     job.running = execution;
     try {
-      const ran = await execution;
-      if (ran) log.debug({ job: name, ms: Math.round(performance.now() - started) }, 'job ran');
+      const lock = await execution;
+      const ran = lock === 'none' || lock === 'held' || lock === 'bypassed';
+      if (ran) log.debug({ job: name, lock, ms: Math.round(performance.now() - started) }, 'job ran');
       return ran;
     } catch (error) {
       log.error({ err: error, job: name }, 'job failed');
@@ -101,7 +145,7 @@ export function createJobScheduler(logger: Logger, redis?: Redis): JobScheduler 
   return {
     add(name, expression, body, options = {}) {
       if (!cron.validate(expression)) throw new Error(`invalid cron expression for ${name}: ${expression}`);
-      const job: Job = { name, expression, body, lockMs: options.lockMs ?? 55_000 };
+      const job: Job = { name, expression, body, lockMs: options.lockMs ?? 55_000, lockRequired: options.lockRequired ?? false };
       jobs.set(name, job);
       if (started) schedule(job);
     },

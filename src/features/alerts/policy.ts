@@ -4,6 +4,7 @@
  * alerts ignore them), and the endpoints outside channels use. A patient's
  * own policy replaces the organisation's default; with neither, DEFAULT_POLICY.
  */
+import { DateTime } from 'luxon';
 import type { NotifyChannel } from '../../ports/notifier.js';
 
 export interface Recipient {
@@ -98,8 +99,13 @@ export function localMinutes(instant: Date, timezone: string): number {
 
 /**
  * When quiet hours are in force at `instant`, the instant they end; else null.
- * Quiet hours may wrap midnight (22:00–07:00). The end is computed in local
- * minutes, so on a DST night it may be an hour off — harmless for quiet hours.
+ * Quiet hours may wrap midnight (22:00–07:00). They are in force while the
+ * local clock reads a time in [start, end), so they end at the first instant
+ * after `instant` at which the local clock in `timezone` reaches `end` — a
+ * local time, whatever the night's length: 07:00 CEST on the night clocks go
+ * forward, 07:00 CET on the night they go back. An end the change skips
+ * (02:30 when 02:00 becomes 03:00) is reached at the change itself; an end the
+ * change repeats is reached the first time after `instant`.
  */
 export function quietUntil(quiet: EscalationPolicy['quietHours'], instant: Date, timezone: string): Date | null {
   if (!quiet) return null;
@@ -109,8 +115,52 @@ export function quietUntil(quiet: EscalationPolicy['quietHours'], instant: Date,
   const now = localMinutes(instant, timezone);
   const inside = start < end ? now >= start && now < end : now >= start || now < end;
   if (!inside) return null;
-  const remaining = (end - now + 1440) % 1440;
-  const at = new Date(instant.getTime() + remaining * 60_000);
-  at.setUTCSeconds(0, 0);
-  return at;
+  return nextLocalTime(instant, end, timezone);
+}
+
+const DAY_MS = 24 * 3_600_000;
+
+/** The first instant after `instant` at which the local clock in `zone` reaches `minutes` past midnight. */
+function nextLocalTime(instant: Date, minutes: number, zone: string): Date {
+  const today = DateTime.fromJSDate(instant, { zone }).startOf('day');
+  const after = instant.getTime();
+  // Today's or tomorrow's (a day more covers a zone that skipped a whole day).
+  for (let days = 0; days <= 2; days += 1) {
+    const { year, month, day } = today.plus({ days });
+    const at = instantsOfWallTime({ year, month, day, hour: Math.floor(minutes / 60), minute: minutes % 60 }, zone).find((ms) => ms > after);
+    if (at !== undefined) return new Date(at);
+  }
+  throw new Error(`no local time ${minutes} minutes past midnight after ${instant.toISOString()} in ${zone}`);
+}
+
+type Wall = { year: number; month: number; day: number; hour: number; minute: number };
+
+const offsetAt = (ms: number, zone: string): number => DateTime.fromMillis(ms, { zone }).offset;
+
+/**
+ * The instants at which the local clock reaches a wall time, earliest first: one on most days, two
+ * when clocks go back over it, and when clocks go forward over it, the instant of the change (the
+ * clock passes it there without reading it).
+ */
+function instantsOfWallTime(wall: Wall, zone: string): number[] {
+  // The wall time's digits read as UTC; the zone's offsets (minutes) around it, a day either side.
+  const asUtc = Date.UTC(wall.year, wall.month - 1, wall.day, wall.hour, wall.minute);
+  const offsets = [...new Set([offsetAt(asUtc - DAY_MS, zone), offsetAt(asUtc, zone), offsetAt(asUtc + DAY_MS, zone)])];
+  const reads = (ms: number): boolean => {
+    const local = DateTime.fromMillis(ms, { zone });
+    return local.year === wall.year && local.month === wall.month && local.day === wall.day && local.hour === wall.hour && local.minute === wall.minute;
+  };
+  const exact = [...new Set(offsets.map((offset) => asUtc - offset * 60_000))].filter(reads).sort((a, b) => a - b);
+  if (exact.length) return exact;
+  // Skipped: read with the larger offset the wall time is an instant before the change, with the
+  // smaller one an instant after it. The change is found between them (to the millisecond).
+  let before = asUtc - Math.max(...offsets) * 60_000;
+  let after = asUtc - Math.min(...offsets) * 60_000;
+  const offsetBefore = offsetAt(before, zone);
+  while (after - before > 1) {
+    const middle = Math.floor((before + after) / 2);
+    if (offsetAt(middle, zone) === offsetBefore) before = middle;
+    else after = middle;
+  }
+  return [after];
 }

@@ -2,7 +2,8 @@
  * SMS and voice calls through any provider, behind a small HTTP gateway: the
  * hub POSTs `{channel, to, text, message}` (signed like webhooks) to the URL
  * the policy names, and the gateway talks to Twilio, Vonage, a WhatsApp
- * provider… The text is generic: alert type and the patient's initials.
+ * provider… The text is generic: alert type and the patient's initials, and
+ * says whether it pages someone or follows up a resolution (`messageText`).
  */
 import type { Clock } from '../../clock.js';
 import type { Delivery, NotificationMessage, Notifier, NotifyChannel } from '../../notifier.js';
@@ -20,13 +21,27 @@ const LABELS: Record<string, string> = {
   'help.requested': 'a call for help',
 };
 
-/** A short text with no clinical detail. */
+/** A sentence ending in one full stop: initials already end in one ("A. M."). */
+const sentence = (text: string): string => (text.endsWith('.') ? text : `${text}.`);
+
+/**
+ * A short text with no clinical detail: the alert kind and the patient's initials. The hub's own
+ * words are plain ASCII (no dash), so that an SMS is not sent as UCS-2 for them (70 characters a
+ * segment instead of 160).
+ *
+ * - A resolution follow-up (`alert.resolved`: the dose was taken late, someone handled the call
+ *   for help) says it is over and asks for nothing, whatever the alert's severity: it must never
+ *   read like a new page.
+ * - Anything else is a page (new, re-activated or escalated): urgent when critical, and asks to
+ *   acknowledge.
+ */
 export function messageText(message: NotificationMessage): string {
   const who = message.patientInitials ? ` for ${message.patientInitials}` : '';
   const what = LABELS[message.type] ?? 'an alert';
+  if (message.event === 'alert.resolved') return `medhub: resolved: ${what}${who}, no action needed (alert ${message.alertId}).`;
   // An acknowledged alert whose cause happened again: the reader must not take it for the one already handled.
   const again = message.event === 'alert.reactivated' ? ', again' : '';
-  return `medhub: ${message.severity === 'critical' ? 'URGENT ' : ''}${what}${who}${again}. Open medhub to acknowledge (alert ${message.alertId}).`;
+  return `medhub: ${sentence(`${message.severity === 'critical' ? 'URGENT ' : ''}${what}${who}${again}`)} Open medhub to acknowledge (alert ${message.alertId}).`;
 }
 
 /** `destinations`: where the gateway may be (a policy's URL is written by a clinician, not the operator). */
