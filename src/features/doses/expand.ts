@@ -77,3 +77,46 @@ export function dosesPerDay(item: ExpandItem): number {
   const every = item.everyNDays && item.everyNDays > 1 ? 1 / item.everyNDays : 1;
   return perDay * weekly * every;
 }
+
+/** Whether the item has doses on some local date from `first` to `last` (inclusive): started, not ended. */
+export function itemActiveBetween(item: ExpandItem, first: string, last: string): boolean {
+  return item.startDate <= last && (!item.endDate || item.endDate >= first);
+}
+
+const DAY_MS = 86_400_000;
+const dayNumber = (date: string): number => Math.round(Date.parse(`${date}T00:00:00Z`) / DAY_MS);
+const dateOf = (day: number): string => new Date(day * DAY_MS).toISOString().slice(0, 10);
+const mod = (a: number, n: number): number => ((a % n) + n) % n;
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+/** ISO weekday of a day number (day 0, 1970-01-01, was a Thursday). */
+const weekdayOf = (day: number): number => mod(day + 3, 7) + 1;
+
+/**
+ * The first local date both items have doses on, or null when they never share a day: their
+ * ranges meet, their every-N-days progressions meet (stepping along the first, at most N of the
+ * second steps), and a day of the common progression falls on a weekday both allow (its weekdays
+ * repeat within 7 steps). Arithmetic, not a walk over the dates: ranges may span centuries.
+ */
+export function firstCommonDate(a: ExpandItem, b: ExpandItem): string | null {
+  const first = Math.max(dayNumber(a.startDate), dayNumber(b.startDate));
+  const last = Math.min(a.endDate ? dayNumber(a.endDate) : Infinity, b.endDate ? dayNumber(b.endDate) : Infinity);
+  if (first > last) return null;
+  const every = (item: ExpandItem): number => (item.everyNDays && item.everyNDays > 1 ? item.everyNDays : 1);
+  const [na, nb] = [every(a), every(b)];
+  let common: number | null = null;
+  for (let i = 0, day = first + mod(dayNumber(a.startDate) - first, na); i < nb; i += 1, day += na) {
+    if (mod(day - dayNumber(b.startDate), nb) === 0) {
+      common = day;
+      break;
+    }
+  }
+  if (common === null) return null;
+  const period = (na / gcd(na, nb)) * nb;
+  const allows = (item: ExpandItem, day: number): boolean => !item.daysOfWeek || item.daysOfWeek.length === 0 || item.daysOfWeek.includes(weekdayOf(day));
+  for (let j = 0; j < 7; j += 1) {
+    const day = common + j * period;
+    if (day > last) return null;
+    if (allows(a, day) && allows(b, day)) return dateOf(day);
+  }
+  return null;
+}

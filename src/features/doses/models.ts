@@ -67,6 +67,13 @@ const planSchema = new Schema(
     /** The patient's zone when the plan was written; plans follow the patient's zone. */
     timezone: { type: String, required: true },
     version: { type: Number, default: 1 },
+    /**
+     * Grows with every write to what a PUT replaces — a PUT, and the stock and refill.low state a
+     * dispense changes — so that a PUT made from an older read is refused (optimistic concurrency,
+     * the plan's ETag). Not `version`: that guards the rebuilds, which a dispense must not make stale.
+     * Absent on plans written before it existed: read as 0.
+     */
+    revision: { type: Number, default: 1 },
     windows: { type: windowsSchema, default: () => ({}) },
     medications: { type: [medicationSchema], default: [] },
     schedule: { type: [itemSchema], default: [] },

@@ -18,13 +18,13 @@ import { audited, type Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
 import type { PatientDoc } from '../identity/models.js';
 import { evidenceOf, fleetOf } from './evidence.js';
-import { dosesPerDay, expandItems, type ExpandedDose, type ExpandItem } from './expand.js';
+import { dosesPerDay, expandItems, firstCommonDate, itemActiveBetween, type ExpandedDose, type ExpandItem } from './expand.js';
 import { replan, UNDER_WAY } from './replan.js';
 import { createLateAlerts, lateAt } from './late-alerts.js';
 import { oneAtATime } from '../one-at-a-time.js';
 import { createPlannedPatients } from './planned-patients.js';
 import { DEFAULT_WINDOWS, minuteOf, type DoseModels, type DoseState, type MedicationDoc, type OccurrenceDoc, type PlanDoc, type PlanItemDoc } from './models.js';
-import { toOccurrenceView, toPlanView } from './views.js';
+import { etagOf, revisionOf, toOccurrenceView, toPlanView } from './views.js';
 import { addDays, daysBetween, isValidZone, localDate, localDates } from './zone.js';
 
 /** Occurrences and the device schedule reach this far ahead. */
@@ -44,6 +44,8 @@ const REPLAN_LOOKBACK_HOURS = 48;
 const MAX_REBUILD_PASSES = 5;
 
 export interface PlanInput {
+  /** PUT only: the revision the client read (optimistic concurrency); ignored on POST. */
+  revision?: number;
   windows?: { earlyMinutes?: number; lateAfterMinutes?: number; missedAfterMinutes?: number };
   medications: Array<{ id?: string; name: string; strength?: string | null; instructions?: string | null; slot: number; pillsPerDose: number; stock?: number | null; criticality?: 'normal' | 'critical' }>;
   schedule: Array<{ id?: string; medicationId: string; times: string[]; daysOfWeek?: number[]; everyNDays?: number | null; startDate: string; endDate?: string | null }>;
@@ -79,7 +81,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   // ---------------------------------------------------------------- plans
 
-  function normalise(input: PlanInput, previous?: PlanDoc): Pick<PlanDoc, 'windows' | 'medications' | 'schedule'> {
+  function normalise(input: PlanInput, { now, zone }: { now: Date; zone: string }, previous?: PlanDoc): Pick<PlanDoc, 'windows' | 'medications' | 'schedule'> {
     const windows = { ...DEFAULT_WINDOWS, ...input.windows };
     if (windows.lateAfterMinutes > windows.missedAfterMinutes) {
       throw new AppError('validation_failed', 'lateAfterMinutes must not exceed missedAfterMinutes', { details: [{ path: '/windows', message: 'lateAfterMinutes > missedAfterMinutes' }] });
@@ -99,9 +101,34 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
       return { id: itemIds[index] as string, medicationId: item.medicationId, times: sortedTimes(item.times), daysOfWeek: item.daysOfWeek ?? [], everyNDays: item.everyNDays ?? null, startDate: item.startDate, endDate: item.endDate ?? null };
     });
     if (new Set(schedule.map((s) => s.id)).size !== schedule.length) throw invalid('/schedule', 'schedule item ids must be unique');
-    // Stock no longer low (topped up, a lower rate, no longer counted) re-arms refill.low; its open alert is resolved once the plan is written (refillsCleared).
-    for (const medication of medications) if (medication.refillAlertedAt && daysOfStock(medication, schedule) === null) medication.refillAlertedAt = null;
+    refuseOverlaps(schedule);
+    const today = localDate(now, zone);
+    for (const medication of medications) {
+      const low = daysOfStock(medication, schedule, today) !== null;
+      // Stock no longer low (topped up, a lower rate, no longer counted) re-arms refill.low; its open alert is resolved once the plan is written (refillsCleared).
+      if (!low) medication.refillAlertedAt = null;
+      // Stock written low opens a low spell, claimed by the plan's own write; its alert is raised once the plan is written (refillsRaised).
+      else if (!medication.refillAlertedAt) medication.refillAlertedAt = now;
+    }
     return { windows, medications, schedule } as Pick<PlanDoc, 'windows' | 'medications' | 'schedule'>;
+  }
+
+  /**
+   * Two items of one medication with a time in common on a day they share would give that day two
+   * doses at that time (their item ids differ, so the unique key lets both in): refused, naming both.
+   */
+  function refuseOverlaps(schedule: ExpandItem[]): void {
+    schedule.forEach((item, index) => {
+      for (let other = 0; other < index; other += 1) {
+        const earlier = schedule[other] as ExpandItem;
+        if (earlier.medicationId !== item.medicationId) continue;
+        const time = item.times.find((t) => earlier.times.includes(t));
+        const date = time ? firstCommonDate(earlier, item) : null;
+        if (time && date) {
+          throw invalid(`/schedule/${index}`, `overlaps schedule item ${other} (${earlier.id}): both give ${item.medicationId} at ${time}, from ${date} on; a dose must come from one item only`);
+        }
+      }
+    });
   }
 
   /**
@@ -122,11 +149,14 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   /**
    * Days of stock left at the plan's rate when that is fewer than REFILL_DAYS (low stock), else
-   * null: stock not counted, no doses planned, or enough left.
+   * null: stock not counted, no doses planned, or enough left. The rate counts the items that
+   * have doses over the next REFILL_DAYS local days from `today` (not those ended or not started).
    */
-  function daysOfStock(medication: Pick<MedicationDoc, 'id' | 'stock' | 'pillsPerDose'>, schedule: ExpandItem[]): number | null {
+  function daysOfStock(medication: Pick<MedicationDoc, 'id' | 'stock' | 'pillsPerDose'>, schedule: ExpandItem[], today: string): number | null {
     if (medication.stock === null || medication.stock === undefined) return null;
-    const perDay = schedule.filter((item) => item.medicationId === medication.id).reduce((sum, item) => sum + dosesPerDay(item), 0) * medication.pillsPerDose;
+    const last = addDays(today, REFILL_DAYS - 1);
+    const active = schedule.filter((item) => item.medicationId === medication.id && itemActiveBetween(item, today, last));
+    const perDay = active.reduce((sum, item) => sum + dosesPerDay(item), 0) * medication.pillsPerDose;
     const days = Math.max(medication.stock, 0) / perDay;
     return perDay > 0 && days < REFILL_DAYS ? days : null;
   }
@@ -141,6 +171,30 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
         .resolveCause(refillCause(plan.patientId, before.id), now ? 'refilled' : 'medication no longer in the plan')
         .catch((error: unknown) => log.error({ err: error, patientId: String(plan.patientId) }, 'could not resolve refill.low'));
     }
+  }
+
+  /** After a POST or PUT: refill.low for the medications whose low spell the write opened (stock written low, see normalise). */
+  async function refillsRaised(previous: PlanDoc | null, plan: PlanDoc): Promise<void> {
+    for (const medication of plan.medications) {
+      if (!medication.refillAlertedAt || previous?.medications.find((m) => m.id === medication.id)?.refillAlertedAt) continue;
+      const daysLeft = daysOfStock(medication, plan.schedule, localDate(clock.now(), plan.timezone));
+      if (daysLeft !== null) await raiseRefillLow(plan, medication, daysLeft, null);
+    }
+  }
+
+  /** refill.low for a medication whose low spell was just claimed (refillAlertedAt); best effort. */
+  async function raiseRefillLow(plan: PlanDoc, medication: MedicationDoc, daysLeft: number, deviceId: string | null): Promise<void> {
+    await alerts
+      .raise({
+        organisationId: String(plan.organisationId),
+        patientId: String(plan.patientId),
+        deviceId,
+        type: 'refill.low',
+        cause: refillCause(plan.patientId, medication.id),
+        details: { medicationId: medication.id, slot: medication.slot, pillsLeft: Math.max(medication.stock ?? 0, 0), daysLeft: Math.round(daysLeft * 10) / 10 },
+        at: clock.now(),
+      })
+      .catch((error: unknown) => log.error({ err: error, patientId: String(plan.patientId) }, 'could not raise refill.low'));
   }
 
   async function patientOf(patientId: Types.ObjectId): Promise<PatientDoc | null> {
@@ -207,7 +261,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     const now = clock.now();
     const targets = only ?? (await Device.find({ patientId: patient._id, disabled: { $ne: true } }).lean<DeviceDoc[]>());
     if (!targets.length) return 0;
-    const upcoming = await Occurrence.find({ patientId: patient._id, dueAt: { $gte: new Date(now.getTime() - HOUR), $lt: new Date(now.getTime() + HORIZON_HOURS * HOUR) }, state: { $in: ['scheduled', 'due'] } })
+    // Every dose still open (its window closes after now: a window may last up to 24 h), and those due within the horizon: a device drops a planned dose missing from a new schedule.
+    const upcoming = await Occurrence.find({ patientId: patient._id, missedAt: { $gt: now }, dueAt: { $lt: new Date(now.getTime() + HORIZON_HOURS * HOUR) }, state: { $in: ['scheduled', 'due'] } })
       .sort({ dueAt: 1 })
       .lean<Occurrence[]>();
     const items = upcoming.map((o) => ({
@@ -436,15 +491,23 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   /** A taken or dispensed dose also reconciles a missed one (taken late). */
   const RECONCILED_BY: ReadonlySet<string> = new Set(['dose.taken', 'dose.dispensed']);
 
-  async function matchOccurrence(device: DeviceIdentity, event: DeviceEventDoc): Promise<Occurrence | null> {
+  /**
+   * The dose an event names by its occurrenceId: undefined when it names none, null when the dose
+   * it names is not its patient's — unknown, or another patient's (a dispenser moved to another
+   * patient sends the events its outbox held for the previous one, tagged with the new patient).
+   */
+  async function namedOccurrence(device: DeviceIdentity, event: DeviceEventDoc): Promise<Occurrence | null | undefined> {
+    const occurrenceId = (event.payload as Record<string, unknown>).occurrenceId;
+    if (typeof occurrenceId !== 'string') return undefined;
+    if (!device.patientId || !Types.ObjectId.isValid(occurrenceId)) return null;
+    return Occurrence.findOne({ _id: new Types.ObjectId(occurrenceId), patientId: device.patientId }).lean<Occurrence>();
+  }
+
+  /** An event that names no dose by occurrenceId: the dose of its slot nearest its dueAt, if any. */
+  async function matchBySlot(device: DeviceIdentity, event: DeviceEventDoc): Promise<Occurrence | null> {
     const patientId = device.patientId;
     if (!patientId) return null;
     const payload = event.payload as Record<string, unknown>;
-    const occurrenceId = typeof payload.occurrenceId === 'string' ? payload.occurrenceId : null;
-    if (occurrenceId && Types.ObjectId.isValid(occurrenceId)) {
-      const byId = await Occurrence.findOne({ _id: new Types.ObjectId(occurrenceId), patientId }).lean<Occurrence>();
-      if (byId) return byId;
-    }
     // A dose dispensed by a command (dispense_now) is an extra dose: without its occurrenceId it is none of the scheduled ones.
     if (typeof payload.commandId === 'string' || typeof payload.slot !== 'number') return null;
     // The device's dueAt names the dose; its `at` is when something happened, maybe well before or after.
@@ -484,8 +547,14 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   async function applyDeviceEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     const payload = event.payload as Record<string, unknown>;
+    const named = await namedOccurrence(device, event);
+    if (named === null) {
+      // Never matched by slot instead: that would settle (and take the stock of) another dose of this patient.
+      log.warn({ deviceId: device._id, eventId: event.eventId, type: event.type, occurrenceId: payload.occurrenceId }, 'dose event names a dose that is not its patient’s; ignored');
+      return;
+    }
     if (event.type === 'dose.dispensed' && (await takesStockOnce(event))) await decrementStock(device, payload);
-    const occurrence = await matchOccurrence(device, event);
+    const occurrence = named ?? (await matchBySlot(device, event));
     if (!occurrence) {
       log.info({ deviceId: device._id, eventId: event.eventId, type: event.type }, 'dose event matches no occurrence');
       return;
@@ -626,30 +695,21 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   async function decrementStock(device: DeviceIdentity, payload: Record<string, unknown>): Promise<void> {
     if (typeof payload.slot !== 'number' || typeof payload.pills !== 'number') return;
+    // Each write here grows the plan's revision: a PUT made from a read before it is refused.
     const plan = await Plan.findOneAndUpdate(
       { patientId: device.patientId, medications: { $elemMatch: { slot: payload.slot, stock: { $ne: null } } } },
-      { $inc: { 'medications.$.stock': -payload.pills } },
+      { $inc: { 'medications.$.stock': -payload.pills, revision: 1 } },
       { returnDocument: 'after' },
     ).lean<PlanDoc>();
     if (!plan) return;
     const medication = plan.medications.find((m) => m.slot === payload.slot);
     if (!medication || medication.stock === null || medication.stock === undefined) return;
-    if (medication.stock < 0) await Plan.updateOne({ _id: plan._id, 'medications.id': medication.id }, { $set: { 'medications.$.stock': 0 } });
-    const daysLeft = daysOfStock(medication, plan.schedule);
+    if (medication.stock < 0) await Plan.updateOne({ _id: plan._id, 'medications.id': medication.id }, { $set: { 'medications.$.stock': 0 }, $inc: { revision: 1 } });
+    const daysLeft = daysOfStock(medication, plan.schedule, localDate(clock.now(), plan.timezone));
     if (daysLeft === null || medication.refillAlertedAt) return;
-    const claimed = await Plan.updateOne({ _id: plan._id, medications: { $elemMatch: { id: medication.id, refillAlertedAt: null } } }, { $set: { 'medications.$.refillAlertedAt': clock.now() } });
+    const claimed = await Plan.updateOne({ _id: plan._id, medications: { $elemMatch: { id: medication.id, refillAlertedAt: null } } }, { $set: { 'medications.$.refillAlertedAt': clock.now() }, $inc: { revision: 1 } });
     if (!claimed.modifiedCount) return;
-    await alerts
-      .raise({
-        organisationId: String(plan.organisationId),
-        patientId: String(plan.patientId),
-        deviceId: device._id,
-        type: 'refill.low',
-        cause: refillCause(plan.patientId, medication.id),
-        details: { medicationId: medication.id, slot: medication.slot, pillsLeft: Math.max(medication.stock, 0), daysLeft: Math.round(daysLeft * 10) / 10 },
-        at: clock.now(),
-      })
-      .catch((error: unknown) => log.error({ err: error, patientId: String(plan.patientId) }, 'could not raise refill.low'));
+    await raiseRefillLow(plan, medication, daysLeft, device._id);
   }
 
   // ---------------------------------------------------------------- jobs
@@ -854,11 +914,16 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     async createPlan(actor: Actor, patientId: string, input: PlanInput) {
       return track(actor, 'plan.create', 'patient', patientId, async () => {
         const patient = await policy.assertPatient(actor.principal, patientId, 'plan.write');
-        if (await Plan.exists({ patientId: patient._id })) throw new AppError('conflict', 'This patient already has a medication plan; replace it with PUT');
+        const exists = () => new AppError('conflict', 'This patient already has a medication plan; replace it with PUT');
+        if (await Plan.exists({ patientId: patient._id })) throw exists();
         if (!isValidZone(patient.timezone)) throw new AppError('conflict', 'The patient has no valid time zone');
-        const created = await Plan.create({ organisationId: patient.organisationId, patientId: patient._id, timezone: patient.timezone, ...normalise(input), updatedBy: actor.principal.userId });
+        // The unique patientId decides between two creations at once: the second is a 409 like any other.
+        const created = await Plan.create({ organisationId: patient.organisationId, patientId: patient._id, timezone: patient.timezone, ...normalise(input, { now: clock.now(), zone: patient.timezone }), updatedBy: actor.principal.userId }).catch((error: unknown) => {
+          throw (error as { code?: number }).code === 11000 ? exists() : error;
+        });
         const plan = created.toObject() as PlanDoc;
         plannedPatients.created(String(patient._id));
+        await refillsRaised(null, plan);
         await replanPatient(patient._id);
         return toPlanView(plan);
       });
@@ -871,20 +936,37 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
       });
     },
 
-    async replacePlan(actor: Actor, patientId: string, input: PlanInput) {
+    /**
+     * Replaces the plan. `input.revision` and `ifMatch` (the If-Match header's entity tags, or '*')
+     * are the client's preconditions: the plan's revision it read. When the plan is at another one
+     * now (a PUT, or a dispense taking stock, since), nothing is written: 409 with the current
+     * revision. The write itself is guarded by the revision this call read, so a change between its
+     * read and its write is never overwritten either: it reads again (and checks the preconditions
+     * again).
+     */
+    async replacePlan(actor: Actor, patientId: string, input: PlanInput, ifMatch?: '*' | string[]) {
       return track(actor, 'plan.update', 'patient', patientId, async () => {
         const patient = await policy.assertPatient(actor.principal, patientId, 'plan.write');
-        const previous = await loadPlan(patient._id);
-        const plan = await Plan.findOneAndUpdate(
-          { _id: previous._id },
-          // generatedUntil is left as it is: the rebuild sets it, and a generation from `now` before that would bring back doses the rebuild leaves out (replan.ts).
-          { $set: { ...normalise(input, previous), updatedBy: actor.principal.userId }, $inc: { version: 1 } },
-          { returnDocument: 'after' },
-        ).lean<PlanDoc>();
-        if (!plan) throw new AppError('not_found', 'This patient has no medication plan');
-        await refillsCleared(previous, plan);
-        await replanPatient(patient._id);
-        return toPlanView(plan);
+        for (let attempt = 1; ; attempt += 1) {
+          const previous = await loadPlan(patient._id);
+          const current = revisionOf(previous);
+          if ((input.revision !== undefined && input.revision !== current) || (ifMatch && ifMatch !== '*' && !ifMatch.includes(etagOf(previous)))) throw stalePlan(current);
+          const plan = await Plan.findOneAndUpdate(
+            // A plan written before revisions existed has none: null matches it.
+            { _id: previous._id, revision: previous.revision ?? null },
+            // generatedUntil is left as it is: the rebuild sets it, and a generation from `now` before that would bring back doses the rebuild leaves out (replan.ts).
+            { $set: { ...normalise(input, { now: clock.now(), zone: previous.timezone }, previous), updatedBy: actor.principal.userId, revision: current + 1 }, $inc: { version: 1 } },
+            { returnDocument: 'after' },
+          ).lean<PlanDoc>();
+          if (!plan) {
+            if (attempt < MAX_PUT_ATTEMPTS) continue;
+            throw new AppError('conflict', 'The plan kept changing while it was being replaced; read it again and retry', { headers: { 'Retry-After': '1' } });
+          }
+          await refillsCleared(previous, plan);
+          await refillsRaised(previous, plan);
+          await replanPatient(patient._id);
+          return toPlanView(plan);
+        }
       });
     },
 
@@ -989,6 +1071,17 @@ function count(counts: Counts, state: DoseState): void {
 function finish(counts: Counts) {
   const denominator = counts.scheduled - counts.unknown - counts.pending;
   return { ...counts, adherencePercent: denominator > 0 ? Math.round(((counts.takenOnTime + counts.late) / denominator) * 1000) / 10 : null };
+}
+
+/** A PUT whose guarded write found the plan changed since its read reads it again, this many times at most. */
+const MAX_PUT_ATTEMPTS = 5;
+
+/** A PUT made from an older read of the plan: 409, with the current revision (and ETag) to read again from. */
+function stalePlan(current: number): AppError {
+  return new AppError('conflict', `The plan changed since it was read: it is at revision ${current} now; read it again and apply the change to it`, {
+    details: [{ path: '/revision', message: `is ${current} now` }],
+    headers: { ETag: `"${current}"` },
+  });
 }
 
 const refillCause = (patientId: Types.ObjectId, medicationId: string): string => `refill.low:${String(patientId)}:${medicationId}`;

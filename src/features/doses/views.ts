@@ -1,12 +1,19 @@
 /** What leaves the hub: plans and occurrences as the API and sockets show them. */
 import type { OccurrenceDoc, PlanDoc } from './models.js';
 
+/** The plan's revision (0 for a plan written before revisions existed). */
+export const revisionOf = (plan: Pick<PlanDoc, 'revision'>): number => plan.revision ?? 0;
+
+/** The plan's ETag: its revision, quoted (a strong validator). */
+export const etagOf = (plan: Pick<PlanDoc, 'revision'>): string => `"${revisionOf(plan)}"`;
+
 export function toPlanView(plan: PlanDoc) {
   return {
     id: String(plan._id),
     patientId: String(plan.patientId),
     timezone: plan.timezone,
     version: plan.version,
+    revision: revisionOf(plan),
     windows: { earlyMinutes: plan.windows.earlyMinutes, lateAfterMinutes: plan.windows.lateAfterMinutes, missedAfterMinutes: plan.windows.missedAfterMinutes },
     medications: plan.medications.map((m) => ({
       id: m.id,

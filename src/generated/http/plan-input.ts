@@ -13,7 +13,7 @@ export type SlotNumber = number;
  */
 export type PillsPerDose = number;
 /**
- * A local date in the patient's zone (YYYY-MM-DD).
+ * A local date in the patient's zone (YYYY-MM-DD), a real calendar date (2025-02-29 is refused).
  */
 export type LocalDate = string;
 
@@ -21,6 +21,10 @@ export type LocalDate = string;
  * A patient's medication plan, as created (POST) or replaced as a whole (PUT) on /patients/{id}/medication-plans. Times are wall-clock times in the patient's IANA time zone; see docs/DOSES.md for the DST rules.
  */
 export interface PlanInput {
+  /**
+   * PUT only (ignored on POST): the plan's `revision` the client read and edited. When it is not the plan's current revision — another PUT, or stock taken by a dispense, changed the plan since — the PUT is refused (409) and nothing is written. Optional, but clients should send it (or an If-Match header with the plan's ETag): without it a PUT overwrites whatever changed since the client read the plan, the stock counts included.
+   */
+  revision?: number;
   windows?: DoseWindows;
   /**
    * @minItems 1

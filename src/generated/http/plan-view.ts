@@ -19,6 +19,10 @@ export interface PlanView {
    * Grows by one with every PUT.
    */
   version: number;
+  /**
+   * Grows with every change to what a PUT replaces: a PUT, and stock taken by a dispense. Send it back in the PUT (or the ETag, which is this number quoted, in If-Match) so that a PUT made from an older read is refused (409) instead of overwriting what changed.
+   */
+  revision: number;
   windows: {
     earlyMinutes: number;
     lateAfterMinutes: number;

@@ -33,7 +33,7 @@ export function createHttpApp(config: Config, logger: Logger, metrics: Metrics):
   app.use(requestId());
   app.use(accessLog(log, metrics));
   app.use(problemMiddleware(log));
-  app.use(cors({ origin: config.corsOrigin === '*' ? '*' : originList(config.corsOrigin), exposeHeaders: ['X-Request-Id', 'Retry-After', 'Idempotent-Replayed'] }));
+  app.use(cors({ origin: config.corsOrigin === '*' ? '*' : originList(config.corsOrigin), exposeHeaders: ['X-Request-Id', 'Retry-After', 'Idempotent-Replayed', 'ETag'] }));
   app.use(
     bodyParser({
       enableTypes: ['json'],
