@@ -73,19 +73,22 @@ export function createAlertNotify({ recipients, readers, delivery, Patient }: De
     await delivery.sendMany(nonEmpty.map(({ alert, planned }) => ({ planned, message: messageOf(alert, alert.patientId ? known.get(String(alert.patientId)) : null) })));
   }
 
-  /** Tells the given tiers of every alert. */
-  async function tiers(notices: TierNotice[], names?: PatientNames): Promise<void> {
+  /**
+   * Tells the given tiers of every alert. Answers the alerts told now (not held back) whose notice
+   * reached nobody: no recipient on any channel of those tiers, and no webhook — the tier after
+   * them should not wait its delay.
+   */
+  async function tiers(notices: TierNotice[], names?: PatientNames): Promise<AlertDoc[]> {
     const wanted = notices.filter((n) => n.tiers.length);
-    if (!wanted.length) return;
+    if (!wanted.length) return [];
     // The few notices naming users outside their tiers (re-activations) have them checked; the rest cost nothing more.
     const [usersOf, extra] = await Promise.all([recipients.forMany(wanted), Promise.all(wanted.map(({ alert, alsoTell }) => (alsoTell?.length ? readers.among(alert, alsoTell) : [])))]);
-    await send(
-      wanted.map(({ alert, tiers: told, event, skip }, i) => {
-        const planned = planTiers(alert, told, (tier) => usersOf(alert, tier), event, skip);
-        return { alert, planned: [...planned, ...planSocketFor(alert, extra[i] ?? [], planned, event, skip)] };
-      }),
-      names,
-    );
+    const batches = wanted.map(({ alert, tiers: told, event, skip }, i) => {
+      const planned = planTiers(alert, told, (tier) => usersOf(alert, tier), event, skip);
+      return { alert, skip, planned: [...planned, ...planSocketFor(alert, extra[i] ?? [], planned, event, skip)] };
+    });
+    await send(batches, names);
+    return batches.filter(({ skip, planned }) => skip === undefined && planned.length === 0).map(({ alert }) => alert);
   }
 
   return { tiers, send };

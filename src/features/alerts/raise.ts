@@ -53,6 +53,8 @@ interface Deps {
   notify: AlertNotify;
   publish: (alert: AlertDoc) => void;
   reactivation: Reactivation;
+  /** New alerts whose first tiers reached nobody were made due for their next tier: escalate them now. */
+  escalateSoon: () => void;
   clock: Clock;
   logger: Logger;
 }
@@ -101,7 +103,7 @@ function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone
   return { doc, skip };
 }
 
-export function createRaise({ Alert, Patient, policies, notify, publish, reactivation, clock, logger }: Deps) {
+export function createRaise({ Alert, Patient, policies, notify, publish, reactivation, escalateSoon, clock, logger }: Deps) {
   const openByCause = (causes: string[]): Promise<Map<string, AlertDoc>> => findOpenByCause(Alert, causes);
 
   async function patientsOf(inputs: RaiseAlert[]): Promise<Map<string, PatientDoc>> {
@@ -147,7 +149,8 @@ export function createRaise({ Alert, Patient, policies, notify, publish, reactiv
       publish(doc);
     }
     const notices: TierNotice[] = created.filter(({ doc }) => doc.policy.tiers.length > 0).map(({ doc, skip }) => ({ alert: doc, tiers: range(0, doc.tier), event: 'alert.raised', skip }));
-    await notify.tiers(notices, names);
+    const unreached = await notify.tiers(notices, names);
+    if (await moveOnFromUnreached(Alert, unreached, clock.now(), logger)) escalateSoon();
   }
 
   /**
@@ -188,4 +191,25 @@ export function createRaise({ Alert, Patient, policies, notify, publish, reactiv
   }
 
   return { raiseMany, raise: async (input: RaiseAlert): Promise<AlertRef> => (await raiseMany([input]))[0] as AlertRef };
+}
+
+/**
+ * Alerts whose tiers just told reached nobody (no care team at that priority, no webhook, every
+ * recipient disabled…): their next tier is due now rather than after its delay — nobody was paged,
+ * and a call for help must not wait 15 minutes for that. Answers whether any can move on.
+ */
+export async function moveOnFromUnreached(Alert: Model<AlertDoc>, unreached: AlertDoc[], now: Date, logger: Logger): Promise<boolean> {
+  if (!unreached.length) return false;
+  const hasNext = (alert: AlertDoc): boolean => alert.nextEscalationAt !== null && alert.nextEscalationAt !== undefined;
+  const ids = (alerts: AlertDoc[]) => ({ alerts: alerts.length, alertIds: alerts.slice(0, 10).map((a) => String(a._id)) });
+  const last = unreached.filter((alert) => !hasNext(alert));
+  if (last.length) logger.warn(ids(last), 'alerts reached nobody, and no tier is left to tell');
+  const movable = unreached.filter(hasNext);
+  if (!movable.length) return false;
+  logger.warn(ids(movable), 'alert tiers reached nobody; their next tiers are told now');
+  const moved = await Alert.bulkWrite(
+    movable.map((alert) => ({ updateOne: { filter: { _id: alert._id, status: 'active', tier: alert.tier, nextEscalationAt: alert.nextEscalationAt }, update: { $set: { nextEscalationAt: now } } } })),
+    { ordered: false },
+  );
+  return moved.modifiedCount > 0;
 }

@@ -21,7 +21,7 @@ import type { AlertDoc, AlertModels, EscalationPolicyDoc } from './models.js';
 import { createAlertNotify } from './notify.js';
 import { endpointUrls, policyView, toPolicy, type EscalationPolicy } from './policy.js';
 import { createPolicyLookup } from './policy-lookup.js';
-import { alertRef, createRaise } from './raise.js';
+import { alertRef, createRaise, moveOnFromUnreached } from './raise.js';
 import { createReactivation, lastAcknowledger } from './reactivate.js';
 import { createAlertReaders } from './readers.js';
 import { createRecipientLookup } from './recipients.js';
@@ -57,11 +57,16 @@ export function createAlertService({ models, identity, sockets, delivery, destin
   const policies = createPolicyLookup(EscalationPolicy);
   const notices = createAlertNotify({ recipients: createRecipientLookup(identity.models), readers: createAlertReaders(identity.models, identity.policy), delivery, Patient });
   const reactivation = createReactivation({ Alert, notify: notices, publish: (alert) => publish('alert:updated', alert), clock, logger });
-  const raising = createRaise({ Alert, Patient, policies, notify: notices, publish: (alert) => publish('alert:raised', alert), reactivation, clock, logger });
+  /** Runs an escalation tick now (alerts whose first tiers reached nobody), after whatever tick is running. */
+  let escalating: Promise<unknown> = Promise.resolve();
+  const escalateSoon = (): void => {
+    escalating = escalating.then(() => escalate()).catch((error: unknown) => logger.error({ err: error }, 'escalation after an unreached tier failed'));
+  };
+  const raising = createRaise({ Alert, Patient, policies, notify: notices, publish: (alert) => publish('alert:raised', alert), reactivation, escalateSoon, clock, logger });
 
   const effectivePolicy = (organisationId: string, patientId: string | null) => policies.forOne(organisationId, patientId);
 
-  const notify = (alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string, alsoTell?: string[]): Promise<void> => notices.tiers([{ alert, tiers, event, skip, alsoTell }]);
+  const notify = (alert: AlertDoc, tiers: number[], event: PlannedNotification['event'], skip?: string, alsoTell?: string[]): Promise<AlertDoc[]> => notices.tiers([{ alert, tiers, event, skip, alsoTell }]);
 
   /**
    * A policy whose endpoint is an address the hub may not reach (loopback, private, link-local…)
@@ -87,6 +92,44 @@ export function createAlertService({ models, identity, sockets, delivery, destin
   const resolver = createResolver({ Alert, Notification, User, notices, publish: (alert) => publish('alert:updated', alert), clock });
   /** Once resolved, everyone the alert reached hears it is over (see planFollowUp). */
   const followUp = (alert: AlertDoc): Promise<void> => resolver.followUp([alert]);
+
+  /**
+   * The escalation tick (job `alerts.escalate`): every active alert whose next escalation time has
+   * passed moves one tier up and that tier is notified. The move is a conditional update on
+   * {_id, tier, nextEscalationAt}: of two runs (or two instances) only one wins it, so nobody is
+   * notified twice. Returns how many alerts moved.
+   */
+  async function escalate(): Promise<number> {
+    const now = clock.now();
+    const due = await Alert.find({ status: 'active', nextEscalationAt: { $ne: null, $lte: now } }).sort({ nextEscalationAt: 1 }).limit(500).lean<AlertDoc[]>();
+    let moved = 0;
+    for (const alert of due) {
+      const deferred = alert.notifiedTier < alert.tier;
+      const target = deferred ? alert.tier : alert.tier + 1;
+      const guard: QueryFilter<AlertDoc> = { _id: alert._id, status: 'active' as const, tier: alert.tier, nextEscalationAt: alert.nextEscalationAt };
+      // Past the last tier, or an info alert (stored with an escalation pending before info stopped escalating): nothing more to do.
+      if (target >= alert.policy.tiers.length || (!deferred && !escalates(alert))) {
+        await Alert.updateOne(guard, { $set: { nextEscalationAt: null } });
+        continue;
+      }
+      const quiet = quietEnd(alert, now);
+      if (quiet) {
+        const won = await Alert.findOneAndUpdate(guard, { $set: { tier: target, nextEscalationAt: quiet } }, { returnDocument: 'after' }).lean<AlertDoc>();
+        if (won && !deferred) await notify(won, [target], 'alert.escalated', 'quiet_hours');
+        continue;
+      }
+      const won = await Alert.findOneAndUpdate(guard, { $set: { tier: target, notifiedTier: target, nextEscalationAt: nextAfter(alert, target, now) } }, { returnDocument: 'after' }).lean<AlertDoc>();
+      if (!won) continue;
+      moved += 1;
+      if (!deferred) publish('alert:updated', won);
+      const first = alert.notifiedTier < 0;
+      const unreached = await notify(won, range(alert.notifiedTier + 1, target), first ? firstNoticeOf(alert) : 'alert.escalated', undefined, first ? firstNoticeAlsoTells(alert) : undefined);
+      // Nobody in that tier: the next one is told in this same tick.
+      if (await moveOnFromUnreached(Alert, unreached, now, logger)) due.push({ ...won, nextEscalationAt: now });
+    }
+    if (moved) logger.info({ moved }, 'alerts escalated');
+    return moved;
+  }
 
   async function loadAlert(actor: Actor, alertId: string, action: 'alert.read' | 'alert.act'): Promise<AlertDoc> {
     const alert = Types.ObjectId.isValid(alertId) ? await Alert.findById(alertId).lean<AlertDoc>() : null;
@@ -188,41 +231,7 @@ export function createAlertService({ models, identity, sockets, delivery, destin
         throw new AppError('not_found', 'Alert not found');
       }),
 
-    /**
-     * The escalation tick (job `alerts.escalate`): every active alert whose next escalation time has
-     * passed moves one tier up and that tier is notified. The move is a conditional update on
-     * {_id, tier, nextEscalationAt}: of two runs (or two instances) only one wins it, so nobody is
-     * notified twice. Returns how many alerts moved.
-     */
-    async escalate(): Promise<number> {
-      const now = clock.now();
-      const due = await Alert.find({ status: 'active', nextEscalationAt: { $ne: null, $lte: now } }).sort({ nextEscalationAt: 1 }).limit(500).lean<AlertDoc[]>();
-      let moved = 0;
-      for (const alert of due) {
-        const deferred = alert.notifiedTier < alert.tier;
-        const target = deferred ? alert.tier : alert.tier + 1;
-        const guard: QueryFilter<AlertDoc> = { _id: alert._id, status: 'active' as const, tier: alert.tier, nextEscalationAt: alert.nextEscalationAt };
-        // Past the last tier, or an info alert (stored with an escalation pending before info stopped escalating): nothing more to do.
-        if (target >= alert.policy.tiers.length || (!deferred && !escalates(alert))) {
-          await Alert.updateOne(guard, { $set: { nextEscalationAt: null } });
-          continue;
-        }
-        const quiet = quietEnd(alert, now);
-        if (quiet) {
-          const won = await Alert.findOneAndUpdate(guard, { $set: { tier: target, nextEscalationAt: quiet } }, { returnDocument: 'after' }).lean<AlertDoc>();
-          if (won && !deferred) await notify(won, [target], 'alert.escalated', 'quiet_hours');
-          continue;
-        }
-        const won = await Alert.findOneAndUpdate(guard, { $set: { tier: target, notifiedTier: target, nextEscalationAt: nextAfter(alert, target, now) } }, { returnDocument: 'after' }).lean<AlertDoc>();
-        if (!won) continue;
-        moved += 1;
-        if (!deferred) publish('alert:updated', won);
-        const first = alert.notifiedTier < 0;
-        await notify(won, range(alert.notifiedTier + 1, target), first ? firstNoticeOf(alert) : 'alert.escalated', undefined, first ? firstNoticeAlsoTells(alert) : undefined);
-      }
-      if (moved) logger.info({ moved }, 'alerts escalated');
-      return moved;
-    },
+    escalate,
 
     async getOrganisationPolicy(actor: Actor) {
       if (actor.principal.role !== 'admin') throw new AppError('forbidden', 'Only administrators manage the organisation escalation policy');
