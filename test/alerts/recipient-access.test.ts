@@ -43,3 +43,29 @@ t.test('role and named recipients are told only about patients they may see', as
     t.equal(list.status === 200 && (list.body.items as unknown[]).length > 0 ? 200 : 404, expected);
   }
 });
+
+t.test('the notification log shows staff where notifications went without the endpoints’ tokens, and others only their own', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await alertScenario(hub);
+  const { alerts } = hub.features;
+  const hook = 'https://hooks.example.com/hooks/catch/123/SECRETPATHTOKEN/?token=QUERYTOKEN';
+  const put = await request(hub, 'PUT', '/api/v1/escalation-policy', {
+    token: s.admin.token,
+    body: { tiers: [{ recipients: [{ careTeam: { priority: 1 } }, { userId: s.patientUser.userId }], channels: ['socket', 'webhook'] }], webhooks: [{ url: hook, secret: 'x'.repeat(24) }] },
+  });
+  t.equal(put.status, 200);
+  const raised = await alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:alice-log' });
+  await alerts.delivery.settled();
+  type Row = { channel: string; userId: string | null; endpoint: string | null };
+  const read = async (token: string) => (await request(hub, 'GET', `/api/v1/alerts/${raised.id}/notifications`, { token })).body.items as Row[];
+
+  const staff = await read(s.clinician.token);
+  const webhook = staff.find((n) => n.channel === 'webhook');
+  t.match(webhook?.endpoint, /^https:\/\/hooks\.example\.com\/… #[0-9a-f]{8}$/, 'staff see the endpoint’s origin and fingerprint');
+  t.notOk(JSON.stringify(staff).includes('SECRETPATHTOKEN') || JSON.stringify(staff).includes('QUERYTOKEN'), 'never its path or query');
+  t.same(staff.filter((n) => n.channel === 'socket').map((n) => n.userId).sort(), [s.caregiver.userId, s.patientUser.userId].sort(), 'and who was told');
+
+  const own = await read(s.patientUser.token);
+  t.ok(own.every((n) => n.endpoint === null), 'the patient sees no endpoint');
+  t.same(own.filter((n) => n.userId !== null).map((n) => n.userId), [s.patientUser.userId], 'and of the recipients only themself');
+});

@@ -8,6 +8,7 @@
  * alerts) is recorded with one insertMany, and attempts finishing together
  * are written together (attempt-log.ts).
  */
+import { createHash } from 'node:crypto';
 import { Types } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../observability/logger.js';
@@ -46,12 +47,37 @@ export interface NotificationBatch {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
-/** What the delivery log shows of an endpoint: origin and path, never a query string (it may hold a token). */
+/**
+ * What the delivery log keeps of an endpoint: its origin and a fingerprint of the whole URL (to tell
+ * two endpoints of one host apart), never its path or query — either may hold the receiver's token
+ * (Slack, Discord and Zapier hooks carry theirs in the path).
+ */
 export function endpointLabel(url: string | null | undefined): string | null {
+  if (!url) return null;
+  try {
+    return `${new URL(url).origin}/… #${createHash('sha256').update(url).digest('hex').slice(0, 8)}`;
+  } catch {
+    return null;
+  }
+}
+
+/** The label of records written before fingerprints (origin and path): still matched for follow-ups. */
+export function legacyEndpointLabel(url: string | null | undefined): string | null {
   if (!url) return null;
   try {
     const parsed = new URL(url);
     return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return null;
+  }
+}
+
+/** A stored label as the log shows it: a legacy one loses its path. */
+export function shownEndpoint(label: string | null | undefined): string | null {
+  if (!label) return null;
+  if (label.includes('/… #')) return label;
+  try {
+    return `${new URL(label).origin}/…`;
   } catch {
     return null;
   }

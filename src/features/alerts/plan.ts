@@ -4,7 +4,7 @@
  * it is resolved. Pure: the recipients come from the RecipientLookup; the
  * delivery records and sends what is planned here.
  */
-import { endpointLabel, type PlannedNotification } from './delivery.js';
+import { endpointLabel, legacyEndpointLabel, type PlannedNotification } from './delivery.js';
 import type { AlertDoc, NotificationDoc } from './models.js';
 import type { RecipientUser } from './recipients.js';
 
@@ -53,7 +53,7 @@ export function planFollowUp(alert: PlanSubject, reached: Reached[], phoneOf: (u
     seen.add(key);
     const base = { alertId: alert._id, organisationId: alert.organisationId, tier: sent.tier, event: 'alert.resolved' as const, channel: sent.channel };
     if (sent.channel === 'webhook') {
-      const endpoint = (alert.policy.webhooks ?? []).find((w) => endpointLabel(w.url) === sent.endpoint);
+      const endpoint = (alert.policy.webhooks ?? []).find((w) => endpointLabel(w.url) === sent.endpoint || legacyEndpointLabel(w.url) === sent.endpoint);
       if (endpoint) planned.push({ ...base, target: { url: endpoint.url, secret: endpoint.secret } });
     } else if (sent.userId) {
       // A phone call to say "never mind" helps nobody: voice recipients get no follow-up.

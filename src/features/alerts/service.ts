@@ -193,7 +193,8 @@ export function createAlertService({ models, identity, sockets, delivery, destin
       auditAlert(actor, 'alert.notifications.read', alertId, async () => {
         await loadAlert(actor, alertId, 'alert.read');
         const docs = await Notification.find({ alertId: new Types.ObjectId(alertId) }).sort({ createdAt: 1, _id: 1 }).lean();
-        return { items: docs.map(toNotificationView) };
+        const viewer = { userId: actor.principal.userId, staff: STAFF_ROLES.has(actor.principal.role) };
+        return { items: docs.map((doc) => toNotificationView(doc, viewer)) };
       }),
 
     acknowledge: (actor: Actor, alertId: string, note?: string | null) =>

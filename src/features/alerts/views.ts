@@ -1,3 +1,4 @@
+import { shownEndpoint } from './delivery.js';
 import type { AlertDoc, NotificationDoc } from './models.js';
 
 const iso = (date: Date | null | undefined): string | null => (date ? new Date(date).toISOString() : null);
@@ -35,15 +36,25 @@ export function toAlertView(alert: AlertDoc) {
 }
 export type AlertView = ReturnType<typeof toAlertView>;
 
-export function toNotificationView(doc: NotificationDoc) {
+/**
+ * Who reads the log: staff see every recipient and each endpoint as its origin and fingerprint; a
+ * caregiver or patient sees which notifications were theirs, not who else was told nor where.
+ */
+export interface NotificationViewer {
+  userId: string;
+  staff: boolean;
+}
+
+export function toNotificationView(doc: NotificationDoc, viewer: NotificationViewer) {
+  const userId = doc.userId ? String(doc.userId) : null;
   return {
     id: String(doc._id),
     alertId: String(doc.alertId),
     tier: doc.tier,
     event: doc.event,
     channel: doc.channel,
-    userId: doc.userId ?? null,
-    endpoint: doc.endpoint ?? null,
+    userId: viewer.staff || userId === viewer.userId ? userId : null,
+    endpoint: viewer.staff ? shownEndpoint(doc.endpoint) : null,
     status: doc.status,
     reason: doc.reason ?? null,
     createdAt: iso(doc.createdAt),
