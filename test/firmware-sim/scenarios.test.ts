@@ -2,6 +2,11 @@
  * Scenarios over a simulated day, run in a few real seconds with a fast clock:
  * each produces the dose events its name promises, every dose ends exactly
  * once, and a seed makes a run reproducible.
+ *
+ * The simulated day starts once every device has its schedule, and its clock
+ * leaves out the stalls of a loaded machine (see steadyRealTime): at this speed
+ * a 0.14 s stall is 25 simulated minutes, enough to make an on-time dose late
+ * or to let the first doses' window close before the devices were connected.
  */
 import t from 'tap';
 import { createSimClock, HOUR, MINUTE } from '../../firmware-sim/clock.js';
@@ -17,8 +22,11 @@ type Event = { type: string; slot?: number; dueAt?: string; at: string; reason?:
 const start = Date.parse('2025-03-01T06:00:00Z');
 const end = start + 24 * HOUR;
 // A simulated day in about eight real seconds: half an hour (the late threshold) is ~170 ms of
-// real time, room for the timer lag of a loaded machine (other test files run alongside).
+// real time. Timer lag on a loaded machine (other test files run alongside) can be that long, which
+// is why the clock runs on steadyRealTime below.
 const speed = (24 * HOUR) / 8000;
+// The most real time the simulated clock counts between two of its readings (~3.6 simulated minutes).
+const maxStepMs = 20;
 const window = { earlyMinutes: 30, lateAfterMinutes: 30, missedAfterMinutes: 120 };
 const schedule = buildDailySchedule({
   version: 1,
@@ -34,10 +42,36 @@ const doseCount = schedule.items.length;
 const closing = new Set(['dose.taken', 'dose.skipped', 'dose.missed']);
 const doseKey = (event: Event) => `${event.slot}@${event.dueAt}`;
 
+/**
+ * Real time for the simulated clock (createSimClock's realNow): 0 until start(), then it follows
+ * Date.now() but counts at most maxStepMs between two readings, so a stall of the process (a loaded
+ * CPU, a GC pause) slows the simulated day down instead of jumping it forward past timers that
+ * could not fire. A ticker reads it every few ms, so on a responsive process it keeps real pace.
+ */
+function steadyRealTime() {
+  let elapsed = 0;
+  let last: number | undefined;
+  const now = (): number => {
+    if (last === undefined) return 0;
+    const real = Date.now();
+    elapsed += Math.min(real - last, maxStepMs);
+    last = real;
+    return elapsed;
+  };
+  const ticker = setInterval(now, 5);
+  return {
+    now,
+    start: () => void (last = Date.now()),
+    stop: () => clearInterval(ticker),
+  };
+}
+
 t.test('a simulated day per scenario', async (t) => {
   const broker = await startBroker();
   t.teardown(() => broker.close());
-  const clock = createSimClock({ startAt: start, speed });
+  const realTime = steadyRealTime();
+  t.teardown(realTime.stop);
+  const clock = createSimClock({ startAt: start, speed, realNow: realTime.now });
   const ids: Record<string, ScenarioName> = {
     'sim-adherent': 'adherent',
     'sim-forgetful': 'forgetful',
@@ -68,9 +102,14 @@ t.test('a simulated day per scenario', async (t) => {
   fleets.push(fleetOn(twinBroker.url, 'forgetful', ['sim-forgetful']));
   t.teardown(() => Promise.all(fleets.map((fleet) => fleet.stop())));
   await Promise.all(fleets.map((fleet) => fleet.started));
-  await until(() => clock.now() > end, 20_000, 'the simulated day to pass');
   const devices = fleets.flatMap((fleet) => fleet.devices);
-  await until(() => devices.every((device) => device.pendingEventIds().length === 0), 10_000, 'every outbox to drain');
+  // The day begins at 06:00 for everyone once every device follows the schedule.
+  await until(() => devices.every((device) => device.appliedScheduleVersion === schedule.version), 20_000, 'every device to apply the schedule');
+  t.equal(clock.now(), start, 'the simulated clock waited for the devices');
+  realTime.start();
+  // About 8 s; the deadlines only guard against a hang.
+  await until(() => clock.now() > end, 60_000, 'the simulated day to pass');
+  await until(() => devices.every((device) => device.pendingEventIds().length === 0), 20_000, 'every outbox to drain');
 
   const eventsOf = (id: string, on = broker) => payloadsOn<Event>(on, 'events', id).filter((event) => event.type !== 'device.reboot');
   const late = (event: Event) => Date.parse(event.at) - Date.parse(event.dueAt as string) > window.lateAfterMinutes * MINUTE;

@@ -16,8 +16,11 @@ t.before(async () => {
 t.teardown(() => server.close());
 
 function voice(options: Partial<DeepgramVoiceOptions> = {}): VoicePort {
-  // A short deadline: the SDK leaves its own (2x) timeout timer running after a failed request.
-  return createVoicePort({ apiKey: API_KEY, baseUrl: server.baseUrl, maxRetries: 0, timeoutMs: 500, ...options });
+  // A generous deadline: it only guards against a hang, and the first grant of the file also loads
+  // Node's fetch (undici), which took over 1 s on a loaded machine. Where fetch itself is meant to
+  // fail (no answer, cancelled, refused) a test passes a short one: the SDK leaves its own (2x)
+  // timeout timer running after such a failure, keeping the process alive that long.
+  return createVoicePort({ apiKey: API_KEY, baseUrl: server.baseUrl, maxRetries: 0, timeoutMs: 10_000, ...options });
 }
 
 async function voiceError(promise: Promise<unknown>): Promise<VoiceError> {
@@ -80,7 +83,7 @@ t.test('maps refusals to typed errors without upstream text', async (t) => {
 t.test('retries a 503 once when asked to', async (t) => {
   server.enqueue(deepgramReply.error(503, 'UNAVAILABLE', 'Service unavailable', { 'retry-after': '1' }));
   const before = server.requests.length;
-  const token = await voice({ maxRetries: 1, timeoutMs: 5_000 }).grantToken();
+  const token = await voice({ maxRetries: 1 }).grantToken();
   t.ok(token.accessToken);
   t.equal(server.requests.length - before, 2);
 });
@@ -91,13 +94,15 @@ t.test('times out, honours cancellation, and reports a missing server', async (t
 
   server.enqueue(deepgramReply.hang());
   const controller = new AbortController();
+  // The deadline is armed after this 50 ms timer and ends later, so the cancel always comes first.
   setTimeout(() => controller.abort(), 50);
-  t.match(await voiceError(voice().grantToken({ signal: controller.signal })), { code: 'cancelled', retryable: false });
+  t.match(await voiceError(voice({ timeoutMs: 500 }).grantToken({ signal: controller.signal })), { code: 'cancelled', retryable: false });
 
   const gone = await startFakeDeepgramServer({ apiKey: API_KEY });
   const baseUrl = gone.baseUrl;
   await gone.close();
-  t.match(await voiceError(voice({ baseUrl }).grantToken()), { code: 'upstream_unavailable' });
+  // A refused connection fails at once; the deadline is only far enough not to win on a loaded machine.
+  t.match(await voiceError(voice({ baseUrl, timeoutMs: 2_000 }).grantToken()), { code: 'upstream_unavailable' });
 });
 
 t.test('without an API key voice is unavailable, with a clear error rather than a crash', async (t) => {
