@@ -20,7 +20,7 @@ import type { Model } from 'mongoose';
 import type { DeviceDoc } from './models.js';
 import { burstLoader } from '../burst-loader.js';
 
-export type DeviceIdentity = Pick<DeviceDoc, '_id' | 'organisationId' | 'patientId'>;
+export type DeviceIdentity = Pick<DeviceDoc, '_id' | 'organisationId' | 'patientId' | 'patientAssignedAt'>;
 
 export interface DirectoryEntry {
   identity: DeviceIdentity;
@@ -51,7 +51,7 @@ export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TT
     async (ids) => {
       const before = changes;
       const readAt = Date.now();
-      const devices = await Device.find({ _id: { $in: [...ids] }, disabled: false }, { organisationId: 1, patientId: 1, 'status.lastSeenAt': 1 }).lean<DeviceDoc[]>();
+      const devices = await Device.find({ _id: { $in: [...ids] }, disabled: false }, { organisationId: 1, patientId: 1, patientAssignedAt: 1, 'status.lastSeenAt': 1 }).lean<DeviceDoc[]>();
       const byId = new Map(devices.map((device) => [device._id, device]));
       const keep = changes === before;
       return ids.map((id) => {
@@ -62,7 +62,7 @@ export function createDeviceDirectory(Device: Model<DeviceDoc>, ttlMs = ENTRY_TT
           return null;
         }
         const seenAt = Math.max(device.status?.lastSeenAt?.getTime() ?? 0, entries.get(id)?.seenAt ?? 0);
-        const entry = { identity: { _id: device._id, organisationId: device.organisationId, patientId: device.patientId ?? null }, seenAt, readAt };
+        const entry = { identity: { _id: device._id, organisationId: device.organisationId, patientId: device.patientId ?? null, patientAssignedAt: device.patientAssignedAt ?? null }, seenAt, readAt };
         if (keep) entries.set(id, entry);
         return entry;
       });

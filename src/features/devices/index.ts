@@ -38,7 +38,7 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
   const schedules = createSchedules(models, ctx.mqtt, ctx.clock);
   ingest.onHeartbeat(createScheduleCatchUp(schedules, log));
   const authenticate = createDeviceAuthenticator(models);
-  const service = createDeviceService({ models, identity, assertDevice: createDeviceAccess(models, identity.policy), schedules, commands, mqtt: ctx.mqtt, changed, presence, config: ctx.config });
+  const service = createDeviceService({ models, identity, assertDevice: createDeviceAccess(models, identity.policy), schedules, commands, mqtt: ctx.mqtt, changed, presence, clock: ctx.clock, config: ctx.config });
 
   const mqtt = registerDeviceMqtt(ctx.mqtt, { authenticate, ingest, presence, commands, schedules }, log);
   ctx.onClose(() => {

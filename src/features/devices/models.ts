@@ -34,6 +34,8 @@ const deviceSchema = new Schema(
     _id: { type: String, required: true },
     organisationId: { type: Schema.Types.ObjectId, required: true, index: true },
     patientId: { type: Schema.Types.ObjectId, default: null, index: true },
+    /** When it was given its patient: events dated before then (queued for a previous patient) are not that patient's doses. */
+    patientAssignedAt: { type: Date, default: null },
     serial: { type: String, required: true },
     name: { type: String, default: null },
     /** SHA-256 of the device secret. Secrets are 256 random bits, so a fast hash is enough (unlike passwords). */

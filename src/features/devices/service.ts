@@ -17,6 +17,7 @@ import type { AssertDevice } from './access.js';
 import type { CommandRequest, Commands } from './commands.js';
 import { hashSecret, newDeviceId, newDeviceSecret } from './credentials.js';
 import type { DeviceDoc, DeviceModels, HeartbeatDoc } from './models.js';
+import type { Clock } from '../../ports/clock.js';
 import type { Presence } from './presence.js';
 import { emptySchedule, type ScheduleInput, type Schedules } from './schedule.js';
 import { toCommandView, toDeviceView, toEventView, toHeartbeatView } from './views.js';
@@ -47,13 +48,14 @@ interface Deps {
   changed: DeviceChanges['changed'];
   /** Says a disabled device offline, with that reason, before its sessions end. */
   presence: Pick<Presence, 'offline'>;
+  clock: Clock;
   config: Config;
 }
 
 /** Publishes a device's schedule for the patient it now belongs to (the doses feature, which owns plans); false when that patient has none. */
 export type PatientSchedule = (device: DeviceDoc) => Promise<boolean>;
 
-export function createDeviceService({ models, identity, assertDevice, schedules, commands, mqtt, changed, presence, config }: Deps) {
+export function createDeviceService({ models, identity, assertDevice, schedules, commands, mqtt, changed, presence, clock, config }: Deps) {
   let patientSchedule: PatientSchedule = async () => false;
 
   /**
@@ -102,6 +104,7 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
             _id: id,
             organisationId: new Types.ObjectId(actor.principal.organisationId),
             patientId,
+            patientAssignedAt: patientId ? clock.now() : null,
             serial: input.serial,
             name: input.name ?? null,
             secretHash: hashSecret(secret),
@@ -143,7 +146,10 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
         if (input.heartbeatTimeoutSeconds !== undefined) set.heartbeatTimeoutSeconds = input.heartbeatTimeoutSeconds;
         if (input.patientId !== undefined) set.patientId = input.patientId === null ? null : await assertAssignable(actor, input.patientId);
         const moved = input.patientId !== undefined && String(device.patientId ?? null) !== String(set.patientId ?? null);
-        if (moved) set['schedule.owed'] = true;
+        if (moved) {
+          set['schedule.owed'] = true;
+          set.patientAssignedAt = set.patientId ? clock.now() : null;
+        }
         let updated = (await Device.findByIdAndUpdate(device._id, { $set: set }, { returnDocument: 'after' }).lean<DeviceDoc>()) as DeviceDoc;
         try {
           // Offline because staff disabled it, not because it dropped: no device.offline for its caregivers.
