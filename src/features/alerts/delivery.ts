@@ -155,7 +155,12 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
     await Notification.insertMany(
       prepared.map((p) => p.doc),
       { lean: true },
-    );
+    ).catch(async (error: unknown) => {
+      // Nothing of a batch that failed is sent, so none of it stays in the log as pending: whoever
+      // retries (the escalation tick) records it again. Best effort: the store may be what failed.
+      await Notification.deleteMany({ _id: { $in: prepared.map((p) => p.doc._id) } }).catch(() => undefined);
+      throw error;
+    });
     for (const { delivery } of prepared) {
       if (!delivery) continue;
       if (delivery.notifier.immediate) await deliverNow(delivery.id, delivery.notifier, delivery.delivery);

@@ -149,7 +149,18 @@ export function createRaise({ Alert, Patient, policies, notify, publish, reactiv
       publish(doc);
     }
     const notices: TierNotice[] = created.filter(({ doc }) => doc.policy.tiers.length > 0).map(({ doc, skip }) => ({ alert: doc, tiers: range(0, doc.tier), event: 'alert.raised', skip }));
-    const unreached = await notify.tiers(notices, names);
+    let unreached: AlertDoc[];
+    try {
+      unreached = await notify.tiers(notices, names);
+    } catch (error) {
+      // Stored and live (alert:raised), but their first tiers could not be told: left to the
+      // escalation tick, as after quiet hours, rather than lost (the raise itself stands).
+      logger.error({ err: error, alerts: notices.length }, 'could not tell the first tiers of new alerts; the escalation tick will');
+      await deferFirstNotice(Alert, notices.filter((n) => n.skip === undefined).map((n) => n.alert), clock.now()).catch((failure: unknown) =>
+        logger.error({ err: failure }, 'could not leave the first notice of new alerts to the escalation tick'),
+      );
+      return;
+    }
     if (await moveOnFromUnreached(Alert, unreached, clock.now(), logger)) escalateSoon();
   }
 
@@ -212,4 +223,13 @@ export async function moveOnFromUnreached(Alert: Model<AlertDoc>, unreached: Ale
     { ordered: false },
   );
   return moved.modifiedCount > 0;
+}
+
+/** Alerts whose first notice failed: told by the next escalation tick (notifiedTier below their tier, due now). */
+async function deferFirstNotice(Alert: Model<AlertDoc>, alerts: AlertDoc[], now: Date): Promise<void> {
+  if (!alerts.length) return;
+  await Alert.bulkWrite(
+    alerts.map((alert) => ({ updateOne: { filter: { _id: alert._id, status: 'active', tier: alert.tier, notifiedTier: alert.notifiedTier }, update: { $set: { notifiedTier: -1, nextEscalationAt: now } } } })),
+    { ordered: false },
+  );
 }

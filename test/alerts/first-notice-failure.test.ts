@@ -1,0 +1,36 @@
+/**
+ * An alert whose first notifications cannot be recorded (the store refuses them) is not lost: it is
+ * stored and live, nothing half-recorded stays in its log, and the next escalation tick tells its
+ * first tier — once.
+ */
+import t from 'tap';
+import { ManualClock } from '../../src/ports/clock.js';
+import { startTestHub } from '../helpers/hub.js';
+import { alertScenario } from './helpers.js';
+
+t.test('first notifications that cannot be recorded are left to the escalation tick', async (t) => {
+  const clock = new ManualClock('2026-03-10T10:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await alertScenario(hub);
+  const { alerts } = hub.features;
+  const { Notification, Alert } = alerts.models;
+  await Notification.init();
+  // The built-in tier 0 tells the caregiver by socket and SMS: two notifications of one tier, which
+  // an index made for the test refuses (the first is inserted, the second fails).
+  await Notification.collection.createIndex({ alertId: 1, tier: 1 }, { unique: true, name: 'one_per_tier_for_this_test' });
+  t.teardown(() => Notification.collection.dropIndex('one_per_tier_for_this_test').catch(() => undefined));
+
+  const raised = await alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:first-notice' });
+  t.equal(raised.status, 'active', 'the alert is raised all the same');
+  await alerts.delivery.settled();
+  t.equal(await Notification.countDocuments({ alertId: raised.id }), 0, 'nothing half-recorded stays in its log');
+  t.match(await Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: -1, nextEscalationAt: clock.now() }, 'its first notice is due at the next tick');
+
+  await Notification.collection.dropIndex('one_per_tier_for_this_test');
+  t.equal(await alerts.service.escalate(), 1, 'the tick tells it');
+  await alerts.delivery.settled();
+  const told = await Notification.find({ alertId: raised.id }).lean();
+  t.same(told.map((n) => `${n.tier} ${n.channel} ${String(n.userId)} ${n.event}`).sort(), [`0 sms ${s.caregiver.userId} alert.raised`, `0 socket ${s.caregiver.userId} alert.raised`], 'tier 0, as a new alert');
+  t.match(await Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: 0, nextEscalationAt: new Date(clock.now().getTime() + 10 * 60_000) }, 'then escalates as usual');
+  t.equal(await alerts.service.escalate(), 0, 'and is not told twice');
+});
