@@ -70,6 +70,20 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
   }
 
   const { Device, DeviceEvent, Heartbeat, Command } = models;
+
+  /**
+   * A new dispenser of a patient who has a plan already gets its schedule before it first connects
+   * (a new device has no previous patient's doses to forget: without a plan nothing is published).
+   * Should that fail, it is owed it (the hourly schedule job) — and its secret is still given.
+   */
+  async function givenPatientSchedule(device: DeviceDoc): Promise<boolean> {
+    try {
+      return await patientSchedule(device);
+    } catch {
+      await Device.updateOne({ _id: device._id }, { $set: { 'schedule.owed': true } }).catch(() => undefined);
+      return false;
+    }
+  }
   const { audit, policy } = identity;
 
   function connectionInfo(deviceId: string, requestHost: string) {
@@ -110,7 +124,9 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
             secretHash: hashSecret(secret),
             ...(input.heartbeatTimeoutSeconds ? { heartbeatTimeoutSeconds: input.heartbeatTimeoutSeconds } : {}),
           });
-          return { ...toDeviceView(created.toObject()), secret, mqtt: connectionInfo(id, requestHost) };
+          let device = created.toObject() as DeviceDoc;
+          if (patientId && (await givenPatientSchedule(device))) device = (await Device.findById(id).lean<DeviceDoc>()) ?? device;
+          return { ...toDeviceView(device), secret, mqtt: connectionInfo(id, requestHost) };
         } catch (error) {
           if ((error as { code?: number }).code === 11000) throw new AppError('conflict', `A device with serial ${input.serial} already exists; rotate its secret instead`);
           throw error;
