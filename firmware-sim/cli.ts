@@ -11,7 +11,7 @@ import { generatedCredentials, readCredentialsFile, writeCredentialsFile, type D
 import { buildDailySchedule, parseTime } from './demo-schedule.js';
 import type { Logger, LogLevel } from './dispenser.js';
 import { startFleet, type Fleet, type FleetStats } from './fleet.js';
-import { credentialsOf, mqttUrlOf, provisionDevices } from './provision.js';
+import { credentialsOf, liveMqttUrl, provisionDevices } from './provision.js';
 import { isScenarioName, SCENARIO_NAMES, type ScenarioOptions } from './scenarios.js';
 import { deviceTopic } from './topics.js';
 
@@ -133,7 +133,7 @@ async function loadDevices(args: Args): Promise<{ credentials: DeviceCredentials
     const credentials = provisioned.map(credentialsOf);
     if (args['save-credentials']) await writeCredentialsFile(args['save-credentials'], credentials);
     console.log(`provisioned ${credentials.length} devices${args['save-credentials'] ? ` → ${args['save-credentials']}` : ''}`);
-    return { credentials, ...(provisioned[0] ? { url: mqttUrlOf(provisioned[0]) } : {}) };
+    return { credentials, ...(provisioned[0] ? { url: await liveMqttUrl(args['hub-url'], provisioned[0]) } : {}) };
   }
   return { credentials: generatedCredentials(count ?? 1, args['id-prefix']) };
 }

@@ -15,7 +15,7 @@ export { buildDailySchedule, DEFAULT_WINDOW } from './demo-schedule.js';
 export type { DailyDose, DailyScheduleOptions } from './demo-schedule.js';
 export { generatedCredentials, readCredentialsFile, writeCredentialsFile } from './credentials.js';
 export type { DeviceCredentials } from './credentials.js';
-export { credentialsOf, mqttUrlOf, provisionDevice, provisionDevices, ProvisioningError } from './provision.js';
+export { credentialsOf, liveMqttUrl, mqttUrlOf, provisionDevice, provisionDevices, ProvisioningError } from './provision.js';
 export type { ProvisionedDevice, ProvisionRequest, ProvisionOptions, ProvisionFleetOptions } from './provision.js';
 export { AckLog } from './ack-log.js';
 export type { AckRecord } from './ack-log.js';

@@ -102,6 +102,23 @@ export const credentialsOf = (device: ProvisionedDevice): DeviceCredentials => (
 /** The broker URL a provisioned device should use over TCP. */
 export const mqttUrlOf = (device: ProvisionedDevice): string => `mqtt://${device.mqtt.host}:${device.mqtt.port}`;
 
+/**
+ * The broker URL with the port the hub listens on now, from its `/ready`: a provisioning answer may
+ * be an idempotent replay (the same serials provisioned again) naming the port of an earlier run,
+ * and a hub that found 1883 taken listens on another free port at each start. The answer's own URL
+ * when the hub does not say.
+ */
+export async function liveMqttUrl(hubUrl: string, device: ProvisionedDevice, doFetch: typeof fetch = fetch): Promise<string> {
+  try {
+    const response = await doFetch(new URL('ready', hubUrl.endsWith('/') ? hubUrl : `${hubUrl}/`), { signal: AbortSignal.timeout(5000) });
+    const port = ((await response.json()) as { mqtt?: { port?: unknown } }).mqtt?.port;
+    if (typeof port === 'number' && Number.isInteger(port) && port > 0) return `mqtt://${device.mqtt.host}:${port}`;
+  } catch {
+    // The provisioning answer's port, then.
+  }
+  return mqttUrlOf(device);
+}
+
 async function postDevice(request: ProvisionRequest, options: ProvisionOptions): Promise<ProvisionedDevice> {
   const doFetch = options.fetch ?? fetch;
   const url = new URL('api/v1/devices', options.hubUrl.endsWith('/') ? options.hubUrl : `${options.hubUrl}/`);
