@@ -3,12 +3,13 @@
  * embedded store under DATA_DIR. The embedded store's data directory is locked
  * by a running hub, so these scripts say so and ask to stop it first.
  */
-import { loadConfig } from '../src/config.js';
+import { loadConfig, loadEnvFile } from '../src/config.js';
 import { createLogger } from '../src/observability/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { openStore, type Store } from '../src/store/connection.js';
 
 export async function openScriptStore(): Promise<Store> {
+  loadEnvFile();
   const config = loadConfig();
   try {
     return await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, logger: createLogger('warn'), metrics: createMetrics() });

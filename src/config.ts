@@ -3,6 +3,7 @@
  * JSON Schema (every problem listed at once, Fastify-style), turned into a typed
  * object and frozen. Nothing else in the hub may look at process.env.
  */
+import { existsSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
 import ipaddr from 'ipaddr.js';
@@ -120,6 +121,17 @@ const validateEnv = ajv.compile(envSchema);
 type Env = Record<string, string | undefined>;
 
 /** Reads, validates and freezes the configuration. Throws ConfigError listing every problem. */
+/**
+ * Variables from `.env` in the working directory, if there is one, into `process.env` — for the
+ * processes a person starts (the hub, the scripts); variables already set win. Tests pass their
+ * own environment to loadConfig and never read it.
+ */
+export function loadEnvFile(path = '.env'): boolean {
+  if (!existsSync(path)) return false;
+  process.loadEnvFile(path);
+  return true;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const known = Object.keys(envSchema.properties);
   // Empty strings mean "unset" (a common .env idiom); only known keys are copied.

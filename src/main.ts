@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, loadEnvFile, type Config } from './config.js';
 import { startHub, type Hub } from './hub.js';
 import { packageRoot } from './paths.js';
 import { PortInUseError } from './transports/listen.js';
@@ -17,6 +17,7 @@ const EXIT_FAILURE = 1;
 async function main(): Promise<void> {
   let config: Config;
   try {
+    loadEnvFile();
     config = loadConfig();
   } catch (error) {
     return fail(error instanceof ConfigError ? error.message : String(error), EXIT_CONFIG);

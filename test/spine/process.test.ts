@@ -3,7 +3,7 @@
  * environment, reading what it prints and how it exits.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +16,10 @@ interface Run {
   stderr: string;
 }
 
-function startMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(packageRoot, 'src/main.ts')], {
-    cwd: packageRoot,
+function startMain(env: Record<string, string>, cwd = packageRoot) {
+  // tsx by its location: the working directory may be outside the project.
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(packageRoot, 'src/main.ts')], {
+    cwd,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -52,6 +53,18 @@ t.test('bad configuration: one clear message naming each problem, no stack trace
   t.match(run.stderr, /PORT must be integer/);
   t.match(run.stderr, /MONGO_URL must match pattern/);
   t.notMatch(run.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test('a .env file in the working directory is read (variables set in the environment win)', async (t) => {
+  const dir = tempDataDir(t);
+  writeFileSync(join(dir, '.env'), `# as .env.example suggests\nPORT=abc\nMQTT_PORT=not-a-port\nDATA_DIR=${join(dir, 'data')}\n`);
+  const main = startMain({ MQTT_PORT: '0' }, dir);
+  // Without the file the hub would start and run on: it must not outlive the test.
+  t.teardown(() => main.child.kill('SIGKILL'));
+  const run = await main.exited;
+  t.equal(run.code, 78, 'its values are validated like the environment’s');
+  t.match(run.stderr, /PORT must be integer/, 'PORT came from .env');
+  t.notMatch(run.stderr, /MQTT_PORT/, 'MQTT_PORT from the environment won over the file');
 });
 
 t.test('an explicitly configured port that is taken: clear message, non-zero exit', async (t) => {

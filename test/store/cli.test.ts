@@ -31,6 +31,15 @@ async function startCli(args: string[]): Promise<{ uri: string; stop: (signal: N
   };
 }
 
+/** Runs the CLI to its end (it should not start): exit code and what it printed on stderr. */
+async function runCli(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  return { code, stderr };
+}
+
 // Skipped with MONGO_URL: these start the embedded store's CLI.
 t.test('serves a data directory and exits cleanly on SIGINT', { skip: embeddedOnly }, async (t) => {
   const dataDir = await temporaryDirectory(t, 'cli');
@@ -39,6 +48,11 @@ t.test('serves a data directory and exits cleanly on SIGINT', { skip: embeddedOn
   const client = await MongoClient.connect(first.uri);
   await client.db('app').collection('notes').insertOne({ text: 'kept' });
   await client.close();
+  // A second store on a directory in use: one line saying so, exit 1, no stack trace.
+  const refused = await runCli(['--data-dir', dataDir]);
+  t.equal(refused.code, 1, 'a second store on the same directory exits 1');
+  t.match(refused.stderr.trim(), /^Cannot start the store: data directory .* is locked by running process \d+ .*Stop the hub/, 'and says why in one line');
+  t.notMatch(refused.stderr, /\n\s+at /, 'no stack trace');
   t.equal(await first.stop('SIGINT'), 0, 'exit code 0');
   const files = await readdir(dataDir);
   t.notOk(files.includes('mongod.lock'), 'the lock is released');

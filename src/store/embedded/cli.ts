@@ -39,6 +39,12 @@ const store = await startEmbeddedStore({
   inMemory: values['in-memory'],
   replSetName: values['repl-set'],
   logger,
+}).catch((error: unknown) => {
+  // What a person can fix is one line, not a stack trace: most often a hub already serving this data directory.
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = /is locked by/.test(message) ? ' Stop the hub (or the other store) using it, or pass another --data-dir.' : '';
+  console.error(`Cannot start the store: ${message}.${hint}`);
+  process.exit(1);
 });
 console.log(store.uri);
 
