@@ -46,11 +46,13 @@ t.test('queued events of the previous patient name no dose of the new one and ta
   t.equal(await stockOf(s.patient.id), 60, 'and Alice’s too (the device is no longer hers)');
 
   // Older firmware names no dose: Alice's events still carry their own time, before the move.
-  await sendEvent(client, device.id, { eventId: randomUUID(), type: 'dose.dispensed', at: '2026-06-10T06:00:30Z', slot: 1, pills: 1, trigger: 'schedule', dueAt: MORNING });
+  const slotOnly = randomUUID();
+  await sendEvent(client, device.id, { eventId: slotOnly, type: 'dose.dispensed', at: '2026-06-10T06:00:30Z', slot: 1, pills: 1, trigger: 'schedule', dueAt: MORNING });
   await sendEvent(client, device.id, { eventId: randomUUID(), type: 'dose.taken', at: '2026-06-10T06:05:30Z', slot: 1, pills: 1, dueAt: MORNING });
   await eventually(async () => (await stored()) === 5);
   t.equal(await stateOf(hub, bMorning.id), 'due', 'events dated before the move do not take Bob’s dose by slot');
   t.equal(await stockOf(s.otherPatient.id), 60, 'nor his stock');
+  t.equal((await DeviceEvent.findOne({ eventId: slotOnly }).lean())?.patientId ?? null, null, 'stored as nobody’s (a resend or the recovery sweep then acts the same)');
 
   // Bob's own events still name his doses: by occurrenceId, and by slot and dueAt.
   await sendEvent(client, device.id, { eventId: randomUUID(), type: 'dose.dispensed', at: '2026-06-10T06:21:00Z', slot: 1, pills: 1, trigger: 'schedule', dueAt: MORNING, occurrenceId: bMorning.id });

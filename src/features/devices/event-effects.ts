@@ -67,8 +67,10 @@ export function createEventEffects({ claims, realtime, markProcessed, log, keepA
    * device waiting on its ack: its resend runs them at once) or left to lapse (the sweep: one
    * attempt per sweep, not one per loop of it).
    */
-  function run(device: DeviceIdentity, event: DeviceEventDoc, { release = true } = {}): Promise<void> {
+  function run(event: DeviceEventDoc, { release = true } = {}): Promise<void> {
     const key = keyOf(event);
+    // For whom the event was stamped when stored (write-batches.ts), on every path alike.
+    const device = stampOf(event);
     const effects = (async () => {
       realtime.event(device, event);
       for (const listener of listeners) await listener(device, event);
@@ -101,7 +103,7 @@ export function createEventEffects({ claims, realtime, markProcessed, log, keepA
       const event = await claims.claimById(found._id);
       if (!event) continue;
       try {
-        await run(stampOf(event), event, { release: false });
+        await run(event, { release: false });
         recovered += 1;
       } catch (error) {
         log.warn({ err: error, eventId: event.eventId, deviceId: event.deviceId }, 'could not act on a stored device event; the sweep tries again');
@@ -152,7 +154,7 @@ export function createEventEffects({ claims, realtime, markProcessed, log, keepA
       const current = running.get(`${deviceId} ${eventId}`);
       if (current) return current.effects;
       const pending = await claims.claimResent(deviceId, eventId);
-      if (pending) await run(stampOf(pending), pending);
+      if (pending) await run(pending);
     },
 
     /** The recovery sweep (see the header); returns how many events it acted on. */

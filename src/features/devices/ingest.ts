@@ -158,13 +158,13 @@ export function createIngest(models: DeviceModels, directory: DeviceDirectory, r
     /** Stores an event once; returns false when it was a resend of one already stored. */
     async event(deviceId: string, payload: EventPayload, via: 'mqtt' | 'http'): Promise<boolean> {
       const now = clock.now();
-      const { device, stored } = await writeEvent({
+      const { stored } = await writeEvent({
         deviceId,
         now,
         doc: { deviceId, eventId: payload.eventId, type: payload.type, at: new Date(payload.at), receivedAt: now, via, payload },
       });
       if (stored) {
-        await effects.run(device, stored);
+        await effects.run(stored);
         return true;
       }
       // A resend. If its first arrival was stored but the hub failed before its effects ran (so the

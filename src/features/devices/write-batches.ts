@@ -100,7 +100,7 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     const accepted = writes.filter((w) => devices.has(w.deviceId));
     const docs = accepted.map(({ deviceId, doc }) => {
       const { identity } = devices.get(deviceId) as DirectoryEntry;
-      return { _id: new Types.ObjectId(), ...doc, organisationId: identity.organisationId, patientId: identity.patientId, processed: false } as DeviceEventDoc;
+      return { _id: new Types.ObjectId(), ...doc, organisationId: identity.organisationId, patientId: patientOfEvent(identity, doc), processed: false } as DeviceEventDoc;
     });
     // A resend is a sign of life too: every accepted message marks its device as seen.
     const seenAt = Math.max(...accepted.map((w) => w.now.getTime()));
@@ -203,3 +203,17 @@ function applyStatus(device: DeviceDoc, set: Record<string, unknown>): DeviceDoc
 }
 
 export type WriteBatches = ReturnType<typeof createWriteBatches>;
+
+/**
+ * The patient an event is stamped with (what its effects and its readers follow, even on a resend):
+ * the device's — unless the event is dated before the device was given that patient, e.g. its outbox
+ * of a previous patient sent after a move. Such an event is nobody's (staff still see it): it settles
+ * none of the new patient's doses, takes none of their stock and pages none of their caregivers. A
+ * dose event naming a dose by occurrenceId keeps the patient, whose dose it must then be (the doses
+ * feature checks), so that a device clock running behind does not lose the new patient's doses.
+ */
+function patientOfEvent(identity: DeviceIdentity, doc: Pick<DeviceEventDoc, 'at' | 'payload'>): DeviceIdentity['patientId'] {
+  const assignedAt = identity.patientAssignedAt;
+  if (!assignedAt || doc.at.getTime() >= assignedAt.getTime()) return identity.patientId;
+  return typeof (doc.payload as Record<string, unknown> | undefined)?.occurrenceId === 'string' ? identity.patientId : null;
+}

@@ -547,11 +547,6 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
 
   async function applyDeviceEvent(device: DeviceIdentity, event: DeviceEventDoc): Promise<void> {
     const payload = event.payload as Record<string, unknown>;
-    if (device.patientAssignedAt && event.at < device.patientAssignedAt) {
-      // Queued for a previous patient and sent after the dispenser was given to this one: none of this patient's doses, nor their stock.
-      log.warn({ deviceId: device._id, eventId: event.eventId, type: event.type, at: event.at }, 'dose event dated before its device was assigned to this patient; ignored');
-      return;
-    }
     const named = await namedOccurrence(device, event);
     if (named === null) {
       // Never matched by slot instead: that would settle (and take the stock of) another dose of this patient.
