@@ -120,18 +120,20 @@ const validateEnv = ajv.compile(envSchema);
 
 type Env = Record<string, string | undefined>;
 
-/** Reads, validates and freezes the configuration. Throws ConfigError listing every problem. */
 /**
  * Variables from `.env` in the working directory, if there is one, into `process.env` — for the
- * processes a person starts (the hub, the scripts); variables already set win. Tests pass their
- * own environment to loadConfig and never read it.
+ * processes a person starts (the hub, the scripts); variables already set win. Not with
+ * NODE_ENV=production set in the environment. Tests pass their own environment to loadConfig.
  */
 export function loadEnvFile(path = '.env'): boolean {
-  if (!existsSync(path)) return false;
+  // Production takes its configuration from the environment alone: a stray .env (a copy of
+  // .env.example says NODE_ENV=development) must not change a deployed hub.
+  if (process.env.NODE_ENV === 'production' || !existsSync(path)) return false;
   process.loadEnvFile(path);
   return true;
 }
 
+/** Reads, validates and freezes the configuration. Throws ConfigError listing every problem. */
 export function loadConfig(env: Env = process.env): Config {
   const known = Object.keys(envSchema.properties);
   // Empty strings mean "unset" (a common .env idiom); only known keys are copied.

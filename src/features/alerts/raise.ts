@@ -222,7 +222,8 @@ export async function moveOnFromUnreached(Alert: Model<AlertDoc>, unreached: Ale
     movable.map((alert) => ({ updateOne: { filter: { _id: alert._id, status: 'active', tier: alert.tier, nextEscalationAt: alert.nextEscalationAt }, update: { $set: { nextEscalationAt: now } } } })),
     { ordered: false },
   );
-  return moved.modifiedCount > 0;
+  // Matched, not modified: a next tier with no delay is due now already, and is told all the same.
+  return moved.matchedCount > 0;
 }
 
 /** Alerts whose first notice failed: told by the next escalation tick (notifiedTier below their tier, due now). */
