@@ -7,7 +7,7 @@ import t from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
 import { request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
-import { alertScenario } from './helpers.js';
+import { alertScenario, putPatientPolicy } from './helpers.js';
 
 const clock = new ManualClock('2026-03-10T10:00:00Z');
 
@@ -44,4 +44,10 @@ t.test('tiers that reach nobody are passed over at once; a tier that reaches som
   const aliceStored = await alerts.models.Alert.findById(alice.id).lean();
   t.equal(aliceStored?.tier, 0);
   t.equal(aliceStored?.nextEscalationAt?.getTime(), clock.now().getTime() + 10 * 60_000, 'the next tier keeps its delay');
+
+  // A tier whose only channel cannot go out (SMS with no gateway configured) reaches nobody either.
+  const smsOnly = { tiers: [{ recipients: [{ careTeam: { priority: 1 } }], channels: ['sms'] }, { recipients: [{ careTeam: { priority: 2 } }], channels: ['socket'], delayMinutes: 10 }] };
+  await putPatientPolicy(hub, s.admin.token, s.patient.id, smsOnly);
+  const unsendable = await alerts.raise({ organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:alice-sms' });
+  t.same(await toldUntil(unsendable.id, s.backup.userId), [[1, s.backup.userId]], 'an SMS-only tier without a gateway is passed over: the backup is told at once');
 });

@@ -75,7 +75,8 @@ export function createAlertNotify({ recipients, readers, delivery, Patient }: De
 
   /**
    * Tells the given tiers of every alert. Answers the alerts told now (not held back) whose notice
-   * reached nobody: no recipient on any channel of those tiers, and no webhook — the tier after
+   * reached nobody: no recipient on any channel of those tiers that a notification can go out to
+   * (an SMS tier without a gateway, recipients without a phone), and no webhook — the tier after
    * them should not wait its delay.
    */
   async function tiers(notices: TierNotice[], names?: PatientNames): Promise<AlertDoc[]> {
@@ -88,7 +89,8 @@ export function createAlertNotify({ recipients, readers, delivery, Patient }: De
       return { alert, skip, planned: [...planned, ...planSocketFor(alert, extra[i] ?? [], planned, event, skip)] };
     });
     await send(batches, names);
-    return batches.filter(({ skip, planned }) => skip === undefined && planned.length === 0).map(({ alert }) => alert);
+    // Reached nobody: nothing planned, or only notifications that cannot go out (no SMS gateway, no phone).
+    return batches.filter(({ skip, planned }) => skip === undefined && planned.every((p) => p.skip !== undefined)).map(({ alert }) => alert);
   }
 
   return { tiers, send };
