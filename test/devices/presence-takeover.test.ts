@@ -11,7 +11,7 @@ import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
 import { connectSocket, nextEvent, request } from '../helpers/clients.js';
 import { connectDevice, eventually, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
-import { careScenario } from '../helpers/factories.js';
+import { careScenario, type Login } from '../helpers/factories.js';
 import { startTestHub } from '../helpers/hub.js';
 
 const willOf = (deviceId: string, connectionId: string) => ({
@@ -20,6 +20,11 @@ const willOf = (deviceId: string, connectionId: string) => ({
   qos: 1 as const,
   retain: true,
 });
+
+/** The device's status as staff read it over REST. */
+async function statusOf(hub: Hub, staff: Login, deviceId: string): Promise<{ online: boolean; reason: string | null }> {
+  return (await request(hub, 'GET', `/api/v1/devices/${deviceId}`, { token: staff.token })).body.status as { online: boolean; reason: string | null };
+}
 
 /** Connects as the firmware does: a Last Will naming this connection, then `online` with the same id. */
 async function connectAnnounced(t: Test, hub: Hub, device: ProvisionedDevice, connectionId: string): Promise<MqttClient> {
@@ -41,7 +46,7 @@ t.test('a session taken over by the same device is not an offline; its real end 
   });
   const raised: string[] = [];
   app.on('alert:raised', (alert: { type: string }) => raised.push(alert.type));
-  const stored = async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status as { online: boolean; reason: string | null };
+  const stored = () => statusOf(hub, s.clinician, device.id);
 
   const first = await connectAnnounced(t, hub, device, 'conn-0001');
   await eventually(async () => (await stored()).online);
@@ -75,7 +80,7 @@ t.test('a reason announced before a clean disconnect is kept', async (t) => {
   const s = await careScenario(hub);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
   const client = await connectAnnounced(t, hub, device, 'conn-0003');
-  const stored = async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status as { online: boolean; reason: string | null };
+  const stored = () => statusOf(hub, s.clinician, device.id);
   await eventually(async () => (await stored()).online);
   await client.publishAsync(topic(device.id, 'status'), JSON.stringify({ state: 'offline', connectionId: 'conn-0003', reason: 'shutdown' }), { qos: 1, retain: true });
   await client.endAsync();
@@ -114,7 +119,7 @@ t.test('a takeover that fails before it is ready: presence ends up saying whethe
   const hub = await startTestHub(t);
   const s = await careScenario(hub);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
-  const stored = async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status as { online: boolean };
+  const stored = () => statusOf(hub, s.clinician, device.id);
   const delays = [0, 1, 2, 3, 5, 8, 12, 20];
   const outcomes = new Set<boolean>();
   for (const [round, afterMs] of delays.entries()) {
@@ -139,7 +144,7 @@ t.test('disabling a device that announced a shutdown but is still connected says
   const s = await careScenario(hub);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
   const client = await connectAnnounced(t, hub, device, 'conn-0004');
-  const stored = async () => (await request(hub, 'GET', `/api/v1/devices/${device.id}`, { token: s.clinician.token })).body.status as { online: boolean; reason: string | null };
+  const stored = () => statusOf(hub, s.clinician, device.id);
   await eventually(async () => (await stored()).online);
   await client.publishAsync(topic(device.id, 'status'), JSON.stringify({ state: 'offline', connectionId: 'conn-0004', reason: 'shutdown' }), { qos: 1, retain: true });
   const disabled = await request(hub, 'PATCH', `/api/v1/devices/${device.id}`, { token: s.admin.token, body: { disabled: true } });
