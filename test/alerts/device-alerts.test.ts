@@ -162,7 +162,7 @@ t.test('a heartbeat written after its device dropped does not bring it back onli
   t.equal(stored?.status?.batteryPercent, 66, 'with the heartbeat’s status stored');
 });
 
-t.test('a jam on an unassigned dispenser is an alert for staff only; a patient acks and resolves their own over the socket', async (t) => {
+t.test('a jam on an unassigned dispenser is an alert for staff only; a patient sees their own alert but leaves ack and resolve to the care team', async (t) => {
   const hub = await startTestHub(t);
   const s = await alertScenario(hub);
   const spare = await provisionDevice(hub, s.clinician);
@@ -178,7 +178,7 @@ t.test('a jam on an unassigned dispenser is an alert for staff only; a patient a
   const own = await hub.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.late', cause: 'dose.late:occ-p' });
   t.equal((await request(hub, 'GET', `/api/v1/alerts/${own.id}`, { token: s.patientUser.token })).body.severity, 'info');
   const patient = await signedInSocket(t, hub, s.patientUser.token);
-  t.match(await patient.timeout(5000).emitWithAck('alert:ack', { alertId: own.id }), { ok: true, alert: { status: 'acknowledged' } });
-  t.match(await patient.timeout(5000).emitWithAck('alert:resolve', { alertId: own.id, note: 'took it' }), { ok: true, alert: { status: 'resolved', resolved: { by: s.patientUser.userId, note: 'took it' } } });
+  t.match(await patient.timeout(5000).emitWithAck('alert:ack', { alertId: own.id }), { ok: false, error: { code: 'forbidden' } }, 'acknowledging is the care team’s act (patient-acts.test.ts)');
+  t.match(await patient.timeout(5000).emitWithAck('alert:resolve', { alertId: own.id, note: 'took it' }), { ok: false, error: { code: 'forbidden' } }, 'a taken dose is confirmed, not resolved by the patient');
   t.match(await patient.timeout(5000).emitWithAck('alert:ack', { alertId: String(jam.id) }), { ok: false, error: { code: 'not_found' } }, 'a patient cannot act on a device alert of the organisation');
 });

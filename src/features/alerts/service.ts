@@ -146,6 +146,18 @@ export function createAlertService({ models, identity, sockets, delivery, destin
     return alert;
   }
 
+  /**
+   * Acknowledging or resolving an alert is the care team's act: an alert about a patient exists
+   * because the patient may not be able to answer for themself (confused, unwell, asleep), so the
+   * patient's own ack must not stop their caregivers being told. The one exception is cancelling
+   * their own call for help (a button pressed by mistake): resolving it tells everyone it reached.
+   */
+  function assertCareTeamAct(actor: Actor, alert: AlertDoc, act: 'acknowledge' | 'resolve'): void {
+    if (actor.principal.role !== 'patient') return;
+    if (act === 'resolve' && alert.type === 'help.requested') return;
+    throw new AppError('forbidden', act === 'acknowledge' ? 'Alerts about you are acknowledged by your care team' : 'Only your own call for help can be cancelled by you; other alerts are resolved by your care team');
+  }
+
   const auditAlert = <T>(actor: Actor, action: string, alertId: string | null, run: () => Promise<T>): Promise<T> => audited(identity.audit, actor, { action, objectType: 'alert', objectId: alertId }, run);
 
   const api: AlertsApi = {
@@ -199,7 +211,7 @@ export function createAlertService({ models, identity, sockets, delivery, destin
 
     acknowledge: (actor: Actor, alertId: string, note?: string | null) =>
       auditAlert(actor, 'alert.acknowledge', alertId, async () => {
-        await loadAlert(actor, alertId, 'alert.act');
+        assertCareTeamAct(actor, await loadAlert(actor, alertId, 'alert.act'), 'acknowledge');
         const alert = await Alert.findOneAndUpdate(
           { _id: new Types.ObjectId(alertId), status: 'active' },
           { $set: { status: 'acknowledged', nextEscalationAt: null, acknowledged: { by: actor.principal.userId, at: clock.now(), note: note ?? null, auto: false } } },
@@ -216,7 +228,7 @@ export function createAlertService({ models, identity, sockets, delivery, destin
 
     resolve: (actor: Actor, alertId: string, note: string) =>
       auditAlert(actor, 'alert.resolve', alertId, async () => {
-        await loadAlert(actor, alertId, 'alert.act');
+        assertCareTeamAct(actor, await loadAlert(actor, alertId, 'alert.act'), 'resolve');
         const alert = await Alert.findOneAndUpdate(
           { _id: new Types.ObjectId(alertId), open: true },
           { $set: { status: 'resolved', open: false, nextEscalationAt: null, resolved: { by: actor.principal.userId, at: clock.now(), note, auto: false } } },
