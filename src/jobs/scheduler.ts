@@ -13,6 +13,10 @@
  * writes are guarded: conditional updates, upserts on unique keys, claims). A
  * job that must not run twice says so with `lockRequired` and is skipped
  * instead. A lock another instance simply holds is never bypassed.
+ *
+ * A Redis that takes commands but never answers (frozen, a half-open connection after a network
+ * cut) counts as failed: each lock command gets `redisTimeoutMs`. Unbounded, one hung SET left the
+ * job marked running for good, and no sweep or escalation tick ran again on any instance.
  */
 import { randomUUID } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
@@ -64,7 +68,21 @@ type LockOutcome = 'none' | 'held' | 'busy' | 'bypassed' | 'unavailable';
 const RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 const EXTEND_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
-export function createJobScheduler(logger: Logger, redis?: Redis): JobScheduler {
+export interface SchedulerOptions {
+  /** How long a lock command may go unanswered before Redis counts as failed (default 2 s). */
+  redisTimeoutMs?: number;
+}
+
+/** The promise, or a rejection once `ms` have passed without an answer. */
+function answeredWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+export function createJobScheduler(logger: Logger, redis?: Redis, { redisTimeoutMs = 2_000 }: SchedulerOptions = {}): JobScheduler {
   const log = logger.child({ component: 'jobs' });
   const jobs = new Map<string, Job>();
   let started = false;
@@ -77,9 +95,12 @@ export function createJobScheduler(logger: Logger, redis?: Redis): JobScheduler 
     const key = `job:${job.name}`; // under the hub's REDIS_KEY_PREFIX
     const owner = randomUUID();
     let taken: string | null;
+    const setting = redis.set(key, owner, 'PX', job.lockMs, 'NX');
     try {
-      taken = await redis.set(key, owner, 'PX', job.lockMs, 'NX');
+      taken = await answeredWithin(setting, redisTimeoutMs, 'the job lock');
     } catch (error) {
+      // An answer that comes after all must not keep the lock from others until it expires.
+      setting.then((late) => (late === 'OK' ? redis.eval(RELEASE_IF_OWNER, 1, key, owner) : null)).catch(() => undefined);
       // Redis failed, not another instance holding the lock (SET NX then answers null).
       if (job.lockRequired) {
         log.error({ err: error, job: job.name, lock: 'unavailable' }, 'job skipped: its lock could not be taken because Redis failed');
@@ -96,7 +117,8 @@ export function createJobScheduler(logger: Logger, redis?: Redis): JobScheduler 
       return 'held';
     } finally {
       clearInterval(renewal);
-      await redis.eval(RELEASE_IF_OWNER, 1, key, owner).catch(() => undefined);
+      // Not answered in time: the lock expires on its own (lockMs), and the job is free to run again here.
+      await answeredWithin(redis.eval(RELEASE_IF_OWNER, 1, key, owner), redisTimeoutMs, 'the lock release').catch(() => undefined);
     }
   }
 

@@ -29,6 +29,7 @@ interface LogLine {
   msg: string;
   job?: string;
   lock?: string;
+  err?: { message: string };
 }
 
 /** A logger whose lines the test reads (debug and up). */
@@ -116,6 +117,71 @@ t.test('Redis on a closed port: the job runs without the lock; a job that requir
   t.equal(await jobs.run('only-once'), false);
   t.equal(strict, 0, 'a job that requires its lock does not run without it');
   t.match(lines.find((l) => l.job === 'only-once'), { lock: 'unavailable' });
+});
+
+/**
+ * A TCP proxy in front of Redis that the test can freeze: the connection stays up, but what the
+ * client sends is held back until it thaws (a frozen Redis, or a network cut without a reset).
+ */
+async function freezableProxy(t: { teardown(fn: () => unknown): void }) {
+  const sockets = new Set<NetSocket>();
+  const held: Array<() => void> = [];
+  let frozen = false;
+  const server = createServer((client) => {
+    const upstream = connect(REDIS_PORT, REDIS_HOST);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    }
+    client.on('data', (bytes: Buffer) => (frozen ? held.push(() => upstream.write(bytes)) : upstream.write(bytes)));
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    freeze: () => void (frozen = true),
+    thaw: () => {
+      frozen = false;
+      for (const send of held.splice(0)) send();
+    },
+  };
+}
+
+t.test('a Redis that stops answering (connection up, no replies): jobs go on without the lock instead of hanging for good', async (t) => {
+  const proxy = await freezableProxy(t);
+  const prefix = `lockfb-${randomUUID().slice(0, 8)}:`;
+  const redis = hubLikeRedis(t, proxy.port, prefix);
+  await redis.connect();
+  const direct = hubLikeRedis(t, REDIS_PORT, prefix);
+  await direct.connect();
+  const { logger, lines } = capturingLogger();
+  const jobs = createJobScheduler(logger, redis, { redisTimeoutMs: 300 });
+  let sweeps = 0;
+  let strict = 0;
+  jobs.add('doses.sweep', '* * * * *', async () => void (sweeps += 1));
+  jobs.add('only-once', '* * * * *', async () => void (strict += 1), { lockRequired: true });
+  t.equal(await jobs.run('doses.sweep'), true);
+  t.ok(lines.some((l) => l.msg === 'job ran' && l.lock === 'held'), 'with the lock while Redis answers');
+
+  proxy.freeze();
+  const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000).unref());
+  t.equal(await Promise.race([jobs.run('doses.sweep'), hung]), true, 'the run goes ahead once the lock command goes unanswered');
+  t.match(lines.find((l) => l.lock === 'bypassed'), { level: WARN, job: 'doses.sweep', err: { message: /did not answer the job lock within 300 ms/ } });
+  t.equal(await Promise.race([jobs.run('doses.sweep'), hung]), true, 'and at the next tick: the job is not left marked as running');
+  t.equal(sweeps, 3);
+  t.equal(await Promise.race([jobs.run('only-once'), hung]), false, 'a job that requires its lock is skipped, not hung');
+  t.equal(strict, 0);
+
+  proxy.thaw();
+  // The held SETs reach Redis now and take the lock after all: released as soon as their answer comes.
+  await eventually(async () => (await direct.exists('job:doses.sweep', 'job:only-once')) === 0);
+  t.pass('locks taken by late answers are released, not left to block other instances until they expire');
 });
 
 /** A TCP proxy in front of Redis that the test can cut (every connection closed, new ones refused) and restore. */
