@@ -34,3 +34,52 @@ t.test('first notifications that cannot be recorded are left to the escalation t
   t.match(await Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: 0, nextEscalationAt: new Date(clock.now().getTime() + 10 * 60_000) }, 'then escalates as usual');
   t.equal(await alerts.service.escalate(), 0, 'and is not told twice');
 });
+
+t.test('a new alert whose hub loses the store (or dies) right after storing it still gets its first notice, from the tick after the grace', async (t) => {
+  const clock = new ManualClock('2026-03-10T10:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await alertScenario(hub);
+  const { alerts } = hub.features;
+  const { Notification, Alert } = alerts.models;
+  await Promise.all([Notification.init(), Alert.init()]);
+  // Every write after the alert's insert fails, as when the store stops answering or the process dies
+  // there: the notifications (two of one tier, refused by an index made for the test), and the update
+  // that would leave them to the tick (an alert already due at this very time, refused by another).
+  await Notification.collection.createIndex({ alertId: 1, tier: 1 }, { unique: true, name: 'one_per_tier_for_this_test' });
+  await Alert.collection.createIndex({ nextEscalationAt: 1 }, { unique: true, name: 'one_per_time_for_this_test' });
+  await Alert.collection.insertOne({ cause: 'decoy-for-this-test', status: 'resolved', open: false, nextEscalationAt: clock.now() });
+  t.teardown(async () => {
+    await Notification.collection.dropIndex('one_per_tier_for_this_test').catch(() => undefined);
+    await Alert.collection.dropIndex('one_per_time_for_this_test').catch(() => undefined);
+  });
+
+  const raised = await alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:store-lost' });
+  await alerts.delivery.settled();
+  t.equal(await Notification.countDocuments({ alertId: raised.id }), 0, 'nobody told yet');
+  t.match(await Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: -1, nextEscalationAt: new Date(clock.now().getTime() + 2 * 60_000) }, 'stored owing its first notice');
+
+  await Notification.collection.dropIndex('one_per_tier_for_this_test');
+  await Alert.collection.dropIndex('one_per_time_for_this_test');
+  clock.advance(60_000);
+  t.equal(await alerts.service.escalate(), 0, 'not before the grace: a raise still at work is not overtaken');
+  clock.advance(60_000);
+  t.equal(await alerts.service.escalate(), 1, 'then the tick tells it');
+  await alerts.delivery.settled();
+  const told = await Notification.find({ alertId: raised.id }).lean();
+  t.same(told.map((n) => `${n.tier} ${n.channel} ${String(n.userId)} ${n.event}`).sort(), [`0 sms ${s.caregiver.userId} alert.raised`, `0 socket ${s.caregiver.userId} alert.raised`], 'tier 0, as a new alert');
+  t.match(await Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: 0, nextEscalationAt: new Date(clock.now().getTime() + 10 * 60_000) }, 'then escalates as usual');
+  t.equal(await alerts.service.escalate(), 0, 'and is not told twice');
+});
+
+t.test('a new alert told at once is stored as told: its escalation runs from the raise, and the tick does not tell it again', async (t) => {
+  const clock = new ManualClock('2026-03-10T10:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await alertScenario(hub);
+  const { alerts } = hub.features;
+  const raised = await alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:told' });
+  await alerts.delivery.settled();
+  t.match(await alerts.models.Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: 0, nextEscalationAt: new Date(clock.now().getTime() + 10 * 60_000) });
+  clock.advance(2 * 60_000);
+  t.equal(await alerts.service.escalate(), 0, 'nothing owed after the grace');
+  t.equal(await alerts.models.Notification.countDocuments({ alertId: raised.id }), 2, 'tier 0 told once (socket and SMS)');
+});

@@ -40,11 +40,26 @@ export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
 
 export const alertRef = (alert: AlertDoc): AlertRef => ({ id: String(alert._id), cause: alert.cause, status: alert.status as AlertStatus });
 
-/** A new alert as it will be stored, and whether quiet hours hold back its first notifications. */
+/**
+ * How long a new alert's first notice may take before the escalation tick tells it instead. The
+ * alert is stored owing its first notice (notifiedTier -1, due at now + this) and marked told once
+ * its notifications are recorded: a hub that dies in between (or a store that fails then) leaves
+ * the first tiers to the tick, not untold. Long enough that a raise still at work is not overtaken.
+ */
+export const FIRST_NOTICE_GRACE_MS = 2 * 60_000;
+
+/**
+ * A new alert as it will be stored, whether quiet hours hold back its first notifications, and,
+ * when its first tiers are told now, the escalation state it takes once they have been (`told`).
+ */
 interface NewAlert {
   doc: AlertDoc;
   skip?: 'quiet_hours';
+  told?: Pick<AlertDoc, 'notifiedTier' | 'nextEscalationAt'>;
 }
+
+/** The alert as it is once its first notice is recorded: what caregivers are shown and told. */
+const asTold = ({ doc, told }: NewAlert): AlertDoc => (told ? { ...doc, ...told } : doc);
 
 interface Deps {
   Alert: Model<AlertDoc>;
@@ -55,6 +70,8 @@ interface Deps {
   reactivation: Reactivation;
   /** New alerts whose first tiers reached nobody were made due for their next tier: escalate them now. */
   escalateSoon: () => void;
+  /** Ids of new alerts whose first notice this process is telling: the escalation tick leaves them alone meanwhile. */
+  firstNoticesInFlight: Set<string>;
   clock: Clock;
   logger: Logger;
 }
@@ -75,6 +92,8 @@ function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone
   const tier = Math.max(startingTier(input, policy), Math.min(predecessor?.tier ?? 0, policy.tiers.length - 1));
   const kept = { ...policy, timezone, source };
   const { notifiedTier, nextEscalationAt, skip } = escalationStart({ severity, policy: kept } as AlertDoc, tier, now);
+  // Told now (not held back by quiet hours, someone to tell): stored owing its first notice until told.
+  const owed = skip === undefined && kept.tiers.length > 0;
   // Stored lean (see store()), so every field the schema would default is set here; timestamps as mongoose sets them on this schema's other writes.
   const stamp = new Date();
   const doc = {
@@ -91,8 +110,8 @@ function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone
     acknowledged: null,
     resolved: null,
     tier,
-    notifiedTier,
-    nextEscalationAt,
+    notifiedTier: owed ? -1 : notifiedTier,
+    nextEscalationAt: owed ? new Date(now.getTime() + FIRST_NOTICE_GRACE_MS) : nextEscalationAt,
     policy: kept,
     details: input.details ?? {},
     reactivations: [],
@@ -100,10 +119,10 @@ function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone
     createdAt: stamp,
     updatedAt: stamp,
   } as unknown as AlertDoc;
-  return { doc, skip };
+  return { doc, skip, ...(owed ? { told: { notifiedTier, nextEscalationAt } } : {}) };
 }
 
-export function createRaise({ Alert, Patient, policies, notify, publish, reactivation, escalateSoon, clock, logger }: Deps) {
+export function createRaise({ Alert, Patient, policies, notify, publish, reactivation, escalateSoon, firstNoticesInFlight, clock, logger }: Deps) {
   const openByCause = (causes: string[]): Promise<Map<string, AlertDoc>> => findOpenByCause(Alert, causes);
 
   async function patientsOf(inputs: RaiseAlert[]): Promise<Map<string, PatientDoc>> {
@@ -144,11 +163,22 @@ export function createRaise({ Alert, Patient, policies, notify, publish, reactiv
 
   /** Live news first (alert:raised), then the first tiers: told now, or recorded as suppressed during quiet hours. */
   async function announce(created: NewAlert[], names: PatientNames): Promise<void> {
-    for (const { doc } of created) {
-      logger.info({ alertId: String(doc._id), type: doc.type, severity: doc.severity, patientId: doc.patientId ? String(doc.patientId) : null }, 'alert raised');
-      publish(doc);
+    for (const alert of created.map(asTold)) {
+      logger.info({ alertId: String(alert._id), type: alert.type, severity: alert.severity, patientId: alert.patientId ? String(alert.patientId) : null }, 'alert raised');
+      publish(alert);
     }
-    const notices: TierNotice[] = created.filter(({ doc }) => doc.policy.tiers.length > 0).map(({ doc, skip }) => ({ alert: doc, tiers: range(0, doc.tier), event: 'alert.raised', skip }));
+    const owing = created.filter((c) => c.told);
+    const ids = owing.map((c) => String(c.doc._id));
+    for (const id of ids) firstNoticesInFlight.add(id);
+    try {
+      await tellFirstTiers(created, owing, names);
+    } finally {
+      for (const id of ids) firstNoticesInFlight.delete(id);
+    }
+  }
+
+  async function tellFirstTiers(created: NewAlert[], owing: NewAlert[], names: PatientNames): Promise<void> {
+    const notices: TierNotice[] = created.filter(({ doc }) => doc.policy.tiers.length > 0).map((c) => ({ alert: asTold(c), tiers: range(0, c.doc.tier), event: 'alert.raised', skip: c.skip }));
     let unreached: AlertDoc[];
     try {
       unreached = await notify.tiers(notices, names);
@@ -156,11 +186,12 @@ export function createRaise({ Alert, Patient, policies, notify, publish, reactiv
       // Stored and live (alert:raised), but their first tiers could not be told: left to the
       // escalation tick, as after quiet hours, rather than lost (the raise itself stands).
       logger.error({ err: error, alerts: notices.length }, 'could not tell the first tiers of new alerts; the escalation tick will');
-      await deferFirstNotice(Alert, notices.filter((n) => n.skip === undefined).map((n) => n.alert), clock.now()).catch((failure: unknown) =>
-        logger.error({ err: failure }, 'could not leave the first notice of new alerts to the escalation tick'),
-      );
+      await deferFirstNotice(Alert, owing, clock.now()).catch((failure: unknown) => logger.error({ err: failure }, 'could not leave the first notice of new alerts to the escalation tick'));
       return;
     }
+    await markTold(Alert, owing).catch((error: unknown) =>
+      logger.error({ err: error, alerts: owing.length }, 'could not mark new alerts as told; the escalation tick will tell their first tiers again'),
+    );
     if (await moveOnFromUnreached(Alert, unreached, clock.now(), logger)) escalateSoon();
   }
 
@@ -226,11 +257,36 @@ export async function moveOnFromUnreached(Alert: Model<AlertDoc>, unreached: Ale
   return moved.matchedCount > 0;
 }
 
-/** Alerts whose first notice failed: told by the next escalation tick (notifiedTier below their tier, due now). */
-async function deferFirstNotice(Alert: Model<AlertDoc>, alerts: AlertDoc[], now: Date): Promise<void> {
-  if (!alerts.length) return;
+/** The guard of an alert still owing its first notice, as stored. */
+const stillOwing = ({ doc }: NewAlert) => ({ status: 'active' as const, tier: doc.tier, notifiedTier: -1, nextEscalationAt: doc.nextEscalationAt });
+
+/** Alerts whose first notice failed: told by the next escalation tick (they owe it: due now rather than after the grace). */
+async function deferFirstNotice(Alert: Model<AlertDoc>, owing: NewAlert[], now: Date): Promise<void> {
+  if (!owing.length) return;
   await Alert.bulkWrite(
-    alerts.map((alert) => ({ updateOne: { filter: { _id: alert._id, status: 'active', tier: alert.tier, notifiedTier: alert.notifiedTier }, update: { $set: { notifiedTier: -1, nextEscalationAt: now } } } })),
+    owing.map((c) => ({ updateOne: { filter: { _id: c.doc._id, ...stillOwing(c) }, update: { $set: { nextEscalationAt: now } } } })),
     { ordered: false },
   );
+}
+
+/**
+ * New alerts whose first notifications are recorded: their escalation state as told. One command:
+ * an updateMany per starting tier and next escalation time (a sweep's thousands of alerts share a
+ * handful), each guarded so that an alert acknowledged or taken over by the tick meanwhile is left
+ * as it is.
+ */
+async function markTold(Alert: Model<AlertDoc>, owing: NewAlert[]): Promise<void> {
+  if (!owing.length) return;
+  const groups = new Map<string, NewAlert[]>();
+  for (const c of owing) {
+    const key = `${c.doc.tier}|${c.doc.nextEscalationAt?.getTime()}|${c.told?.notifiedTier}|${c.told?.nextEscalationAt?.getTime() ?? 'none'}`;
+    const group = groups.get(key);
+    if (group) group.push(c);
+    else groups.set(key, [c]);
+  }
+  const updates = [...groups.values()].map((group) => {
+    const first = group[0] as NewAlert;
+    return { updateMany: { filter: { _id: { $in: group.map((c) => c.doc._id) }, ...stillOwing(first) }, update: { $set: { ...first.told } } } };
+  });
+  await Alert.bulkWrite(updates, { ordered: false });
 }

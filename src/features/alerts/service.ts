@@ -62,7 +62,8 @@ export function createAlertService({ models, identity, sockets, delivery, destin
   const escalateSoon = (): void => {
     escalating = escalating.then(() => escalate()).catch((error: unknown) => logger.error({ err: error }, 'escalation after an unreached tier failed'));
   };
-  const raising = createRaise({ Alert, Patient, policies, notify: notices, publish: (alert) => publish('alert:raised', alert), reactivation, escalateSoon, clock, logger });
+  const firstNoticesInFlight = new Set<string>();
+  const raising = createRaise({ Alert, Patient, policies, notify: notices, publish: (alert) => publish('alert:raised', alert), reactivation, escalateSoon, firstNoticesInFlight, clock, logger });
 
   const effectivePolicy = (organisationId: string, patientId: string | null) => policies.forOne(organisationId, patientId);
 
@@ -105,6 +106,8 @@ export function createAlertService({ models, identity, sockets, delivery, destin
     let moved = 0;
     for (const alert of due) {
       const deferred = alert.notifiedTier < alert.tier;
+      // Its raise is telling its first tiers right now (slower than the grace): not told twice.
+      if (deferred && firstNoticesInFlight.has(String(alert._id))) continue;
       const target = deferred ? alert.tier : alert.tier + 1;
       const guard: QueryFilter<AlertDoc> = { _id: alert._id, status: 'active' as const, tier: alert.tier, nextEscalationAt: alert.nextEscalationAt };
       // Past the last tier, or an info alert (stored with an escalation pending before info stopped escalating): nothing more to do.
