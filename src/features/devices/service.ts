@@ -106,6 +106,19 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
   const track = <T>(actor: Actor, action: string, deviceId: string | null, run: () => Promise<T>) =>
     audited(audit, actor, { action, objectType: 'device', objectId: deviceId }, run);
 
+  /** The devices of the patients the caller may see (staff: the organisation's, unassigned ones included). */
+  async function listVisible(actor: Actor, query: PageRequest & { patientId?: string; online?: boolean }) {
+    const { principal } = actor;
+    const organisationId = new Types.ObjectId(principal.organisationId);
+    const staff = principal.role === 'admin' || principal.role === 'clinician';
+    const visible = staff ? undefined : (await policy.visiblePatientIds(principal)).map((id) => new Types.ObjectId(id));
+    const filter: Record<string, unknown> = { organisationId };
+    if (visible) filter.patientId = { $in: visible };
+    if (query.patientId) filter.patientId = visible && !visible.some((id) => String(id) === query.patientId) ? { $in: [] } : new Types.ObjectId(query.patientId);
+    if (query.online !== undefined) filter['status.online'] = query.online;
+    return paginate(Device, filter, query, toDeviceView);
+  }
+
   return {
     async provision(actor: Actor, input: DeviceCreate, requestHost: string) {
       return track(actor, 'device.provision', null, async () => {
@@ -134,16 +147,8 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
       });
     },
 
-    async list(actor: Actor, query: PageRequest & { patientId?: string; online?: boolean }) {
-      const { principal } = actor;
-      const organisationId = new Types.ObjectId(principal.organisationId);
-      const staff = principal.role === 'admin' || principal.role === 'clinician';
-      const visible = staff ? undefined : (await policy.visiblePatientIds(principal)).map((id) => new Types.ObjectId(id));
-      const filter: Record<string, unknown> = { organisationId };
-      if (visible) filter.patientId = { $in: visible };
-      if (query.patientId) filter.patientId = visible && !visible.some((id) => String(id) === query.patientId) ? { $in: [] } : new Types.ObjectId(query.patientId);
-      if (query.online !== undefined) filter['status.online'] = query.online;
-      return paginate(Device, filter, query, toDeviceView);
+    list(actor: Actor, query: PageRequest & { patientId?: string; online?: boolean }) {
+      return track(actor, 'device.list', null, () => listVisible(actor, query));
     },
 
     async get(actor: Actor, deviceId: string, requestHost: string) {
@@ -230,16 +235,20 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
       });
     },
 
-    async listCommands(actor: Actor, deviceId: string, page: PageRequest) {
-      await assertDevice(actor.principal, deviceId, 'device.read');
-      return paginate(Command, { deviceId }, page, toCommandView);
+    listCommands(actor: Actor, deviceId: string, page: PageRequest) {
+      return track(actor, 'device.commands.read', deviceId, async () => {
+        await assertDevice(actor.principal, deviceId, 'device.read');
+        return paginate(Command, { deviceId }, page, toCommandView);
+      });
     },
 
-    async getCommand(actor: Actor, deviceId: string, commandId: string) {
-      await assertDevice(actor.principal, deviceId, 'device.read');
-      const command = await Command.findOne({ _id: commandId, deviceId }).lean();
-      if (!command) throw new AppError('not_found', 'Command not found');
-      return toCommandView(command);
+    getCommand(actor: Actor, deviceId: string, commandId: string) {
+      return track(actor, 'device.commands.read', deviceId, async () => {
+        await assertDevice(actor.principal, deviceId, 'device.read');
+        const command = await Command.findOne({ _id: commandId, deviceId }).lean();
+        if (!command) throw new AppError('not_found', 'Command not found');
+        return toCommandView(command);
+      });
     },
 
     /** Who makes a device's schedule for its new patient (see followPatient). */
