@@ -216,8 +216,8 @@ function aclSummary(): string {
   return [
     'Broker ACL, for device `{id}` (client id = username = `{id}`):',
     '',
-    `- may publish to ${publish.join(', ')}, nothing else;`,
-    `- may subscribe to ${subscribe.join(', ')}, nothing else (no wildcard outside its own namespace).`,
+    `- may publish to ${publish.join(', ')}, nothing else: a PUBLISH to any other topic ends its connection (MQTT 3.1.1 cannot refuse one message), without an \`errors\` reply;`,
+    `- may subscribe to topic filters within \`v1/devices/{id}/\` (wildcards included, e.g. \`v1/devices/{id}/#\`), where the hub publishes ${subscribe.join(', ')}; a filter outside it gets SUBACK 0x80 (refused) and the connection stays up.`,
   ].join('\n');
 }
 

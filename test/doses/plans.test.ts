@@ -94,6 +94,18 @@ t.test('times in and around the spring-forward gap stay distinct doses: none is 
   );
 });
 
+t.test('a plan\'s widest windows reach the device: what a plan accepts, the device schedule carries', async (t) => {
+  const clock = new ManualClock('2026-06-10T04:00:00Z');
+  const hub = await startDoseHub(t, clock);
+  const s = await careScenario(hub);
+  const { device, client } = await onlineDevice(t, hub, s.clinician, s.patient.id);
+  const widest = { earlyMinutes: 720, lateAfterMinutes: 720, missedAfterMinutes: 1440 };
+  const created = await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, { ...twoMedicationPlan('2026-06-10'), windows: widest });
+  t.equal(created.status, 201);
+  const schedule = await nextMessage(client, topic(device.id, 'schedule'));
+  t.match((schedule.payload.items as Array<Record<string, unknown>>)[0], { window: widest }, 'published, not refused by the device contract');
+});
+
 t.test('the device receives the retained schedule with occurrenceIds; a plan change republishes it', async (t) => {
   const clock = new ManualClock('2026-06-10T04:00:00Z');
   const hub = await startDoseHub(t, clock);

@@ -55,7 +55,7 @@ export interface ScheduleItem {
  */
 export interface DoseWindow {
   /**
-   * The patient may ask for the dose (button) this many minutes before dueAt.
+   * The patient may ask for the dose (button) this many minutes before dueAt (up to 12 h, as a plan allows).
    */
   earlyMinutes: number;
   /**

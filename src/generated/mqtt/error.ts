@@ -19,7 +19,7 @@ export type ShortText1 = string;
 export interface DeviceError {
   ref: DeviceErrorRef;
   /**
-   * Machine-readable reason. `invalid_json`: not UTF-8 JSON. `schema_violation`: JSON that breaks the topic's schema (see details). `payload_too_large`: over the hub's size limit. `rate_limited`: too many messages; the hub dropped this one. `forbidden_topic`: a topic the device may not publish on. `unknown_command`: an ack for a commandId the hub never sent to this device. `internal`: the hub failed. Only `rate_limited` and `internal` are transient: sending the same message later may succeed.
+   * Machine-readable reason. `invalid_json`: not UTF-8 JSON. `schema_violation`: JSON that breaks the topic's schema (see details). `payload_too_large`: over the hub's size limit. `rate_limited`: too many messages; the hub dropped this one. `forbidden_topic`: the device may no longer send (unknown to the hub, or disabled); the hub ends its connection after this reply. `unknown_command`: an ack for a commandId the hub never sent to this device. `internal`: the hub failed. Only `rate_limited` and `internal` are transient: sending the same message later may succeed.
    */
   code:
     | 'invalid_json'
