@@ -5,32 +5,17 @@
  * flap and get no device.offline alert — and the old connection's Will leaves no reason on the
  * device online through the new one. Its real end is reported with the reason it gave.
  */
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { connect as connectTcp } from 'node:net';
-import type { MqttClient } from 'mqtt';
 import type { Hub } from '../../src/hub.js';
 import { connectSocket, nextEvent, request } from '../helpers/clients.js';
-import { connectDevice, eventually, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
+import { connectAnnounced, connectDevice, eventually, provisionDevice, topic, type ProvisionedDevice } from '../helpers/devices.js';
 import { careScenario, type Login } from '../helpers/factories.js';
 import { startTestHub } from '../helpers/hub.js';
-
-const willOf = (deviceId: string, connectionId: string) => ({
-  topic: topic(deviceId, 'status'),
-  payload: Buffer.from(JSON.stringify({ state: 'offline', connectionId, reason: 'connection_lost' })),
-  qos: 1 as const,
-  retain: true,
-});
 
 /** The device's status as staff read it over REST. */
 async function statusOf(hub: Hub, staff: Login, deviceId: string): Promise<{ online: boolean; reason: string | null }> {
   return (await request(hub, 'GET', `/api/v1/devices/${deviceId}`, { token: staff.token })).body.status as { online: boolean; reason: string | null };
-}
-
-/** Connects as the firmware does: a Last Will naming this connection, then `online` with the same id. */
-async function connectAnnounced(t: Test, hub: Hub, device: ProvisionedDevice, connectionId: string): Promise<MqttClient> {
-  const client = await connectDevice(t, hub, device, { will: willOf(device.id, connectionId), reconnectPeriod: 0 });
-  await client.publishAsync(topic(device.id, 'status'), JSON.stringify({ state: 'online', connectionId, at: new Date().toISOString() }), { qos: 1, retain: true });
-  return client;
 }
 
 t.test('a session taken over by the same device is not an offline; its real end is', async (t) => {

@@ -27,6 +27,27 @@ export function connectDevice(t: Teardown, hub: Hub, device: Pick<ProvisionedDev
 
 export const topic = (deviceId: string, name: string): string => `v1/devices/${deviceId}/${name}`;
 
+/** The Last Will the firmware registers for a connection (TOPICS.md: status). */
+export const willOf = (deviceId: string, connectionId: string) => ({
+  topic: topic(deviceId, 'status'),
+  payload: Buffer.from(JSON.stringify({ state: 'offline', connectionId, reason: 'connection_lost' })),
+  qos: 1 as const,
+  retain: true,
+});
+
+/** Connects as the firmware does: a Last Will naming this connection, then `online` with the same id. */
+export async function connectAnnounced(t: Teardown, hub: Hub, device: ProvisionedDevice, connectionId: string): Promise<MqttClient> {
+  const client = await connectDevice(t, hub, device, { will: willOf(device.id, connectionId), reconnectPeriod: 0 });
+  await client.publishAsync(topic(device.id, 'status'), JSON.stringify({ state: 'online', connectionId, at: new Date().toISOString() }), { qos: 1, retain: true });
+  return client;
+}
+
+/** Says goodbye as the firmware does before a deliberate disconnect (`shutdown`, `reboot`), then disconnects. */
+export async function announceOffline(client: MqttClient, deviceId: string, connectionId: string, reason: 'shutdown' | 'reboot'): Promise<void> {
+  await client.publishAsync(topic(deviceId, 'status'), JSON.stringify({ state: 'offline', connectionId, reason }), { qos: 1, retain: true });
+  await client.endAsync();
+}
+
 export function heartbeat(overrides: Record<string, unknown> = {}) {
   return { at: new Date().toISOString(), batteryPercent: 87, rssiDbm: -61, firmwareVersion: '1.4.2', uptimeSeconds: 3600, appliedScheduleVersion: 0, slots: [{ slot: 1, pills: 20 }], ...overrides };
 }

@@ -15,8 +15,13 @@ import { burstLoader } from '../burst-loader.js';
 export const BATTERY_LOW_PERCENT = 20;
 export const BATTERY_OK_PERCENT = 30;
 
-/** Offline reasons that are not worth an alert: the device was disabled on purpose. */
-const QUIET_OFFLINE_REASONS = new Set(['disabled']);
+/**
+ * Offline reasons that are not worth an alert (yet): the device was disabled on purpose, or said it
+ * was restarting — a reboot command or a firmware update is back within a minute or two, and paging
+ * caregivers for it (then telling them it is over) is noise. One not back after REBOOT_GRACE_MS
+ * is marked `reboot_overdue` by the presence sweep, which raises device.offline then.
+ */
+const QUIET_OFFLINE_REASONS = new Set(['disabled', 'reboot']);
 
 export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger: Logger): void {
   const base = (device: Pick<DeviceDoc, '_id' | 'organisationId' | 'patientId'>) => ({

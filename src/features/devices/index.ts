@@ -46,7 +46,10 @@ export async function registerDevices(ctx: HubContext, { identity }: { identity:
     return ingest.close();
   });
   registerDeviceRoutes(ctx.http.api, identity.requireUser, service, authenticate, ingest, models);
-  ctx.jobs.add('devices.silent-sweep', '*/30 * * * * *', () => presence.sweepSilent());
+  ctx.jobs.add('devices.silent-sweep', '*/30 * * * * *', async () => {
+    await presence.sweepSilent();
+    await presence.sweepOverdueReboots();
+  });
   ctx.jobs.add('devices.expire-commands', '*/30 * * * * *', () => commands.expireStale());
   // Events stored but not acted on, which their devices will not resend (see event-claims.ts).
   ctx.jobs.add('devices.recover-events', '*/30 * * * * *', () => ingest.recoverUnprocessed());

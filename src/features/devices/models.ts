@@ -60,6 +60,8 @@ const deviceSchema = new Schema(
 );
 deviceSchema.index({ organisationId: 1, serial: 1 }, { unique: true });
 deviceSchema.index({ 'status.online': 1, 'status.lastSeenAt': 1 });
+// Offline devices by reason (the overdue-reboot sweep): pinned on both fields, so the embedded store answers from it too.
+deviceSchema.index({ 'status.online': 1, 'status.reason': 1 });
 
 const eventSchema = new Schema(
   {

@@ -14,6 +14,12 @@ import type { DeviceRealtime } from './realtime.js';
 /** Offline reasons that say less than one the device gave for its connection (see `change`). */
 export const VAGUE_REASONS: ReadonlySet<string> = new Set(['disconnected', 'silent']);
 
+/**
+ * A device that said it was restarting (`reboot`: a staff command, a firmware update) is expected
+ * back within this long; still offline after it, its reason becomes `reboot_overdue` (sweepOverdueReboots).
+ */
+export const REBOOT_GRACE_MS = 5 * 60_000;
+
 export function createPresence(models: DeviceModels, realtime: DeviceRealtime, clock: Clock, logger: Logger) {
   const { Device } = models;
   const changeListeners: Array<(device: DeviceDoc) => void | Promise<void>> = [];
@@ -88,6 +94,28 @@ export function createPresence(models: DeviceModels, realtime: DeviceRealtime, c
         if (await inOrder(device._id, () => change(device._id, false, 'silent'))) marked += 1;
       }
       if (marked) logger.info({ marked }, 'silent devices marked offline');
+      return marked;
+    },
+
+    /**
+     * Devices offline for a reboot longer than REBOOT_GRACE_MS: their reason becomes
+     * `reboot_overdue`, announced like any change (caregivers then hear it is offline). The time it
+     * went offline (`changedAt`) is kept. Returns how many. Safe to run twice or on two instances.
+     */
+    async sweepOverdueReboots(): Promise<number> {
+      const cutoff = new Date(clock.now().getTime() - REBOOT_GRACE_MS);
+      const overdue = await Device.find({ 'status.online': false, 'status.reason': 'reboot', 'status.changedAt': { $lte: cutoff } }, { _id: 1 }).lean<DeviceDoc[]>();
+      let marked = 0;
+      for (const { _id } of overdue) {
+        const device = await inOrder(_id, () =>
+          Device.findOneAndUpdate({ _id, 'status.online': false, 'status.reason': 'reboot' }, { $set: { 'status.reason': 'reboot_overdue' } }, { returnDocument: 'after' }).lean<DeviceDoc>(),
+        );
+        if (!device) continue;
+        marked += 1;
+        realtime.status(device);
+        for (const listener of changeListeners) await listener(device);
+      }
+      if (marked) logger.info({ marked }, 'devices not back from a reboot marked overdue');
       return marked;
     },
   };
