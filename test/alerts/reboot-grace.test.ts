@@ -4,7 +4,7 @@
  * offline five minutes after its reboot is marked `reboot_overdue` by the presence sweep, and then
  * raises device.offline like any dispenser that went away. A shutdown still raises at once.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
 import { nextEventWhere, request, type AnyBody } from '../helpers/clients.js';
 import { announceOffline, connectAnnounced, eventually, provisionDevice } from '../helpers/devices.js';
@@ -13,7 +13,7 @@ import { alertScenario, collect, signedInSocket } from './helpers.js';
 
 const MINUTE = 60_000;
 
-async function setup(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function setup(t: Test) {
   const clock = new ManualClock(new Date());
   const hub = await startTestHub(t, { clock });
   await hub.context.jobs.stop();
