@@ -40,7 +40,14 @@ export interface Config {
   readonly redisKeyPrefix: string;
   readonly jwtSecret: string | undefined;
   readonly corsOrigin: string;
-  readonly http: { readonly bodyLimitBytes: number };
+  readonly http: {
+    readonly bodyLimitBytes: number;
+    /**
+     * Reverse proxies in front of the hub that append the client's address to X-Forwarded-For. 0:
+     * the header is ignored (the client chose it), and the connection's address is the client's.
+     */
+    readonly trustProxyHops: number;
+  };
   readonly openai: { readonly apiKey: string | undefined; readonly baseURL: string | undefined; readonly model: string };
   readonly deepgram: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined };
   readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
@@ -93,6 +100,7 @@ const envSchema = {
     JWT_SECRET: { type: 'string', minLength: 32 },
     CORS_ORIGIN: { type: 'string', minLength: 1, default: '*' },
     HTTP_BODY_LIMIT_BYTES: { type: 'integer', minimum: 1024, maximum: 52428800, default: 1048576 },
+    TRUST_PROXY_HOPS: { type: 'integer', minimum: 0, maximum: 10, default: 0 },
     OPENAI_API_KEY: { type: 'string', minLength: 1 },
     OPENAI_BASE_URL: { ...urlSchema, format: 'uri' },
     OPENAI_MODEL: { type: 'string', minLength: 1, default: 'gpt-4o-mini' },
@@ -197,6 +205,7 @@ interface ValidEnv {
   REDIS_KEY_PREFIX: string;
   CORS_ORIGIN: string;
   HTTP_BODY_LIMIT_BYTES: number;
+  TRUST_PROXY_HOPS: number;
   OPENAI_MODEL: string;
   LOG_LEVEL: LogLevel;
   SHUTDOWN_TIMEOUT_MS: number;
@@ -228,7 +237,7 @@ function toConfig(e: ValidEnv): Config {
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     jwtSecret: optional('JWT_SECRET'),
     corsOrigin: e.CORS_ORIGIN,
-    http: { bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES },
+    http: { bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES, trustProxyHops: e.TRUST_PROXY_HOPS },
     openai: { apiKey: optional('OPENAI_API_KEY'), baseURL: optional('OPENAI_BASE_URL'), model: e.OPENAI_MODEL },
     deepgram: { apiKey: optional('DEEPGRAM_API_KEY'), baseUrl: optional('DEEPGRAM_BASE_URL') },
     admin: { email: optional('ADMIN_EMAIL'), password: optional('ADMIN_PASSWORD') },

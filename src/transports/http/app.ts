@@ -25,7 +25,11 @@ export interface HttpApp {
 }
 
 export function createHttpApp(config: Config, logger: Logger, metrics: Metrics): HttpApp {
-  const app = new Koa({ proxy: config.nodeEnv === 'production' });
+  // X-Forwarded-For only from as many proxies as configured, read from its right end (what they
+  // appended): its left end is whatever the client sent, and login throttles and the audit log
+  // key on this address.
+  const hops = config.http.trustProxyHops;
+  const app = new Koa({ proxy: hops > 0, maxIpsCount: hops });
   const log = logger.child({ component: 'http' });
   const root = new Router();
   const api = new Router({ prefix: API_PREFIX });
