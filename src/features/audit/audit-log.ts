@@ -26,6 +26,8 @@ const auditSchema = new Schema(
     via: { type: String, enum: ['http', 'socket', 'mqtt', 'job', 'cli'], required: true },
     ip: { type: String, default: null },
     requestId: { type: String, default: null },
+    /** The fields a change set, by name — never their values (a role change names the role: `role=admin`). Absent on reads. */
+    fields: { type: [String], default: undefined },
   },
   { versionKey: false },
 );
@@ -43,6 +45,7 @@ export interface AuditEvent {
   via: 'http' | 'socket' | 'mqtt' | 'job' | 'cli';
   ip?: string | null;
   requestId?: string | null;
+  fields?: string[];
 }
 
 export interface AuditLog {
@@ -82,5 +85,6 @@ export function toAuditView(doc: AuditDoc) {
     via: doc.via,
     ip: doc.ip ?? null,
     requestId: doc.requestId ?? null,
+    ...(doc.fields?.length ? { fields: [...doc.fields] } : {}),
   };
 }

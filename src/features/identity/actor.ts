@@ -17,7 +17,7 @@ export interface Actor {
 export async function audited<T>(
   audit: AuditLog,
   actor: Actor,
-  what: { action: string; objectType: string; objectId?: string | null },
+  what: { action: string; objectType: string; objectId?: string | null; fields?: string[] },
   run: () => Promise<T>,
 ): Promise<T> {
   const base: Omit<AuditEvent, 'outcome'> = {
@@ -29,6 +29,7 @@ export async function audited<T>(
     via: actor.via,
     ip: actor.ip ?? null,
     requestId: actor.requestId ?? null,
+    ...(what.fields?.length ? { fields: what.fields } : {}),
   };
   try {
     const result = await run();

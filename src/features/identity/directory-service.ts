@@ -52,6 +52,12 @@ function isDuplicateKey(error: unknown): boolean {
 
 const oid = (id: string): Types.ObjectId => new Types.ObjectId(id);
 
+/** The fields a user update sets, for the audit log: names only, and the role granted (never a password or a phone number). */
+function changedFields(input: UserUpdate): string[] {
+  const names = (['name', 'phone', 'password', 'disabled'] as const).filter((key) => input[key] !== undefined);
+  return [...(input.role ? [`role=${input.role}`] : []), ...names];
+}
+
 /** Other features (doses) follow a patient's time-zone change: told once it is stored. */
 export type TimezoneListener = (patientId: string) => Promise<void>;
 
@@ -73,61 +79,75 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
     if (!exists) throw new AppError('validation_failed', 'patientId does not name a patient of your organisation', { details: [{ path: '/patientId', message: 'unknown patient' }] });
   }
 
+  async function createUserAllowed(actor: Actor, input: UserCreate) {
+    policy.assertMay(actor.principal, 'user.manage');
+    if (input.role === 'patient') {
+      if (!input.patientId) throw new AppError('validation_failed', 'A patient account needs patientId', { details: [{ path: '/patientId', message: 'is required for role patient' }] });
+      await assertPatientInOrg(actor, input.patientId);
+    } else if (input.patientId) {
+      throw new AppError('validation_failed', 'Only patient accounts have a patientId', { details: [{ path: '/patientId', message: 'is only for role patient' }] });
+    }
+    try {
+      const user = await User.create({
+        organisationId: oid(actor.principal.organisationId),
+        email: input.email,
+        name: input.name,
+        role: input.role,
+        phone: input.phone ?? null,
+        patientId: input.patientId ? oid(input.patientId) : null,
+        passwordHash: await passwords.hash(input.password),
+      });
+      return toUserView(user.toObject());
+    } catch (error) {
+      if (isDuplicateKey(error)) throw new AppError('conflict', 'A user with this email already exists');
+      throw error;
+    }
+  }
+
+  async function updateUserAllowed(actor: Actor, userId: string, input: UserUpdate) {
+    policy.assertMay(actor.principal, 'user.manage');
+    const user = await findOrgUser(actor, userId);
+    if (userId === actor.principal.userId && (input.disabled || (input.role && input.role !== 'admin'))) {
+      throw new AppError('conflict', 'You cannot disable yourself or give up your own admin role');
+    }
+    if (input.role === 'patient' && !user.patientId) throw new AppError('conflict', 'Create a patient account with a patientId instead');
+    const set: Record<string, unknown> = {};
+    for (const key of ['name', 'role', 'phone', 'disabled'] as const) if (input[key] !== undefined) set[key] = input[key];
+    if (input.password) set.passwordHash = await passwords.hash(input.password);
+    const updated = await User.findByIdAndUpdate(user._id, { $set: set }, { returnDocument: 'after' }).lean<UserDoc>();
+    if (input.disabled || input.password || (input.role && input.role !== user.role)) await auth.revokeAll(userId);
+    return toUserView(updated as UserDoc);
+  }
+
   return {
     /** Other features react to a patient's time-zone change here. */
     onTimezoneChange(listener: TimezoneListener): void {
       timezoneListeners.push(listener);
     },
 
-    async listUsers(actor: Actor, query: PageRequest & { role?: Role }) {
-      policy.assertMay(actor.principal, 'user.manage');
-      const filter = { organisationId: oid(actor.principal.organisationId), ...(query.role ? { role: query.role } : {}) };
-      return paginate(User, filter, query, toUserView);
+    listUsers(actor: Actor, query: PageRequest & { role?: Role }) {
+      return audited(audit, actor, { action: 'user.list', objectType: 'user' }, async () => {
+        policy.assertMay(actor.principal, 'user.manage');
+        const filter = { organisationId: oid(actor.principal.organisationId), ...(query.role ? { role: query.role } : {}) };
+        return paginate(User, filter, query, toUserView);
+      });
     },
 
-    async getUser(actor: Actor, userId: string) {
-      if (actor.principal.userId !== userId) policy.assertMay(actor.principal, 'user.manage');
-      return toUserView(await findOrgUser(actor, userId));
+    getUser(actor: Actor, userId: string) {
+      return audited(audit, actor, { action: 'user.read', objectType: 'user', objectId: userId }, async () => {
+        if (actor.principal.userId !== userId) policy.assertMay(actor.principal, 'user.manage');
+        return toUserView(await findOrgUser(actor, userId));
+      });
     },
 
-    async createUser(actor: Actor, input: UserCreate) {
-      policy.assertMay(actor.principal, 'user.manage');
-      if (input.role === 'patient') {
-        if (!input.patientId) throw new AppError('validation_failed', 'A patient account needs patientId', { details: [{ path: '/patientId', message: 'is required for role patient' }] });
-        await assertPatientInOrg(actor, input.patientId);
-      } else if (input.patientId) {
-        throw new AppError('validation_failed', 'Only patient accounts have a patientId', { details: [{ path: '/patientId', message: 'is only for role patient' }] });
-      }
-      try {
-        const user = await User.create({
-          organisationId: oid(actor.principal.organisationId),
-          email: input.email,
-          name: input.name,
-          role: input.role,
-          phone: input.phone ?? null,
-          patientId: input.patientId ? oid(input.patientId) : null,
-          passwordHash: await passwords.hash(input.password),
-        });
-        return toUserView(user.toObject());
-      } catch (error) {
-        if (isDuplicateKey(error)) throw new AppError('conflict', 'A user with this email already exists');
-        throw error;
-      }
+    // Granting roles, resetting passwords and disabling accounts are the changes an auditor looks
+    // for first: each is recorded with the fields it set (names; the role granted), refused ones too.
+    createUser(actor: Actor, input: UserCreate) {
+      return audited(audit, actor, { action: 'user.create', objectType: 'user', fields: [`role=${input.role}`, ...(input.patientId ? ['patientId'] : [])] }, () => createUserAllowed(actor, input));
     },
 
-    async updateUser(actor: Actor, userId: string, input: UserUpdate) {
-      policy.assertMay(actor.principal, 'user.manage');
-      const user = await findOrgUser(actor, userId);
-      if (userId === actor.principal.userId && (input.disabled || (input.role && input.role !== 'admin'))) {
-        throw new AppError('conflict', 'You cannot disable yourself or give up your own admin role');
-      }
-      if (input.role === 'patient' && !user.patientId) throw new AppError('conflict', 'Create a patient account with a patientId instead');
-      const set: Record<string, unknown> = {};
-      for (const key of ['name', 'role', 'phone', 'disabled'] as const) if (input[key] !== undefined) set[key] = input[key];
-      if (input.password) set.passwordHash = await passwords.hash(input.password);
-      const updated = await User.findByIdAndUpdate(user._id, { $set: set }, { returnDocument: 'after' }).lean<UserDoc>();
-      if (input.disabled || input.password || (input.role && input.role !== user.role)) await auth.revokeAll(userId);
-      return toUserView(updated as UserDoc);
+    updateUser(actor: Actor, userId: string, input: UserUpdate) {
+      return audited(audit, actor, { action: 'user.update', objectType: 'user', objectId: userId, fields: changedFields(input) }, () => updateUserAllowed(actor, userId, input));
     },
 
     async listPatients(actor: Actor, page: PageRequest) {
