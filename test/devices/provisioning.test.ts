@@ -1,4 +1,6 @@
-import t from 'tap';
+import { createConnection } from 'node:net';
+import { MqttClient } from 'mqtt';
+import t, { type Test } from 'tap';
 import type { Hub } from '../../src/hub.js';
 import { request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
@@ -58,8 +60,24 @@ t.test('provisioning, visibility, rotation and disabling', async (t) => {
   await t.rejects(connectDevice(t, hub, { id: device.id, secret: rotated.body.secret as string }), { code: 4 }, 'and keeps it out');
 });
 
-t.test('failed device logins are throttled', async (t) => {
+t.test('failed device logins are throttled, from the address that failed: the dispenser itself, elsewhere, still gets in', async (t) => {
   const device = await provisionDevice(hub, s.clinician);
   for (let i = 0; i < 10; i++) await t.rejects(connectDevice(t, hub, { id: device.id, secret: `wrong-${i}` }), { code: 4 });
-  await t.rejects(connectDevice(t, hub, device), { code: 3 }, 'blocked for a while even with the right secret (server unavailable)');
+  await t.rejects(connectDevice(t, hub, device), { code: 3 }, 'that address is blocked for a while even with the right secret (server unavailable)');
+  // Device ids are no secret: whoever knows one must not keep the patient's dispenser out.
+  const elsewhere = await connectFrom(t, hub, '127.0.0.2', device);
+  t.ok(elsewhere.connected, 'the dispenser, from its own address, connects');
 });
+
+/** A device's MQTT connection from another local address (Linux routes all of 127.0.0.0/8 to loopback). */
+async function connectFrom(t: Test, target: Hub, localAddress: string, device: { id: string; secret: string }): Promise<MqttClient> {
+  const { hostname, port } = new URL(target.urls.mqtt);
+  const client = new MqttClient(() => createConnection({ host: hostname, port: Number(port), localAddress }), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, clientId: device.id, username: device.id, password: device.secret, clean: false });
+  t.teardown(() => client.endAsync(true));
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', () => resolve());
+    client.once('error', reject);
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+  return client;
+}

@@ -1,8 +1,12 @@
 /**
  * Devices prove who they are with their id and secret: as MQTT username and
  * password, or as HTTP Basic credentials on the HTTP fallback. Failed attempts
- * are counted per device id and per address; past the limit the device is
- * refused for a while (CONNACK 3 / HTTP 429) even with the right secret.
+ * are counted per device id from an address, and per address; past the limit
+ * that address is refused for a while (CONNACK 3 / HTTP 429), even with the
+ * right secret. Not per device id alone: device ids are no secret (caregivers
+ * see them), and anyone could then keep a patient's dispenser out for good
+ * with ten wrong CONNECTs every five minutes. Guessing a 256-bit secret is
+ * hopeless anyway; the limits keep the attempts cheap, not the secret safe.
  */
 import type { Middleware } from 'koa';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
@@ -27,8 +31,10 @@ export function createDeviceAuthenticator(models: DeviceModels) {
   const byDevice = new RateLimiterMemory({ keyPrefix: 'device-auth', ...FAILURES_PER_DEVICE });
   const byAddress = new RateLimiterMemory({ keyPrefix: 'device-auth-ip', ...FAILURES_PER_ADDRESS });
 
+  const deviceFrom = (deviceId: string, address: string): string => `${deviceId}@${address}`;
+
   async function blocked(deviceId: string, address: string): Promise<boolean> {
-    const [device, ip] = await Promise.all([byDevice.get(deviceId), byAddress.get(address)]);
+    const [device, ip] = await Promise.all([byDevice.get(deviceFrom(deviceId, address)), byAddress.get(address)]);
     return (device?.consumedPoints ?? 0) >= FAILURES_PER_DEVICE.points || (ip?.consumedPoints ?? 0) >= FAILURES_PER_ADDRESS.points;
   }
 
@@ -36,10 +42,10 @@ export function createDeviceAuthenticator(models: DeviceModels) {
     if (await blocked(deviceId, address)) throw new AppError('rate_limited', 'Too many failed attempts; try again later', { headers: { 'Retry-After': '300' } });
     const device = secret ? await credentials.load(deviceId) : null;
     if (!device || device.disabled || !secretMatches(device.secretHash, secret ?? '')) {
-      await Promise.all([byDevice.consume(deviceId).catch(() => undefined), byAddress.consume(address).catch(() => undefined)]);
+      await Promise.all([byDevice.consume(deviceFrom(deviceId, address)).catch(() => undefined), byAddress.consume(address).catch(() => undefined)]);
       throw new AppError('invalid_credentials', 'Unknown device or wrong secret');
     }
-    await byDevice.delete(deviceId);
+    await byDevice.delete(deviceFrom(deviceId, address));
     return { kind: 'device', deviceId, organisationId: String(device.organisationId), patientId: device.patientId ? String(device.patientId) : null, scheduleVersion: device.schedule?.version ?? 0 };
   };
 }
