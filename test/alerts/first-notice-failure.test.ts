@@ -6,7 +6,7 @@
 import t from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
 import { startTestHub } from '../helpers/hub.js';
-import { alertScenario } from './helpers.js';
+import { alertScenario, as } from './helpers.js';
 
 t.test('first notifications that cannot be recorded are left to the escalation tick', async (t) => {
   const clock = new ManualClock('2026-03-10T10:00:00Z');
@@ -82,4 +82,44 @@ t.test('a new alert told at once is stored as told: its escalation runs from the
   clock.advance(2 * 60_000);
   t.equal(await alerts.service.escalate(), 0, 'nothing owed after the grace');
   t.equal(await alerts.models.Notification.countDocuments({ alertId: raised.id }), 2, 'tier 0 told once (socket and SMS)');
+});
+
+t.test('a re-activated alert whose notice cannot be recorded (or whose hub dies then) is told by the tick after the grace', async (t) => {
+  const clock = new ManualClock('2026-03-10T10:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await alertScenario(hub);
+  const { alerts } = hub.features;
+  const { Notification, Alert } = alerts.models;
+  await Promise.all([Notification.init(), Alert.init()]);
+  const help = { organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'help.requested' as const, cause: 'help.requested:reactivation-outbox' };
+  const raised = await alerts.raise({ ...help, details: { eventId: 'press-1' } });
+  await alerts.delivery.settled();
+  const acked = await as(hub, s.caregiver, 'POST', `/alerts/${raised.id}/ack`, { note: 'on my way' });
+  t.equal(acked.status, 200);
+
+  // As in the test above: the re-activation's notifications (two of one tier) refused, and the update
+  // that would hand them to the tick refused (an alert already due at this very time).
+  await Notification.collection.createIndex({ alertId: 1, tier: 1 }, { unique: true, name: 'one_reactivation_per_tier_for_this_test', partialFilterExpression: { event: 'alert.reactivated' } });
+  await Alert.collection.createIndex({ nextEscalationAt: 1 }, { unique: true, name: 'one_per_time_for_this_test' });
+  await Alert.collection.insertOne({ cause: 'decoy-for-this-test', status: 'resolved', open: false, nextEscalationAt: new Date(clock.now().getTime() + 60 * 60_000) });
+  t.teardown(async () => {
+    await Notification.collection.dropIndex('one_reactivation_per_tier_for_this_test').catch(() => undefined);
+    await Alert.collection.dropIndex('one_per_time_for_this_test').catch(() => undefined);
+  });
+
+  clock.advance(60 * 60_000);
+  const again = await alerts.raise({ ...help, at: clock.now(), details: { eventId: 'press-2' } });
+  t.equal(again.id, raised.id, 'the same alert, re-activated');
+  await alerts.delivery.settled();
+  t.equal(await Notification.countDocuments({ alertId: raised.id, event: 'alert.reactivated' }), 0, 'nobody told of it yet');
+  t.match(await Alert.findById(raised.id).lean(), { status: 'active', notifiedTier: -1, nextEscalationAt: new Date(clock.now().getTime() + 2 * 60_000) }, 'stored owing that notice');
+
+  await Notification.collection.dropIndex('one_reactivation_per_tier_for_this_test');
+  await Alert.collection.dropIndex('one_per_time_for_this_test');
+  clock.advance(2 * 60_000);
+  t.equal(await alerts.service.escalate(), 1, 'the tick tells it');
+  await alerts.delivery.settled();
+  const told = await Notification.find({ alertId: raised.id, event: 'alert.reactivated' }).lean();
+  t.ok(told.some((n) => n.channel === 'socket' && String(n.userId) === s.caregiver.userId), 'the first tier (and whoever acknowledged) hears it is active again');
+  t.equal(await alerts.service.escalate(), 0, 'once');
 });

@@ -25,6 +25,7 @@ import type { AlertNotify, PatientNames, TierNotice } from './notify.js';
 import { findOpenByCause } from './open-alerts.js';
 import type { PolicyInForce, PolicyLookup } from './policy-lookup.js';
 import { absorbRepeats, reactivates, type Reactivation } from './reactivate.js';
+import { asTold, deferFirstNotice, markTold, owesFirstNotice, type Owing } from './first-notice.js';
 import { findPredecessors, type Predecessor } from './succession.js';
 
 export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
@@ -40,26 +41,8 @@ export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
 
 export const alertRef = (alert: AlertDoc): AlertRef => ({ id: String(alert._id), cause: alert.cause, status: alert.status as AlertStatus });
 
-/**
- * How long a new alert's first notice may take before the escalation tick tells it instead. The
- * alert is stored owing its first notice (notifiedTier -1, due at now + this) and marked told once
- * its notifications are recorded: a hub that dies in between (or a store that fails then) leaves
- * the first tiers to the tick, not untold. Long enough that a raise still at work is not overtaken.
- */
-export const FIRST_NOTICE_GRACE_MS = 2 * 60_000;
-
-/**
- * A new alert as it will be stored, whether quiet hours hold back its first notifications, and,
- * when its first tiers are told now, the escalation state it takes once they have been (`told`).
- */
-interface NewAlert {
-  doc: AlertDoc;
-  skip?: 'quiet_hours';
-  told?: Pick<AlertDoc, 'notifiedTier' | 'nextEscalationAt'>;
-}
-
-/** The alert as it is once its first notice is recorded: what caregivers are shown and told. */
-const asTold = ({ doc, told }: NewAlert): AlertDoc => (told ? { ...doc, ...told } : doc);
+/** A new alert as it will be stored, whether quiet hours hold back its first notifications, and its state once told (first-notice.ts). */
+type NewAlert = Owing & { skip?: 'quiet_hours' };
 
 interface Deps {
   Alert: Model<AlertDoc>;
@@ -93,7 +76,7 @@ function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone
   const kept = { ...policy, timezone, source };
   const { notifiedTier, nextEscalationAt, skip } = escalationStart({ severity, policy: kept } as AlertDoc, tier, now);
   // Told now (not held back by quiet hours, someone to tell): stored owing its first notice until told.
-  const owed = skip === undefined && kept.tiers.length > 0;
+  const { stored, told } = owesFirstNotice({ notifiedTier, nextEscalationAt }, skip === undefined && kept.tiers.length > 0, now);
   // Stored lean (see store()), so every field the schema would default is set here; timestamps as mongoose sets them on this schema's other writes.
   const stamp = new Date();
   const doc = {
@@ -110,8 +93,7 @@ function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone
     acknowledged: null,
     resolved: null,
     tier,
-    notifiedTier: owed ? -1 : notifiedTier,
-    nextEscalationAt: owed ? new Date(now.getTime() + FIRST_NOTICE_GRACE_MS) : nextEscalationAt,
+    ...stored,
     policy: kept,
     details: input.details ?? {},
     reactivations: [],
@@ -119,7 +101,7 @@ function newAlert(input: RaiseAlert, { policy, source }: PolicyInForce, timezone
     createdAt: stamp,
     updatedAt: stamp,
   } as unknown as AlertDoc;
-  return { doc, skip, ...(owed ? { told: { notifiedTier, nextEscalationAt } } : {}) };
+  return { doc, skip, ...(told ? { told } : {}) };
 }
 
 export function createRaise({ Alert, Patient, policies, notify, publish, reactivation, escalateSoon, firstNoticesInFlight, clock, logger }: Deps) {
@@ -255,38 +237,4 @@ export async function moveOnFromUnreached(Alert: Model<AlertDoc>, unreached: Ale
   );
   // Matched, not modified: a next tier with no delay is due now already, and is told all the same.
   return moved.matchedCount > 0;
-}
-
-/** The guard of an alert still owing its first notice, as stored. */
-const stillOwing = ({ doc }: NewAlert) => ({ status: 'active' as const, tier: doc.tier, notifiedTier: -1, nextEscalationAt: doc.nextEscalationAt });
-
-/** Alerts whose first notice failed: told by the next escalation tick (they owe it: due now rather than after the grace). */
-async function deferFirstNotice(Alert: Model<AlertDoc>, owing: NewAlert[], now: Date): Promise<void> {
-  if (!owing.length) return;
-  await Alert.bulkWrite(
-    owing.map((c) => ({ updateOne: { filter: { _id: c.doc._id, ...stillOwing(c) }, update: { $set: { nextEscalationAt: now } } } })),
-    { ordered: false },
-  );
-}
-
-/**
- * New alerts whose first notifications are recorded: their escalation state as told. One command:
- * an updateMany per starting tier and next escalation time (a sweep's thousands of alerts share a
- * handful), each guarded so that an alert acknowledged or taken over by the tick meanwhile is left
- * as it is.
- */
-async function markTold(Alert: Model<AlertDoc>, owing: NewAlert[]): Promise<void> {
-  if (!owing.length) return;
-  const groups = new Map<string, NewAlert[]>();
-  for (const c of owing) {
-    const key = `${c.doc.tier}|${c.doc.nextEscalationAt?.getTime()}|${c.told?.notifiedTier}|${c.told?.nextEscalationAt?.getTime() ?? 'none'}`;
-    const group = groups.get(key);
-    if (group) group.push(c);
-    else groups.set(key, [c]);
-  }
-  const updates = [...groups.values()].map((group) => {
-    const first = group[0] as NewAlert;
-    return { updateMany: { filter: { _id: { $in: group.map((c) => c.doc._id) }, ...stillOwing(first) }, update: { $set: { ...first.told } } } };
-  });
-  await Alert.bulkWrite(updates, { ordered: false });
 }

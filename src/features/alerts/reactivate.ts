@@ -27,6 +27,7 @@ import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { AlertType, RaiseAlert } from './contract.js';
 import { escalationStart, range, startingTier } from './escalation-times.js';
+import { asTold, deferFirstNotice, markTold, owesFirstNotice, type Owing } from './first-notice.js';
 import type { AlertDoc } from './models.js';
 import type { AlertNotify } from './notify.js';
 
@@ -102,31 +103,50 @@ interface Deps {
   notify: AlertNotify;
   /** `alert:updated`: the same alert, active again. */
   publish: (alert: AlertDoc) => void;
+  /** Ids of alerts whose first notice this process is telling (first-notice.ts): the escalation tick leaves them alone meanwhile. */
+  firstNoticesInFlight: Set<string>;
   clock: Clock;
   logger: Logger;
 }
 
-export function createReactivation({ Alert, notify, publish, clock, logger }: Deps) {
+export function createReactivation({ Alert, notify, publish, firstNoticesInFlight, clock, logger }: Deps) {
   /** The guarded move back to active, from the acknowledgement as read; null when someone else changed the alert first. */
-  async function reactivateOnce(input: RaiseAlert, alert: AlertDoc): Promise<{ alert: AlertDoc; skip?: 'quiet_hours' } | null> {
+  async function reactivateOnce(input: RaiseAlert, alert: AlertDoc): Promise<(Owing & { skip?: 'quiet_hours' }) | null> {
     const now = clock.now();
     const lifted = alert.acknowledged as NonNullable<AlertDoc['acknowledged']>;
     const tier = startingTier(input, alert.policy);
     const { notifiedTier, nextEscalationAt, skip } = escalationStart(alert, tier, now);
+    // Told now: stored owing that notice until it is recorded (first-notice.ts).
+    const { stored, told } = owesFirstNotice({ notifiedTier, nextEscalationAt }, skip === undefined && alert.policy.tiers.length > 0, now);
     const reactivation = { at: now, occurredAt: input.at ?? now, acknowledged: lifted, details: input.details ?? {} };
     const won = await Alert.findOneAndUpdate(
       { _id: alert._id, status: 'acknowledged', 'acknowledged.at': lifted.at },
-      { $set: { status: 'active', acknowledged: null, tier, notifiedTier, nextEscalationAt }, $push: { reactivations: reactivation } },
+      { $set: { status: 'active', acknowledged: null, tier, ...stored }, $push: { reactivations: reactivation } },
       { returnDocument: 'after' },
     ).lean<AlertDoc>();
-    return won ? { alert: won, skip } : null;
+    return won ? { doc: won, skip, ...(told ? { told } : {}) } : null;
   }
 
-  /** Live news first, then the starting tiers (and whoever acknowledged) told again, or recorded as suppressed during quiet hours. */
-  async function announce(alert: AlertDoc, acknowledgedBy: string | null | undefined, skip?: 'quiet_hours'): Promise<void> {
-    logger.info({ alertId: String(alert._id), type: alert.type, reactivations: alert.reactivations?.length ?? 0 }, 'alert reactivated');
+  /**
+   * Live news first, then the starting tiers (and whoever acknowledged) told again, or recorded as
+   * suppressed during quiet hours. A notice that cannot be recorded is left to the escalation tick.
+   */
+  async function announce(owing: Owing, acknowledgedBy: string | null | undefined, skip?: 'quiet_hours'): Promise<void> {
+    const alert = asTold(owing);
+    const id = String(alert._id);
+    logger.info({ alertId: id, type: alert.type, reactivations: alert.reactivations?.length ?? 0 }, 'alert reactivated');
     publish(alert);
-    await notify.tiers([{ alert, tiers: range(0, alert.tier), event: 'alert.reactivated', skip, alsoTell: acknowledgedBy ? [acknowledgedBy] : [] }]);
+    firstNoticesInFlight.add(id);
+    try {
+      await notify.tiers([{ alert, tiers: range(0, alert.tier), event: 'alert.reactivated', skip, alsoTell: acknowledgedBy ? [acknowledgedBy] : [] }]);
+    } catch (error) {
+      logger.error({ err: error, alertId: id }, 'could not tell the starting tiers of a re-activated alert; the escalation tick will');
+      await deferFirstNotice(Alert, [owing], clock.now()).catch((failure: unknown) => logger.error({ err: failure, alertId: id }, 'could not leave that notice to the escalation tick'));
+      return;
+    } finally {
+      firstNoticesInFlight.delete(id);
+    }
+    await markTold(Alert, [owing]).catch((error: unknown) => logger.error({ err: error, alertId: id }, 'could not mark a re-activated alert as told; the escalation tick will tell it again'));
   }
 
   /**
@@ -139,8 +159,8 @@ export function createReactivation({ Alert, notify, publish, clock, logger }: De
     for (let attempt = 0; attempt < MAX_ATTEMPTS && current && reactivates(input, current); attempt += 1) {
       const won = await reactivateOnce(input, current);
       if (won) {
-        await announce(won.alert, current.acknowledged?.by, won.skip);
-        return won.alert;
+        await announce(won, current.acknowledged?.by, won.skip);
+        return asTold(won);
       }
       current = await Alert.findById(alert._id).lean<AlertDoc>();
     }

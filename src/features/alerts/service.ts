@@ -56,13 +56,14 @@ export function createAlertService({ models, identity, sockets, delivery, destin
 
   const policies = createPolicyLookup(EscalationPolicy);
   const notices = createAlertNotify({ recipients: createRecipientLookup(identity.models), readers: createAlertReaders(identity.models, identity.policy), delivery, Patient });
-  const reactivation = createReactivation({ Alert, notify: notices, publish: (alert) => publish('alert:updated', alert), clock, logger });
+  /** Alerts whose first notice (raise or re-activation) this process is telling: the escalation tick leaves them alone meanwhile. */
+  const firstNoticesInFlight = new Set<string>();
+  const reactivation = createReactivation({ Alert, notify: notices, publish: (alert) => publish('alert:updated', alert), firstNoticesInFlight, clock, logger });
   /** Runs an escalation tick now (alerts whose first tiers reached nobody), after whatever tick is running. */
   let escalating: Promise<unknown> = Promise.resolve();
   const escalateSoon = (): void => {
     escalating = escalating.then(() => escalate()).catch((error: unknown) => logger.error({ err: error }, 'escalation after an unreached tier failed'));
   };
-  const firstNoticesInFlight = new Set<string>();
   const raising = createRaise({ Alert, Patient, policies, notify: notices, publish: (alert) => publish('alert:raised', alert), reactivation, escalateSoon, firstNoticesInFlight, clock, logger });
 
   const effectivePolicy = (organisationId: string, patientId: string | null) => policies.forOne(organisationId, patientId);
