@@ -12,7 +12,7 @@ import type { IdentityModels, SessionDoc, UserDoc } from './models.js';
 import type { Passwords } from './passwords.js';
 import type { UserPrincipal } from './principal.js';
 import type { LoginThrottle } from './throttle.js';
-import { ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS, hashToken, newRefreshToken, sessionIdOf, type TokenSigner } from './tokens.js';
+import { ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_TTL_SECONDS, hashToken, newRefreshToken, parseRefreshToken, sessionIdOf, type TokenSigner } from './tokens.js';
 import { toUserView } from './views.js';
 
 export interface TokenPair {
@@ -84,20 +84,37 @@ export function createAuthService(
    * A hash made at another cost than the configured one is made again on a successful login (the
    * only moment the password is known): until then, that account's failed logins take as long as
    * its own cost, not the decoy's — the failure floor (`timing.failureMinMs`) hides that.
+   * Answers the hash the user has now, as far as this login knows.
    */
-  async function upgradeHash(user: UserDoc, password: string): Promise<void> {
-    if (!passwords.needsRehash(user.passwordHash)) return;
-    await User.updateOne({ _id: user._id, passwordHash: user.passwordHash }, { $set: { passwordHash: await passwords.hash(password) } });
+  async function upgradeHash(user: UserDoc, password: string): Promise<string> {
+    if (!passwords.needsRehash(user.passwordHash)) return user.passwordHash;
+    const upgraded = await passwords.hash(password);
+    const result = await User.updateOne({ _id: user._id, passwordHash: user.passwordHash }, { $set: { passwordHash: upgraded } });
+    return result.modifiedCount > 0 ? upgraded : user.passwordHash;
+  }
+
+  /**
+   * Whether the user, read again once the login's session exists, would still be signed in as
+   * they were read before the password was checked. A change in between (new password, disabled,
+   * new role) revoked the user's sessions, perhaps before this one existed: the login must not
+   * outlive it. Another hash that still verifies (the same password hashed again, by another
+   * login upgrading its cost at the same moment) is not a change.
+   */
+  async function unchangedSince(read: UserDoc, passwordHash: string, password: string): Promise<boolean> {
+    const now = await User.findById(read._id).lean<UserDoc>();
+    if (!now || now.disabled) return false;
+    const principal = (user: UserDoc) => [String(user.organisationId), user.role, String(user.patientId ?? '')].join('/');
+    if (principal(now) !== principal(read)) return false;
+    return now.passwordHash === passwordHash || (await passwords.verify(now.passwordHash, password));
   }
 
   return {
     async login(email, password, ip) {
       const account = email.trim().toLowerCase();
+      // The attempt is counted before the password is checked, so parallel attempts cannot all pass.
       await throttle.check(account, ip);
       const started = performance.now();
-      const user = await User.findOne({ email: account }).lean<UserDoc>();
-      const ok = user && !user.disabled ? await passwords.verify(user.passwordHash, password) : (await passwords.burnVerification(password), false);
-      if (!user || !ok) {
+      const failed = async (): Promise<never> => {
         try {
           await throttle.recordFailure(account, ip);
         } finally {
@@ -105,30 +122,52 @@ export function createAuthService(
           await delay(Math.max(0, started + timing.failureMinMs - performance.now()));
         }
         throw invalidLogin();
-      }
-      await throttle.recordSuccess(account);
-      await upgradeHash(user, password);
+      };
+      const user = await User.findOne({ email: account }).lean<UserDoc>();
+      const ok = user && !user.disabled ? await passwords.verify(user.passwordHash, password) : (await passwords.burnVerification(password), false);
+      if (!user || !ok) return failed();
+      const passwordHash = await upgradeHash(user, password);
       const sessionId = new Types.ObjectId();
       const refresh = newRefreshToken(String(sessionId));
-      await Session.create({ _id: sessionId, userId: user._id, tokenHash: refresh.hash, expiresAt: new Date(clock.now().getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000), ip });
+      await Session.create({
+        _id: sessionId,
+        userId: user._id,
+        tokenHash: refresh.hash,
+        familyHash: refresh.familyHash,
+        expiresAt: new Date(clock.now().getTime() + REFRESH_TOKEN_TTL_SECONDS * 1000),
+        ip,
+      });
+      // A change of the user since it was read above ended their sessions, maybe before this one existed.
+      if (!(await unchangedSince(user, passwordHash, password))) {
+        await Session.updateOne({ _id: sessionId }, { $set: { revokedAt: clock.now() } });
+        return failed();
+      }
+      await throttle.recordSuccess(account, ip);
       return { ...(await issue(user, { _id: sessionId }, refresh.token)), user: toUserView(user) };
     },
 
     async refresh(refreshToken, _ip) {
-      const sessionId = sessionIdOf(refreshToken);
-      if (!sessionId) throw invalidRefresh();
+      const parsed = parseRefreshToken(refreshToken);
+      if (!parsed) throw invalidRefresh();
+      const { sessionId, family } = parsed;
       const presented = hashToken(refreshToken);
-      const next = newRefreshToken(sessionId);
+      // The next token stays in the presented token's family; a token from before families starts
+      // one, and is kept as the session's previousHash.
+      const next = newRefreshToken(sessionId, family);
+      const rotation = family ? { tokenHash: next.hash } : { tokenHash: next.hash, familyHash: next.familyHash, previousHash: presented };
       const now = clock.now();
       // Rotate atomically: only the current token of a live session may be exchanged, once.
       const session = await Session.findOneAndUpdate(
         { _id: sessionId, tokenHash: presented, revokedAt: null, expiresAt: { $gt: now } },
-        { $set: { tokenHash: next.hash, previousHash: presented } },
+        { $set: rotation },
         { returnDocument: 'after' },
       ).lean<SessionDoc>();
       if (!session) {
-        // A replaced token presented again: someone holds a copy. End the session for everyone.
-        const replayed = await Session.updateOne({ _id: sessionId, previousHash: presented, revokedAt: null }, { $set: { revokedAt: now } });
+        // A replaced token presented again — any of the family, however many rotations old (the
+        // second of two concurrent refreshes with one token too): someone holds a copy. End the
+        // session for everyone. A token without a family is matched as the session's previousHash.
+        const replaced = family ? { familyHash: hashToken(family) } : { previousHash: presented };
+        const replayed = await Session.updateOne({ _id: sessionId, ...replaced, revokedAt: null }, { $set: { revokedAt: now } });
         if (replayed.modifiedCount > 0) sessionsEnded({ sessionId: String(sessionId) });
         throw invalidRefresh();
       }

@@ -67,7 +67,17 @@ const sessionSchema = new Schema(
     userId: { type: Schema.Types.ObjectId, required: true, index: true },
     /** SHA-256 of the current refresh token; the token itself is never stored. */
     tokenHash: { type: String, required: true },
-    /** Hash of the token this one replaced: presenting it again means the family leaked. */
+    /**
+     * SHA-256 of the family secret every refresh token of the session carries (tokens.ts): a token
+     * of the family that is not the current one is a replaced token presented again — someone
+     * holds a copy — and ends the session. Null for a session begun before families, until its
+     * next rotation.
+     */
+    familyHash: { type: String, default: null },
+    /**
+     * For a session begun before families: the hash of its last token without one, replaced at
+     * the rotation that gave it a family. Presenting that token again ends the session too.
+     */
     previousHash: { type: String, default: null },
     expiresAt: { type: Date, required: true },
     revokedAt: { type: Date, default: null },

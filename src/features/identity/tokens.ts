@@ -1,7 +1,9 @@
 /**
  * Access tokens are short-lived JWTs (HS256, jose). Refresh tokens are opaque
- * random strings `<sessionId>.<secret>` whose SHA-256 is stored; each use
- * rotates them, and presenting a replaced token revokes the whole session.
+ * random strings `<sessionId>.<family>.<secret>` whose SHA-256 is stored; each
+ * use rotates them (a new secret, the same family), and presenting a replaced
+ * token — any the session ever had — revokes the whole session. Tokens issued
+ * before families were `<sessionId>.<secret>`.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
@@ -61,17 +63,37 @@ export function createTokenSigner(secret: string): TokenSigner {
 export interface RefreshToken {
   token: string;
   hash: string;
+  /**
+   * Hash of the family secret, which every token of a session carries (its first token's, kept at
+   * each rotation): a token presented with it that is not the session's current one is a copy of
+   * a replaced token — only a holder of one of the session's tokens knows the family secret.
+   */
+  familyHash: string;
 }
 
-export function newRefreshToken(sessionId: string): RefreshToken {
-  const token = `${sessionId}.${randomBytes(32).toString('base64url')}`;
-  return { token, hash: hashToken(token) };
+const randomSecret = (): string => randomBytes(32).toString('base64url');
+
+/** A refresh token of the session: in the family given (a rotation), or in a new one (a login). */
+export function newRefreshToken(sessionId: string, family: string = randomSecret()): RefreshToken {
+  const token = `${sessionId}.${family}.${randomSecret()}`;
+  return { token, hash: hashToken(token), familyHash: hashToken(family) };
 }
 
 export const hashToken = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
+/**
+ * The session id and family secret a refresh token names, or undefined when it is malformed. A
+ * token issued before families (`<sessionId>.<secret>`) has no family.
+ */
+export function parseRefreshToken(token: string): { sessionId: string; family?: string } | undefined {
+  const parts = token.split('.');
+  const [sessionId, first, second] = parts;
+  if (!sessionId || !/^[a-f0-9]{24}$/.test(sessionId) || !first || parts.length > 3) return undefined;
+  if (parts.length === 2) return { sessionId };
+  return second ? { sessionId, family: first } : undefined;
+}
+
 /** The session id a refresh token names, or undefined when it is malformed. */
 export function sessionIdOf(token: string): string | undefined {
-  const [sessionId, secret] = token.split('.');
-  return sessionId && secret && /^[a-f0-9]{24}$/.test(sessionId) ? sessionId : undefined;
+  return parseRefreshToken(token)?.sessionId;
 }
