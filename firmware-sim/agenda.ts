@@ -1,15 +1,20 @@
 /**
- * A device's to-do list in simulated time: run a task at a simulated instant.
- * One real timer per device, armed for the earliest task, keeps a fleet of
- * thousands of devices cheap, and re-reading the clock when the timer fires
- * keeps it right with any clock, including one a test moves by hand.
+ * A device's to-do list on its clock: run a task at an instant of that clock
+ * (the dispenser gives it the device clock, simulated time plus skew). One real
+ * timer per device, armed for the earliest task, keeps a fleet of thousands of
+ * devices cheap, and re-reading the clock when the timer fires keeps it right
+ * with any clock, including one a test moves by hand.
+ *
+ * A task is handed the instant it was scheduled for: a timer fires late when
+ * the event loop lags (at --speed 60 a 2 s stall is 2 simulated minutes), and
+ * what the task does happened at its instant, not at the lagging timer's.
  */
 import { realDelayUntil, type SimClock } from './clock.js';
 
 interface Task {
   at: number;
   seq: number;
-  run: () => void;
+  run: (at: number) => void;
 }
 
 /** setTimeout's limit; longer waits are done in several hops. */
@@ -29,8 +34,8 @@ export class Agenda {
     return this.tasks.length;
   }
 
-  /** Runs `run` once the simulated clock reaches `at`; returns a cancel function. */
-  at(at: number, run: () => void): () => void {
+  /** Runs `run(at)` once the clock reaches `at`; returns a cancel function. */
+  at(at: number, run: (at: number) => void): () => void {
     const task: Task = { at, seq: this.seq++, run };
     const index = this.tasks.findIndex((other) => other.at > at);
     if (index === -1) this.tasks.push(task);
@@ -42,6 +47,11 @@ export class Agenda {
   clear(): void {
     this.tasks = [];
     this.disarm();
+  }
+
+  /** The clock jumped (the device's was set): re-reads it for the next task. */
+  refresh(): void {
+    this.arm();
   }
 
   private cancel(task: Task): void {
@@ -72,7 +82,7 @@ export class Agenda {
     while (this.tasks[0] && this.tasks[0].at <= now) {
       const task = this.tasks.shift() as Task;
       try {
-        task.run();
+        task.run(task.at);
       } catch (error) {
         this.onError(error);
       }

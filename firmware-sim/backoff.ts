@@ -8,6 +8,8 @@ import type { Random } from './random.js';
 export interface BackoffOptions {
   initialMs?: number;
   maxMs?: number;
+  /** Real ms a connection must stay up before the delays start over (default 30 s). */
+  resetAfterMs?: number;
   random?: Random;
 }
 
@@ -16,10 +18,17 @@ export class Backoff {
   private readonly initialMs: number;
   private readonly maxMs: number;
   private readonly random: Random;
+  /**
+   * A connection that the broker accepts and then drops at once (a hub whose store
+   * is down closes it on the first event) is no success: the delays start over only
+   * once a connection has lasted this long.
+   */
+  readonly resetAfterMs: number;
 
   constructor(options: BackoffOptions = {}) {
     this.initialMs = options.initialMs ?? 1000;
     this.maxMs = options.maxMs ?? 60_000;
+    this.resetAfterMs = options.resetAfterMs ?? 30_000;
     this.random = options.random ?? Math.random;
   }
 

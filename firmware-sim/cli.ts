@@ -5,15 +5,13 @@
  * a one-line summary every few seconds. See firmware-sim/README.md.
  */
 import { parseArgs } from 'node:util';
-import mqtt from 'mqtt';
 import { isoInstant } from './clock.js';
 import { generatedCredentials, readCredentialsFile, writeCredentialsFile, type DeviceCredentials } from './credentials.js';
-import { buildDailySchedule, parseTime } from './demo-schedule.js';
+import { startDemoSchedules } from './demo-publisher.js';
 import type { Logger, LogLevel } from './dispenser.js';
 import { startFleet, type Fleet, type FleetStats } from './fleet.js';
 import { credentialsOf, liveMqttUrl, provisionDevices } from './provision.js';
 import { isScenarioName, SCENARIO_NAMES, type ScenarioOptions } from './scenarios.js';
-import { deviceTopic } from './topics.js';
 
 const HELP = `Usage: npm run sim -- [options]
 
@@ -34,14 +32,15 @@ Broker and behaviour:
   --seed N                seed for reproducible runs (default 1)
   --heartbeat S           real seconds between heartbeats (default 60)
   --keepalive S           MQTT keepalive (default 60)
-  --connect-rate N        devices started per second (default 200)
+  --connect-rate N        devices started per second, evenly spaced (default 200)
   --outbox-size N         events/acks kept per device while unacknowledged (default 1000)
-  --outbox-dir DIR        persist each device's outbox to DIR/<id>.json
+  --outbox-dir DIR        persist each device's outbox to DIR/<id>.json, and its schedule, dose
+                          progress and slot levels to DIR/<id>.state.json (a restart carries on)
   --ack-log FILE          append one JSON line per PUBACKed event
 
 Without a hub:
-  --demo-schedule LIST    publish retained schedules yourself, e.g. 08:00,13:00,20:00 (one slot per time);
-                          they are cleared from the broker again on exit
+  --demo-schedule LIST    publish retained schedules yourself, e.g. 08:00,13:00,20:00 (one slot per time),
+                          72 h ahead, republished every simulated day; cleared from the broker again on exit
   --timezone TZ           zone of those times (default UTC)
   --operator-username U --operator-password P   credentials allowed to publish them
 
@@ -138,47 +137,29 @@ async function loadDevices(args: Args): Promise<{ credentials: DeviceCredentials
   return { credentials: generatedCredentials(count ?? 1, args['id-prefix']) };
 }
 
-/** Demo schedule versions: seconds since 2024, increasing from run to run and within int32 until 2092. */
-const demoVersion = (): number => Math.floor((Date.now() - Date.UTC(2024, 0, 1)) / 1000);
-
 /**
  * For demos on a bare broker: play the hub's part and publish each device's
- * retained schedule. Returns a function that clears them again.
+ * retained schedule, again every simulated day. Returns a function that stops
+ * that and clears them.
  */
-async function publishDemoSchedules(args: Args, url: string, fleet: Fleet, list: string): Promise<() => Promise<void>> {
-  const times = list.split(',').map((time) => time.trim());
-  times.forEach(parseTime); // fail early on a typo
-  const connect = () =>
-    mqtt.connectAsync(url, {
-      protocolVersion: 4,
-      clientId: `sim-operator-${process.pid}`,
-      ...(args['operator-username'] ? { username: args['operator-username'] } : {}),
-      ...(args['operator-password'] ? { password: args['operator-password'] } : {}),
-    });
-  const publishAll = async (payload: (id: string) => string) => {
-    const client = await connect();
-    try {
-      // A bounded window of QoS 1 publishes in flight: fast for ten thousand devices, gentle on the broker.
-      const window = 200;
-      for (let index = 0; index < fleet.devices.length; index += window) {
-        const batch = fleet.devices.slice(index, index + window);
-        await Promise.all(batch.map((device) => client.publishAsync(deviceTopic(device.id, 'schedule'), payload(device.id), { qos: 1, retain: true })));
-      }
-    } finally {
-      await client.endAsync();
-    }
-  };
-  const schedule = buildDailySchedule({
-    version: demoVersion(),
-    from: fleet.clock.now(),
+async function publishDemoSchedules(args: Args, url: string, fleet: Fleet, list: string, logger: Logger): Promise<() => Promise<void>> {
+  const schedules = await startDemoSchedules({
+    url,
+    deviceIds: fleet.devices.map((device) => device.id),
+    clock: fleet.clock,
+    times: list.split(',').map((time) => time.trim()),
     timezone: args.timezone ?? 'UTC',
-    doses: times.map((time, index) => ({ time, slot: (index % 4) + 1, pills: 1 })),
+    ...(args['operator-username'] ? { username: args['operator-username'] } : {}),
+    ...(args['operator-password'] ? { password: args['operator-password'] } : {}),
+    logger,
+    onPublished: ({ version, doses, devices, validUntil, first }) =>
+      console.log(
+        first
+          ? `published a ${doses}-dose demo schedule (version ${version}) to ${devices} devices`
+          : `republished the demo schedule (version ${version}, ${doses} doses until ${validUntil.slice(0, 16).replace('T', ' ')}Z) to ${devices} devices`,
+      ),
   });
-  const body = JSON.stringify(schedule);
-  await publishAll(() => body);
-  console.log(`published a ${schedule.items.length}-dose demo schedule (version ${schedule.version}) to ${fleet.devices.length} devices`);
-  // A zero-length retained message deletes the broker's copy.
-  return () => publishAll(() => '');
+  return () => schedules.stop();
 }
 
 function summaryLine(fleet: Fleet, stats: FleetStats): string {
@@ -231,7 +212,7 @@ async function main(): Promise<void> {
 
   // Published while the fleet connects; a stop that comes meanwhile waits for it, so the
   // schedules it leaves retained on the broker are always removed again.
-  const demoSchedules = args['demo-schedule'] ? publishDemoSchedules(args, url, fleet, args['demo-schedule']) : Promise.resolve(undefined);
+  const demoSchedules = args['demo-schedule'] ? publishDemoSchedules(args, url, fleet, args['demo-schedule'], logger) : Promise.resolve(undefined);
   const clearDemoSchedules = async () => (await demoSchedules.catch(() => undefined))?.();
   const summary = setInterval(() => console.log(summaryLine(fleet, fleet.stats())), number(args, 'summary-every', 5, { min: 0.1 }) * 1000);
   let stopping: Promise<void> | undefined;

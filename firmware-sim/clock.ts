@@ -1,8 +1,9 @@
 /**
- * Simulated time. Doses follow the simulated clock, which may run faster than
- * real time (`speed`), so a test or a demo can live through a day in seconds.
- * Transport timing (heartbeats, reconnect backoff, keepalive) stays in real
- * time, because the hub judges liveness with its own wall clock.
+ * Simulated time. It may run faster than real time (`speed`), so a test or a
+ * demo can live through a day in seconds. Doses follow each device's clock:
+ * this simulated time plus the device's skew. Transport timing (heartbeats,
+ * reconnect backoff, keepalive) stays in real time, because the hub judges
+ * liveness with its own wall clock.
  */
 export interface SimClock {
   /** Simulated now, in epoch milliseconds. */

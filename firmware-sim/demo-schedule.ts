@@ -4,6 +4,7 @@
  * the simulator needs it for demos and tests against a bare broker, where no
  * hub publishes schedules.
  */
+import { DateTime } from 'luxon';
 import { HOUR, MINUTE } from './clock.js';
 import type { DeviceSchedule, DoseWindow, ScheduleItem } from './payloads.js';
 
@@ -69,49 +70,37 @@ interface LocalDate {
   day: number;
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-
-function formatter(timezone: string): Intl.DateTimeFormat {
-  let format = formatters.get(timezone);
-  if (!format) {
-    format = new Intl.DateTimeFormat('en-US', {
-      timeZone: timezone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formatters.set(timezone, format);
-  }
-  return format;
-}
-
-/** The wall-clock reading in `timezone` at an instant, as if it were UTC. */
-function wallClockAsUtc(instant: number, timezone: string): number {
-  const parts: Record<string, number> = {};
-  for (const part of formatter(timezone).formatToParts(instant)) parts[part.type] = Number(part.value);
-  return Date.UTC(parts.year ?? 0, (parts.month ?? 1) - 1, parts.day ?? 1, parts.hour ?? 0, parts.minute ?? 0, parts.second ?? 0);
-}
-
 /**
- * The UTC instant of a local date and time. The offset is read twice so a time
- * just after a DST change lands right; a time inside a spring-forward gap
- * moves forward by the gap, as most calendars do.
+ * The UTC instant of a local date and time, by the hub's rules
+ * (src/features/doses/zone.ts, docs/DOSES.md), with luxon as the hub does:
+ *  - a time inside a spring-forward gap is read with the offset in force before
+ *    the gap, so it lands as far after the transition as it was after the gap's
+ *    start (Europe/Paris 02:30 → 03:30 CEST; America/Santiago 00:00 → 01:00),
+ *    forward whichever side of UTC the zone is on;
+ *  - a time that happens twice (fall-back) is the first of the two.
  */
 export function zonedToUtc(date: LocalDate, [hour, minute]: [number, number], timezone: string): number {
-  const wall = Date.UTC(date.year, date.month - 1, date.day, hour, minute);
-  const first = wall - (wallClockAsUtc(wall, timezone) - wall);
-  return wall - (wallClockAsUtc(first, timezone) - first);
+  const wall = { ...date, hour, minute };
+  const reading = DateTime.fromObject(wall, { zone: timezone });
+  if (!reading.isValid) throw new RangeError(`no such local time ${date.year}-${date.month}-${date.day} ${hour}:${minute} in ${timezone}`);
+  // In a gap luxon moves the time forward (the offset before the gap): the wall clock then reads a later time.
+  if (reading.hour !== hour || reading.minute !== minute) return reading.toMillis();
+  // Otherwise the same wall time may also exist with the offset in force a few hours before or after it.
+  const wallAsUtc = Date.UTC(date.year, date.month - 1, date.day, hour, minute);
+  let earliest = reading.toMillis();
+  for (const around of [-3 * HOUR, 3 * HOUR]) {
+    const offsetMinutes = DateTime.fromMillis(reading.toMillis() + around, { zone: timezone }).offset;
+    const candidate = wallAsUtc - offsetMinutes * MINUTE;
+    const back = DateTime.fromMillis(candidate, { zone: timezone });
+    if (back.day === date.day && back.hour === hour && back.minute === minute) earliest = Math.min(earliest, candidate);
+  }
+  return earliest;
 }
 
+/** Every local date in `timezone` from the one `from` falls on to the one `until` falls on. */
 function* localDates(from: number, until: number, timezone: string): Generator<LocalDate> {
-  const start = new Date(wallClockAsUtc(from, timezone));
-  const end = wallClockAsUtc(until, timezone);
-  for (let day = Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate()); day <= end; day += 24 * HOUR) {
-    const date = new Date(day);
-    yield { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate() };
+  const last = DateTime.fromMillis(until, { zone: timezone }).startOf('day');
+  for (let day = DateTime.fromMillis(from, { zone: timezone }).startOf('day'); day <= last; day = day.plus({ days: 1 })) {
+    yield { year: day.year, month: day.month, day: day.day };
   }
 }

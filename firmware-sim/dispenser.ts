@@ -2,12 +2,21 @@
  * One simulated pill dispenser: the device side of the wire contract in
  * schemas/mqtt, over a real MQTT connection.
  *
- * Lifecycle of a connection: CONNECT (clean session off, Last Will = retained
- * `offline`) → retained `online` → subscribe to schedule, commands, errors →
- * heartbeat → drain the outbox. When the connection drops, the client is
- * thrown away (as a firmware would reset its network stack) and a new one
- * connects after a jittered backoff; whatever the old one had in flight is
- * resent from the outbox with the same eventId.
+ * Lifecycle of a connection (docs/TOPICS.md, "Order after CONNACK"): CONNECT
+ * (clean session off, Last Will = retained `offline`) → subscribe to schedule,
+ * commands, errors → on SUBACK, retained `online` → heartbeat → drain the
+ * outbox (device.reboot, once per boot, joins it after that first heartbeat).
+ * Until `online` is out the device publishes nothing: a command the broker
+ * kept in the session is carried out, but its ack waits in the outbox. When
+ * the connection drops, the client is thrown away (as a firmware would reset
+ * its network stack) and a new one connects after a jittered backoff, which
+ * starts over only once a connection has stayed up for a while (a hub that
+ * accepts and then drops every connection is not hammered); whatever the old
+ * one had in flight is resent from the outbox with the same eventId.
+ *
+ * Doses run on the device clock (simulated time plus skew), and the schedule,
+ * what was done with its doses and the slot levels are kept next to the
+ * outbox, so a restarted simulator carries on where it stopped.
  */
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -17,6 +26,7 @@ import { Agenda } from './agenda.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { createSimClock, isoInstant, type SimClock } from './clock.js';
 import { CommandHandler, type CommandResult } from './commands.js';
+import { DeviceStateFile, stateFileFor } from './device-state.js';
 import { DoseTracker } from './doses.js';
 import { Slots, Vitals, type SlotsOptions } from './hardware.js';
 import { parseJson, readError, readSchedule } from './inbound.js';
@@ -26,6 +36,7 @@ import type {
   DeviceError,
   DeviceEvent,
   DeviceHeartbeat,
+  DeviceSchedule,
   EventDraft,
   OfflineStatus,
   OnlineStatus,
@@ -58,6 +69,12 @@ export interface DispenserOptions {
   slots?: SlotsOptions;
   /** Outbox bound, and a file to persist it to. */
   outbox?: { capacity?: number; file?: string };
+  /**
+   * A file to keep the applied schedule, what was done with its doses and the slot
+   * levels in, across restarts. Defaults to `<outbox file>.state.json` next to a
+   * persisted outbox; in memory only without either.
+   */
+  stateFile?: string;
   /** QoS 1 messages in flight at once on one connection. */
   maxInflight?: number;
   /** Ack log shared with other devices (a fleet's). */
@@ -66,6 +83,7 @@ export interface DispenserOptions {
   ackLogPath?: string;
   /** How many acknowledged eventIds acknowledgedEventIds() remembers (the ack log keeps all). */
   ackHistoryLimit?: number;
+  /** Reconnect delays; `resetAfterMs`: how long (real ms) a connection must stay up before they start over. */
   backoff?: BackoffOptions;
   /** Device clock minus simulated time, to play a drifting clock; sync_time resets it. */
   clockSkewMs?: number;
@@ -124,17 +142,27 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
   private readonly acknowledged = new Set<string>();
   private readonly rejected = new Set<string>();
   private readonly maxInflight: number;
+  /** Simulated time plus skew: what doses run on and events are stamped with. */
+  private readonly deviceClock: SimClock;
+  private readonly state: DeviceStateFile;
+  /** The schedule the device follows (the one `applied` names). */
+  private schedule: DeviceSchedule | null = null;
 
   private client: MqttClient | undefined;
   /** Announced in `online` and in the Last Will, so the hub can match the two. */
   private connectionId = '';
   private connected = false;
+  /** SUBACK in and `online` published on this connection: from now on the device may publish. */
+  private ready = false;
+  /** Resets the backoff once the connection has stayed up long enough. */
+  private stableTimer: NodeJS.Timeout | undefined;
   /** Bumped per connection attempt, so callbacks of a dead client are ignored. */
   private generation = 0;
   private started = false;
   private stopped = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Device-clock instant a simulated network outage ends. */
   private offlineUntil = 0;
   private bootAt = 0;
   private bootReason: 'power_on' | 'command' = 'power_on';
@@ -154,7 +182,8 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     // heartbeats or reconnects (which draw noise) happened in between.
     this.random = seededRandom(seed);
     const noise = seededRandom(seed ^ 0x9e3779b9);
-    this.agenda = new Agenda(this.clock, (error) => this.log('error', 'scheduled task failed', { deviceId: this.id, err: String(error) }));
+    this.deviceClock = { speed: this.clock.speed, now: () => this.deviceNow() };
+    this.agenda = new Agenda(this.deviceClock, (error) => this.log('error', 'scheduled task failed', { deviceId: this.id, err: String(error) }));
     this.backoff = new Backoff({ random: noise, ...options.backoff });
     this.outbox = new Outbox(options.outbox);
     this.maxInflight = options.maxInflight ?? 16;
@@ -163,20 +192,23 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     this.skewMs = options.clockSkewMs ?? 0;
     const scenario = options.scenario ?? 'adherent';
     this.doses = new DoseTracker({
-      clock: this.clock,
+      clock: this.deviceClock,
       agenda: this.agenda,
       random: this.random,
       scenario: typeof scenario === 'string' ? createScenario(scenario, options.scenarioOptions) : scenario,
       slots: this.slots,
-      emit: (event) => this.queueEvent(event),
+      emit: (event, at) => this.queueEvent(event, at),
       goOffline: (durationMs) => this.goOffline(durationMs),
+      changed: () => this.state.changed(),
     });
+    const stateFile = options.stateFile ?? (options.outbox?.file ? stateFileFor(options.outbox.file) : undefined);
+    this.state = new DeviceStateFile(stateFile, () => ({ schedule: this.schedule, doses: this.doses.records(), slots: this.slots.levels() }));
     this.commands = new CommandHandler({
       deviceNow: () => this.deviceNow(),
       doses: this.doses,
       setClock: (serverTime) => this.setClock(serverTime),
       signal: (kind, seconds) => this.log('info', `${kind} for ${seconds} s`, { deviceId: this.id }),
-      reboot: (delaySeconds) => this.agenda.at(this.clock.now() + delaySeconds * 1000, () => this.reboot()),
+      reboot: (delaySeconds) => this.agenda.at(this.deviceNow() + delaySeconds * 1000, () => this.reboot()),
     });
     this.ownsAckLog = !options.ackLog && options.ackLogPath !== undefined;
     this.ackLog = options.ackLog ?? (options.ackLogPath ? new AckLog(options.ackLogPath) : undefined);
@@ -184,12 +216,23 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
 
   // ── lifecycle ────────────────────────────────────────────────────────────
 
-  /** Loads the outbox, boots and starts connecting; resolves before the connection is up. */
+  /** Loads the outbox and the saved state, boots and starts connecting; resolves before the connection is up. */
   async start(): Promise<void> {
     if (this.started) throw new Error(`${this.id} already started`);
     this.started = true;
     await this.outbox.load();
+    const saved = await this.state.load();
     this.bootAt = this.clock.now();
+    if (saved) {
+      this.slots.restore(saved.slots);
+      if (saved.schedule) {
+        // Follow the schedule applied before the restart, knowing what was done with its doses.
+        this.schedule = saved.schedule;
+        this.applied = saved.schedule.version;
+        this.doses.restore(saved.schedule, saved.doses);
+        this.log('info', 'saved schedule restored', { deviceId: this.id, version: this.applied, doses: saved.doses.length });
+      }
+    }
     // A referenced timer: a started device keeps the process alive, like its socket would.
     this.heartbeatTimer = setInterval(() => this.heartbeat(), (this.options.heartbeatSeconds ?? 60) * 1000);
     this.connect();
@@ -205,7 +248,9 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     this.stopped = true;
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.stableTimer);
     this.agenda.clear();
+    await this.state.close(); // what the device did is saved before it forgets its doses
     this.doses.clear();
     await this.disconnect(graceful ? 'shutdown' : undefined);
     await this.outbox.flush();
@@ -283,7 +328,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
    * outbox until the device reconnects.
    */
   goOffline(simDurationMs: number): void {
-    this.offlineUntil = Math.max(this.offlineUntil, this.clock.now() + simDurationMs);
+    this.offlineUntil = Math.max(this.offlineUntil, this.deviceNow() + simDurationMs);
     this.log('info', 'network lost', { deviceId: this.id, forSimMs: Math.round(simDurationMs) });
     this.client?.stream.destroy();
     this.agenda.at(this.offlineUntil, () => this.connect());
@@ -292,7 +337,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
   // ── connection ───────────────────────────────────────────────────────────
 
   private connect(): void {
-    if (this.stopped || this.client || this.clock.now() < this.offlineUntil) return;
+    if (this.stopped || this.client || this.deviceNow() < this.offlineUntil) return;
     clearTimeout(this.reconnectTimer);
     const generation = ++this.generation;
     const connectionId = randomUUID();
@@ -323,26 +368,34 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     if (generation !== this.generation || this.stopped) return;
     this.connected = true;
     this.counters.connects++;
-    this.backoff.reset();
+    // The backoff is not reset here: a hub that accepts the connection and drops it
+    // again (its store is down) would otherwise get a new CONNECT every second, forever.
     // Subscribe first and announce `online` only once the SUBACK is in: from then on
     // a command the hub sends reaches the device (or waits in its persistent session).
     const subscriptions = (['schedule', 'commands', 'errors'] as const).map((name) => deviceTopic(this.id, name));
     this.client?.subscribe(subscriptions, { qos: 1 }, (error) => {
       if (generation !== this.generation) return;
       if (error) this.log('warn', 'subscribe failed', { deviceId: this.id, err: error.message });
-      this.announce(connectionId);
+      this.announce(generation, connectionId);
     });
   }
 
-  private announce(connectionId: string): void {
+  /** After the SUBACK, in the contract's order: `online`, a heartbeat, then the outbox. */
+  private announce(generation: number, connectionId: string): void {
     const online: OnlineStatus = { state: 'online', connectionId, at: isoInstant(this.deviceNow()), firmwareVersion: this.firmwareVersion };
     this.publish('status', online);
+    this.ready = true;
+    this.heartbeat();
     if (!this.bootAnnounced) {
       this.bootAnnounced = true;
       this.queueEvent({ type: 'device.reboot', reason: this.bootReason, firmwareVersion: this.firmwareVersion }, this.bootAt + this.skewMs);
     }
-    this.heartbeat();
     this.pump();
+    clearTimeout(this.stableTimer);
+    this.stableTimer = setTimeout(() => {
+      if (generation === this.generation && this.ready) this.backoff.reset();
+    }, this.backoff.resetAfterMs);
+    this.stableTimer.unref();
     this.log('debug', 'connected', { deviceId: this.id, connectionId });
     this.emit('connected', connectionId);
   }
@@ -351,6 +404,8 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     if (generation !== this.generation || !this.client) return;
     const client = this.client;
     this.client = undefined;
+    this.ready = false;
+    clearTimeout(this.stableTimer);
     if (this.connected) {
       this.connected = false;
       this.counters.disconnects++;
@@ -367,7 +422,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
   private scheduleReconnect(): void {
     if (this.stopped) return;
     // During a simulated outage the agenda reconnects at its end.
-    if (this.clock.now() < this.offlineUntil) return;
+    if (this.deviceNow() < this.offlineUntil) return;
     const delay = this.backoff.next();
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
@@ -379,6 +434,8 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     this.generation++; // the coming close is ours, not a failure to recover from
     this.client = undefined;
     this.connected = false;
+    this.ready = false;
+    clearTimeout(this.stableTimer);
     this.outbox.releaseInflight();
     if (!reason || !client.connected) {
       client.end(true);
@@ -410,12 +467,14 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
       this.bootAt = this.clock.now();
       this.bootReason = 'command';
       this.bootAnnounced = false;
+      this.backoff.reset(); // a fresh boot starts its backoff over
       this.scheduleReconnect();
     });
   }
 
   private setClock(serverTime: string): void {
     this.skewMs = Date.parse(serverTime) - this.clock.now();
+    this.agenda.refresh(); // doses run on the device clock, which just jumped
   }
 
   // ── inbound ──────────────────────────────────────────────────────────────
@@ -442,11 +501,12 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
       return;
     }
     if (schedule.version <= this.applied) return;
-    this.doses.apply(schedule);
+    this.schedule = schedule;
     this.applied = schedule.version;
+    this.doses.apply(schedule); // and saves the new state
     this.log('info', 'schedule applied', { deviceId: this.id, version: schedule.version, items: schedule.items.length });
     this.emit('schedule-applied', schedule.version);
-    this.heartbeat(); // tell the hub right away rather than at the next beat
+    this.heartbeat(); // tell the hub right away rather than at the next beat (or with the one after `online`)
   }
 
   private onCommand(payload: Buffer): void {
@@ -475,7 +535,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
   }
 
   private heartbeat(): void {
-    if (!this.connected) return; // QoS 0 and stateless: a missed beat is simply not sent
+    if (!this.ready) return; // QoS 0 and stateless: a missed beat is simply not sent
     const uptimeMs = Math.max(0, this.clock.now() - this.bootAt);
     const beat: DeviceHeartbeat = {
       at: isoInstant(this.deviceNow()),
@@ -490,6 +550,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     this.publish('heartbeat', beat);
   }
 
+  /** Queues an event that happened at `at` (device clock; now by default). */
   private queueEvent(draft: EventDraft, at = this.deviceNow()): void {
     // Field order as in the schema: id, type and time first, for readable logs.
     const { type, ...fields } = draft;
@@ -508,10 +569,10 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     this.pump();
   }
 
-  /** Hands waiting outbox messages to the connection, at most maxInflight unacknowledged at once. */
+  /** Hands waiting outbox messages to the connection, at most maxInflight unacknowledged at once; nothing before `online`. */
   private pump(): void {
     const client = this.client;
-    if (!client || !this.connected) return;
+    if (!client || !this.ready) return;
     const generation = this.generation;
     while (this.outbox.inflightCount < this.maxInflight) {
       const entry = this.outbox.nextWaiting();

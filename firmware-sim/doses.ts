@@ -3,22 +3,37 @@
  * dueAt, watch the tray, report dose.taken / dose.skipped, or dose.missed once
  * the window closes. What the patient does is the scenario's decision; what
  * the device can observe and report is decided here.
+ *
+ * Everything runs on the device clock (simulated time plus the device's skew):
+ * a device whose clock is 40 minutes fast dispenses a 07:00 dose at 06:20
+ * simulated time, and says 07:00. Each event carries the instant it happened
+ * at, the one its task was scheduled for, not the moment a lagging timer got
+ * round to it.
+ *
+ * What the device did with each dose of its schedule (dispensed, failed,
+ * closed) is kept (records()/restore()), like a firmware keeps it in flash, so
+ * a restart does not dispense a dose again.
  */
 import type { Agenda } from './agenda.js';
 import { MINUTE, type SimClock } from './clock.js';
 import type { Slots } from './hardware.js';
 import type { Random } from './random.js';
-import type { DosePlan, Scenario } from './scenarios.js';
+import type { DoseOutcome, DosePlan, Scenario } from './scenarios.js';
 import type { CommandAck, DeviceSchedule, DispenseNowCommand, EventDraft, ScheduleItem } from './payloads.js';
 
 export interface DoseHost {
+  /** The device clock: doses fall due by it, and events are stamped with it. */
   clock: SimClock;
+  /** An agenda on that same clock. */
   agenda: Agenda;
   random: Random;
   scenario: Scenario;
   slots: Slots;
-  emit(event: EventDraft): void;
-  goOffline(simDurationMs: number): void;
+  /** Queues an event that happened at `at` (device clock, epoch ms). */
+  emit(event: EventDraft, at: number): void;
+  goOffline(durationMs: number): void;
+  /** What the device remembers about its doses changed (to persist it). */
+  changed(): void;
 }
 
 /** How a dose event names its dose on the wire. */
@@ -31,16 +46,28 @@ interface DoseRef {
 /** planned → dispensed (pills in the tray) | failed (could not dispense) → closed. */
 type DoseState = 'planned' | 'dispensed' | 'failed' | 'closed';
 
+/** What a device remembers of a scheduled dose it acted on, across restarts. */
+export interface DoseRecord {
+  /** doseKey(slot, dueAt). */
+  key: string;
+  state: Exclude<DoseState, 'planned'>;
+  /** Device-clock instant the pills were dispensed (state `dispensed`). */
+  dispensedAt?: number;
+  /** What the patient will do about the pills in the tray (state `dispensed`). */
+  outcome?: DoseOutcome;
+}
+
 interface Dose {
   key: string;
   slot: number;
   pills: number;
   ref: DoseRef;
-  /** Simulated instant the dose is due (the command's arrival for dispense_now). */
+  /** Device-clock instant the dose is due (the command's arrival for dispense_now). */
   dueMs: number;
   window: ScheduleItem['window'];
   plan: DosePlan;
   state: DoseState;
+  dispensedAt?: number;
   cancels: (() => void)[];
 }
 
@@ -78,6 +105,49 @@ export class DoseTracker {
       this.doses.delete(key);
     }
     for (const [key, item] of listed) if (!this.doses.has(key)) this.plan(key, item);
+    this.host.changed();
+  }
+
+  /**
+   * After a restart: follows the schedule the device had applied, knowing what it
+   * already did. A dose recorded as dispensed is not dispensed again (its pills are
+   * in the tray: it ends as planned, or missed if its window closed meanwhile); a
+   * dose recorded as closed stays closed; the others are planned as usual.
+   */
+  restore(schedule: DeviceSchedule, records: readonly DoseRecord[]): void {
+    const recorded = new Map(records.map((record) => [record.key, record]));
+    const now = this.host.clock.now();
+    for (const item of schedule.items) {
+      const key = doseKey(item.slot, item.dueAt);
+      if (this.doses.has(key)) continue;
+      const record = recorded.get(key);
+      if (!record) {
+        this.plan(key, item);
+        continue;
+      }
+      const dose = this.doseOf(key, item, { outcome: record.outcome ?? { kind: 'ignore' } });
+      dose.state = record.state;
+      if (record.dispensedAt !== undefined) dose.dispensedAt = record.dispensedAt;
+      this.doses.set(key, dose);
+      // What fell due while the device was off is noticed now, at boot.
+      if (dose.state === 'dispensed') this.followUp(dose, now);
+      else if (dose.state === 'failed') this.missAtWindowEnd(dose, 'dispense_failed', now);
+    }
+  }
+
+  /** The scheduled doses the device acted on, for restore(). */
+  records(): DoseRecord[] {
+    const records: DoseRecord[] = [];
+    for (const dose of this.doses.values()) {
+      if (dose.state === 'planned' || dose.ref.commandId) continue;
+      const record: DoseRecord = { key: dose.key, state: dose.state };
+      if (dose.state === 'dispensed') {
+        if (dose.dispensedAt !== undefined) record.dispensedAt = dose.dispensedAt;
+        record.outcome = dose.plan.outcome;
+      }
+      records.push(record);
+    }
+    return records;
   }
 
   /** The patient pressed "dispense": the next dose, if its early window is open. */
@@ -87,7 +157,7 @@ export class DoseTracker {
       .filter((dose) => dose.state === 'planned' && dose.dueMs - dose.window.earlyMinutes * MINUTE <= now)
       .sort((a, b) => a.dueMs - b.dueMs)[0];
     if (!next || !this.host.slots.take(next.slot, next.pills)) return false;
-    this.dispensed(next, 'button');
+    this.dispensed(next, 'button', now);
     return true;
   }
 
@@ -96,7 +166,7 @@ export class DoseTracker {
     const waiting = [...this.doses.values()].find((dose) => dose.state === 'dispensed');
     if (!waiting) return false;
     this.close(waiting);
-    this.host.emit({ type: 'dose.skipped', slot: waiting.slot, pills: waiting.pills, ...waiting.ref });
+    this.host.emit({ type: 'dose.skipped', slot: waiting.slot, pills: waiting.pills, ...waiting.ref }, this.host.clock.now());
     return true;
   }
 
@@ -110,7 +180,7 @@ export class DoseTracker {
     const plan = this.host.scenario.planDose(item, this.host.random);
     delete plan.offline; // an outage is scheduled around planned doses only
     if (plan.outcome.kind === 'jam') {
-      this.host.emit({ type: 'device.jam', slot, ...ref });
+      this.host.emit({ type: 'device.jam', slot, ...ref }, now);
       return { status: 'failed', error: { code: 'jammed', message: `slot ${slot} jammed` } };
     }
     if (!this.host.slots.take(slot, pills)) {
@@ -119,14 +189,20 @@ export class DoseTracker {
     }
     const dose: Dose = { key: `cmd:${command.commandId}`, slot, pills, ref, dueMs: now, window: COMMAND_WINDOW, plan, state: 'planned', cancels: [] };
     this.doses.set(dose.key, dose);
-    this.dispensed(dose, 'command');
+    this.dispensed(dose, 'command', now);
     return { status: 'succeeded' };
   }
 
-  /** Forgets every dose, e.g. when the device reboots. */
+  /** Forgets every dose (in memory: what records() gave is not touched), e.g. when the simulator stops. */
   clear(): void {
     for (const dose of this.doses.values()) dose.cancels.forEach((cancel) => cancel());
     this.doses.clear();
+  }
+
+  private doseOf(key: string, item: ScheduleItem, plan: DosePlan): Dose {
+    const ref: DoseRef = { dueAt: item.dueAt, ...(item.occurrenceId ? { occurrenceId: item.occurrenceId } : {}) };
+    const dueMs = Date.parse(item.dueAt);
+    return { key, slot: item.slot, pills: item.pills, ref, dueMs, window: item.window, plan, state: 'planned', cancels: [] };
   }
 
   private plan(key: string, item: ScheduleItem): void {
@@ -134,62 +210,72 @@ export class DoseTracker {
     const dueMs = Date.parse(item.dueAt);
     // A dose whose window closed before the device learned of it was never watched: say nothing.
     if (dueMs + item.window.missedAfterMinutes * MINUTE <= now) return;
-    const ref: DoseRef = { dueAt: item.dueAt, ...(item.occurrenceId ? { occurrenceId: item.occurrenceId } : {}) };
-    const plan = this.host.scenario.planDose(item, this.host.random);
-    const dose: Dose = { key, slot: item.slot, pills: item.pills, ref, dueMs, window: item.window, plan, state: 'planned', cancels: [] };
+    const dose = this.doseOf(key, item, this.host.scenario.planDose(item, this.host.random));
+    const { plan } = dose;
     this.doses.set(key, dose);
     const { agenda } = this.host;
     if (plan.offline && dueMs + plan.offline.startOffsetMs > now) {
       const { durationMs } = plan.offline;
       dose.cancels.push(agenda.at(dueMs + plan.offline.startOffsetMs, () => this.host.goOffline(durationMs)));
     }
-    dose.cancels.push(agenda.at(dueMs, () => this.due(dose)));
+    // A dose already due when the device learns of it (its window still open) is dispensed now, and says so.
+    dose.cancels.push(agenda.at(Math.max(dueMs, now), (at) => this.due(dose, at)));
   }
 
-  private due(dose: Dose): void {
+  private due(dose: Dose, at: number): void {
     if (dose.state !== 'planned') return;
     const { slots } = this.host;
     if (dose.plan.outcome.kind === 'jam') {
-      this.host.emit({ type: 'device.jam', slot: dose.slot, ...dose.ref });
+      this.host.emit({ type: 'device.jam', slot: dose.slot, ...dose.ref }, at);
       this.missAtWindowEnd(dose, 'dispense_failed');
     } else if (!slots.take(dose.slot, dose.pills)) {
       this.missAtWindowEnd(dose, 'dispense_failed');
     } else {
-      this.dispensed(dose, 'schedule');
+      this.dispensed(dose, 'schedule', at);
     }
   }
 
-  private dispensed(dose: Dose, trigger: 'schedule' | 'button' | 'command'): void {
+  private dispensed(dose: Dose, trigger: 'schedule' | 'button' | 'command', at: number): void {
     dose.state = 'dispensed';
+    dose.dispensedAt = at;
     const { slot, pills } = dose;
-    this.host.emit({ type: 'dose.dispensed', slot, pills, trigger, ...dose.ref });
+    this.host.emit({ type: 'dose.dispensed', slot, pills, trigger, ...dose.ref }, at);
     if (this.host.slots.becameLow(slot)) {
       const threshold = this.host.slots.refillThreshold;
-      this.host.emit({ type: 'refill.low', slot, pills: this.host.slots.count(slot), threshold });
+      this.host.emit({ type: 'refill.low', slot, pills: this.host.slots.count(slot), threshold }, at);
     }
+    this.followUp(dose, at);
+    this.host.changed();
+  }
+
+  /** Pills in the tray: the patient takes or skips them as planned, or the window closes. Nothing happens before `notBefore`. */
+  private followUp(dose: Dose, notBefore: number): void {
     const { outcome } = dose.plan;
     if (outcome.kind === 'take' || outcome.kind === 'skip') {
-      const at = Math.max(this.host.clock.now(), dose.dueMs + outcome.afterMs);
+      const takeAt = Math.max(notBefore, dose.dispensedAt ?? notBefore, dose.dueMs + outcome.afterMs);
       dose.cancels.push(
-        this.host.agenda.at(at, () => {
+        this.host.agenda.at(takeAt, (at) => {
           if (dose.state !== 'dispensed') return;
           this.close(dose);
           const type = outcome.kind === 'take' ? 'dose.taken' : 'dose.skipped';
-          this.host.emit({ type, slot, pills, ...dose.ref });
+          this.host.emit({ type, slot: dose.slot, pills: dose.pills, ...dose.ref }, at);
         }),
       );
     }
-    this.missAtWindowEnd(dose, 'not_taken');
+    this.missAtWindowEnd(dose, 'not_taken', notBefore);
   }
 
-  private missAtWindowEnd(dose: Dose, reason: 'not_taken' | 'dispense_failed'): void {
-    if (reason === 'dispense_failed') dose.state = 'failed';
-    const missAt = dose.dueMs + dose.window.missedAfterMinutes * MINUTE;
+  private missAtWindowEnd(dose: Dose, reason: 'not_taken' | 'dispense_failed', notBefore = -Infinity): void {
+    if (reason === 'dispense_failed' && dose.state !== 'failed') {
+      dose.state = 'failed';
+      this.host.changed();
+    }
+    const missAt = Math.max(notBefore, dose.dueMs + dose.window.missedAfterMinutes * MINUTE);
     dose.cancels.push(
-      this.host.agenda.at(missAt, () => {
+      this.host.agenda.at(missAt, (at) => {
         if (dose.state !== 'dispensed' && dose.state !== 'failed') return;
         this.close(dose);
-        this.host.emit({ type: 'dose.missed', slot: dose.slot, pills: dose.pills, reason, ...dose.ref });
+        this.host.emit({ type: 'dose.missed', slot: dose.slot, pills: dose.pills, reason, ...dose.ref }, at);
       }),
     );
   }
@@ -201,5 +287,6 @@ export class DoseTracker {
     // A scheduled dose is remembered while its schedule lists it (so a republish does
     // not dispense it again); a commanded one is never listed, so forget it now.
     if (dose.ref.commandId) this.doses.delete(dose.key);
+    else this.host.changed();
   }
 }

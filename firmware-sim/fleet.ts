@@ -1,8 +1,9 @@
 /**
  * Many simulated dispensers in one process, for demos and load benchmarks.
- * Devices share one clock and one ack log; connects are staggered so a fleet
- * of ten thousand does not hit the broker in the same instant; everything a
- * device holds is bounded, and nothing heavy is held per device.
+ * Devices share one clock and one ack log; connects are staggered (device n
+ * starts n / rate seconds after the first) so a fleet of ten thousand does not
+ * hit the broker in the same instant; everything a device holds is bounded,
+ * and nothing heavy is held per device.
  */
 import { AckLog } from './ack-log.js';
 import type { BackoffOptions } from './backoff.js';
@@ -26,7 +27,7 @@ export interface FleetOptions {
   seed?: number;
   heartbeatSeconds?: number;
   keepaliveSeconds?: number;
-  /** Devices started per real second (default 200). */
+  /** Devices started per real second (default 200): device n starts n / rate seconds after the first. */
   connectRatePerSecond?: number;
   /** Directory for one persisted outbox file per device. */
   outboxDir?: string;
@@ -59,8 +60,6 @@ export interface Fleet {
   stop(options?: { graceful?: boolean }): Promise<void>;
 }
 
-const TICK_MS = 50;
-
 export function startFleet(options: FleetOptions): Fleet {
   const clock = options.clock ?? createSimClock({ speed: options.speed ?? 1, ...(options.startAt !== undefined ? { startAt: options.startAt } : {}) });
   const ackLog = options.ackLogPath ? new AckLog(options.ackLogPath) : undefined;
@@ -91,14 +90,24 @@ export function startFleet(options: FleetOptions): Fleet {
   );
   let stopping = false;
   let startedCount = 0;
-  const perTick = Math.max(1, Math.round(((options.connectRatePerSecond ?? 200) * TICK_MS) / 1000));
+  const rate = options.connectRatePerSecond ?? 200;
+  if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`connectRatePerSecond must be a positive number, got ${rate}`);
+  const intervalMs = 1000 / rate;
 
   async function startStaggered(): Promise<void> {
-    for (let index = 0; index < devices.length && !stopping; index += perTick) {
-      const batch = devices.slice(index, index + perTick);
+    const t0 = Date.now();
+    let index = 0;
+    while (index < devices.length && !stopping) {
+      // Every device whose turn has come (a timer that fired late catches up), but never one early.
+      const due = Math.min(devices.length, Math.floor((Date.now() - t0) / intervalMs) + 1);
+      const batch = devices.slice(index, Math.max(due, index + 1));
       await Promise.all(batch.map((device) => device.start()));
-      startedCount += batch.length;
-      if (index + perTick < devices.length) await new Promise((resolve) => setTimeout(resolve, TICK_MS));
+      index += batch.length;
+      startedCount = index;
+      if (index < devices.length) {
+        const wait = t0 + index * intervalMs - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.ceil(wait)));
+      }
     }
   }
   const started = startStaggered();

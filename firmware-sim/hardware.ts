@@ -56,6 +56,15 @@ export class Slots {
   levels(): SlotFillLevel[] {
     return this.pills.map((pills, index) => ({ slot: index + 1, pills }));
   }
+
+  /** Puts back the levels a previous run saved (pills do not refill themselves when the device restarts). */
+  restore(levels: readonly SlotFillLevel[]): void {
+    for (const { slot, pills } of levels) {
+      if (!this.has(slot) || !Number.isInteger(pills) || pills < 0) continue;
+      this.pills[slot - 1] = pills;
+      if (pills <= this.refillThreshold) this.lowReported.add(slot); // reported before the restart
+    }
+  }
 }
 
 /** Battery and radio readings for heartbeats. */

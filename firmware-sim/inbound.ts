@@ -4,6 +4,7 @@
  * safely; anything that fails them is logged and ignored, or, for a command
  * with a readable commandId, answered with `rejected`.
  */
+import { SCHEDULE_BOUNDS, type Bounds } from './contract-bounds.js';
 import type { DeviceCommand, DeviceError, DeviceSchedule } from './payloads.js';
 
 type Json = Record<string, unknown>;
@@ -11,6 +12,7 @@ type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
 const isInt = (value: unknown, min: number, max: number): value is number =>
   Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+const within = (value: unknown, { min, max }: Bounds): value is number => isInt(value, min, max);
 const isInstant = (value: unknown): value is string => typeof value === 'string' && !Number.isNaN(Date.parse(value));
 
 export function parseJson(payload: Buffer): unknown {
@@ -21,20 +23,23 @@ export function parseJson(payload: Buffer): unknown {
   }
 }
 
+/** The bounds come from schemas/mqtt/schedule.json itself (contract-bounds.ts), so they follow the contract. */
 export function readSchedule(value: unknown): DeviceSchedule | undefined {
-  if (!isObject(value) || !isInt(value.version, 1, 2147483647) || !Array.isArray(value.items)) return undefined;
-  if (value.items.length > 256 || !value.items.every(isScheduleItem)) return undefined;
+  const bounds = SCHEDULE_BOUNDS;
+  if (!isObject(value) || !within(value.version, bounds.version) || !Array.isArray(value.items)) return undefined;
+  if (value.items.length > bounds.maxItems || !value.items.every(isScheduleItem)) return undefined;
   return value as unknown as DeviceSchedule;
 }
 
 function isScheduleItem(value: unknown): boolean {
-  if (!isObject(value) || !isInt(value.slot, 1, 64) || !isInt(value.pills, 1, 20) || !isInstant(value.dueAt)) return false;
+  const bounds = SCHEDULE_BOUNDS;
+  if (!isObject(value) || !within(value.slot, bounds.slot) || !within(value.pills, bounds.pills) || !isInstant(value.dueAt)) return false;
   const window = value.window;
   return (
     isObject(window) &&
-    isInt(window.earlyMinutes, 0, 240) &&
-    isInt(window.lateAfterMinutes, 0, 720) &&
-    isInt(window.missedAfterMinutes, 1, 1440)
+    within(window.earlyMinutes, bounds.earlyMinutes) &&
+    within(window.lateAfterMinutes, bounds.lateAfterMinutes) &&
+    within(window.missedAfterMinutes, bounds.missedAfterMinutes)
   );
 }
 

@@ -13,6 +13,8 @@ export { createScenario, isScenarioName, SCENARIO_NAMES } from './scenarios.js';
 export type { DoseOutcome, DosePlan, Scenario, ScenarioName, ScenarioOptions } from './scenarios.js';
 export { buildDailySchedule, DEFAULT_WINDOW } from './demo-schedule.js';
 export type { DailyDose, DailyScheduleOptions } from './demo-schedule.js';
+export { startDemoSchedules } from './demo-publisher.js';
+export type { DemoSchedules, DemoSchedulesOptions } from './demo-publisher.js';
 export { generatedCredentials, readCredentialsFile, writeCredentialsFile } from './credentials.js';
 export type { DeviceCredentials } from './credentials.js';
 export { credentialsOf, liveMqttUrl, mqttUrlOf, provisionDevice, provisionDevices, ProvisioningError } from './provision.js';

@@ -84,6 +84,11 @@ t.test('SIGKILL mid-burst: acknowledged events stored once, resends fill the res
   const publishedBeforeKill = new Set<string>();
   const publishes = new Map<string, number>();
   let doseAcks = 0;
+  // Armed once enough doses are acknowledged; fired by the next dose event a device sends, as it
+  // sends it: that event (and whatever else is unacknowledged then) is in flight when the hub dies.
+  // Fired on an ack instead, the kill found nothing in flight whenever the hub acknowledged each
+  // event before the next was sent (a fast machine keeps up with this burst).
+  let armed = false;
   let killed = false;
   let killedAt = 0;
   // Not before every schedule is sent: on a loaded machine the first devices' doses may begin
@@ -106,16 +111,18 @@ t.test('SIGKILL mid-burst: acknowledged events stored once, resends fill the res
       if (!topic.endsWith('/events')) return;
       const { eventId } = payload as { eventId: string };
       publishes.set(eventId, (publishes.get(eventId) ?? 0) + 1);
-      if (!killed) publishedBeforeKill.add(eventId);
+      if (killed) return;
+      publishedBeforeKill.add(eventId);
+      if (!armed || !(payload as { type: string }).type.startsWith('dose.')) return;
+      killed = true;
+      killedAt = Date.now();
+      hub.child.kill('SIGKILL'); // synchronously, mid-burst, before this event's bytes are written
     });
     device.on('acked', ({ id, kind, label }) => {
       if (kind !== 'event') return;
       if (!killed) ackedBeforeKill.add(id);
       if (!firstHubGone) ackedByFirstHub.add(id);
-      if (!label.startsWith('dose.') || ++doseAcks < killAt || killed || !schedulesSent) return;
-      killed = true;
-      killedAt = Date.now();
-      hub.child.kill('SIGKILL'); // synchronously, mid-burst
+      if (label.startsWith('dose.') && ++doseAcks >= killAt && schedulesSent) armed = true;
     });
   }
   await fleet.started;

@@ -5,6 +5,7 @@
 import t from 'tap';
 import { HOUR } from '../../firmware-sim/clock.js';
 import { buildDailySchedule, zonedToUtc } from '../../firmware-sim/demo-schedule.js';
+import { localToUtc } from '../../src/features/doses/zone.js';
 import { validatorFor } from './helpers/schemas.js';
 
 t.test('local wall-clock times become UTC instants, DST included', async (t) => {
@@ -36,4 +37,45 @@ t.test('a daily schedule lists every dose of the horizon, sorted, and validates'
   );
   t.equal(schedule.validUntil, new Date(from + 48 * HOUR).toISOString());
   t.equal(new Set(schedule.items.map((item) => item.occurrenceId)).size, 4, 'one occurrence id per dose');
+});
+
+t.test('a time in a spring-forward gap moves forward, west of UTC too; a repeated time is the first of the two', async (t) => {
+  const at = (zone: string, [year, month, day]: [number, number, number], time: [number, number]) =>
+    new Date(zonedToUtc({ year, month, day }, time, zone)).toISOString();
+  // Chile skips from 00:00 to 01:00 (-04 → -03) on 2025-09-07.
+  t.equal(at('America/Santiago', [2025, 9, 7], [0, 0]), '2025-09-07T04:00:00.000Z', 'Santiago 00:00 that night is 01:00 -03, not 23:00 the day before');
+  t.equal(at('America/Santiago', [2025, 9, 7], [0, 30]), '2025-09-07T04:30:00.000Z', 'Santiago 00:30 → 01:30 -03');
+  t.equal(at('America/New_York', [2025, 3, 9], [2, 30]), '2025-03-09T07:30:00.000Z', 'New York 02:30 → 03:30 EDT');
+  t.equal(at('Europe/Paris', [2025, 10, 26], [2, 30]), '2025-10-26T00:30:00.000Z', 'Paris 02:30 happens twice: the first, still CEST');
+  t.equal(at('America/New_York', [2025, 11, 2], [1, 30]), '2025-11-02T05:30:00.000Z', 'New York 01:30 happens twice: the first, still EDT');
+  t.equal(at('Australia/Sydney', [2025, 4, 6], [2, 30]), '2025-04-05T15:30:00.000Z', 'Sydney 02:30 happens twice: the first, still AEDT');
+});
+
+t.test('every local time around each DST change maps to the instant the hub maps it to', async (t) => {
+  // Zones on both sides of UTC and both hemispheres, on the days around their 2025 transitions.
+  const transitions: [string, string][] = [
+    ['America/Santiago', '2025-09-07'],
+    ['America/Santiago', '2025-04-06'],
+    ['America/New_York', '2025-03-09'],
+    ['America/New_York', '2025-11-02'],
+    ['Europe/Paris', '2025-03-30'],
+    ['Europe/Paris', '2025-10-26'],
+    ['Australia/Sydney', '2025-04-06'],
+    ['Australia/Sydney', '2025-10-05'],
+  ];
+  const times = Array.from({ length: 48 }, (_, index) => `${String(Math.floor(index / 2)).padStart(2, '0')}:${index % 2 ? '30' : '00'}`);
+  for (const [zone, transition] of transitions) {
+    const mismatches: string[] = [];
+    for (const shift of [-1, 0, 1]) {
+      const day = new Date(Date.parse(`${transition}T12:00:00Z`) + shift * 24 * HOUR).toISOString().slice(0, 10);
+      const [year, month, date] = day.split('-').map(Number) as [number, number, number];
+      for (const time of times) {
+        const [hour, minute] = time.split(':').map(Number) as [number, number];
+        const ours = new Date(zonedToUtc({ year, month, day: date }, [hour, minute], zone)).toISOString();
+        const hubs = localToUtc(day, time, zone).toISOString();
+        if (ours !== hubs) mismatches.push(`${day} ${time}: ${ours}, hub ${hubs}`);
+      }
+    }
+    t.same(mismatches, [], `${zone} around ${transition}: all ${3 * times.length} local times agree with the hub`);
+  }
 });

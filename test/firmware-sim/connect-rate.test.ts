@@ -1,0 +1,40 @@
+/**
+ * A fleet starts its devices at the rate asked for: device n, n / rate seconds
+ * after the first, for slow rates (below one device per 50 ms tick) and rates
+ * that are not a whole number of devices per tick alike.
+ */
+import t from 'tap';
+import { startFleet } from '../../firmware-sim/fleet.js';
+import { startBroker } from './helpers/broker.js';
+import { until } from './helpers/wait.js';
+
+for (const { rate, devices } of [
+  { rate: 5, devices: 6 },
+  { rate: 30, devices: 31 },
+]) {
+  t.test(`--connect-rate ${rate}: ${devices} devices connect over ${((devices - 1) / rate).toFixed(2)} s`, async (t) => {
+    const connects: number[] = [];
+    const broker = await startBroker({
+      aedes: {
+        authenticate(_client, _username, _password, done) {
+          connects.push(Date.now());
+          done(null, true);
+        },
+      },
+    });
+    t.teardown(() => broker.close());
+    const fleet = startFleet({
+      url: broker.url,
+      credentials: Array.from({ length: devices }, (_, index) => ({ id: `rate-${rate}-${index}` })),
+      connectRatePerSecond: rate,
+      heartbeatSeconds: 60,
+    });
+    t.teardown(() => fleet.stop());
+    await fleet.started;
+    await until(() => connects.length === devices, 5000, 'every device to connect');
+    const expectedMs = ((devices - 1) * 1000) / rate;
+    const spanMs = (connects.at(-1) as number) - (connects[0] as number);
+    t.ok(spanMs >= expectedMs * 0.85, `the first and the last connected ${spanMs} ms apart, expected about ${expectedMs.toFixed(0)} ms`);
+    t.ok(spanMs < expectedMs * 2, `and not much slower than asked (${spanMs} ms)`);
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * A restart of the simulator does not dispense a dose again. The device keeps,
+ * next to its persisted outbox, the schedule it follows, what it did with each
+ * of its doses and its slot levels; the restarted device carries on from
+ * there: the dose whose pills are in the tray ends once, stock goes down once,
+ * and it reports the version it follows from its first heartbeat.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { buildDailySchedule } from '../../firmware-sim/demo-schedule.js';
+import { SimulatedDispenser } from '../../firmware-sim/dispenser.js';
+import type { DeviceEvent } from '../../firmware-sim/payloads.js';
+import type { Scenario } from '../../firmware-sim/scenarios.js';
+import { deviceTopic } from '../../firmware-sim/topics.js';
+import { payloadsOn, startBroker } from './helpers/broker.js';
+import { manualClock } from './helpers/clock.js';
+import { until, waitForEvent } from './helpers/wait.js';
+
+type Event = { eventId: string; type: string; at: string; dueAt?: string };
+type Heartbeat = { appliedScheduleVersion: number; slots: { slot: number; pills: number }[] };
+
+/** The patient never takes the pills: they wait in the tray until the window closes. */
+const neverTakes: Scenario = { name: 'forgetful', planDose: () => ({ outcome: { kind: 'ignore' } }) };
+
+t.test('a restarted device neither dispenses an open dose again nor forgets what it follows', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'medhub-sim-restart-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const broker = await startBroker();
+  t.teardown(() => broker.close());
+  const id = 'dev-restarted';
+  const clock = manualClock('2025-03-01T07:59:59.950Z');
+  const window = { earlyMinutes: 0, lateAfterMinutes: 30, missedAfterMinutes: 120 };
+  const schedule = buildDailySchedule({ version: 4, from: clock.now(), window, doses: [{ time: '08:00', slot: 1, pills: 2 }] });
+  await broker.publish(deviceTopic(id, 'schedule'), schedule, { retain: true });
+  const options = { id, url: broker.url, clock, scenario: neverTakes, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot: 10 }, outbox: { file: join(dir, `${id}.json`) } };
+
+  const before = new SimulatedDispenser(options);
+  let dispensedId: string | undefined;
+  before.on('queued', (event: DeviceEvent) => {
+    if (event.type === 'dose.dispensed') dispensedId = event.eventId;
+  });
+  const applied = waitForEvent(before, 'schedule-applied');
+  await before.start();
+  await applied;
+  clock.set('2025-03-01T08:00:00Z'); // 08:00: the dose is dispensed
+  await until(() => dispensedId !== undefined && before.acknowledgedEventIds().includes(dispensedId), 5000, 'the 08:00 dose to be dispensed and stored');
+  await before.stop({ graceful: false }); // the simulator is killed with the pills in the tray
+
+  // It comes back just before the dose's window closes at 10:00.
+  clock.set('2025-03-01T09:59:59.950Z');
+  const mark = broker.captured.length;
+  const after = new SimulatedDispenser(options);
+  t.teardown(() => after.stop());
+  const connected = waitForEvent(after, 'connected');
+  await after.start();
+  await connected;
+  await until(() => after.appliedScheduleVersion === 4, 5000, 'the restarted device to follow version 4');
+  clock.set('2025-03-01T10:00:00Z'); // the window closes
+  await broker.waitFor((m) => m.topic === deviceTopic(id, 'events') && JSON.parse(m.payload).type === 'dose.missed', 5000);
+  await until(() => after.pendingEventIds().length === 0, 5000, 'the outbox to drain');
+
+  const doseEvents = payloadsOn<Event>(broker, 'events', id).filter((event) => event.type.startsWith('dose.'));
+  t.same(
+    doseEvents.map((event) => `${event.type} ${event.dueAt} at ${event.at}`),
+    ['dose.dispensed 2025-03-01T08:00:00.000Z at 2025-03-01T08:00:00.000Z', 'dose.missed 2025-03-01T08:00:00.000Z at 2025-03-01T10:00:00.000Z'],
+    'dispensed once (before the restart), missed once (after it)',
+  );
+  const [firstBeat] = broker.captured.slice(mark).filter((m) => m.topic === deviceTopic(id, 'heartbeat')).map((m) => JSON.parse(m.payload) as Heartbeat);
+  t.equal(firstBeat?.appliedScheduleVersion, 4, 'the first heartbeat after the restart already reports the version it follows');
+  t.same(firstBeat?.slots, [{ slot: 1, pills: 8 }, { slot: 2, pills: 10 }], 'and the stock the dose left: two pills out of slot 1, once');
+});
