@@ -6,7 +6,8 @@
  * or an escalation tick never waits on a slow webhook); `settled()` waits for
  * the ones in flight (tests, shutdown). A batch of notifications (a sweep's
  * alerts) is recorded with one insertMany, and attempts finishing together
- * are written together (attempt-log.ts).
+ * are written together (attempt-log.ts). The attempts live in memory: a delivery
+ * whose process stopped before its last attempt is continued by resume.ts.
  */
 import { createHash } from 'node:crypto';
 import { Types } from 'mongoose';
@@ -24,6 +25,22 @@ export interface DeliveryOptions {
 }
 
 export const DEFAULT_DELIVERY: DeliveryOptions = { maxAttempts: 3, backoffMs: 500 };
+
+/**
+ * How long one attempt of an outside channel may take at most: the webhook and SMS/voice gateway
+ * notifiers (src/ports/adapters/notifiers/) abort their request after this (index.ts gives it to them).
+ */
+export const OUTSIDE_REQUEST_TIMEOUT_MS = 5_000;
+
+/**
+ * The longest a notification's attempts can take from its recording to its last attempt when
+ * nothing stops the process: every attempt timing out, with every backoff between them
+ * (3 × 5 s + 0.5 s + 1 s = 16.5 s with the defaults). The store writes come on top.
+ */
+export function longestDeliveryMs(options: DeliveryOptions, requestTimeoutMs = OUTSIDE_REQUEST_TIMEOUT_MS): number {
+  const attempts = Math.max(1, options.maxAttempts);
+  return attempts * requestTimeoutMs + options.backoffMs * (2 ** (attempts - 1) - 1);
+}
 
 export interface PlannedNotification {
   alertId: Types.ObjectId;
@@ -87,6 +104,8 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
   const { Notification } = models;
   const byChannel = new Map(notifiers.map((n) => [n.channel, n]));
   const inFlight = new Set<Promise<void>>();
+  /** The notifications whose attempts this process is making (resume.ts leaves them alone). */
+  const attempting = new Set<string>();
   const settings = { ...options };
   const attempts = createAttemptLog(Notification);
 
@@ -102,8 +121,9 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
   /** What a notification's last attempt makes of it. */
   const outcomeOf = (result: AttemptResult) => ({ status: result.ok ? 'delivered' : 'failed', reason: result.ok ? null : (result.error ?? 'failed'), completedAt: clock.now() });
 
-  async function attemptAll(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>): Promise<void> {
-    for (let attempt = 1; attempt <= settings.maxAttempts; attempt += 1) {
+  /** Attempts `from`..maxAttempts (1 for a new notification; after the recorded ones for a resumed one). */
+  async function attemptAll(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>, from = 1): Promise<void> {
+    for (let attempt = from; attempt <= settings.maxAttempts; attempt += 1) {
       const { result, record } = await attemptOnce(notifier, delivery, attempt);
       const last = result.ok || !result.retryable || attempt === settings.maxAttempts;
       await attempts.record(id, { $push: { attempts: record }, ...(last ? { $set: outcomeOf(result) } : {}) });
@@ -135,15 +155,21 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
       attempts: immediate ? [{ attempt: 1, at: now, ok: true, statusCode: null, error: null, durationMs: 0 }] : [],
       createdAt: now,
       completedAt: skip || immediate ? now : null,
+      resumeClaimedUntil: null,
     };
     const delivery = skip || !notifier ? null : { id, notifier, delivery: { channel: item.channel, target: item.target, message: { ...message, notificationId: String(id), tier: item.tier, event: item.event } } };
     return { doc, delivery };
   }
 
-  function start(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>): void {
-    const work = attemptAll(id, notifier, delivery).catch((error: unknown) => logger.error({ err: error, notificationId: String(id) }, 'notification delivery failed'));
+  function start(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>, from = 1): void {
+    const key = String(id);
+    attempting.add(key);
+    const work = attemptAll(id, notifier, delivery, from).catch((error: unknown) => logger.error({ err: error, notificationId: key }, 'notification delivery failed'));
     inFlight.add(work);
-    void work.finally(() => inFlight.delete(work));
+    void work.finally(() => {
+      inFlight.delete(work);
+      attempting.delete(key);
+    });
   }
 
   /** Records every notification of every batch with one insertMany, then delivers them in the background. */
@@ -182,6 +208,23 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
 
     /** Records the notifications of one alert, then delivers them in the background. */
     send: (planned: PlannedNotification[], message: AlertMessage): Promise<void> => sendMany([{ planned, message }]),
+
+    /**
+     * Continues the delivery of a notification recorded earlier (resume.ts: one whose process stopped
+     * before its last attempt) from attempt `fromAttempt`, in the background like any other, recorded
+     * the same way and with the same outcome rules. False, and nothing started, when its channel has
+     * no notifier here, no attempt is left (`fromAttempt` past maxAttempts) or this process is
+     * attempting it already.
+     */
+    resume(id: Types.ObjectId, delivery: Omit<Delivery, 'attempt'>, fromAttempt: number): boolean {
+      const notifier = byChannel.get(delivery.channel);
+      if (!notifier || fromAttempt > settings.maxAttempts || attempting.has(String(id))) return false;
+      start(id, notifier, delivery, Math.max(1, fromAttempt));
+      return true;
+    },
+
+    /** Whether this process is making the attempts of that notification right now. */
+    isAttempting: (id: Types.ObjectId | string): boolean => attempting.has(String(id)),
 
     /** Resolves when every delivery in flight has finished (all its attempts). */
     async settled(): Promise<void> {

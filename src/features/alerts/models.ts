@@ -162,6 +162,12 @@ const notificationSchema = new Schema(
     attempts: { type: [attemptSchema], default: [] },
     createdAt: { type: Date, required: true },
     completedAt: { type: Date, default: null },
+    /**
+     * A `pending` notification whose process stopped before its last attempt is resumed by one
+     * resumer at a time (resume.ts): the claim, taken with a guarded update, holds until this
+     * instant (null: never claimed). Not part of the notification's view.
+     */
+    resumeClaimedUntil: { type: Date, default: null },
   },
   { versionKey: false },
 );
@@ -169,6 +175,10 @@ notificationSchema.index({ alertId: 1, createdAt: 1 });
 // alertId alone as well: the embedded store's planner uses an index only when the query pins all its
 // fields, and follow-ups ask for the notifications of alerts by alertId (else a scan of every notification).
 notificationSchema.index({ alertId: 1 });
+// The resume job's notifications, and only them: the few still pending (in flight, or interrupted).
+// Its query pins `status: 'pending'`, which is what lets the embedded store's planner use a partial
+// index; the time and claim conditions are tested on those few.
+notificationSchema.index({ status: 1 }, { partialFilterExpression: { status: 'pending' } });
 
 export type AlertDoc = InferSchemaType<typeof alertSchema> & { _id: Types.ObjectId };
 export type EscalationPolicyDoc = InferSchemaType<typeof policySchema> & { _id: Types.ObjectId };
