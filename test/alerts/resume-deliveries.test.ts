@@ -16,7 +16,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { INTERRUPTED, RESUME_AFTER_MS } from '../../src/features/alerts/resume.js';
+import { INTERRUPTED, RESUME_AFTER_MS, RESUME_MAX_AGE_MS } from '../../src/features/alerts/resume.js';
 import type { NotificationDoc } from '../../src/features/alerts/models.js';
 import type { Hub } from '../../src/hub.js';
 import { verifySignature } from '../../src/ports/adapters/notifiers/index.js';
@@ -374,4 +374,21 @@ t.test('the job reads the pending notifications through their partial index', as
   t.match(plan, /IXSCAN/, 'an index scan');
   t.match(plan, /"indexName":"status_1"/, 'of the {status} index');
   t.match(plan, /"isPartial":true/, 'partial: the pending notifications only');
+});
+
+t.test('a notification left pending for more than a day is not sent any more: failed, interrupted', async (t) => {
+  const clock = new ManualClock('2026-03-10T12:00:00Z');
+  const hook = await receiver(t);
+  const { hub, value: alert } = await afterAnOutage(t, clock, async (first, s) => {
+    await putPatientPolicy(first, s.clinician.token, s.patient.id, webhookPolicy(hook));
+    return first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:resume-old' });
+  });
+  const { Notification } = hub.features.alerts.models;
+  hook.up = true;
+  // The hub stayed down (or this job did not exist) for a day and more.
+  clock.advance(RESUME_MAX_AGE_MS + MINUTE);
+  t.equal(await hub.features.alerts.resumer.resumeInterrupted(), 0, 'nothing resumed');
+  await hub.features.alerts.delivery.settled();
+  t.equal(hook.received.length, 1, 'nothing sent after the first attempt');
+  t.match(await Notification.findOne({ alertId: alert.id, channel: 'webhook' }).lean(), { status: 'failed', reason: INTERRUPTED });
 });

@@ -136,17 +136,23 @@ export function createReactivation({ Alert, notify, publish, firstNoticesInFligh
     const id = String(alert._id);
     logger.info({ alertId: id, type: alert.type, reactivations: alert.reactivations?.length ?? 0 }, 'alert reactivated');
     publish(alert);
+    // In flight until marked told (as raise.ts does): a tick in between would tell it again.
     firstNoticesInFlight.add(id);
     try {
       await notify.tiers([{ alert, tiers: range(0, alert.tier), event: 'alert.reactivated', skip, alsoTell: acknowledgedBy ? [acknowledgedBy] : [] }]);
     } catch (error) {
       logger.error({ err: error, alertId: id }, 'could not tell the starting tiers of a re-activated alert; the escalation tick will');
       await deferFirstNotice(Alert, [owing], clock.now()).catch((failure: unknown) => logger.error({ err: failure, alertId: id }, 'could not leave that notice to the escalation tick'));
+      firstNoticesInFlight.delete(id);
       return;
+    }
+    try {
+      await markTold(Alert, [owing]);
+    } catch (error) {
+      logger.error({ err: error, alertId: id }, 'could not mark a re-activated alert as told; the escalation tick will tell it again');
     } finally {
       firstNoticesInFlight.delete(id);
     }
-    await markTold(Alert, [owing]).catch((error: unknown) => logger.error({ err: error, alertId: id }, 'could not mark a re-activated alert as told; the escalation tick will tell it again'));
   }
 
   /**

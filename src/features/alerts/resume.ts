@@ -38,8 +38,18 @@ import { messageOf } from './notify.js';
  */
 export const RESUME_AFTER_MS = 2 * 60_000;
 
-/** Notifications looked at per run; the next run (a minute later) takes the rest. */
-export const RESUME_BATCH = 200;
+/**
+ * Notifications looked at per run; the next run (a minute later) takes the rest. A hub that died in
+ * the middle of a worst-case sweep leaves thousands: a thousand a minute clears 10,000 in ten.
+ */
+export const RESUME_BATCH = 1000;
+
+/**
+ * A notification left pending longer than this is not sent any more (failed, `interrupted`), page
+ * or follow-up: after a long outage, or those left before this job existed, a message a day late
+ * misleads more than it helps.
+ */
+export const RESUME_MAX_AGE_MS = 24 * 60 * 60_000;
 
 /** The reason of a notification abandoned because it no longer makes sense to send it. */
 export const INTERRUPTED = 'interrupted';
@@ -111,6 +121,7 @@ export function createDeliveryResumer({ models, identity, delivery, clock, logge
 
   function verdictOf(notification: NotificationDoc, alert: AlertDoc | undefined, users: Map<string, Recipient>, names: Map<string, string>, now: Date): Verdict {
     if (!alert) return { abandon: 'alert_gone' };
+    if (now.getTime() - new Date(notification.createdAt).getTime() > RESUME_MAX_AGE_MS) return { abandon: 'too_old' };
     if (PAGES.has(notification.event)) {
       if (handledSince(alert, notification.createdAt)) return { abandon: 'alert_no_longer_active' };
       const quiet = quietEnd(alert, now);

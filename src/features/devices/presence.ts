@@ -108,7 +108,8 @@ export function createPresence(models: DeviceModels, realtime: DeviceRealtime, c
       let marked = 0;
       for (const { _id } of overdue) {
         const device = await inOrder(_id, () =>
-          Device.findOneAndUpdate({ _id, 'status.online': false, 'status.reason': 'reboot' }, { $set: { 'status.reason': 'reboot_overdue' } }, { returnDocument: 'after' }).lean<DeviceDoc>(),
+          // The cutoff again: a device back and rebooting again since the read is not overdue.
+          Device.findOneAndUpdate({ _id, 'status.online': false, 'status.reason': 'reboot', 'status.changedAt': { $lte: cutoff } }, { $set: { 'status.reason': 'reboot_overdue' } }, { returnDocument: 'after' }).lean<DeviceDoc>(),
         );
         if (!device) continue;
         marked += 1;
