@@ -67,7 +67,13 @@ export class DeviceStateFile {
 
   /** Writes what is pending, then ignores further changes (the device is stopping and forgets its doses). */
   async close(): Promise<void> {
-    await this.saving;
+    // A change that arrives while the last save runs (a schedule, a dispense_now) is saved too;
+    // closed in the same turn as the last check, so nothing is queued after it.
+    for (;;) {
+      const pending = this.saving;
+      await pending;
+      if (!this.dirty && pending === this.saving) break;
+    }
     this.closed = true;
   }
 

@@ -320,6 +320,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
 
   refill(slot: number, pills: number): void {
     this.slots.refill(slot, pills);
+    this.state.changed(); // a restart must not bring the empty slot back
   }
 
   /**

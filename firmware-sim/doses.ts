@@ -251,7 +251,10 @@ export class DoseTracker {
   /** Pills in the tray: the patient takes or skips them as planned, or the window closes. Nothing happens before `notBefore`. */
   private followUp(dose: Dose, notBefore: number): void {
     const { outcome } = dose.plan;
-    if (outcome.kind === 'take' || outcome.kind === 'skip') {
+    // A window that closed while the device was off (a restart) ends in dose.missed: nobody took
+    // the pills while it could not see them, and a take scheduled at the same instant would win.
+    const windowOpen = notBefore < dose.dueMs + dose.window.missedAfterMinutes * MINUTE;
+    if (windowOpen && (outcome.kind === 'take' || outcome.kind === 'skip')) {
       const takeAt = Math.max(notBefore, dose.dispensedAt ?? notBefore, dose.dueMs + outcome.afterMs);
       dose.cancels.push(
         this.host.agenda.at(takeAt, (at) => {

@@ -35,6 +35,7 @@ for (const { rate, devices } of [
     const expectedMs = ((devices - 1) * 1000) / rate;
     const spanMs = (connects.at(-1) as number) - (connects[0] as number);
     t.ok(spanMs >= expectedMs * 0.85, `the first and the last connected ${spanMs} ms apart, expected about ${expectedMs.toFixed(0)} ms`);
-    t.ok(spanMs < expectedMs * 2, `and not much slower than asked (${spanMs} ms)`);
+    // Timers only fire late, never early: the upper bound leaves room for a loaded machine (the bug was a span too short).
+    t.ok(spanMs < expectedMs * 4, `and not much slower than asked (${spanMs} ms)`);
   });
 }

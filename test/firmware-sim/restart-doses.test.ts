@@ -71,3 +71,62 @@ t.test('a restarted device neither dispenses an open dose again nor forgets what
   t.equal(firstBeat?.appliedScheduleVersion, 4, 'the first heartbeat after the restart already reports the version it follows');
   t.same(firstBeat?.slots, [{ slot: 1, pills: 8 }, { slot: 2, pills: 10 }], 'and the stock the dose left: two pills out of slot 1, once');
 });
+
+/** The patient takes the pills ten minutes after they are dispensed. */
+const takesAfterTen: Scenario = { name: 'adherent', planDose: () => ({ outcome: { kind: 'take', afterMs: 10 * 60_000 } }) };
+
+t.test('a device that was off when the window closed reports the dose missed, not taken, when it is back', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'medhub-sim-restart-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const broker = await startBroker();
+  t.teardown(() => broker.close());
+  const id = 'dev-off-past-window';
+  const clock = manualClock('2025-03-01T07:59:59.950Z');
+  const window = { earlyMinutes: 0, lateAfterMinutes: 30, missedAfterMinutes: 120 };
+  const schedule = buildDailySchedule({ version: 2, from: clock.now(), window, doses: [{ time: '08:00', slot: 1, pills: 1 }] });
+  await broker.publish(deviceTopic(id, 'schedule'), schedule, { retain: true });
+  const options = { id, url: broker.url, clock, scenario: takesAfterTen, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot: 10 }, outbox: { file: join(dir, `${id}.json`) } };
+
+  const before = new SimulatedDispenser(options);
+  let dispensedId: string | undefined;
+  before.on('queued', (event: DeviceEvent) => {
+    if (event.type === 'dose.dispensed') dispensedId = event.eventId;
+  });
+  const applied = waitForEvent(before, 'schedule-applied');
+  await before.start();
+  await applied;
+  clock.set('2025-03-01T08:00:00Z');
+  await until(() => dispensedId !== undefined && before.acknowledgedEventIds().includes(dispensedId), 5000, 'the 08:00 dose to be dispensed and stored');
+  await before.stop({ graceful: false }); // off before the patient's take at 08:10
+
+  clock.set('2025-03-01T11:00:00Z'); // back an hour after the window closed (10:00)
+  const after = new SimulatedDispenser(options);
+  t.teardown(() => after.stop());
+  await after.start();
+  await broker.waitFor((m) => m.topic === deviceTopic(id, 'events') && JSON.parse(m.payload).type !== 'device.reboot' && JSON.parse(m.payload).type !== 'dose.dispensed', 5000);
+  await until(() => after.pendingEventIds().length === 0, 5000, 'the outbox to drain');
+  const doseEvents = payloadsOn<Event>(broker, 'events', id).filter((event) => event.type.startsWith('dose.'));
+  t.same(doseEvents.map((event) => `${event.type} at ${event.at}`), ['dose.dispensed at 2025-03-01T08:00:00.000Z', 'dose.missed at 2025-03-01T11:00:00.000Z'], 'missed, noticed at boot; never taken');
+});
+
+t.test('a refill is kept across a restart', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'medhub-sim-restart-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const broker = await startBroker();
+  t.teardown(() => broker.close());
+  const id = 'dev-refilled';
+  const clock = manualClock('2025-03-01T07:00:00Z');
+  const options = { id, url: broker.url, clock, scenario: neverTakes, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot: 3 }, outbox: { file: join(dir, `${id}.json`) } };
+  const before = new SimulatedDispenser(options);
+  await before.start();
+  before.refill(2, 30);
+  await before.stop();
+
+  const mark = broker.captured.length;
+  const after = new SimulatedDispenser(options);
+  t.teardown(() => after.stop());
+  await after.start();
+  await until(() => broker.captured.slice(mark).some((m) => m.topic === deviceTopic(id, 'heartbeat')), 5000, 'the restarted device’s first heartbeat');
+  const [beat] = broker.captured.slice(mark).filter((m) => m.topic === deviceTopic(id, 'heartbeat')).map((m) => JSON.parse(m.payload) as Heartbeat);
+  t.same(beat?.slots, [{ slot: 1, pills: 3 }, { slot: 2, pills: 30 }], 'the refilled slot as refilled');
+});
