@@ -9,7 +9,8 @@ import { ManualClock } from '../../src/ports/clock.js';
 import { nextEventWhere, request, type AnyBody } from '../helpers/clients.js';
 import { announceOffline, connectAnnounced, eventually, provisionDevice } from '../helpers/devices.js';
 import { startTestHub } from '../helpers/hub.js';
-import { alertScenario, collect, signedInSocket } from './helpers.js';
+import { RECONCILE_OFFLINE_AFTER_MS } from '../../src/features/alerts/device-alerts.js';
+import { alertScenario, as, collect, signedInSocket } from './helpers.js';
 
 const MINUTE = 60_000;
 
@@ -68,4 +69,37 @@ t.test('a reboot not back after five minutes raises device.offline (reboot_overd
   await announceOffline(back, device.id, 'conn-0104', 'shutdown');
   await eventually(async () => raised.filter((a) => a.type === 'device.offline').length === 2);
   t.match(raised.filter((a) => a.type === 'device.offline')[1], { details: { reason: 'shutdown' } }, 'switched off: caregivers are told at once');
+});
+
+t.test('a dispenser whose device.offline could not be raised when it went away gets it from the reconcile job, once per offline spell', async (t) => {
+  const { clock, hub, s, device, statusOf } = await setup(t);
+  const { Alert } = hub.features.alerts.models;
+  const { reconcileOffline } = hub.features.alerts.deviceAlerts;
+  const client = await connectAnnounced(t, hub, device, 'conn-0201');
+  await eventually(async () => (await statusOf()).online);
+
+  // The store refuses device.offline alerts while it goes away (an index made for the test, and one already there).
+  await Alert.init();
+  await Alert.collection.insertOne({ type: 'device.offline', cause: 'decoy-for-this-test', status: 'resolved', open: false });
+  await Alert.collection.createIndex({ type: 1 }, { unique: true, name: 'one_offline_for_this_test', partialFilterExpression: { type: 'device.offline' } });
+  t.teardown(() => Alert.collection.dropIndex('one_offline_for_this_test').catch(() => undefined));
+  await announceOffline(client, device.id, 'conn-0201', 'shutdown');
+  await eventually(async () => (await statusOf()).reason === 'shutdown');
+  await hub.features.alerts.delivery.settled();
+  t.equal(await Alert.countDocuments({ cause: `device.offline:${device.id}` }), 0, 'its raise failed: no alert');
+
+  await Alert.collection.dropIndex('one_offline_for_this_test');
+  await Alert.deleteOne({ cause: 'decoy-for-this-test' });
+  clock.advance(RECONCILE_OFFLINE_AFTER_MS - 1_000);
+  t.equal(await reconcileOffline(), 0, 'not before the grace');
+  clock.advance(1_000);
+  t.equal(await reconcileOffline(), 1, 'then raised');
+  const raised = await Alert.findOne({ cause: `device.offline:${device.id}` }).lean();
+  t.match(raised, { type: 'device.offline', status: 'active', details: { reason: 'shutdown' } });
+  t.equal(await reconcileOffline(), 0, 'once');
+
+  // Resolved by someone while the dispenser is still off: not raised again for the same spell.
+  t.equal((await as(hub, s.caregiver, 'POST', `/alerts/${String(raised?._id)}/resolve`, { note: 'switched off for cleaning' })).status, 200);
+  clock.advance(10 * MINUTE);
+  t.equal(await reconcileOffline(), 0, 'a resolved alert of this spell counts');
 });

@@ -7,7 +7,10 @@
 import type { Logger } from '../../observability/logger.js';
 import type { Devices } from '../devices/index.js';
 import type { DeviceDoc } from '../devices/models.js';
+import type { Model } from 'mongoose';
+import type { Clock } from '../../ports/clock.js';
 import type { AlertsApi, AlertType } from './contract.js';
+import type { AlertDoc } from './models.js';
 import type DataLoader from 'dataloader';
 import { burstLoader } from '../burst-loader.js';
 
@@ -23,7 +26,14 @@ export const BATTERY_OK_PERCENT = 30;
  */
 const QUIET_OFFLINE_REASONS = new Set(['disabled', 'reboot']);
 
-export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger: Logger): void {
+/**
+ * A patient's dispenser offline this long without a device.offline alert raised since it went away
+ * gets one from the reconcile job: the raise that should have followed its presence change failed
+ * (presence changes are not resent), or its reboot was marked overdue and that raise failed.
+ */
+export const RECONCILE_OFFLINE_AFTER_MS = 2 * 60_000;
+
+export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert: Model<AlertDoc>, clock: Clock, logger: Logger) {
   const base = (device: Pick<DeviceDoc, '_id' | 'organisationId' | 'patientId'>) => ({
     organisationId: String(device.organisationId),
     patientId: device.patientId ? String(device.patientId) : null,
@@ -120,4 +130,36 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, logger
       await alerts.raise({ ...base(device), type: 'device.offline', cause, details: { reason: device.status?.reason ?? null } });
     });
   });
+
+  /**
+   * The job `alerts.offline-reconcile`: every patient's dispenser offline (for a reason worth an
+   * alert) for longer than RECONCILE_OFFLINE_AFTER_MS, with no device.offline alert raised since it
+   * went offline, gets one now. An alert raised for this offline spell and resolved by someone
+   * meanwhile counts: it is not raised again. Answers how many it raised.
+   */
+  async function reconcileOffline(): Promise<number> {
+    const now = clock.now();
+    const gone = await devices.models.Device.find(
+      {
+        'status.online': false,
+        patientId: { $ne: null },
+        disabled: { $ne: true },
+        'status.reason': { $nin: [null, ...QUIET_OFFLINE_REASONS] },
+        'status.changedAt': { $lte: new Date(now.getTime() - RECONCILE_OFFLINE_AFTER_MS) },
+      },
+      { organisationId: 1, patientId: 1, status: 1 },
+    ).lean<DeviceDoc[]>();
+    if (!gone.length) return 0;
+    const causeOf = (device: DeviceDoc): string => `device.offline:${device._id}`;
+    const raised = await Alert.find({ cause: { $in: gone.map(causeOf) } }, { cause: 1, raisedAt: 1 }).lean<AlertDoc[]>();
+    const latest = new Map<string, number>();
+    for (const alert of raised) latest.set(alert.cause, Math.max(latest.get(alert.cause) ?? 0, new Date(alert.raisedAt).getTime()));
+    const owed = gone.filter((device) => (latest.get(causeOf(device)) ?? -Infinity) < new Date(device.status?.changedAt ?? 0).getTime());
+    if (!owed.length) return 0;
+    logger.warn({ devices: owed.length, deviceIds: owed.slice(0, 10).map((d) => d._id) }, 'offline dispensers without their device.offline alert: raised now');
+    await alerts.raiseMany(owed.map((device) => ({ ...base(device), type: 'device.offline' as const, cause: causeOf(device), details: { reason: device.status?.reason ?? null } })));
+    return owed.length;
+  }
+
+  return { reconcileOffline };
 }

@@ -37,16 +37,18 @@ export async function registerAlerts(ctx: HubContext, { identity, devices }: { i
   const service = createAlertService({ models, identity, sockets: ctx.sockets, delivery, destinations, clock: ctx.clock, logger: log });
   const api: AlertsApi = { raise: service.raise, raiseMany: service.raiseMany, resolveCause: service.resolveCause, resolveCauses: service.resolveCauses };
 
-  registerDeviceAlerts(devices, api, log);
+  const deviceAlerts = registerDeviceAlerts(devices, api, models.Alert, ctx.clock, log);
   registerAlertRoutes(ctx.http.api, identity.requireUser, service);
   registerAlertSockets(ctx.sockets, service);
   ctx.jobs.add('alerts.escalate', '* * * * *', () => service.escalate());
   // Deliveries a stopped process left pending (resume.ts): claimed, so safe on several instances at once.
   ctx.jobs.add('alerts.resume-deliveries', '* * * * *', () => resumer.resumeInterrupted());
+  // Dispensers offline without their device.offline alert (its raise failed): raised late rather than never.
+  ctx.jobs.add('alerts.offline-reconcile', '* * * * *', () => deviceAlerts.reconcileOffline());
   // Deliveries in flight (webhook retries) finish, or give up, before the store closes.
   ctx.onClose(() => Promise.race([delivery.settled(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]).then(() => undefined));
 
-  return { ...api, models, service, delivery, resumer };
+  return { ...api, models, service, delivery, resumer, deviceAlerts };
 }
 
 export type Alerts = Awaited<ReturnType<typeof registerAlerts>>;
