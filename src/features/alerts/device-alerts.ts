@@ -151,7 +151,9 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert:
     ).lean<DeviceDoc[]>();
     if (!gone.length) return 0;
     const causeOf = (device: DeviceDoc): string => `device.offline:${device._id}`;
-    const raised = await Alert.find({ cause: { $in: gone.map(causeOf) } }, { cause: 1, raisedAt: 1 }).lean<AlertDoc[]>();
+    // Only alerts raised since the earliest of these spells began: not every alert a long-offline fleet ever had, each minute.
+    const since = new Date(gone.reduce((earliest, device) => Math.min(earliest, new Date(device.status?.changedAt ?? 0).getTime()), Infinity));
+    const raised = await Alert.find({ cause: { $in: gone.map(causeOf) }, raisedAt: { $gte: since } }, { cause: 1, raisedAt: 1 }).lean<AlertDoc[]>();
     const latest = new Map<string, number>();
     for (const alert of raised) latest.set(alert.cause, Math.max(latest.get(alert.cause) ?? 0, new Date(alert.raisedAt).getTime()));
     const owed = gone.filter((device) => (latest.get(causeOf(device)) ?? -Infinity) < new Date(device.status?.changedAt ?? 0).getTime());
