@@ -1,7 +1,10 @@
 /**
  * Turns commands from the hub into acks. A command is carried out at most
  * once per commandId: QoS 1 may deliver it twice (and the persistent session
- * redelivers after a reconnect), so a repeat gets the first outcome again.
+ * redelivers after a reconnect), so a repeat gets the first outcome again. The
+ * outcomes are kept with the device's state (device-state.ts), so a command
+ * delivered again after a restart — a dispense_now above all — is not carried
+ * out twice.
  */
 import type { DoseTracker } from './doses.js';
 import { readCommand } from './inbound.js';
@@ -14,6 +17,8 @@ export interface CommandHost {
   setClock(serverTime: string): void;
   signal(kind: 'ring' | 'locate', durationSeconds: number): void;
   reboot(delaySeconds: number): void;
+  /** An outcome to remember across restarts was added. */
+  changed(): void;
 }
 
 export interface CommandResult {
@@ -30,6 +35,16 @@ export class CommandHandler {
   private readonly outcomes = new Map<string, CommandAck>();
 
   constructor(private readonly host: CommandHost) {}
+
+  /** The outcomes remembered, oldest first, for the state file. */
+  remembered(): CommandAck[] {
+    return [...this.outcomes.values()];
+  }
+
+  /** After a restart: the outcomes a previous run remembered. */
+  restore(acks: readonly CommandAck[]): void {
+    for (const ack of acks.slice(-REMEMBERED_OUTCOMES)) this.outcomes.set(ack.commandId, ack);
+  }
 
   /** The ack to send, or undefined when the message carries no usable commandId. */
   handle(message: unknown): CommandResult | undefined {
@@ -74,6 +89,7 @@ export class CommandHandler {
   private remember(ack: CommandAck): CommandAck {
     this.outcomes.set(ack.commandId, ack);
     if (this.outcomes.size > REMEMBERED_OUTCOMES) this.outcomes.delete(this.outcomes.keys().next().value as string);
+    this.host.changed();
     return ack;
   }
 }

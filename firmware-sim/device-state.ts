@@ -12,13 +12,15 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { DoseRecord } from './doses.js';
 import { readSchedule } from './inbound.js';
-import type { DeviceSchedule, SlotFillLevel } from './payloads.js';
+import type { CommandAck, DeviceSchedule, SlotFillLevel } from './payloads.js';
 
 export interface SavedDeviceState {
   /** The applied schedule, or null before the first one. */
   schedule: DeviceSchedule | null;
   doses: DoseRecord[];
   slots: SlotFillLevel[];
+  /** The outcomes of the commands it carried out (commands.ts), so none is carried out twice. */
+  commands: CommandAck[];
 }
 
 const FILE_FORMAT = 1;
@@ -55,7 +57,7 @@ export class DeviceStateFile {
     }
     // A schedule saved by an older simulator may no longer fit the contract: then the device starts without one.
     const schedule = saved.schedule ? (readSchedule(saved.schedule) ?? null) : null;
-    return { schedule, doses: saved.doses, slots: saved.slots };
+    return { schedule, doses: saved.doses, slots: saved.slots, commands: Array.isArray(saved.commands) ? saved.commands : [] };
   }
 
   /** Something changed: write it soon. */

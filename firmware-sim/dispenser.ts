@@ -202,13 +202,14 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
       changed: () => this.state.changed(),
     });
     const stateFile = options.stateFile ?? (options.outbox?.file ? stateFileFor(options.outbox.file) : undefined);
-    this.state = new DeviceStateFile(stateFile, () => ({ schedule: this.schedule, doses: this.doses.records(), slots: this.slots.levels() }));
+    this.state = new DeviceStateFile(stateFile, () => ({ schedule: this.schedule, doses: this.doses.records(), slots: this.slots.levels(), commands: this.commands.remembered() }));
     this.commands = new CommandHandler({
       deviceNow: () => this.deviceNow(),
       doses: this.doses,
       setClock: (serverTime) => this.setClock(serverTime),
       signal: (kind, seconds) => this.log('info', `${kind} for ${seconds} s`, { deviceId: this.id }),
       reboot: (delaySeconds) => this.agenda.at(this.deviceNow() + delaySeconds * 1000, () => this.reboot()),
+      changed: () => this.state.changed(),
     });
     this.ownsAckLog = !options.ackLog && options.ackLogPath !== undefined;
     this.ackLog = options.ackLog ?? (options.ackLogPath ? new AckLog(options.ackLogPath) : undefined);
@@ -225,6 +226,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
     this.bootAt = this.clock.now();
     if (saved) {
       this.slots.restore(saved.slots);
+      this.commands.restore(saved.commands);
       if (saved.schedule) {
         // Follow the schedule applied before the restart, knowing what was done with its doses.
         this.schedule = saved.schedule;

@@ -130,3 +130,38 @@ t.test('a refill is kept across a restart', async (t) => {
   const [beat] = broker.captured.slice(mark).filter((m) => m.topic === deviceTopic(id, 'heartbeat')).map((m) => JSON.parse(m.payload) as Heartbeat);
   t.same(beat?.slots, [{ slot: 1, pills: 3 }, { slot: 2, pills: 30 }], 'the refilled slot as refilled');
 });
+
+t.test('a command delivered again after a restart is answered with its first outcome, not carried out twice', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'medhub-sim-restart-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const broker = await startBroker();
+  t.teardown(() => broker.close());
+  const id = 'dev-commanded';
+  const clock = manualClock('2025-03-01T07:00:00Z');
+  const options = { id, url: broker.url, clock, scenario: neverTakes, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot: 10 }, outbox: { file: join(dir, `${id}.json`) } };
+  const dispense = { commandId: 'cmd-once-only', type: 'dispense_now', params: { slot: 1, pills: 2 }, issuedAt: '2025-03-01T06:59:00Z', expiresAt: '2025-03-01T08:00:00Z' };
+  const acksOf = () => payloadsOn<{ commandId: string; status: string; at: string }>(broker, 'acks', id).filter((ack) => ack.commandId === dispense.commandId);
+
+  const before = new SimulatedDispenser(options);
+  const connected = waitForEvent(before, 'connected');
+  await before.start();
+  await connected;
+  await broker.publish(deviceTopic(id, 'commands'), dispense);
+  await until(() => acksOf().length === 1, 5000, 'the first ack');
+  await before.stop();
+
+  // The broker delivers it again (a QoS 1 duplicate, or a redelivery whose PUBACK the restart lost).
+  clock.set('2025-03-01T07:05:00Z');
+  const after = new SimulatedDispenser(options);
+  t.teardown(() => after.stop());
+  const back = waitForEvent(after, 'connected');
+  await after.start();
+  await back;
+  await broker.publish(deviceTopic(id, 'commands'), dispense);
+  await until(() => acksOf().length === 2, 5000, 'the second ack');
+  const [first, second] = acksOf();
+  t.same(second, first, 'the very same outcome');
+  t.match(first, { status: 'succeeded' });
+  const dispensed = payloadsOn<Event & { commandId?: string }>(broker, 'events', id).filter((event) => event.type === 'dose.dispensed' && event.commandId === dispense.commandId);
+  t.equal(dispensed.length, 1, 'dispensed once');
+});
