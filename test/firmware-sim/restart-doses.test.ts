@@ -8,8 +8,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { buildDailySchedule } from '../../firmware-sim/demo-schedule.js';
+import type { SimClock } from '../../firmware-sim/clock.js';
 import { SimulatedDispenser } from '../../firmware-sim/dispenser.js';
 import type { DeviceEvent } from '../../firmware-sim/payloads.js';
 import type { Scenario } from '../../firmware-sim/scenarios.js';
@@ -24,18 +25,24 @@ type Heartbeat = { appliedScheduleVersion: number; slots: { slot: number; pills:
 /** The patient never takes the pills: they wait in the tray until the window closes. */
 const neverTakes: Scenario = { name: 'forgetful', planDose: () => ({ outcome: { kind: 'ignore' } }) };
 
-t.test('a restarted device neither dispenses an open dose again nor forgets what it follows', async (t) => {
+/** A broker, a directory for the device's outbox and state, and the device's options (a new process each time they are used). */
+async function rig(t: Test, id: string, clock: SimClock, scenario: Scenario, pillsPerSlot = 10) {
   const dir = await mkdtemp(join(tmpdir(), 'medhub-sim-restart-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const broker = await startBroker();
   t.teardown(() => broker.close());
-  const id = 'dev-restarted';
-  const clock = manualClock('2025-03-01T07:59:59.950Z');
-  const window = { earlyMinutes: 0, lateAfterMinutes: 30, missedAfterMinutes: 120 };
-  const schedule = buildDailySchedule({ version: 4, from: clock.now(), window, doses: [{ time: '08:00', slot: 1, pills: 2 }] });
-  await broker.publish(deviceTopic(id, 'schedule'), schedule, { retain: true });
-  const options = { id, url: broker.url, clock, scenario: neverTakes, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot: 10 }, outbox: { file: join(dir, `${id}.json`) } };
+  const options = { id, url: broker.url, clock, scenario, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot }, outbox: { file: join(dir, `${id}.json`) } };
+  return { broker, options };
+}
 
+/** The retained schedule: one dose of `pills` from slot 1 at 08:00, its window closing two hours later. */
+async function morningDose(broker: Awaited<ReturnType<typeof startBroker>>, id: string, clock: SimClock, version: number, pills: number): Promise<void> {
+  const window = { earlyMinutes: 0, lateAfterMinutes: 30, missedAfterMinutes: 120 };
+  await broker.publish(deviceTopic(id, 'schedule'), buildDailySchedule({ version, from: clock.now(), window, doses: [{ time: '08:00', slot: 1, pills }] }), { retain: true });
+}
+
+/** A device that applies the schedule, dispenses the 08:00 dose, sees it stored, and is killed. */
+async function dispenseThenKill(options: ConstructorParameters<typeof SimulatedDispenser>[0], clock: ReturnType<typeof manualClock>): Promise<void> {
   const before = new SimulatedDispenser(options);
   let dispensedId: string | undefined;
   before.on('queued', (event: DeviceEvent) => {
@@ -44,9 +51,17 @@ t.test('a restarted device neither dispenses an open dose again nor forgets what
   const applied = waitForEvent(before, 'schedule-applied');
   await before.start();
   await applied;
-  clock.set('2025-03-01T08:00:00Z'); // 08:00: the dose is dispensed
+  clock.set('2025-03-01T08:00:00Z');
   await until(() => dispensedId !== undefined && before.acknowledgedEventIds().includes(dispensedId), 5000, 'the 08:00 dose to be dispensed and stored');
-  await before.stop({ graceful: false }); // the simulator is killed with the pills in the tray
+  await before.stop({ graceful: false }); // killed with the pills in the tray
+}
+
+t.test('a restarted device neither dispenses an open dose again nor forgets what it follows', async (t) => {
+  const id = 'dev-restarted';
+  const clock = manualClock('2025-03-01T07:59:59.950Z');
+  const { broker, options } = await rig(t, id, clock, neverTakes);
+  await morningDose(broker, id, clock, 4, 2);
+  await dispenseThenKill(options, clock);
 
   // It comes back just before the dose's window closes at 10:00.
   clock.set('2025-03-01T09:59:59.950Z');
@@ -76,28 +91,11 @@ t.test('a restarted device neither dispenses an open dose again nor forgets what
 const takesAfterTen: Scenario = { name: 'adherent', planDose: () => ({ outcome: { kind: 'take', afterMs: 10 * 60_000 } }) };
 
 t.test('a device that was off when the window closed reports the dose missed, not taken, when it is back', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'medhub-sim-restart-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const broker = await startBroker();
-  t.teardown(() => broker.close());
   const id = 'dev-off-past-window';
   const clock = manualClock('2025-03-01T07:59:59.950Z');
-  const window = { earlyMinutes: 0, lateAfterMinutes: 30, missedAfterMinutes: 120 };
-  const schedule = buildDailySchedule({ version: 2, from: clock.now(), window, doses: [{ time: '08:00', slot: 1, pills: 1 }] });
-  await broker.publish(deviceTopic(id, 'schedule'), schedule, { retain: true });
-  const options = { id, url: broker.url, clock, scenario: takesAfterTen, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot: 10 }, outbox: { file: join(dir, `${id}.json`) } };
-
-  const before = new SimulatedDispenser(options);
-  let dispensedId: string | undefined;
-  before.on('queued', (event: DeviceEvent) => {
-    if (event.type === 'dose.dispensed') dispensedId = event.eventId;
-  });
-  const applied = waitForEvent(before, 'schedule-applied');
-  await before.start();
-  await applied;
-  clock.set('2025-03-01T08:00:00Z');
-  await until(() => dispensedId !== undefined && before.acknowledgedEventIds().includes(dispensedId), 5000, 'the 08:00 dose to be dispensed and stored');
-  await before.stop({ graceful: false }); // off before the patient's take at 08:10
+  const { broker, options } = await rig(t, id, clock, takesAfterTen);
+  await morningDose(broker, id, clock, 2, 1);
+  await dispenseThenKill(options, clock); // off before the patient's take at 08:10
 
   clock.set('2025-03-01T11:00:00Z'); // back an hour after the window closed (10:00)
   const after = new SimulatedDispenser(options);
@@ -110,13 +108,9 @@ t.test('a device that was off when the window closed reports the dose missed, no
 });
 
 t.test('a refill is kept across a restart', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'medhub-sim-restart-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const broker = await startBroker();
-  t.teardown(() => broker.close());
   const id = 'dev-refilled';
   const clock = manualClock('2025-03-01T07:00:00Z');
-  const options = { id, url: broker.url, clock, scenario: neverTakes, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot: 3 }, outbox: { file: join(dir, `${id}.json`) } };
+  const { broker, options } = await rig(t, id, clock, neverTakes, 3);
   const before = new SimulatedDispenser(options);
   await before.start();
   before.refill(2, 30);
@@ -132,13 +126,9 @@ t.test('a refill is kept across a restart', async (t) => {
 });
 
 t.test('a command delivered again after a restart is answered with its first outcome, not carried out twice', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'medhub-sim-restart-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const broker = await startBroker();
-  t.teardown(() => broker.close());
   const id = 'dev-commanded';
   const clock = manualClock('2025-03-01T07:00:00Z');
-  const options = { id, url: broker.url, clock, scenario: neverTakes, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot: 10 }, outbox: { file: join(dir, `${id}.json`) } };
+  const { broker, options } = await rig(t, id, clock, neverTakes);
   const dispense = { commandId: 'cmd-once-only', type: 'dispense_now', params: { slot: 1, pills: 2 }, issuedAt: '2025-03-01T06:59:00Z', expiresAt: '2025-03-01T08:00:00Z' };
   const acksOf = () => payloadsOn<{ commandId: string; status: string; at: string }>(broker, 'acks', id).filter((ack) => ack.commandId === dispense.commandId);
 
