@@ -2,7 +2,7 @@ import { createConnection } from 'node:net';
 import { MqttClient } from 'mqtt';
 import t, { type Test } from 'tap';
 import type { Hub } from '../../src/hub.js';
-import { request } from '../helpers/clients.js';
+import { connected, MQTT_TEST_OPTIONS, request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { careScenario } from '../helpers/factories.js';
 import { connectDevice, eventually, provisionDevice } from '../helpers/devices.js';
@@ -70,14 +70,8 @@ t.test('failed device logins are throttled, from the address that failed: the di
 });
 
 /** A device's MQTT connection from another local address (Linux routes all of 127.0.0.0/8 to loopback). */
-async function connectFrom(t: Test, target: Hub, localAddress: string, device: { id: string; secret: string }): Promise<MqttClient> {
+function connectFrom(t: Test, target: Hub, localAddress: string, device: { id: string; secret: string }): Promise<MqttClient> {
   const { hostname, port } = new URL(target.urls.mqtt);
-  const client = new MqttClient(() => createConnection({ host: hostname, port: Number(port), localAddress }), { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, clientId: device.id, username: device.id, password: device.secret, clean: false });
-  t.teardown(() => client.endAsync(true));
-  await new Promise<void>((resolve, reject) => {
-    client.once('connect', () => resolve());
-    client.once('error', reject);
-    client.once('close', () => reject(new Error('closed before CONNACK')));
-  });
-  return client;
+  const stream = () => createConnection({ host: hostname, port: Number(port), localAddress });
+  return connected(t, new MqttClient(stream, { ...MQTT_TEST_OPTIONS, clientId: device.id, username: device.id, password: device.secret, clean: false }));
 }

@@ -8,8 +8,15 @@ interface Teardown {
 }
 
 /** Connects an MQTT client (MQTT 3.1.1, as Aedes speaks) and resolves on CONNACK or rejects with its error. */
-export async function connectMqtt(t: Teardown, hub: Hub, options: IClientOptions = {}): Promise<MqttClient> {
-  const client = mqtt.connect(hub.urls.mqtt, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000, ...options });
+export function connectMqtt(t: Teardown, hub: Hub, options: IClientOptions = {}): Promise<MqttClient> {
+  return connected(t, mqtt.connect(hub.urls.mqtt, { ...MQTT_TEST_OPTIONS, ...options }));
+}
+
+/** What test clients connect with: MQTT 3.1.1, no reconnection, a CONNACK within 5 s. */
+export const MQTT_TEST_OPTIONS = { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 } as const satisfies IClientOptions;
+
+/** Resolves with the client on CONNACK, or rejects with its error; it is ended with the test. */
+export async function connected(t: Teardown, client: MqttClient): Promise<MqttClient> {
   t.teardown(() => client.endAsync(true));
   await new Promise<void>((resolve, reject) => {
     client.once('connect', () => resolve());
