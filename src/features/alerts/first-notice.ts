@@ -7,6 +7,8 @@
  * tier is told from its first tier) instead of never sending it.
  */
 import type { Model } from 'mongoose';
+import type { Clock } from '../../ports/clock.js';
+import type { Logger } from '../../observability/logger.js';
 import type { AlertDoc } from './models.js';
 
 /** How long the notice may take before the tick tells it instead: long enough not to overtake a raise still at work. */
@@ -63,4 +65,38 @@ export async function markTold(Alert: Model<AlertDoc>, owing: Owing[]): Promise<
     return { updateMany: { filter: { _id: { $in: group.map((c) => c.doc._id) }, ...stillOwing(first) }, update: { $set: { ...first.told } } } };
   });
   await Alert.bulkWrite(updates, { ordered: false });
+}
+
+export interface NoticeDeps {
+  Alert: Model<AlertDoc>;
+  /** Ids of alerts whose notice this process is telling: the escalation tick leaves them alone meanwhile. */
+  inFlight: Set<string>;
+  clock: Clock;
+  logger: Logger;
+}
+
+/**
+ * Tells the notice of alerts that owe it (`tell`: their notifications planned and recorded), then
+ * marks them told; they are in flight from before the telling until marked, so that a tick in
+ * between does not tell them again. When the notice cannot be recorded, it is left to the tick (due
+ * now) and `undefined` answered; a failed mark only means the tick tells it again after the grace.
+ */
+export async function tellOwed<T>({ Alert, inFlight, clock, logger }: NoticeDeps, owing: Owing[], what: string, tell: () => Promise<T>): Promise<T | undefined> {
+  const ids = owing.map((c) => String(c.doc._id));
+  for (const id of ids) inFlight.add(id);
+  try {
+    let told: T;
+    try {
+      told = await tell();
+    } catch (error) {
+      // Stored and live, but not told: left to the escalation tick rather than lost (the alert stands).
+      logger.error({ err: error, alerts: ids.length, alertIds: ids.slice(0, 10) }, `could not tell ${what}; the escalation tick will`);
+      await deferFirstNotice(Alert, owing, clock.now()).catch((failure: unknown) => logger.error({ err: failure, alertIds: ids.slice(0, 10) }, `could not leave ${what} to the escalation tick`));
+      return undefined;
+    }
+    await markTold(Alert, owing).catch((error: unknown) => logger.error({ err: error, alertIds: ids.slice(0, 10) }, `could not mark ${what} as told; the escalation tick will tell it again`));
+    return told;
+  } finally {
+    for (const id of ids) inFlight.delete(id);
+  }
 }

@@ -25,7 +25,7 @@ import type { AlertNotify, PatientNames, TierNotice } from './notify.js';
 import { findOpenByCause } from './open-alerts.js';
 import type { PolicyInForce, PolicyLookup } from './policy-lookup.js';
 import { absorbRepeats, reactivates, type Reactivation } from './reactivate.js';
-import { asTold, deferFirstNotice, markTold, owesFirstNotice, type Owing } from './first-notice.js';
+import { asTold, owesFirstNotice, tellOwed, type Owing } from './first-notice.js';
 import { findPredecessors, type Predecessor } from './succession.js';
 
 export const DEFAULT_SEVERITY: Record<AlertType, AlertSeverity> = {
@@ -149,32 +149,10 @@ export function createRaise({ Alert, Patient, policies, notify, publish, reactiv
       logger.info({ alertId: String(alert._id), type: alert.type, severity: alert.severity, patientId: alert.patientId ? String(alert.patientId) : null }, 'alert raised');
       publish(alert);
     }
-    const owing = created.filter((c) => c.told);
-    const ids = owing.map((c) => String(c.doc._id));
-    for (const id of ids) firstNoticesInFlight.add(id);
-    try {
-      await tellFirstTiers(created, owing, names);
-    } finally {
-      for (const id of ids) firstNoticesInFlight.delete(id);
-    }
-  }
-
-  async function tellFirstTiers(created: NewAlert[], owing: NewAlert[], names: PatientNames): Promise<void> {
     const notices: TierNotice[] = created.filter(({ doc }) => doc.policy.tiers.length > 0).map((c) => ({ alert: asTold(c), tiers: range(0, c.doc.tier), event: 'alert.raised', skip: c.skip }));
-    let unreached: AlertDoc[];
-    try {
-      unreached = await notify.tiers(notices, names);
-    } catch (error) {
-      // Stored and live (alert:raised), but their first tiers could not be told: left to the
-      // escalation tick, as after quiet hours, rather than lost (the raise itself stands).
-      logger.error({ err: error, alerts: notices.length }, 'could not tell the first tiers of new alerts; the escalation tick will');
-      await deferFirstNotice(Alert, owing, clock.now()).catch((failure: unknown) => logger.error({ err: failure }, 'could not leave the first notice of new alerts to the escalation tick'));
-      return;
-    }
-    await markTold(Alert, owing).catch((error: unknown) =>
-      logger.error({ err: error, alerts: owing.length }, 'could not mark new alerts as told; the escalation tick will tell their first tiers again'),
-    );
-    if (await moveOnFromUnreached(Alert, unreached, clock.now(), logger)) escalateSoon();
+    const owing = created.filter((c) => c.told);
+    const unreached = await tellOwed({ Alert, inFlight: firstNoticesInFlight, clock, logger }, owing, 'the first tiers of new alerts', () => notify.tiers(notices, names));
+    if (unreached && (await moveOnFromUnreached(Alert, unreached, clock.now(), logger))) escalateSoon();
   }
 
   /**

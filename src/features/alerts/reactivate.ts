@@ -27,7 +27,7 @@ import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { AlertType, RaiseAlert } from './contract.js';
 import { escalationStart, range, startingTier } from './escalation-times.js';
-import { asTold, deferFirstNotice, markTold, owesFirstNotice, type Owing } from './first-notice.js';
+import { asTold, owesFirstNotice, tellOwed, type Owing } from './first-notice.js';
 import type { AlertDoc } from './models.js';
 import type { AlertNotify } from './notify.js';
 
@@ -136,23 +136,8 @@ export function createReactivation({ Alert, notify, publish, firstNoticesInFligh
     const id = String(alert._id);
     logger.info({ alertId: id, type: alert.type, reactivations: alert.reactivations?.length ?? 0 }, 'alert reactivated');
     publish(alert);
-    // In flight until marked told (as raise.ts does): a tick in between would tell it again.
-    firstNoticesInFlight.add(id);
-    try {
-      await notify.tiers([{ alert, tiers: range(0, alert.tier), event: 'alert.reactivated', skip, alsoTell: acknowledgedBy ? [acknowledgedBy] : [] }]);
-    } catch (error) {
-      logger.error({ err: error, alertId: id }, 'could not tell the starting tiers of a re-activated alert; the escalation tick will');
-      await deferFirstNotice(Alert, [owing], clock.now()).catch((failure: unknown) => logger.error({ err: failure, alertId: id }, 'could not leave that notice to the escalation tick'));
-      firstNoticesInFlight.delete(id);
-      return;
-    }
-    try {
-      await markTold(Alert, [owing]);
-    } catch (error) {
-      logger.error({ err: error, alertId: id }, 'could not mark a re-activated alert as told; the escalation tick will tell it again');
-    } finally {
-      firstNoticesInFlight.delete(id);
-    }
+    const notice = { alert, tiers: range(0, alert.tier), event: 'alert.reactivated' as const, skip, alsoTell: acknowledgedBy ? [acknowledgedBy] : [] };
+    await tellOwed({ Alert, inFlight: firstNoticesInFlight, clock, logger }, [owing], 'the starting tiers of a re-activated alert', () => notify.tiers([notice]));
   }
 
   /**
