@@ -113,11 +113,16 @@ export function createDeliveryResumer({ models, identity, delivery, clock, logge
   const claim = (id: Types.ObjectId, now: Date, until: Date): Promise<NotificationDoc | null> =>
     Notification.findOneAndUpdate({ _id: id, ...claimable(now) }, { $set: { resumeClaimedUntil: until } }, { returnDocument: 'after' }).lean<NotificationDoc>();
 
+  const failed = (reason: string, now: Date) => ({ $set: { status: 'failed', reason, completedAt: now } });
+
   /** Concludes a notification that will not be sent (guarded like a claim: never one another resumer holds). */
   async function conclude(id: Types.ObjectId, now: Date, reason: string): Promise<boolean> {
-    const written = await Notification.updateOne({ _id: id, ...claimable(now) }, { $set: { status: 'failed', reason, completedAt: now } });
+    const written = await Notification.updateOne({ _id: id, ...claimable(now) }, failed(reason, now));
     return written.modifiedCount === 1;
   }
+
+  /** Concludes one this resumer has claimed. */
+  const concludeClaimed = (id: Types.ObjectId, now: Date, reason: string) => Notification.updateOne({ _id: id, status: 'pending' }, failed(reason, now));
 
   function verdictOf(notification: NotificationDoc, alert: AlertDoc | undefined, users: Map<string, Recipient>, names: Map<string, string>, now: Date): Verdict {
     if (!alert) return { abandon: 'alert_gone' };
@@ -185,14 +190,14 @@ export function createDeliveryResumer({ models, identity, delivery, clock, logge
       const recorded = claimed.attempts ?? [];
       if (recorded.length >= delivery.settings.maxAttempts) {
         // No attempt left (recorded by a process allowed more): concluded by its last one, as delivery.ts would have.
-        await Notification.updateOne({ _id: id, status: 'pending' }, { $set: { status: 'failed', reason: recorded.at(-1)?.error ?? 'failed', completedAt: now } });
+        await concludeClaimed(id, now, recorded.at(-1)?.error ?? 'failed');
         abandoned.push({ id: String(id), why: 'no_attempt_left' });
       } else if (delivery.isAttempting(id)) {
         continue; // taken up here meanwhile (cannot happen without its claim; never attempted twice at once)
       } else if (delivery.resume(id, verdict.resume, recorded.length + 1)) {
         resumed.push(String(id));
       } else {
-        await Notification.updateOne({ _id: id, status: 'pending' }, { $set: { status: 'failed', reason: INTERRUPTED, completedAt: now } });
+        await concludeClaimed(id, now, INTERRUPTED);
         abandoned.push({ id: String(id), why: 'channel_unavailable' });
       }
     }
