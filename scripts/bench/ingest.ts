@@ -38,10 +38,12 @@
  *   --heapsnapshot-signal=SIGUSR2) --store-process (the embedded store in a process of its own, the
  *   hub pointed at it with MONGO_URL, as an operator may run it; "target CPU" then counts both)
  *   --memory-only (stop after phase 2: connected devices and memory, e.g. for an A/B with --hub-root)
+ *   --hub-alloc-prof FILE (sample what the hub allocates during the events window, garbage included,
+ *   into FILE, a .heapprofile, and print the top allocating functions)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -52,7 +54,7 @@ import { io, type Socket } from 'socket.io-client';
 import { createSimClock, provisionDevice, startFleet, type DeviceCredentials, type Fleet, type ProvisionedDevice } from '../../firmware-sim/index.js';
 import { doseBurstSchedule, EVENTS_PER_DOSE, forEachLimited, MAX_DOSES_PER_SCHEDULE, type ScheduleRequest } from './lib/dose-burst.js';
 import { api, cpuMillis, login, repoRoot, rssBytes, startHubProcess, type HubProcess } from './lib/hub-process.js';
-import { collectGarbage, INSPECT_ARG, inspectorUrl } from './lib/inspector.js';
+import { collectGarbage, INSPECT_ARG, inspectorUrl, topAllocators, type AllocationSample } from './lib/inspector.js';
 import { startStoreProcess } from './lib/store-process.js';
 
 const { values } = parseArgs({
@@ -75,11 +77,12 @@ const { values } = parseArgs({
     'drain-timeout': { type: 'string', default: '90' },
     'memory-only': { type: 'boolean', default: false },
     'latency-series': { type: 'boolean', default: false },
+    'hub-alloc-prof': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\'] [--store-process] [--memory-only] [--latency-series]');
+  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\'] [--store-process] [--memory-only] [--latency-series] [--hub-alloc-prof FILE]');
   process.exit(0);
 }
 const positive = (name: keyof typeof values): number => {
@@ -116,6 +119,12 @@ const loadAverage = (): string => {
   }
 };
 const log = (message: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}${monotonic()}] ${message}`);
+
+/** --hub-alloc-prof: the window's allocations, into FILE (open it in Chrome DevTools' Memory tab) and as the top allocating functions. */
+async function reportAllocations(name: string, { profile, bytes }: AllocationSample, file: string): Promise<void> {
+  writeFileSync(file, JSON.stringify(profile));
+  log(`${name}: ${round(bytes / 2 ** 20)} MB allocated in the window (sampled; ${file}), top allocating functions:\n  ${topAllocators(profile).join('\n  ')}`);
+}
 
 async function waitFor(what: string, check: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -200,6 +209,8 @@ interface Target {
   counters(): Promise<Record<string, number>>;
   /** A full garbage collection in the target (through its inspector). */
   collectGarbage(): Promise<void>;
+  /** What the target allocates in the next `ms`, garbage included (the hub only; see lib/inspector.ts). */
+  sampleAllocations?(ms: number): Promise<AllocationSample>;
   close(): Promise<void>;
 }
 
@@ -259,6 +270,7 @@ async function hubTarget(dataDir: string): Promise<Target> {
       return parseMetrics(await response.text());
     },
     collectGarbage: () => hub.collectGarbage(),
+    sampleAllocations: (ms) => hub.sampleAllocations(ms),
     async close() {
       socket?.close();
       await hub.stop(30_000);
@@ -510,7 +522,9 @@ async function run(target: Target): Promise<Results | MemoryResults> {
   log(`${target.name}: events window starts (load average ${loadAverage()})`);
   const eventCounters = await target.counters();
   const eventCpu = cpuMeter(target.cpuPids);
+  const allocations = values['hub-alloc-prof'] && target.sampleAllocations ? target.sampleAllocations(Math.max(0, windowEnd - Date.now())) : undefined;
   await sleep(Math.max(0, windowEnd - Date.now()));
+  if (allocations) await reportAllocations(target.name, await allocations, values['hub-alloc-prof'] as string);
   const { targetMs: _windowMs, ...windowCpu } = eventCpu();
   const backlog = fleetA.stats().outboxSize;
   log(`${target.name}: window over (load average ${loadAverage()}): ${ackedInWindow} acked, ${receivedInWindow} received at the watcher, ${backlog} waiting in outboxes`);

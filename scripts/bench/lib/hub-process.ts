@@ -9,7 +9,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { collectGarbage, INSPECT_ARG, inspectorUrl } from './inspector.js';
+import { collectGarbage, INSPECT_ARG, inspectorUrl, sampleAllocations, type AllocationSample } from './inspector.js';
 
 export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -53,6 +53,8 @@ export interface HubProcess {
   output(): string;
   /** A full garbage collection in the hub (needs `inspect: true`). */
   collectGarbage(): Promise<void>;
+  /** What the hub allocates in the next `ms`, garbage included (needs `inspect: true`; see sampleAllocations). */
+  sampleAllocations(ms: number): Promise<AllocationSample>;
   /** SIGKILL, then wait for the exit. */
   kill(): Promise<void>;
   /** SIGTERM (graceful stop), SIGKILL after `timeoutMs`. */
@@ -139,6 +141,10 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     async collectGarbage() {
       if (!inspector) throw new Error('the hub was started without inspect: true');
       await collectGarbage(await inspector);
+    },
+    async sampleAllocations(ms) {
+      if (!inspector) throw new Error('the hub was started without inspect: true');
+      return sampleAllocations(await inspector, ms);
     },
     async kill() {
       if (running()) child.kill('SIGKILL');
