@@ -82,6 +82,11 @@ export class CollectionIndex {
     if (this.partialFilter !== undefined && !this.partialFilter(doc)) return [];
     const perField = this.fields.map((field) => indexValuesAtPath(doc, field.parts));
     if (this.sparse && perField.every((values) => values.length === 1 && values[0] === MISSING)) return [];
+    // Most documents hold one value per key field (no arrays): one key, without the combinations.
+    if (perField.every((values) => values.length === 1)) {
+      const values = perField.map((single) => single[0] as KeyValue);
+      return [{ key: values.map(keyPart).join(KEY_SEPARATOR), values }];
+    }
     const combinations = cartesian(perField);
     const seen = new Set<string>();
     const keys: Array<{ key: string; values: KeyValue[] }> = [];
