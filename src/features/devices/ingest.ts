@@ -96,16 +96,16 @@ export type BackOnline = (deviceId: string) => Promise<DeviceDoc | null>;
 export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, backOnline: BackOnline, clock: Clock, options: IngestOptions, log: Logger, observer: HeartbeatObserver = {}) {
   const { Device, Command } = models;
   const pace = { minMs: Math.min(HEARTBEAT_GATHER_MS, options.heartbeatMaxPauseMs), maxMs: options.heartbeatMaxPauseMs };
-  const { writeEvent, markProcessed, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
+  const { writeEvent, markProcessed, flushProcessed, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
   const claims = createEventClaims(models.DeviceEvent, clock);
   const effects = createEventEffects({ claims, realtime, markProcessed, log });
   const heartbeatListeners: HeartbeatListener[] = [];
 
   return {
-    /** Writes waiting heartbeats now (the hub is closing), and later ones at once. */
-    close(): Promise<void> {
+    /** Writes waiting heartbeats and processed marks now (the hub is closing), and later heartbeats at once. */
+    async close(): Promise<void> {
       effects.close();
-      return closeHeartbeats();
+      await Promise.all([flushProcessed(), closeHeartbeats()]);
     },
     /** The device disconnected: a heartbeat of its still waiting would call it online again. */
     disconnected: dropWaitingHeartbeat,

@@ -17,6 +17,7 @@ import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type 
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
 import { BURST_MAX_BATCH, burstLoader } from '../burst-loader.js';
+import { deferredBatch } from '../deferred-batch.js';
 import type { DeviceDirectory, DeviceIdentity, DirectoryEntry } from './directory.js';
 import { createLatestQueue, type PaceBounds } from './heartbeat-queue.js';
 import type { DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
@@ -30,6 +31,13 @@ const DEVICE_FIELDS = { secretHash: 0, 'schedule.payload': 0 } as const;
  * precision. Heartbeats set it exactly.
  */
 const SEEN_PRECISION_MS = 5000;
+/**
+ * How long a processed mark waits for company. Should the hub die meanwhile, those events' effects
+ * run again from the recovery sweep (as they would for a crash between effects and the mark).
+ */
+export const PROCESSED_DELAY_MS = 250;
+/** The store applies one update command in one go: 5,000 marks at once held the event loop for tens of ms. */
+const PROCESSED_MAX_BATCH = 250;
 
 export interface EventWrite {
   deviceId: string;
@@ -119,11 +127,15 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     });
   });
 
-  /** Events whose effects have run (see the model's `processed`): one write per burst. */
-  const processed = burstLoader<Types.ObjectId, true>(async (ids) => {
+  /**
+   * Events whose effects have run (see the model's `processed`), written together every
+   * PROCESSED_DELAY_MS: nobody waits on the mark (a resend meanwhile finds the effects in this
+   * process's memory, and other instances' claims hold for 30 s), and per burst it cost as many
+   * store round trips as storing the events did.
+   */
+  const processed = deferredBatch<Types.ObjectId>(async (ids) => {
     await DeviceEvent.collection.updateMany({ _id: { $in: ids } }, { $set: { processed: true } });
-    return ids.map(() => true as const);
-  });
+  }, { delayMs: PROCESSED_DELAY_MS, maxBatch: PROCESSED_MAX_BATCH });
 
   async function markSeen(deviceIds: string[], devices: Map<string, DirectoryEntry>, seenAt: number): Promise<void> {
     await rawDevices.updateMany({ _id: { $in: deviceIds } }, { $max: { 'status.lastSeenAt': new Date(seenAt) } });
@@ -170,7 +182,9 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
   return {
     setOnDevice: (filter: DeviceSet['filter'], set: DeviceSet['set']): Promise<true> => deviceSets.load({ filter, set }),
     writeEvent: (write: EventWrite): Promise<EventWritten> => events.load(write),
-    markProcessed: (eventId: Types.ObjectId): Promise<true> => processed.load(eventId),
+    markProcessed: (eventId: Types.ObjectId): Promise<void> => processed.add(eventId),
+    /** Writes the processed marks still waiting (the hub is closing). */
+    flushProcessed: (): Promise<void> => processed.flush(),
     /** Null when newer news of the device took this one's place before it was written: a newer heartbeat, or a presence change. */
     writeHeartbeat: (write: HeartbeatWrite): Promise<HeartbeatWritten | null> => heartbeats.push(write),
     /** Drops the device's heartbeat still waiting to be written (it disconnected: its presence is newer news). */
