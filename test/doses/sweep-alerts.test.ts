@@ -6,6 +6,7 @@
  * their on-time window get a dose.late (info), raised the same way, resolved
  * by a confirmation or, in one bulk write, when dose.missed takes over.
  */
+import { Types } from 'mongoose';
 import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
 import type { Hub } from '../../src/hub.js';
@@ -131,4 +132,31 @@ t.test('dose.late: raised in one batch past the on-time window, resolved by a co
   );
   await until(() => updated.filter((a) => a.type === 'dose.late' && a.status === 'resolved').length >= 4);
   t.equal(updated.filter((a) => a.type === 'dose.late' && a.status === 'resolved').length, 4, 'each resolution announced (alert:updated)');
+});
+
+t.test('a missed dose whose alert failed is retried even behind hundreds of older ones never alerted', async (t) => {
+  const { clock, hub, patients } = await fourPatients(t);
+  const { Occurrence } = hub.features.doses.models;
+  const { Alert } = hub.features.alerts.models;
+  clock.set('2026-06-10T06:00:00Z');
+  await hub.features.doses.service.sweep();
+  clock.set('2026-06-10T07:00:00Z');
+  t.match(await hub.features.doses.service.sweep(), { missed: 4 });
+  const dose = await Occurrence.findOne({ patientId: patients[1], state: 'missed' }).lean();
+  if (!dose) throw new Error('no missed dose');
+  // 500 doses missed days ago whose alerts were never raised (too old to raise now), then this dose's alert lost.
+  const DAY = 86_400_000;
+  const old = Array.from({ length: 500 }, (_, i) => {
+    const dueAt = new Date(dose.dueAt.getTime() - 3 * DAY - i * 60_000);
+    return { ...dose, _id: new Types.ObjectId(), dueAt, missedAt: new Date(dueAt.getTime() + 3_600_000), changedAt: new Date(dueAt.getTime() + 3_600_000), alertedAt: null };
+  });
+  await Occurrence.collection.insertMany(old);
+  await Alert.deleteOne({ cause: `dose.missed:${String(dose._id)}` });
+  await Occurrence.updateOne({ _id: dose._id }, { $set: { alertedAt: null } });
+
+  clock.set('2026-06-10T07:01:00Z');
+  await hub.features.doses.service.sweep();
+  t.equal(await Alert.countDocuments({ cause: `dose.missed:${String(dose._id)}` }), 1, 'its alert is raised');
+  t.ok((await Occurrence.findById(dose._id).lean())?.alertedAt, 'and the dose marked alerted');
+  t.equal(await Alert.countDocuments({ type: 'dose.missed' }), 4, 'the older doses raise nothing (a day-old miss is not paged)');
 });

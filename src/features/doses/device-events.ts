@@ -127,7 +127,9 @@ export function createDeviceEvents({ Occurrence, plannedPatients, alerts, lateAl
       }
       case 'dose.skipped': {
         const skipped = await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state: 'skipped', ...fields });
-        if (skipped?.before.state === 'missed') await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'skipped').catch(() => undefined);
+        if (skipped?.before.state === 'missed') {
+          await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'skipped').catch((error: unknown) => log.warn({ err: error, occurrenceId: String(occurrence._id) }, 'could not resolve dose.missed of a dose reported skipped; it stays open'));
+        }
         if (skipped) await lateAlerts.resolve([skipped.after], 'skipped');
         break;
       }

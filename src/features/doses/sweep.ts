@@ -88,8 +88,9 @@ export function createSweep({ Occurrence, Device, alerts, lateAlerts, emit, miss
     await lateAlerts.resolve(closed.unknownNow, 'unknown: every device offline');
 
     // Missed doses whose alert could not be raised before (alerts were failing) are retried.
-    const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null }).limit(500).lean<Occurrence[]>();
-    const retry = unalerted.filter((o) => o.changedAt && o.changedAt < now && o.missedAt.getTime() > now.getTime() - 24 * HOUR);
+    // The day's bound is in the query: filtered after a limited read, 500 older ones would crowd out every recent one for good.
+    const unalerted = await Occurrence.find({ state: 'missed', alertedAt: null, missedAt: { $gt: new Date(now.getTime() - 24 * HOUR) } }).limit(500).lean<Occurrence[]>();
+    const retry = unalerted.filter((o) => o.changedAt && o.changedAt < now);
     if (retry.length) await retryUnalerted(retry);
     lastSweptMinute = nowMinute;
     return { due, late: lateNow.length, missed: closed.missed, unknown: closed.unknown };
