@@ -10,7 +10,7 @@ import type { AlertsApi } from '../alerts/contract.js';
 import type { DeviceIdentity } from '../devices/directory.js';
 import type { DeviceEventDoc } from '../devices/models.js';
 import type { LateAlerts } from './late-alerts.js';
-import type { MissedAlerts } from './missed-alerts.js';
+import { missedCause, type MissedAlerts } from './missed-alerts.js';
 import type { DoseModels, DoseState } from './models.js';
 import type { PlannedPatients } from './planned-patients.js';
 import { owesReplan, type ReplanOwed } from './replan-owed.js';
@@ -128,7 +128,7 @@ export function createDeviceEvents({ Occurrence, plannedPatients, alerts, lateAl
       case 'dose.skipped': {
         const skipped = await transition(occurrence._id, ['scheduled', 'due', 'missed', 'unknown'], { state: 'skipped', ...fields });
         if (skipped?.before.state === 'missed') {
-          await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'skipped').catch((error: unknown) => log.warn({ err: error, occurrenceId: String(occurrence._id) }, 'could not resolve dose.missed of a dose reported skipped; it stays open'));
+          await alerts.resolveCause(missedCause(occurrence._id), 'skipped').catch((error: unknown) => log.warn({ err: error, occurrenceId: String(occurrence._id) }, 'could not resolve dose.missed of a dose reported skipped; it stays open'));
         }
         if (skipped) await lateAlerts.resolve([skipped.after], 'skipped');
         break;

@@ -2,6 +2,7 @@
  * `dose.missed`: the alert of a dose nobody reported by the end of its window (or that a device
  * reported missed), raised once — `alertedAt` claims it — and resolved when a report raced it.
  */
+import type { Types } from 'mongoose';
 import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
 import type { AlertsApi, RaiseAlert } from '../alerts/contract.js';
@@ -15,6 +16,9 @@ interface Deps {
   log: Logger;
 }
 
+/** The cause of a dose's dose.missed alert (one open alert per dose). */
+export const missedCause = (occurrenceId: Types.ObjectId | string): string => `dose.missed:${String(occurrenceId)}`;
+
 export function createMissedAlerts({ Occurrence, alerts, clock, log }: Deps) {
   /** The dose.missed alert of an occurrence: critical medications start one tier up. Ids only in details. */
   function missedAlert(occurrence: Occurrence): RaiseAlert {
@@ -22,7 +26,7 @@ export function createMissedAlerts({ Occurrence, alerts, clock, log }: Deps) {
       organisationId: String(occurrence.organisationId),
       patientId: String(occurrence.patientId),
       type: 'dose.missed',
-      cause: `dose.missed:${String(occurrence._id)}`,
+      cause: missedCause(occurrence._id),
       severity: occurrence.critical ? 'critical' : 'warning',
       ...(occurrence.critical ? { startTier: 1 } : {}),
       details: { occurrenceId: String(occurrence._id), slot: occurrence.slot, dueAt: occurrence.dueAt.toISOString(), medicationId: occurrence.medicationId },
@@ -51,7 +55,7 @@ export function createMissedAlerts({ Occurrence, alerts, clock, log }: Deps) {
     if (!missed.length) return;
     const moved = await Occurrence.find({ _id: { $in: missed.map((o) => o._id) }, state: { $ne: 'missed' } }, { _id: 1 }).lean();
     if (!moved.length) return;
-    await alerts.resolveCauses(moved.map((o) => `dose.missed:${String(o._id)}`), 'dose reported meanwhile').catch((error: unknown) => log.error({ err: error, alerts: moved.length }, 'could not resolve dose.missed'));
+    await alerts.resolveCauses(moved.map((o) => missedCause(o._id)), 'dose reported meanwhile').catch((error: unknown) => log.error({ err: error, alerts: moved.length }, 'could not resolve dose.missed'));
   }
 
   return { missedAlert, raiseMissed, resolveMissedReportedMeanwhile };

@@ -13,8 +13,6 @@ import { Schema, type Connection, type InferSchemaType, type Model, type Types }
  */
 export const DOSE_STATES = ['scheduled', 'due', 'taken', 'late', 'missed', 'skipped', 'unknown', 'cancelled'] as const;
 export type DoseState = (typeof DOSE_STATES)[number];
-/** States no clock can change any more (only a device event or a confirmation can). */
-export const FINAL_STATES: readonly DoseState[] = ['taken', 'late', 'skipped'];
 
 /** Epoch minute of an instant (floor). */
 export const minuteOf = (instant: Date): number => Math.floor(instant.getTime() / 60_000);

@@ -76,7 +76,7 @@ export function createSweep({ Occurrence, Device, alerts, lateAlerts, emit, miss
     const late = (await Occurrence.find(lateFilter).lean<Occurrence[]>()).filter((o) => lateAt(o) <= now.getTime() && o.missedAt > now);
     const fleet = closing.length || late.length ? await fleetOf(Device, [...closing, ...late].map((o) => String(o.patientId))) : new Map<string, DeviceDoc[]>();
     const evidence = (o: Occurrence) => evidenceOf(o, fleet.get(String(o.patientId)) ?? [], now);
-    const closed = closing.length ? await close(closing, closingFilter, evidence, now) : { missed: 0, unknown: 0, missedNow: [], unknownNow: [] };
+    const closed = closing.length ? await close(closing, evidence, now) : { missed: 0, unknown: 0, missedNow: [], unknownNow: [] };
     const lateNow = late.filter((o) => evidence(o) !== null);
     // One raiseMany for the sweep, missed and late together (its recipients' lookup then runs once).
     if (await raiseSweepAlerts(closed.missedNow, lateNow)) {
@@ -105,7 +105,7 @@ export function createSweep({ Occurrence, Device, alerts, lateAlerts, emit, miss
    * Closing doses → missed (with evidence) or unknown. Answers the counts and the doses this sweep
    * made missed (their alerts claimed by the same write: alertedAt) or unknown.
    */
-  async function close(closing: Occurrence[], closingFilter: QueryFilter<Occurrence>, evidence: (o: Occurrence) => ReturnType<typeof evidenceOf>, now: Date): Promise<{ missed: number; unknown: number; missedNow: Occurrence[]; unknownNow: Occurrence[] }> {
+  async function close(closing: Occurrence[], evidence: (o: Occurrence) => ReturnType<typeof evidenceOf>, now: Date): Promise<{ missed: number; unknown: number; missedNow: Occurrence[]; unknownNow: Occurrence[] }> {
     const open: DoseState[] = ['scheduled', 'due'];
     const watchedMissed: Occurrence[] = [];
     const notConfirmed: Occurrence[] = [];
@@ -118,7 +118,9 @@ export function createSweep({ Occurrence, Device, alerts, lateAlerts, emit, miss
     }
     let missed = 0;
     let unknown = 0;
-    // The exceptions (usually few) by id first; then every other closing dose at once, by the bucket filter.
+    // The exceptions (usually few) first, then the rest. All by id: a dose written into these minutes
+    // since the read (a plan changed meanwhile) has had no evidence checked, and one marked missed
+    // here would be claimed as alerted without its alert being raised.
     if (toUnknown.length) {
       unknown = (await Occurrence.updateMany({ _id: { $in: toUnknown.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now } })).modifiedCount;
       for (const o of toUnknown) emit({ ...o, state: 'unknown', source: 'clock', evidence: 'device_offline', changedAt: now });
@@ -127,7 +129,7 @@ export function createSweep({ Occurrence, Device, alerts, lateAlerts, emit, miss
       missed += (await Occurrence.updateMany({ _id: { $in: notConfirmed.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'missed', source: 'clock', evidence: 'not_confirmed', changedAt: now, alertedAt: now } })).modifiedCount;
     }
     if (watchedMissed.length) {
-      missed += (await Occurrence.updateMany({ ...closingFilter, missedAt: { $lte: now } }, { $set: { state: 'missed', source: 'clock', evidence: 'device_online_no_event', changedAt: now, alertedAt: now } })).modifiedCount;
+      missed += (await Occurrence.updateMany({ _id: { $in: watchedMissed.map((o) => o._id) }, state: { $in: open } }, { $set: { state: 'missed', source: 'clock', evidence: 'device_online_no_event', changedAt: now, alertedAt: now } })).modifiedCount;
     }
     let updated = [...notConfirmed.map((o) => ({ ...o, evidence: 'not_confirmed' })), ...watchedMissed.map((o) => ({ ...o, evidence: 'device_online_no_event' }))].map((o) => ({ ...o, state: 'missed' as const, source: 'clock', changedAt: now }));
     if (missed !== updated.length) {

@@ -9,6 +9,7 @@ import { patientAudience } from '../../transports/socket/rooms.js';
 import type { SocketTransport } from '../../transports/socket/server.js';
 import type { AlertsApi } from '../alerts/contract.js';
 import type { LateAlerts } from './late-alerts.js';
+import { missedCause } from './missed-alerts.js';
 import type { DoseModels, DoseState } from './models.js';
 import { MINUTE, type Occurrence } from './shared.js';
 import { toOccurrenceView } from './views.js';
@@ -56,7 +57,7 @@ export function createTransitions({ Occurrence, sockets, alerts, lateAlerts, clo
     if (!changed) return null;
     // Missed as this write found it (the sweep may have made it missed after `occurrence` was read).
     if (changed.before.state === 'missed') {
-      await alerts.resolveCause(`dose.missed:${String(occurrence._id)}`, 'taken late').catch((error: unknown) => log.error({ err: error, occurrenceId: String(occurrence._id) }, 'could not resolve dose.missed'));
+      await alerts.resolveCause(missedCause(occurrence._id), 'taken late').catch((error: unknown) => log.error({ err: error, occurrenceId: String(occurrence._id) }, 'could not resolve dose.missed'));
     }
     // The document as updated: it shows a dose.late the sweep raised after `occurrence` was read.
     await lateAlerts.resolve([changed.after], 'taken');
