@@ -20,6 +20,10 @@
  * as the hub idles between minutes); then for `--device-samples` help.requested and as many
  * device.jam events published with MQTT.js to the hub's broker, from the PUBLISH to the socket.
  *
+ * `--taken 0.9` (with the default `--spread 1`): that share of patients takes each dose on time, so
+ * the sweeps that close the shared minute raise alerts for the rest only — a clinic whose patients
+ * share a dose time, with ordinary adherence, rather than one where nobody takes a dose.
+ *
  * `--profile DIR` writes a V8 CPU profile of each timed sweep into DIR. `--store disk|worker`
  * runs the embedded store as the hub does on a server (journaled; on a thread of its own with
  * worker) instead of in memory.
@@ -50,6 +54,8 @@ const { values } = parseArgs({
     spread: { type: 'string', default: '1' },
     'watch-every': { type: 'string', default: '97' },
     'device-samples': { type: 'string', default: '100' },
+    /** With --spread 1: the share of patients who take each dose before its on-time window ends (the rest are late, then missed). */
+    taken: { type: 'string', default: '0' },
     'without-care-teams': { type: 'boolean', default: false },
     /** memory (default): in memory on the hub's event loop; disk: journaled, on the event loop (the hub's default); worker: journaled, on a thread of its own. */
     store: { type: 'string', default: 'memory' },
@@ -63,6 +69,8 @@ const PATIENTS = Number(values.patients);
 const DAYS = Number(values.days);
 const WATCH_EVERY = Math.max(1, Number(values['watch-every']));
 const DEVICE_SAMPLES = Number(values['device-samples']);
+const TAKEN = Number(values.taken);
+if (!(TAKEN >= 0 && TAKEN < 1)) throw new Error('--taken is a share of patients, from 0 to below 1');
 const PASSWORD = `bench-${randomUUID()}`;
 
 /** Runs `work` under the V8 CPU profiler and writes `<dir>/<name>.cpuprofile`. */
@@ -150,6 +158,18 @@ async function main(): Promise<void> {
       return took;
     };
     const [first, second] = doses as [{ dueAt: Date }, { dueAt: Date }];
+    /**
+     * --taken: that share of the dose's open occurrences marked taken 5 minutes after dueAt, as a
+     * dispenser's dose.taken leaves them (written directly: this bench times the sweeps, not ingest).
+     */
+    const takeSome = async (dueAt: Date): Promise<void> => {
+      if (TAKEN === 0) return;
+      const { Occurrence } = hub.features.doses.models;
+      const open = await Occurrence.find({ dueAt, state: { $in: ['scheduled', 'due'] } }, { _id: 1 }).lean();
+      const taking = open.filter((_, index) => index % 100 < TAKEN * 100).map((o) => o._id);
+      await Occurrence.updateMany({ _id: { $in: taking } }, { $set: { state: 'taken', takenAt: new Date(dueAt.getTime() + 5 * 60_000), source: 'device', changedAt: new Date(dueAt.getTime() + 5 * 60_000) } });
+      console.log(`  ${taking.length} of ${open.length} doses due ${dueAt.toISOString().slice(11, 16)}Z taken on time (--taken ${TAKEN})`);
+    };
     const iso = (base: Date, minutes: number) => new Date(base.getTime() + minutes * 60_000).toISOString();
     if (SPREAD > 1) {
       await steady(first.dueAt, second.dueAt);
@@ -157,11 +177,13 @@ async function main(): Promise<void> {
       await timed('first sweep of the process (catch-up range query)', iso(first.dueAt, -6), () => service.sweep());
       await timed('quiet minute (nothing to move)', iso(first.dueAt, -5), () => service.sweep());
       await timed(`08:00 doses (${PATIENTS} patients): scheduled → due`, iso(first.dueAt, 0), () => service.sweep());
+      await takeSome(first.dueAt);
       await timed('08:30: on-time window over (dose.late, counting)', iso(first.dueAt, 30), () => service.sweep());
       const worst = await timed(`08:00 doses close → missed/unknown (counting alerts)`, iso(first.dueAt, 60), () => service.sweep());
       console.log(`  ${raisedSoFar()}`);
       await timed('quiet minute after', iso(first.dueAt, 61), () => service.sweep());
       await timed(`12:00 doses (${PATIENTS} patients): scheduled → due`, iso(second.dueAt, 0), () => service.sweep());
+      await takeSome(second.dueAt);
       await real.sweep(); // the hub's own service: its catch-up sweep first
       const lateAlerts = await timed('12:30: on-time window over (dose.late, real alerts)', iso(second.dueAt, 30), realSweep);
       await drain();
