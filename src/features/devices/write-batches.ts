@@ -35,8 +35,8 @@ const SEEN_PRECISION_MS = 5000;
  * How long a processed mark waits for company. Should the hub die meanwhile, those events' effects
  * run again from the recovery sweep (as they would for a crash between effects and the mark).
  */
-export const PROCESSED_DELAY_MS = 250;
-/** The store applies one update command in one go: 5,000 marks at once held the event loop for tens of ms. */
+const PROCESSED_DELAY_MS = 250;
+/** The store applies one update command in one go: 1,250 marks at once (250 ms at 5,000 events/s) held the event loop (runs AO in docs/benchmarks/ingest.md). */
 const PROCESSED_MAX_BATCH = 250;
 
 export interface EventWrite {
