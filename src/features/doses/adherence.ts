@@ -2,6 +2,7 @@
  * Adherence over a range of the patient's local days: every dose counted by its state, per day,
  * per medication and overall, with the share taken (ADHERENCE_FORMULA).
  */
+import type { Counts as CountsView } from '../../generated/http/adherence-view.js';
 import type { Clock } from '../../ports/clock.js';
 import type { Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
@@ -14,15 +15,8 @@ const MAX_ADHERENCE_DAYS = 366;
 
 export const ADHERENCE_FORMULA = '(takenOnTime + late) / (scheduled - unknown - pending), null when the denominator is 0';
 
-interface Counts {
-  scheduled: number;
-  takenOnTime: number;
-  late: number;
-  missed: number;
-  skipped: number;
-  unknown: number;
-  pending: number;
-}
+/** An adherence view's counts (schemas/http/adherence-view.json), before the percentage. */
+type Counts = Omit<CountsView, 'adherencePercent'>;
 const emptyCounts = (): Counts => ({ scheduled: 0, takenOnTime: 0, late: 0, missed: 0, skipped: 0, unknown: 0, pending: 0 });
 
 function count(counts: Counts, state: DoseState): void {

@@ -14,8 +14,8 @@ import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
 import type { AlertsApi, RaiseAlert } from '../alerts/contract.js';
 import type { DoseState, OccurrenceDoc } from './models.js';
+import { doseAlertFields, MINUTE } from './shared.js';
 
-const MINUTE = 60_000;
 const PENDING: readonly DoseState[] = ['scheduled', 'due'];
 
 export const lateCause = (occurrenceId: Types.ObjectId | string): string => `dose.late:${String(occurrenceId)}`;
@@ -33,12 +33,10 @@ interface Deps {
 export function createLateAlerts({ Occurrence, alerts, clock, log }: Deps) {
   function lateAlert(o: OccurrenceDoc): RaiseAlert {
     return {
-      organisationId: String(o.organisationId),
-      patientId: String(o.patientId),
+      ...doseAlertFields(o),
       type: 'dose.late',
       cause: lateCause(o._id),
       severity: 'info',
-      details: { occurrenceId: String(o._id), slot: o.slot, dueAt: o.dueAt.toISOString(), medicationId: o.medicationId },
       at: clock.now(),
     };
   }

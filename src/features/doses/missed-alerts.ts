@@ -7,7 +7,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
 import type { AlertsApi, RaiseAlert } from '../alerts/contract.js';
 import type { DoseModels } from './models.js';
-import type { Occurrence } from './shared.js';
+import { doseAlertFields, type Occurrence } from './shared.js';
 
 interface Deps {
   Occurrence: DoseModels['Occurrence'];
@@ -23,13 +23,11 @@ export function createMissedAlerts({ Occurrence, alerts, clock, log }: Deps) {
   /** The dose.missed alert of an occurrence: critical medications start one tier up. Ids only in details. */
   function missedAlert(occurrence: Occurrence): RaiseAlert {
     return {
-      organisationId: String(occurrence.organisationId),
-      patientId: String(occurrence.patientId),
+      ...doseAlertFields(occurrence),
       type: 'dose.missed',
       cause: missedCause(occurrence._id),
       severity: occurrence.critical ? 'critical' : 'warning',
       ...(occurrence.critical ? { startTier: 1 } : {}),
-      details: { occurrenceId: String(occurrence._id), slot: occurrence.slot, dueAt: occurrence.dueAt.toISOString(), medicationId: occurrence.medicationId },
       at: clock.now(),
     };
   }

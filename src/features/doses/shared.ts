@@ -4,6 +4,7 @@
  */
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
+import type { RaiseAlert } from '../alerts/contract.js';
 import type { Actor } from '../identity/actor.js';
 import type { PatientDoc } from '../identity/models.js';
 import type { OccurrenceDoc } from './models.js';
@@ -25,4 +26,13 @@ export const oid = (id: string | Types.ObjectId): Types.ObjectId => (typeof id =
 
 export function invalid(path: string, message: string): AppError {
   return new AppError('validation_failed', `${path.slice(1)} ${message}`, { details: [{ path, message }] });
+}
+
+/** What a dose's alerts (dose.late, dose.missed) carry of it: whose it is, and ids only in details. */
+export function doseAlertFields(o: Occurrence): Pick<RaiseAlert, 'organisationId' | 'patientId' | 'details'> {
+  return {
+    organisationId: String(o.organisationId),
+    patientId: String(o.patientId),
+    details: { occurrenceId: String(o._id), slot: o.slot, dueAt: o.dueAt.toISOString(), medicationId: o.medicationId },
+  };
 }

@@ -8,10 +8,10 @@ import type { Clock } from '../../ports/clock.js';
 import { patientAudience } from '../../transports/socket/rooms.js';
 import type { SocketTransport } from '../../transports/socket/server.js';
 import type { AlertsApi } from '../alerts/contract.js';
-import type { LateAlerts } from './late-alerts.js';
+import { lateAt, type LateAlerts } from './late-alerts.js';
 import { missedCause } from './missed-alerts.js';
 import type { DoseModels, DoseState } from './models.js';
-import { MINUTE, type Occurrence } from './shared.js';
+import type { Occurrence } from './shared.js';
 import { toOccurrenceView } from './views.js';
 
 /** States a dose.taken or a confirmation settles. */
@@ -51,8 +51,7 @@ export function createTransitions({ Occurrence, sockets, alerts, lateAlerts, clo
    * `from`: the states it may leave (a device's dose.taken also settles a cancelled dose it names).
    */
   async function recordTaken(occurrence: Occurrence, at: Date, fields: Partial<Occurrence>, from: readonly DoseState[] = TAKEABLE): Promise<{ before: Occurrence; after: Occurrence } | null> {
-    const lateAt = occurrence.dueAt.getTime() + occurrence.window.lateAfterMinutes * MINUTE;
-    const state: DoseState = at.getTime() > lateAt ? 'late' : 'taken';
+    const state: DoseState = at.getTime() > lateAt(occurrence) ? 'late' : 'taken';
     const changed = await transition(occurrence._id, from, { state, takenAt: at, ...fields });
     if (!changed) return null;
     // Missed as this write found it (the sweep may have made it missed after `occurrence` was read).
