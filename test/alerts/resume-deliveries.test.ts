@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { INTERRUPTED, RESUME_AFTER_MS, RESUME_MAX_AGE_MS } from '../../src/features/alerts/resume.js';
+import type { AlertRef, RaiseAlert } from '../../src/features/alerts/contract.js';
 import type { NotificationDoc } from '../../src/features/alerts/models.js';
 import type { Hub } from '../../src/hub.js';
 import { verifySignature } from '../../src/ports/adapters/notifiers/index.js';
@@ -74,6 +75,11 @@ const webhookPolicy = (hook: Receiver) => ({ tiers: [{ recipients: [{ careTeam: 
  * A hub that records notifications (`before`), makes their first attempt and stops before the
  * second; then the same store under a new hub, at the same (manual) time.
  */
+/** An alert about the scenario's patient, raised on `hub`. */
+function raiseFor(hub: Hub, s: Scenario, type: RaiseAlert['type'], cause: string): Promise<AlertRef> {
+  return hub.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type, cause });
+}
+
 async function afterAnOutage<T>(t: Test, clock: ManualClock, before: (hub: Hub, s: Scenario) => Promise<T>): Promise<{ hub: Hub; s: Scenario; env: Record<string, string>; value: T }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'medhub-resume-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -102,7 +108,7 @@ t.test('a webhook and an SMS left pending by a stopped hub are delivered once it
       webhooks: [{ url: `${hook.url}?token=abc`, secret: SECRET }],
       sms: { url: gateway.url, secret: SECRET },
     });
-    return first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:resume-1' });
+    return raiseFor(first, s, 'dose.missed', 'dose.missed:resume-1');
   });
   const { Notification } = hub.features.alerts.models;
   const { resumer, delivery } = hub.features.alerts;
@@ -160,8 +166,8 @@ t.test('a page for an alert acknowledged meanwhile is not sent: failed, interrup
   const hook = await receiver(t);
   const { hub, s, value } = await afterAnOutage(t, clock, async (first, s) => {
     await putPatientPolicy(first, s.clinician.token, s.patient.id, webhookPolicy(hook));
-    const acked = await first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:resume-acked' });
-    const active = await first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'device.jam', cause: 'device.jam:resume-dev' });
+    const acked = await raiseFor(first, s, 'dose.missed', 'dose.missed:resume-acked');
+    const active = await raiseFor(first, s, 'device.jam', 'device.jam:resume-dev');
     return { acked, active };
   });
   const { Notification } = hub.features.alerts.models;
@@ -200,7 +206,7 @@ t.test('an SMS whose recipient no longer has a phone is not sent: failed, interr
   const gateway = await receiver(t);
   const { hub, s, value: alert } = await afterAnOutage(t, clock, async (first, s) => {
     await putPatientPolicy(first, s.clinician.token, s.patient.id, { tiers: [{ recipients: [{ careTeam: { priority: 2 } }], channels: ['sms'] }], sms: { url: gateway.url, secret: SECRET } });
-    return first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:resume-phone' });
+    return raiseFor(first, s, 'dose.missed', 'dose.missed:resume-phone');
   });
   const { Notification } = hub.features.alerts.models;
   const sms = await Notification.findOne({ alertId: alert.id, channel: 'sms' }).lean();
@@ -224,7 +230,7 @@ t.test('a page left pending that would now go out in quiet hours waits for their
   const hook = await receiver(t);
   const { hub, value: alert } = await afterAnOutage(t, clock, async (first, s) => {
     await putPatientPolicy(first, s.clinician.token, s.patient.id, { ...webhookPolicy(hook), quietHours: { start: '22:00', end: '07:00' } });
-    return first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:resume-quiet' });
+    return raiseFor(first, s, 'dose.missed', 'dose.missed:resume-quiet');
   });
   const { Notification } = hub.features.alerts.models;
   const page = await Notification.findOne({ alertId: alert.id, channel: 'webhook' }).lean();
@@ -254,7 +260,7 @@ t.test('a follow-up left pending is sent although its alert is resolved', async 
   const hook = await receiver(t, true);
   const { hub, value: alert } = await afterAnOutage(t, clock, async (first, s) => {
     await putPatientPolicy(first, s.clinician.token, s.patient.id, webhookPolicy(hook));
-    const raised = await first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:resume-fu' });
+    const raised = await raiseFor(first, s, 'dose.missed', 'dose.missed:resume-fu');
     const { Notification } = first.features.alerts.models;
     await eventually(async () => (await Notification.findOne({ alertId: raised.id, event: 'alert.raised', channel: 'webhook' }).lean())?.status === 'delivered');
     hook.up = false;
@@ -285,7 +291,7 @@ t.test('a pending notification recorded less than the threshold ago is left alon
   const hook = await receiver(t);
   const { hub, value: alert } = await afterAnOutage(t, clock, async (first, s) => {
     await putPatientPolicy(first, s.clinician.token, s.patient.id, webhookPolicy(hook));
-    return first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:resume-recent' });
+    return raiseFor(first, s, 'dose.missed', 'dose.missed:resume-recent');
   });
   const { Notification } = hub.features.alerts.models;
   const before = await Notification.findOne({ alertId: alert.id, channel: 'webhook' }).lean();
@@ -312,7 +318,7 @@ t.test('a delivery this process is still attempting is not resumed beside it, ho
   await putPatientPolicy(hub, s.clinician.token, s.patient.id, webhookPolicy(hook));
   // Its retries wait ten minutes: the delivery is alive, between attempts, for a long while.
   Object.assign(hub.features.alerts.delivery.settings, { maxAttempts: 5, backoffMs: 10 * MINUTE });
-  const alert = await hub.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:resume-live' });
+  const alert = await raiseFor(hub, s, 'dose.missed', 'dose.missed:resume-live');
   const { Notification } = hub.features.alerts.models;
   await eventually(async () => (await Notification.findOne({ alertId: alert.id, channel: 'webhook' }).lean())?.attempts.length === 1);
 
@@ -328,7 +334,7 @@ t.test('two instances resuming at the same moment deliver each notification once
   const { hub, env, value: alerts } = await afterAnOutage(t, clock, async (first, s) => {
     await putPatientPolicy(first, s.clinician.token, s.patient.id, webhookPolicy(hook));
     const raised = [];
-    for (let i = 0; i < 4; i += 1) raised.push(await first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: `dose.missed:resume-two-${i}` }));
+    for (let i = 0; i < 4; i += 1) raised.push(await raiseFor(first, s, 'dose.missed', `dose.missed:resume-two-${i}`));
     return raised;
   });
   // A second instance on the same store (stopped before the first, whose store it uses).
@@ -381,7 +387,7 @@ t.test('a notification left pending for more than a day is not sent any more: fa
   const hook = await receiver(t);
   const { hub, value: alert } = await afterAnOutage(t, clock, async (first, s) => {
     await putPatientPolicy(first, s.clinician.token, s.patient.id, webhookPolicy(hook));
-    return first.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:resume-old' });
+    return raiseFor(first, s, 'dose.missed', 'dose.missed:resume-old');
   });
   const { Notification } = hub.features.alerts.models;
   hook.up = true;

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { startFleet } from '../../firmware-sim/fleet.js';
-import { startBroker } from './helpers/broker.js';
+import { acceptAndRecord, startBroker } from './helpers/broker.js';
 import { until } from './helpers/wait.js';
 
 for (const { rate, devices } of [
@@ -14,14 +14,7 @@ for (const { rate, devices } of [
 ]) {
   t.test(`--connect-rate ${rate}: ${devices} devices connect over ${((devices - 1) / rate).toFixed(2)} s`, async (t) => {
     const connects: number[] = [];
-    const broker = await startBroker({
-      aedes: {
-        authenticate(_client, _username, _password, done) {
-          connects.push(Date.now());
-          done(null, true);
-        },
-      },
-    });
+    const broker = await startBroker({ aedes: { authenticate: acceptAndRecord(connects) } });
     t.teardown(() => broker.close());
     const fleet = startFleet({
       url: broker.url,

@@ -11,11 +11,17 @@ import { buildDailySchedule } from '../../firmware-sim/demo-schedule.js';
 import { SimulatedDispenser } from '../../firmware-sim/dispenser.js';
 import type { Scenario } from '../../firmware-sim/scenarios.js';
 import { deviceTopic } from '../../firmware-sim/topics.js';
-import { payloadsOn, startBroker } from './helpers/broker.js';
+import { payloadsOn, startBroker, type TestBroker } from './helpers/broker.js';
 import { manualClock } from './helpers/clock.js';
 import { waitForEvent } from './helpers/wait.js';
 
 type Event = { type: string; at: string; dueAt?: string };
+
+/** The device's dose events on the wire, as [type, at] in the order sent. */
+const doseEventTimes = (broker: TestBroker, id: string): string[][] =>
+  payloadsOn<Event>(broker, 'events', id)
+    .filter((event) => event.type.startsWith('dose.'))
+    .map((event) => [event.type, event.at]);
 
 /** Takes every dose one minute after it is due. */
 const takesAfterOneMinute: Scenario = { name: 'adherent', planDose: () => ({ outcome: { kind: 'take', afterMs: MINUTE } }) };
@@ -38,9 +44,8 @@ t.test('a dose reported after timer lag carries the instants it was dispensed an
   clock.set('2025-03-01T08:02:47Z');
   await broker.waitFor((m) => m.topic === deviceTopic(id, 'events') && JSON.parse(m.payload).type === 'dose.taken', 5000);
 
-  const doseEvents = payloadsOn<Event>(broker, 'events', id).filter((event) => event.type.startsWith('dose.'));
   t.same(
-    doseEvents.map((event) => [event.type, event.at]),
+    doseEventTimes(broker, id),
     [
       ['dose.dispensed', '2025-03-01T08:00:00.000Z'],
       ['dose.taken', '2025-03-01T08:01:00.000Z'],
@@ -70,9 +75,8 @@ t.test('doses follow the device clock: a clock 40 minutes fast dispenses early a
     .then(() => true, () => false);
   t.ok(taken, 'the dose was dispensed and taken by 07:01 device time, 06:21 simulated');
 
-  const doseEvents = payloadsOn<Event>(broker, 'events', id).filter((event) => event.type.startsWith('dose.'));
   t.same(
-    doseEvents.map((event) => [event.type, event.at]),
+    doseEventTimes(broker, id),
     [
       ['dose.dispensed', '2025-03-01T07:00:00.000Z'],
       ['dose.taken', '2025-03-01T07:01:00.000Z'],

@@ -9,7 +9,7 @@ import type { Client } from 'aedes';
 import t from 'tap';
 import { createSimClock } from '../../firmware-sim/clock.js';
 import { SimulatedDispenser } from '../../firmware-sim/dispenser.js';
-import { startBroker } from './helpers/broker.js';
+import { acceptAndRecord, startBroker } from './helpers/broker.js';
 import { until } from './helpers/wait.js';
 
 t.test('a broker that accepts and then drops every connection gets ever rarer reconnects', async (t) => {
@@ -17,10 +17,7 @@ t.test('a broker that accepts and then drops every connection gets ever rarer re
   const connects: number[] = [];
   const broker = await startBroker({
     aedes: {
-      authenticate(_client, _username, _password, done) {
-        connects.push(Date.now());
-        done(null, true);
-      },
+      authenticate: acceptAndRecord(connects),
       // An event cannot be stored: refused without a PUBACK, and Aedes closes the connection.
       authorizePublish(_client, packet, callback) {
         if (storeDown && packet.topic.endsWith('/events')) return callback(new Error('store unavailable'));

@@ -104,6 +104,14 @@ export async function startBroker(options: { port?: number; aedes?: AedesOptions
   };
 }
 
+/** An Aedes `authenticate` hook that accepts every client and notes when each CONNECT came (ms, Date.now()) into `connects`. */
+export function acceptAndRecord(connects: number[]): NonNullable<AedesOptions['authenticate']> {
+  return (_client, _username, _password, done) => {
+    connects.push(Date.now());
+    done(null, true);
+  };
+}
+
 /** Parsed JSON payloads captured on one topic kind (`events`, `acks`…), optionally of one device. */
 export function payloadsOn<T = Record<string, unknown>>(broker: TestBroker, kind: string, deviceId?: string): T[] {
   return broker.captured
