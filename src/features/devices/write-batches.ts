@@ -16,7 +16,7 @@
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Filter } from 'mongodb';
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
-import { BURST_MAX_BATCH, burstLoader } from '../burst-loader.js';
+import { burstLoader } from '../burst-loader.js';
 import { deferredBatch } from '../deferred-batch.js';
 import type { DeviceDirectory, DeviceIdentity, DirectoryEntry } from './directory.js';
 import { createLatestQueue, type PaceBounds } from './heartbeat-queue.js';
@@ -38,6 +38,13 @@ const SEEN_PRECISION_MS = 5000;
 const PROCESSED_DELAY_MS = 250;
 /** The store applies one update command in one go: 1,250 marks at once (250 ms at 5,000 events/s) held the event loop (runs AO in docs/benchmarks/ingest.md). */
 const PROCESSED_MAX_BATCH = 250;
+/**
+ * Heartbeats per write of a flush. A flush gathers up to 5 s of a fleet's heartbeats while the
+ * hub is busy (heartbeat-queue.ts); the store applies each bulk update in one go, and 500
+ * statements held the event loop for 70–134 ms every 5 s, QoS 1 events waiting behind them
+ * (runs AR in docs/benchmarks/ingest.md).
+ */
+const HEARTBEAT_MAX_BATCH = 100;
 
 export interface EventWrite {
   deviceId: string;
@@ -170,7 +177,7 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
     if (history.length) await Heartbeat.collection.insertMany(history, { ordered: false });
     if (updates.length) await rawDevices.bulkWrite(updates, { ordered: true });
     return results;
-  }, { keyOf: replaceWaiting ? (write) => write.deviceId : () => String(++sequence), pace, maxBatch: BURST_MAX_BATCH, onPause });
+  }, { keyOf: replaceWaiting ? (write) => write.deviceId : () => String(++sequence), pace, maxBatch: HEARTBEAT_MAX_BATCH, onPause });
 
   /** Plain `$set`s on devices (status announcements at connect), one bulkWrite per burst. */
   const deviceSets = burstLoader<DeviceSet, true>(async (sets) => {
