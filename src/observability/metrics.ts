@@ -2,6 +2,7 @@
  * Prometheus metrics. Each hub owns its registry (tests run several hubs in one
  * process, and prom-client's global registry would mix them).
  */
+import { readdir } from 'node:fs/promises';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -16,8 +17,7 @@ export interface Metrics {
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  // Includes nodejs_eventloop_lag_seconds and friends.
-  collectDefaultMetrics({ register: registry, prefix: 'medhub_' });
+  collectDefaultMetricsCheaply(registry);
   return {
     registry,
     httpRequests: new Histogram({
@@ -57,4 +57,34 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
   };
+}
+
+/**
+ * prom-client's default metrics (nodejs_eventloop_lag_seconds and friends), less those whose cost
+ * grows with the connections held: the active handles and resources (a JS object for each of
+ * 10,000 device sockets, twice) and the open file descriptors (a synchronous readdir of
+ * /proc/self/fd). With 10,000 devices connected one scrape held the event loop for ≈ 50 ms (runs AR
+ * in docs/benchmarks/ingest.md). The descriptors are still counted, off the event loop; the
+ * connections have gauges of their own.
+ */
+const EXPENSIVE_DEFAULTS = ['nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total', 'process_open_fds'];
+
+function collectDefaultMetricsCheaply(registry: Registry): void {
+  const prefix = 'medhub_';
+  collectDefaultMetrics({ register: registry, prefix });
+  for (const name of EXPENSIVE_DEFAULTS) registry.removeSingleMetric(prefix + name);
+  if (process.platform !== 'linux') return;
+  new Gauge({
+    name: `${prefix}process_open_fds`,
+    help: 'Number of open file descriptors.',
+    registers: [registry],
+    async collect() {
+      try {
+        // Less the one this readdir opened.
+        this.set((await readdir('/proc/self/fd')).length - 1);
+      } catch {
+        // Not readable here: the gauge keeps its last value.
+      }
+    },
+  });
 }

@@ -26,6 +26,8 @@ t.test('a started hub is healthy, ready and exposes metrics', async (t) => {
   t.match(text, /medhub_http_request_duration_seconds/);
   t.match(text, /medhub_nodejs_eventloop_lag_seconds/);
   t.match(text, /medhub_store_command_duration_seconds_bucket\{.*command="ping"/, 'store latency is measured');
+  if (process.platform === 'linux') t.match(text, /^medhub_process_open_fds [1-9]\d*$/m, 'open file descriptors are counted');
+  t.notMatch(text, /nodejs_active_(handles|resources)/, 'no gauge walks every connection at each scrape');
 });
 
 t.test('HTTP errors are RFC 7807 problem documents with a request id', async (t) => {
