@@ -151,7 +151,7 @@ function applyRename(doc: Document, from: string, to: string): void {
 
 function applyOperators(original: Document, update: Document, options: UpdateOptions): Document {
   const changes = planChanges(update);
-  const doc = cloneValue(original);
+  const doc = copyTouched(original, changes);
   const ctx: OperatorContext = { doc, isInsert: options.isInsert, now: new Date() };
   const positional = { filter: options.filter, arrayFilters: compileArrayFilters(options.arrayFilters) };
   for (const change of changes) {
@@ -166,6 +166,28 @@ function applyOperators(original: Document, update: Document, options: UpdateOpt
     for (const target of targets) apply(ctx, target, change.operand);
   }
   return doc;
+}
+
+/**
+ * The copy the operators work on: the top-level fields the changes touch are cloned, every other
+ * one is shared with the stored version (stored documents are never mutated, see clone.ts). A
+ * status update of a device used to clone the whole device — its schedule included — for one
+ * date (runs AR in docs/benchmarks/ingest.md).
+ */
+function copyTouched(original: Document, changes: PlannedChange[]): Document {
+  const touched = new Set<string>();
+  for (const { operator, path, operand } of changes) {
+    touched.add(topLevelField(path));
+    if (operator === '$rename') touched.add(topLevelField(operand as string));
+  }
+  const doc: Document = {};
+  for (const key of Object.keys(original)) doc[key] = touched.has(key) ? cloneValue(original[key]) : original[key];
+  return doc;
+}
+
+function topLevelField(path: string): string {
+  const dot = path.indexOf('.');
+  return dot < 0 ? path : path.slice(0, dot);
 }
 
 function applyReplacement(original: Document, replacement: Document): Document {
