@@ -39,7 +39,9 @@
  *   hub pointed at it with MONGO_URL, as an operator may run it; "target CPU" then counts both)
  *   --memory-only (stop after phase 2: connected devices and memory, e.g. for an A/B with --hub-root)
  *   --hub-alloc-prof FILE (sample what the hub allocates during the events window, garbage included,
- *   into FILE, a .heapprofile, and print the top allocating functions)
+ *   into FILE, a .heapprofile, and print the top allocating functions) --hub-promoted-prof FILE (the
+ *   same for what survives young-generation collections: what fills the old generation, whose growth
+ *   sets how often the hub runs a full mark-compact)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -78,11 +80,12 @@ const { values } = parseArgs({
     'memory-only': { type: 'boolean', default: false },
     'latency-series': { type: 'boolean', default: false },
     'hub-alloc-prof': { type: 'string' },
+    'hub-promoted-prof': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\'] [--store-process] [--memory-only] [--latency-series] [--hub-alloc-prof FILE]');
+  console.log('npm run bench:ingest -- [--devices 10000] [--events 5000] [--duration 20] [--heartbeats 5000] [--heartbeat 60] [--connect-rate 150] [--event-devices N] [--heartbeat-devices N] [--patients 100] [--drain-timeout 90] [--skip-bare] [--bare-persistence index|memory] [--hub-prof DIR] [--hub-root DIR] [--hub-node-args=\'…\'] [--store-process] [--memory-only] [--latency-series] [--hub-alloc-prof FILE] [--hub-promoted-prof FILE]');
   process.exit(0);
 }
 const positive = (name: keyof typeof values): number => {
@@ -210,7 +213,7 @@ interface Target {
   /** A full garbage collection in the target (through its inspector). */
   collectGarbage(): Promise<void>;
   /** What the target allocates in the next `ms`, garbage included (the hub only; see lib/inspector.ts). */
-  sampleAllocations?(ms: number): Promise<AllocationSample>;
+  sampleAllocations?(ms: number, survivorsOnly?: boolean): Promise<AllocationSample>;
   close(): Promise<void>;
 }
 
@@ -270,7 +273,7 @@ async function hubTarget(dataDir: string): Promise<Target> {
       return parseMetrics(await response.text());
     },
     collectGarbage: () => hub.collectGarbage(),
-    sampleAllocations: (ms) => hub.sampleAllocations(ms),
+    sampleAllocations: (ms, survivorsOnly) => hub.sampleAllocations(ms, survivorsOnly),
     async close() {
       socket?.close();
       await hub.stop(30_000);
@@ -522,9 +525,11 @@ async function run(target: Target): Promise<Results | MemoryResults> {
   log(`${target.name}: events window starts (load average ${loadAverage()})`);
   const eventCounters = await target.counters();
   const eventCpu = cpuMeter(target.cpuPids);
-  const allocations = values['hub-alloc-prof'] && target.sampleAllocations ? target.sampleAllocations(Math.max(0, windowEnd - Date.now())) : undefined;
+  const allocationFile = values['hub-alloc-prof'] ?? values['hub-promoted-prof'];
+  const survivorsOnly = values['hub-alloc-prof'] === undefined;
+  const allocations = allocationFile && target.sampleAllocations ? target.sampleAllocations(Math.max(0, windowEnd - Date.now()), survivorsOnly) : undefined;
   await sleep(Math.max(0, windowEnd - Date.now()));
-  if (allocations) await reportAllocations(target.name, await allocations, values['hub-alloc-prof'] as string);
+  if (allocations && allocationFile) await reportAllocations(`${target.name}${survivorsOnly ? ' (what young-generation collections kept)' : ''}`, await allocations, allocationFile);
   const { targetMs: _windowMs, ...windowCpu } = eventCpu();
   const backlog = fleetA.stats().outboxSize;
   log(`${target.name}: window over (load average ${loadAverage()}): ${ackedInWindow} acked, ${receivedInWindow} received at the watcher, ${backlog} waiting in outboxes`);

@@ -53,8 +53,8 @@ export interface HubProcess {
   output(): string;
   /** A full garbage collection in the hub (needs `inspect: true`). */
   collectGarbage(): Promise<void>;
-  /** What the hub allocates in the next `ms`, garbage included (needs `inspect: true`; see sampleAllocations). */
-  sampleAllocations(ms: number): Promise<AllocationSample>;
+  /** What the hub allocates in the next `ms`, garbage included, or only what young-generation collections kept (needs `inspect: true`; see sampleAllocations). */
+  sampleAllocations(ms: number, survivorsOnly?: boolean): Promise<AllocationSample>;
   /** SIGKILL, then wait for the exit. */
   kill(): Promise<void>;
   /** SIGTERM (graceful stop), SIGKILL after `timeoutMs`. */
@@ -142,9 +142,9 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
       if (!inspector) throw new Error('the hub was started without inspect: true');
       await collectGarbage(await inspector);
     },
-    async sampleAllocations(ms) {
+    async sampleAllocations(ms, survivorsOnly = false) {
       if (!inspector) throw new Error('the hub was started without inspect: true');
-      return sampleAllocations(await inspector, ms);
+      return sampleAllocations(await inspector, ms, { survivorsOnly });
     },
     async kill() {
       if (running()) child.kill('SIGKILL');

@@ -86,10 +86,14 @@ export interface AllocationSample {
   bytes: number;
 }
 
-export async function sampleAllocations(url: string, ms: number, intervalBytes = 64 * 1024): Promise<AllocationSample> {
+/**
+ * `survivorsOnly`: leave out what a young-generation collection freed, keeping what was promoted
+ * to the old generation (whose growth sets how often the hub runs a full mark-compact).
+ */
+export async function sampleAllocations(url: string, ms: number, { survivorsOnly = false, intervalBytes = 64 * 1024 } = {}): Promise<AllocationSample> {
   const session = await openSession(url);
   try {
-    await session.send('HeapProfiler.startSampling', { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+    await session.send('HeapProfiler.startSampling', { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !survivorsOnly });
     await new Promise((resolve) => setTimeout(resolve, ms));
     const { profile } = await session.send<{ profile: { head: AllocationNode } }>('HeapProfiler.stopSampling');
     return { profile, bytes: totalSize(profile.head) };
