@@ -40,6 +40,11 @@ export interface HubOptions {
    * themselves on a test clock, and a real-minute tick would race them.
    */
   startJobs?: boolean;
+  /**
+   * The hub cannot go on: its embedded store's thread ended unasked. The process entry exits (a
+   * supervisor restarts the hub, which replays the store's journal); by default it is only logged.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 export interface Hub {
@@ -59,7 +64,7 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const closeHooks: Array<() => Promise<void> | void> = [];
   const checks = new Map<string, ReadinessCheck>();
 
-  const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, thread: config.embeddedStoreThread, logger, metrics });
+  const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, thread: config.embeddedStoreThread, onLost: options.onFatal, logger, metrics });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisKeyPrefix, logger) : undefined;
   const http = createHttpApp(config, logger, metrics);
   // Koa composes its middleware when callback() is called, so the server delegates to a

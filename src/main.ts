@@ -25,7 +25,7 @@ async function main(): Promise<void> {
 
   let hub: Hub;
   try {
-    hub = await startHub({ config });
+    hub = await startHub({ config, onFatal: (error) => fail(`medhub stopped: ${error.message}; restart it (acknowledged writes are in the store's journal).`, EXIT_FAILURE) });
   } catch (error) {
     if (error instanceof PortInUseError) return fail(`Cannot start medhub: ${error.message}.`, EXIT_FAILURE);
     return fail(`Cannot start medhub: ${error instanceof Error ? error.message : String(error)}`, EXIT_FAILURE);

@@ -18,10 +18,13 @@ export interface StoreOptions {
   /** Embedded store only: keep everything in memory (tests). */
   inMemory?: boolean;
   /**
-   * Embedded store only: run it on this event loop (default) or on a worker thread of its own
-   * (a store on disk only; in-memory stores are for tests, where a thread costs start-up time).
+   * Embedded store only: run it on this event loop or on a worker thread of its own (the hub's
+   * default, EMBEDDED_STORE_THREAD; a store on disk only: in-memory stores are for tests, where a
+   * thread costs start-up time).
    */
   thread?: 'main' | 'worker';
+  /** Embedded store on a worker thread: the thread ended unasked, and the store is gone for good (after it is logged). */
+  onLost?: (error: Error) => void;
   logger: Logger;
   metrics: Metrics;
 }
@@ -40,7 +43,7 @@ export interface Store {
   close(): Promise<void>;
 }
 
-export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 'main', logger, metrics }: StoreOptions): Promise<Store> {
+export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 'main', onLost, logger, metrics }: StoreOptions): Promise<Store> {
   const log = logger.child({ component: 'store' });
   const onWorker = thread === 'worker' && !inMemory;
   // The embedded store times its commands itself (from its thread, in batches); MongoDB's are
@@ -51,7 +54,7 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
     metrics.storeCommands.observe({ command, outcome: ok ? 'ok' : 'error' }, seconds);
     tell(listeners, command, collection, log);
   };
-  const embedded = mongoUrl ? undefined : await startEmbedded({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log, ...(timedByStore ? { onCommand } : {}) }, onWorker);
+  const embedded = mongoUrl ? undefined : await startEmbedded({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log, ...(timedByStore ? { onCommand } : {}) }, onWorker, onLost);
   const uri = mongoUrl ?? (embedded as { uri: string }).uri;
 
   const connection = mongoose.createConnection(uri, {
@@ -89,12 +92,16 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
   };
 }
 
-function startEmbedded(options: EmbeddedStoreOptions & { logger: Logger }, onWorker: boolean): Promise<EmbeddedStore> {
+function startEmbedded(options: EmbeddedStoreOptions & { logger: Logger }, onWorker: boolean, onLost: StoreOptions['onLost']): Promise<EmbeddedStore> {
   if (!onWorker) return startEmbeddedStore(options);
   return startEmbeddedStoreInWorker({
     ...options,
-    // The hub keeps running: commands fail, nothing is acknowledged, /ready reports the store down.
-    onUnexpectedExit: (error) => options.logger.error({ err: error.message }, 'embedded store thread stopped unexpectedly'),
+    // Commands fail and nothing is acknowledged from now on; /ready reports the store down, and
+    // `onLost` decides the rest (the process exits: nothing would ever start the thread again).
+    onUnexpectedExit: (error) => {
+      options.logger.error({ err: error.message }, 'embedded store thread stopped unexpectedly');
+      onLost?.(error);
+    },
   });
 }
 

@@ -4,6 +4,7 @@
  * the caller's logger, and a start-up failure reported as a rejection.
  */
 import t from 'tap';
+import type { Worker } from 'node:worker_threads';
 import { MongoClient } from 'mongodb';
 import { startEmbeddedStoreInWorker } from '../../src/store/embedded/worker.js';
 import { embeddedOnly, temporaryDirectory } from './helpers.js';
@@ -79,4 +80,21 @@ t.test('a store on a worker thread reports the commands it answered to the calle
     'handshakes are not reported',
   );
   t.ok(messages.includes('embedded store command observer failed'), 'an observer that throws is logged, and the batch goes on');
+});
+
+t.test('a thread that ends unasked is reported once; one closed on request is not', { skip: embeddedOnly }, async (t) => {
+  const lost: Error[] = [];
+  let thread: Worker | undefined;
+  const store = await startEmbeddedStoreInWorker({ dataDir: await temporaryDirectory(t, 'worker-lost'), onUnexpectedExit: (error) => lost.push(error), onThread: (worker) => (thread = worker) });
+  await thread?.terminate();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(lost.length, 1, 'the caller hears that the store is gone');
+  t.match(lost[0]?.message, /embedded store thread exited with code/);
+  await store.close();
+
+  const closedOnRequest: Error[] = [];
+  const other = await startEmbeddedStoreInWorker({ dataDir: await temporaryDirectory(t, 'worker-closed'), onUnexpectedExit: (error) => closedOnRequest.push(error) });
+  await other.close();
+  await new Promise((resolve) => setImmediate(resolve));
+  t.same(closedOnRequest, [], 'a requested close is not a loss');
 });

@@ -31,6 +31,8 @@ export interface StoreWorkerData extends Omit<EmbeddedStoreOptions, 'onCommand' 
 export interface StoreWorkerOptions extends EmbeddedStoreOptions {
   /** Called when the thread ends without being asked to (the store is then unreachable, as a crashed server). */
   onUnexpectedExit?: (error: Error) => void;
+  /** The thread, once started: for its event-loop utilization or resource usage, or to stop it the hard way (tests). */
+  onThread?: (worker: Worker) => void;
 }
 
 // Run as TypeScript under tsx (development, tests) and as JavaScript once built. tsx's loader
@@ -45,8 +47,9 @@ function spawnWorker(workerData: StoreWorkerData): Worker {
 }
 
 export function startEmbeddedStoreInWorker(options: StoreWorkerOptions = {}): Promise<EmbeddedStore> {
-  const { logger = silentLogger, onUnexpectedExit, onCommand, ...storeOptions } = options;
+  const { logger = silentLogger, onUnexpectedExit, onThread, onCommand, ...storeOptions } = options;
   const worker = spawnWorker({ ...storeOptions, reportCommands: onCommand !== undefined });
+  onThread?.(worker);
   const observer = onCommand && guardObserver(onCommand, logger);
   let closing = false;
   let exited = false;
