@@ -93,7 +93,7 @@ const envSchema = {
     HEARTBEAT_MAX_PAUSE_MS: { type: 'integer', minimum: 0, maximum: 10000, default: 5000 },
     MONGO_URL: { ...urlSchema, pattern: '^mongodb(\\+srv)?://' },
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
-    EMBEDDED_STORE_THREAD: { enum: ['main', 'worker'], default: 'main' },
+    EMBEDDED_STORE_THREAD: { enum: ['main', 'worker'], default: 'worker' },
     REDIS_URL: { ...urlSchema, pattern: '^rediss?://' },
     // Every key the hub writes to Redis starts with it: deployments sharing a Redis keep apart.
     REDIS_KEY_PREFIX: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$', default: 'medhub:' },
