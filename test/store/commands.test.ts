@@ -236,8 +236,12 @@ t.test('documents over 16 MiB are refused as mongod refuses them, and nothing st
   const half = 'y'.repeat(9 * 1024 * 1024);
   await coll.insertOne({ _id: 'half', half });
   t.equal((await failureOf(coll.updateOne({ _id: 'half' }, { $set: { again: half } }))).code, 17419, 'two fields under the limit, together over it');
+  await coll.insertOne({ _id: 'patch', a: half, b: 'small', c: 1, d: 2 });
+  t.equal((await failureOf(coll.updateOne({ _id: 'patch' }, { $set: { b: half } }))).code, 17419, 'an existing field grown past the limit');
+  await coll.updateOne({ _id: 'patch' }, { $set: { b: 'tiny', c: 3 } });
+  t.same(await coll.findOne({ _id: 'patch' }, { projection: { a: 0 } }), { _id: 'patch', b: 'tiny', c: 3, d: 2 }, 'a large document whose fields shrink or keep their size is updated');
 
-  t.same(await coll.find({}, { projection: { _id: 1 } }).sort({ _id: 1 }).toArray(), [{ _id: 'half' }, { _id: 'small' }], 'the large insert stored nothing');
+  t.same(await coll.find({}, { projection: { _id: 1 } }).sort({ _id: 1 }).toArray(), [{ _id: 'half' }, { _id: 'patch' }, { _id: 'small' }], 'the large insert stored nothing');
   t.same(await coll.findOne({ _id: 'small' }), { _id: 'small', n: 1 }, 'the failed update changed nothing');
   t.same(Object.keys((await coll.findOne({ _id: 'half' })) ?? {}), ['_id', 'half']);
 });

@@ -7,7 +7,7 @@ import { sameBson } from '../bson/same-bson.js';
 import { ErrorCodes, failure } from '../errors.js';
 import { compileFilter } from '../query/matcher.js';
 import { Collection, ID_INDEX_NAME, idKeyOf } from './collection.js';
-import { assertInsertable, assertUpdatable } from './document-size.js';
+import { assertInsertable, assertPatchable, assertUpdatable } from './document-size.js';
 import { CollectionIndex, defaultIndexName } from './indexes.js';
 import type { JournalOp, WriteLog } from './journal-ops.js';
 
@@ -139,7 +139,8 @@ export class Catalog {
   replace(collection: Collection, previous: Document, next: Document, log: WriteLog): boolean {
     const change = changeOf(previous, next);
     if (change === 'none') return false;
-    assertUpdatable(next);
+    if (change === 'document') assertUpdatable(next);
+    else assertPatchable(previous, next, change.set);
     collection.replace(previous, next, change === 'document' ? undefined : new Set(Object.keys(change.set)));
     log.record(change === 'document' ? { op: 'replace', ns: collection.ns, doc: next } : { op: 'patch', ns: collection.ns, id: next._id, set: change.set });
     return true;
