@@ -132,6 +132,19 @@ t.test('top-level projections keep the document’s field order, _id first, as m
   t.same(await coll.findOne({ _id: 'k' }, { projection: { 'a.b': 1, z: 1 } }), { _id: 'k', z: 1, a: { b: 1 } }, 'dotted paths still served');
 });
 
+t.test('inclusions of dotted paths keep the document’s order at every level, as mongod answers', async (t) => {
+  const coll = db.collection<AnyDocument>('proj_dotted');
+  await coll.insertOne({ _id: 'd', z: 1, status: { slots: [1], lastSeenAt: new Date(5), battery: 80, nested: { y: 1, x: 2 } }, org: 'o', flat: 7, list: [{ b: 1, c: 2 }, 3] });
+  const found = await coll.findOne({ _id: 'd' }, { projection: { 'status.nested.x': 1, org: 1, 'status.lastSeenAt': 1, 'flat.deep': 1, 'missing.field': 1 } });
+  t.same(found, { _id: 'd', status: { lastSeenAt: new Date(5), nested: { x: 2 } }, org: 'o' }, 'a scalar or absent field on a dotted path is left out');
+  t.same(Object.keys(found ?? {}), ['_id', 'status', 'org']);
+  t.same(Object.keys(found?.status ?? {}), ['lastSeenAt', 'nested']);
+  t.same(await coll.findOne({ _id: 'd' }, { projection: { 'status.none': 1, _id: 0 } }), { status: {} }, 'a subdocument without the field stays, empty');
+  t.same(await coll.findOne({ _id: 'd' }, { projection: { 'list.b': 1, _id: 0 } }), { list: [{ b: 1 }] }, 'array elements: documents projected, others left out');
+  await t.rejects(coll.findOne({ _id: 'd' }, { projection: { status: 1, 'status.battery': 1 } }), 'a path and its prefix collide');
+  t.same(await coll.findOne({ _id: 'd' }), { _id: 'd', z: 1, status: { slots: [1], lastSeenAt: new Date(5), battery: 80, nested: { y: 1, x: 2 } }, org: 'o', flat: 7, list: [{ b: 1, c: 2 }, 3] }, 'the stored document is whole');
+});
+
 t.test('exclusions of dotted paths answer without them and leave the stored document whole', async (t) => {
   const coll = db.collection<AnyDocument>('proj_nested');
   const stored = { _id: 'n', secret: 's', schedule: { payload: { v: 1 }, version: 1 }, list: [{ b: 1, c: 2 }, 3], z: 1 };

@@ -2,8 +2,9 @@
  * find/findAndModify projections, delegated to mingo's projection operators — except for
  * `$slice`, which mingo treats as an inclusion while mongod (≥ 4.4) keeps every other field
  * when a projection holds only `$slice` and exclusions; and except for the common case of
- * top-level fields all included or all excluded (what mongoose's `select` and the hub send) and of
- * exclusions only (dotted or not), done here without compiling a mingo query per command.
+ * top-level fields all included or all excluded (what mongoose's `select` and the hub send), of
+ * exclusions only and of inclusions only (dotted or not), done here without compiling a mingo
+ * query and cloning every document per command.
  */
 import type { Document } from 'bson';
 import { Query } from 'mingo/query';
@@ -117,9 +118,81 @@ function exclusionProjection(projection: Document): ((doc: Document) => Document
   return (doc) => paths.reduce<Document>((projected, path) => without(projected, path) as Document, doc);
 }
 
+/** Included paths as a tree: `{a: 1, 'b.c': 1}` is a → true, b → (c → true). */
+type PathTree = Map<string, PathTree | true>;
+
+/** Adds `parts` to `tree`; false when it collides with a path already there (mingo reports it as mongod does). */
+function addPath(tree: PathTree, parts: readonly string[]): boolean {
+  let node = tree;
+  for (let index = 0; index < parts.length; index++) {
+    const part = parts[index] as string;
+    const existing = node.get(part);
+    if (existing === true) return false;
+    if (index === parts.length - 1) {
+      if (existing !== undefined) return false;
+      node.set(part, true);
+      return true;
+    }
+    if (existing === undefined) {
+      const child: PathTree = new Map();
+      node.set(part, child);
+      node = child;
+    } else node = existing;
+  }
+  return true;
+}
+
+/**
+ * The fields of `doc` that `tree` names, in the document's order; a subdocument on a dotted path
+ * keeps only what the tree names below it (an empty one stays, as in mongod), any other value there
+ * is left out. Undefined when an array lies on a dotted path: how its elements are projected is
+ * mingo's business.
+ */
+function pick(doc: Document, tree: PathTree, top: boolean, keepId: boolean): Document | undefined {
+  const projected: Document = {};
+  if (top && keepId && '_id' in doc) projected._id = doc._id;
+  for (const [field, value] of Object.entries(doc)) {
+    if (top && field === '_id') continue;
+    const node = tree.get(field);
+    if (node === undefined) continue;
+    if (node === true) {
+      projected[field] = value;
+      continue;
+    }
+    if (Array.isArray(value)) return undefined;
+    if (!isPlainDocument(value)) continue;
+    const below = pick(value, node, false, keepId);
+    if (below === undefined) return undefined;
+    projected[field] = below;
+  }
+  return projected;
+}
+
+/**
+ * Inclusions only, some of them dotted (`{organisationId: 1, 'status.lastSeenAt': 1}`, the hub's
+ * device directory): through mingo, each such find cloned every document it returned. Anything
+ * else answers undefined.
+ */
+function inclusionProjection(projection: Document): ((doc: Document) => Document) | undefined {
+  let keepId = true;
+  const tree: PathTree = new Map();
+  for (const [field, value] of Object.entries(projection)) {
+    if (!isFlag(value)) return undefined;
+    const include = value === 1 || value === true;
+    if (field === '_id') {
+      keepId = include;
+      continue;
+    }
+    const parts = field.split('.');
+    if (!include || parts[0] === '_id' || parts.some((part) => part === '' || part.startsWith('$')) || !addPath(tree, parts)) return undefined;
+  }
+  if (tree.size === 0) return undefined;
+  return (doc) => pick(doc, tree, true, keepId) ?? (runMingo([doc], projection)[0] as Document);
+}
+
 export function projectDocuments(docs: Document[], projection: Document | undefined | null): Document[] {
   if (projection === undefined || projection === null || Object.keys(projection).length === 0) return docs;
-  const simple = topLevelProjection(projection) ?? exclusionProjection(projection);
+  const simple = topLevelProjection(projection) ?? exclusionProjection(projection) ?? inclusionProjection(projection);
   if (simple !== undefined) return docs.map(simple);
   const entries = Object.entries(projection);
   const slices = entries.filter(([, value]) => isSlice(value)) as Array<[string, { $slice: number | [number, number] }]>;
