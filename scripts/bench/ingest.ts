@@ -93,6 +93,7 @@ const positive = (name: keyof typeof values): number => {
   if (!(value > 0) || !Number.isFinite(value)) throw new Error(`--${name} must be a positive number`);
   return value;
 };
+if (values['hub-alloc-prof'] && values['hub-promoted-prof']) throw new Error('--hub-alloc-prof and --hub-promoted-prof sample the same window: give one');
 const opts = {
   devices: Math.round(positive('devices')),
   events: positive('events'),

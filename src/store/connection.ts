@@ -86,8 +86,12 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
       return performance.now() - started;
     },
     async close() {
-      await connection.close();
-      await embedded?.close();
+      try {
+        await connection.close();
+      } finally {
+        // Even when the driver fails to close: a store thread left running would keep the process alive.
+        await embedded?.close();
+      }
     },
   };
 }

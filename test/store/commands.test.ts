@@ -141,6 +141,10 @@ t.test('inclusions of dotted paths keep the document’s order at every level, a
   t.same(Object.keys(found?.status ?? {}), ['lastSeenAt', 'nested']);
   t.same(await coll.findOne({ _id: 'd' }, { projection: { 'status.none': 1, _id: 0 } }), { status: {} }, 'a subdocument without the field stays, empty');
   t.same(await coll.findOne({ _id: 'd' }, { projection: { 'list.b': 1, _id: 0 } }), { list: [{ b: 1 }] }, 'array elements: documents projected, others left out');
+  await coll.insertOne({ _id: 'e', list: { b: 2, c: 3 }, org: 'p' });
+  const mixed = await coll.find({ _id: { $in: ['d', 'e'] } }, { projection: { 'list.b': 1, org: 1 } }).sort({ _id: 1 }).toArray();
+  t.same(mixed, [{ _id: 'd', org: 'o', list: [{ b: 1 }] }, { _id: 'e', list: { b: 2 }, org: 'p' }], 'an array on the path in one document, a subdocument in another');
+  t.same(mixed.map((doc) => Object.keys(doc)[0]), ['_id', '_id'], '_id first in both');
   await t.rejects(coll.findOne({ _id: 'd' }, { projection: { status: 1, 'status.battery': 1 } }), 'a path and its prefix collide');
   t.same(await coll.findOne({ _id: 'd' }), { _id: 'd', z: 1, status: { slots: [1], lastSeenAt: new Date(5), battery: 80, nested: { y: 1, x: 2 } }, org: 'o', flat: 7, list: [{ b: 1, c: 2 }, 3] }, 'the stored document is whole');
 });

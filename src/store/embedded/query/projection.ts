@@ -170,10 +170,11 @@ function pick(doc: Document, tree: PathTree, top: boolean, keepId: boolean): Doc
 
 /**
  * Inclusions only, some of them dotted (`{organisationId: 1, 'status.lastSeenAt': 1}`, the hub's
- * device directory): through mingo, each such find cloned every document it returned. Anything
- * else answers undefined.
+ * device directory): through mingo, each such find cloned every document it returned. The
+ * documents with an array on a dotted path go through mingo together, `_id` first as mongod
+ * answers (mingo puts it last). Anything else answers undefined.
  */
-function inclusionProjection(projection: Document): ((doc: Document) => Document) | undefined {
+function inclusionProjection(projection: Document): ((docs: Document[]) => Document[]) | undefined {
   let keepId = true;
   const tree: PathTree = new Map();
   for (const [field, value] of Object.entries(projection)) {
@@ -187,13 +188,27 @@ function inclusionProjection(projection: Document): ((doc: Document) => Document
     if (!include || parts[0] === '_id' || parts.some((part) => part === '' || part.startsWith('$')) || !addPath(tree, parts)) return undefined;
   }
   if (tree.size === 0) return undefined;
-  return (doc) => pick(doc, tree, true, keepId) ?? (runMingo([doc], projection)[0] as Document);
+  return (docs) => {
+    const projected = docs.map((doc) => pick(doc, tree, true, keepId));
+    const viaMingo = docs.filter((_doc, index) => projected[index] === undefined);
+    if (viaMingo.length === 0) return projected as Document[];
+    const fromMingo = runMingo(viaMingo, projection).map(idFirst);
+    return projected.map((doc) => doc ?? (fromMingo.shift() as Document));
+  };
+}
+
+function idFirst(doc: Document): Document {
+  if (!('_id' in doc)) return doc;
+  const { _id, ...rest } = doc;
+  return { _id, ...rest };
 }
 
 export function projectDocuments(docs: Document[], projection: Document | undefined | null): Document[] {
   if (projection === undefined || projection === null || Object.keys(projection).length === 0) return docs;
-  const simple = topLevelProjection(projection) ?? exclusionProjection(projection) ?? inclusionProjection(projection);
+  const simple = topLevelProjection(projection) ?? exclusionProjection(projection);
   if (simple !== undefined) return docs.map(simple);
+  const included = inclusionProjection(projection);
+  if (included !== undefined) return included(docs);
   const entries = Object.entries(projection);
   const slices = entries.filter(([, value]) => isSlice(value)) as Array<[string, { $slice: number | [number, number] }]>;
   if (slices.length === 0 || entries.some(([field, value]) => isInclusion(field, value))) return runMingo(docs, projection);
