@@ -16,7 +16,7 @@ import { createDoseFacts } from './features/doses/facts.js';
 import { registerConversations, selectLanguageModel } from './features/conversations/index.js';
 import { createJobScheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import { createMetrics } from './observability/metrics.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import { schemas } from './schemas.js';
 import { openStore, type Store } from './store/connection.js';
@@ -61,10 +61,21 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const { config } = options;
   const logger = createLogger(config.logLevel, options.logDestination);
   const metrics = createMetrics();
+  const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, thread: config.embeddedStoreThread, onLost: options.onFatal, logger, metrics });
+  try {
+    return await assembleHub(options, logger, metrics, store);
+  } catch (error) {
+    // A hub that did not start holds nothing: its store's thread would keep the process alive, and
+    // the data directory locked.
+    await runSafely(logger, 'store', () => store.close());
+    throw error;
+  }
+}
+
+async function assembleHub(options: HubOptions, logger: Logger, metrics: Metrics, store: Store): Promise<Hub> {
+  const { config } = options;
   const closeHooks: Array<() => Promise<void> | void> = [];
   const checks = new Map<string, ReadinessCheck>();
-
-  const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, thread: config.embeddedStoreThread, onLost: options.onFatal, logger, metrics });
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisKeyPrefix, logger) : undefined;
   const http = createHttpApp(config, logger, metrics);
   // Koa composes its middleware when callback() is called, so the server delegates to a
@@ -186,7 +197,13 @@ async function connectRedis(url: string, keyPrefix: string, logger: Logger): Pro
   // ioredis prefixes every key of every command (the Socket.IO streams adapter's, job locks, throttles), duplicates included.
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, keyPrefix });
   redis.on('error', (error) => logger.warn({ err: error.message, component: 'redis' }, 'redis error'));
-  await redis.connect();
+  try {
+    await redis.connect();
+  } catch (error) {
+    // Otherwise it goes on reconnecting in the background of a hub that never started.
+    redis.disconnect();
+    throw error;
+  }
   return redis;
 }
 

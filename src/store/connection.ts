@@ -68,6 +68,7 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
   if (!timedByStore) observeCommands(connection, metrics, listeners, log);
   await connection.asPromise();
   log.info({ kind: embedded ? 'embedded' : 'mongodb', thread: embedded ? (onWorker ? 'worker' : 'main') : undefined }, 'store connected');
+  let closed: Promise<void> | undefined;
 
   return {
     connection,
@@ -85,13 +86,16 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
       await db.admin().command({ ping: 1 });
       return performance.now() - started;
     },
-    async close() {
-      try {
-        await connection.close();
-      } finally {
-        // Even when the driver fails to close: a store thread left running would keep the process alive.
-        await embedded?.close();
-      }
+    close() {
+      closed ??= (async () => {
+        try {
+          await connection.close();
+        } finally {
+          // Even when the driver fails to close: a store thread left running would keep the process alive.
+          await embedded?.close();
+        }
+      })();
+      return closed;
     },
   };
 }

@@ -1,7 +1,11 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import WebSocket from 'ws';
 import { AppError } from '../../src/errors.js';
+import { startEmbeddedStore } from '../../src/store/embedded/index.js';
 import { connectMqtt, connectSocket, nextEvent, request } from '../helpers/clients.js';
 import { startTestHub, type Teardown } from '../helpers/hub.js';
 import { createOrganisation } from '../helpers/factories.js';
@@ -92,6 +96,16 @@ t.test('EMBEDDED_STORE_THREAD=worker: the hub runs with its store on a worker th
   const metrics = await (await fetch(`${hub.urls.http}/metrics`)).text();
   t.match(metrics, /medhub_store_command_duration_seconds_count\{command="insert",outcome="ok"\} [1-9]/, 'the thread reports its commands to the store metric');
   t.equal(hub.context.store.connection.getClient().options.monitorCommands, false, 'so the driver does not decode every reply a second time to time it');
+});
+
+t.test('a hub that fails to start releases its store: the data directory can be opened again', { skip: process.env.MONGO_URL ? 'about the embedded store' : false }, async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'medhub-failed-start-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  // Nothing listens on port 1: the hub fails after its store (on its thread) has started.
+  await t.rejects(startTestHub(t, { persistentStore: true, env: { DATA_DIR: dataDir, REDIS_URL: 'redis://127.0.0.1:1' } }));
+  const store = await startEmbeddedStore({ dataDir: join(dataDir, 'store'), port: 0, host: '127.0.0.1' });
+  t.ok(store.uri, 'the directory is not locked by a store left running');
+  await store.close();
 });
 
 /** A hub refusing MQTT packets over 4 KB, and a raw TCP connection to its broker. */
