@@ -6,6 +6,8 @@
  * live in one process, as the tests do).
  */
 import { join, resolve } from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { Gauge } from 'prom-client';
 import mongoose, { type Connection } from 'mongoose';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -54,7 +56,7 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
     metrics.storeCommands.observe({ command, outcome: ok ? 'ok' : 'error' }, seconds);
     tell(listeners, command, collection, log);
   };
-  const embedded = mongoUrl ? undefined : await startEmbedded({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log, ...(timedByStore ? { onCommand } : {}) }, onWorker, onLost);
+  const embedded = mongoUrl ? undefined : await startEmbedded({ dataDir: resolve(join(dataDir, 'store')), port: 0, host: '127.0.0.1', inMemory, logger: log, ...(timedByStore ? { onCommand } : {}) }, onWorker, onLost, (worker) => observeThread(worker, metrics));
   const uri = mongoUrl ?? (embedded as { uri: string }).uri;
 
   const connection = mongoose.createConnection(uri, {
@@ -100,15 +102,34 @@ export async function openStore({ mongoUrl, dataDir, inMemory = false, thread = 
   };
 }
 
-function startEmbedded(options: EmbeddedStoreOptions & { logger: Logger }, onWorker: boolean, onLost: StoreOptions['onLost']): Promise<EmbeddedStore> {
+function startEmbedded(options: EmbeddedStoreOptions & { logger: Logger }, onWorker: boolean, onLost: StoreOptions['onLost'], onThread: (worker: Worker) => void): Promise<EmbeddedStore> {
   if (!onWorker) return startEmbeddedStore(options);
   return startEmbeddedStoreInWorker({
     ...options,
+    onThread,
     // Commands fail and nothing is acknowledged from now on; /ready reports the store down, and
     // `onLost` decides the rest (the process exits: nothing would ever start the thread again).
     onUnexpectedExit: (error) => {
       options.logger.error({ err: error.message }, 'embedded store thread stopped unexpectedly');
       onLost?.(error);
+    },
+  });
+}
+
+/**
+ * How busy the store's thread was since the previous scrape (0–1): the process's own gauges
+ * (event-loop lag, heap, garbage collection) cover only the hub's thread.
+ */
+function observeThread(worker: Worker, metrics: Metrics): void {
+  let since = worker.performance.eventLoopUtilization();
+  new Gauge({
+    name: 'medhub_store_thread_event_loop_utilization',
+    help: "Share of the time the embedded store's thread was busy since the previous scrape (0-1).",
+    registers: [metrics.registry],
+    collect() {
+      const now = worker.performance.eventLoopUtilization();
+      this.set(worker.performance.eventLoopUtilization(now, since).utilization);
+      since = now;
     },
   });
 }

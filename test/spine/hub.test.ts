@@ -95,6 +95,8 @@ t.test('EMBEDDED_STORE_THREAD=worker: the hub runs with its store on a worker th
   await new Promise((resolve) => setTimeout(resolve, 200));
   const metrics = await (await fetch(`${hub.urls.http}/metrics`)).text();
   t.match(metrics, /medhub_store_command_duration_seconds_count\{command="insert",outcome="ok"\} [1-9]/, 'the thread reports its commands to the store metric');
+  const busy = Number(/^medhub_store_thread_event_loop_utilization (\S+)$/m.exec(metrics)?.[1]);
+  t.ok(busy > 0 && busy <= 1, `how busy the store's thread was is measured (${busy})`);
   t.equal(hub.context.store.connection.getClient().options.monitorCommands, false, 'so the driver does not decode every reply a second time to time it');
 });
 
