@@ -6,6 +6,13 @@ import type { Decimal128, Long } from 'bson';
 
 export type PlainDocument = Record<string, unknown>;
 
+/** The document with `_id` as its first field, as mongod stores and answers it (itself when it already is, or has none). */
+export function moveIdFirst<T extends PlainDocument>(doc: T): T {
+  if (doc._id === undefined || Object.keys(doc)[0] === '_id') return doc;
+  const { _id, ...rest } = doc;
+  return { _id, ...rest } as unknown as T;
+}
+
 /** The `_bsontype` tag every class of the bson package carries (ObjectId, Long, Decimal128…). */
 export function bsonTag(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return undefined;

@@ -3,7 +3,7 @@ import { ObjectId } from 'bson';
 import type { Document } from 'bson';
 import { ErrorCodes, asServerFailure, failure } from '../errors.js';
 import { withIdFirst } from '../bson/elements.js';
-import { isPlainDocument } from '../bson/values.js';
+import { isPlainDocument, moveIdFirst } from '../bson/values.js';
 import { targetCollection } from './context.js';
 import type { CommandHandler } from './context.js';
 import { writeCommand } from './write-support.js';
@@ -15,9 +15,7 @@ export function prepareForInsert(raw: Document): Document {
   if (Array.isArray(id)) throw failure(ErrorCodes.InvalidIdField, "The '_id' value cannot be of type array");
   if (id instanceof RegExp) throw failure(ErrorCodes.InvalidIdField, "The '_id' value cannot be of type regex");
   if (id === undefined) return { _id: new ObjectId(), ...raw };
-  if (Object.keys(raw)[0] === '_id') return raw;
-  const { _id, ...rest } = raw;
-  return { _id, ...rest };
+  return moveIdFirst(raw);
 }
 
 /**

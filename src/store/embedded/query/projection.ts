@@ -9,7 +9,7 @@
 import type { Document } from 'bson';
 import { Query } from 'mingo/query';
 import { cloneValue } from '../bson/clone.js';
-import { isPlainDocument } from '../bson/values.js';
+import { isPlainDocument, moveIdFirst } from '../bson/values.js';
 import { ErrorCodes, failure } from '../errors.js';
 import { queryOptions } from './matcher.js';
 
@@ -192,15 +192,10 @@ function inclusionProjection(projection: Document): ((docs: Document[]) => Docum
     const projected = docs.map((doc) => pick(doc, tree, true, keepId));
     const viaMingo = docs.filter((_doc, index) => projected[index] === undefined);
     if (viaMingo.length === 0) return projected as Document[];
-    const fromMingo = runMingo(viaMingo, projection).map(idFirst);
-    return projected.map((doc) => doc ?? (fromMingo.shift() as Document));
+    const fromMingo = runMingo(viaMingo, projection).map(moveIdFirst);
+    let next = 0;
+    return projected.map((doc) => doc ?? (fromMingo[next++] as Document));
   };
-}
-
-function idFirst(doc: Document): Document {
-  if (!('_id' in doc)) return doc;
-  const { _id, ...rest } = doc;
-  return { _id, ...rest };
 }
 
 export function projectDocuments(docs: Document[], projection: Document | undefined | null): Document[] {

@@ -8,7 +8,7 @@ import { Aggregator } from 'mingo/aggregator';
 import { ObjectId } from 'bson';
 import { cloneValue } from '../bson/clone.js';
 import { formatDocument, formatValue } from '../bson/format.js';
-import { bsonTypeAlias } from '../bson/values.js';
+import { bsonTypeAlias, moveIdFirst } from '../bson/values.js';
 import { valuesEqual } from '../bson/compare.js';
 import { ErrorCodes, failure } from '../errors.js';
 import { mingoOptions } from '../query/matcher.js';
@@ -226,12 +226,6 @@ export function applyUpdate(original: Document, update: UpdateSpec, options: Upd
     throw failure(ErrorCodes.ImmutableField, "Performing an update on the path '_id' would modify the immutable field '_id'");
   }
   return moveIdFirst(next);
-}
-
-function moveIdFirst(doc: Document): Document {
-  if (doc._id === undefined || Object.keys(doc)[0] === '_id') return doc;
-  const { _id, ...rest } = doc;
-  return { _id, ...rest };
 }
 
 /**
