@@ -72,7 +72,7 @@ export function at(clock: ManualClock, iso: string): Date {
   return clock.now();
 }
 
-type HeldMethod = 'findOneAndUpdate' | 'bulkWrite';
+type HeldMethod = 'findOneAndUpdate' | 'bulkWrite' | 'updateMany';
 
 /**
  * Holds the next call of `method` on the occurrences' collection that `matches`, until released;

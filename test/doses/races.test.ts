@@ -3,12 +3,15 @@
  * held at the driver (the mongoose collection the model writes through) while the second runs.
  *  - a confirmation read the dose due; the sweep makes it missed (and alerted) before the
  *    confirmation's write: the dose.missed alert must still be resolved;
+ *  - the sweep read a dose as becoming due; it is confirmed before the sweep's write: the care
+ *    team must not be told it is due after being told it was taken;
  *  - the hourly generation read a plan; a PUT replaces it before the generation's write: the old
  *    plan's doses must not come back.
  */
 import t from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
-import { careScenario } from '../helpers/factories.js';
+import { connectSocket, nextEvent } from '../helpers/clients.js';
+import { careScenario, currentToken } from '../helpers/factories.js';
 import { as, dosesOf, holdNext, HOUR, MIN, startDoseHub } from './helpers.js';
 
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -68,4 +71,47 @@ t.test('the hourly generation that read a plan replaced meanwhile does not bring
     [],
     'every dose ahead at 09:00 Paris (07:00Z): none of the replaced plan’s 08:00',
   );
+});
+
+t.test('a dose confirmed while the sweep makes it due is not announced as due; its companion is', async (t) => {
+  const clock = new ManualClock('2026-06-10T04:00:00Z');
+  const hub = await startDoseHub(t, clock);
+  const s = await careScenario(hub);
+  const plan = {
+    medications: [
+      { id: 'm', name: 'Metformin', slot: 1, pillsPerDose: 1 },
+      { id: 'r', name: 'Ramipril', slot: 2, pillsPerDose: 1 },
+    ],
+    schedule: [
+      { id: 'i', medicationId: 'm', times: ['08:00'], startDate: '2026-06-10' },
+      { id: 'j', medicationId: 'r', times: ['08:00'], startDate: '2026-06-10' },
+    ],
+  };
+  t.equal((await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, plan)).status, 201);
+  const doses = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z');
+  t.equal(doses.length, 2, 'two doses at 08:00');
+  const [confirmedDose, companion] = doses as [Record<string, unknown>, Record<string, unknown>];
+  const watcher = connectSocket(t, hub, { auth: { token: await currentToken(hub, s.caregiver) } });
+  await nextEvent(watcher, 'connect');
+  await watcher.timeout(5000).emitWithAck('patient:subscribe', { patientId: s.patient.id });
+  const told = new Map<unknown, string[]>(doses.map((dose) => [dose.id, []]));
+  watcher.on('dose:updated', (update: Record<string, unknown>) => told.get(update.id)?.push(update.state as string));
+
+  clock.set(new Date(Date.parse(confirmedDose.dueAt as string) + 1000));
+  // The sweep has read both doses as becoming due; its write waits while the caregiver confirms one.
+  const write = holdNext(hub, 'updateMany', ([, update]) => (update as { $set?: { state?: string } }).$set?.state === 'due');
+  const sweep = hub.features.doses.service.sweep();
+  await write.reached;
+  const confirmed = await as(hub, s.caregiver, 'POST', `/patients/${s.patient.id}/doses/${confirmedDose.id as string}/confirm`, {});
+  t.equal(confirmed.status, 200, JSON.stringify(confirmed.body));
+  t.equal(confirmed.body.state, 'taken');
+  write.release();
+  t.match(await sweep, { due: 1 }, 'the sweep made one dose due');
+
+  // Events reach a socket in the order they were sent: once this ack is back, the sweep's are too.
+  await watcher.timeout(5000).emitWithAck('patient:subscribe', { patientId: s.patient.id });
+  t.same(told.get(confirmedDose.id), ['taken'], 'the care team heard the confirmed dose was taken, and nothing after');
+  t.same(told.get(companion.id), ['due'], 'and that the other one is due');
+  const stored = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z');
+  t.same(stored.map((dose) => [dose.id, dose.state]), [[confirmedDose.id, 'taken'], [companion.id, 'due']], 'as stored');
 });

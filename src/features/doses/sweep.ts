@@ -68,7 +68,7 @@ export function createSweep({ Occurrence, Device, alerts, lateAlerts, emit, miss
     if (becameDue.length) {
       // The same filter as the read (no list of ids): the buckets answer it from the index.
       due = (await Occurrence.updateMany({ ...dueFilter, dueAt: { $lte: now }, missedAt: { $gt: now } }, { $set: { state: 'due', changedAt: now } })).modifiedCount;
-      for (const o of becameDue) emit({ ...o, state: 'due', changedAt: now });
+      for (const o of await movedToDue(becameDue, due, now)) emit({ ...o, state: 'due', changedAt: now });
     }
 
     const closing = (await Occurrence.find(closingFilter).lean<Occurrence[]>()).filter((o) => o.missedAt <= now);
@@ -94,6 +94,18 @@ export function createSweep({ Occurrence, Device, alerts, lateAlerts, emit, miss
     if (retry.length) await retryUnalerted(retry);
     lastSweptMinute = nowMinute;
     return { due, late: lateNow.length, missed: closed.missed, unknown: closed.unknown };
+  }
+
+  /**
+   * The doses read as becoming due that the write made due. One taken, skipped or cancelled between
+   * the read and the write was not: telling the care team it is due, after they heard it was taken,
+   * would be false. When the write changed as many as were read (nearly always) they are the same
+   * doses, unless a dose entered a swept minute in between as well; otherwise they are read again.
+   */
+  async function movedToDue(read: Occurrence[], moved: number, now: Date): Promise<Occurrence[]> {
+    if (moved === read.length) return read;
+    if (moved === 0) return [];
+    return Occurrence.find({ _id: { $in: read.map((o) => o._id) }, state: 'due', changedAt: now }).lean<Occurrence[]>();
   }
 
   /** Occurrences generated before lateMinute existed get it (once per process, with the catch-up sweep). */
