@@ -59,7 +59,11 @@ export function createAlertService({ models, identity, sockets, delivery, destin
   /** Alerts whose first notice (raise or re-activation) this process is telling: the escalation tick leaves them alone meanwhile. */
   const firstNoticesInFlight = new Set<string>();
   const reactivation = createReactivation({ Alert, notify: notices, publish: (alert) => publish('alert:updated', alert), firstNoticesInFlight, clock, logger });
-  /** Runs an escalation tick now (alerts whose first tiers reached nobody), after whatever tick is running. */
+  /**
+   * Runs an escalation tick now (alerts whose first tiers reached nobody), after any tick a raise
+   * asked for before. The job's own tick may run alongside it: each move is a guarded update, so
+   * an alert moves once whichever tick gets there first.
+   */
   let escalating: Promise<unknown> = Promise.resolve();
   const escalateSoon = (): void => {
     escalating = escalating.then(() => escalate()).catch((error: unknown) => logger.error({ err: error }, 'escalation after an unreached tier failed'));
