@@ -4,7 +4,9 @@
  * redelivers after a reconnect), so a repeat gets the first outcome again. The
  * outcomes are kept with the device's state (device-state.ts), so a command
  * delivered again after a restart — a dispense_now above all — is not carried
- * out twice.
+ * out twice. That holds for a device that dies while carrying one out, too:
+ * before acting, it saves an outcome that says so (write-ahead), and a
+ * redelivery after the restart gets that outcome instead of a second dispense.
  */
 import type { DoseTracker } from './doses.js';
 import { readCommand } from './inbound.js';
@@ -17,8 +19,8 @@ export interface CommandHost {
   setClock(serverTime: string): void;
   signal(kind: 'ring' | 'locate', durationSeconds: number): void;
   reboot(delaySeconds: number): void;
-  /** An outcome to remember across restarts was added. */
-  changed(): void;
+  /** An outcome to remember across restarts was added; resolves once it is saved. */
+  changed(): Promise<void>;
 }
 
 export interface CommandResult {
@@ -31,8 +33,13 @@ export interface CommandResult {
 /** Outcomes remembered for repeats; QoS 1 duplicates arrive close together. */
 const REMEMBERED_OUTCOMES = 256;
 
+/** The outcome of a command the device began and did not see through (it died meanwhile): whatever it did is unknown. */
+export const INTERRUPTED: NonNullable<CommandAck['error']> = { code: 'internal', message: 'interrupted by a restart before its outcome was known; not carried out again' };
+
 export class CommandHandler {
   private readonly outcomes = new Map<string, CommandAck>();
+  /** Commands being carried out, by commandId. */
+  private readonly running = new Map<string, Promise<CommandAck>>();
 
   constructor(private readonly host: CommandHost) {}
 
@@ -47,18 +54,43 @@ export class CommandHandler {
   }
 
   /** The ack to send, or undefined when the message carries no usable commandId. */
-  handle(message: unknown): CommandResult | undefined {
+  async handle(message: unknown): Promise<CommandResult | undefined> {
     const reading = readCommand(message);
     if (!reading.ok) {
       if (!reading.commandId) return undefined;
       const previous = this.outcomes.get(reading.commandId);
       if (previous) return { ack: previous, repeated: true };
-      return { ack: this.remember(this.ack(reading.commandId, 'rejected', { code: reading.code, message: reading.message })), repeated: false };
+      return { ack: await this.remember(this.ack(reading.commandId, 'rejected', { code: reading.code, message: reading.message })), repeated: false };
     }
     const { command } = reading;
+    // A duplicate of a command being carried out gets its outcome once known (not the one saved ahead).
+    const running = this.running.get(command.commandId);
+    if (running) return { command, ack: await running, repeated: true };
     const previous = this.outcomes.get(command.commandId);
     if (previous) return { command, ack: previous, repeated: true };
-    return { command, ack: this.remember(this.execute(command)), repeated: false };
+    const outcome = this.carryOut(command);
+    this.running.set(command.commandId, outcome);
+    try {
+      return { command, ack: await outcome, repeated: false };
+    } finally {
+      this.running.delete(command.commandId);
+    }
+  }
+
+  /**
+   * Saves an outcome that says "interrupted" before acting: should the device die before the real
+   * outcome is saved, the command's redelivery after the restart is answered with it, not carried
+   * out a second time. A command whose intent could not be saved is not carried out (no ack: the
+   * hub delivers it again).
+   */
+  private async carryOut(command: DeviceCommand): Promise<CommandAck> {
+    try {
+      await this.remember(this.ack(command.commandId, 'failed', INTERRUPTED));
+    } catch (error) {
+      this.outcomes.delete(command.commandId);
+      throw error;
+    }
+    return this.remember(this.execute(command));
   }
 
   private execute(command: DeviceCommand): CommandAck {
@@ -86,10 +118,10 @@ export class CommandHandler {
     return { commandId, status, at: new Date(this.host.deviceNow()).toISOString(), ...(error ? { error } : {}) };
   }
 
-  private remember(ack: CommandAck): CommandAck {
+  private async remember(ack: CommandAck): Promise<CommandAck> {
     this.outcomes.set(ack.commandId, ack);
     if (this.outcomes.size > REMEMBERED_OUTCOMES) this.outcomes.delete(this.outcomes.keys().next().value as string);
-    this.host.changed();
+    await this.host.changed();
     return ack;
   }
 }

@@ -60,11 +60,20 @@ export class DeviceStateFile {
     return { schedule, doses: saved.doses, slots: saved.slots, commands: Array.isArray(saved.commands) ? saved.commands : [] };
   }
 
-  /** Something changed: write it soon. */
-  changed(): void {
-    if (!this.file || this.dirty || this.closed) return;
-    this.dirty = true;
-    this.saving = this.saving.then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(() => this.save());
+  /**
+   * Something changed: write it soon. Resolves once a write that holds the change is done (at once
+   * without a file); rejects if that write failed, and the next change writes again.
+   */
+  changed(): Promise<void> {
+    if (!this.file || this.closed) return Promise.resolve();
+    if (!this.dirty) {
+      this.dirty = true;
+      this.saving = this.saving
+        .catch(() => undefined)
+        .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+        .then(() => this.save());
+    }
+    return this.saving;
   }
 
   /** Writes what is pending, then ignores further changes (the device is stopping and forgets its doses). */

@@ -199,7 +199,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
       slots: this.slots,
       emit: (event, at) => this.queueEvent(event, at),
       goOffline: (durationMs) => this.goOffline(durationMs),
-      changed: () => this.state.changed(),
+      changed: () => this.saveState(),
     });
     const stateFile = options.stateFile ?? (options.outbox?.file ? stateFileFor(options.outbox.file) : undefined);
     this.state = new DeviceStateFile(stateFile, () => ({ schedule: this.schedule, doses: this.doses.records(), slots: this.slots.levels(), commands: this.commands.remembered() }));
@@ -322,7 +322,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
 
   refill(slot: number, pills: number): void {
     this.slots.refill(slot, pills);
-    this.state.changed(); // a restart must not bring the empty slot back
+    this.saveState(); // a restart must not bring the empty slot back
   }
 
   /**
@@ -513,13 +513,23 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
   }
 
   private onCommand(payload: Buffer): void {
-    const result = this.commands.handle(parseJson(payload));
-    if (!result) {
-      this.log('warn', 'command without a usable commandId ignored', { deviceId: this.id });
-      return;
-    }
-    this.queueAck(result.ack);
-    this.emit('command', result);
+    this.commands.handle(parseJson(payload)).then(
+      (result) => {
+        if (!result) {
+          this.log('warn', 'command without a usable commandId ignored', { deviceId: this.id });
+          return;
+        }
+        this.queueAck(result.ack);
+        this.emit('command', result);
+      },
+      // Its outcome (or the note saved before acting) could not be saved: no ack, so the hub sends it again.
+      (error: unknown) => this.log('error', 'command not carried out: the device state could not be saved', { deviceId: this.id, err: String(error) }),
+    );
+  }
+
+  /** Saves the device state soon; a failed write is logged (the next change writes again). */
+  private saveState(): void {
+    this.state.changed().catch((error: unknown) => this.log('error', 'device state not saved', { deviceId: this.id, err: String(error) }));
   }
 
   private onHubError(payload: Buffer): void {
