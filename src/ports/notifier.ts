@@ -68,5 +68,12 @@ export interface Notifier {
    * and its attempt after.
    */
   readonly immediate?: boolean;
+  /**
+   * True when the hub knows the target cannot receive anything on this channel now (the socket
+   * channel: the user has no app connected, nor one that dropped within the recovery window). The
+   * notification is then recorded failed, reason `not_connected`, and not sent. Absent, or false
+   * when the hub cannot tell (several instances): it is sent.
+   */
+  unreachable?(target: DeliveryTarget): boolean;
   send(delivery: Delivery): Promise<AttemptResult>;
 }

@@ -103,7 +103,7 @@ t.test('a mixed batch: new, already open, repeated, quiet hours, critical a tier
   t.same(summary(await notificationLog(hub, token, quietMissed as string)), [`0:socket:${caregiverId}:suppressed:quiet_hours`], 'recorded, not sent');
   t.same(
     summary(await notificationLog(hub, token, help as string)),
-    [`0:socket:${caregiverId}:delivered`, `1:sms:${backupId}:failed:no_sms_gateway`, `1:sms:${clinicianId}:failed:no_sms_gateway`, `1:socket:${backupId}:delivered`, `1:socket:${clinicianId}:delivered`].sort(),
+    [`0:socket:${caregiverId}:delivered`, `1:sms:${backupId}:failed:no_sms_gateway`, `1:sms:${clinicianId}:failed:no_sms_gateway`, `1:socket:${backupId}:failed:not_connected`, `1:socket:${clinicianId}:delivered`].sort(),
     'tiers 0 and 1 at once: every recipient on every channel',
   );
   t.same(

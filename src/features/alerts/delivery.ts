@@ -135,7 +135,7 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
   /** The notification document, and (unless skipped) the delivery to make once it is stored. */
   function prepare(item: PlannedNotification, message: AlertMessage, now: Date) {
     const notifier = byChannel.get(item.channel);
-    const skip = item.skip ?? (notifier ? undefined : 'channel_unavailable');
+    const skip = item.skip ?? (!notifier ? 'channel_unavailable' : notifier.unreachable?.(item.target) ? 'not_connected' : undefined);
     const id = new Types.ObjectId();
     // An immediate channel (the socket) is stored as delivered by the one attempt that follows the
     // write: one write instead of two (a sweep raising thousands of alerts wrote thousands of each),

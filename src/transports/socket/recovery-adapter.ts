@@ -142,6 +142,13 @@ export class CompactRecoveryAdapter extends Adapter {
     super.broadcast(packet, opts);
   }
 
+  /** Whether a socket that was in `room` dropped within the window, and gets what is sent there if it comes back. */
+  recoverableIn(room: Room): boolean {
+    const threshold = Date.now() - this.windowMs;
+    for (const session of this.sessions.values()) if (session.disconnectedAt >= threshold && session.rooms.includes(room)) return true;
+    return false;
+  }
+
   /** How many events are buffered (for tests and metrics). */
   get bufferedEvents(): number {
     return this.buffered.length;

@@ -83,6 +83,12 @@ export interface SocketTransport {
   /** Emits to one or more rooms (`patient:{id}`, `conversation:{id}`, `user:{id}`); a socket in several gets it once. */
   emit(rooms: string | string[], event: string, payload: unknown): void;
   /**
+   * Whether an event sent to `room` now reaches anyone: a socket in it, or one that dropped within
+   * the recovery window and gets it on reconnecting. Undefined with several instances (REDIS_URL):
+   * the others' sockets are not known here.
+   */
+  reaches(room: string): boolean | undefined;
+  /**
    * Tells the other hub instances (through the Socket.IO adapter: Redis when REDIS_URL is set;
    * a lone instance has nobody to tell). Features use it to drop what they keep in memory about
    * something another instance changed. Not to the instance itself: it acts on its own changes.
@@ -313,6 +319,11 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     },
     emit(rooms, event, payload) {
       io.to(rooms).emit(event, payload);
+    },
+    reaches(room) {
+      const adapter = io.of('/').adapter;
+      if (!(adapter instanceof CompactRecoveryAdapter)) return undefined;
+      return (adapter.rooms.get(room)?.size ?? 0) > 0 || adapter.recoverableIn(room);
     },
     toPeers,
     onPeer,
