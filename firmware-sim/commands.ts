@@ -21,6 +21,8 @@ export interface CommandHost {
   reboot(delaySeconds: number): void;
   /** An outcome to remember across restarts was added; resolves once it is saved. */
   changed(): Promise<void>;
+  /** False once the device is stopping: a command is then left for the hub to send again. */
+  canAct(): boolean;
 }
 
 export interface CommandResult {
@@ -28,6 +30,13 @@ export interface CommandResult {
   ack: CommandAck;
   /** True when this commandId was seen before and the stored ack is repeated. */
   repeated: boolean;
+  /** What the device does once the ack is on its way (a reboot: after it, the device would have nothing to say it with). */
+  afterAck?: () => void;
+}
+
+interface Outcome {
+  ack: CommandAck;
+  afterAck?: () => void;
 }
 
 /** Outcomes remembered for repeats; QoS 1 duplicates arrive close together. */
@@ -39,7 +48,7 @@ export const INTERRUPTED: NonNullable<CommandAck['error']> = { code: 'internal',
 export class CommandHandler {
   private readonly outcomes = new Map<string, CommandAck>();
   /** Commands being carried out, by commandId. */
-  private readonly running = new Map<string, Promise<CommandAck>>();
+  private readonly running = new Map<string, Promise<Outcome>>();
 
   constructor(private readonly host: CommandHost) {}
 
@@ -65,13 +74,13 @@ export class CommandHandler {
     const { command } = reading;
     // A duplicate of a command being carried out gets its outcome once known (not the one saved ahead).
     const running = this.running.get(command.commandId);
-    if (running) return { command, ack: await running, repeated: true };
+    if (running) return { command, ack: (await running).ack, repeated: true };
     const previous = this.outcomes.get(command.commandId);
     if (previous) return { command, ack: previous, repeated: true };
     const outcome = this.carryOut(command);
     this.running.set(command.commandId, outcome);
     try {
-      return { command, ack: await outcome, repeated: false };
+      return { command, ...(await outcome), repeated: false };
     } finally {
       this.running.delete(command.commandId);
     }
@@ -80,37 +89,40 @@ export class CommandHandler {
   /**
    * Saves an outcome that says "interrupted" before acting: should the device die before the real
    * outcome is saved, the command's redelivery after the restart is answered with it, not carried
-   * out a second time. A command whose intent could not be saved is not carried out (no ack: the
-   * hub delivers it again).
+   * out a second time. A command whose note could not be saved is not carried out (no ack: the
+   * hub sends it again when the device reconnects); nor is one that finds the device stopping.
    */
-  private async carryOut(command: DeviceCommand): Promise<CommandAck> {
+  private async carryOut(command: DeviceCommand): Promise<Outcome> {
     try {
       await this.remember(this.ack(command.commandId, 'failed', INTERRUPTED));
     } catch (error) {
       this.outcomes.delete(command.commandId);
       throw error;
     }
-    return this.remember(this.execute(command));
+    if (!this.host.canAct()) throw new Error('the device is stopping');
+    const { ack, afterAck } = this.execute(command);
+    return { ack: await this.remember(ack), ...(afterAck ? { afterAck } : {}) };
   }
 
-  private execute(command: DeviceCommand): CommandAck {
-    if (this.host.deviceNow() > Date.parse(command.expiresAt)) return this.ack(command.commandId, 'expired');
+  private execute(command: DeviceCommand): Outcome {
+    if (this.host.deviceNow() > Date.parse(command.expiresAt)) return { ack: this.ack(command.commandId, 'expired') };
     switch (command.type) {
       case 'dispense_now': {
         const outcome = this.host.doses.dispenseOnCommand(command);
-        return this.ack(command.commandId, outcome.status, outcome.error);
+        return { ack: this.ack(command.commandId, outcome.status, outcome.error) };
       }
       case 'ring':
       case 'locate':
         this.host.signal(command.type, command.params.durationSeconds);
-        return this.ack(command.commandId, 'succeeded');
+        return { ack: this.ack(command.commandId, 'succeeded') };
       case 'sync_time':
         this.host.setClock(command.params.serverTime);
-        return this.ack(command.commandId, 'succeeded');
-      case 'reboot':
+        return { ack: this.ack(command.commandId, 'succeeded') };
+      case 'reboot': {
         // Ack first: after the reboot the device would have nothing to say it with.
-        this.host.reboot(command.params.delaySeconds ?? 0);
-        return this.ack(command.commandId, 'succeeded');
+        const delaySeconds = command.params.delaySeconds ?? 0;
+        return { ack: this.ack(command.commandId, 'succeeded'), afterAck: () => this.host.reboot(delaySeconds) };
+      }
     }
   }
 

@@ -82,7 +82,8 @@ export class DeviceStateFile {
     // closed in the same turn as the last check, so nothing is queued after it.
     for (;;) {
       const pending = this.saving;
-      await pending;
+      // A write that failed was logged by whoever was waiting for it; stopping goes on.
+      await pending.catch(() => undefined);
       if (!this.dirty && pending === this.saving) break;
     }
     this.closed = true;

@@ -210,6 +210,7 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
       signal: (kind, seconds) => this.log('info', `${kind} for ${seconds} s`, { deviceId: this.id }),
       reboot: (delaySeconds) => this.agenda.at(this.deviceNow() + delaySeconds * 1000, () => this.reboot()),
       changed: () => this.state.changed(),
+      canAct: () => !this.stopped,
     });
     this.ownsAckLog = !options.ackLog && options.ackLogPath !== undefined;
     this.ackLog = options.ackLog ?? (options.ackLogPath ? new AckLog(options.ackLogPath) : undefined);
@@ -513,17 +514,23 @@ export class SimulatedDispenser extends EventEmitter<DispenserEvents> {
   }
 
   private onCommand(payload: Buffer): void {
+    // Stopping: left for the hub, which sends pending commands again when the device reconnects.
+    if (this.stopped) return;
     this.commands.handle(parseJson(payload)).then(
       (result) => {
         if (!result) {
           this.log('warn', 'command without a usable commandId ignored', { deviceId: this.id });
           return;
         }
+        // Stopped meanwhile: its outcome may not be saved, so no ack that a restart could contradict.
+        if (this.stopped) return;
         this.queueAck(result.ack);
+        result.afterAck?.();
         this.emit('command', result);
       },
-      // Its outcome (or the note saved before acting) could not be saved: no ack, so the hub sends it again.
-      (error: unknown) => this.log('error', 'command not carried out: the device state could not be saved', { deviceId: this.id, err: String(error) }),
+      // The note saved before acting, or the outcome, could not be saved (or the device is stopping):
+      // no ack, and the hub sends it again when the device reconnects.
+      (error: unknown) => this.log(this.stopped ? 'info' : 'error', 'command not carried out', { deviceId: this.id, err: String(error) }),
     );
   }
 

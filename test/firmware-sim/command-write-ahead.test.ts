@@ -4,10 +4,20 @@
  * what survives a kill -9, so each test reads what had been saved at the moment that matters and
  * starts a new handler from it, as the restarted device does.
  */
-import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
 import { CommandHandler, INTERRUPTED, type CommandHost } from '../../firmware-sim/commands.js';
+import { stateFileFor } from '../../firmware-sim/device-state.js';
+import { SimulatedDispenser } from '../../firmware-sim/dispenser.js';
 import type { DoseTracker } from '../../firmware-sim/doses.js';
-import type { CommandAck } from '../../firmware-sim/payloads.js';
+import type { CommandAck, DeviceEvent } from '../../firmware-sim/payloads.js';
+import { deviceTopic } from '../../firmware-sim/topics.js';
+import { startBroker } from './helpers/broker.js';
+import { manualClock } from './helpers/clock.js';
+import { waitForEvent } from './helpers/wait.js';
 
 const NOW = Date.parse('2025-03-01T07:00:00Z');
 const dispense = { commandId: 'cmd-once', type: 'dispense_now', params: { slot: 1, pills: 1 }, issuedAt: '2025-03-01T06:59:00Z', expiresAt: '2025-03-01T08:00:00Z' };
@@ -37,6 +47,7 @@ function device(saved: CommandAck[] = [], save: () => Promise<void> = async () =
     setClock: () => undefined,
     signal: () => undefined,
     reboot: () => undefined,
+    canAct: () => true,
     changed: async () => {
       await save();
       saves.push(handler.remembered());
@@ -92,4 +103,46 @@ t.test('a command whose note cannot be saved is not carried out, nor acked; its 
   t.same(d.handler.remembered(), [], 'and nothing remembered that would answer its redelivery');
   t.match(await d.handler.handle(dispense), { ack: { status: 'succeeded' }, repeated: false }, 'the redelivery is carried out');
   t.equal(d.dispensed.count, 1);
+});
+
+/** A connected dispenser with an outbox and a state file, on a bare broker. */
+async function connectedDispenser(t: Test, id: string) {
+  const dir = await mkdtemp(join(tmpdir(), 'medhub-sim-write-ahead-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const broker = await startBroker();
+  t.teardown(() => broker.close());
+  const clock = manualClock('2025-03-01T07:00:00Z');
+  const outboxFile = join(dir, `${id}.json`);
+  const device = new SimulatedDispenser({ id, url: broker.url, clock, heartbeatSeconds: 60, slots: { count: 2, pillsPerSlot: 10 }, outbox: { file: outboxFile } });
+  t.teardown(() => device.stop());
+  const connected = waitForEvent(device, 'connected');
+  await device.start();
+  await connected;
+  return { broker, device, stateFile: stateFileFor(outboxFile) };
+}
+
+t.test('a real dispenser: its state file holds the note before the pills move, and the outcome once acked', async (t) => {
+  const { broker, device, stateFile } = await connectedDispenser(t, 'dev-write-ahead');
+  const commandsOnDisk = (): CommandAck[] => (JSON.parse(readFileSync(stateFile, 'utf8')) as { commands: CommandAck[] }).commands;
+  let onDiskAsItDispensed: CommandAck[] | undefined;
+  device.on('queued', (event: DeviceEvent) => {
+    if (event.type === 'dose.dispensed') onDiskAsItDispensed = commandsOnDisk();
+  });
+  await broker.publish(deviceTopic('dev-write-ahead', 'commands'), dispense);
+  const ack = await broker.waitFor((message) => message.topic === deviceTopic('dev-write-ahead', 'acks'));
+  t.match(JSON.parse(ack.payload), { commandId: 'cmd-once', status: 'succeeded' });
+  t.match(onDiskAsItDispensed, [{ commandId: 'cmd-once', status: 'failed', error: INTERRUPTED }], 'on disk before the pills moved: a restart then would not dispense again');
+  t.match(commandsOnDisk(), [{ commandId: 'cmd-once', status: 'succeeded' }], 'the outcome on disk before the ack went out');
+});
+
+t.test('a reboot command is acked before the device goes', async (t) => {
+  const { broker, device } = await connectedDispenser(t, 'dev-reboot');
+  const reboot = { commandId: 'cmd-reboot', type: 'reboot', params: { delaySeconds: 0 }, issuedAt: '2025-03-01T06:59:00Z', expiresAt: '2025-03-01T08:00:00Z' };
+  const back = waitForEvent(device, 'connected');
+  await broker.publish(deviceTopic('dev-reboot', 'commands'), reboot);
+  await back;
+  const order = broker.captured
+    .filter((message) => message.topic === deviceTopic('dev-reboot', 'acks') || (message.topic === deviceTopic('dev-reboot', 'status') && (JSON.parse(message.payload) as { reason?: string }).reason === 'reboot'))
+    .map((message) => (message.topic.endsWith('/acks') ? 'ack' : 'offline (reboot)'));
+  t.same(order.slice(0, 2), ['ack', 'offline (reboot)'], 'the ack first, then the goodbye');
 });

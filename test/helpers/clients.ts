@@ -35,13 +35,14 @@ export function connectSocket(t: Teardown, hub: Hub, options: Partial<ManagerOpt
 /**
  * Resolves once the hub has run its connection hooks for a connected socket: the hook that joins
  * the user's rooms queries the store first, so an answer to an event sent after `connect` does
- * not prove it has finished; the server-side socket being in its `user:` room does.
+ * not prove it has finished; the server-side socket being in its `session:` room does.
  */
 export async function roomsJoined(hub: Hub, socket: Socket, ms = 5000): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     const onServer = socket.id === undefined ? undefined : hub.context.sockets.io.of('/').sockets.get(socket.id);
-    if (onServer && [...onServer.rooms].some((room) => room.startsWith('user:'))) return;
+    // The session room is joined last, with the patient rooms (features/identity/socket.ts).
+    if (onServer && [...onServer.rooms].some((room) => room.startsWith('session:'))) return;
     if (Date.now() > deadline) throw new Error(`socket ${String(socket.id)} did not join its rooms in time`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }

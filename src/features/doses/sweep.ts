@@ -100,7 +100,10 @@ export function createSweep({ Occurrence, Device, alerts, lateAlerts, emit, miss
    * The doses read as becoming due that the write made due. One taken, skipped or cancelled between
    * the read and the write was not: telling the care team it is due, after they heard it was taken,
    * would be false. When the write changed as many as were read (nearly always) they are the same
-   * doses, unless a dose entered a swept minute in between as well; otherwise they are read again.
+   * doses, unless in that same moment one left the swept minutes and another entered them (a plan
+   * replaced as its dose falls due): not worth a second read of up to every patient's dose on each
+   * sweep (a write by the ids read, to make it exact, cost 150–240 ms with 10,000 doses due).
+   * Otherwise the doses the write moved are read again.
    */
   async function movedToDue(read: Occurrence[], moved: number, now: Date): Promise<Occurrence[]> {
     if (moved === read.length) return read;

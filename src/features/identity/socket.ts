@@ -26,11 +26,13 @@ export function registerIdentitySockets(sockets: SocketTransport, auth: AuthServ
 
   sockets.onConnection(async (socket, principal) => {
     const user = principal as UserPrincipal;
-    const joined = [rooms.user(user.userId), rooms.session(user.sessionId)];
+    // The user's own room at once: an alert notice sent while the patients are looked up reaches
+    // this app (and the alerts' log, which asks whether anyone is in the room, says so).
+    await socket.join(rooms.user(user.userId));
     // Staff see every patient through the staff room; others join each patient room they may see.
-    if (STAFF_ROLES.has(user.role)) joined.push(rooms.organisationStaff(user.organisationId));
-    else joined.push(...(await policy.visiblePatientIds(user)).map(rooms.patient));
-    await socket.join(joined);
+    // The session room last: a socket in it has all its rooms (tests wait for it).
+    const joined = STAFF_ROLES.has(user.role) ? [rooms.organisationStaff(user.organisationId)] : (await policy.visiblePatientIds(user)).map(rooms.patient);
+    await socket.join([...joined, rooms.session(user.sessionId)]);
     // Signed out between the handshake's check and the join above: the disconnect sent to its
     // session room found nobody there yet. Checked again now that the socket is in it.
     if (!(await auth.isSessionLive(user.sessionId))) socket.disconnect(true);
