@@ -25,18 +25,17 @@ export interface CommandHost {
   canAct(): boolean;
 }
 
-export interface CommandResult {
-  command?: DeviceCommand;
+/** A command's ack, and what the device does once the ack is on its way. */
+export interface Outcome {
   ack: CommandAck;
-  /** True when this commandId was seen before and the stored ack is repeated. */
-  repeated: boolean;
-  /** What the device does once the ack is on its way (a reboot: after it, the device would have nothing to say it with). */
+  /** A reboot: after it, the device would have nothing to say the ack with. */
   afterAck?: () => void;
 }
 
-interface Outcome {
-  ack: CommandAck;
-  afterAck?: () => void;
+export interface CommandResult extends Outcome {
+  command?: DeviceCommand;
+  /** True when this commandId was seen before and the stored ack is repeated. */
+  repeated: boolean;
 }
 
 /** Outcomes remembered for repeats; QoS 1 duplicates arrive close together. */
