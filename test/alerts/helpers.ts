@@ -25,10 +25,13 @@ export async function alertScenario(hub: Hub) {
 
 export async function signedInSocket(t: Teardown, hub: Hub, token: string): Promise<Socket> {
   const socket = connectSocket(t, hub, { auth: { token } });
+  const ready = nextEvent(socket, 'socket:ready');
   await nextEvent(socket, 'connect');
   await socket.timeout(5000).emitWithAck('patient:unsubscribe', { patientId: '0'.repeat(24) });
-  // The answer does not prove the connection hooks (room joins) have run; the rooms do.
+  // The answer does not prove the connection hooks (room joins) have run; the rooms do, and the
+  // hub says so (socket:ready, which also gives the client its recovery offset).
   await roomsJoined(hub, socket);
+  await ready;
   return socket;
 }
 

@@ -96,6 +96,29 @@ t.test('a socket that drops for a moment gets back its rooms and the events it m
   t.same(await nextEvent(caregiver, 'device:status'), { deviceId: 'd1', n: 5 }, 'and it is back in its rooms');
 });
 
+t.test('socket:ready says the rooms are set, and even an app that has received nothing else recovers', async (t) => {
+  const caregiver = connectSocket(t, hub, { auth: { token: s.caregiver.token }, reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 50 });
+  const readies: unknown[] = [];
+  caregiver.on('socket:ready', (payload: unknown) => readies.push(payload));
+  const ready = nextEvent(caregiver, 'socket:ready');
+  await nextEvent(caregiver, 'connect');
+  t.same(await ready, { recovered: false }, 'a new session');
+  const onServer = hub.context.sockets.io.of('/').sockets.get(caregiver.id as string);
+  t.ok(onServer?.rooms.has(`patient:${s.patient.id}`), 'sent once the socket is in its patients’ rooms');
+
+  const id = caregiver.id as string;
+  caregiver.io.engine.close(); // the transport drops before anything else came
+  while (hub.context.sockets.io.of('/').sockets.has(id)) await new Promise((resolve) => setTimeout(resolve, 5));
+  const patientRooms = patientAudience({ id: s.patient.id, organisationId: s.admin.organisationId });
+  hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', sentWhile: 'away' });
+  const missed = nextEvent(caregiver, 'device:status');
+  await nextEvent(caregiver, 'connect');
+  t.ok(caregiver.recovered, 'recovered');
+  t.same(await missed, { deviceId: 'd1', sentWhile: 'away' }, 'with what was sent while it was away');
+  for (let i = 0; i < 200 && readies.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.same(readies, [{ recovered: false }, { recovered: true }], 'and told so');
+});
+
 /** Resolves with the reason of the socket's next disconnect. */
 const disconnected = (socket: { once(event: 'disconnect', fn: (reason: string) => void): unknown }): Promise<string> => new Promise((resolve) => socket.once('disconnect', resolve));
 

@@ -10,43 +10,65 @@ import { io as connect } from 'socket.io-client';
 import { CompactRecoveryAdapter } from '../../src/transports/socket/recovery-adapter.js';
 
 const WINDOW_MS = 300;
+/** Engine.IO's ping interval and timeout for these servers (a dead connection goes unnoticed 1.5 × their sum). */
+const PING_MS = 50;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Offsets are this process's prefix and a base-36 sequence number (the adapter's format). */
 const prefixOf = (adapter: CompactRecoveryAdapter): string => (adapter as unknown as { offsetPrefix: string }).offsetPrefix;
 
-t.test('recovers while every event after the offset is buffered, even when the offset’s own event expired', async (t) => {
-  const io = new Server({ connectionStateRecovery: { maxDisconnectionDuration: WINDOW_MS }, adapter: CompactRecoveryAdapter });
-  const adapter = io.of('/').adapter as CompactRecoveryAdapter;
+function shortWindowServer(windowMs = WINDOW_MS, pingMs = PING_MS): { io: Server; adapter: CompactRecoveryAdapter } {
+  const io = new Server({ connectionStateRecovery: { maxDisconnectionDuration: windowMs }, pingInterval: pingMs, pingTimeout: pingMs, adapter: CompactRecoveryAdapter });
+  return { io, adapter: io.of('/').adapter as CompactRecoveryAdapter };
+}
+
+t.test('recovers with the events sent to its rooms after its offset, in order', async (t) => {
+  const { io, adapter } = shortWindowServer();
   t.equal(await adapter.restoreSession('unknown', `${prefixOf(adapter)}0`), null, 'an unknown session is not recovered');
-
-  io.to('room:a').emit('news', { n: 1 });
-  const firstOffset = `${prefixOf(adapter)}0`;
-  await sleep(WINDOW_MS + 50);
   adapter.persistSession({ sid: 's1', pid: 'p1', rooms: ['room:a'], data: {} });
-  io.to('room:a').emit('news', { n: 2 });
-  io.to('room:b').emit('news', { n: 3 });
-  io.to('room:a').emit('news', { n: 4 });
-
-  const session = await adapter.restoreSession('p1', firstOffset);
-  t.equal(adapter.bufferedEvents, 3, 'the expired event is gone');
-  t.ok(session, 'recovered: nothing after the offset is missing');
-  t.same(session?.missedPackets.map((packet) => (packet[1] as { n: number }).n), [2, 4], 'the events for its rooms, in order');
+  io.to('room:a').emit('news', { n: 1 });
+  io.to('room:b').emit('news', { n: 2 });
+  io.to('room:a').emit('news', { n: 3 });
+  const session = await adapter.restoreSession('p1', `${prefixOf(adapter)}0`);
+  t.same(session?.missedPackets.map((packet) => (packet[1] as { n: number }).n), [3], 'after the offset, for its rooms');
   t.equal(await adapter.restoreSession('p1', 'not-an-offset'), null, 'a foreign offset is not recovered');
+  t.equal(await adapter.restoreSession('p1', `${prefixOf(adapter)}9`), null, 'nor one not given yet');
 });
 
-t.test('does not recover when events after the offset have expired, or the session has', async (t) => {
-  const io = new Server({ connectionStateRecovery: { maxDisconnectionDuration: WINDOW_MS }, adapter: CompactRecoveryAdapter });
-  const adapter = io.of('/').adapter as CompactRecoveryAdapter;
-  const prefix = prefixOf(adapter);
+t.test('a quiet client recovers: its offset is older than everything kept, and what it missed is still there', async (t) => {
+  const { io, adapter } = shortWindowServer();
+  await adapter.addAll('s1', new Set(['s1', 'room:a'])); // a socket connects (Socket.IO's own call)
   io.to('room:a').emit('news', { n: 1 });
-  io.to('room:a').emit('news', { n: 2 });
+  const quietOffset = `${prefixOf(adapter)}0`;
+  // Events for others, then nothing for this client for longer than events are kept.
+  for (let n = 2; n <= 4; n++) io.to('room:b').emit('news', { n });
   await sleep(WINDOW_MS + 50);
-  adapter.persistSession({ sid: 's1', pid: 'p1', rooms: ['room:a'], data: {} });
-  io.to('room:a').emit('news', { n: 3 });
-  t.equal(await adapter.restoreSession('p1', `${prefix}0`), null, 'event 2, after the offset, is gone');
-  t.ok(await adapter.restoreSession('p1', `${prefix}1`), 'from event 2 on nothing is missing');
+  io.to('room:b').emit('news', { n: 5 });
+  adapter.persistSession({ sid: 's1', pid: 'p1', rooms: ['s1', 'room:a'], data: {} });
+  adapter.delAll('s1');
+  io.to('room:a').emit('news', { n: 6 });
+  const session = await adapter.restoreSession('p1', quietOffset);
+  t.equal(adapter.bufferedEvents, 2, 'the events after its offset have expired, but for the last two');
+  t.ok(session, 'recovered: they were emitted well before its connection could have died');
+  t.same(session?.missedPackets.map((packet) => (packet[1] as { n: number }).n), [6], 'with what was sent to it while it was away');
   await sleep(WINDOW_MS + 50);
-  t.equal(await adapter.restoreSession('p1', `${prefix}2`), null, 'the session itself expired');
+  t.equal(await adapter.restoreSession('p1', quietOffset), null, 'not once the session itself expired');
+});
+
+t.test('a quiet client does not recover when an event it may have missed expired', async (t) => {
+  // A window of 1 s, and a dead connection unnoticed for 1.5 × (100 + 100) ms.
+  const { io, adapter } = shortWindowServer(1000, 100);
+  await adapter.addAll('s1', new Set(['s1', 'room:a'])); // a socket connects (Socket.IO's own call)
+  io.to('s1').emit('hello', {});
+  const quietOffset = `${prefixOf(adapter)}0`;
+  io.to('room:b').emit('news', { n: 2 }); // perhaps for it: its connection may already have been dead
+  await sleep(100);
+  adapter.persistSession({ sid: 's1', pid: 'p1', rooms: ['s1', 'room:a'], data: {} });
+  adapter.delAll('s1');
+  t.equal(adapter.recoverableIn('room:a'), true, 'reachable while event 2 is kept');
+  await sleep(950);
+  t.equal(await adapter.restoreSession('p1', quietOffset), null, 'event 2 expired: not recovered from before it');
+  t.equal(adapter.recoverableIn('room:a'), false, 'nor counted as reachable');
+  t.ok(await adapter.restoreSession('p1', `${prefixOf(adapter)}1`), 'the session itself is still there (from event 2 on, nothing is missing)');
 });
 
 /** A Socket.IO server on a free port, with the adapter given (Socket.IO's own when undefined). */
@@ -96,4 +118,93 @@ t.test('what clients receive is what Socket.IO’s own adapter sends, on any nam
     t.ok(Buffer.isBuffer((viaOurs[3] as Array<{ custom: unknown }>)[0]?.custom), 'binary from toJSON still arrives as binary');
     t.equal((ours.io.of(namespace).adapter as CompactRecoveryAdapter).bufferedEvents, payloads.length, 'and every one is kept for recovery');
   }
+});
+
+/** Connects a client to `url` and resolves with it and its server-side socket once connected. */
+async function connectedPair(t: Test, io: Server, url: string) {
+  const client = connect(url, { transports: ['websocket'], reconnection: false });
+  t.teardown(() => client.close());
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  const server = io.of('/').sockets.get(client.id as string);
+  if (server === undefined) throw new Error('no server-side socket');
+  return { client, server };
+}
+
+/** Drops a client's transport (not a goodbye) and waits until the server has let it go. */
+async function drop(io: Server, client: ReturnType<typeof connect>): Promise<void> {
+  const id = client.id as string;
+  client.io.engine.close();
+  while (io.of('/').sockets.has(id)) await sleep(5);
+}
+
+t.test('a dropped socket counts as reachable in its rooms only once its client holds an offset', async (t) => {
+  const { io, url } = await serve(t, CompactRecoveryAdapter);
+  const adapter = io.of('/').adapter as CompactRecoveryAdapter;
+  const silent = await connectedPair(t, io, url);
+  silent.server.join('room:silent');
+  await drop(io, silent.client);
+  t.equal(adapter.recoverableIn('room:silent'), false, 'a client that received nothing cannot ask to recover');
+
+  const greeted = await connectedPair(t, io, url);
+  greeted.server.join('room:greeted');
+  const hello = new Promise((resolve) => greeted.client.once('hello', resolve));
+  io.to(greeted.server.id).emit('hello', {});
+  await hello;
+  await drop(io, greeted.client);
+  t.equal(adapter.recoverableIn('room:greeted'), true, 'one sent an event of its own can');
+  t.equal(adapter.recoverableIn('room:elsewhere'), false, 'in its rooms only');
+});
+
+t.test('a recovered client is not sent again what came before it reconnected', async (t) => {
+  const { io, url } = await serve(t, CompactRecoveryAdapter);
+  const client = connect(url, { transports: ['websocket'], reconnectionDelay: 20, reconnectionDelayMax: 20 });
+  t.teardown(() => client.close());
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  io.of('/').sockets.get(client.id as string)?.join('room:a');
+  const news: number[] = [];
+  client.on('news', (payload: { n: number }) => news.push(payload.n));
+  const until = async (count: number) => {
+    for (let i = 0; i < 200 && news.length < count; i++) await sleep(10);
+  };
+  io.to(client.id as string).emit('hello', {});
+  await new Promise((resolve) => client.once('hello', resolve));
+  await drop(io, client);
+  io.to('room:a').emit('news', { n: 1 });
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  t.ok(client.recovered, 'recovered');
+  await until(1);
+  // The client's offset is still the greeting's: n 1 came as a missed event, which carries its offset too.
+  await drop(io, client);
+  io.to('room:a').emit('news', { n: 2 });
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  t.ok(client.recovered, 'recovered again');
+  await until(2);
+  await sleep(50);
+  t.same(news, [1, 2], 'each event once');
+});
+
+t.test('a client in a new session is sent only what came after that session began, whatever its offset', async (t) => {
+  const { io, url } = await serve(t, CompactRecoveryAdapter);
+  const client = connect(url, { transports: ['websocket'], reconnectionDelay: 20, reconnectionDelayMax: 20 });
+  t.teardown(() => client.close());
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  const greeted = new Promise((resolve) => client.once('hello', resolve));
+  io.to(client.id as string).emit('hello', {});
+  await greeted; // the client's offset, kept by socket.io-client from now on
+  const news: number[] = [];
+  client.on('news', (payload: { n: number }) => news.push(payload.n));
+  // A goodbye, then a new session: what was sent in between is not this session's to recover.
+  client.disconnect();
+  io.to('room:a').emit('news', { n: 1 });
+  client.connect();
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  t.notOk(client.recovered, 'a new session');
+  io.of('/').sockets.get(client.id as string)?.join('room:a');
+  await drop(io, client);
+  io.to('room:a').emit('news', { n: 2 });
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  t.ok(client.recovered, 'recovered with the offset of its earlier session');
+  for (let i = 0; i < 200 && news.length < 1; i++) await sleep(10);
+  await sleep(50);
+  t.same(news, [2], 'only what its new session missed');
 });

@@ -12,13 +12,19 @@
  * documents it: a client back within the window gets its rooms, its data and every event it
  * missed, in order; otherwise it starts a new session.
  *
+ * Unlike Socket.IO's adapter, a quiet client recovers too. A client presents the offset of the last
+ * event it received, which for an app that receives little is older than the window: Socket.IO's
+ * adapter then finds it gone and refuses. Here the events that expired after that offset do not
+ * matter when they were emitted before the client's connection could have died (see
+ * `restoreSession`).
+ *
  * The JSON kept for an event is also what goes on the wire: the adapter hands it to Socket.IO's
  * encoding of that broadcast, which would otherwise walk the arguments for binary and stringify
  * them a second time (with thousands of device events a second, one of the hub's larger costs).
  *
  * With REDIS_URL the Redis streams adapter is used instead (it keeps the buffer in Redis).
  */
-import { Adapter, type BroadcastOptions, type PrivateSessionId, type Room, type Session } from 'socket.io-adapter';
+import { Adapter, type BroadcastOptions, type PrivateSessionId, type Room, type Session, type SocketId } from 'socket.io-adapter';
 
 /** What Socket.IO hands over when a socket disconnects (socket.io-adapter does not export the type). */
 type SessionToPersist = Omit<Session, 'missedPackets'>;
@@ -27,6 +33,11 @@ type SessionToPersist = Omit<Session, 'missedPackets'>;
 const EVENT = 2;
 /** Pruning walks the buffer's head; doing it at most this often keeps broadcasts O(1). */
 const PRUNE_EVERY_MS = 1000;
+/** Engine.IO's defaults, used when the server sets none. */
+const DEFAULT_PING_INTERVAL_MS = 25_000;
+const DEFAULT_PING_TIMEOUT_MS = 20_000;
+/** Half again the ping interval and timeout: for a client's busy event loop, a slow network. */
+const UNNOTICED_FACTOR = 1.5;
 
 /**
  * "Nothing to recover": Socket.IO checks the result for truthiness (its own adapter answers null),
@@ -52,6 +63,16 @@ interface BufferedEvent {
 
 interface PersistedSession extends SessionToPersist {
   disconnectedAt: number;
+  /** The sequence at which the socket connected: what came before, it was not sent (or got on an earlier recovery). */
+  firstSequence: number;
+  /** Whether the client holds an offset: without one, socket.io-client does not ask for recovery. */
+  hasOffset: boolean;
+}
+
+/** A connected socket, as far as recovery is concerned. */
+interface Connected {
+  firstSequence: number;
+  offsetSent: boolean;
 }
 
 interface BroadcastPacket {
@@ -61,7 +82,7 @@ interface BroadcastPacket {
 }
 
 interface NamespaceWithRecovery {
-  server: { opts: { connectionStateRecovery: { maxDisconnectionDuration: number } } };
+  server: { opts: { connectionStateRecovery: { maxDisconnectionDuration: number }; pingInterval?: number; pingTimeout?: number } };
 }
 
 /** Socket.IO's packet encoder (socket.io-parser), as every adapter holds it. */
@@ -71,7 +92,12 @@ interface PacketEncoder {
 
 export class CompactRecoveryAdapter extends Adapter {
   private readonly windowMs: number;
+  /** The longest a dead connection goes unnoticed: half again Engine.IO's ping interval and timeout (67.5 s by default). */
+  private readonly unnoticedMs: number;
+  /** The newest event dropped from the buffer. */
+  private newestExpired: { sequence: number; emittedAt: number } | undefined;
   private readonly sessions = new Map<PrivateSessionId, PersistedSession>();
+  private readonly connected = new Map<SocketId, Connected>();
   /** Oldest first. */
   private readonly buffered: BufferedEvent[] = [];
   /** Offsets only need to be unique and increasing within this process (sessions do not outlive it). */
@@ -83,7 +109,9 @@ export class CompactRecoveryAdapter extends Adapter {
 
   constructor(nsp: ConstructorParameters<typeof Adapter>[0]) {
     super(nsp);
-    this.windowMs = (nsp as NamespaceWithRecovery).server.opts.connectionStateRecovery.maxDisconnectionDuration;
+    const opts = (nsp as NamespaceWithRecovery).server.opts;
+    this.windowMs = opts.connectionStateRecovery.maxDisconnectionDuration;
+    this.unnoticedMs = UNNOTICED_FACTOR * ((opts.pingInterval ?? DEFAULT_PING_INTERVAL_MS) + (opts.pingTimeout ?? DEFAULT_PING_TIMEOUT_MS));
     const self = this as unknown as { encoder: PacketEncoder };
     const encoder = self.encoder;
     self.encoder = { encode: (packet) => this.encodeOnce(packet) ?? encoder.encode(packet) };
@@ -99,23 +127,55 @@ export class CompactRecoveryAdapter extends Adapter {
     return [`${EVENT}${namespace}${this.encoding.json}`];
   }
 
-  override persistSession(session: SessionToPersist): void {
-    this.sessions.set(session.pid, { ...session, disconnectedAt: Date.now() });
-    this.prune(Date.now());
+  /** A socket's first join (its own room, as it connects) marks where its events start. */
+  override addAll(id: SocketId, rooms: Set<Room>): Promise<void> | void {
+    if (!this.connected.has(id)) this.connected.set(id, { firstSequence: this.sequence, offsetSent: false });
+    return super.addAll(id, rooms);
   }
 
+  override delAll(id: SocketId): void {
+    this.connected.delete(id);
+    super.delAll(id);
+  }
+
+  /** Called as a socket disconnects, before it leaves its rooms. */
+  override persistSession(session: SessionToPersist): void {
+    const now = Date.now();
+    const connected = this.connected.get(session.sid);
+    this.sessions.set(session.pid, {
+      ...session,
+      disconnectedAt: now,
+      firstSequence: connected?.firstSequence ?? this.sequence,
+      hasOffset: connected?.offsetSent ?? false,
+    });
+    this.prune(now);
+  }
+
+  /**
+   * The events the client missed: those after its offset that reached its rooms since it
+   * connected. Its offset may be old (nothing came for it in a while) and events after it may have
+   * expired. That loses nothing when they were emitted before the connection could have died
+   * (its disconnection less the unnoticed time): one for this socket then reached the client,
+   * whose offset would be later. Otherwise the session is not recovered.
+   */
   override restoreSession(pid: PrivateSessionId, offset: string): Promise<Session> {
     const now = Date.now();
     this.prune(now, true);
     const session = this.sessions.get(pid);
     if (!session || session.disconnectedAt + this.windowMs < now) return NO_SESSION;
-    const start = this.indexAfter(offset);
-    // Events after the offset are gone (or the offset is not one of ours): no recovery.
-    if (start === -1) return NO_SESSION;
+    const after = this.sequenceOf(offset);
+    // Not an offset this process gave: no recovery.
+    if (after === undefined) return NO_SESSION;
     // Kept until it expires, as Socket.IO does: a reconnection refused by a middleware may try again.
-    const { disconnectedAt: _disconnectedAt, ...persisted } = session;
+    const { disconnectedAt: _disconnectedAt, firstSequence, hasOffset: _hasOffset, ...persisted } = session;
+    const from = Math.max(after + 1, firstSequence);
+    if (!this.nothingLostSince(from, session.disconnectedAt)) return NO_SESSION;
     const joined = new Set<Room>(session.rooms);
-    const missedPackets = this.buffered.slice(start).filter((event) => reaches(event, joined)).map(argumentsOf);
+    const oldest = this.buffered[0]?.sequence ?? this.sequence;
+    const missedPackets = this.buffered
+      .slice(Math.max(0, from - oldest))
+      .filter((event) => reaches(event, joined))
+      .map(argumentsOf);
     return Promise.resolve({ ...persisted, missedPackets });
   }
 
@@ -123,6 +183,7 @@ export class CompactRecoveryAdapter extends Adapter {
     if (packet.type === EVENT && packet.id === undefined && opts.flags?.volatile === undefined) {
       const sequence = this.sequence++;
       const id = flat(this.offsetPrefix + sequence.toString(36));
+      this.noteOffsetSent(opts.rooms);
       // The client learns its offset from the event's last argument (Socket.IO's format).
       packet.data.push(id);
       const now = Date.now();
@@ -142,11 +203,24 @@ export class CompactRecoveryAdapter extends Adapter {
     super.broadcast(packet, opts);
   }
 
-  /** Whether a socket that was in `room` dropped within the window, and gets what is sent there if it comes back. */
+  /**
+   * Whether a socket that was in `room` dropped within the window and gets what is sent there if it
+   * comes back: one whose client holds an offset (see `noteOffsetSent`).
+   */
   recoverableIn(room: Room): boolean {
     const threshold = Date.now() - this.windowMs;
-    for (const session of this.sessions.values()) if (session.disconnectedAt >= threshold && session.rooms.includes(room)) return true;
+    for (const session of this.sessions.values()) {
+      if (!session.hasOffset || session.disconnectedAt < threshold || !session.rooms.includes(room)) continue;
+      // Its client's offset is not known here; from its connection on, whatever it is.
+      if (this.nothingLostSince(session.firstSequence, session.disconnectedAt)) return true;
+    }
     return false;
+  }
+
+  /** Whether every event from `sequence` on that a connection lost at `disconnectedAt` may have missed is still kept. */
+  private nothingLostSince(sequence: number, disconnectedAt: number): boolean {
+    const expired = this.newestExpired;
+    return expired === undefined || expired.sequence < sequence || expired.emittedAt < disconnectedAt - this.unnoticedMs;
   }
 
   /** How many events are buffered (for tests and metrics). */
@@ -155,17 +229,22 @@ export class CompactRecoveryAdapter extends Adapter {
   }
 
   /**
-   * Where the events after `offset` start in the buffer, or -1 when some of them are gone. The
-   * offset's own event may have expired already (a quiet room): what matters is that everything
-   * after it is still here, as with Socket.IO's adapter, which keeps events up to a minute longer.
+   * A broadcast to a socket's own room gives its client an offset (the hub sends every socket one
+   * as it is set up). Events to other rooms do too, but are not followed: a socket that drops
+   * before its first own event is judged not to recover.
    */
-  private indexAfter(offset: string): number {
-    if (typeof offset !== 'string' || !offset.startsWith(this.offsetPrefix)) return -1;
+  private noteOffsetSent(rooms: ReadonlySet<Room>): void {
+    for (const room of rooms) {
+      const connected = this.connected.get(room);
+      if (connected !== undefined) connected.offsetSent = true;
+    }
+  }
+
+  /** The sequence number an offset of this process stands for; undefined for any other string. */
+  private sequenceOf(offset: string): number | undefined {
+    if (typeof offset !== 'string' || !offset.startsWith(this.offsetPrefix)) return undefined;
     const sequence = Number.parseInt(offset.slice(this.offsetPrefix.length), 36);
-    if (!Number.isSafeInteger(sequence) || sequence >= this.sequence) return -1;
-    const oldest = this.buffered[0]?.sequence ?? this.sequence;
-    if (sequence < oldest - 1) return -1;
-    return sequence - oldest + 1;
+    return Number.isSafeInteger(sequence) && sequence >= 0 && sequence < this.sequence ? sequence : undefined;
   }
 
   private prune(now: number, always = false): void {
@@ -174,7 +253,11 @@ export class CompactRecoveryAdapter extends Adapter {
     const threshold = now - this.windowMs;
     let expired = 0;
     while (expired < this.buffered.length && (this.buffered[expired] as BufferedEvent).emittedAt < threshold) expired++;
-    if (expired > 0) this.buffered.splice(0, expired);
+    if (expired > 0) {
+      const newest = this.buffered[expired - 1] as BufferedEvent;
+      this.newestExpired = { sequence: newest.sequence, emittedAt: newest.emittedAt };
+      this.buffered.splice(0, expired);
+    }
     for (const [pid, session] of this.sessions) if (session.disconnectedAt < threshold) this.sessions.delete(pid);
   }
 }

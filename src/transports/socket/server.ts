@@ -33,6 +33,7 @@ import type { Redis } from 'ioredis';
 import { AppError, toPublicError } from '../../errors.js';
 import type { AuthExpired } from '../../generated/socket/auth-expired.js';
 import type { AuthRefresh } from '../../generated/socket/auth-refresh.js';
+import type { SocketReady } from '../../generated/socket/socket-ready.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Clock } from '../../ports/clock.js';
@@ -216,10 +217,21 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     try {
       for (const hook of hooks) await hook(socket, principal);
       if (socket.recovered) await resume(socket, principal);
+      if (socket.connected) announceReady(socket);
     } catch (error) {
       log.error({ err: error, socketId: socket.id }, 'socket connection hook failed');
       socket.disconnect(true);
     }
+  }
+
+  /**
+   * `socket:ready` once the socket is in its rooms. Through the adapter, to the socket's own room, so
+   * that it carries a recovery offset: a client that has received no event holds none, and
+   * socket.io-client then does not even ask to recover (whatever is sent while it is away is lost).
+   */
+  function announceReady(socket: Socket): void {
+    const ready: SocketReady = { recovered: socket.recovered };
+    io.to(socket.id).emit(READY_EVENT, ready);
   }
 
   /** The subset of `candidates` the principal may hold, as the authorizers of their prefixes answer. */
@@ -382,7 +394,9 @@ function withholdRecovery(io: Server, log: Logger) {
      * second read fail, what the first read found is sent.
      */
     async missedSince(first: Session, offset: string): Promise<unknown[][]> {
-      persist({ sid: first.sid, pid: first.pid, rooms: first.rooms, data: first.data });
+      // Not for this hub's own adapter, which keeps the session, with where its events start (a
+      // session persisted now would start them at the new connection).
+      if (!(adapter instanceof CompactRecoveryAdapter)) persist({ sid: first.sid, pid: first.pid, rooms: first.rooms, data: first.data });
       try {
         const again = await restore(first.pid, offset);
         if (again) return again.missedPackets;
@@ -394,6 +408,7 @@ function withholdRecovery(io: Server, log: Logger) {
   };
 }
 
+const READY_EVENT = 'socket:ready';
 const REFRESH_EVENT = 'auth:refresh';
 const EXPIRED_EVENT = 'auth:expired';
 /** setTimeout's largest delay; a later expiry is checked again then. */
