@@ -62,21 +62,23 @@ export async function startHub(options: HubOptions): Promise<Hub> {
   const logger = createLogger(config.logLevel, options.logDestination);
   const metrics = createMetrics();
   const store = await openStore({ mongoUrl: config.mongoUrl, dataDir: config.dataDir, inMemory: options.inMemoryStore, thread: config.embeddedStoreThread, onLost: options.onFatal, logger, metrics });
+  let redis: Redis | undefined;
   try {
-    return await assembleHub(options, logger, metrics, store);
+    redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisKeyPrefix, logger) : undefined;
+    return await assembleHub(options, logger, metrics, store, redis);
   } catch (error) {
     // A hub that did not start holds nothing: its store's thread would keep the process alive, and
-    // the data directory locked.
+    // the data directory locked; its Redis connection would keep the process alive too.
+    await runSafely(logger, 'redis', () => quitRedis(redis));
     await runSafely(logger, 'store', () => store.close());
     throw error;
   }
 }
 
-async function assembleHub(options: HubOptions, logger: Logger, metrics: Metrics, store: Store): Promise<Hub> {
+async function assembleHub(options: HubOptions, logger: Logger, metrics: Metrics, store: Store, redis: Redis | undefined): Promise<Hub> {
   const { config } = options;
   const closeHooks: Array<() => Promise<void> | void> = [];
   const checks = new Map<string, ReadinessCheck>();
-  const redis = config.redisUrl ? await connectRedis(config.redisUrl, config.redisKeyPrefix, logger) : undefined;
   const http = createHttpApp(config, logger, metrics);
   // Koa composes its middleware when callback() is called, so the server delegates to a
   // handler set once features have mounted their routes (Socket.IO must attach first).
@@ -110,18 +112,20 @@ async function assembleHub(options: HubOptions, logger: Logger, metrics: Metrics
 
   addCoreReadinessChecks(context, store, redis, checks);
   if (cluster) checks.set('mqtt-cluster', async () => timed(() => cluster.ping()));
-  const features = await registerFeatures(context);
-  // After the features: it guards the write routes they registered.
-  await mountIdempotency(http.api, { connection: store.connection, clock: context.clock, logger });
-
-  registerOpsRoutes(http.root, metrics, checks, () => ({ mqtt: { port: mqtt.port, wsPath: config.mqtt.wsPath } }));
-  mountRouters(http);
-  handleRequest = http.app.callback();
-  mqtt.attachWebSocket(httpServer);
-  rejectUnknownUpgrades(httpServer, config.mqtt.wsPath);
-
+  let features: Awaited<ReturnType<typeof registerFeatures>>;
   let httpPort: number;
   try {
+    // A feature may fail to start (an index its data breaks); what the others started is stopped.
+    features = await registerFeatures(context);
+    // After the features: it guards the write routes they registered.
+    await mountIdempotency(http.api, { connection: store.connection, clock: context.clock, logger });
+
+    registerOpsRoutes(http.root, metrics, checks, () => ({ mqtt: { port: mqtt.port, wsPath: config.mqtt.wsPath } }));
+    mountRouters(http);
+    handleRequest = http.app.callback();
+    mqtt.attachWebSocket(httpServer);
+    rejectUnknownUpgrades(httpServer, config.mqtt.wsPath);
+
     httpPort = await listen(httpServer, config.port, config.host, 'PORT');
     await mqtt.listen();
   } catch (error) {
@@ -150,7 +154,7 @@ async function assembleHub(options: HubOptions, logger: Logger, metrics: Metrics
     await runSafely(logger, 'sockets', () => sockets.close());
     await Promise.race([httpClosed, delay(config.shutdownTimeoutMs / 2)]);
     httpServer.closeAllConnections();
-    await runSafely(logger, 'redis', async () => void (await redis?.quit()));
+    await runSafely(logger, 'redis', () => quitRedis(redis));
     await runSafely(logger, 'store', () => store.close());
     logger.info('hub stopped');
     logger.flush?.();
@@ -195,7 +199,8 @@ function addCoreReadinessChecks(context: HubContext, store: Store, redis: Redis 
 
 async function connectRedis(url: string, keyPrefix: string, logger: Logger): Promise<Redis> {
   // ioredis prefixes every key of every command (the Socket.IO streams adapter's, job locks, throttles), duplicates included.
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, keyPrefix });
+  // Named, so that an operator tells the hub's connections apart in CLIENT LIST (and which instances, by prefix).
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, keyPrefix, connectionName: `medhub@${keyPrefix}` });
   redis.on('error', (error) => logger.warn({ err: error.message, component: 'redis' }, 'redis error'));
   try {
     await redis.connect();
@@ -205,6 +210,11 @@ async function connectRedis(url: string, keyPrefix: string, logger: Logger): Pro
     throw error;
   }
   return redis;
+}
+
+/** Once: a hub that fails to listen is shut down, then released by startHub. */
+async function quitRedis(redis: Redis | undefined): Promise<void> {
+  if (redis !== undefined && redis.status !== 'end') await redis.quit();
 }
 
 /** Upgrades are served for MQTT-over-WebSocket and Socket.IO; anything else is refused at once. */

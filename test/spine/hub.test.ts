@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
 import WebSocket from 'ws';
 import { AppError } from '../../src/errors.js';
 import { startEmbeddedStore } from '../../src/store/embedded/index.js';
@@ -107,6 +110,35 @@ t.test('a hub that fails to start releases its store: the data directory can be 
   await t.rejects(startTestHub(t, { persistentStore: true, env: { DATA_DIR: dataDir, REDIS_URL: 'redis://127.0.0.1:1' } }));
   const store = await startEmbeddedStore({ dataDir: join(dataDir, 'store'), port: 0, host: '127.0.0.1' });
   t.ok(store.uri, 'the directory is not locked by a store left running');
+  await store.close();
+});
+
+t.test('a hub whose feature fails to start releases its Redis connection and its store', { skip: process.env.MONGO_URL ? 'about the embedded store' : false }, async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'medhub-failed-feature-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  // Data the users' unique email index cannot be built on (two accounts with one address).
+  const seeded = await startEmbeddedStore({ dataDir: join(dataDir, 'store'), port: 0, host: '127.0.0.1' });
+  const client = await MongoClient.connect(seeded.uri);
+  await client.db('medhub').collection('users').insertMany([{ email: 'twice@example.org' }, { email: 'twice@example.org' }]);
+  await client.close();
+  await seeded.close();
+
+  const prefix = `test-failed-${randomUUID().slice(0, 8)}:`;
+  const name = `medhub@${prefix}`;
+  const redis = new Redis('redis://127.0.0.1:6379', { lazyConnect: true });
+  await redis.connect();
+  t.teardown(() => redis.quit());
+  const hubClients = async (): Promise<number> => ((await redis.client('LIST')) as string).split('\n').filter((line) => line.includes(` name=${name} `)).length;
+
+  await t.rejects(startTestHub(t, { persistentStore: true, env: { DATA_DIR: dataDir, REDIS_URL: 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: prefix } }), /E11000/, 'the index cannot be built: the hub does not start');
+  let open = await hubClients();
+  for (let i = 0; i < 100 && open > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    open = await hubClients();
+  }
+  t.equal(open, 0, 'its Redis connection is closed');
+  const store = await startEmbeddedStore({ dataDir: join(dataDir, 'store'), port: 0, host: '127.0.0.1' });
+  t.ok(store.uri, 'and its data directory can be opened again');
   await store.close();
 });
 
