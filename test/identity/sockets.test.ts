@@ -119,6 +119,30 @@ t.test('socket:ready says the rooms are set, and even an app that has received n
   t.same(readies, [{ recovered: false }, { recovered: true }], 'and told so');
 });
 
+t.test('a client back with the session of a socket still connected gets a new session, and that socket keeps its own', async (t) => {
+  const first = connectSocket(t, hub, { auth: { token: s.caregiver.token }, reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 50 });
+  const ready = nextEvent(first, 'socket:ready');
+  await nextEvent(first, 'connect');
+  await ready;
+  const id = first.id as string;
+  first.io.engine.close(); // a drop: the hub keeps the session
+  while (hub.context.sockets.io.of('/').sockets.has(id)) await new Promise((resolve) => setTimeout(resolve, 5));
+  const back = nextEvent(first, 'socket:ready');
+  await nextEvent(first, 'connect');
+  t.same(await back, { recovered: true }, 'recovered, under the same id');
+  // The same session asked for again while that socket is connected (a client that noticed a drop its socket has not).
+  const { _pid: pid, _lastOffset: offset } = first as unknown as { _pid: string; _lastOffset: string };
+  const second = connectSocket(t, hub, { auth: { token: s.caregiver.token, pid, offset } });
+  const secondReady = nextEvent(second, 'socket:ready');
+  await nextEvent(second, 'connect');
+  t.same(await secondReady, { recovered: false }, 'a new session');
+  t.not(second.id, id, 'under a new id');
+  const patientRooms = patientAudience({ id: s.patient.id, organisationId: s.admin.organisationId });
+  const both = Promise.all([nextEvent(first, 'device:status'), nextEvent(second, 'device:status')]);
+  hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', n: 7 });
+  t.same(await both, [{ deviceId: 'd1', n: 7 }, { deviceId: 'd1', n: 7 }], 'and both receive their events');
+});
+
 /** Resolves with the reason of the socket's next disconnect. */
 const disconnected = (socket: { once(event: 'disconnect', fn: (reason: string) => void): unknown }): Promise<string> => new Promise((resolve) => socket.once('disconnect', resolve));
 
@@ -215,8 +239,10 @@ t.test('a recovering socket gets nothing it may no longer see, before or after a
   hub.context.sockets.emit(patientRooms, 'device:status', { n: 2 });
   hub.context.sockets.emit(`user:${s.caregiver.userId}`, 'alert:notify', { forCaregiverOnly: true });
   (shared.auth as { token: string }).token = s.outsider.token;
+  const sharedReady = nextEvent(shared, 'socket:ready');
   await nextEvent(shared, 'connect');
   await roomsJoined(hub, shared);
+  t.same(await sharedReady, { recovered: false }, 'told it is not recovered (it keeps its socket id), so it refetches');
   const rooms = [...(hub.context.sockets.io.of('/').sockets.get(shared.id as string)?.rooms ?? [])];
   t.notOk(rooms.includes(`user:${s.caregiver.userId}`), 'not in the first user’s room');
   t.notOk(rooms.includes(`patient:${s.patient.id}`), 'nor in the room of a patient the new user may not see');

@@ -2,6 +2,7 @@
  * The compact connection-state-recovery adapter, driven through a real Socket.IO server (no
  * network: the adapter's buffer and sessions are what is under test) with a short window.
  */
+import { EventEmitter } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
@@ -10,14 +11,13 @@ import { io as connect } from 'socket.io-client';
 import { CompactRecoveryAdapter } from '../../src/transports/socket/recovery-adapter.js';
 
 const WINDOW_MS = 300;
-/** Engine.IO's ping interval and timeout for these servers (a dead connection goes unnoticed 1.5 × their sum). */
-const PING_MS = 50;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Offsets are this process's prefix and a base-36 sequence number (the adapter's format). */
 const prefixOf = (adapter: CompactRecoveryAdapter): string => (adapter as unknown as { offsetPrefix: string }).offsetPrefix;
 
-function shortWindowServer(windowMs = WINDOW_MS, pingMs = PING_MS): { io: Server; adapter: CompactRecoveryAdapter } {
-  const io = new Server({ connectionStateRecovery: { maxDisconnectionDuration: windowMs }, pingInterval: pingMs, pingTimeout: pingMs, adapter: CompactRecoveryAdapter });
+/** A server with no network: sockets are the adapter's calls, made by hand as Socket.IO makes them. */
+function shortWindowServer(windowMs = WINDOW_MS): { io: Server; adapter: CompactRecoveryAdapter } {
+  const io = new Server({ connectionStateRecovery: { maxDisconnectionDuration: windowMs }, adapter: CompactRecoveryAdapter });
   return { io, adapter: io.of('/').adapter as CompactRecoveryAdapter };
 }
 
@@ -34,41 +34,71 @@ t.test('recovers with the events sent to its rooms after its offset, in order', 
   t.equal(await adapter.restoreSession('p1', `${prefixOf(adapter)}9`), null, 'nor one not given yet');
 });
 
-t.test('a quiet client recovers: its offset is older than everything kept, and what it missed is still there', async (t) => {
-  const { io, adapter } = shortWindowServer();
+t.test('a client that recovers twice, dropping again before what it missed reached it, is sent it again', async (t) => {
+  const { io, adapter } = shortWindowServer(60_000);
   await adapter.addAll('s1', new Set(['s1', 'room:a'])); // a socket connects (Socket.IO's own call)
-  io.to('room:a').emit('news', { n: 1 });
-  const quietOffset = `${prefixOf(adapter)}0`;
-  // Events for others, then nothing for this client for longer than events are kept.
-  for (let n = 2; n <= 4; n++) io.to('room:b').emit('news', { n });
-  await sleep(WINDOW_MS + 50);
-  io.to('room:b').emit('news', { n: 5 });
+  io.to('s1').emit('ready', {});
+  const offset = `${prefixOf(adapter)}0`;
   adapter.persistSession({ sid: 's1', pid: 'p1', rooms: ['s1', 'room:a'], data: {} });
   adapter.delAll('s1');
-  io.to('room:a').emit('news', { n: 6 });
-  const session = await adapter.restoreSession('p1', quietOffset);
-  t.equal(adapter.bufferedEvents, 2, 'the events after its offset have expired, but for the last two');
-  t.ok(session, 'recovered: they were emitted well before its connection could have died');
-  t.same(session?.missedPackets.map((packet) => (packet[1] as { n: number }).n), [6], 'with what was sent to it while it was away');
-  await sleep(WINDOW_MS + 50);
-  t.equal(await adapter.restoreSession('p1', quietOffset), null, 'not once the session itself expired');
+  io.to('room:a').emit('news', { n: 1 });
+  const first = await adapter.restoreSession('p1', offset);
+  t.same(first?.missedPackets.map((packet) => (packet[1] as { n: number }).n), [1], 'the first recovery sends it');
+  // The recovered socket (same id) connects, and its connection drops before n 1 arrives.
+  await adapter.addAll('s1', new Set(['s1']));
+  adapter.persistSession({ sid: 's1', pid: 'p1', rooms: ['s1', 'room:a'], data: {} });
+  adapter.delAll('s1');
+  const second = await adapter.restoreSession('p1', offset);
+  t.same(second?.missedPackets.map((packet) => (packet[1] as { n: number }).n), [1], 'so does the second: the session goes on from its first connection');
 });
 
-t.test('a quiet client does not recover when an event it may have missed expired', async (t) => {
-  // A window of 1 s, and a dead connection unnoticed for 1.5 × (100 + 100) ms.
-  const { io, adapter } = shortWindowServer(1000, 100);
-  await adapter.addAll('s1', new Set(['s1', 'room:a'])); // a socket connects (Socket.IO's own call)
-  io.to('s1').emit('hello', {});
-  const quietOffset = `${prefixOf(adapter)}0`;
-  io.to('room:b').emit('news', { n: 2 }); // perhaps for it: its connection may already have been dead
-  await sleep(100);
+t.test('a client with an old offset does not recover when an event it may have missed expired', async (t) => {
+  const { io, adapter } = shortWindowServer(1000);
+  await adapter.addAll('s1', new Set(['s1', 'room:a']));
+  io.to('s1').emit('ready', {});
+  const offset = `${prefixOf(adapter)}0`;
+  io.to('room:b').emit('news', { n: 2 }); // perhaps for it: no heartbeat has confirmed anything yet
+  await sleep(500);
   adapter.persistSession({ sid: 's1', pid: 'p1', rooms: ['s1', 'room:a'], data: {} });
   adapter.delAll('s1');
-  t.equal(adapter.recoverableIn('room:a'), true, 'reachable while event 2 is kept');
-  await sleep(950);
-  t.equal(await adapter.restoreSession('p1', quietOffset), null, 'event 2 expired: not recovered from before it');
+  t.equal(adapter.recoverableIn('room:a'), true, 'reachable while every event after its offset is kept');
+  await sleep(700); // event 2 expired; the session, 700 ms old, has not
+  t.equal(await adapter.restoreSession('p1', offset), null, 'not recovered from before event 2');
   t.equal(adapter.recoverableIn('room:a'), false, 'nor counted as reachable');
-  t.ok(await adapter.restoreSession('p1', `${prefixOf(adapter)}1`), 'the session itself is still there (from event 2 on, nothing is missing)');
+  t.ok(await adapter.restoreSession('p1', `${prefixOf(adapter)}1`), 'the session itself is still there: from event 2 on, nothing is missing');
+});
+
+/** A socket in the namespace whose connection's heartbeats the test sends by hand. */
+async function socketWithHeartbeats(io: Server, adapter: CompactRecoveryAdapter, id: string, rooms: string[]) {
+  const conn = new EventEmitter();
+  // What a broadcast uses of a socket: its client, writing to the connection (nothing to write to here).
+  const fake = { conn, client: { writeToEngine: () => undefined } };
+  (io.of('/').sockets as unknown as Map<string, typeof fake>).set(id, fake);
+  await adapter.addAll(id, new Set([id, ...rooms]));
+  return {
+    heartbeat(): void {
+      conn.emit('packetCreate', { type: 'ping' });
+      conn.emit('packet', { type: 'pong' });
+    },
+  };
+}
+
+t.test('heartbeats answered after the socket is set up confirm what was sent before them; earlier ones do not', async (t) => {
+  for (const setUpFirst of [true, false]) {
+    const { io, adapter } = shortWindowServer();
+    const socket = await socketWithHeartbeats(io, adapter, 's1', ['room:a']);
+    if (setUpFirst) io.to('s1').emit('ready', {}); // set up: heartbeats count from now on
+    else io.to('room:a').emit('news', { n: 0 }); // an offset, but not set up (what it missed may not be sent yet)
+    const offset = `${prefixOf(adapter)}0`;
+    io.to('room:b').emit('news', { n: 1 });
+    socket.heartbeat();
+    await sleep(WINDOW_MS + 50); // event 1 expires
+    adapter.persistSession({ sid: 's1', pid: 'p1', rooms: ['s1', 'room:a'], data: {} });
+    adapter.delAll('s1');
+    const session = await adapter.restoreSession('p1', offset);
+    if (setUpFirst) t.ok(session, 'set up: the heartbeat after event 1 says it was received, so its expiry loses nothing');
+    else t.equal(session, null, 'not set up: the heartbeat confirms nothing, and event 1 may have been missed');
+  }
 });
 
 /** A Socket.IO server on a free port, with the adapter given (Socket.IO's own when undefined). */
@@ -207,4 +237,35 @@ t.test('a client in a new session is sent only what came after that session bega
   for (let i = 0; i < 200 && news.length < 1; i++) await sleep(10);
   await sleep(50);
   t.same(news, [2], 'only what its new session missed');
+});
+
+t.test('a quiet client recovers: its heartbeats say what it has processed, however old its offset', async (t) => {
+  const http = createServer();
+  // Heartbeats every 50 ms; events kept 400 ms.
+  const io = new Server(http, { connectionStateRecovery: { maxDisconnectionDuration: 400 }, pingInterval: 50, pingTimeout: 1000, adapter: CompactRecoveryAdapter });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => io.close(() => resolve())));
+  const adapter = io.of('/').adapter as CompactRecoveryAdapter;
+  const client = connect(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, { transports: ['websocket'], reconnectionDelay: 20, reconnectionDelayMax: 20 });
+  t.teardown(() => client.close());
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  io.of('/').sockets.get(client.id as string)?.join('room:a');
+  const ready = new Promise((resolve) => client.once('ready', resolve));
+  io.to(client.id as string).emit('ready', {}); // its one event: its offset from now on
+  await ready;
+  // Events for others only, for longer than events are kept, while heartbeats go on.
+  for (let n = 1; n <= 5; n++) {
+    io.to('room:b').emit('news', { n });
+    await sleep(100);
+  }
+  await sleep(200);
+  const news: number[] = [];
+  client.on('news', (payload: { n: number }) => news.push(payload.n));
+  await drop(io, client);
+  io.to('room:a').emit('news', { n: 6 });
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  t.ok(client.recovered, 'recovered, though the events after its offset have expired');
+  t.ok(adapter.bufferedEvents < 6, `they have (${adapter.bufferedEvents} kept)`);
+  for (let i = 0; i < 100 && news.length < 1; i++) await sleep(10);
+  t.same(news, [6], 'with what was sent to it while it was away');
 });

@@ -14,9 +14,9 @@
  *
  * Unlike Socket.IO's adapter, a quiet client recovers too. A client presents the offset of the last
  * event it received, which for an app that receives little is older than the window: Socket.IO's
- * adapter then finds it gone and refuses. Here the events that expired after that offset do not
- * matter when they were emitted before the client's connection could have died (see
- * `restoreSession`).
+ * adapter then finds it gone and refuses. Here the connection's heartbeats say which events its
+ * client has certainly processed (see `Lineage`), and only the events after those must still be
+ * kept.
  *
  * The JSON kept for an event is also what goes on the wire: the adapter hands it to Socket.IO's
  * encoding of that broadcast, which would otherwise walk the arguments for binary and stringify
@@ -33,11 +33,6 @@ type SessionToPersist = Omit<Session, 'missedPackets'>;
 const EVENT = 2;
 /** Pruning walks the buffer's head; doing it at most this often keeps broadcasts O(1). */
 const PRUNE_EVERY_MS = 1000;
-/** Engine.IO's defaults, used when the server sets none. */
-const DEFAULT_PING_INTERVAL_MS = 25_000;
-const DEFAULT_PING_TIMEOUT_MS = 20_000;
-/** Half again the ping interval and timeout: for a client's busy event loop, a slow network. */
-const UNNOTICED_FACTOR = 1.5;
 
 /**
  * "Nothing to recover": Socket.IO checks the result for truthiness (its own adapter answers null),
@@ -61,18 +56,45 @@ interface BufferedEvent {
   data?: unknown[];
 }
 
-interface PersistedSession extends SessionToPersist {
-  disconnectedAt: number;
-  /** The sequence at which the socket connected: what came before, it was not sent (or got on an earlier recovery). */
+/**
+ * What recovery knows of one client session, carried from connection to connection when it recovers.
+ *
+ * Events are written to a connection in sequence order, and so is Engine.IO's ping: when the pong
+ * comes back, the client has received every event queued before the ping, and handles them before
+ * anything else it does (engine.io-client answers the ping at once, socket.io-client handles the
+ * packets before it in the same turn, in order). So an event below `confirmed` that was for this
+ * socket was received, and the offset the client reconnects with is past it.
+ */
+interface Lineage {
+  /** The sequence at which the session's first socket connected: nothing before it was its to receive. */
   firstSequence: number;
+  /** Events below it that were for this socket have been processed by its client. */
+  confirmed: number;
   /** Whether the client holds an offset: without one, socket.io-client does not ask for recovery. */
   hasOffset: boolean;
 }
 
-/** A connected socket, as far as recovery is concerned. */
-interface Connected {
-  firstSequence: number;
-  offsetSent: boolean;
+interface PersistedSession extends SessionToPersist, Lineage {
+  disconnectedAt: number;
+  /** A socket has taken it over (it is kept for a retry, but its client is no longer away). */
+  resumed?: boolean;
+}
+
+/** A connected socket: its session's lineage, and the sequence at its last ping still unanswered. */
+interface Connected extends Lineage {
+  /**
+   * Stops following its heartbeats; set once it is set up: it has been sent an event of its own
+   * (the hub's `socket:ready`, after replaying what it missed). Heartbeats count from then on: a
+   * ping sent before the replay is not behind it.
+   */
+  unfollow?: () => void;
+  pingedAt?: number;
+}
+
+/** Engine.IO's connection under a socket: its outgoing packets and incoming ones. */
+interface EngineConnection {
+  on(event: 'packetCreate' | 'packet', listener: (packet: { type: string }) => void): unknown;
+  off(event: 'packetCreate' | 'packet', listener: (packet: { type: string }) => void): unknown;
 }
 
 interface BroadcastPacket {
@@ -82,7 +104,8 @@ interface BroadcastPacket {
 }
 
 interface NamespaceWithRecovery {
-  server: { opts: { connectionStateRecovery: { maxDisconnectionDuration: number }; pingInterval?: number; pingTimeout?: number } };
+  server: { opts: { connectionStateRecovery: { maxDisconnectionDuration: number } } };
+  sockets: Map<SocketId, { conn: EngineConnection }>;
 }
 
 /** Socket.IO's packet encoder (socket.io-parser), as every adapter holds it. */
@@ -92,12 +115,12 @@ interface PacketEncoder {
 
 export class CompactRecoveryAdapter extends Adapter {
   private readonly windowMs: number;
-  /** The longest a dead connection goes unnoticed: half again Engine.IO's ping interval and timeout (67.5 s by default). */
-  private readonly unnoticedMs: number;
-  /** The newest event dropped from the buffer. */
-  private newestExpired: { sequence: number; emittedAt: number } | undefined;
+  /** The sequence of the newest event dropped from the buffer (-1: none yet). */
+  private newestExpired = -1;
   private readonly sessions = new Map<PrivateSessionId, PersistedSession>();
   private readonly connected = new Map<SocketId, Connected>();
+  /** Sessions restored for a socket not connected yet (its id is the session's), by socket id. */
+  private readonly restoring = new Map<SocketId, { pid: PrivateSessionId; lineage: Lineage; at: number }>();
   /** Oldest first. */
   private readonly buffered: BufferedEvent[] = [];
   /** Offsets only need to be unique and increasing within this process (sessions do not outlive it). */
@@ -109,9 +132,7 @@ export class CompactRecoveryAdapter extends Adapter {
 
   constructor(nsp: ConstructorParameters<typeof Adapter>[0]) {
     super(nsp);
-    const opts = (nsp as NamespaceWithRecovery).server.opts;
-    this.windowMs = opts.connectionStateRecovery.maxDisconnectionDuration;
-    this.unnoticedMs = UNNOTICED_FACTOR * ((opts.pingInterval ?? DEFAULT_PING_INTERVAL_MS) + (opts.pingTimeout ?? DEFAULT_PING_TIMEOUT_MS));
+    this.windowMs = (nsp as NamespaceWithRecovery).server.opts.connectionStateRecovery.maxDisconnectionDuration;
     const self = this as unknown as { encoder: PacketEncoder };
     const encoder = self.encoder;
     self.encoder = { encode: (packet) => this.encodeOnce(packet) ?? encoder.encode(packet) };
@@ -127,13 +148,17 @@ export class CompactRecoveryAdapter extends Adapter {
     return [`${EVENT}${namespace}${this.encoding.json}`];
   }
 
-  /** A socket's first join (its own room, as it connects) marks where its events start. */
+  /**
+   * A socket's first join (its own room, as it connects) starts its lineage, or carries on the one
+   * of the session it recovered, and follows its connection's heartbeats.
+   */
   override addAll(id: SocketId, rooms: Set<Room>): Promise<void> | void {
-    if (!this.connected.has(id)) this.connected.set(id, { firstSequence: this.sequence, offsetSent: false });
+    if (!this.connected.has(id)) this.follow(id);
     return super.addAll(id, rooms);
   }
 
   override delAll(id: SocketId): void {
+    this.connected.get(id)?.unfollow?.();
     this.connected.delete(id);
     super.delAll(id);
   }
@@ -141,22 +166,18 @@ export class CompactRecoveryAdapter extends Adapter {
   /** Called as a socket disconnects, before it leaves its rooms. */
   override persistSession(session: SessionToPersist): void {
     const now = Date.now();
-    const connected = this.connected.get(session.sid);
-    this.sessions.set(session.pid, {
-      ...session,
-      disconnectedAt: now,
-      firstSequence: connected?.firstSequence ?? this.sequence,
-      hasOffset: connected?.offsetSent ?? false,
-    });
+    const lineage: Lineage = this.connected.get(session.sid) ?? { firstSequence: this.sequence, confirmed: this.sequence, hasOffset: false };
+    const { firstSequence, confirmed, hasOffset } = lineage;
+    // Not `...lineage`: a connected socket's entry holds more than its lineage.
+    this.sessions.set(session.pid, { ...session, disconnectedAt: now, firstSequence, confirmed, hasOffset });
     this.prune(now);
   }
 
   /**
-   * The events the client missed: those after its offset that reached its rooms since it
-   * connected. Its offset may be old (nothing came for it in a while) and events after it may have
-   * expired. That loses nothing when they were emitted before the connection could have died
-   * (its disconnection less the unnoticed time): one for this socket then reached the client,
-   * whose offset would be later. Otherwise the session is not recovered.
+   * The events the client missed: those after its offset that reached its rooms since its session
+   * began. Its offset may be old (nothing came for it in a while) and events after it may have
+   * expired: that loses nothing when they are below `confirmed` (see `Lineage`). Otherwise the
+   * session is not recovered.
    */
   override restoreSession(pid: PrivateSessionId, offset: string): Promise<Session> {
     const now = Date.now();
@@ -166,10 +187,13 @@ export class CompactRecoveryAdapter extends Adapter {
     const after = this.sequenceOf(offset);
     // Not an offset this process gave: no recovery.
     if (after === undefined) return NO_SESSION;
+    const from = Math.max(after + 1, session.firstSequence);
+    if (!this.keptSince(Math.max(from, session.confirmed))) return NO_SESSION;
     // Kept until it expires, as Socket.IO does: a reconnection refused by a middleware may try again.
-    const { disconnectedAt: _disconnectedAt, firstSequence, hasOffset: _hasOffset, ...persisted } = session;
-    const from = Math.max(after + 1, firstSequence);
-    if (!this.nothingLostSince(from, session.disconnectedAt)) return NO_SESSION;
+    const { disconnectedAt: _disconnectedAt, firstSequence, confirmed, hasOffset, ...persisted } = session;
+    // The socket that takes the session over carries on its lineage: what is replayed to it is
+    // confirmed only by a heartbeat of its own connection.
+    if (!this.connected.has(session.sid)) this.restoring.set(session.sid, { pid, lineage: { firstSequence, confirmed, hasOffset }, at: now });
     const joined = new Set<Room>(session.rooms);
     const oldest = this.buffered[0]?.sequence ?? this.sequence;
     const missedPackets = this.buffered
@@ -205,22 +229,50 @@ export class CompactRecoveryAdapter extends Adapter {
 
   /**
    * Whether a socket that was in `room` dropped within the window and gets what is sent there if it
-   * comes back: one whose client holds an offset (see `noteOffsetSent`).
+   * comes back now: its client holds an offset, and nothing it may have missed has expired.
    */
   recoverableIn(room: Room): boolean {
-    const threshold = Date.now() - this.windowMs;
+    this.prune(Date.now(), true);
     for (const session of this.sessions.values()) {
-      if (!session.hasOffset || session.disconnectedAt < threshold || !session.rooms.includes(room)) continue;
-      // Its client's offset is not known here; from its connection on, whatever it is.
-      if (this.nothingLostSince(session.firstSequence, session.disconnectedAt)) return true;
+      if (session.resumed === true || !session.hasOffset || !session.rooms.includes(room)) continue;
+      // Its client's offset is not known here: from the start of its session on, whatever it is.
+      if (this.keptSince(Math.max(session.firstSequence, session.confirmed))) return true;
     }
     return false;
   }
 
-  /** Whether every event from `sequence` on that a connection lost at `disconnectedAt` may have missed is still kept. */
-  private nothingLostSince(sequence: number, disconnectedAt: number): boolean {
-    const expired = this.newestExpired;
-    return expired === undefined || expired.sequence < sequence || expired.emittedAt < disconnectedAt - this.unnoticedMs;
+  /** Whether every event from `sequence` on is still buffered. */
+  private keptSince(sequence: number): boolean {
+    return this.newestExpired < sequence;
+  }
+
+  /** A socket that has just connected (see `addAll`): its lineage, new or that of the session it takes over. */
+  private follow(id: SocketId): void {
+    const restored = this.restoring.get(id);
+    this.restoring.delete(id);
+    const session = restored ? this.sessions.get(restored.pid) : undefined;
+    if (session) session.resumed = true;
+    this.connected.set(id, restored ? { ...restored.lineage } : { firstSequence: this.sequence, confirmed: this.sequence, hasOffset: false });
+  }
+
+  /** A ping is queued behind every event sent so far: its pong says they were all received. */
+  private followHeartbeats(id: SocketId, connected: Connected): void {
+    const conn = (this.nsp as NamespaceWithRecovery).sockets.get(id)?.conn;
+    if (conn === undefined) return;
+    const onSent = (packet: { type: string }): void => {
+      if (packet.type === 'ping') connected.pingedAt ??= this.sequence;
+    };
+    const onReceived = (packet: { type: string }): void => {
+      if (packet.type !== 'pong' || connected.pingedAt === undefined) return;
+      connected.confirmed = Math.max(connected.confirmed, connected.pingedAt);
+      connected.pingedAt = undefined;
+    };
+    conn.on('packetCreate', onSent);
+    conn.on('packet', onReceived);
+    connected.unfollow = () => {
+      conn.off('packetCreate', onSent);
+      conn.off('packet', onReceived);
+    };
   }
 
   /** How many events are buffered (for tests and metrics). */
@@ -229,14 +281,16 @@ export class CompactRecoveryAdapter extends Adapter {
   }
 
   /**
-   * A broadcast to a socket's own room gives its client an offset (the hub sends every socket one
-   * as it is set up). Events to other rooms do too, but are not followed: a socket that drops
-   * before its first own event is judged not to recover.
+   * A broadcast to a socket's own room gives its client an offset, and says it is set up (the hub
+   * sends every socket one, `socket:ready`). Events to other rooms give an offset too, but are not
+   * followed: a socket that drops before its first own event is judged not to recover.
    */
   private noteOffsetSent(rooms: ReadonlySet<Room>): void {
     for (const room of rooms) {
       const connected = this.connected.get(room);
-      if (connected !== undefined) connected.offsetSent = true;
+      if (connected === undefined) continue;
+      connected.hasOffset = true;
+      if (connected.unfollow === undefined) this.followHeartbeats(room, connected);
     }
   }
 
@@ -254,11 +308,11 @@ export class CompactRecoveryAdapter extends Adapter {
     let expired = 0;
     while (expired < this.buffered.length && (this.buffered[expired] as BufferedEvent).emittedAt < threshold) expired++;
     if (expired > 0) {
-      const newest = this.buffered[expired - 1] as BufferedEvent;
-      this.newestExpired = { sequence: newest.sequence, emittedAt: newest.emittedAt };
+      this.newestExpired = (this.buffered[expired - 1] as BufferedEvent).sequence;
       this.buffered.splice(0, expired);
     }
     for (const [pid, session] of this.sessions) if (session.disconnectedAt < threshold) this.sessions.delete(pid);
+    for (const [id, { at }] of this.restoring) if (at < threshold) this.restoring.delete(id);
   }
 }
 

@@ -216,8 +216,8 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
   async function connected(socket: Socket, principal: SocketPrincipal): Promise<void> {
     try {
       for (const hook of hooks) await hook(socket, principal);
-      if (socket.recovered) await resume(socket, principal);
-      if (socket.connected) announceReady(socket);
+      const recovered = socket.recovered && (await resume(socket, principal));
+      if (socket.connected) announceReady(socket, recovered);
     } catch (error) {
       log.error({ err: error, socketId: socket.id }, 'socket connection hook failed');
       socket.disconnect(true);
@@ -229,8 +229,8 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
    * that it carries a recovery offset: a client that has received no event holds none, and
    * socket.io-client then does not even ask to recover (whatever is sent while it is away is lost).
    */
-  function announceReady(socket: Socket): void {
-    const ready: SocketReady = { recovered: socket.recovered };
+  function announceReady(socket: Socket, recovered: boolean): void {
+    const ready: SocketReady = { recovered };
     io.to(socket.id).emit(READY_EVENT, ready);
   }
 
@@ -255,23 +255,28 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
    * rooms is still allowed, since missed events do not say which room they were for. The missed
    * events are read again after the access checks, so that they include what was sent while the
    * socket was being authenticated and checked; from that read to the join nothing can come in
-   * between (one turn of the event loop with the in-memory adapter).
+   * between (see `missedSince`). An event sent meanwhile to a room the hooks had joined again (the
+   * user's) arrives twice.
    */
-  async function resume(socket: Socket, principal: SocketPrincipal): Promise<void> {
+  async function resume(socket: Socket, principal: SocketPrincipal): Promise<boolean> {
     const { pid, offset } = socket.handshake.auth as { pid?: unknown; offset?: unknown };
-    if (typeof pid !== 'string' || typeof offset !== 'string') return;
+    if (typeof pid !== 'string' || typeof offset !== 'string') return false;
     const first = recovery.withheld(pid);
-    if (!first) return;
+    if (!first) return false;
     const candidates = first.rooms.filter((room) => room !== socket.id && !socket.rooms.has(room));
     const allowed = await allowedRooms(principal, candidates);
-    if (!socket.connected) return;
-    const missed = await recovery.missedSince(first, offset);
-    socket.join([...allowed]);
+    if (!socket.connected) return false;
+    const missed = await recovery.missedSince(first, offset, () => socket.join([...allowed]));
     if (allowed.size < candidates.length) {
       log.info({ socketId: socket.id, refused: candidates.filter((room) => !allowed.has(room)) }, 'recovered socket lost rooms; its missed events are not replayed');
-      return;
+      return false;
+    }
+    if (missed === undefined) {
+      log.info({ socketId: socket.id }, 'what a recovered socket missed is no longer all kept; not replayed');
+      return false;
     }
     for (const data of missed) (socket as unknown as PacketWriter).packet({ type: EVENT_PACKET, data });
+    return true;
   }
 
   /** This instance's sockets of `userId` leave the rooms they may no longer hold. */
@@ -375,6 +380,10 @@ function withholdRecovery(io: Server, log: Logger) {
   adapter.restoreSession = async (pid, offset) => {
     const session = await restore(pid, offset);
     if (!session) return session;
+    // The client noticed a drop its old socket has not: Socket.IO would give the new socket the id
+    // of one still connected (socketio/socket.io#4880), whose end later takes the new one's rooms.
+    // A new session instead (the client refetches); the old socket times out on its own.
+    if (io.of('/').sockets.has(session.sid)) return null as unknown as Session;
     withheld.set(pid, session);
     setTimeout(() => {
       if (withheld.get(pid) === session) withheld.delete(pid);
@@ -389,18 +398,34 @@ function withholdRecovery(io: Server, log: Logger) {
       return session;
     },
     /**
-     * Every event missed since `offset`, read again now. The adapter may have consumed the session
-     * on the first read (the Redis adapter deletes it), so it is persisted again first; should the
-     * second read fail, what the first read found is sent.
+     * Every event missed since `offset`, read again now, and `join` called so that no event falls
+     * between the read and the join. The adapter may have consumed the session on the first read
+     * (the Redis adapter deletes it), so it is persisted again first; should the second read fail,
+     * what the first read found is sent. Undefined when this hub's adapter no longer has it all
+     * (events expired meanwhile): nothing can be replayed without a gap.
      */
-    async missedSince(first: Session, offset: string): Promise<unknown[][]> {
-      // Not for this hub's own adapter, which keeps the session, with where its events start (a
-      // session persisted now would start them at the new connection).
-      if (!(adapter instanceof CompactRecoveryAdapter)) persist({ sid: first.sid, pid: first.pid, rooms: first.rooms, data: first.data });
+    async missedSince(first: Session, offset: string, join: () => void): Promise<unknown[][] | undefined> {
+      // This hub's adapter reads as it is called, so joining at once, in the same turn, leaves no
+      // gap. The Redis adapter reads over the network and delivers an event sent meanwhile late,
+      // from its stream: joining after its read keeps that event in the replay only, in order.
+      const readsAtOnce = adapter instanceof CompactRecoveryAdapter;
+      // Not for this hub's own adapter, which keeps the session and what it knows of its client (a
+      // session persisted now would take the new connection's).
+      if (!readsAtOnce) persist({ sid: first.sid, pid: first.pid, rooms: first.rooms, data: first.data });
+      let joined = false;
+      const joinOnce = (): void => {
+        if (!joined) join();
+        joined = true;
+      };
       try {
-        const again = await restore(first.pid, offset);
+        const reading = restore(first.pid, offset);
+        if (readsAtOnce) joinOnce();
+        const again = await reading;
+        joinOnce();
         if (again) return again.missedPackets;
+        if (readsAtOnce) return undefined;
       } catch (error) {
+        joinOnce();
         log.warn({ err: error, pid: first.pid }, 'could not read again the events a recovering socket missed');
       }
       return first.missedPackets;
