@@ -115,8 +115,6 @@ interface PacketEncoder {
 
 export class CompactRecoveryAdapter extends Adapter {
   private readonly windowMs: number;
-  /** The sequence of the newest event dropped from the buffer (-1: none yet). */
-  private newestExpired = -1;
   private readonly sessions = new Map<PrivateSessionId, PersistedSession>();
   private readonly connected = new Map<SocketId, Connected>();
   /** Sessions restored for a socket not connected yet (its id is the session's), by socket id. */
@@ -166,8 +164,7 @@ export class CompactRecoveryAdapter extends Adapter {
   /** Called as a socket disconnects, before it leaves its rooms. */
   override persistSession(session: SessionToPersist): void {
     const now = Date.now();
-    const lineage: Lineage = this.connected.get(session.sid) ?? { firstSequence: this.sequence, confirmed: this.sequence, hasOffset: false };
-    const { firstSequence, confirmed, hasOffset } = lineage;
+    const { firstSequence, confirmed, hasOffset } = this.connected.get(session.sid) ?? this.freshLineage();
     // Not `...lineage`: a connected socket's entry holds more than its lineage.
     this.sessions.set(session.pid, { ...session, disconnectedAt: now, firstSequence, confirmed, hasOffset });
     this.prune(now);
@@ -195,9 +192,8 @@ export class CompactRecoveryAdapter extends Adapter {
     // confirmed only by a heartbeat of its own connection.
     if (!this.connected.has(session.sid)) this.restoring.set(session.sid, { pid, lineage: { firstSequence, confirmed, hasOffset }, at: now });
     const joined = new Set<Room>(session.rooms);
-    const oldest = this.buffered[0]?.sequence ?? this.sequence;
     const missedPackets = this.buffered
-      .slice(Math.max(0, from - oldest))
+      .slice(Math.max(0, from - this.oldestKept()))
       .filter((event) => reaches(event, joined))
       .map(argumentsOf);
     return Promise.resolve({ ...persisted, missedPackets });
@@ -243,7 +239,17 @@ export class CompactRecoveryAdapter extends Adapter {
 
   /** Whether every event from `sequence` on is still buffered. */
   private keptSince(sequence: number): boolean {
-    return this.newestExpired < sequence;
+    return this.oldestKept() <= sequence;
+  }
+
+  /** The sequence of the oldest event buffered (the buffer holds every event since, in order). */
+  private oldestKept(): number {
+    return this.buffered[0]?.sequence ?? this.sequence;
+  }
+
+  /** The lineage of a session that begins now. */
+  private freshLineage(): Lineage {
+    return { firstSequence: this.sequence, confirmed: this.sequence, hasOffset: false };
   }
 
   /** A socket that has just connected (see `addAll`): its lineage, new or that of the session it takes over. */
@@ -252,7 +258,7 @@ export class CompactRecoveryAdapter extends Adapter {
     this.restoring.delete(id);
     const session = restored ? this.sessions.get(restored.pid) : undefined;
     if (session) session.resumed = true;
-    this.connected.set(id, restored ? { ...restored.lineage } : { firstSequence: this.sequence, confirmed: this.sequence, hasOffset: false });
+    this.connected.set(id, { ...(restored?.lineage ?? this.freshLineage()) });
   }
 
   /** A ping is queued behind every event sent so far: its pong says they were all received. */
@@ -307,10 +313,7 @@ export class CompactRecoveryAdapter extends Adapter {
     const threshold = now - this.windowMs;
     let expired = 0;
     while (expired < this.buffered.length && (this.buffered[expired] as BufferedEvent).emittedAt < threshold) expired++;
-    if (expired > 0) {
-      this.newestExpired = (this.buffered[expired - 1] as BufferedEvent).sequence;
-      this.buffered.splice(0, expired);
-    }
+    if (expired > 0) this.buffered.splice(0, expired);
     for (const [pid, session] of this.sessions) if (session.disconnectedAt < threshold) this.sessions.delete(pid);
     for (const [id, { at }] of this.restoring) if (at < threshold) this.restoring.delete(id);
   }

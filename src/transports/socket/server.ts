@@ -412,22 +412,19 @@ function withholdRecovery(io: Server, log: Logger) {
       // Not for this hub's own adapter, which keeps the session and what it knows of its client (a
       // session persisted now would take the new connection's).
       if (!readsAtOnce) persist({ sid: first.sid, pid: first.pid, rooms: first.rooms, data: first.data });
-      let joined = false;
-      const joinOnce = (): void => {
-        if (!joined) join();
-        joined = true;
-      };
-      try {
-        const reading = restore(first.pid, offset);
-        if (readsAtOnce) joinOnce();
-        const again = await reading;
-        joinOnce();
-        if (again) return again.missedPackets;
-        if (readsAtOnce) return undefined;
-      } catch (error) {
-        joinOnce();
-        log.warn({ err: error, pid: first.pid }, 'could not read again the events a recovering socket missed');
+      const reading = restore(first.pid, offset).then(
+        (session) => ({ session }),
+        (error: unknown) => ({ error }),
+      );
+      if (readsAtOnce) join();
+      const read = await reading;
+      if (!readsAtOnce) join();
+      if ('error' in read) {
+        log.warn({ err: read.error, pid: first.pid }, 'could not read again the events a recovering socket missed');
+        return first.missedPackets;
       }
+      if (read.session) return read.session.missedPackets;
+      if (readsAtOnce) return undefined;
       return first.missedPackets;
     },
   };
