@@ -4,7 +4,7 @@
  * `not_connected`, for a user with no app open — not "delivered" to nobody.
  */
 import t from 'tap';
-import { nextEvent, nextEventWhere, request } from '../helpers/clients.js';
+import { dropTransport, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { alertScenario, putPatientPolicy, signedInSocket } from './helpers.js';
 
@@ -19,9 +19,7 @@ t.test('a socket notification is delivered to an open app or one coming back, an
   const clinician = await signedInSocket(t, hub, s.clinician.token);
   // The clinician's app has received nothing but its socket:ready, then its connection drops (not a
   // goodbye): the hub keeps the session for recovery.
-  const clinicianSocketId = clinician.id as string;
-  clinician.io.engine.close();
-  while (hub.context.sockets.io.of('/').sockets.has(clinicianSocketId)) await new Promise((resolve) => setTimeout(resolve, 5));
+  await dropTransport(hub.context.sockets.io, clinician);
 
   const told = nextEventWhere<Payload>(caregiver, 'alert:notify', (n) => n.type === 'help.requested');
   const alert = await hub.features.alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'help.requested', cause: 'help:test' });

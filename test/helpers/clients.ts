@@ -1,6 +1,7 @@
 /** Real clients for tests: MQTT.js, socket.io-client and fetch, with small await helpers. */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { io, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import type { Server } from 'socket.io';
 import type { Hub } from '../../src/hub.js';
 
 interface Teardown {
@@ -46,6 +47,16 @@ export async function roomsJoined(hub: Hub, socket: Socket, ms = 5000): Promise<
     if (Date.now() > deadline) throw new Error(`socket ${String(socket.id)} did not join its rooms in time`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/**
+ * Drops a client's transport, as a network blip does (not a goodbye, so the server keeps its session
+ * for recovery), and waits until the server `io` has let the socket go.
+ */
+export async function dropTransport(io: Pick<Server, 'of'>, socket: Socket): Promise<void> {
+  const id = socket.id as string;
+  socket.io.engine.close();
+  while (io.of('/').sockets.has(id)) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 /** Resolves with the arguments of the next `event`, or rejects after `ms`. */

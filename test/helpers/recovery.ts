@@ -2,14 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Test } from 'tap';
 import type { Hub } from '../../src/hub.js';
-import { connectSocket, nextEvent, roomsJoined } from './clients.js';
-
-/** Drops the socket's transport and waits until the hub has let it go (it will try to recover). */
-async function dropTransport(hubUnderTest: Hub, socket: ReturnType<typeof connectSocket>): Promise<void> {
-  const id = socket.id as string;
-  socket.io.engine.close();
-  while (hubUnderTest.context.sockets.io.of('/').sockets.has(id)) await new Promise((resolve) => setTimeout(resolve, 5));
-}
+import { connectSocket, dropTransport, nextEvent, roomsJoined } from './clients.js';
 
 /**
  * A recovering socket gets every event sent to its rooms while it was away, including one sent
@@ -30,7 +23,7 @@ export async function recoversWithoutGap(t: Test, hubUnderTest: Hub, token: stri
   const first = nextEvent(socket, 'news');
   hubUnderTest.context.sockets.emit(room, 'news', { n: 1 });
   await first; // the client knows its offset
-  await dropTransport(hubUnderTest, socket);
+  await dropTransport(hubUnderTest.context.sockets.io, socket);
   hubUnderTest.context.sockets.emit(room, 'news', { n: 2 });
   await nextEvent(socket, 'connect');
   t.ok(socket.recovered, 'recovered');

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { Hub } from '../../src/hub.js';
-import { connectSocket, nextEvent, request, roomsJoined } from '../helpers/clients.js';
+import { connectSocket, dropTransport, nextEvent, request, roomsJoined } from '../helpers/clients.js';
 import { startTestHub } from '../helpers/hub.js';
 import { recoversWithoutGap } from '../helpers/recovery.js';
 import { addToCareTeam, careScenario, createUser, login } from '../helpers/factories.js';
@@ -71,10 +71,8 @@ t.test('a socket that drops for a moment gets back its rooms and the events it m
   hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', n: 1 });
   await first; // the client now knows its offset
 
-  const serverSide = (): boolean => hub.context.sockets.io.of('/').sockets.has(caregiver.id as string);
   const idBefore = caregiver.id;
-  caregiver.io.engine.close(); // the transport drops, as on a network blip
-  while (serverSide()) await new Promise((resolve) => setTimeout(resolve, 5));
+  await dropTransport(hub.context.sockets.io, caregiver); // as on a network blip
   hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', n: 2, at: new Date('2026-12-05T10:00:00Z') });
   hub.context.sockets.emit(otherRooms, 'device:status', { deviceId: 'd2', n: 3 });
   hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', n: 4 });
@@ -106,9 +104,7 @@ t.test('socket:ready says the rooms are set, and even an app that has received n
   const onServer = hub.context.sockets.io.of('/').sockets.get(caregiver.id as string);
   t.ok(onServer?.rooms.has(`patient:${s.patient.id}`), 'sent once the socket is in its patients’ rooms');
 
-  const id = caregiver.id as string;
-  caregiver.io.engine.close(); // the transport drops before anything else came
-  while (hub.context.sockets.io.of('/').sockets.has(id)) await new Promise((resolve) => setTimeout(resolve, 5));
+  await dropTransport(hub.context.sockets.io, caregiver); // before anything else came
   const patientRooms = patientAudience({ id: s.patient.id, organisationId: s.admin.organisationId });
   hub.context.sockets.emit(patientRooms, 'device:status', { deviceId: 'd1', sentWhile: 'away' });
   const missed = nextEvent(caregiver, 'device:status');
@@ -125,8 +121,7 @@ t.test('a client back with the session of a socket still connected gets a new se
   await nextEvent(first, 'connect');
   await ready;
   const id = first.id as string;
-  first.io.engine.close(); // a drop: the hub keeps the session
-  while (hub.context.sockets.io.of('/').sockets.has(id)) await new Promise((resolve) => setTimeout(resolve, 5));
+  await dropTransport(hub.context.sockets.io, first); // the hub keeps the session
   const back = nextEvent(first, 'socket:ready');
   await nextEvent(first, 'connect');
   t.same(await back, { recovered: true }, 'recovered, under the same id');
@@ -214,9 +209,7 @@ t.test('a recovering socket gets nothing it may no longer see, before or after a
   const first = nextEvent(revoked, 'device:status');
   hub.context.sockets.emit(patientRooms, 'device:status', { n: 1 });
   await first;
-  const onServer = (socket: { id?: string }): boolean => hub.context.sockets.io.of('/').sockets.has(socket.id as string);
-  revoked.io.engine.close();
-  while (onServer(revoked)) await new Promise((resolve) => setTimeout(resolve, 5));
+  await dropTransport(hub.context.sockets.io, revoked);
   hub.context.sockets.emit(patientRooms, 'device:status', { secret: 'missed while away' });
   await request(hub, 'POST', '/api/v1/auth/logout', { body: { refreshToken: session.refreshToken } });
   t.equal((await nextEvent<{ data?: { code: string } }>(revoked, 'connect_error')).data?.code, 'unauthenticated', 'the recovery is refused');
@@ -234,8 +227,7 @@ t.test('a recovering socket gets nothing it may no longer see, before or after a
   const before = nextEvent(shared, 'device:status');
   hub.context.sockets.emit(patientRooms, 'device:status', { n: 1 });
   await before;
-  shared.io.engine.close();
-  while (onServer(shared)) await new Promise((resolve) => setTimeout(resolve, 5));
+  await dropTransport(hub.context.sockets.io, shared);
   hub.context.sockets.emit(patientRooms, 'device:status', { n: 2 });
   hub.context.sockets.emit(`user:${s.caregiver.userId}`, 'alert:notify', { forCaregiverOnly: true });
   (shared.auth as { token: string }).token = s.outsider.token;

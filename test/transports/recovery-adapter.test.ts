@@ -9,6 +9,7 @@ import t, { type Test } from 'tap';
 import { Server } from 'socket.io';
 import { io as connect } from 'socket.io-client';
 import { CompactRecoveryAdapter } from '../../src/transports/socket/recovery-adapter.js';
+import { dropTransport } from '../helpers/clients.js';
 
 const WINDOW_MS = 300;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -160,19 +161,12 @@ async function connectedPair(t: Test, io: Server, url: string) {
   return { client, server };
 }
 
-/** Drops a client's transport (not a goodbye) and waits until the server has let it go. */
-async function drop(io: Server, client: ReturnType<typeof connect>): Promise<void> {
-  const id = client.id as string;
-  client.io.engine.close();
-  while (io.of('/').sockets.has(id)) await sleep(5);
-}
-
 t.test('a dropped socket counts as reachable in its rooms only once its client holds an offset', async (t) => {
   const { io, url } = await serve(t, CompactRecoveryAdapter);
   const adapter = io.of('/').adapter as CompactRecoveryAdapter;
   const silent = await connectedPair(t, io, url);
   silent.server.join('room:silent');
-  await drop(io, silent.client);
+  await dropTransport(io, silent.client);
   t.equal(adapter.recoverableIn('room:silent'), false, 'a client that received nothing cannot ask to recover');
 
   const greeted = await connectedPair(t, io, url);
@@ -180,7 +174,7 @@ t.test('a dropped socket counts as reachable in its rooms only once its client h
   const hello = new Promise((resolve) => greeted.client.once('hello', resolve));
   io.to(greeted.server.id).emit('hello', {});
   await hello;
-  await drop(io, greeted.client);
+  await dropTransport(io, greeted.client);
   t.equal(adapter.recoverableIn('room:greeted'), true, 'one sent an event of its own can');
   t.equal(adapter.recoverableIn('room:elsewhere'), false, 'in its rooms only');
 });
@@ -198,13 +192,13 @@ t.test('a recovered client is not sent again what came before it reconnected', a
   };
   io.to(client.id as string).emit('hello', {});
   await new Promise((resolve) => client.once('hello', resolve));
-  await drop(io, client);
+  await dropTransport(io, client);
   io.to('room:a').emit('news', { n: 1 });
   await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   t.ok(client.recovered, 'recovered');
   await until(1);
   // The client's offset is still the greeting's: n 1 came as a missed event, which carries its offset too.
-  await drop(io, client);
+  await dropTransport(io, client);
   io.to('room:a').emit('news', { n: 2 });
   await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   t.ok(client.recovered, 'recovered again');
@@ -230,7 +224,7 @@ t.test('a client in a new session is sent only what came after that session bega
   await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   t.notOk(client.recovered, 'a new session');
   io.of('/').sockets.get(client.id as string)?.join('room:a');
-  await drop(io, client);
+  await dropTransport(io, client);
   io.to('room:a').emit('news', { n: 2 });
   await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   t.ok(client.recovered, 'recovered with the offset of its earlier session');
@@ -261,7 +255,7 @@ t.test('a quiet client recovers: its heartbeats say what it has processed, howev
   await sleep(200);
   const news: number[] = [];
   client.on('news', (payload: { n: number }) => news.push(payload.n));
-  await drop(io, client);
+  await dropTransport(io, client);
   io.to('room:a').emit('news', { n: 6 });
   await new Promise<void>((resolve) => client.once('connect', () => resolve()));
   t.ok(client.recovered, 'recovered, though the events after its offset have expired');
