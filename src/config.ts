@@ -29,6 +29,8 @@ export interface Config {
   readonly devices: {
     /** At most one heartbeat per device per this many seconds goes into the history (0 = every one). */
     readonly heartbeatHistorySeconds: number;
+    /** The pause between heartbeat writes while the hub has room: how long a heartbeat waits for company. */
+    readonly heartbeatBatchMs: number;
     /** The longest pause between heartbeat writes while the hub is saturated (heartbeat-queue.ts). */
     readonly heartbeatMaxPauseMs: number;
   };
@@ -89,6 +91,8 @@ const envSchema = {
     MQTT_MAX_PACKET_BYTES: { type: 'integer', minimum: 1024, maximum: 268435455, default: 65536 },
     MQTT_PUBLIC_HOST: { type: 'string', minLength: 1 },
     HEARTBEAT_HISTORY_SECONDS: { type: 'integer', minimum: 0, maximum: 86400, default: 900 },
+    // Capped at HEARTBEAT_MAX_PAUSE_MS when larger.
+    HEARTBEAT_BATCH_MS: { type: 'integer', minimum: 0, maximum: 10000, default: 50 },
     // At most 10 s: a status must stay well fresher than the shortest silence timeout (30 s).
     HEARTBEAT_MAX_PAUSE_MS: { type: 'integer', minimum: 0, maximum: 10000, default: 5000 },
     MONGO_URL: { ...urlSchema, pattern: '^mongodb(\\+srv)?://' },
@@ -199,6 +203,7 @@ interface ValidEnv {
   MQTT_WS_PATH: string;
   MQTT_MAX_PACKET_BYTES: number;
   HEARTBEAT_HISTORY_SECONDS: number;
+  HEARTBEAT_BATCH_MS: number;
   HEARTBEAT_MAX_PAUSE_MS: number;
   DATA_DIR: string;
   EMBEDDED_STORE_THREAD: 'main' | 'worker';
@@ -229,7 +234,7 @@ function toConfig(e: ValidEnv): Config {
       maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
       publicHost: optional('MQTT_PUBLIC_HOST'),
     },
-    devices: { heartbeatHistorySeconds: e.HEARTBEAT_HISTORY_SECONDS, heartbeatMaxPauseMs: e.HEARTBEAT_MAX_PAUSE_MS },
+    devices: { heartbeatHistorySeconds: e.HEARTBEAT_HISTORY_SECONDS, heartbeatBatchMs: e.HEARTBEAT_BATCH_MS, heartbeatMaxPauseMs: e.HEARTBEAT_MAX_PAUSE_MS },
     mongoUrl: optional('MONGO_URL'),
     dataDir: e.DATA_DIR,
     embeddedStoreThread: e.EMBEDDED_STORE_THREAD,

@@ -195,19 +195,20 @@ t.test('over MQTT: a QoS 1 heartbeat is acknowledged once stored', async (t) => 
 });
 
 t.test('over MQTT: a heartbeat still waiting when its device disconnects does not call it online again', async (t) => {
-  const hub = await startTestHub(t);
+  // Heartbeats wait 2 s for company here, so the disconnect below lands while this one waits, however slow the machine.
+  const hub = await startTestHub(t, { env: { HEARTBEAT_BATCH_MS: '2000' } });
   const s = await careScenario(hub);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
   const client = await connectDevice(t, hub, device, { reconnectPeriod: 0 });
   const { Device } = hub.features.devices.models;
   await eventually(async () => (await Device.findById(device.id).lean())?.status?.online === true);
-  // The heartbeat reaches the hub's queue (a 50 ms pause here), then the connection drops.
+  // The heartbeat reaches the hub's queue, then the connection drops.
   const received = async () => /^medhub_mqtt_messages_total\{direction="in",kind="heartbeat"\} 1$/m.test(await (await fetch(`${hub.urls.http}/metrics`)).text());
   client.publish(topic(device.id, 'heartbeat'), JSON.stringify(heartbeat({ batteryPercent: 33 })), { qos: 0 });
   await eventually(received, 2000);
   client.stream.destroy();
   await eventually(async () => (await Device.findById(device.id).lean())?.status?.online === false);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await new Promise((resolve) => setTimeout(resolve, 2300));
   const stored = await Device.findById(device.id).lean();
   t.equal(stored?.status?.online, false, 'still offline after the queue’s pause');
   t.not(stored?.status?.batteryPercent, 33, 'the dropped heartbeat was not written');

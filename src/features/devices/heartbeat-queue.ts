@@ -13,9 +13,6 @@
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
-/** How long a heartbeat waits for company when the hub has room: the shortest pause. */
-export const HEARTBEAT_GATHER_MS = 50;
-
 export interface PaceBounds {
   /** The pause with room to spare: how long a heartbeat waits for company. */
   minMs: number;

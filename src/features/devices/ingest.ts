@@ -18,7 +18,6 @@ import type { DeviceRealtime } from './realtime.js';
 import { VAGUE_REASONS } from './presence.js';
 import { createEventClaims } from './event-claims.js';
 import { createEventEffects } from './event-effects.js';
-import { HEARTBEAT_GATHER_MS } from './heartbeat-queue.js';
 import { createWriteBatches, type HistoryPolicy } from './write-batches.js';
 
 export const HEARTBEAT_RETENTION_DAYS = 30;
@@ -80,6 +79,8 @@ export function heartbeatHistoryPolicy(intervalSeconds: number): HistoryPolicy {
 
 export interface IngestOptions {
   heartbeatHistorySeconds: number;
+  /** The pause between heartbeat writes while the hub has room (HEARTBEAT_BATCH_MS). */
+  heartbeatBatchMs: number;
   /** The longest pause between heartbeat writes while the hub is saturated. */
   heartbeatMaxPauseMs: number;
 }
@@ -95,7 +96,7 @@ export type BackOnline = (deviceId: string) => Promise<DeviceDoc | null>;
 
 export function createIngest(models: DeviceModels, directory: DeviceDirectory, realtime: DeviceRealtime, backOnline: BackOnline, clock: Clock, options: IngestOptions, log: Logger, observer: HeartbeatObserver = {}) {
   const { Device, Command } = models;
-  const pace = { minMs: Math.min(HEARTBEAT_GATHER_MS, options.heartbeatMaxPauseMs), maxMs: options.heartbeatMaxPauseMs };
+  const pace = { minMs: Math.min(options.heartbeatBatchMs, options.heartbeatMaxPauseMs), maxMs: options.heartbeatMaxPauseMs };
   const { writeEvent, markProcessed, flushProcessed, writeHeartbeat, dropWaitingHeartbeat, closeHeartbeats, setOnDevice } = createWriteBatches(models, directory, heartbeatHistoryPolicy(options.heartbeatHistorySeconds), { pace, onPause: observer.onPause, replaceWaiting: options.heartbeatHistorySeconds > 0 });
   const claims = createEventClaims(models.DeviceEvent, clock);
   const effects = createEventEffects({ claims, realtime, markProcessed, log });
