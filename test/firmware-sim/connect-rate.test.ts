@@ -25,9 +25,11 @@ for (const { rate, devices } of [
     t.teardown(() => fleet.stop());
     await fleet.started;
     await until(() => connects.length === devices, 5000, 'every device to connect');
-    const expectedMs = ((devices - 1) * 1000) / rate;
-    const spanMs = (connects.at(-1) as number) - (connects[0] as number);
-    t.ok(spanMs >= expectedMs * 0.85, `the first and the last connected ${spanMs} ms apart, expected about ${expectedMs.toFixed(0)} ms`);
+    // Measured from the second CONNECT: the first pays the process's warm-up (CI saw it arrive 150 ms
+    // after its start on a loaded machine), which shortens the span it begins.
+    const expectedMs = ((devices - 2) * 1000) / rate;
+    const spanMs = (connects.at(-1) as number) - (connects[1] as number);
+    t.ok(spanMs >= expectedMs * 0.85, `the second and the last connected ${spanMs} ms apart, expected about ${expectedMs.toFixed(0)} ms`);
     // Timers only fire late, never early: the upper bound leaves room for a loaded machine (the bug was a span too short).
     t.ok(spanMs < expectedMs * 4, `and not much slower than asked (${spanMs} ms)`);
   });
