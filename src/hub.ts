@@ -14,6 +14,8 @@ import { registerAlerts } from './features/alerts/index.js';
 import { registerDoses } from './features/doses/index.js';
 import { createDoseFacts } from './features/doses/facts.js';
 import { registerConversations, selectLanguageModel } from './features/conversations/index.js';
+import { createIntents } from './features/intents/index.js';
+import { registerReports } from './features/reports/index.js';
 import { createJobScheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -177,8 +179,14 @@ async function registerFeatures(context: HubContext) {
   const alerts = await registerAlerts(context, { identity, devices });
   const doses = await registerDoses(context, { identity, devices, alerts });
   const languageModel = selectLanguageModel(context.config, context.logger);
-  const conversations = await registerConversations(context, { identity, languageModel, facts: createDoseFacts(doses.models) });
-  return { identity, devices, alerts, doses, conversations };
+  const reports = await registerReports(context, { identity, alerts });
+  const intents = createIntents(context, {
+    identity,
+    facts: createDoseFacts(doses.models),
+    actions: { confirmDose: doses.service.confirmNamed, logSymptom: reports.service.logSymptom, requestHelp: reports.service.requestHelp },
+  });
+  const conversations = await registerConversations(context, { identity, languageModel, intents });
+  return { identity, devices, alerts, doses, reports, intents, conversations };
 }
 
 export type Features = Awaited<ReturnType<typeof registerFeatures>>;

@@ -12,7 +12,7 @@ import { complete, type ChatMessage } from '../../src/ports/language-model.js';
 import { ToolRegistry } from '../../src/ports/tool-registry.js';
 import type { PatientFacts } from '../../src/features/conversations/facts.js';
 import { assistantContext, buildPrompt, DEFAULT_BUDGET, describeFacts, estimateTokens, loadPromptTemplate, NO_PLAN_TEXT, type Facts } from '../../src/features/conversations/prompt.js';
-import { createToolExecutor } from '../../src/features/conversations/tools.js';
+import { createToolExecutor } from '../../src/features/intents/executor.js';
 import { careScenario } from '../helpers/factories.js';
 import { startTestHub } from '../helpers/hub.js';
 
@@ -104,13 +104,13 @@ t.test('tools answer from the facts, with the caller’s permissions', async (t)
   const tools = createToolExecutor({ registry: ToolRegistry.load(), facts, policy: identity.policy, audit: identity.audit });
   const patient = { id: s.patient.id, organisationId: s.admin.organisationId, timeZone: 'Europe/Paris' };
   const principal = await identity.auth.authenticate(s.caregiver.token);
-  const scope = { actor: { principal, via: 'http' as const }, patient, now };
+  const scope = { actor: { principal, via: 'http' as const }, patient, now, origin: { source: 'chat' as const } };
   const run = async (name: string, args: unknown, who = scope) => {
     const result = await tools.run({ id: 'c1', name, arguments: JSON.stringify(args) }, who);
     return { ...result, parsed: JSON.parse(result.result) as Record<string, unknown> };
   };
 
-  t.same(tools.offered().map((tool) => tool.name), ['get_next_dose', 'get_adherence', 'get_medication_plan'], 'read-only tools only');
+  t.same(tools.offered().map((tool) => tool.name), ['get_next_dose', 'get_adherence', 'get_medication_plan'], 'read-only tools only, without actions');
   t.match((await run('get_next_dose', {})).parsed, { ok: true, recorded: true, dueAtLocal: 'Tue, 10 Mar 2026, 20:00', doses: [{ medication: 'Metformin', strength: '500 mg' }] });
   t.match((await run('get_next_dose', { medication: 'lisinopril' })).parsed, { doses: [{ medication: 'Lisinopril' }] });
   t.match((await run('get_next_dose', { medication: 'aspirin' })).parsed, { ok: true, nextDose: null, message: /aspirin/ });
@@ -118,7 +118,7 @@ t.test('tools answer from the facts, with the caller’s permissions', async (t)
   t.match((await run('get_medication_plan', {})).parsed, { ok: true, medications: [{ name: 'Metformin' }, { name: 'Lisinopril' }] });
 
   const symptom = await run('log_symptom', { symptom: 'headache', severity: 'mild' });
-  t.match(symptom, { ok: false, errorCode: 'not_available', parsed: { ok: false, error: { code: 'not_available' } } }, 'mutating tools do not run yet');
+  t.match(symptom, { ok: false, errorCode: 'not_available', parsed: { ok: false, error: { code: 'not_available' } } }, 'mutating tools do not run without actions');
   t.match(await run('delete_everything', {}), { ok: false, errorCode: 'unknown_tool' });
   const bad = await tools.run({ id: 'c2', name: 'get_adherence', arguments: '{"range":' }, scope);
   t.match(bad, { ok: false, errorCode: 'invalid_json' });

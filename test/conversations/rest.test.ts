@@ -76,7 +76,10 @@ t.test('without an API key the offline assistant answers, labelled, and the answ
   t.match(streamed.events.at(-1)?.data.message.content, /^\(Offline assistant\) Hello\./, 'answers a greeting');
 
   const symptom = await request(hub, 'POST', '/api/v1/chat/message', { token: s.patientUser.token, body: { conversationId: conversation.id, content: 'I have a headache' } });
-  t.match(symptom.body.message.content, /can't record symptoms right now/, 'mutating tools are not offered yet, and it says so');
+  t.match(symptom.body.message.content, /I've noted the headache for your care team/, 'the offline assistant records a symptom through log_symptom');
+  t.match(symptom.body.message.toolCalls, [{ name: 'log_symptom', ok: true }]);
+  const reports = await request(hub, 'GET', `/api/v1/patients/${s.patient.id}/reports`, { token: s.caregiver.token });
+  t.match(reports.body.items, [{ kind: 'symptom', symptom: { name: 'headache', severity: 'moderate' }, reportedBy: { userId: s.patientUser.userId, role: 'patient' }, source: 'chat', sourceRef: conversation.id }], 'the care team sees it, with the conversation it came from');
 
   const messages = await request(hub, 'GET', `/api/v1/conversations/${conversation.id}/messages`, { token: s.caregiver.token });
   t.equal(messages.status, 200);

@@ -54,7 +54,7 @@ t.test('SSE: session_established, tokens in order, then complete with the stored
   t.same(stored.body.items[0], complete.message, 'the complete event carries the stored message');
   t.equal(stored.body.items[1].content, SECRET_QUESTION);
 
-  // What went upstream: the template-built system prompt, read-only tools, the budgeted answer size.
+  // What went upstream: the template-built system prompt, every tool, the budgeted answer size.
   const sent = server.requests[first]?.body ?? {};
   const messages = sent['messages'] as Array<{ role: string; content: string }>;
   t.equal(messages[0]?.role, 'system');
@@ -62,12 +62,12 @@ t.test('SSE: session_established, tokens in order, then complete with the stored
   t.match(messages[0]?.content, /talking with the patient themself about Alice's medication/);
   t.match(messages[0]?.content, /No medication plan is recorded yet/);
   t.same(messages.at(-1), { role: 'user', content: SECRET_QUESTION });
-  t.same((sent['tools'] as Array<{ function: { name: string } }>).map((tool) => tool.function.name).sort(), ['get_adherence', 'get_medication_plan', 'get_next_dose']);
+  t.same((sent['tools'] as Array<{ function: { name: string } }>).map((tool) => tool.function.name).sort(), ['confirm_dose', 'get_adherence', 'get_medication_plan', 'get_next_dose', 'log_symptom', 'request_help']);
   t.equal(sent['max_completion_tokens'], 1000);
 
   const [entry, ...more] = await llmLog(session.messageId);
   t.equal(more.length, 0, 'one upstream request');
-  t.match(entry, { round: 0, provider: 'openai-compatible', model: 'gpt-test', offline: false, outcome: 'complete', finishReason: 'stop', promptTokens: 321, completionTokens: 15, totalTokens: 336, tokenEvents: tokens.length, toolsOffered: 3 });
+  t.match(entry, { round: 0, provider: 'openai-compatible', model: 'gpt-test', offline: false, outcome: 'complete', finishReason: 'stop', promptTokens: 321, completionTokens: 15, totalTokens: 336, tokenEvents: tokens.length, toolsOffered: 6 });
   const firstTokenMs = entry?.firstTokenMs ?? -1;
   t.ok(firstTokenMs >= 0 && (entry?.totalMs ?? -1) >= firstTokenMs, 'latencies are recorded');
   t.notMatch(JSON.stringify(entry), /zebra/, 'the LLM request log holds no text');

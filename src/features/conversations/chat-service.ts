@@ -25,7 +25,7 @@ import type { FactsPatient, PatientFacts } from './facts.js';
 import type { ConversationDoc, ConversationModels, MessageDoc } from './models.js';
 import { createPeerCancel, type Peers } from './peer-cancel.js';
 import { assistantContext, buildPrompt, type ContextBudget, type Facts, type PromptTemplate } from './prompt.js';
-import type { ToolExecutor } from './tools.js';
+import type { ToolExecutor } from '../intents/executor.js';
 import { Turn, type CancelReason, type ChatStarted, type TurnListener, type TurnResult } from './turn.js';
 import { toMessageView } from './views.js';
 
@@ -103,9 +103,6 @@ const AUDIENCE: Record<Role, string> = {
   clinician: "a clinician of the patient's care provider",
   admin: "an administrator of the patient's care provider",
 };
-
-const READ_ONLY_CAPABILITIES =
-  '- From this chat you cannot yet record symptoms, confirm doses or alert the care team. If asked to, say so and suggest contacting the care team directly.';
 
 type SendConversation = { _id: Types.ObjectId; organisationId: Types.ObjectId; patientId: Types.ObjectId };
 type SendPatient = { _id: Types.ObjectId; organisationId: Types.ObjectId; name: string; timezone: string };
@@ -215,7 +212,7 @@ export function createChatService(deps: ChatDeps): ChatService {
       budget,
       facts: patientFacts,
       audience: AUDIENCE[actor.principal.role] ?? 'a member of the care team',
-      capabilities: READ_ONLY_CAPABILITIES,
+      capabilities: deps.tools.capabilities(),
       history: toHistory(historyDocs.reverse()),
       userMessage: content,
     });
@@ -265,7 +262,7 @@ export function createChatService(deps: ChatDeps): ChatService {
       offline: languageModel.offline,
     };
     turn.announce(started);
-    void turn.run({ messages: prompt.messages, context: assistantContext(patientFacts), maxTokens: budget.answerTokens, scope: { actor, patient: factsPatient, now } });
+    void turn.run({ messages: prompt.messages, context: assistantContext(patientFacts), maxTokens: budget.answerTokens, scope: { actor, patient: factsPatient, now, origin: { source: 'chat', ref: conversationId } } });
     return {
       conversationId,
       userMessageId: String(userMessageId),

@@ -2,23 +2,21 @@
  * Conversations and streaming chat: conversations about a patient, their messages, and the
  * assistant's answers streamed token by token over Socket.IO (room `conversation:{id}`) and SSE
  * (`POST /chat/message` with `stream: true`). Builds on identity (access, audit) and on the language
- * model the composition root chose; facts about the patient (plan, doses, adherence) come from
- * `facts`, which the composition root takes from the doses feature (doses/facts.ts).
+ * model the composition root chose; facts about the patient (plan, doses, adherence) and the tools
+ * the assistant may call come from `intents` (features/intents), built from the doses and reports features.
  */
 import { Counter, Histogram } from 'prom-client';
 import type { LanguageModel } from '../../ports/language-model.js';
-import { ToolRegistry } from '../../ports/tool-registry.js';
 import type { HubContext } from '../context.js';
 import type { Identity } from '../identity/index.js';
 import { createConversationAccess } from './access.js';
 import { createChatService } from './chat-service.js';
 import { createConversationService } from './conversation-service.js';
-import { noRecordedFacts, type PatientFacts } from './facts.js';
 import { conversationModels } from './models.js';
 import { DEFAULT_BUDGET, loadPromptTemplate, type ContextBudget } from './prompt.js';
 import { registerConversationRoutes } from './routes.js';
 import { registerConversationSockets } from './sockets.js';
-import { createToolExecutor } from './tools.js';
+import { createIntents, type Intents } from '../intents/index.js';
 
 export { selectLanguageModel } from './language-model.js';
 export type { PatientFacts } from './facts.js';
@@ -26,8 +24,8 @@ export type { PatientFacts } from './facts.js';
 export interface ConversationsOptions {
   identity: Identity;
   languageModel: LanguageModel;
-  /** The patient's plan, doses and adherence; default: nothing recorded yet. */
-  facts?: PatientFacts;
+  /** The assistant's tools and the patient's facts (features/intents); default: read-only tools over no recorded facts. */
+  intents?: Intents;
   budget?: Partial<ContextBudget>;
   /** Tool rounds per answer before the model must answer in words. Default 4. */
   maxToolRounds?: number;
@@ -46,13 +44,8 @@ export async function registerConversations(ctx: HubContext, options: Conversati
   await Promise.all(Object.values(models).map((model) => model.init()));
 
   const template = loadPromptTemplate(options.promptTemplatePath);
-  const registry = ToolRegistry.load({
-    validate: (id, data) => {
-      const result = ctx.schemas.check(id, data);
-      return result.ok ? [] : result.details;
-    },
-  });
-  const tools = createToolExecutor({ registry, facts: options.facts ?? noRecordedFacts, policy: identity.policy, audit: identity.audit });
+  const intents = options.intents ?? createIntents(ctx, { identity });
+  const tools = intents.executor;
   const assertConversation = createConversationAccess(models, identity.policy);
   const metrics = chatMetrics(ctx);
 
@@ -63,7 +56,7 @@ export async function registerConversations(ctx: HubContext, options: Conversati
     audit: identity.audit,
     languageModel,
     tools,
-    facts: options.facts ?? noRecordedFacts,
+    facts: intents.facts,
     template,
     budget: { ...DEFAULT_BUDGET, ...options.budget },
     maxToolRounds: options.maxToolRounds ?? 4,
@@ -85,7 +78,7 @@ export async function registerConversations(ctx: HubContext, options: Conversati
     { provider: languageModel.name, model: languageModel.defaultModel, offline: languageModel.offline, tools: tools.offered().map((tool) => tool.name) },
     languageModel.offline ? 'assistant: offline model (no OPENAI_API_KEY)' : 'assistant: language model configured',
   );
-  return { models, conversations, chat, tools: registry, languageModel };
+  return { models, conversations, chat, tools: intents.registry, languageModel };
 }
 
 export type Conversations = Awaited<ReturnType<typeof registerConversations>>;

@@ -20,7 +20,7 @@ import type { ChatErrorEvent } from '../../generated/socket/chat-error.js';
 import type { ChatStarted } from '../../generated/socket/chat-started.js';
 import type { ChatToken } from '../../generated/socket/chat-token.js';
 import type { LlmOutcome, MessageDoc, ConversationModels } from './models.js';
-import type { ToolExecutor, ToolRun, ToolScope } from './tools.js';
+import type { ToolExecutor, ToolRun, ToolScope } from '../intents/executor.js';
 import { toMessageView, type ChatMessageView } from './views.js';
 import { messageTokens, totalTokens } from './prompt.js';
 

@@ -85,7 +85,7 @@ export function periodDates(period: AdherencePeriod, today: string): [string, st
 }
 
 /** A medication named by the model: its id, or a part of its name (any case). */
-function matchingMedications(medications: MedicationDoc[], named: string): string[] {
+export function matchingMedications(medications: MedicationDoc[], named: string): string[] {
   const wanted = named.toLowerCase();
   return medications.filter((m) => m.id === named || m.name.toLowerCase().includes(wanted)).map((m) => m.id);
 }

@@ -17,6 +17,7 @@ import type { Identity } from '../identity/index.js';
 import type { PatientDoc } from '../identity/models.js';
 import { createAdherence } from './adherence.js';
 import { createDeviceEvents } from './device-events.js';
+import { createNamedConfirmation } from './confirm-named.js';
 import { createDosesApi } from './doses-api.js';
 import { createHourlyGeneration } from './hourly-generation.js';
 import { createLateAlerts } from './late-alerts.js';
@@ -76,6 +77,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   const { sweep } = createSweep({ Occurrence, Device, alerts, lateAlerts, emit, missedAlert, resolveMissedReportedMeanwhile, clock, log });
   const { createPlan, getPlan, replacePlan } = createPlans({ Plan, policy, track, plannedPatients, refillsCleared, refillsRaised, replanPatient, clock });
   const { listDoses, confirm } = createDosesApi({ Occurrence, policy, track, recordTaken, clock });
+  const { confirmNamed } = createNamedConfirmation({ Plan, Occurrence, policy, confirm, clock });
   const { adherence } = createAdherence({ Plan, Occurrence, policy, track, clock });
 
   // ---------------------------------------------------------------- API
@@ -93,6 +95,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     replacePlan,
     listDoses,
     confirm,
+    confirmNamed,
     adherence,
   };
 }

@@ -41,6 +41,8 @@ export const PATIENT_ACTIONS = {
   'conversation.read': 'view',
   'conversation.write': 'care',
   'summary.read': 'view',
+  'report.read': 'view',
+  'report.write': 'care',
 } as const satisfies Record<string, AccessLevel>;
 export type PatientAction = keyof typeof PATIENT_ACTIONS;
 

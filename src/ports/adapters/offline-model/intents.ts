@@ -3,6 +3,7 @@
  *
  * Order matters and is chosen for safety: an emergency wins over everything; questions the plan can
  * answer win over "help" (so "help me with my plan" reads the plan instead of alerting the care team);
+ * a dose the patient says they took is recorded only when it is not a question about one;
  * a described symptom wins over a vague request for help.
  */
 
@@ -12,6 +13,7 @@ export type Intent =
   | { kind: 'next_dose' }
   | { kind: 'plan' }
   | { kind: 'summary' }
+  | { kind: 'took' }
   | { kind: 'symptom'; symptom: string; severity: Severity }
   | { kind: 'capabilities' }
   | { kind: 'help'; urgency: 'routine' | 'urgent' }
@@ -33,6 +35,8 @@ const EMERGENCY = [
 const ADHERENCE = /how (am i|have i been) doing|adherence|how many (doses|pills|tablets)|did i (miss|take|forget)|have i (missed|taken|forgotten)|\bmissed\b|on track/;
 const NEXT_DOSE = /next (dose|pill|tablet|medication|medicine|one)|when (do|should|will|must|can) i (take|have)|what time (do|should|is|will)|what('s| is) (due|next)|\bdue\b/;
 const PLAN = /(medication|medicine|meds|pill|drug)s? (plan|list|schedule)|what (medications|medicines|meds|pills|tablets|drugs) (do|am|should) i|\bmy (plan|schedule)\b|what do i take|what am i taking|list my/;
+/** "I took my Metformin": a statement (questions like "did I take" are adherence, read first). */
+const TOOK = /\bi('ve| have)? (just |already )?(took|taken)\b|\bi just had\b/;
 const SUMMARY = /\bsummar(y|ise|ize)\b|\boverview\b/;
 const CAPABILITIES = /what can you (do|help)|how (do|can) you help|can you help|who are you/;
 const HELP = /help me|i need help|need (some )?help|get help|send help|please help|^help\b|(call|contact|tell|get) (my |the )?(caregiver|carer|nurse|doctor|daughter|son|family|wife|husband|someone|care team)/;
@@ -75,6 +79,7 @@ export function detectIntent(message: string): Intent {
   if (NEXT_DOSE.test(text)) return { kind: 'next_dose' };
   if (PLAN.test(text)) return { kind: 'plan' };
   if (SUMMARY.test(text)) return { kind: 'summary' };
+  if (TOOK.test(text)) return { kind: 'took' };
   const symptom = SYMPTOMS.find(([, rule]) => rule.test(text));
   if (symptom) return { kind: 'symptom', symptom: symptom[0], severity: severityOf(text) };
   if (CAPABILITIES.test(text)) return { kind: 'capabilities' };

@@ -50,6 +50,8 @@ function answer(intent: Intent, message: string, request: LanguageModelRequest):
       return help(intent.urgency, message, request);
     case 'symptom':
       return symptom(intent.symptom, intent.severity, message, request);
+    case 'took':
+      return took(message, request);
     case 'next_dose':
       return { text: context ? nextDose(context, message) : NO_CONTEXT };
     case 'adherence':
@@ -92,6 +94,17 @@ function symptom(name: string, severity: 'mild' | 'moderate' | 'severe', message
   };
 }
 
+/** Records the dose of the one medication of the plan the message names; asks which one otherwise. */
+function took(message: string, request: LanguageModelRequest): Answer {
+  if (!offers(request, 'confirm_dose')) return { text: "I can't record doses from here. Please confirm it in the app." };
+  const names = (request.context?.medications ?? []).map((medication) => medication.name);
+  if (names.length === 0) return { text: "I don't have your medication plan, so I can't record that dose. Please confirm it in the app." };
+  const text = normalise(message);
+  const named = names.filter((name) => text.includes(normalise(name)));
+  if (named.length !== 1) return { text: `Which medication did you take: ${joinList(names)}?` };
+  return { text: `I'll record your ${named[0]} as taken.`, toolCall: toolCall(request, 'confirm_dose', { medication: named[0] }) };
+}
+
 function reasonFrom(message: string): string {
   return clip(`The patient wrote: ${message}`, 500);
 }
@@ -110,6 +123,8 @@ function toolCall(request: LanguageModelRequest, name: string, args: Record<stri
 interface ToolOutcome {
   call: ToolCall | undefined;
   ok: boolean;
+  /** The tool's result, parsed ({} when it is not a JSON object). */
+  result: Record<string, unknown>;
 }
 
 function trailingToolResults(messages: readonly ChatMessage[]): ToolOutcome[] {
@@ -117,7 +132,7 @@ function trailingToolResults(messages: readonly ChatMessage[]): ToolOutcome[] {
   for (let i = messages.length - 1; i >= 0; i--) {
     const message = messages[i];
     if (message?.role !== 'tool') break;
-    outcomes.unshift({ call: findCall(messages, message.toolCallId), ok: succeeded(message.content) });
+    outcomes.unshift({ call: findCall(messages, message.toolCallId), ok: succeeded(message.content), result: parseArgs(message.content) });
   }
   return outcomes;
 }
@@ -143,7 +158,7 @@ function succeeded(content: string): boolean {
   }
 }
 
-function describeOutcome({ call, ok }: ToolOutcome): string {
+function describeOutcome({ call, ok, result }: ToolOutcome): string {
   const args = parseArgs(call?.arguments);
   switch (call?.name) {
     case 'request_help': {
@@ -155,6 +170,14 @@ function describeOutcome({ call, ok }: ToolOutcome): string {
     case 'log_symptom': {
       const name = typeof args['symptom'] === 'string' ? args['symptom'] : 'symptom';
       return ok ? `I've noted the ${name} for your care team.` : `I couldn't record the ${name}. Please tell your care team directly.`;
+    }
+    case 'confirm_dose': {
+      // The executor's message is written for people ("Recorded: the Metformin dose due … was taken").
+      if (ok) return typeof result['message'] === 'string' ? result['message'] : 'Your dose is recorded.';
+      const reason = (result['error'] as { code?: unknown } | undefined)?.code;
+      return reason === 'not_found'
+        ? "I couldn't find a dose of that medication due now, so nothing was recorded. Please check the app."
+        : "I couldn't record that dose. Please confirm it in the app or tell your care team.";
     }
     default:
       return ok ? 'Done.' : "That didn't work. Please try again later.";
