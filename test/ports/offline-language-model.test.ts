@@ -124,6 +124,27 @@ t.test('help and emergencies become request_help tool calls', async (t) => {
   t.ok(registry.parseArguments('request_help', long.toolCalls[0]?.arguments ?? '').ok, 'a long message is clipped to the schema bound');
 });
 
+t.test('a dose the patient says they took becomes a confirm_dose call for the medication named', async (t) => {
+  const took = await complete(model, ask("I've just taken my lisinopril"));
+  t.equal(took.toolCalls[0]?.name, 'confirm_dose');
+  const args = registry.parseArguments('confirm_dose', took.toolCalls[0]?.arguments ?? '');
+  t.ok(args.ok);
+  t.same(args.ok && args.arguments, { medication: 'Lisinopril' });
+  const unnamed = await complete(model, ask('I took my pills'));
+  t.same(unnamed.toolCalls, [], 'no medication named: no call');
+  t.match(unnamed.text, 'Which medication did you take: Metformin and Lisinopril?');
+  const question = await complete(model, ask('Did I take my metformin today?'));
+  t.same(question.toolCalls, [], 'a question is not a confirmation');
+  const overdose = await complete(model, ask('I took my metformin twice'));
+  t.equal(overdose.toolCalls[0]?.name, 'request_help', 'a double dose is an emergency first');
+
+  const call = took.toolCalls[0];
+  if (!call) return;
+  const after = (result: string) => complete(model, ask('', { messages: [{ role: 'user', content: "I've just taken my lisinopril" }, { role: 'assistant', content: took.text, toolCalls: [call] }, { role: 'tool', toolCallId: call.id, content: result }] }));
+  t.match((await after('{"ok":true,"message":"Recorded: the Lisinopril dose due at 08:00 was taken."}')).text, 'Recorded: the Lisinopril dose due at 08:00 was taken.');
+  t.match((await after('{"ok":false,"error":{"code":"conflict","message":"No dose of Lisinopril is due now"}}')).text, "couldn't find a dose of that medication due now");
+});
+
 t.test('without the tool on offer it answers in text instead', async (t) => {
   const readOnly = registry.definitions({ mutates: false });
   const emergency = await complete(model, ask('I have chest pain', { tools: readOnly }));

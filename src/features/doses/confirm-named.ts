@@ -50,7 +50,8 @@ export function createNamedConfirmation({ Plan, Occurrence, policy, confirm, clo
     const listed = medications.map((m) => m.name).join(', ') || 'none';
     const exact = medications.filter((m) => m.name.toLowerCase() === named.trim().toLowerCase());
     const ids = exact.length === 1 ? [exact[0]?.id] : matchingMedications(medications, named.trim());
-    if (ids.length === 0) throw new AppError('not_found', `No medication called "${named}" is in the plan. The plan lists: ${listed}.`);
+    // 400 and 409, not 404: the patient was found (a 404 reads as a refusal in the audit log).
+    if (ids.length === 0) throw invalid('/medication', `"${named}" is not in the plan. The plan lists: ${listed}.`);
     if (ids.length > 1) throw new AppError('conflict', `"${named}" could be several medications (${medications.filter((m) => ids.includes(m.id)).map((m) => m.name).join(', ')}). Ask which one.`);
     return medications.find((m) => m.id === ids[0]) as MedicationDoc;
   }
@@ -75,7 +76,7 @@ export function createNamedConfirmation({ Plan, Occurrence, policy, confirm, clo
       const dose = input.occurrenceId
         ? Types.ObjectId.isValid(input.occurrenceId) ? await Occurrence.findOne({ _id: new Types.ObjectId(input.occurrenceId), patientId: patient._id }).lean<OccurrenceDoc>() : null
         : await doseMeant(patient._id, medication.id, takenAt);
-      if (!dose) throw new AppError('not_found', `No dose of ${medication.name} is due now or was due in the last 24 hours.`);
+      if (!dose) throw new AppError('conflict', `No dose of ${medication.name} is due now or was due in the last 24 hours.`);
       if (dose.medicationId !== medication.id) throw invalid('/occurrence_id', `is not a dose of ${medication.name}`);
       const named = { id: medication.id, name: medication.name };
       if (dose.state === 'taken' || dose.state === 'late') return { medication: named, dose: toOccurrenceView(dose), alreadyRecorded: true };

@@ -175,7 +175,7 @@ function describeOutcome({ call, ok, result }: ToolOutcome): string {
       // The executor's message is written for people ("Recorded: the Metformin dose due … was taken").
       if (ok) return typeof result['message'] === 'string' ? result['message'] : 'Your dose is recorded.';
       const reason = (result['error'] as { code?: unknown } | undefined)?.code;
-      return reason === 'not_found'
+      return reason === 'conflict'
         ? "I couldn't find a dose of that medication due now, so nothing was recorded. Please check the app."
         : "I couldn't record that dose. Please confirm it in the app or tell your care team.";
     }
