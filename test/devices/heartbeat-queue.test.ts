@@ -196,7 +196,7 @@ t.test('over MQTT: a QoS 1 heartbeat is acknowledged once stored', async (t) => 
 
 t.test('over MQTT: a heartbeat still waiting when its device disconnects does not call it online again', async (t) => {
   // Heartbeats wait 2 s for company here, so the disconnect below lands while this one waits, however slow the machine.
-  const hub = await startTestHub(t, { env: { HEARTBEAT_BATCH_MS: '2000' } });
+  const hub = await startTestHub(t, { env: { HEARTBEAT_BATCH_MS: '2000', HEARTBEAT_MAX_PAUSE_MS: '2000' } });
   const s = await careScenario(hub);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
   const client = await connectDevice(t, hub, device, { reconnectPeriod: 0 });
