@@ -51,7 +51,18 @@ export interface Config {
     readonly trustProxyHops: number;
   };
   readonly openai: { readonly apiKey: string | undefined; readonly baseURL: string | undefined; readonly model: string };
-  readonly deepgram: { readonly apiKey: string | undefined; readonly baseUrl: string | undefined };
+  readonly deepgram: {
+    readonly apiKey: string | undefined;
+    readonly baseUrl: string | undefined;
+    /** The agent WebSocket URL handed to voice clients (Deepgram's own by default). */
+    readonly agentUrl: string | undefined;
+  };
+  readonly voice: {
+    /** Lifetime of the Deepgram token a voice client gets: it must open the agent socket within it. */
+    readonly tokenTtlSeconds: number;
+    /** How long a voice session accepts function calls after it starts. */
+    readonly sessionMinutes: number;
+  };
   readonly admin: { readonly email: string | undefined; readonly password: string | undefined };
   /** argon2id cost of password hashes (new ones; existing hashes verify with the parameters they carry). */
   readonly passwords: { readonly memoryKib: number; readonly timeCost: number; readonly parallelism: number };
@@ -110,6 +121,10 @@ const envSchema = {
     OPENAI_MODEL: { type: 'string', minLength: 1, default: 'gpt-4o-mini' },
     DEEPGRAM_API_KEY: { type: 'string', minLength: 1 },
     DEEPGRAM_BASE_URL: { ...urlSchema, format: 'uri' },
+    DEEPGRAM_AGENT_URL: { ...urlSchema, format: 'uri', pattern: '^wss?://' },
+    // Deepgram grants 1 to 3600 s; its own default is 30 s.
+    VOICE_TOKEN_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
+    VOICE_SESSION_MINUTES: { type: 'integer', minimum: 1, maximum: 1440, default: 60 },
     ADMIN_EMAIL: { type: 'string', format: 'email' },
     ADMIN_PASSWORD: { type: 'string', minLength: 12 },
     // OWASP's first argon2id configuration (Password Storage Cheat Sheet): 19 MiB, 2 passes, 1 lane.
@@ -212,6 +227,8 @@ interface ValidEnv {
   HTTP_BODY_LIMIT_BYTES: number;
   TRUST_PROXY_HOPS: number;
   OPENAI_MODEL: string;
+  VOICE_TOKEN_TTL_SECONDS: number;
+  VOICE_SESSION_MINUTES: number;
   LOG_LEVEL: LogLevel;
   SHUTDOWN_TIMEOUT_MS: number;
   PASSWORD_HASH_MEMORY_KIB: number;
@@ -244,7 +261,8 @@ function toConfig(e: ValidEnv): Config {
     corsOrigin: e.CORS_ORIGIN,
     http: { bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES, trustProxyHops: e.TRUST_PROXY_HOPS },
     openai: { apiKey: optional('OPENAI_API_KEY'), baseURL: optional('OPENAI_BASE_URL'), model: e.OPENAI_MODEL },
-    deepgram: { apiKey: optional('DEEPGRAM_API_KEY'), baseUrl: optional('DEEPGRAM_BASE_URL') },
+    deepgram: { apiKey: optional('DEEPGRAM_API_KEY'), baseUrl: optional('DEEPGRAM_BASE_URL'), agentUrl: optional('DEEPGRAM_AGENT_URL') },
+    voice: { tokenTtlSeconds: e.VOICE_TOKEN_TTL_SECONDS, sessionMinutes: e.VOICE_SESSION_MINUTES },
     admin: { email: optional('ADMIN_EMAIL'), password: optional('ADMIN_PASSWORD') },
     passwords: { memoryKib: e.PASSWORD_HASH_MEMORY_KIB, timeCost: e.PASSWORD_HASH_TIME_COST, parallelism: e.PASSWORD_HASH_PARALLELISM },
     loginFailureMinMs: e.LOGIN_FAILURE_MIN_MS,

@@ -43,6 +43,8 @@ export interface AppErrorOptions {
   cause?: unknown;
   /** Extra headers an HTTP transport should set (e.g. Retry-After). */
   headers?: Record<string, string>;
+  /** Show the message although the status is 5xx: it was written for the caller and holds no internals. */
+  expose?: boolean;
 }
 
 export class AppError extends Error {
@@ -60,7 +62,7 @@ export class AppError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AppError';
     this.status = ERROR_CODES[code].status;
-    this.expose = this.status < 500;
+    this.expose = options.expose ?? this.status < 500;
     this.details = options.details;
     this.headers = options.headers;
   }

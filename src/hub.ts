@@ -16,6 +16,7 @@ import { createDoseFacts } from './features/doses/facts.js';
 import { registerConversations, selectLanguageModel } from './features/conversations/index.js';
 import { createIntents } from './features/intents/index.js';
 import { registerReports } from './features/reports/index.js';
+import { registerVoice } from './features/voice/index.js';
 import { createJobScheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -186,7 +187,8 @@ async function registerFeatures(context: HubContext) {
     actions: { confirmDose: doses.service.confirmNamed, logSymptom: reports.service.logSymptom, requestHelp: reports.service.requestHelp },
   });
   const conversations = await registerConversations(context, { identity, languageModel, intents });
-  return { identity, devices, alerts, doses, reports, intents, conversations };
+  const voice = await registerVoice(context, { identity, intents, conversations });
+  return { identity, devices, alerts, doses, reports, intents, conversations, voice };
 }
 
 export type Features = Awaited<ReturnType<typeof registerFeatures>>;

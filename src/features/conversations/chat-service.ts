@@ -59,6 +59,11 @@ export interface StreamingSnapshot {
 
 export interface ChatService {
   send(actor: Actor, input: ChatSend, options?: SendOptions): Promise<TurnHandle>;
+  /**
+   * The assistant's system prompt about a patient, as a chat answer to `role` would begin: the same
+   * template, facts and capabilities. A voice session's agent is given it (features/voice).
+   */
+  systemPrompt(role: Role, patient: SendPatient, now: Date): Promise<string>;
   /** Cancels the answer being written, on this instance or another; `cancelled: false` with its id when it had already finished. */
   cancel(actor: Actor, input: { conversationId: string; messageId?: string }): Promise<{ cancelled: boolean; messageId: string | null }>;
   /**
@@ -309,6 +314,21 @@ export function createChatService(deps: ChatDeps): ChatService {
 
   return {
     send,
+
+    async systemPrompt(role: Role, patient: SendPatient, now: Date): Promise<string> {
+      const factsPatient: FactsPatient = { id: String(patient._id), organisationId: String(patient.organisationId), timeZone: patient.timezone };
+      const built = buildPrompt({
+        template: deps.template,
+        budget,
+        facts: await loadFacts(factsPatient, patient.name, now),
+        audience: AUDIENCE[role] ?? 'a member of the care team',
+        capabilities: deps.tools.capabilities(),
+        history: [],
+        userMessage: '',
+      });
+      const [system] = built.messages;
+      return system && 'content' in system && typeof system.content === 'string' ? system.content : '';
+    },
 
     cancel(actor, input) {
       return audited(audit, actor, { action: 'conversation.cancel', objectType: 'conversation', objectId: input.conversationId }, async () => {

@@ -113,7 +113,7 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
         } catch (error) {
           logger.error({ err: error, reportId, patientId }, 'help request stored, but its alert could not be raised');
           tell(report);
-          throw new AppError('unavailable', 'The help request was recorded, but the care team could not be alerted. Contact them directly.', { cause: error });
+          throw new AppError('unavailable', 'The help request was recorded, but the care team could not be alerted. Contact them directly.', { cause: error, expose: true });
         }
         const updated = await Report.findOneAndUpdate({ _id: report._id }, { $set: { 'help.alertId': new Types.ObjectId(alert.id) } }, { new: true }).lean<ReportDoc>();
         return tell(updated ?? report);

@@ -1,0 +1,131 @@
+/**
+ * Voice sessions: a user talks to Deepgram's Voice Agent about a patient; the hub never carries audio.
+ *
+ * `start` checks the caller may act for the patient, builds the agent's Settings — the chat
+ * assistant's own system prompt (template, facts, capabilities) and the same tools as Deepgram
+ * functions, those that change the record held until the user's turn ends — and grants a short-lived
+ * Deepgram token. `relay` runs the FunctionCallRequests the client forwards, with the session user's
+ * permissions checked again (access can be withdrawn mid-session), each call once (calls.ts), and tells
+ * whoever may see the patient (`voice:intent`).
+ */
+import { Types } from 'mongoose';
+import { AppError } from '../../errors.js';
+import type { Logger } from '../../observability/logger.js';
+import type { Clock } from '../../ports/clock.js';
+import { VoiceError, type VoicePort } from '../../ports/voice.js';
+import type { SocketTransport } from '../../transports/socket/server.js';
+import { patientAudience } from '../../transports/socket/rooms.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { ChatService } from '../conversations/chat-service.js';
+import { audited, type Actor } from '../identity/actor.js';
+import type { PatientDoc, Role } from '../identity/models.js';
+import type { Policy } from '../identity/policy.js';
+import type { Intents } from '../intents/index.js';
+import { createCallRunner, type FunctionCallResponse, type RelayedFunction } from './calls.js';
+import type { VoiceModels, VoiceSessionDoc } from './models.js';
+import type { VoiceSessionView } from '../../generated/http/voice-session-view.js';
+
+export interface VoiceOptions {
+  tokenTtlSeconds: number;
+  sessionMinutes: number;
+}
+
+interface Deps {
+  models: VoiceModels;
+  voice: VoicePort;
+  policy: Policy;
+  audit: AuditLog;
+  intents: Intents;
+  chat: Pick<ChatService, 'systemPrompt'>;
+  sockets: Pick<SocketTransport, 'emit'>;
+  clock: Clock;
+  options: VoiceOptions;
+  logger: Logger;
+}
+
+export function createVoiceService(deps: Deps) {
+  const { models, voice, policy, audit, intents, clock, options, logger } = deps;
+  const { VoiceSession } = models;
+  const calls = createCallRunner({
+    models,
+    executor: intents.executor,
+    clock,
+    onRun: (session, fn, run) => {
+      const intent = { sessionId: String(session._id), patientId: String(session.patientId), userId: String(session.userId), callId: fn.id, name: fn.name, ok: run.ok, errorCode: run.errorCode, at: clock.now().toISOString() };
+      deps.sockets.emit(patientAudience({ id: intent.patientId, organisationId: String(session.organisationId) }), 'voice:intent', intent);
+      logger.info({ sessionId: intent.sessionId, tool: fn.name, ok: run.ok, errorCode: run.errorCode }, 'voice function call');
+    },
+  });
+
+  function greeting(role: Role, patient: PatientDoc): string {
+    const can = 'tell you about the medication, note a dose taken or a symptom, or ask the care team for help';
+    return role === 'patient' ? `Hello ${patient.name}. I can ${can}.` : `Hello. I'm here about ${patient.name}. I can ${can}.`;
+  }
+
+  async function grant() {
+    try {
+      return await voice.grantToken({ ttlSeconds: options.tokenTtlSeconds });
+    } catch (error) {
+      throw toAppError(error);
+    }
+  }
+
+  return {
+    /** `available` false: no DEEPGRAM_API_KEY; starting a session answers 503. */
+    available: voice.available,
+
+    async start(actor: Actor, input: { patientId: string }): Promise<VoiceSessionView> {
+      return audited(audit, actor, { action: 'voice.session.start', objectType: 'patient', objectId: input.patientId }, async () => {
+        const patient = await policy.assertPatient(actor.principal, input.patientId, 'conversation.write');
+        if (!voice.available) throw new AppError('unavailable', 'Voice is not configured on this hub (DEEPGRAM_API_KEY is not set)', { expose: true });
+        const now = clock.now();
+        const role = actor.principal.role;
+        const offered = new Set(intents.executor.offered().map((tool) => tool.name));
+        const settings = voice.agentSettings({
+          prompt: await deps.chat.systemPrompt(role, patient, now),
+          functions: intents.registry.deepgramFunctions({ names: [...offered] }),
+          greeting: greeting(role, patient),
+        });
+        const token = await grant();
+        const [session] = await VoiceSession.create([{ organisationId: patient.organisationId, patientId: patient._id, userId: new Types.ObjectId(actor.principal.userId), role, expiresAt: new Date(now.getTime() + options.sessionMinutes * 60_000) }]);
+        const id = String(session?._id);
+        return { sessionId: id, patientId: String(patient._id), expiresAt: (session?.expiresAt ?? now).toISOString(), agentUrl: voice.agentUrl, token, settings: settings as unknown as VoiceSessionView['settings'] };
+      });
+    },
+
+    async relay(actor: Actor, sessionId: string, functions: RelayedFunction[]): Promise<{ responses: FunctionCallResponse[] }> {
+      // Another user's session does not exist for the caller.
+      const session = Types.ObjectId.isValid(sessionId)
+        ? await VoiceSession.findOne({ _id: new Types.ObjectId(sessionId), userId: new Types.ObjectId(actor.principal.userId) }).lean<VoiceSessionDoc>()
+        : null;
+      if (!session) throw new AppError('not_found', 'Voice session not found');
+      if (session.expiresAt <= clock.now()) throw new AppError('gone', 'The voice session has ended; start a new one');
+      const patient = await policy.assertPatient(actor.principal, String(session.patientId), 'conversation.write');
+      const responses: FunctionCallResponse[] = [];
+      // In order, one at a time: the agent asked for them in this order.
+      for (const fn of functions) {
+        const scope = { actor, patient: { id: String(patient._id), organisationId: String(patient.organisationId), timeZone: patient.timezone }, now: clock.now(), origin: { source: 'voice' as const, ref: sessionId } };
+        responses.push(await calls.run(session, fn, scope));
+      }
+      return { responses };
+    },
+  };
+}
+
+export type VoiceService = ReturnType<typeof createVoiceService>;
+
+/** The provider's failure as the caller should see it: VoiceError's fixed texts, never the provider's. */
+function toAppError(error: unknown): AppError {
+  if (!(error instanceof VoiceError)) return new AppError('upstream_error', 'The voice provider failed', { cause: error });
+  switch (error.code) {
+    case 'voice_unavailable':
+      return new AppError('unavailable', error.message, { cause: error, expose: true });
+    case 'timeout':
+      return new AppError('upstream_timeout', error.message, { cause: error, expose: true });
+    case 'rate_limited':
+    case 'upstream_unavailable':
+      return new AppError('unavailable', error.message, { cause: error, expose: true, headers: { 'Retry-After': '5' } });
+    default:
+      return new AppError('upstream_error', error.message, { cause: error, expose: true });
+  }
+}

@@ -1,0 +1,164 @@
+/**
+ * Voice over REST against a local server that speaks Deepgram's token grant: a session gives a
+ * short-lived token and the agent's Settings (the assistant's prompt and tools); the client relays
+ * the agent's FunctionCallRequests, each run once with the session user's permissions and told to
+ * the care team (`voice:intent`). Without DEEPGRAM_API_KEY: a clear 503, nothing else changes.
+ */
+import t, { type Test } from 'tap';
+import { ManualClock } from '../../src/ports/clock.js';
+import { connectSocket, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
+import { careScenario, currentToken } from '../helpers/factories.js';
+import { startTestHub } from '../helpers/hub.js';
+import { as, dosesOf, twoMedicationPlan } from '../doses/helpers.js';
+import { deepgramReply, startFakeDeepgramServer } from '../fakes/deepgram-server.js';
+
+const API_KEY = 'dg-test-voice';
+
+async function voiceHub(t: Test) {
+  const deepgram = await startFakeDeepgramServer({ apiKey: API_KEY });
+  t.teardown(() => deepgram.close());
+  // The plan is made at 06:00 in Paris; then 08:05, when the 08:00 Metformin dose is due.
+  const clock = new ManualClock('2026-06-10T04:00:00Z');
+  const hub = await startTestHub(t, { clock, env: { DEEPGRAM_API_KEY: API_KEY, DEEPGRAM_BASE_URL: deepgram.baseUrl, DEEPGRAM_AGENT_URL: 'ws://127.0.0.1:9/v1/agent/converse' } });
+  const s = await careScenario(hub);
+  const plan = await as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10'));
+  if (plan.status !== 201) throw new Error(JSON.stringify(plan.body));
+  clock.set('2026-06-10T06:05:00Z');
+  return { deepgram, clock, hub, s };
+}
+
+const call = (id: string, name: string, args: Record<string, unknown>) => ({ id, name, arguments: JSON.stringify(args), client_side: true });
+
+t.test('a session: a Deepgram token, and Settings with the assistant’s prompt and tools', async (t) => {
+  const { deepgram, hub, s } = await voiceHub(t);
+  const started = await as(hub, s.patientUser, 'POST', '/voice/sessions', { patientId: s.patient.id });
+  t.equal(started.status, 201, JSON.stringify(started.body));
+  t.ok(hub.context.schemas.check('http/voice-session-view', started.body).ok, 'follows schemas/http/voice-session-view.json');
+  const { token, settings, agentUrl, expiresAt, patientId } = started.body;
+  t.equal(patientId, s.patient.id);
+  t.equal(agentUrl, 'ws://127.0.0.1:9/v1/agent/converse');
+  t.equal(expiresAt, '2026-06-10T07:05:00.000Z', 'accepts calls for VOICE_SESSION_MINUTES (60)');
+  t.ok(deepgram.issuedTokens.includes(token.accessToken), 'the token is the one Deepgram granted');
+  t.match(token, { expiresIn: 30, expiresAt: '2026-06-10T06:05:30.000Z' });
+  const grant = deepgram.requests.at(-1);
+  t.match(grant, { method: 'POST', path: '/v1/auth/grant', headers: { authorization: `Token ${API_KEY}` }, body: { ttl_seconds: 30 } });
+
+  t.equal(settings.type, 'Settings');
+  t.match(settings.agent.think.prompt, /talking with the patient themself about Alice's medication/);
+  t.match(settings.agent.think.prompt, /record it with confirm_dose/, 'the prompt says what the tools may do');
+  t.match(settings.agent.think.prompt, /Metformin/, 'and what is recorded');
+  const functions = settings.agent.think.functions as Array<{ name: string; defer_until_eot?: boolean; endpoint?: unknown }>;
+  t.same(functions.map((fn) => fn.name).sort(), ['confirm_dose', 'get_adherence', 'get_medication_plan', 'get_next_dose', 'log_symptom', 'request_help']);
+  t.same(functions.filter((fn) => fn.defer_until_eot).map((fn) => fn.name).sort(), ['confirm_dose', 'log_symptom', 'request_help'], 'actions wait for the end of the turn');
+  t.ok(functions.every((fn) => fn.endpoint === undefined), 'no endpoint: calls come to the client, which relays them');
+  t.match(settings.agent.greeting, /^Hello Alice\./);
+
+  // Refused: who may not act for the patient, an invalid body; nothing granted for them.
+  const grants = deepgram.requests.length;
+  t.equal((await as(hub, s.outsider, 'POST', '/voice/sessions', { patientId: s.patient.id })).status, 404);
+  const invalid = await as(hub, s.caregiver, 'POST', '/voice/sessions', { patientId: 'alice' });
+  t.equal(invalid.status, 400);
+  t.match(invalid.headers.get('content-type'), /application\/problem\+json/);
+  t.equal(deepgram.requests.length, grants);
+
+  // Deepgram refusing, its one retry too: a 503 with Retry-After, and no session.
+  deepgram.enqueue(deepgramReply.error(429, 'TOO_MANY_REQUESTS', 'Slow down'), deepgramReply.error(429, 'TOO_MANY_REQUESTS', 'Slow down'));
+  const limited = await as(hub, s.caregiver, 'POST', '/voice/sessions', { patientId: s.patient.id });
+  t.equal(limited.status, 503);
+  t.equal(limited.body.detail, 'The voice provider is rate limited');
+  t.equal(limited.headers.get('retry-after'), '5');
+  t.notOk(JSON.stringify(limited.body).includes('Slow down'), 'the provider’s text stays out');
+  t.equal(await hub.features.voice.models.VoiceSession.countDocuments(), 1);
+});
+
+t.test('function calls: run once each, in order, told to the care team', async (t) => {
+  const { clock, hub, s } = await voiceHub(t);
+  const session = (await as(hub, s.patientUser, 'POST', '/voice/sessions', { patientId: s.patient.id })).body;
+  const watcher = connectSocket(t, hub, { auth: { token: await currentToken(hub, s.caregiver) } });
+  await nextEvent(watcher, 'connect');
+  await watcher.timeout(5000).emitWithAck('patient:subscribe', { patientId: s.patient.id });
+  const intents: Array<Record<string, unknown>> = [];
+  watcher.on('voice:intent', (intent: Record<string, unknown>) => intents.push(intent));
+  const symptomTold = nextEventWhere(watcher, 'voice:intent', (intent) => intent.name === 'log_symptom');
+
+  const relay = (body: unknown, who = s.patientUser) => as(hub, who, 'POST', `/voice/sessions/${session.sessionId}/function-calls`, body);
+  const message = {
+    type: 'FunctionCallRequest',
+    functions: [call('fc-1', 'confirm_dose', { medication: 'Metformin' }), call('fc-2', 'log_symptom', { symptom: 'nausea', severity: 'mild' })],
+  };
+  const first = await relay(message);
+  t.equal(first.status, 200, JSON.stringify(first.body));
+  t.ok(hub.context.schemas.check('http/voice-function-call-result', first.body).ok);
+  t.same(first.body.responses.map((r: { type: string; id: string; name: string }) => [r.type, r.id, r.name]), [['FunctionCallResponse', 'fc-1', 'confirm_dose'], ['FunctionCallResponse', 'fc-2', 'log_symptom']]);
+  t.match(JSON.parse(first.body.responses[0].content), { ok: true, alreadyRecorded: false, medication: 'Metformin', state: 'taken' });
+  t.match(JSON.parse(first.body.responses[1].content), { ok: true, recorded: true });
+  const [dose] = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z');
+  t.match(dose, { medicationId: 'metformin', state: 'taken', source: 'confirmation' });
+  const reports = await as(hub, s.caregiver, 'GET', `/patients/${s.patient.id}/reports`);
+  t.match(reports.body.items, [{ kind: 'symptom', symptom: { name: 'nausea' }, source: 'voice', sourceRef: session.sessionId }]);
+  await symptomTold;
+  t.match(intents, [
+    { sessionId: session.sessionId, patientId: s.patient.id, userId: s.patientUser.userId, callId: 'fc-1', name: 'confirm_dose', ok: true, errorCode: null },
+    { callId: 'fc-2', name: 'log_symptom', ok: true },
+  ]);
+  t.ok(intents.every((intent) => hub.context.schemas.check('socket/voice-intent', intent).ok), 'voice:intent follows its schema');
+
+  // The same relay again (a response lost on the way back): the same answers, nothing run twice.
+  const again = await relay(message);
+  t.same(again.body, first.body);
+  t.equal(await hub.features.reports.models.Report.countDocuments(), 1, 'one symptom recorded');
+  t.equal(intents.length, 2, 'and told once');
+  const reused = await relay({ type: 'FunctionCallRequest', functions: [call('fc-1', 'request_help', { urgency: 'routine', reason: 'x' })] });
+  t.equal(reused.status, 422, 'a call id reused for another function');
+  t.equal(reused.body.code, 'idempotency_key_reused');
+
+  // A failing tool is answered, for the agent to say so: not an HTTP error.
+  const wrong = await relay({ type: 'FunctionCallRequest', functions: [call('fc-3', 'confirm_dose', { medication: 'Aspirin' }), call('fc-4', 'get_next_dose', '{' as never)] });
+  t.equal(wrong.status, 200);
+  t.match(JSON.parse(wrong.body.responses[0].content), { ok: false, error: { code: 'validation_failed', message: /The plan lists/ } });
+  t.match(JSON.parse(wrong.body.responses[1].content), { ok: false, error: { code: 'invalid_arguments' } });
+
+  // Refused: an invalid message, someone else relaying into the session, a session that has ended.
+  for (const body of [{ type: 'Settings', functions: [] }, { type: 'FunctionCallRequest', functions: [] }, { type: 'FunctionCallRequest', functions: [{ id: 'x', name: 'confirm_dose', arguments: { medication: 'Metformin' } }] }]) {
+    const refused = await relay(body);
+    t.equal(refused.status, 400, JSON.stringify(body));
+    t.equal(refused.body.code, 'validation_failed');
+  }
+  t.equal((await relay({ type: 'FunctionCallRequest', functions: [call('fc-9', 'get_next_dose', {})] }, s.caregiver)).status, 404, 'only the session’s user relays into it');
+  clock.advance(61 * 60_000);
+  const ended = await relay({ type: 'FunctionCallRequest', functions: [call('fc-10', 'get_next_dose', {})] });
+  t.equal(ended.status, 410);
+  t.equal(ended.body.code, 'gone');
+});
+
+t.test('without DEEPGRAM_API_KEY: 503, clearly, and the hub runs on', async (t) => {
+  const hub = await startTestHub(t);
+  const s = await careScenario(hub);
+  const refused = await request(hub, 'POST', '/api/v1/voice/sessions', { token: s.caregiver.token, body: { patientId: s.patient.id } });
+  t.equal(refused.status, 503);
+  t.match(refused.body, { code: 'unavailable', detail: /DEEPGRAM_API_KEY/ });
+  t.equal((await request(hub, 'POST', '/api/v1/voice/sessions', { token: s.outsider.token, body: { patientId: s.patient.id } })).status, 404, 'access is checked first');
+  t.equal((await request(hub, 'GET', '/health')).status, 200);
+});
+
+t.test('the same call relayed twice at once runs once; a claim a stopped hub left is taken over', async (t) => {
+  const { clock, hub, s } = await voiceHub(t);
+  const session = (await as(hub, s.patientUser, 'POST', '/voice/sessions', { patientId: s.patient.id })).body;
+  const relay = (body: unknown) => as(hub, s.patientUser, 'POST', `/voice/sessions/${session.sessionId}/function-calls`, body);
+  const help = { type: 'FunctionCallRequest', functions: [call('fc-help', 'request_help', { urgency: 'urgent', reason: 'I feel faint and alone' })] };
+  const [one, two] = await Promise.all([relay(help), relay(help)]);
+  t.equal(one.status, 200);
+  t.same(two.body, one.body, 'both relays get the one answer');
+  t.equal(await hub.features.reports.models.Report.countDocuments({ kind: 'help' }), 1, 'one help request');
+
+  // A hub stopped while running fc-stale: its claim is left `running`.
+  const { VoiceCall } = hub.features.voice.models;
+  await VoiceCall.create({ sessionId: session.sessionId, callId: 'fc-stale', name: 'get_next_dose', arguments: '{}', status: 'running', claimedAt: clock.now() });
+  const stale = { type: 'FunctionCallRequest', functions: [call('fc-stale', 'get_next_dose', {})] };
+  // Past CLAIM_STALE_MS, a relay of it takes the call over and runs it.
+  clock.advance(31_000);
+  const taken = await relay(stale);
+  t.equal(taken.status, 200);
+  t.match(JSON.parse(taken.body.responses[0].content), { ok: true, recorded: true, doses: [{ medication: 'Metformin' }] });
+  t.match(await VoiceCall.findOne({ callId: 'fc-stale' }).lean(), { status: 'done', ok: true });
+});
