@@ -7,6 +7,7 @@ import t from 'tap';
 import { connectSocket, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
 import { careScenario } from '../helpers/factories.js';
 import { startTestHub } from '../helpers/hub.js';
+import { ManualClock } from '../../src/ports/clock.js';
 
 t.test('a symptom: stored, listed for the care team, told live, and checked', async (t) => {
   const hub = await startTestHub(t);
@@ -30,6 +31,7 @@ t.test('a symptom: stored, listed for the care team, told live, and checked', as
   for (const [body, path] of [
     [{ symptom: 'headache', severity: 'terrible' }, '/severity'],
     [{ symptom: '', severity: 'mild' }, '/symptom'],
+    [{ symptom: '   ', severity: 'mild' }, '/symptom'],
     [{ symptom: 'headache', severity: 'mild', diagnosis: 'migraine' }, ''],
     [{ symptom: 'headache', severity: 'mild', startedAt: '2999-01-01T00:00:00Z' }, '/startedAt'],
   ] as const) {
@@ -82,4 +84,28 @@ t.test('a help request raises a help.requested alert by urgency; the reason stay
   t.equal(invalid.status, 400);
   t.equal((await ask({ urgency: 'urgent', reason: 'x' }, s.outsider.token)).status, 404);
   t.equal(await hub.features.alerts.models.Alert.countDocuments({ type: 'help.requested' }), 2, 'refused requests raise nothing');
+});
+
+t.test('a help request whose alert could not be raised gets it from the job, once', async (t) => {
+  const clock = new ManualClock('2026-06-10T08:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  const { Report } = hub.features.reports.models;
+  // As a request stored while the alerts could not be raised leaves it: no alertId.
+  const [report] = await Report.create([{
+    organisationId: s.admin.organisationId,
+    patientId: s.patient.id,
+    kind: 'help',
+    help: { urgency: 'urgent', reason: 'my legs gave way', alertId: null },
+    reportedBy: { userId: s.patientUser.userId, role: 'patient' },
+    source: 'voice',
+    createdAt: clock.now(),
+  }]);
+  t.equal(await hub.features.reports.service.raiseMissingAlerts(), 0, 'not before it is 30 s old (its own raise may still be under way)');
+  clock.advance(31_000);
+  t.ok(await hub.context.jobs.run('reports.help-alerts'), 'the job runs');
+  const linked = await Report.findById(report?._id).lean();
+  const alert = await hub.features.alerts.models.Alert.findById(linked?.help?.alertId).lean();
+  t.match(alert, { type: 'help.requested', severity: 'critical', status: 'active', details: { reportId: String(report?._id), urgency: 'urgent', source: 'voice' } });
+  t.equal(await hub.features.reports.service.raiseMissingAlerts(), 0, 'and only once');
 });

@@ -162,3 +162,57 @@ t.test('the same call relayed twice at once runs once; a claim a stopped hub lef
   t.match(JSON.parse(taken.body.responses[0].content), { ok: true, recorded: true, doses: [{ medication: 'Metformin' }] });
   t.match(await VoiceCall.findOne({ callId: 'fc-stale' }).lean(), { status: 'done', ok: true });
 });
+
+t.test('relaying again is harmless: after the session ended, over a stopped hub’s claim, with Deepgram’s extra fields', async (t) => {
+  const { clock, hub, s } = await voiceHub(t);
+  // An Idempotency-Key does not replay a session: its token lives seconds.
+  const headers = { 'Idempotency-Key': 'voice-start-1' };
+  const first = await request(hub, 'POST', '/api/v1/voice/sessions', { token: await currentToken(hub, s.patientUser), headers, body: { patientId: s.patient.id } });
+  const second = await request(hub, 'POST', '/api/v1/voice/sessions', { token: await currentToken(hub, s.patientUser), headers, body: { patientId: s.patient.id } });
+  t.equal(second.status, 201);
+  t.not(second.body.token.accessToken, first.body.token.accessToken, 'a fresh token each time');
+  const session = second.body;
+  const relay = (body: unknown) => as(hub, s.patientUser, 'POST', `/voice/sessions/${session.sessionId}/function-calls`, body);
+
+  // A stopped hub had stored the symptom of fc-stale but not finished the call: its claim is left running.
+  const { VoiceCall } = hub.features.voice.models;
+  const { Report } = hub.features.reports.models;
+  const symptom = { symptom: 'headache', severity: 'mild' };
+  await VoiceCall.create({ sessionId: session.sessionId, callId: 'fc-stale', name: 'log_symptom', arguments: JSON.stringify(symptom), status: 'running', claimedAt: clock.now() });
+  await relay({ type: 'FunctionCallRequest', functions: [call('fc-before', 'log_symptom', symptom)] });
+  const stored = await Report.findOne({ sourceRef: session.sessionId }).lean();
+  await Report.updateOne({ _id: stored?._id }, { $set: { originKey: `voice:${session.sessionId}:fc-stale` } });
+  clock.advance(31_000);
+  const taken = await relay({ type: 'FunctionCallRequest', functions: [{ ...call('fc-stale', 'log_symptom', symptom), thought_signature: 'sig' }] });
+  t.equal(taken.status, 200, 'Deepgram’s other fields are accepted');
+  t.match(JSON.parse(taken.body.responses[0].content), { ok: true, reportId: String(stored?._id) }, 'run again, the call finds the symptom it had stored');
+  t.equal(await Report.countDocuments(), 1, 'and stores it once');
+
+  // A function Deepgram runs itself is refused, not run.
+  const serverSide = await relay({ type: 'FunctionCallRequest', functions: [{ ...call('fc-server', 'log_symptom', symptom), client_side: false }] });
+  t.match(JSON.parse(serverSide.body.responses[0].content), { ok: false, error: { code: 'not_client_side' } });
+  t.equal(await Report.countDocuments(), 1);
+
+  // After the end: what ran is still answered (its response may have been lost); nothing new runs.
+  clock.advance(61 * 60_000);
+  const late = await relay({ type: 'FunctionCallRequest', functions: [call('fc-stale', 'log_symptom', symptom)] });
+  t.equal(late.status, 200);
+  t.same(late.body, taken.body);
+  t.equal((await relay({ type: 'FunctionCallRequest', functions: [call('fc-stale', 'log_symptom', symptom), call('fc-new', 'get_next_dose', {})] })).status, 410);
+});
+
+t.test('confirm_dose by voice and by the app at once: both succeed, the dose is taken once', async (t) => {
+  const { hub, s } = await voiceHub(t);
+  const session = (await as(hub, s.patientUser, 'POST', '/voice/sessions', { patientId: s.patient.id })).body;
+  const [dose] = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z');
+  const [byVoice, byApp] = await Promise.all([
+    as(hub, s.patientUser, 'POST', `/voice/sessions/${session.sessionId}/function-calls`, { type: 'FunctionCallRequest', functions: [call('fc-1', 'confirm_dose', { medication: 'Metformin' })] }),
+    as(hub, s.caregiver, 'POST', `/patients/${s.patient.id}/doses/${dose?.id}/confirm`, {}),
+  ]);
+  t.equal(byApp.status, 200);
+  t.match(JSON.parse(byVoice.body.responses[0].content), { ok: true, recorded: true, occurrence_id: dose?.id, state: 'taken' });
+  t.match((await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z'))[0], { state: 'taken' });
+
+  const old = await as(hub, s.patientUser, 'POST', `/voice/sessions/${session.sessionId}/function-calls`, { type: 'FunctionCallRequest', functions: [call('fc-2', 'confirm_dose', { medication: 'Warfarin', taken_at: '2026-06-08T20:00:00+02:00' })] });
+  t.match(JSON.parse(old.body.responses[0].content), { ok: false, error: { code: 'validation_failed', message: /more than 24 hours ago/ } }, 'a dose taken days ago is not confirmed by name');
+});

@@ -5,7 +5,9 @@
  * does (`confirm`: the same policy, audit, window checks and state change).
  *
  * Said twice, it answers that the dose is already recorded rather than confirming an older one: a
- * person repeating themself must not turn yesterday's missed dose into a taken one.
+ * person repeating themself must not turn yesterday's missed dose into a taken one. For the same
+ * reason a dose taken more than a day ago is not confirmed by name at all (400), however the time
+ * is given.
  */
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
@@ -71,6 +73,7 @@ export function createNamedConfirmation({ Plan, Occurrence, policy, confirm, clo
       const now = clock.now();
       const takenAt = input.takenAt ? new Date(input.takenAt) : now;
       if (takenAt > now) throw invalid('/taken_at', 'is in the future');
+      if (takenAt.getTime() < now.getTime() - LOOKBACK_MS) throw invalid('/taken_at', 'is more than 24 hours ago: confirm older doses in the app');
       const plan = await Plan.findOne({ patientId: patient._id, organisationId: patient.organisationId }).lean<PlanDoc>();
       const medication = medicationNamed(plan, input.medication);
       const dose = input.occurrenceId
@@ -80,8 +83,16 @@ export function createNamedConfirmation({ Plan, Occurrence, policy, confirm, clo
       if (dose.medicationId !== medication.id) throw invalid('/occurrence_id', `is not a dose of ${medication.name}`);
       const named = { id: medication.id, name: medication.name };
       if (dose.state === 'taken' || dose.state === 'late') return { medication: named, dose: toOccurrenceView(dose), alreadyRecorded: true };
-      const confirmed = await confirm(actor, patientId, String(dose._id), { takenAt: takenAt.toISOString() });
-      return { medication: named, dose: confirmed, alreadyRecorded: false };
+      try {
+        const confirmed = await confirm(actor, patientId, String(dose._id), { takenAt: takenAt.toISOString() });
+        return { medication: named, dose: confirmed, alreadyRecorded: false };
+      } catch (error) {
+        // Confirmed meanwhile by someone else (the device, the app, another session): recorded all the same.
+        if (!(error instanceof AppError && error.code === 'conflict')) throw error;
+        const current = await Occurrence.findById(dose._id).lean<OccurrenceDoc>();
+        if (current?.state === 'taken' || current?.state === 'late') return { medication: named, dose: toOccurrenceView(current), alreadyRecorded: true };
+        throw error;
+      }
     },
   };
 }

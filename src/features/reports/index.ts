@@ -23,6 +23,8 @@ export async function registerReports(ctx: HubContext, deps: { identity: Identit
     logger: ctx.logger.child({ feature: 'reports' }),
   });
   registerReportRoutes(ctx.http.api, deps.identity.requireUser, service);
+  // Help requests whose alert could not be raised when they came: raised late rather than never.
+  ctx.jobs.add('reports.help-alerts', '* * * * *', () => service.raiseMissingAlerts());
   return { models, service };
 }
 

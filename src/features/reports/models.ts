@@ -48,10 +48,18 @@ const reportSchema = new Schema(
     source: { type: String, enum: REPORT_SOURCES, required: true },
     /** The conversation or voice session it came from. */
     sourceRef: { type: String, default: null },
+    /**
+     * What asked for it, when that may ask again (a voice function call relayed twice): one report per
+     * key. Absent otherwise (the index is sparse).
+     */
+    originKey: { type: String },
   },
   { timestamps: { createdAt: true, updatedAt: false } },
 );
 reportSchema.index({ patientId: 1, _id: -1 });
+reportSchema.index({ originKey: 1 }, { unique: true, sparse: true });
+// Help requests whose alert is still to raise (reports/service.ts, raiseMissingAlerts).
+reportSchema.index({ kind: 1, 'help.alertId': 1, createdAt: 1 });
 
 export type ReportDoc = InferSchemaType<typeof reportSchema> & { _id: Types.ObjectId; createdAt: Date };
 

@@ -4,9 +4,14 @@
  *
  * A help request is stored first, then raises a `help.requested` alert whose cause is the patient and
  * the urgency: asking again while it is open re-activates it once acknowledged, like a second press of
- * the dispenser's help button (alerts/reactivate.ts), and the report's id is the occurrence's, so a
- * retried request is not a new incident. The reason stays in the report, readable by whoever may see
- * the patient; the alert carries only ids and the urgency (its notifications leave the hub).
+ * the dispenser's help button (alerts/reactivate.ts), and the report's id is the occurrence's, so the
+ * same report raised again is not a new incident. The reason stays in the report, readable by whoever
+ * may see the patient; the alert carries only ids and the urgency (its notifications leave the hub).
+ * A request whose alert could not be raised is answered 503 and kept; the job
+ * `reports.help-alerts` raises its alert within a minute or two.
+ *
+ * A report asked for with an origin key (a voice function call, which its client may relay again) is
+ * stored once per key: asked again, it is answered as stored.
  */
 import { Types } from 'mongoose';
 import { AppError } from '../../errors.js';
@@ -34,11 +39,17 @@ export interface HelpInput {
   reason: string;
 }
 
-/** Where a report came from: `ref` is the conversation or voice session. */
+/** Where a report came from: `ref` is the conversation or voice session; `key`, what may ask for it again. */
 export interface ReportOrigin {
   source: ReportSource;
   ref?: string | null;
+  key?: string;
 }
+
+/** A help request's alert is raised by the job once the request is this old and still has none. */
+const ALERT_RETRY_AFTER_MS = 30_000;
+/** …and for this long: past it, the request is stale news, and logged instead. */
+const ALERT_RETRY_FOR_MS = 24 * 3_600_000;
 
 /** routine: a warning from the first tier; urgent and emergency: critical, the first two tiers at once (as the help button). */
 const ALERT_OF: Record<Urgency, { severity: AlertSeverity; startTier: number }> = {
@@ -67,18 +78,45 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
     return view;
   }
 
-  async function store(actor: Actor, patient: { _id: Types.ObjectId; organisationId: Types.ObjectId }, kind: ReportKind, content: Pick<ReportDoc, 'symptom' | 'help'>, origin: ReportOrigin): Promise<ReportDoc> {
-    const [created] = await Report.create([{
-      organisationId: patient.organisationId,
-      patientId: patient._id,
-      kind,
-      ...content,
-      reportedBy: { userId: new Types.ObjectId(actor.principal.userId), role: actor.principal.role },
-      source: origin.source,
-      sourceRef: origin.ref ?? null,
-      createdAt: clock.now(),
-    }]);
-    return (created as unknown as { toObject(): ReportDoc }).toObject();
+  /** The report, created; or the one stored already under the origin's key. */
+  async function store(actor: Actor, patient: { _id: Types.ObjectId; organisationId: Types.ObjectId }, kind: ReportKind, content: Pick<ReportDoc, 'symptom' | 'help'>, origin: ReportOrigin): Promise<{ report: ReportDoc; created: boolean }> {
+    try {
+      const [created] = await Report.create([{
+        organisationId: patient.organisationId,
+        patientId: patient._id,
+        kind,
+        ...content,
+        reportedBy: { userId: new Types.ObjectId(actor.principal.userId), role: actor.principal.role },
+        source: origin.source,
+        sourceRef: origin.ref ?? null,
+        ...(origin.key ? { originKey: origin.key } : {}),
+        createdAt: clock.now(),
+      }]);
+      return { report: (created as unknown as { toObject(): ReportDoc }).toObject(), created: true };
+    } catch (error) {
+      if (!origin.key || (error as { code?: number }).code !== 11000) throw error;
+      const stored = await Report.findOne({ originKey: origin.key, patientId: patient._id, kind }).lean<ReportDoc>();
+      if (!stored) throw error;
+      return { report: stored, created: false };
+    }
+  }
+
+  /** Raises the request's alert (again: the report's id makes it the same occurrence) and links it to the report. */
+  async function raiseAlertFor(report: ReportDoc): Promise<ReportDoc> {
+    const urgency = report.help?.urgency as Urgency;
+    const patientId = String(report.patientId);
+    const alert = await alerts.raise({
+      organisationId: String(report.organisationId),
+      patientId,
+      type: 'help.requested',
+      cause: `help.requested:patient:${patientId}:${urgency}`,
+      ...ALERT_OF[urgency],
+      // Ids and the urgency only: the reason is health data, read in the report.
+      details: { eventId: String(report._id), reportId: String(report._id), urgency, source: report.source },
+      at: report.createdAt,
+    });
+    const linked = await Report.findOneAndUpdate({ _id: report._id }, { $set: { 'help.alertId': new Types.ObjectId(alert.id) } }, { new: true }).lean<ReportDoc>();
+    return linked ?? report;
   }
 
   return {
@@ -88,7 +126,8 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
         const startedAt = input.startedAt ? new Date(input.startedAt) : null;
         if (startedAt && startedAt > clock.now()) throw new AppError('validation_failed', 'startedAt is in the future', { details: [{ path: '/startedAt', message: 'is in the future' }] });
         const symptom = { name: input.symptom.trim(), severity: input.severity, notes: input.notes?.trim() || null, startedAt };
-        return tell(await store(actor, patient, 'symptom', { symptom, help: null }, origin));
+        const { report, created } = await store(actor, patient, 'symptom', { symptom, help: null }, origin);
+        return created ? tell(report) : toReportView(report);
       });
     },
 
@@ -96,28 +135,35 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
     async requestHelp(actor: Actor, patientId: string, input: HelpInput, origin: ReportOrigin): Promise<ReportView> {
       return track(actor, 'report.help', patientId, async () => {
         const patient = await policy.assertPatient(actor.principal, patientId, 'report.write');
-        const report = await store(actor, patient, 'help', { symptom: null, help: { urgency: input.urgency, reason: input.reason.trim(), alertId: null } }, origin);
-        const reportId = String(report._id);
-        let alert;
+        const { report, created } = await store(actor, patient, 'help', { symptom: null, help: { urgency: input.urgency, reason: input.reason.trim(), alertId: null } }, origin);
+        if (!created && report.help?.alertId) return toReportView(report);
         try {
-          alert = await alerts.raise({
-            organisationId: String(patient.organisationId),
-            patientId: String(patient._id),
-            type: 'help.requested',
-            cause: `help.requested:patient:${String(patient._id)}:${input.urgency}`,
-            ...ALERT_OF[input.urgency],
-            // Ids and the urgency only: the reason is health data, read in the report.
-            details: { eventId: reportId, reportId, urgency: input.urgency, source: origin.source },
-            at: report.createdAt,
-          });
+          return tell(await raiseAlertFor(report));
         } catch (error) {
-          logger.error({ err: error, reportId, patientId }, 'help request stored, but its alert could not be raised');
-          tell(report);
+          logger.error({ err: error, reportId: String(report._id), patientId }, 'help request stored, but its alert could not be raised (the job reports.help-alerts retries)');
+          if (created) tell(report);
           throw new AppError('unavailable', 'The help request was recorded, but the care team could not be alerted. Contact them directly.', { cause: error, expose: true });
         }
-        const updated = await Report.findOneAndUpdate({ _id: report._id }, { $set: { 'help.alertId': new Types.ObjectId(alert.id) } }, { new: true }).lean<ReportDoc>();
-        return tell(updated ?? report);
       });
+    },
+
+    /** The job `reports.help-alerts`: raises the alerts of help requests that have none (their raise failed). Returns how many. */
+    async raiseMissingAlerts(): Promise<number> {
+      const now = clock.now().getTime();
+      const waiting = await Report.find({ kind: 'help', 'help.alertId': null, createdAt: { $gt: new Date(now - ALERT_RETRY_FOR_MS), $lt: new Date(now - ALERT_RETRY_AFTER_MS) } })
+        .sort({ createdAt: 1 })
+        .limit(100)
+        .lean<ReportDoc[]>();
+      let raised = 0;
+      for (const report of waiting) {
+        try {
+          await raiseAlertFor(report);
+          raised += 1;
+        } catch (error) {
+          logger.error({ err: error, reportId: String(report._id) }, 'help request alert still could not be raised');
+        }
+      }
+      return raised;
     },
 
     async list(actor: Actor, patientId: string, query: PageRequest & { kind?: ReportKind }): Promise<Page<ReportView>> {

@@ -1,9 +1,11 @@
 /**
  * Runs each relayed function call once. A call is claimed by inserting its record (unique on the
  * session and Deepgram's call id) before it runs; a relay of the same id finds the claim and answers
- * what the first run answered, waiting for it if it is still running. A claim left `running` by a hub
- * that stopped mid-call is taken over after CLAIM_STALE_MS: running the tool again is safe, since
- * confirm_dose answers "already recorded" and a help request joins the alert already open.
+ * what the first run answered, waiting for it if it is still running. The claim is renewed while the
+ * tool runs, so only a claim left by a hub that stopped mid-call goes stale (CLAIM_STALE_MS) and is
+ * taken over. Running such a call again records nothing twice: each run carries the call's key
+ * (`voice:<session>:<call>`), with which a symptom or help request already stored is answered as it
+ * is, and confirm_dose answers "already recorded" for a dose it confirmed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
@@ -15,6 +17,8 @@ export interface RelayedFunction {
   id: string;
   name: string;
   arguments: string;
+  /** Deepgram's: false for a function it runs itself (one with an endpoint). */
+  client_side?: boolean;
 }
 
 /** Deepgram's FunctionCallResponse, for the client to send to the agent verbatim. */
@@ -26,6 +30,7 @@ export interface FunctionCallResponse {
 }
 
 export const CLAIM_STALE_MS = 30_000;
+const CLAIM_RENEW_MS = 10_000;
 const WAIT_FOR_RUNNING_MS = 10_000;
 const POLL_MS = 50;
 const MAX_STORED = 4000;
@@ -51,32 +56,61 @@ export function createCallRunner(deps: { models: VoiceModels; executor: ToolExec
     return taken !== null;
   }
 
-  /** The answer of a call another relay claimed, once it is done. */
-  async function awaitDone(session: VoiceSessionDoc, fn: RelayedFunction): Promise<FunctionCallResponse> {
+  /** The answer of a call already claimed, once it is done; null when its claim was freed meanwhile (its run failed). */
+  async function awaitDone(session: VoiceSessionDoc, fn: RelayedFunction): Promise<FunctionCallResponse | null> {
     const deadline = Date.now() + WAIT_FOR_RUNNING_MS;
     for (;;) {
-      const call = await VoiceCall.findOne({ sessionId: session._id, callId: fn.id }).lean<VoiceCallDoc>();
-      if (call && call.name !== fn.name) throw new AppError('idempotency_key_reused', `Function call ${fn.id} was already relayed for ${call.name}`);
-      if (call?.status === 'done' && call.content !== null && call.content !== undefined) return answer(fn, call.content);
+      const call = await stored(session, fn.id);
+      if (!call) return null;
+      if (call.name !== fn.name) throw new AppError('idempotency_key_reused', `Function call ${fn.id} was already relayed for ${call.name}`);
+      if (call.status === 'done' && typeof call.content === 'string') return answer(fn, call.content);
       if (Date.now() > deadline) throw new AppError('conflict', `Function call ${fn.id} is still running; relay it again shortly`, { headers: { 'Retry-After': '1' } });
       await sleep(POLL_MS);
     }
   }
 
+  function stored(session: VoiceSessionDoc, callId: string): Promise<VoiceCallDoc | null> {
+    return VoiceCall.findOne({ sessionId: session._id, callId }).lean<VoiceCallDoc>();
+  }
+
+  /** Runs the tool under the claim, renewing it meanwhile so that no other relay takes it over. */
+  async function runClaimed(session: VoiceSessionDoc, fn: RelayedFunction, scope: ToolScope): Promise<FunctionCallResponse> {
+    const key = { sessionId: session._id, callId: fn.id };
+    const renewal = setInterval(() => {
+      VoiceCall.updateOne({ ...key, status: 'running' }, { $set: { claimedAt: deps.clock.now() } }).catch(() => undefined);
+    }, CLAIM_RENEW_MS);
+    let run: ToolRun;
+    try {
+      run = await deps.executor.run({ id: fn.id, name: fn.name, arguments: fn.arguments }, { ...scope, origin: { ...scope.origin, key: `voice:${String(session._id)}:${fn.id}` } });
+    } catch (error) {
+      // Not run (the executor answers every tool failure itself): free the claim for a retry.
+      await VoiceCall.deleteOne({ ...key, status: 'running' });
+      throw error;
+    } finally {
+      clearInterval(renewal);
+    }
+    await VoiceCall.updateOne(key, { $set: { status: 'done', ok: run.ok, errorCode: run.errorCode, content: run.result } });
+    deps.onRun(session, fn, run);
+    return answer(fn, run.result);
+  }
+
   return {
     async run(session: VoiceSessionDoc, fn: RelayedFunction, scope: ToolScope): Promise<FunctionCallResponse> {
-      if (!(await claim(session, fn))) return awaitDone(session, fn);
-      let run: ToolRun;
-      try {
-        run = await deps.executor.run({ id: fn.id, name: fn.name, arguments: fn.arguments }, scope);
-      } catch (error) {
-        // Not run (the executor answers every tool failure itself): free the claim for a retry.
-        await VoiceCall.deleteOne({ sessionId: session._id, callId: fn.id, status: 'running' });
-        throw error;
+      // Twice at most: a claim freed while this relay waited on it is claimed again.
+      for (let attempt = 0; ; attempt += 1) {
+        if (await claim(session, fn)) return runClaimed(session, fn, scope);
+        const done = await awaitDone(session, fn);
+        if (done) return done;
+        if (attempt === 1) throw new AppError('conflict', `Function call ${fn.id} could not be run; relay it again`, { headers: { 'Retry-After': '1' } });
       }
-      await VoiceCall.updateOne({ sessionId: session._id, callId: fn.id }, { $set: { status: 'done', ok: run.ok, errorCode: run.errorCode, content: run.result } });
-      deps.onRun(session, fn, run);
-      return answer(fn, run.result);
+    },
+
+    /** The answer of a call already done in the session, if any (a session that has ended still answers those). */
+    async answered(session: VoiceSessionDoc, fn: RelayedFunction): Promise<FunctionCallResponse | null> {
+      const call = await stored(session, fn.id);
+      if (!call || call.status !== 'done' || typeof call.content !== 'string') return null;
+      if (call.name !== fn.name) throw new AppError('idempotency_key_reused', `Function call ${fn.id} was already relayed for ${call.name}`);
+      return answer(fn, call.content);
     },
   };
 }

@@ -7,6 +7,8 @@
  *   runs, and `done` with the answer the agent was given, so that a relay sent again (a lost response,
  *   a client retrying) is answered the same and never runs the action twice.
  *
+ * Both are kept 30 days after the session ends (TTL indexes), then removed.
+ *
  * Models are registered on the hub's connection, never on mongoose's global one.
  */
 import { Schema, type Connection, type InferSchemaType, type Types } from 'mongoose';
@@ -22,6 +24,9 @@ const sessionSchema = new Schema(
   { timestamps: { createdAt: true, updatedAt: false } },
 );
 sessionSchema.index({ patientId: 1, _id: -1 });
+// Kept 30 days after they end, with their calls: what they recorded lives on in the doses, reports and audit log.
+export const VOICE_RETENTION_SECONDS = 30 * 86_400;
+sessionSchema.index({ expiresAt: 1 }, { expireAfterSeconds: VOICE_RETENTION_SECONDS });
 
 const callSchema = new Schema(
   {
@@ -41,6 +46,8 @@ const callSchema = new Schema(
   { timestamps: { createdAt: true, updatedAt: false } },
 );
 callSchema.index({ sessionId: 1, callId: 1 }, { unique: true });
+// A session lasts at most a day (VOICE_SESSION_MINUTES): its calls go a day after it at the latest.
+callSchema.index({ createdAt: 1 }, { expireAfterSeconds: VOICE_RETENTION_SECONDS + 86_400 });
 
 export type VoiceSessionDoc = InferSchemaType<typeof sessionSchema> & { _id: Types.ObjectId; createdAt: Date };
 export type VoiceCallDoc = InferSchemaType<typeof callSchema> & { _id: Types.ObjectId; createdAt: Date };

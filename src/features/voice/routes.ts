@@ -2,12 +2,14 @@
 import type Router from '@koa/router';
 import type { Middleware } from 'koa';
 import type { VoiceFunctionCallRequest } from '../../generated/http/voice-function-call.js';
+import { answersWithCredentials } from '../../transports/http/idempotency.js';
 import { validate, valid } from '../../transports/http/validate.js';
 import { actorOf } from '../identity/http-auth.js';
 import type { VoiceService } from './service.js';
 
 export function registerVoiceRoutes(router: Router, requireUser: Middleware, service: VoiceService): void {
-  router.post('/voice/sessions', requireUser, validate({ body: 'http/voice-session-create' }), async (ctx) => {
+  // A session's answer is a token that lives seconds: never replayed for an Idempotency-Key.
+  router.post('/voice/sessions', requireUser, answersWithCredentials, validate({ body: 'http/voice-session-create' }), async (ctx) => {
     ctx.status = 201;
     ctx.body = await service.start(actorOf(ctx), valid<{ patientId: string }>(ctx.state, 'body'));
   });

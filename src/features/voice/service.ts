@@ -62,6 +62,13 @@ export function createVoiceService(deps: Deps) {
     return role === 'patient' ? `Hello ${patient.name}. I can ${can}.` : `Hello. I'm here about ${patient.name}. I can ${can}.`;
   }
 
+  /** A session that has ended runs nothing new, but still answers the calls it ran (a response lost near its end). */
+  async function answeredAfterEnd(session: VoiceSessionDoc, functions: RelayedFunction[]): Promise<FunctionCallResponse[]> {
+    const answered = await Promise.all(functions.map((fn) => calls.answered(session, fn)));
+    if (answered.some((response) => response === null)) throw new AppError('gone', 'The voice session has ended; start a new one');
+    return answered as FunctionCallResponse[];
+  }
+
   async function grant() {
     try {
       return await voice.grantToken({ ttlSeconds: options.tokenTtlSeconds });
@@ -99,11 +106,15 @@ export function createVoiceService(deps: Deps) {
         ? await VoiceSession.findOne({ _id: new Types.ObjectId(sessionId), userId: new Types.ObjectId(actor.principal.userId) }).lean<VoiceSessionDoc>()
         : null;
       if (!session) throw new AppError('not_found', 'Voice session not found');
-      if (session.expiresAt <= clock.now()) throw new AppError('gone', 'The voice session has ended; start a new one');
       const patient = await policy.assertPatient(actor.principal, String(session.patientId), 'conversation.write');
+      if (session.expiresAt <= clock.now()) return { responses: await answeredAfterEnd(session, functions) };
       const responses: FunctionCallResponse[] = [];
       // In order, one at a time: the agent asked for them in this order.
       for (const fn of functions) {
+        if (fn.client_side === false) {
+          responses.push(notForTheClient(fn));
+          continue;
+        }
         const scope = { actor, patient: { id: String(patient._id), organisationId: String(patient.organisationId), timeZone: patient.timezone }, now: clock.now(), origin: { source: 'voice' as const, ref: sessionId } };
         responses.push(await calls.run(session, fn, scope));
       }
@@ -113,6 +124,12 @@ export function createVoiceService(deps: Deps) {
 }
 
 export type VoiceService = ReturnType<typeof createVoiceService>;
+
+/** A function Deepgram runs itself (it has an endpoint): the hub's agent has none, so it is refused, not run. */
+function notForTheClient(fn: RelayedFunction): FunctionCallResponse {
+  const content = JSON.stringify({ ok: false, error: { code: 'not_client_side', message: `${fn.name} is not run by this client.` } });
+  return { type: 'FunctionCallResponse', id: fn.id, name: fn.name, content };
+}
 
 /** The provider's failure as the caller should see it: VoiceError's fixed texts, never the provider's. */
 function toAppError(error: unknown): AppError {

@@ -14,7 +14,8 @@
  *   released and a retry runs again): 5xx and 429 (transient), 401/403 (they change with sessions and
  *   roles, and nothing ran), and streamed answers — an SSE stream cannot be replayed, so a key on a
  *   `stream: true` request is refused with 400 up front rather than silently ignored.
- * - Routes without a caller (sign-in, refresh) ignore the key: their answers are credentials.
+ * - Routes without a caller (sign-in, refresh) ignore the key: their answers are credentials; so do
+ *   routes marked `answersWithCredentials` (a voice session's short-lived provider token).
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
@@ -100,8 +101,18 @@ export function guardWriteRoutes(router: Router, middleware: Middleware): void {
   }
 }
 
+/**
+ * Marks a route whose answer is a short-lived credential (a voice session's provider token): its
+ * Idempotency-Key is ignored, as sign-in's is, since a replayed answer would hand out a dead token.
+ */
+export const answersWithCredentials: Middleware = async (ctx, next) => {
+  (ctx.state as { answersWithCredentials?: boolean }).answersWithCredentials = true;
+  await next();
+};
+
 export function idempotency(store: KeyStore, logger: Logger): Middleware {
   return async function idempotentWrite(ctx, next) {
+    if ((ctx.state as { answersWithCredentials?: boolean }).answersWithCredentials) return next();
     const key = requestKey(ctx);
     const scope = key === undefined ? undefined : callerScope(ctx);
     if (key === undefined || !scope || !WRITE_METHODS.has(ctx.method)) return next();

@@ -37,6 +37,8 @@ const NEXT_DOSE = /next (dose|pill|tablet|medication|medicine|one)|when (do|shou
 const PLAN = /(medication|medicine|meds|pill|drug)s? (plan|list|schedule)|what (medications|medicines|meds|pills|tablets|drugs) (do|am|should) i|\bmy (plan|schedule)\b|what do i take|what am i taking|list my/;
 /** "I took my Metformin": a statement (questions like "did I take" are adherence, read first). */
 const TOOK = /\bi('ve| have)? (just |already )?(took|taken)\b|\bi just had\b/;
+/** Doubt or denial around "I took": never a confirmation ("I don't think I took it", "not sure I've taken"). */
+const UNSURE = /\b(don't|do not|didn't|did not|not sure|unsure|never|can't remember|cannot remember|don't remember|forgot|forget|think|maybe|might|if)\b|\?/;
 const SUMMARY = /\bsummar(y|ise|ize)\b|\boverview\b/;
 const CAPABILITIES = /what can you (do|help)|how (do|can) you help|can you help|who are you/;
 const HELP = /help me|i need help|need (some )?help|get help|send help|please help|^help\b|(call|contact|tell|get) (my |the )?(caregiver|carer|nurse|doctor|daughter|son|family|wife|husband|someone|care team)/;
@@ -79,7 +81,7 @@ export function detectIntent(message: string): Intent {
   if (NEXT_DOSE.test(text)) return { kind: 'next_dose' };
   if (PLAN.test(text)) return { kind: 'plan' };
   if (SUMMARY.test(text)) return { kind: 'summary' };
-  if (TOOK.test(text)) return { kind: 'took' };
+  if (TOOK.test(text)) return UNSURE.test(text) ? { kind: 'adherence' } : { kind: 'took' };
   const symptom = SYMPTOMS.find(([, rule]) => rule.test(text));
   if (symptom) return { kind: 'symptom', symptom: symptom[0], severity: severityOf(text) };
   if (CAPABILITIES.test(text)) return { kind: 'capabilities' };
