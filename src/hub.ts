@@ -16,6 +16,7 @@ import { createDoseFacts } from './features/doses/facts.js';
 import { registerConversations, selectLanguageModel } from './features/conversations/index.js';
 import { createIntents } from './features/intents/index.js';
 import { registerReports } from './features/reports/index.js';
+import { registerSummaries } from './features/summaries/index.js';
 import { registerVoice } from './features/voice/index.js';
 import { createJobScheduler } from './jobs/scheduler.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -188,7 +189,8 @@ async function registerFeatures(context: HubContext) {
   });
   const conversations = await registerConversations(context, { identity, languageModel, intents });
   const voice = await registerVoice(context, { identity, intents, conversations });
-  return { identity, devices, alerts, doses, reports, intents, conversations, voice };
+  const summaries = await registerSummaries(context, { identity, doses, alerts, reports, languageModel });
+  return { identity, devices, alerts, doses, reports, intents, conversations, voice, summaries };
 }
 
 export type Features = Awaited<ReturnType<typeof registerFeatures>>;

@@ -6,6 +6,7 @@ import type { Counts as CountsView } from '../../generated/http/adherence-view.j
 import type { Clock } from '../../ports/clock.js';
 import type { Actor } from '../identity/actor.js';
 import type { Identity } from '../identity/index.js';
+import type { PatientDoc } from '../identity/models.js';
 import type { DoseModels, DoseState, PlanDoc } from './models.js';
 import { invalid, type Occurrence, type Track } from './shared.js';
 import { addDays, daysBetween, localDate, localDates } from './zone.js';
@@ -42,8 +43,47 @@ interface Deps {
   clock: Clock;
 }
 
+export type AdherenceReport = Awaited<ReturnType<ReturnType<typeof createAdherence>['adherenceOf']>>;
+
 export function createAdherence({ Plan, Occurrence, policy, track, clock }: Deps) {
+  /** Adherence over local days `from`–`to` (inclusive) of a patient whose access was checked, or who is reported on (summaries). */
+  async function adherenceOf(patient: Pick<PatientDoc, '_id' | 'timezone'>, from: string, to: string) {
+    const occurrences = (await Occurrence.find({ patientId: patient._id, localDate: { $gte: from, $lte: to } }, { localDate: 1, medicationId: 1, state: 1 }).lean<Occurrence[]>()).filter((o) => o.state !== 'cancelled');
+    const plan = await Plan.findOne({ patientId: patient._id }, { medications: 1 }).lean<PlanDoc>();
+    const names = new Map((plan?.medications ?? []).map((m) => [m.id, m.name]));
+    const days = new Map<string, { total: Counts; medications: Map<string, Counts> }>();
+    for (const date of localDates(from, to)) days.set(date, { total: emptyCounts(), medications: new Map() });
+    const overall = emptyCounts();
+    const byMedication = new Map<string, Counts>();
+    for (const o of occurrences) {
+      const day = days.get(o.localDate);
+      if (!day) continue;
+      const perMedication = day.medications.get(o.medicationId) ?? emptyCounts();
+      day.medications.set(o.medicationId, perMedication);
+      const overallMedication = byMedication.get(o.medicationId) ?? emptyCounts();
+      byMedication.set(o.medicationId, overallMedication);
+      for (const counts of [day.total, perMedication, overall, overallMedication]) count(counts, o.state);
+    }
+    return {
+      patientId: String(patient._id),
+      timezone: patient.timezone,
+      from,
+      to,
+      formula: ADHERENCE_FORMULA,
+      total: finish(overall),
+      /** Over the whole range, per medication (summaries). */
+      medications: [...byMedication].map(([medicationId, counts]) => ({ medicationId, name: names.get(medicationId) ?? null, ...finish(counts) })),
+      days: [...days].map(([date, day]) => ({
+        date,
+        ...finish(day.total),
+        medications: [...day.medications].map(([medicationId, counts]) => ({ medicationId, name: names.get(medicationId) ?? null, ...finish(counts) })),
+      })),
+    };
+  }
+
   return {
+    adherenceOf,
+
     async adherence(actor: Actor, patientId: string, query: { from?: string; to?: string }) {
       return track(actor, 'adherence.read', 'patient', patientId, async () => {
         const patient = await policy.assertPatient(actor.principal, patientId, 'dose.read');
@@ -53,32 +93,8 @@ export function createAdherence({ Plan, Occurrence, policy, track, clock }: Deps
         if (to < from) throw invalid('/to', 'is before from');
         // Counted, not walked: a range of millennia must not hold the event loop while its days are listed.
         if (daysBetween(from, to) + 1 > MAX_ADHERENCE_DAYS) throw invalid('/from', `the range is longer than ${MAX_ADHERENCE_DAYS} days`);
-        const occurrences = (await Occurrence.find({ patientId: patient._id, localDate: { $gte: from, $lte: to } }, { localDate: 1, medicationId: 1, state: 1 }).lean<Occurrence[]>()).filter((o) => o.state !== 'cancelled');
-        const plan = await Plan.findOne({ patientId: patient._id }, { medications: 1 }).lean<PlanDoc>();
-        const names = new Map((plan?.medications ?? []).map((m) => [m.id, m.name]));
-        const days = new Map<string, { total: Counts; medications: Map<string, Counts> }>();
-        for (const date of localDates(from, to)) days.set(date, { total: emptyCounts(), medications: new Map() });
-        const overall = emptyCounts();
-        for (const o of occurrences) {
-          const day = days.get(o.localDate);
-          if (!day) continue;
-          const perMedication = day.medications.get(o.medicationId) ?? emptyCounts();
-          day.medications.set(o.medicationId, perMedication);
-          for (const counts of [day.total, perMedication, overall]) count(counts, o.state);
-        }
-        return {
-          patientId: String(patient._id),
-          timezone: patient.timezone,
-          from,
-          to,
-          formula: ADHERENCE_FORMULA,
-          total: finish(overall),
-          days: [...days].map(([date, day]) => ({
-            date,
-            ...finish(day.total),
-            medications: [...day.medications].map(([medicationId, counts]) => ({ medicationId, name: names.get(medicationId) ?? null, ...finish(counts) })),
-          })),
-        };
+        const { medications: _overall, ...report } = await adherenceOf(patient, from, to);
+        return report;
       });
     },
   };

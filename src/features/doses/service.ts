@@ -78,7 +78,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   const { createPlan, getPlan, replacePlan } = createPlans({ Plan, policy, track, plannedPatients, refillsCleared, refillsRaised, replanPatient, clock });
   const { listDoses, confirm } = createDosesApi({ Occurrence, policy, track, recordTaken, clock });
   const { confirmNamed } = createNamedConfirmation({ Plan, Occurrence, policy, confirm, clock });
-  const { adherence } = createAdherence({ Plan, Occurrence, policy, track, clock });
+  const { adherence, adherenceOf } = createAdherence({ Plan, Occurrence, policy, track, clock });
 
   // ---------------------------------------------------------------- API
 
@@ -97,6 +97,7 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
     confirm,
     confirmNamed,
     adherence,
+    adherenceOf,
   };
 }
 

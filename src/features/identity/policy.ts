@@ -41,6 +41,7 @@ export const PATIENT_ACTIONS = {
   'conversation.read': 'view',
   'conversation.write': 'care',
   'summary.read': 'view',
+  'summary.write': 'care',
   'report.read': 'view',
   'report.write': 'care',
 } as const satisfies Record<string, AccessLevel>;
