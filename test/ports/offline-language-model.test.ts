@@ -133,7 +133,7 @@ t.test('a dose the patient says they took becomes a confirm_dose call for the me
   const unnamed = await complete(model, ask('I took my pills'));
   t.same(unnamed.toolCalls, [], 'no medication named: no call');
   t.match(unnamed.text, 'Which medication did you take: Metformin and Lisinopril?');
-  for (const doubt of ["I don't think I took my metformin", "I'm not sure I took my Metformin", 'I took my metformin?', 'I forgot whether I took my lisinopril']) {
+  for (const doubt of ["I don't think I took my metformin", "I'm not sure I took my Metformin", 'I took my metformin?', 'I forgot whether I took my lisinopril', 'I doubt I took my metformin', 'Probably I took my metformin already', 'I believe I took my lisinopril', 'I took none today']) {
     t.same((await complete(model, ask(doubt))).toolCalls, [], `no confirmation from "${doubt}"`);
   }
   const question = await complete(model, ask('Did I take my metformin today?'));

@@ -52,7 +52,7 @@ async function summariesOf(hub: Hub, who: Login, patientId: string, query = '') 
   return listed.body.items as SummaryView[];
 }
 
-t.test('the nightly job: yesterday and last week, counted from the records, written by rules offline, once', async (t) => {
+t.test('the nightly job: the day over, counted from the records, written by rules offline, once', async (t) => {
   const { hub, s } = await dayLived(t);
   const watcher = connectSocket(t, hub, { auth: { token: await currentToken(hub, s.caregiver) } });
   await nextEvent(watcher, 'connect');
@@ -60,7 +60,8 @@ t.test('the nightly job: yesterday and last week, counted from the records, writ
   const told = nextEventWhere(watcher, 'summary:created', (summary) => summary.period === 'day');
 
   t.ok(await hub.context.jobs.run('summaries.nightly'));
-  const [week, day] = await summariesOf(hub, s.caregiver, s.patient.id);
+  const [day, ...others] = await summariesOf(hub, s.caregiver, s.patient.id);
+  t.same(others, [], 'nothing for the periods before the plan began (last week)');
   t.ok(hub.context.schemas.check('http/summary-view', day).ok, 'follows schemas/http/summary-view.json');
   t.match(day, { period: 'day', from: '2026-06-10', to: '2026-06-10', timeZone: 'Europe/Paris', writer: { kind: 'rules', provider: null, errorCode: null } });
   const adherence = await as(hub, s.clinician, 'GET', `/patients/${s.patient.id}/adherence?from=2026-06-10&to=2026-06-10`);
@@ -75,11 +76,10 @@ t.test('the nightly job: yesterday and last week, counted from the records, writ
   t.match(day?.text, /^Alice took 1 of 3 scheduled doses on the day 2026-06-10/);
   t.match(day?.text, /Symptoms reported: nausea \(severe, 2 times\)\. 1 request for help\./);
   t.notOk(day?.text.includes('please call me'), 'no words of the patient');
-  t.match(week, { period: 'week', from: '2026-06-01', to: '2026-06-07', facts: { doses: { scheduled: 0 } }, text: /No doses were scheduled/ });
   t.same(await told, day, 'summary:created reaches the care team');
 
   t.ok(await hub.context.jobs.run('summaries.nightly'));
-  t.equal((await summariesOf(hub, s.caregiver, s.patient.id)).length, 2, 'run again, nothing written twice');
+  t.equal((await summariesOf(hub, s.caregiver, s.patient.id)).length, 1, 'run again, nothing written twice');
 });
 
 t.test('on request: a period that is over, once; scoped; checked', async (t) => {
@@ -114,10 +114,28 @@ t.test('with a language model: it writes from the facts; when it fails, the rule
   t.equal(sent.messages[0]?.content, SUMMARY_INSTRUCTIONS);
   t.match(sent.messages[1]?.content, /Summarise the day 2026-06-10 for Alice\./);
   t.match(sent.messages[1]?.content, /Doses: 3 scheduled, 1 taken on time/);
-  t.match(sent.messages[1]?.content, /Symptoms reported: nausea \(severe, 2 times\)/);
+  t.match(sent.messages[1]?.content, /Symptoms reported: "nausea" \(severe, 2 times\)/, 'the patient’s words quoted, as data');
   t.equal(sent.tools, undefined, 'no tools: it only writes');
 
   const week = await as(hub, s.caregiver, 'POST', `/patients/${s.patient.id}/summaries`, { period: 'week', date: '2026-06-03' });
   t.equal(week.status, 201);
   t.match(week.body, { writer: { kind: 'rules', errorCode: 'bad_request' }, text: /No doses were scheduled/ });
+});
+
+t.test('a period whose doses are still open waits for them', async (t) => {
+  const clock = new ManualClock('2026-06-10T04:00:00Z');
+  const hub = await startTestHub(t, { clock });
+  const s = await careScenario(hub);
+  await expectStatus(as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10')), 201);
+  // 02:30 in Paris on the 11th, and the doses sweep has not run since the plan was made: the day's doses are open.
+  clock.set('2026-06-11T00:30:00Z');
+  const early = await as(hub, s.caregiver, 'POST', `/patients/${s.patient.id}/summaries`, { period: 'day' });
+  t.equal(early.status, 409);
+  t.match(early.body, { code: 'conflict', detail: /still open/ });
+  t.ok(await hub.context.jobs.run('summaries.nightly'));
+  t.same(await summariesOf(hub, s.caregiver, s.patient.id), [], 'the job waits too');
+  await hub.features.doses.service.sweep();
+  t.ok(await hub.context.jobs.run('summaries.nightly'));
+  const [day] = await summariesOf(hub, s.caregiver, s.patient.id);
+  t.match(day, { period: 'day', from: '2026-06-10', facts: { doses: { scheduled: 3, pending: 0 } } }, 'written once they are settled');
 });

@@ -153,7 +153,7 @@ t.test('the same call relayed twice at once runs once; a claim a stopped hub lef
 
   // A hub stopped while running fc-stale: its claim is left `running`.
   const { VoiceCall } = hub.features.voice.models;
-  await VoiceCall.create({ sessionId: session.sessionId, callId: 'fc-stale', name: 'get_next_dose', arguments: '{}', status: 'running', claimedAt: clock.now() });
+  await VoiceCall.create({ sessionId: session.sessionId, callId: 'fc-stale', name: 'get_next_dose', arguments: '{}', status: 'running', claimedAt: clock.now(), claimToken: 'a-stopped-hub' });
   const stale = { type: 'FunctionCallRequest', functions: [call('fc-stale', 'get_next_dose', {})] };
   // Past CLAIM_STALE_MS, a relay of it takes the call over and runs it.
   clock.advance(31_000);
@@ -178,7 +178,7 @@ t.test('relaying again is harmless: after the session ended, over a stopped hubâ
   const { VoiceCall } = hub.features.voice.models;
   const { Report } = hub.features.reports.models;
   const symptom = { symptom: 'headache', severity: 'mild' };
-  await VoiceCall.create({ sessionId: session.sessionId, callId: 'fc-stale', name: 'log_symptom', arguments: JSON.stringify(symptom), status: 'running', claimedAt: clock.now() });
+  await VoiceCall.create({ sessionId: session.sessionId, callId: 'fc-stale', name: 'log_symptom', arguments: JSON.stringify(symptom), status: 'running', claimedAt: clock.now(), claimToken: 'a-stopped-hub' });
   await relay({ type: 'FunctionCallRequest', functions: [call('fc-before', 'log_symptom', symptom)] });
   const stored = await Report.findOne({ sourceRef: session.sessionId }).lean();
   await Report.updateOne({ _id: stored?._id }, { $set: { originKey: `voice:${session.sessionId}:fc-stale` } });
@@ -199,10 +199,14 @@ t.test('relaying again is harmless: after the session ended, over a stopped hubâ
   t.equal(late.status, 200);
   t.same(late.body, taken.body);
   t.equal((await relay({ type: 'FunctionCallRequest', functions: [call('fc-stale', 'log_symptom', symptom), call('fc-new', 'get_next_dose', {})] })).status, 410);
+  await VoiceCall.create({ sessionId: session.sessionId, callId: 'fc-running', name: 'get_next_dose', arguments: '{}', status: 'running', claimedAt: clock.now(), claimToken: 'another-relay' });
+  const running = await relay({ type: 'FunctionCallRequest', functions: [call('fc-running', 'get_next_dose', {})] });
+  t.equal(running.status, 409, 'one still running at the end: relay it again shortly');
+  t.equal(running.headers.get('retry-after'), '1');
 });
 
 t.test('confirm_dose by voice and by the app at once: both succeed, the dose is taken once', async (t) => {
-  const { hub, s } = await voiceHub(t);
+  const { clock, hub, s } = await voiceHub(t);
   const session = (await as(hub, s.patientUser, 'POST', '/voice/sessions', { patientId: s.patient.id })).body;
   const [dose] = await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z');
   const [byVoice, byApp] = await Promise.all([
@@ -215,4 +219,12 @@ t.test('confirm_dose by voice and by the app at once: both succeed, the dose is 
 
   const old = await as(hub, s.patientUser, 'POST', `/voice/sessions/${session.sessionId}/function-calls`, { type: 'FunctionCallRequest', functions: [call('fc-2', 'confirm_dose', { medication: 'Warfarin', taken_at: '2026-06-08T20:00:00+02:00' })] });
   t.match(JSON.parse(old.body.responses[0].content), { ok: false, error: { code: 'validation_failed', message: /more than 24 hours ago/ } }, 'a dose taken days ago is not confirmed by name');
+
+  // Two days later, not by its id either: the Warfarin dose of the 10th, missed.
+  clock.set('2026-06-12T06:05:00Z');
+  const session2 = (await as(hub, s.patientUser, 'POST', '/voice/sessions', { patientId: s.patient.id })).body;
+  const warfarin = (await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z')).find((d) => d.medicationId === 'warfarin');
+  const byId = await as(hub, s.patientUser, 'POST', `/voice/sessions/${session2.sessionId}/function-calls`, { type: 'FunctionCallRequest', functions: [call('fc-3', 'confirm_dose', { medication: 'Warfarin', occurrence_id: warfarin?.id })] });
+  t.match(JSON.parse(byId.body.responses[0].content), { ok: false, error: { code: 'validation_failed', message: /due more than 24 hours ago/ } });
+  t.not((await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z')).find((d) => d.medicationId === 'warfarin')?.state, 'late');
 });

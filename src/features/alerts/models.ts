@@ -131,6 +131,8 @@ alertSchema.index({ cause: 1 }, { unique: true, partialFilterExpression: { open:
 alertSchema.index({ cause: -1 });
 alertSchema.index({ status: 1, nextEscalationAt: 1 });
 alertSchema.index({ organisationId: 1, patientId: 1 });
+// A patient's alerts of a period (summaries).
+alertSchema.index({ patientId: 1, raisedAt: 1 });
 
 const attemptSchema = new Schema(
   {

@@ -81,6 +81,8 @@ export function createNamedConfirmation({ Plan, Occurrence, policy, confirm, clo
         : await doseMeant(patient._id, medication.id, takenAt);
       if (!dose) throw new AppError('conflict', `No dose of ${medication.name} is due now or was due in the last 24 hours.`);
       if (dose.medicationId !== medication.id) throw invalid('/occurrence_id', `is not a dose of ${medication.name}`);
+      // Named by id too: an older dose is confirmed in the app, where the person sees which one it is.
+      if (dose.dueAt.getTime() < now.getTime() - LOOKBACK_MS) throw invalid('/occurrence_id', 'is a dose due more than 24 hours ago: confirm older doses in the app');
       const named = { id: medication.id, name: medication.name };
       if (dose.state === 'taken' || dose.state === 'late') return { medication: named, dose: toOccurrenceView(dose), alreadyRecorded: true };
       try {

@@ -33,6 +33,9 @@ const helpSchema = new Schema(
     urgency: { type: String, enum: URGENCIES, required: true },
     reason: { type: String, required: true },
     alertId: { type: Schema.Types.ObjectId, default: null },
+    /** Raising the alert failed: how often, and when the job reports.help-alerts tries again. */
+    alertAttempts: { type: Number, default: 0 },
+    nextAttemptAt: { type: Date, default: null },
   },
   { _id: false },
 );
@@ -60,6 +63,8 @@ reportSchema.index({ patientId: 1, _id: -1 });
 reportSchema.index({ originKey: 1 }, { unique: true, sparse: true });
 // Help requests whose alert is still to raise (reports/service.ts, raiseMissingAlerts).
 reportSchema.index({ kind: 1, 'help.alertId': 1, createdAt: 1 });
+// A patient's reports of a period (summaries).
+reportSchema.index({ patientId: 1, createdAt: 1 });
 
 export type ReportDoc = InferSchemaType<typeof reportSchema> & { _id: Types.ObjectId; createdAt: Date };
 

@@ -48,8 +48,9 @@ export interface ReportOrigin {
 
 /** A help request's alert is raised by the job once the request is this old and still has none. */
 const ALERT_RETRY_AFTER_MS = 30_000;
-/** …and for this long: past it, the request is stale news, and logged instead. */
+/** …and tried for this long, each failure waiting longer (1, 2, 4… minutes, at most an hour): past it, it is stale news, kept in the report only. */
 const ALERT_RETRY_FOR_MS = 24 * 3_600_000;
+const MAX_BACKOFF_MS = 3_600_000;
 
 /** routine: a warning from the first tier; urgent and emergency: critical, the first two tiers at once (as the help button). */
 const ALERT_OF: Record<Urgency, { severity: AlertSeverity; startTier: number }> = {
@@ -135,10 +136,12 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
     async requestHelp(actor: Actor, patientId: string, input: HelpInput, origin: ReportOrigin): Promise<ReportView> {
       return track(actor, 'report.help', patientId, async () => {
         const patient = await policy.assertPatient(actor.principal, patientId, 'report.write');
-        const { report, created } = await store(actor, patient, 'help', { symptom: null, help: { urgency: input.urgency, reason: input.reason.trim(), alertId: null } }, origin);
+        const { report, created } = await store(actor, patient, 'help', { symptom: null, help: { urgency: input.urgency, reason: input.reason.trim(), alertId: null, alertAttempts: 0, nextAttemptAt: null } }, origin);
         if (!created && report.help?.alertId) return toReportView(report);
         try {
-          return tell(await raiseAlertFor(report));
+          const linked = await raiseAlertFor(report);
+          // Asked again (the same voice call), the report was told when it was stored.
+          return created ? tell(linked) : toReportView(linked);
         } catch (error) {
           logger.error({ err: error, reportId: String(report._id), patientId }, 'help request stored, but its alert could not be raised (the job reports.help-alerts retries)');
           if (created) tell(report);
@@ -149,9 +152,15 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
 
     /** The job `reports.help-alerts`: raises the alerts of help requests that have none (their raise failed). Returns how many. */
     async raiseMissingAlerts(): Promise<number> {
-      const now = clock.now().getTime();
-      const waiting = await Report.find({ kind: 'help', 'help.alertId': null, createdAt: { $gt: new Date(now - ALERT_RETRY_FOR_MS), $lt: new Date(now - ALERT_RETRY_AFTER_MS) } })
-        .sort({ createdAt: 1 })
+      const now = clock.now();
+      const waiting = await Report.find({
+        kind: 'help',
+        'help.alertId': null,
+        createdAt: { $gt: new Date(now.getTime() - ALERT_RETRY_FOR_MS), $lt: new Date(now.getTime() - ALERT_RETRY_AFTER_MS) },
+        // Those failing again wait their turn: they do not hold back the newer ones.
+        $or: [{ 'help.nextAttemptAt': null }, { 'help.nextAttemptAt': { $lte: now } }],
+      })
+        .sort({ createdAt: -1 })
         .limit(100)
         .lean<ReportDoc[]>();
       let raised = 0;
@@ -160,7 +169,10 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
           await raiseAlertFor(report);
           raised += 1;
         } catch (error) {
-          logger.error({ err: error, reportId: String(report._id) }, 'help request alert still could not be raised');
+          const attempts = (report.help?.alertAttempts ?? 0) + 1;
+          const wait = Math.min(MAX_BACKOFF_MS, 60_000 * 2 ** (attempts - 1));
+          await Report.updateOne({ _id: report._id }, { $set: { 'help.alertAttempts': attempts, 'help.nextAttemptAt': new Date(now.getTime() + wait) } });
+          logger.error({ err: error, reportId: String(report._id), attempts }, 'help request alert still could not be raised');
         }
       }
       return raised;

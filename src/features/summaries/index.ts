@@ -29,8 +29,15 @@ export async function registerSummaries(ctx: HubContext, deps: { identity: Ident
       alertsRaised: (patient, start, end) => deps.alerts.models.Alert.find({ organisationId: patient.organisationId, patientId: patient._id, raisedAt: { $gte: start, $lt: end } }, { type: 1 }).lean<Array<{ type: string }>>(),
       reportsMade: (patientId, start, end) => deps.reports.models.Report.find({ patientId, createdAt: { $gte: start, $lt: end } }, { kind: 1, symptom: 1 }).lean<ReportDoc[]>(),
     },
-    patients: { find: (filter) => Patient.find(filter).lean<PatientDoc[]>() },
-    plannedPatientIds: async () => (await Plan.find({}, { patientId: 1 }).lean<Array<{ patientId: Types.ObjectId }>>()).map((plan) => plan.patientId),
+    async plannedPatients() {
+      const plans = await Plan.find({}, { patientId: 1, 'schedule.startDate': 1 }).lean<Array<{ patientId: Types.ObjectId; schedule: Array<{ startDate: string }> }>>();
+      const since = new Map(plans.map((plan) => [String(plan.patientId), plan.schedule.map((item) => item.startDate).sort()[0]]));
+      const patients = await Patient.find({ _id: { $in: plans.map((plan) => plan.patientId) } }, { organisationId: 1, name: 1, timezone: 1 }).lean<PatientDoc[]>();
+      return patients.flatMap((patient) => {
+        const first = since.get(String(patient._id));
+        return first ? [{ patient, since: first }] : [];
+      });
+    },
     languageModel: deps.languageModel,
     policy: deps.identity.policy,
     audit: deps.identity.audit,

@@ -7,6 +7,7 @@
  * (`voice:<session>:<call>`), with which a symptom or help request already stored is answered as it
  * is, and confirm_dose answers "already recorded" for a dose it confirmed.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppError } from '../../errors.js';
 import type { Clock } from '../../ports/clock.js';
@@ -31,6 +32,8 @@ export interface FunctionCallResponse {
 
 export const CLAIM_STALE_MS = 30_000;
 const CLAIM_RENEW_MS = 10_000;
+/** A run is renewed this long at most: one stuck longer (a store or an alert that hangs) lets another relay take the call over. */
+const MAX_RUN_MS = 120_000;
 const WAIT_FOR_RUNNING_MS = 10_000;
 const POLL_MS = 50;
 const MAX_STORED = 4000;
@@ -40,20 +43,21 @@ export function createCallRunner(deps: { models: VoiceModels; executor: ToolExec
 
   const answer = (fn: RelayedFunction, content: string): FunctionCallResponse => ({ type: 'FunctionCallResponse', id: fn.id, name: fn.name, content });
 
-  /** True when this relay took the call (first, or over a stale claim). */
-  async function claim(session: VoiceSessionDoc, fn: RelayedFunction): Promise<boolean> {
+  /** This relay's claim token when it took the call (first, or over a stale claim); null when another holds it. */
+  async function claim(session: VoiceSessionDoc, fn: RelayedFunction): Promise<string | null> {
     const now = deps.clock.now();
+    const token = randomUUID();
     try {
-      await VoiceCall.create({ sessionId: session._id, callId: fn.id, name: fn.name, arguments: fn.arguments.slice(0, MAX_STORED), status: 'running', claimedAt: now });
-      return true;
+      await VoiceCall.create({ sessionId: session._id, callId: fn.id, name: fn.name, arguments: fn.arguments.slice(0, MAX_STORED), status: 'running', claimedAt: now, claimToken: token });
+      return token;
     } catch (error) {
       if ((error as { code?: number }).code !== 11000) throw error;
     }
     const taken = await VoiceCall.findOneAndUpdate(
       { sessionId: session._id, callId: fn.id, name: fn.name, status: 'running', claimedAt: { $lt: new Date(now.getTime() - CLAIM_STALE_MS) } },
-      { $set: { claimedAt: now } },
+      { $set: { claimedAt: now, claimToken: token } },
     ).lean();
-    return taken !== null;
+    return taken ? token : null;
   }
 
   /** The answer of a call already claimed, once it is done; null when its claim was freed meanwhile (its run failed). */
@@ -73,12 +77,18 @@ export function createCallRunner(deps: { models: VoiceModels; executor: ToolExec
     return VoiceCall.findOne({ sessionId: session._id, callId }).lean<VoiceCallDoc>();
   }
 
-  /** Runs the tool under the claim, renewing it meanwhile so that no other relay takes it over. */
-  async function runClaimed(session: VoiceSessionDoc, fn: RelayedFunction, scope: ToolScope): Promise<FunctionCallResponse> {
-    const key = { sessionId: session._id, callId: fn.id };
+  /**
+   * Runs the tool under the claim, renewing it meanwhile (for MAX_RUN_MS at most) so that no other relay
+   * takes it over. Every write names the claim's token: a relay whose claim was taken over writes nothing.
+   */
+  async function runClaimed(session: VoiceSessionDoc, fn: RelayedFunction, scope: ToolScope, token: string): Promise<FunctionCallResponse> {
+    const key = { sessionId: session._id, callId: fn.id, claimToken: token };
+    const renewUntil = Date.now() + MAX_RUN_MS;
     const renewal = setInterval(() => {
+      if (Date.now() > renewUntil) return clearInterval(renewal);
       VoiceCall.updateOne({ ...key, status: 'running' }, { $set: { claimedAt: deps.clock.now() } }).catch(() => undefined);
     }, CLAIM_RENEW_MS);
+    renewal.unref();
     let run: ToolRun;
     try {
       run = await deps.executor.run({ id: fn.id, name: fn.name, arguments: fn.arguments }, { ...scope, origin: { ...scope.origin, key: `voice:${String(session._id)}:${fn.id}` } });
@@ -98,18 +108,23 @@ export function createCallRunner(deps: { models: VoiceModels; executor: ToolExec
     async run(session: VoiceSessionDoc, fn: RelayedFunction, scope: ToolScope): Promise<FunctionCallResponse> {
       // Twice at most: a claim freed while this relay waited on it is claimed again.
       for (let attempt = 0; ; attempt += 1) {
-        if (await claim(session, fn)) return runClaimed(session, fn, scope);
+        const token = await claim(session, fn);
+        if (token) return runClaimed(session, fn, scope, token);
         const done = await awaitDone(session, fn);
         if (done) return done;
         if (attempt === 1) throw new AppError('conflict', `Function call ${fn.id} could not be run; relay it again`, { headers: { 'Retry-After': '1' } });
       }
     },
 
-    /** The answer of a call already done in the session, if any (a session that has ended still answers those). */
+    /**
+     * The answer of a call the session already took, if any (a session that has ended still answers
+     * those): null when it never ran; 409 with Retry-After while it is still running.
+     */
     async answered(session: VoiceSessionDoc, fn: RelayedFunction): Promise<FunctionCallResponse | null> {
       const call = await stored(session, fn.id);
-      if (!call || call.status !== 'done' || typeof call.content !== 'string') return null;
+      if (!call) return null;
       if (call.name !== fn.name) throw new AppError('idempotency_key_reused', `Function call ${fn.id} was already relayed for ${call.name}`);
+      if (call.status !== 'done' || typeof call.content !== 'string') throw new AppError('conflict', `Function call ${fn.id} is still running; relay it again shortly`, { headers: { 'Retry-After': '1' } });
       return answer(fn, call.content);
     },
   };

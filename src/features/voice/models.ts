@@ -36,8 +36,10 @@ const callSchema = new Schema(
     /** The model's arguments, capped: the record of what was asked. */
     arguments: { type: String, required: true },
     status: { type: String, enum: ['running', 'done'], required: true },
-    /** When the claim was taken (or last taken over from a stopped hub). */
+    /** When the claim was taken or last renewed (or taken over from a stopped hub). */
     claimedAt: { type: Date, required: true },
+    /** The relay holding the claim: its renewals and its answer name it, so one taken over writes nothing. */
+    claimToken: { type: String, required: true },
     ok: { type: Boolean, default: null },
     errorCode: { type: String, default: null },
     /** The FunctionCallResponse content the agent was given. */

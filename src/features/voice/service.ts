@@ -64,7 +64,7 @@ export function createVoiceService(deps: Deps) {
 
   /** A session that has ended runs nothing new, but still answers the calls it ran (a response lost near its end). */
   async function answeredAfterEnd(session: VoiceSessionDoc, functions: RelayedFunction[]): Promise<FunctionCallResponse[]> {
-    const answered = await Promise.all(functions.map((fn) => calls.answered(session, fn)));
+    const answered = await Promise.all(functions.map((fn) => (fn.client_side === false ? notForTheClient(fn) : calls.answered(session, fn))));
     if (answered.some((response) => response === null)) throw new AppError('gone', 'The voice session has ended; start a new one');
     return answered as FunctionCallResponse[];
   }

@@ -38,7 +38,7 @@ const PLAN = /(medication|medicine|meds|pill|drug)s? (plan|list|schedule)|what (
 /** "I took my Metformin": a statement (questions like "did I take" are adherence, read first). */
 const TOOK = /\bi('ve| have)? (just |already )?(took|taken)\b|\bi just had\b/;
 /** Doubt or denial around "I took": never a confirmation ("I don't think I took it", "not sure I've taken"). */
-const UNSURE = /\b(don't|do not|didn't|did not|not sure|unsure|never|can't remember|cannot remember|don't remember|forgot|forget|think|maybe|might|if)\b|\?/;
+const UNSURE = /\b(don't|do not|didn't|did not|not|sure|unsure|never|none|nothing|no|can't|cannot|remember|forgot|forget|think|believe|guess|doubt|probably|perhaps|maybe|might|certain|if|whether)\b|\?/;
 const SUMMARY = /\bsummar(y|ise|ize)\b|\boverview\b/;
 const CAPABILITIES = /what can you (do|help)|how (do|can) you help|can you help|who are you/;
 const HELP = /help me|i need help|need (some )?help|get help|send help|please help|^help\b|(call|contact|tell|get) (my |the )?(caregiver|carer|nurse|doctor|daughter|son|family|wife|husband|someone|care team)/;
