@@ -228,3 +228,22 @@ t.test('confirm_dose by voice and by the app at once: both succeed, the dose is 
   t.match(JSON.parse(byId.body.responses[0].content), { ok: false, error: { code: 'validation_failed', message: /due more than 24 hours ago/ } });
   t.not((await dosesOf(hub, s.clinician, s.patient.id, '2026-06-10T00:00:00Z', '2026-06-11T00:00:00Z')).find((d) => d.medicationId === 'warfarin')?.state, 'late');
 });
+
+t.test('over Socket.IO: voice:function_call relays as the REST route does, acked', async (t) => {
+  const { hub, s } = await voiceHub(t);
+  const session = (await as(hub, s.patientUser, 'POST', '/voice/sessions', { patientId: s.patient.id })).body;
+  const socket = connectSocket(t, hub, { auth: { token: await currentToken(hub, s.patientUser) } });
+  await nextEvent(socket, 'connect');
+  const request = { type: 'FunctionCallRequest', functions: [call('fc-s1', 'get_next_dose', { medication: 'metformin' })] };
+  const ack = await socket.timeout(5000).emitWithAck('voice:function_call', { sessionId: session.sessionId, request });
+  t.match(ack, { ok: true, responses: [{ type: 'FunctionCallResponse', id: 'fc-s1', name: 'get_next_dose' }] });
+  t.match(JSON.parse(ack.responses[0].content), { ok: true, doses: [{ medication: 'Metformin' }] });
+  const again = await as(hub, s.patientUser, 'POST', `/voice/sessions/${session.sessionId}/function-calls`, request);
+  t.same(again.body.responses, ack.responses, 'the same call relayed over HTTP: the same answer');
+
+  const invalid = await socket.timeout(5000).emitWithAck('voice:function_call', { sessionId: session.sessionId, request: { type: 'FunctionCallRequest', functions: 'fc' } });
+  t.match(invalid, { ok: false, error: { code: 'validation_failed' } });
+  const stranger = connectSocket(t, hub, { auth: { token: await currentToken(hub, s.caregiver) } });
+  await nextEvent(stranger, 'connect');
+  t.match(await stranger.timeout(5000).emitWithAck('voice:function_call', { sessionId: session.sessionId, request }), { ok: false, error: { code: 'not_found' } }, 'another user’s session');
+});

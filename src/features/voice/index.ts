@@ -12,6 +12,7 @@ import type { Identity } from '../identity/index.js';
 import type { Intents } from '../intents/index.js';
 import { voiceModels } from './models.js';
 import { registerVoiceRoutes } from './routes.js';
+import { registerVoiceSockets } from './sockets.js';
 import { createVoiceService } from './service.js';
 
 export async function registerVoice(ctx: HubContext, deps: { identity: Identity; intents: Intents; conversations: Pick<Conversations, 'chat'>; voice?: VoicePort }) {
@@ -40,6 +41,7 @@ export async function registerVoice(ctx: HubContext, deps: { identity: Identity;
     logger: log,
   });
   registerVoiceRoutes(ctx.http.api, deps.identity.requireUser, service);
+  registerVoiceSockets(ctx.sockets, service);
   log.info({ available: voice.available, agentUrl: voice.agentUrl }, voice.available ? 'voice: Deepgram configured' : 'voice: unavailable (no DEEPGRAM_API_KEY)');
   return { models, service, voice };
 }
