@@ -29,18 +29,7 @@ export interface PatientUpdate {
   /**
    * @maxItems 10
    */
-  contacts?:
-    | []
-    | [Contact]
-    | [Contact, Contact]
-    | [Contact, Contact, Contact]
-    | [Contact, Contact, Contact, Contact]
-    | [Contact, Contact, Contact, Contact, Contact]
-    | [Contact, Contact, Contact, Contact, Contact, Contact]
-    | [Contact, Contact, Contact, Contact, Contact, Contact, Contact]
-    | [Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact]
-    | [Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact]
-    | [Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact, Contact];
+  contacts?: Contact[];
   /**
    * Free notes for the care team.
    */

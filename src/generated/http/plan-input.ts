@@ -74,15 +74,7 @@ export interface PlanScheduleItem {
    *
    * @maxItems 7
    */
-  daysOfWeek?:
-    | []
-    | [number]
-    | [number, number]
-    | [number, number, number]
-    | [number, number, number, number]
-    | [number, number, number, number, number]
-    | [number, number, number, number, number, number]
-    | [number, number, number, number, number, number, number];
+  daysOfWeek?: number[];
   /**
    * Every N days counted from startDate.
    */

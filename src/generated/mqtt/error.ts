@@ -37,55 +37,7 @@ export interface DeviceError {
    * @minItems 1
    * @maxItems 10
    */
-  details?:
-    | [DeviceErrorDetail]
-    | [DeviceErrorDetail, DeviceErrorDetail]
-    | [DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail]
-    | [DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail]
-    | [DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail]
-    | [DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail, DeviceErrorDetail]
-    | [
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail
-      ]
-    | [
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail
-      ]
-    | [
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail
-      ]
-    | [
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail,
-        DeviceErrorDetail
-      ];
+  details?: [DeviceErrorDetail, ...DeviceErrorDetail[]];
 }
 /**
  * What was refused.
