@@ -60,10 +60,10 @@ export interface Counts {
   late: number;
   missed: number;
   skipped: number;
-  /**
-   * No record: the dispenser was offline. Never counted as missed.
-   */
   unknown: number;
+  /**
+   * Still scheduled or due.
+   */
   pending: number;
   adherencePercent: number | null;
 }
