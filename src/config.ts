@@ -103,7 +103,7 @@ const envSchema = {
     MQTT_PUBLIC_HOST: { type: 'string', minLength: 1 },
     HEARTBEAT_HISTORY_SECONDS: { type: 'integer', minimum: 0, maximum: 86400, default: 900 },
     // Capped at HEARTBEAT_MAX_PAUSE_MS when larger.
-    HEARTBEAT_BATCH_MS: { type: 'integer', minimum: 0, maximum: 10000, default: 50 },
+    HEARTBEAT_BATCH_MS: { type: 'integer', minimum: 1, maximum: 10000, default: 50 },
     // At most 10 s: a status must stay well fresher than the shortest silence timeout (30 s).
     HEARTBEAT_MAX_PAUSE_MS: { type: 'integer', minimum: 0, maximum: 10000, default: 5000 },
     MONGO_URL: { ...urlSchema, pattern: '^mongodb(\\+srv)?://' },
@@ -120,8 +120,9 @@ const envSchema = {
     OPENAI_BASE_URL: { ...urlSchema, format: 'uri' },
     OPENAI_MODEL: { type: 'string', minLength: 1, default: 'gpt-4o-mini' },
     DEEPGRAM_API_KEY: { type: 'string', minLength: 1 },
-    DEEPGRAM_BASE_URL: { ...urlSchema, format: 'uri' },
-    DEEPGRAM_AGENT_URL: { ...urlSchema, format: 'uri', pattern: '^wss?://' },
+    DEEPGRAM_BASE_URL: { ...urlSchema, format: 'uri', pattern: '^https?://[^/?#\\s]+' },
+    // wss:// with a host; ws:// (token and audio in the clear) only on this machine, for local test servers.
+    DEEPGRAM_AGENT_URL: { ...urlSchema, format: 'uri', pattern: '^(wss://[^/?#\\s]+|ws://(127\\.0\\.0\\.1|localhost|\\[::1\\])(:[0-9]+)?([/?#]|$))' },
     // Deepgram grants 1 to 3600 s; its own default is 30 s.
     VOICE_TOKEN_TTL_SECONDS: { type: 'integer', minimum: 1, maximum: 3600, default: 30 },
     VOICE_SESSION_MINUTES: { type: 'integer', minimum: 1, maximum: 1440, default: 60 },

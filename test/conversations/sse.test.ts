@@ -90,6 +90,18 @@ t.test('history: earlier messages are sent back, and the conversation continues'
   t.match(messages[0]?.content, /a caregiver on the patient's care team/);
 });
 
+t.test('an answer that fails after its tool recorded something is not retryable, and the record is made once', async (t) => {
+  const conversation = await createConversation(hub, s.patientUser, s.patient.id);
+  server.enqueue(
+    reply.toolCalls([{ id: 'call_help', name: 'request_help', arguments: { urgency: 'urgent', reason: 'I feel faint' } }], { text: 'Calling your care team.' }),
+    reply.errorMidStream({ message: 'upstream exploded', type: 'server_error' }, { afterText: 'They' }),
+  );
+  const { events } = await chatStream(hub, s.patientUser.token, { conversationId: conversation.id, content: 'I feel faint, please get someone' });
+  t.match(events.at(-1), { event: 'error', data: { error: { code: 'upstream_error', retryable: false }, message: { status: 'error', toolCalls: [{ name: 'request_help', ok: true }] } } }, 'the help request ran: asking again would ask twice');
+  const reports = await request(hub, 'GET', `/api/v1/patients/${s.patient.id}/reports?kind=help`, { token: s.caregiver.token });
+  t.equal(reports.body.items.filter((r: { sourceRef: string }) => r.sourceRef === conversation.id).length, 1);
+});
+
 t.test('a tool call round trip: run with the caller’s permissions, answered honestly, recorded', async (t) => {
   const conversation = await createConversation(hub, s.caregiver, s.patient.id);
   server.enqueue(

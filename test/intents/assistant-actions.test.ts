@@ -82,6 +82,7 @@ t.test('confirm_dose refuses what it cannot name exactly, with words the model c
 
   t.match(await run({ medication: 'Aspirin' }), { ok: false, errorCode: 'validation_failed', parsed: { error: { message: /The plan lists: Metformin, Warfarin/ } } });
   t.match(await run({ medication: 'Warfarin' }), { ok: false, errorCode: 'conflict', parsed: { error: { message: /No dose of Warfarin is due now/ } } }, 'the evening dose is not open yet');
+  t.match(await run({ medication: 'in' }), { ok: false, errorCode: 'validation_failed', parsed: { error: { message: /could be several medications \(Metformin, Warfarin\)\. Ask which one/ } } });
   t.match(await run({ medication: 'Metformin', occurrence_id: warfarin?.id }), { ok: false, errorCode: 'validation_failed', parsed: { error: { message: /not a dose of Metformin/ } } });
   t.match(await run({ medication: 'Metformin', taken_at: '2026-06-10T09:00:00+02:00' }), { ok: false, errorCode: 'validation_failed', parsed: { error: { message: /in the future/ } } });
   t.match(await run({ medication: 'Metformin', when: 'now' }), { ok: false, errorCode: 'invalid_arguments' });
@@ -92,5 +93,5 @@ t.test('confirm_dose refuses what it cannot name exactly, with words the model c
   const confirmed = await run({ medication: 'met', taken_at: '2026-06-10T08:02:00+02:00' });
   t.match(confirmed, { ok: true, parsed: { ok: true, alreadyRecorded: false, medication: 'Metformin', occurrence_id: doses[0]?.id, state: 'taken', takenAtLocal: /08:02/ } });
   const audit = await hub.features.identity.audit.model.find({ action: 'assistant.tool.confirm_dose' }).lean();
-  t.same(audit.map((entry) => entry.outcome).sort(), ['allowed', 'denied', 'failed', 'failed', 'failed', 'failed'].sort(), 'every call that reached the tool is audited');
+  t.same(audit.map((entry) => entry.outcome).sort(), ['allowed', 'denied', 'failed', 'failed', 'failed', 'failed', 'failed'].sort(), 'every call that reached the tool is audited');
 });

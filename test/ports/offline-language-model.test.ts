@@ -138,8 +138,12 @@ t.test('a dose the patient says they took becomes a confirm_dose call for the me
   }
   const question = await complete(model, ask('Did I take my metformin today?'));
   t.same(question.toolCalls, [], 'a question is not a confirmation');
-  const overdose = await complete(model, ask('I took my metformin twice'));
-  t.equal(overdose.toolCalls[0]?.name, 'request_help', 'a double dose is an emergency first');
+  for (const overdose of ['I took my metformin twice', 'I took too much metformin', 'I took double my metformin', 'I took my lisinopril again']) {
+    t.equal((await complete(model, ask(overdose))).toolCalls[0]?.name, 'request_help', `an emergency first: "${overdose}"`);
+  }
+  for (const another of ['I took my Metformin yesterday', 'I took my metformin this morning', 'I took my lisinopril 2 hours ago', 'I took my metformin at 8']) {
+    t.same((await complete(model, ask(another))).toolCalls, [], `another time, no confirmation: "${another}"`);
+  }
 
   const call = took.toolCalls[0];
   if (!call) return;

@@ -28,3 +28,18 @@ t.test('explicit values are typed and an explicit MQTT port is remembered as suc
   t.equal(config.openai.model, 'llama3');
   t.equal(loadConfig({ MQTT_PORT: '' }).mqtt.portExplicit, false, 'an empty value means unset');
 });
+
+t.test('voice and heartbeat settings that would break at run time are refused at start', async (t) => {
+  for (const [key, value] of [
+    ['DEEPGRAM_AGENT_URL', 'ws://agent.example.com/v1/agent/converse'],
+    ['DEEPGRAM_AGENT_URL', 'wss://'],
+    ['DEEPGRAM_BASE_URL', 'mailto:ops@example.com'],
+    ['HEARTBEAT_BATCH_MS', '0'],
+    ['VOICE_TOKEN_TTL_SECONDS', '3601'],
+  ]) {
+    t.throws(() => loadConfig({ [key as string]: value }), ConfigError, `${key}=${value}`);
+  }
+  const config = loadConfig({ DEEPGRAM_AGENT_URL: 'ws://127.0.0.1:9000/agent', DEEPGRAM_BASE_URL: 'http://127.0.0.1:9001' });
+  t.match(config.deepgram, { agentUrl: 'ws://127.0.0.1:9000/agent', baseUrl: 'http://127.0.0.1:9001' }, 'ws:// on loopback, for local test servers');
+  t.match(config.voice, { tokenTtlSeconds: 30, sessionMinutes: 60 });
+});

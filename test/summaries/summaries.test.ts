@@ -7,7 +7,7 @@ import t, { type Test } from 'tap';
 import { ManualClock } from '../../src/ports/clock.js';
 import { SUMMARY_INSTRUCTIONS } from '../../src/features/summaries/writer.js';
 import { careScenario, type Login } from '../helpers/factories.js';
-import { connectSocket, nextEvent, nextEventWhere } from '../helpers/clients.js';
+import { connectSocket, nextEvent, nextEventWhere, request } from '../helpers/clients.js';
 import { currentToken } from '../helpers/factories.js';
 import { startTestHub } from '../helpers/hub.js';
 import { as, dosesOf, twoMedicationPlan } from '../doses/helpers.js';
@@ -129,7 +129,8 @@ t.test('a period whose doses are still open waits for them', async (t) => {
   await expectStatus(as(hub, s.clinician, 'POST', `/patients/${s.patient.id}/medication-plans`, twoMedicationPlan('2026-06-10')), 201);
   // 02:30 in Paris on the 11th, and the doses sweep has not run since the plan was made: the day's doses are open.
   clock.set('2026-06-11T00:30:00Z');
-  const early = await as(hub, s.caregiver, 'POST', `/patients/${s.patient.id}/summaries`, { period: 'day' });
+  const askWithKey = async () => request(hub, 'POST', `/api/v1/patients/${s.patient.id}/summaries`, { token: await currentToken(hub, s.caregiver), headers: { 'Idempotency-Key': 'summary-1' }, body: { period: 'day' } });
+  const early = await askWithKey();
   t.equal(early.status, 409);
   t.match(early.body, { code: 'conflict', detail: /still open/ });
   t.ok(await hub.context.jobs.run('summaries.nightly'));
@@ -138,4 +139,7 @@ t.test('a period whose doses are still open waits for them', async (t) => {
   t.ok(await hub.context.jobs.run('summaries.nightly'));
   const [day] = await summariesOf(hub, s.caregiver, s.patient.id);
   t.match(day, { period: 'day', from: '2026-06-10', facts: { doses: { scheduled: 3, pending: 0 } } }, 'written once they are settled');
+  const later = await askWithKey();
+  t.equal(later.status, 200, 'the 409 "ask again later" was not kept for its Idempotency-Key');
+  t.equal(later.body.id, day?.id);
 });

@@ -267,7 +267,7 @@ export function createChatService(deps: ChatDeps): ChatService {
       offline: languageModel.offline,
     };
     turn.announce(started);
-    void turn.run({ messages: prompt.messages, context: assistantContext(patientFacts), maxTokens: budget.answerTokens, scope: { actor, patient: factsPatient, now, origin: { source: 'chat', ref: conversationId } } });
+    void turn.run({ messages: prompt.messages, context: assistantContext(patientFacts), maxTokens: budget.answerTokens, scope: { actor, patient: factsPatient, now, origin: { source: 'chat', ref: conversationId, key: `chat:${String(messageId)}` } } });
     return {
       conversationId,
       userMessageId: String(userMessageId),

@@ -322,7 +322,10 @@ export class Turn {
 
   private async finish(outcome: { failure: TurnFailure | undefined; usage: TokenUsage | undefined; model: string; toolRuns: Array<ToolRun & { round: number }>; rounds: RoundLog[] }): Promise<TurnResult> {
     const { languageModel, clock, logger } = this.deps;
-    const { failure } = outcome;
+    // An answer that failed after a tool recorded something (a dose, a call for help) is not to be asked
+    // again: the new question would not show the model what was done, and it would do it again.
+    const acted = outcome.toolRuns.some((run) => run.changed);
+    const failure = outcome.failure && acted && outcome.failure.retryable ? { ...outcome.failure, retryable: false } : outcome.failure;
     const status = !failure ? 'complete' : failure.code === 'cancelled' ? 'cancelled' : 'error';
     const totalMs = round2(performance.now() - this.startedAt);
     const set = {

@@ -54,7 +54,7 @@ export function createNamedConfirmation({ Plan, Occurrence, policy, confirm, clo
     const ids = exact.length === 1 ? [exact[0]?.id] : matchingMedications(medications, named.trim());
     // 400 and 409, not 404: the patient was found (a 404 reads as a refusal in the audit log).
     if (ids.length === 0) throw invalid('/medication', `"${named}" is not in the plan. The plan lists: ${listed}.`);
-    if (ids.length > 1) throw new AppError('conflict', `"${named}" could be several medications (${medications.filter((m) => ids.includes(m.id)).map((m) => m.name).join(', ')}). Ask which one.`);
+    if (ids.length > 1) throw invalid('/medication', `"${named}" could be several medications (${medications.filter((m) => ids.includes(m.id)).map((m) => m.name).join(', ')}). Ask which one.`);
     return medications.find((m) => m.id === ids[0]) as MedicationDoc;
   }
 

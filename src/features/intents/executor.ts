@@ -32,13 +32,19 @@ export interface ToolRun {
   arguments: string;
   /** What was sent back to the model. */
   result: string;
+  /** True when a tool that changes the record ran and succeeded: asking again would record it again. */
+  changed: boolean;
 }
 
 export interface ToolScope {
   actor: Actor;
   patient: FactsPatient;
   now: Date;
-  /** Where the call came from (chat: the conversation; voice: the session), kept with what it records. */
+  /**
+   * Where the call came from (chat: the conversation; voice: the session), kept with what it records.
+   * `key`, when set, names what is asking (chat: the answer; voice: the session): each call's own key is
+   * `<key>:<call id>`, so a call run again records nothing twice.
+   */
   origin: ReportOrigin;
 }
 
@@ -142,8 +148,9 @@ export function createToolExecutor(deps: { registry: ToolRegistry; facts: Patien
     }
   }
 
-  async function act(acts: IntentActions, name: ToolName, args: Record<string, unknown>, scope: ToolScope): Promise<Result> {
-    const { actor, patient, origin } = scope;
+  async function act(acts: IntentActions, name: ToolName, args: Record<string, unknown>, scope: ToolScope, callId: string): Promise<Result> {
+    const { actor, patient } = scope;
+    const origin = scope.origin.key ? { ...scope.origin, key: `${scope.origin.key}:${callId}` } : scope.origin;
     switch (name) {
       case 'confirm_dose': {
         const { medication, dose, alreadyRecorded } = await acts.confirmDose(actor, patient.id, {
@@ -200,13 +207,14 @@ export function createToolExecutor(deps: { registry: ToolRegistry; facts: Patien
     capabilities: () => (actions ? ACTING_CAPABILITIES : READ_ONLY_CAPABILITIES),
 
     async run(call, scope) {
-      const record = (ok: boolean, errorCode: string | null, result: Result): ToolRun => ({
+      const record = (ok: boolean, errorCode: string | null, result: Result, changed = false): ToolRun => ({
         id: call.id,
         name: call.name,
         ok,
         errorCode,
         arguments: call.arguments.slice(0, MAX_STORED),
         result: JSON.stringify(result).slice(0, MAX_STORED),
+        changed,
       });
       const parsed = registry.parseArguments(call.name, call.arguments);
       if (!parsed.ok) return record(false, parsed.error.code, failure(parsed.error.code, parsed.error.message));
@@ -214,9 +222,9 @@ export function createToolExecutor(deps: { registry: ToolRegistry; facts: Patien
       if (!offered.some((definition) => definition.name === tool.name)) return record(false, 'not_available', failure('not_available', NOT_AVAILABLE));
       try {
         const result = await audited(audit, scope.actor, { action: `assistant.tool.${tool.name}`, objectType: 'patient', objectId: scope.patient.id }, () =>
-          tool.mutates && actions ? act(actions, tool.name, parsed.arguments, scope) : lookUp(tool.name, parsed.arguments, scope),
+          tool.mutates && actions ? act(actions, tool.name, parsed.arguments, scope, call.id) : lookUp(tool.name, parsed.arguments, scope),
         );
-        return record(true, null, result);
+        return record(true, null, result, tool.mutates);
       } catch (error) {
         if (error instanceof AppError && error.expose) return record(false, error.code, failure(error.code, error.message));
         return record(false, 'failed', failure('failed', FAILED[tool.name]));

@@ -91,7 +91,7 @@ export function createCallRunner(deps: { models: VoiceModels; executor: ToolExec
     renewal.unref();
     let run: ToolRun;
     try {
-      run = await deps.executor.run({ id: fn.id, name: fn.name, arguments: fn.arguments }, { ...scope, origin: { ...scope.origin, key: `voice:${String(session._id)}:${fn.id}` } });
+      run = await deps.executor.run({ id: fn.id, name: fn.name, arguments: fn.arguments }, { ...scope, origin: { ...scope.origin, key: `voice:${String(session._id)}` } });
     } catch (error) {
       // Not run (the executor answers every tool failure itself): free the claim for a retry.
       await VoiceCall.deleteOne({ ...key, status: 'running' });

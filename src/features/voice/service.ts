@@ -25,6 +25,12 @@ import { createCallRunner, type FunctionCallResponse, type RelayedFunction } fro
 import type { VoiceModels, VoiceSessionDoc } from './models.js';
 import type { VoiceSessionView } from '../../generated/http/voice-session-view.js';
 
+/** The prompt is written once, when the session starts; the agent is told so. */
+const VOICE_NOTE = [
+  'This is a spoken conversation: answer in short sentences, without lists or symbols.',
+  'The current time and the doses above are as of the start of this session. Leave taken_at out of confirm_dose unless the person says the clock time they took it.',
+].join(' ');
+
 export interface VoiceOptions {
   tokenTtlSeconds: number;
   sessionMinutes: number;
@@ -89,7 +95,7 @@ export function createVoiceService(deps: Deps) {
         const role = actor.principal.role;
         const offered = new Set(intents.executor.offered().map((tool) => tool.name));
         const settings = voice.agentSettings({
-          prompt: await deps.chat.systemPrompt(role, patient, now),
+          prompt: `${await deps.chat.systemPrompt(role, patient, now)}\n\n${VOICE_NOTE}`,
           functions: intents.registry.deepgramFunctions({ names: [...offered] }),
           greeting: greeting(role, patient),
         });

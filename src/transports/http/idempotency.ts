@@ -207,6 +207,8 @@ export interface StoredResponse {
 /** The exact bytes that will be sent, or undefined for a body that is not a value (streams, raw responses). */
 function captureResponse(ctx: Context): StoredResponse | undefined {
   if (ctx.respond === false) return undefined;
+  // "Ask again later" (a 409 or 429 with Retry-After): replaying it would answer the retry it asks for.
+  if (ctx.response.get('Retry-After')) return undefined;
   const body: unknown = ctx.body;
   // Koa's untouched default: the handler gave no answer (e.g. a chat turn cancelled because the client
   // went away), so the client's retry must run, not get an empty 404 back.

@@ -28,7 +28,7 @@ const EMERGENCY = [
   /chest pain|heart attack|\bstroke\b/,
   /(can't|cannot|can not) breathe|trouble breathing|short(ness)? of breath/,
   /\b(i|i've|i have) (just )?(fallen|fell)\b|\bfell (down|over)\b/,
-  /\boverdose|took too many|double dose|took (it|them|my \w+) twice/,
+  /\boverdose|too (many|much)|double (dose|my|the)|extra dose|took (it|them|my \w+) (twice|again)/,
   /\bunconscious\b|\bsuicid|bleeding (a lot|heavily)/,
 ];
 
@@ -39,6 +39,8 @@ const PLAN = /(medication|medicine|meds|pill|drug)s? (plan|list|schedule)|what (
 const TOOK = /\bi('ve| have)? (just |already )?(took|taken)\b|\bi just had\b/;
 /** Doubt or denial around "I took": never a confirmation ("I don't think I took it", "not sure I've taken"). */
 const UNSURE = /\b(don't|do not|didn't|did not|not|sure|unsure|never|none|nothing|no|can't|cannot|remember|forgot|forget|think|believe|guess|doubt|probably|perhaps|maybe|might|certain|if|whether)\b|\?/;
+/** A time other than now ("yesterday", "this morning", "two hours ago", "at 8"): the rules cannot say which dose, so they record none. */
+const ANOTHER_TIME = /\b(yesterday|last night|morning|afternoon|evening|tonight|earlier|ago|hours?|minutes?|at \d|\d{1,2}(:\d\d)? ?(am|pm|h)|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b/;
 const SUMMARY = /\bsummar(y|ise|ize)\b|\boverview\b/;
 const CAPABILITIES = /what can you (do|help)|how (do|can) you help|can you help|who are you/;
 const HELP = /help me|i need help|need (some )?help|get help|send help|please help|^help\b|(call|contact|tell|get) (my |the )?(caregiver|carer|nurse|doctor|daughter|son|family|wife|husband|someone|care team)/;
@@ -81,7 +83,7 @@ export function detectIntent(message: string): Intent {
   if (NEXT_DOSE.test(text)) return { kind: 'next_dose' };
   if (PLAN.test(text)) return { kind: 'plan' };
   if (SUMMARY.test(text)) return { kind: 'summary' };
-  if (TOOK.test(text)) return UNSURE.test(text) ? { kind: 'adherence' } : { kind: 'took' };
+  if (TOOK.test(text)) return UNSURE.test(text) || ANOTHER_TIME.test(text) ? { kind: 'adherence' } : { kind: 'took' };
   const symptom = SYMPTOMS.find(([, rule]) => rule.test(text));
   if (symptom) return { kind: 'symptom', symptom: symptom[0], severity: severityOf(text) };
   if (CAPABILITIES.test(text)) return { kind: 'capabilities' };
