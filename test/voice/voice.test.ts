@@ -247,3 +247,33 @@ t.test('over Socket.IO: voice:function_call relays as the REST route does, acked
   await nextEvent(stranger, 'connect');
   t.match(await stranger.timeout(5000).emitWithAck('voice:function_call', { sessionId: session.sessionId, request }), { ok: false, error: { code: 'not_found' } }, 'another user’s session');
 });
+
+t.test('the transcript: kept in the session’s conversation, each line once, readable by the care team', async (t) => {
+  const { clock, hub, s } = await voiceHub(t);
+  const session = (await as(hub, s.patientUser, 'POST', '/voice/sessions', { patientId: s.patient.id })).body;
+  const conversation = await as(hub, s.caregiver, 'GET', `/conversations/${session.conversationId}`);
+  t.match(conversation.body, { id: session.conversationId, patientId: s.patient.id, channel: 'voice' }, 'a voice conversation, visible to the care team');
+
+  const send = (lines: unknown, who = s.patientUser) => as(hub, who, 'POST', `/voice/sessions/${session.sessionId}/transcript`, { lines });
+  const first = await send([
+    { seq: 1, type: 'ConversationText', role: 'user', content: 'I took my metformin' },
+    { seq: 0, type: 'ConversationText', role: 'assistant', content: 'Hello Alice.' },
+  ]);
+  t.same(first.body, { stored: 2, conversationId: session.conversationId });
+  const again = await send([{ seq: 1, role: 'user', content: 'I took my metformin' }, { seq: 2, role: 'assistant', content: 'Recorded.' }]);
+  t.same(again.body, { stored: 1, conversationId: session.conversationId }, 'a line sent again is stored once');
+
+  const messages = await as(hub, s.caregiver, 'GET', `/conversations/${session.conversationId}/messages`);
+  t.same(messages.body.items.map((m: { role: string; content: string }) => [m.role, m.content]).reverse(), [['assistant', 'Hello Alice.'], ['user', 'I took my metformin'], ['assistant', 'Recorded.']], 'in the order said');
+  t.match(messages.body.items.at(-2), { authorId: s.patientUser.userId, status: 'complete' });
+  t.match(messages.body.items.at(-1), { authorId: null, provider: 'deepgram' });
+  t.equal((await as(hub, s.caregiver, 'GET', `/conversations/${session.conversationId}`)).body.messageCount, 3);
+
+  for (const lines of [[], [{ seq: -1, role: 'user', content: 'x' }], [{ seq: 3, role: 'system', content: 'x' }], [{ seq: 3, role: 'user', content: '' }]]) {
+    t.equal((await send(lines)).status, 400, JSON.stringify(lines));
+  }
+  t.equal((await send([{ seq: 9, role: 'user', content: 'x' }], s.caregiver)).status, 404, 'only the session’s user');
+  clock.advance(71 * 60_000);
+  t.equal((await send([{ seq: 9, role: 'user', content: 'x' }])).status, 410, 'closed 10 minutes after the session ends');
+  t.equal((await as(hub, s.caregiver, 'GET', `/conversations/${session.conversationId}`)).body.messageCount, 3);
+});

@@ -18,8 +18,26 @@ export interface ConversationQuery extends PageRequest {
   patientId?: string;
 }
 
+/** A line said in a voice session, as its agent reported it (Deepgram's ConversationText). */
+export interface TranscriptLine {
+  /** Names the line (its session and number): a line sent again is stored once. */
+  key: string;
+  role: 'user' | 'assistant';
+  content: string;
+  /** The user who spoke a `user` line; null for the agent's. */
+  authorId: string | null;
+  /** Who wrote an `assistant` line (e.g. `deepgram`). */
+  provider: string | null;
+}
+
 export interface ConversationService {
   create(actor: Actor, input: ConversationCreate): Promise<ConversationView>;
+  /**
+   * Appends a voice session's transcript lines to its conversation, in order, each once (a line whose
+   * key is stored already is skipped). Access is the caller's to check (features/voice). Returns how
+   * many were new.
+   */
+  appendTranscript(conversation: Pick<ConversationDoc, '_id' | 'organisationId' | 'patientId'>, lines: TranscriptLine[], at: Date): Promise<number>;
   list(actor: Actor, query: ConversationQuery): Promise<Page<ConversationView>>;
   get(actor: Actor, conversationId: string): Promise<ConversationView>;
   messages(actor: Actor, conversationId: string, page: PageRequest): Promise<Page<ChatMessageView>>;
@@ -60,6 +78,27 @@ export function createConversationService(deps: { models: ConversationModels; po
         const visible = (await policy.visiblePatientIds(actor.principal)).map(oid);
         return paginate(Conversation, { organisationId: oid(actor.principal.organisationId), patientId: { $in: visible } }, page, toConversationView);
       });
+    },
+
+    async appendTranscript(conversation, lines, at) {
+      if (lines.length === 0) return 0;
+      const base = { conversationId: conversation._id, organisationId: conversation.organisationId, patientId: conversation.patientId, status: 'complete' as const };
+      const docs = lines.map((line) => ({ ...base, role: line.role, content: line.content, authorId: line.authorId ? oid(line.authorId) : null, provider: line.provider, lineKey: line.key }));
+      let stored = lines.length;
+      try {
+        await Message.insertMany(docs, { ordered: false });
+      } catch (error) {
+        // Lines sent again (a relay retried): skipped; any other failure is the caller's.
+        const writeErrors = (error as { writeErrors?: Array<{ code?: number; err?: { code?: number } }> }).writeErrors;
+        const duplicates = writeErrors?.filter((e) => (e.code ?? e.err?.code) === 11000).length ?? 0;
+        if (!writeErrors || duplicates !== writeErrors.length) throw error;
+        stored -= duplicates;
+      }
+      if (stored > 0) {
+        const authors = [...new Set(lines.flatMap((line) => (line.authorId ? [line.authorId] : [])))].map(oid);
+        await Conversation.updateOne({ _id: conversation._id }, { $inc: { messageCount: stored }, $set: { lastMessageAt: at }, $addToSet: { participants: { $each: authors } } });
+      }
+      return stored;
     },
 
     get(actor, conversationId) {

@@ -86,10 +86,13 @@ const messageSchema = new Schema(
     error: { type: new Schema({ code: String, message: String }, { _id: false }), default: null },
     /** Last save while streaming (hub clock): the interrupted-answer sweep looks at it. */
     activityAt: { type: Date, default: null },
+    /** A line of a voice session's transcript: what names it (its session and number), so that it is stored once. Absent otherwise (the index is sparse). */
+    lineKey: { type: String },
   },
   { timestamps: true },
 );
 messageSchema.index({ conversationId: 1, _id: -1 });
+messageSchema.index({ lineKey: 1 }, { unique: true, sparse: true });
 messageSchema.index({ status: 1, activityAt: 1 });
 
 const llmRequestSchema = new Schema(

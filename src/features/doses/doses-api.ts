@@ -46,8 +46,11 @@ export function createDosesApi({ Occurrence, policy, track, recordTaken, clock }
         if (occurrence.state === 'skipped') throw new AppError('conflict', 'This dose was skipped');
         if (occurrence.state === 'cancelled') throw new AppError('conflict', 'This dose was cancelled by a plan change');
         const updated = await recordTaken(occurrence, takenAt, { source: 'confirmation', confirmedBy: actor.principal.userId });
-        if (!updated) throw new AppError('conflict', 'The dose changed meanwhile; read it again');
-        return toOccurrenceView(updated.after);
+        if (updated) return toOccurrenceView(updated.after);
+        // Changed meanwhile: taken by someone else (the device, another person) answers as a dose already taken does.
+        const current = await Occurrence.findOne({ _id: occurrence._id }).lean<Occurrence>();
+        if (current && ['taken', 'late'].includes(current.state)) return toOccurrenceView(current);
+        throw new AppError('conflict', 'The dose changed meanwhile; read it again');
       });
     },
   };

@@ -15,7 +15,7 @@ import { registerVoiceRoutes } from './routes.js';
 import { registerVoiceSockets } from './sockets.js';
 import { createVoiceService } from './service.js';
 
-export async function registerVoice(ctx: HubContext, deps: { identity: Identity; intents: Intents; conversations: Pick<Conversations, 'chat'>; voice?: VoicePort }) {
+export async function registerVoice(ctx: HubContext, deps: { identity: Identity; intents: Intents; conversations: Pick<Conversations, 'chat' | 'conversations'>; voice?: VoicePort }) {
   const log = ctx.logger.child({ feature: 'voice' });
   const models = voiceModels(ctx.store.connection);
   await Promise.all(Object.values(models).map((model) => model.init()));
@@ -35,6 +35,7 @@ export async function registerVoice(ctx: HubContext, deps: { identity: Identity;
     audit: deps.identity.audit,
     intents: deps.intents,
     chat: deps.conversations.chat,
+    conversations: deps.conversations.conversations,
     sockets: ctx.sockets,
     clock: ctx.clock,
     options,

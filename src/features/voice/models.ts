@@ -19,6 +19,8 @@ const sessionSchema = new Schema(
     patientId: { type: Schema.Types.ObjectId, required: true },
     userId: { type: Schema.Types.ObjectId, required: true },
     role: { type: String, required: true },
+    /** Its conversation (channel `voice`), where its transcript goes. */
+    conversationId: { type: Schema.Types.ObjectId, required: true },
     expiresAt: { type: Date, required: true },
   },
   { timestamps: { createdAt: true, updatedAt: false } },

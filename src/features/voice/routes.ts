@@ -5,7 +5,7 @@ import type { VoiceFunctionCallRequest } from '../../generated/http/voice-functi
 import { answersWithCredentials } from '../../transports/http/idempotency.js';
 import { validate, valid } from '../../transports/http/validate.js';
 import { actorOf } from '../identity/http-auth.js';
-import type { VoiceService } from './service.js';
+import type { TranscriptInput, VoiceService } from './service.js';
 
 export function registerVoiceRoutes(router: Router, requireUser: Middleware, service: VoiceService): void {
   // A session's answer is a token that lives seconds: never replayed for an Idempotency-Key.
@@ -16,5 +16,8 @@ export function registerVoiceRoutes(router: Router, requireUser: Middleware, ser
   router.post('/voice/sessions/:id/function-calls', requireUser, validate({ params: 'http/id-params', body: 'http/voice-function-call' }), async (ctx) => {
     const request = valid<VoiceFunctionCallRequest>(ctx.state, 'body');
     ctx.body = await service.relay(actorOf(ctx), valid<{ id: string }>(ctx.state, 'params').id, request.functions);
+  });
+  router.post('/voice/sessions/:id/transcript', requireUser, validate({ params: 'http/id-params', body: 'http/voice-transcript' }), async (ctx) => {
+    ctx.body = await service.transcript(actorOf(ctx), valid<{ id: string }>(ctx.state, 'params').id, valid<{ lines: TranscriptInput[] }>(ctx.state, 'body').lines);
   });
 }

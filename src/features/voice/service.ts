@@ -17,6 +17,7 @@ import type { SocketTransport } from '../../transports/socket/server.js';
 import { patientAudience } from '../../transports/socket/rooms.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ChatService } from '../conversations/chat-service.js';
+import type { ConversationService } from '../conversations/conversation-service.js';
 import { audited, type Actor } from '../identity/actor.js';
 import type { PatientDoc, Role } from '../identity/models.js';
 import type { Policy } from '../identity/policy.js';
@@ -31,6 +32,15 @@ const VOICE_NOTE = [
   'The current time and the doses above are as of the start of this session. Leave taken_at out of confirm_dose unless the person says the clock time they took it.',
 ].join(' ');
 
+/** Transcript lines are accepted this long after a session ends: the last lines of a call that ran to the end. */
+const TRANSCRIPT_GRACE_MS = 10 * 60_000;
+
+export interface TranscriptInput {
+  seq: number;
+  role: 'user' | 'assistant';
+  content: string;
+}
+
 export interface VoiceOptions {
   tokenTtlSeconds: number;
   sessionMinutes: number;
@@ -43,6 +53,7 @@ interface Deps {
   audit: AuditLog;
   intents: Intents;
   chat: Pick<ChatService, 'systemPrompt'>;
+  conversations: Pick<ConversationService, 'create' | 'appendTranscript'>;
   sockets: Pick<SocketTransport, 'emit'>;
   clock: Clock;
   options: VoiceOptions;
@@ -83,6 +94,16 @@ export function createVoiceService(deps: Deps) {
     }
   }
 
+  /** The caller's own session (another user's does not exist for them), with the patient they must still be allowed to act for. */
+  async function ownSession(actor: Actor, sessionId: string) {
+    const session = Types.ObjectId.isValid(sessionId)
+      ? await VoiceSession.findOne({ _id: new Types.ObjectId(sessionId), userId: new Types.ObjectId(actor.principal.userId) }).lean<VoiceSessionDoc>()
+      : null;
+    if (!session) throw new AppError('not_found', 'Voice session not found');
+    const patient = await policy.assertPatient(actor.principal, String(session.patientId), 'conversation.write');
+    return { session, patient };
+  }
+
   return {
     /** `available` false: no DEEPGRAM_API_KEY; starting a session answers 503. */
     available: voice.available,
@@ -100,19 +121,22 @@ export function createVoiceService(deps: Deps) {
           greeting: greeting(role, patient),
         });
         const token = await grant();
-        const [session] = await VoiceSession.create([{ organisationId: patient.organisationId, patientId: patient._id, userId: new Types.ObjectId(actor.principal.userId), role, expiresAt: new Date(now.getTime() + options.sessionMinutes * 60_000) }]);
+        const conversation = await deps.conversations.create(actor, { patientId: String(patient._id), channel: 'voice', title: 'Voice session' });
+        const [session] = await VoiceSession.create([{
+          organisationId: patient.organisationId,
+          patientId: patient._id,
+          userId: new Types.ObjectId(actor.principal.userId),
+          role,
+          conversationId: new Types.ObjectId(conversation.id),
+          expiresAt: new Date(now.getTime() + options.sessionMinutes * 60_000),
+        }]);
         const id = String(session?._id);
-        return { sessionId: id, patientId: String(patient._id), expiresAt: (session?.expiresAt ?? now).toISOString(), agentUrl: voice.agentUrl, token, settings: settings as unknown as VoiceSessionView['settings'] };
+        return { sessionId: id, patientId: String(patient._id), conversationId: conversation.id, expiresAt: (session?.expiresAt ?? now).toISOString(), agentUrl: voice.agentUrl, token, settings: settings as unknown as VoiceSessionView['settings'] };
       });
     },
 
     async relay(actor: Actor, sessionId: string, functions: RelayedFunction[]): Promise<{ responses: FunctionCallResponse[] }> {
-      // Another user's session does not exist for the caller.
-      const session = Types.ObjectId.isValid(sessionId)
-        ? await VoiceSession.findOne({ _id: new Types.ObjectId(sessionId), userId: new Types.ObjectId(actor.principal.userId) }).lean<VoiceSessionDoc>()
-        : null;
-      if (!session) throw new AppError('not_found', 'Voice session not found');
-      const patient = await policy.assertPatient(actor.principal, String(session.patientId), 'conversation.write');
+      const { session, patient } = await ownSession(actor, sessionId);
       if (session.expiresAt <= clock.now()) return { responses: await answeredAfterEnd(session, functions) };
       const responses: FunctionCallResponse[] = [];
       // In order, one at a time: the agent asked for them in this order.
@@ -125,6 +149,28 @@ export function createVoiceService(deps: Deps) {
         responses.push(await calls.run(session, fn, scope));
       }
       return { responses };
+    },
+
+    /**
+     * Appends transcript lines (Deepgram's ConversationText, numbered by the client) to the session's
+     * conversation, each number once; accepted until TRANSCRIPT_GRACE_MS after the session ends, for
+     * the last lines of a call that ran to its end.
+     */
+    async transcript(actor: Actor, sessionId: string, lines: TranscriptInput[]): Promise<{ stored: number; conversationId: string }> {
+      return audited(audit, actor, { action: 'voice.transcript', objectType: 'voiceSession', objectId: sessionId }, async () => {
+        const { session } = await ownSession(actor, sessionId);
+        if (session.expiresAt.getTime() + TRANSCRIPT_GRACE_MS <= clock.now().getTime()) throw new AppError('gone', 'The voice session has ended; its transcript is closed');
+        const conversation = { _id: session.conversationId, organisationId: session.organisationId, patientId: session.patientId };
+        const ordered = [...lines].sort((a, b) => a.seq - b.seq);
+        const stored = await deps.conversations.appendTranscript(conversation, ordered.map((line) => ({
+          key: `voice:${sessionId}:${line.seq}`,
+          role: line.role,
+          content: line.content,
+          authorId: line.role === 'user' ? String(session.userId) : null,
+          provider: line.role === 'assistant' ? 'deepgram' : null,
+        })), clock.now());
+        return { stored, conversationId: String(session.conversationId) };
+      });
     },
   };
 }

@@ -4,6 +4,10 @@
  * A 24-hex-digit id assigned by the hub.
  */
 export type ObjectId = string;
+/**
+ * A 24-hex-digit id assigned by the hub.
+ */
+export type ObjectId1 = string;
 
 /**
  * A voice session as POST /voice/sessions answers it. Open `agentUrl` with the token within `token.expiresIn` seconds (browsers: `Sec-WebSocket-Protocol: bearer, <accessToken>`; others: `Authorization: Bearer <accessToken>`), send `settings` verbatim as the first message, and POST each FunctionCallRequest the agent sends to /voice/sessions/{sessionId}/function-calls until `expiresAt`. The token is a secret: never log it.
@@ -11,6 +15,7 @@ export type ObjectId = string;
 export interface VoiceSessionView {
   sessionId: ObjectId;
   patientId: ObjectId;
+  conversationId: ObjectId1;
   /**
    * Function calls are accepted until then.
    */
