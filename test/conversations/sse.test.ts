@@ -100,6 +100,15 @@ t.test('an answer that fails after its tool recorded something is not retryable,
   t.match(events.at(-1), { event: 'error', data: { error: { code: 'upstream_error', retryable: false }, message: { status: 'error', toolCalls: [{ name: 'request_help', ok: true }] } } }, 'the help request ran: asking again would ask twice');
   const reports = await request(hub, 'GET', `/api/v1/patients/${s.patient.id}/reports?kind=help`, { token: s.caregiver.token });
   t.equal(reports.body.items.filter((r: { sourceRef: string }) => r.sourceRef === conversation.id).length, 1);
+
+  // As JSON: the answer with 200 (status error, its tool calls), not a 5xx a client would send again.
+  server.enqueue(
+    reply.toolCalls([{ id: 'call_symptom', name: 'log_symptom', arguments: { symptom: 'dizziness', severity: 'mild' } }]),
+    reply.errorMidStream({ message: 'upstream exploded', type: 'server_error' }, { afterText: 'Noted' }),
+  );
+  const json = await request(hub, 'POST', '/api/v1/chat/message', { token: s.patientUser.token, body: { conversationId: conversation.id, content: 'I feel dizzy', stream: false } });
+  t.equal(json.status, 200);
+  t.match(json.body.message, { status: 'error', error: { code: 'upstream_error' }, toolCalls: [{ name: 'log_symptom', ok: true }] });
 });
 
 t.test('a tool call round trip: run with the caller’s permissions, answered honestly, recorded', async (t) => {

@@ -259,9 +259,12 @@ t.test('the transcript: kept in the session’s conversation, each line once, re
     { seq: 1, type: 'ConversationText', role: 'user', content: 'I took my metformin' },
     { seq: 0, type: 'ConversationText', role: 'assistant', content: 'Hello Alice.' },
   ]);
-  t.same(first.body, { stored: 2, conversationId: session.conversationId });
+  t.same(first.body, { stored: 2, next: 2, conversationId: session.conversationId });
   const again = await send([{ seq: 1, role: 'user', content: 'I took my metformin' }, { seq: 2, role: 'assistant', content: 'Recorded.' }]);
-  t.same(again.body, { stored: 1, conversationId: session.conversationId }, 'a line sent again is stored once');
+  t.same(again.body, { stored: 1, next: 3, conversationId: session.conversationId }, 'a line sent again is stored once');
+  const gap = await send([{ seq: 5, role: 'user', content: 'Thank you' }]);
+  t.equal(gap.status, 409, 'a batch that would leave a gap is refused: the transcript never reads out of order');
+  t.match(gap.body, { code: 'conflict', detail: /Line 3 is missing/ });
 
   const messages = await as(hub, s.caregiver, 'GET', `/conversations/${session.conversationId}/messages`);
   t.same(messages.body.items.map((m: { role: string; content: string }) => [m.role, m.content]).reverse(), [['assistant', 'Hello Alice.'], ['user', 'I took my metformin'], ['assistant', 'Recorded.']], 'in the order said');

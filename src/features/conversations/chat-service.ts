@@ -383,6 +383,8 @@ function toHistory(docs: readonly MessageDoc[]): ChatMessage[] {
   for (const doc of docs) {
     const content = doc.content ?? '';
     if (content.trim() === '') continue;
+    // A voice transcript's lines are the client's report of what was said, not the assistant's own turns.
+    if (doc.lineKey) continue;
     if (doc.role === 'user') history.push({ role: 'user', content });
     else if (doc.status === 'complete') history.push({ role: 'assistant', content });
   }

@@ -86,13 +86,15 @@ export function createConversationService(deps: { models: ConversationModels; po
       const docs = lines.map((line) => ({ ...base, role: line.role, content: line.content, authorId: line.authorId ? oid(line.authorId) : null, provider: line.provider, lineKey: line.key }));
       let stored = lines.length;
       try {
-        await Message.insertMany(docs, { ordered: false });
+        await Message.insertMany(docs, { ordered: false, throwOnValidationError: true });
       } catch (error) {
-        // Lines sent again (a relay retried): skipped; any other failure is the caller's.
-        const writeErrors = (error as { writeErrors?: Array<{ code?: number; err?: { code?: number } }> }).writeErrors;
-        const duplicates = writeErrors?.filter((e) => (e.code ?? e.err?.code) === 11000).length ?? 0;
-        if (!writeErrors || duplicates !== writeErrors.length) throw error;
-        stored -= duplicates;
+        // Lines stored already (two sends racing) are skipped. Anything else — a network error, a write
+        // concern not met, a line that does not validate — is the caller's, whatever else went in.
+        const failure = error as { writeErrors?: Array<{ code?: number; err?: { code?: number } }>; writeConcernError?: unknown; result?: { writeConcernErrors?: unknown[] } };
+        const writeErrors = failure.writeErrors ?? [];
+        const onlyDuplicates = writeErrors.length > 0 && writeErrors.every((e) => (e.code ?? e.err?.code) === 11000) && !failure.writeConcernError && !failure.result?.writeConcernErrors?.length;
+        if (!onlyDuplicates) throw error;
+        stored -= writeErrors.length;
       }
       if (stored > 0) {
         const authors = [...new Set(lines.flatMap((line) => (line.authorId ? [line.authorId] : [])))].map(oid);

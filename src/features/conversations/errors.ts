@@ -25,6 +25,11 @@ export interface TurnFailure {
   appError?: AppError;
   /** Upstream HTTP status, for the LLM request log. */
   upstreamStatus?: number;
+  /**
+   * A tool of the answer recorded something before it failed: never retryable, and a JSON caller gets
+   * the answer (status error) with 200 rather than an error its client would retry.
+   */
+  acted?: boolean;
 }
 
 /** The chat:error event (and SSE `error`) of an answer `failure` ended; `message`: the answer as stored. */

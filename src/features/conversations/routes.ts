@@ -79,7 +79,9 @@ async function answerAsJson(ctx: Context, chat: ChatService, message: { conversa
   if (result.failure) {
     // The caller went away: nobody to answer.
     if (result.failure.code === 'cancelled' && ctx.res.destroyed) return;
-    if (result.failure.appError) throw result.failure.appError;
+    // After a tool recorded something, the answer (status error, with its toolCalls) rather than an
+    // error a client would retry: sent again, the question would record it again.
+    if (result.failure.appError && !result.failure.acted) throw result.failure.appError;
   }
   ctx.body = { conversationId: handle.conversationId, userMessage: handle.started.userMessage, message: result.message };
 }

@@ -325,7 +325,7 @@ export class Turn {
     // An answer that failed after a tool recorded something (a dose, a call for help) is not to be asked
     // again: the new question would not show the model what was done, and it would do it again.
     const acted = outcome.toolRuns.some((run) => run.changed);
-    const failure = outcome.failure && acted && outcome.failure.retryable ? { ...outcome.failure, retryable: false } : outcome.failure;
+    const failure = outcome.failure && acted ? { ...outcome.failure, retryable: false, acted } : outcome.failure;
     const status = !failure ? 'complete' : failure.code === 'cancelled' ? 'cancelled' : 'error';
     const totalMs = round2(performance.now() - this.startedAt);
     const set = {
@@ -373,7 +373,7 @@ export class Turn {
     const { stored, saveFailed } = await this.store(set);
     await Promise.all([this.recordRequests(entries), this.deps.onStored?.()]);
     const message = toMessageView(stored ?? this.unsaved(set));
-    const finalFailure = saveFailed && !failure ? { code: 'internal' as const, message: 'The answer could not be saved', retryable: true, appError: new AppError('internal') } : failure;
+    const finalFailure = saveFailed && !failure ? { code: 'internal' as const, message: 'The answer could not be saved', retryable: !acted, acted, appError: new AppError('internal') } : failure;
 
     logger.info(
       {

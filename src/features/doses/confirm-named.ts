@@ -41,11 +41,12 @@ interface Deps {
   Plan: DoseModels['Plan'];
   Occurrence: DoseModels['Occurrence'];
   policy: Identity['policy'];
-  confirm: (actor: Actor, patientId: string, occurrenceId: string, input: { takenAt?: string }) => Promise<OccurrenceView>;
+  /** The REST route's confirmation, saying whether this call recorded the dose. */
+  confirmDose: (actor: Actor, patientId: string, occurrenceId: string, input: { takenAt?: string }) => Promise<{ dose: OccurrenceView; recorded: boolean }>;
   clock: Clock;
 }
 
-export function createNamedConfirmation({ Plan, Occurrence, policy, confirm, clock }: Deps) {
+export function createNamedConfirmation({ Plan, Occurrence, policy, confirmDose, clock }: Deps) {
   /** The plan's medication the words name: an exact name first, else the only one whose name contains them. */
   function medicationNamed(plan: PlanDoc | null, named: string): MedicationDoc {
     const medications = plan?.medications ?? [];
@@ -85,16 +86,9 @@ export function createNamedConfirmation({ Plan, Occurrence, policy, confirm, clo
       if (dose.dueAt.getTime() < now.getTime() - LOOKBACK_MS) throw invalid('/occurrence_id', 'is a dose due more than 24 hours ago: confirm older doses in the app');
       const named = { id: medication.id, name: medication.name };
       if (dose.state === 'taken' || dose.state === 'late') return { medication: named, dose: toOccurrenceView(dose), alreadyRecorded: true };
-      try {
-        const confirmed = await confirm(actor, patientId, String(dose._id), { takenAt: takenAt.toISOString() });
-        return { medication: named, dose: confirmed, alreadyRecorded: false };
-      } catch (error) {
-        // Confirmed meanwhile by someone else (the device, the app, another session): recorded all the same.
-        if (!(error instanceof AppError && error.code === 'conflict')) throw error;
-        const current = await Occurrence.findById(dose._id).lean<OccurrenceDoc>();
-        if (current?.state === 'taken' || current?.state === 'late') return { medication: named, dose: toOccurrenceView(current), alreadyRecorded: true };
-        throw error;
-      }
+      // Taken meanwhile (the device, the app, another session): recorded all the same, by someone else.
+      const { dose: confirmed, recorded } = await confirmDose(actor, patientId, String(dose._id), { takenAt: takenAt.toISOString() });
+      return { medication: named, dose: confirmed, alreadyRecorded: !recorded };
     },
   };
 }

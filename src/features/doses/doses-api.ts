@@ -18,7 +18,7 @@ interface Deps {
 }
 
 export function createDosesApi({ Occurrence, policy, track, recordTaken, clock }: Deps) {
-  return {
+  const api = {
     async listDoses(actor: Actor, patientId: string, query: { from?: string; to?: string; state?: DoseState; limit?: number }) {
       return track(actor, 'dose.read', 'patient', patientId, async () => {
         const patient = await policy.assertPatient(actor.principal, patientId, 'dose.read');
@@ -34,24 +34,32 @@ export function createDosesApi({ Occurrence, policy, track, recordTaken, clock }
     },
 
     async confirm(actor: Actor, patientId: string, occurrenceId: string, input: { takenAt?: string }) {
-      return track(actor, 'dose.confirm', 'dose', occurrenceId, async () => {
-        const patient = await policy.assertPatient(actor.principal, patientId, 'dose.confirm');
-        const occurrence = Types.ObjectId.isValid(occurrenceId) ? await Occurrence.findOne({ _id: new Types.ObjectId(occurrenceId), patientId: patient._id }).lean<Occurrence>() : null;
-        if (!occurrence) throw new AppError('not_found', 'Dose not found');
-        const now = clock.now();
-        const takenAt = input.takenAt ? new Date(input.takenAt) : now;
-        if (takenAt > now) throw invalid('/takenAt', 'is in the future');
-        if (takenAt.getTime() < occurrence.dueAt.getTime() - occurrence.window.earlyMinutes * MINUTE) throw invalid('/takenAt', 'is before the dose window opens');
-        if (['taken', 'late'].includes(occurrence.state)) return toOccurrenceView(occurrence);
-        if (occurrence.state === 'skipped') throw new AppError('conflict', 'This dose was skipped');
-        if (occurrence.state === 'cancelled') throw new AppError('conflict', 'This dose was cancelled by a plan change');
-        const updated = await recordTaken(occurrence, takenAt, { source: 'confirmation', confirmedBy: actor.principal.userId });
-        if (updated) return toOccurrenceView(updated.after);
-        // Changed meanwhile: taken by someone else (the device, another person) answers as a dose already taken does.
-        const current = await Occurrence.findOne({ _id: occurrence._id }).lean<Occurrence>();
-        if (current && ['taken', 'late'].includes(current.state)) return toOccurrenceView(current);
-        throw new AppError('conflict', 'The dose changed meanwhile; read it again');
-      });
+      return (await confirmDose(actor, patientId, occurrenceId, input)).dose;
     },
+
+    confirmDose,
   };
+  return api;
+
+  /** The confirmation, and whether this call recorded it (false: the dose was already taken, or taken meanwhile). */
+  async function confirmDose(actor: Actor, patientId: string, occurrenceId: string, input: { takenAt?: string }) {
+    return track(actor, 'dose.confirm', 'dose', occurrenceId, async () => {
+      const patient = await policy.assertPatient(actor.principal, patientId, 'dose.confirm');
+      const occurrence = Types.ObjectId.isValid(occurrenceId) ? await Occurrence.findOne({ _id: new Types.ObjectId(occurrenceId), patientId: patient._id }).lean<Occurrence>() : null;
+      if (!occurrence) throw new AppError('not_found', 'Dose not found');
+      const now = clock.now();
+      const takenAt = input.takenAt ? new Date(input.takenAt) : now;
+      if (takenAt > now) throw invalid('/takenAt', 'is in the future');
+      if (takenAt.getTime() < occurrence.dueAt.getTime() - occurrence.window.earlyMinutes * MINUTE) throw invalid('/takenAt', 'is before the dose window opens');
+      if (['taken', 'late'].includes(occurrence.state)) return { dose: toOccurrenceView(occurrence), recorded: false };
+      if (occurrence.state === 'skipped') throw new AppError('conflict', 'This dose was skipped');
+      if (occurrence.state === 'cancelled') throw new AppError('conflict', 'This dose was cancelled by a plan change');
+      const updated = await recordTaken(occurrence, takenAt, { source: 'confirmation', confirmedBy: actor.principal.userId });
+      if (updated) return { dose: toOccurrenceView(updated.after), recorded: true };
+      // Changed meanwhile: taken by someone else (the device, another person) answers as a dose already taken does.
+      const current = await Occurrence.findOne({ _id: occurrence._id }).lean<Occurrence>();
+      if (current && ['taken', 'late'].includes(current.state)) return { dose: toOccurrenceView(current), recorded: false };
+      throw new AppError('conflict', 'The dose changed meanwhile; read it again');
+    });
+  }
 }

@@ -76,8 +76,8 @@ export function createDoseService({ models, identity, devices, alerts, sockets, 
   const { generate } = createHourlyGeneration({ Plan, Device, identity, devices, planWork, rebuild, generateFor, publishSchedules, patientOf, clock, log });
   const { sweep } = createSweep({ Occurrence, Device, alerts, lateAlerts, emit, missedAlert, resolveMissedReportedMeanwhile, clock, log });
   const { createPlan, getPlan, replacePlan } = createPlans({ Plan, policy, track, plannedPatients, refillsCleared, refillsRaised, replanPatient, clock });
-  const { listDoses, confirm } = createDosesApi({ Occurrence, policy, track, recordTaken, clock });
-  const { confirmNamed } = createNamedConfirmation({ Plan, Occurrence, policy, confirm, clock });
+  const { listDoses, confirm, confirmDose } = createDosesApi({ Occurrence, policy, track, recordTaken, clock });
+  const { confirmNamed } = createNamedConfirmation({ Plan, Occurrence, policy, confirmDose, clock });
   const { adherence, adherenceOf } = createAdherence({ Plan, Occurrence, policy, track, clock });
 
   // ---------------------------------------------------------------- API

@@ -96,8 +96,9 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
       return { report: (created as unknown as { toObject(): ReportDoc }).toObject(), created: true };
     } catch (error) {
       if (!origin.key || (error as { code?: number }).code !== 11000) throw error;
-      const stored = await Report.findOne({ originKey: origin.key, patientId: patient._id, kind }).lean<ReportDoc>();
+      const stored = await Report.findOne({ originKey: origin.key }).lean<ReportDoc>();
       if (!stored) throw error;
+      if (String(stored.patientId) !== String(patient._id) || stored.kind !== kind) throw new AppError('idempotency_key_reused', 'This key was used for another report');
       return { report: stored, created: false };
     }
   }

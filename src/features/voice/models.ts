@@ -21,6 +21,8 @@ const sessionSchema = new Schema(
     role: { type: String, required: true },
     /** Its conversation (channel `voice`), where its transcript goes. */
     conversationId: { type: Schema.Types.ObjectId, required: true },
+    /** The number of the next transcript line to store: lines are stored in order, from 0. */
+    transcriptNext: { type: Number, default: 0 },
     expiresAt: { type: Date, required: true },
   },
   { timestamps: { createdAt: true, updatedAt: false } },

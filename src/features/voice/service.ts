@@ -152,24 +152,33 @@ export function createVoiceService(deps: Deps) {
     },
 
     /**
-     * Appends transcript lines (Deepgram's ConversationText, numbered by the client) to the session's
-     * conversation, each number once; accepted until TRANSCRIPT_GRACE_MS after the session ends, for
-     * the last lines of a call that ran to its end.
+     * Appends transcript lines (Deepgram's ConversationText, numbered by the client from 0) to the
+     * session's conversation, in order: lines already stored are skipped, and a batch that would leave a
+     * gap (a line missing before it) is refused (409) so the transcript never reads out of order. Accepted
+     * until TRANSCRIPT_GRACE_MS after the session ends, for the last lines of a call that ran to its end.
      */
-    async transcript(actor: Actor, sessionId: string, lines: TranscriptInput[]): Promise<{ stored: number; conversationId: string }> {
+    async transcript(actor: Actor, sessionId: string, lines: TranscriptInput[]): Promise<{ stored: number; next: number; conversationId: string }> {
       return audited(audit, actor, { action: 'voice.transcript', objectType: 'voiceSession', objectId: sessionId }, async () => {
         const { session } = await ownSession(actor, sessionId);
         if (session.expiresAt.getTime() + TRANSCRIPT_GRACE_MS <= clock.now().getTime()) throw new AppError('gone', 'The voice session has ended; its transcript is closed');
+        const next = session.transcriptNext ?? 0;
+        const fresh = [...new Map(lines.filter((line) => line.seq >= next).map((line) => [line.seq, line])).values()].sort((a, b) => a.seq - b.seq);
+        const gap = fresh.findIndex((line, index) => line.seq !== next + index);
+        if (gap !== -1) {
+          throw new AppError('conflict', `Line ${next + gap} is missing: send the transcript in order, from line ${next}`, { details: [{ path: '/lines', message: `expected line ${next + gap}` }] });
+        }
         const conversation = { _id: session.conversationId, organisationId: session.organisationId, patientId: session.patientId };
-        const ordered = [...lines].sort((a, b) => a.seq - b.seq);
-        const stored = await deps.conversations.appendTranscript(conversation, ordered.map((line) => ({
+        const stored = await deps.conversations.appendTranscript(conversation, fresh.map((line) => ({
           key: `voice:${sessionId}:${line.seq}`,
           role: line.role,
           content: line.content,
           authorId: line.role === 'user' ? String(session.userId) : null,
           provider: line.role === 'assistant' ? 'deepgram' : null,
         })), clock.now());
-        return { stored, conversationId: String(session.conversationId) };
+        const after = next + fresh.length;
+        // Guarded: of two sends racing, the one that stored the lines moves the mark (the other's were duplicates).
+        if (fresh.length > 0) await VoiceSession.updateOne({ _id: session._id, transcriptNext: session.transcriptNext ?? 0 }, { $set: { transcriptNext: after } });
+        return { stored, next: after, conversationId: String(session.conversationId) };
       });
     },
   };
