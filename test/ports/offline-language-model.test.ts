@@ -138,14 +138,15 @@ t.test('a dose the patient says they took becomes a confirm_dose call for the me
   }
   const question = await complete(model, ask('Did I take my metformin today?'));
   t.same(question.toolCalls, [], 'a question is not a confirmation');
-  for (const overdose of ['I took my metformin twice', 'I took too much metformin', 'I took double my metformin', 'I took my lisinopril again', "I've taken my metformin twice", 'I took my blood pressure pills twice', 'I took a second dose']) {
+  for (const overdose of ['I took my metformin twice', 'I took too much metformin', 'I took double my metformin', 'I took my lisinopril again', "I've taken my metformin twice", 'I took my blood pressure pills twice', 'I took a second dose', 'I accidentally took my metformin twice', 'I took way too much metformin', 'I had two doses of metformin by mistake']) {
     t.equal((await complete(model, ask(overdose))).toolCalls[0]?.name, 'request_help', `an emergency first: "${overdose}"`);
   }
-  for (const another of ['I took my Metformin yesterday', 'I took my metformin this morning', 'I took my lisinopril 2 hours ago', 'I took my metformin at 8']) {
+  for (const another of ['I took my Metformin yesterday', 'I took my metformin this morning', 'I took my metformin in the morning', 'I took my lisinopril 2 hours ago', 'I took my metformin at 8']) {
     t.same((await complete(model, ask(another))).toolCalls, [], `another time, no confirmation: "${another}"`);
   }
   t.equal((await complete(model, ask('I took my morning metformin'))).toolCalls[0]?.name, 'confirm_dose', 'a dose named by its time of day is recorded');
-  for (const notEmergency of ["I've been sleeping too much", 'The pharmacy gave me double the pills']) {
+  t.equal((await complete(model, ask('I took my second metformin of the day'))).toolCalls[0]?.name, 'confirm_dose', 'the second dose of a twice-daily plan is a dose');
+  for (const notEmergency of ["I've been sleeping too much", 'The pharmacy gave me double the pills', 'I had too much coffee']) {
     t.not((await complete(model, ask(notEmergency))).toolCalls[0]?.arguments.includes('emergency'), true, `no emergency: "${notEmergency}"`);
   }
 

@@ -90,9 +90,10 @@ export function createConversationService(deps: { models: ConversationModels; po
       } catch (error) {
         // Lines stored already (two sends racing) are skipped. Anything else — a network error, a write
         // concern not met, a line that does not validate — is the caller's, whatever else went in.
-        const failure = error as { writeErrors?: Array<{ code?: number; err?: { code?: number } }>; writeConcernError?: unknown; result?: { writeConcernErrors?: unknown[] } };
+        // The driver's MongoBulkWriteError: writeErrors, and the write concern's failure on its result.
+        const failure = error as { writeErrors?: Array<{ code?: number; err?: { code?: number } }>; result?: { getWriteConcernError?: () => unknown } };
         const writeErrors = failure.writeErrors ?? [];
-        const onlyDuplicates = writeErrors.length > 0 && writeErrors.every((e) => (e.code ?? e.err?.code) === 11000) && !failure.writeConcernError && !failure.result?.writeConcernErrors?.length;
+        const onlyDuplicates = writeErrors.length > 0 && writeErrors.every((e) => (e.code ?? e.err?.code) === 11000) && !failure.result?.getWriteConcernError?.();
         if (!onlyDuplicates) throw error;
         stored -= writeErrors.length;
       }

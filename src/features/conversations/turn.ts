@@ -372,8 +372,10 @@ export class Turn {
     // is given up before the terminal event, so that whoever hears it can send the next message.
     const { stored, saveFailed } = await this.store(set);
     await Promise.all([this.recordRequests(entries), this.deps.onStored?.()]);
-    const message = toMessageView(stored ?? this.unsaved(set));
-    const finalFailure = saveFailed && !failure ? { code: 'internal' as const, message: 'The answer could not be saved', retryable: !acted, acted, appError: new AppError('internal') } : failure;
+    const unsavedFailure = saveFailed && !failure ? { code: 'internal' as const, message: 'The answer could not be saved', retryable: !acted, acted, appError: new AppError('internal') } : undefined;
+    const finalFailure = unsavedFailure ?? failure;
+    // An answer that could not be saved says so, also where it is sent with 200 (a JSON caller, after a tool acted).
+    const message = toMessageView(stored ?? this.unsaved(unsavedFailure ? { ...set, status: 'error', error: { code: unsavedFailure.code, message: unsavedFailure.message } } : set));
 
     logger.info(
       {

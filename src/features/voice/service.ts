@@ -176,8 +176,8 @@ export function createVoiceService(deps: Deps) {
           provider: line.role === 'assistant' ? 'deepgram' : null,
         })), clock.now());
         const after = next + fresh.length;
-        // Guarded: of two sends racing, the one that stored the lines moves the mark (the other's were duplicates).
-        if (fresh.length > 0) await VoiceSession.updateOne({ _id: session._id, transcriptNext: session.transcriptNext ?? 0 }, { $set: { transcriptNext: after } });
+        // Every line below `after` is stored now (by this send, or by one racing it): the mark only moves up.
+        if (fresh.length > 0) await VoiceSession.updateOne({ _id: session._id }, { $max: { transcriptNext: after } });
         return { stored, next: after, conversationId: String(session.conversationId) };
       });
     },

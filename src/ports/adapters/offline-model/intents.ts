@@ -28,7 +28,7 @@ const EMERGENCY = [
   /chest pain|heart attack|\bstroke\b/,
   /(can't|cannot|can not) breathe|trouble breathing|short(ness)? of breath/,
   /\b(i|i've|i have) (just )?(fallen|fell)\b|\bfell (down|over)\b/,
-  /\boverdose|(took|taken|had) too (many|much)|too many (pills|tablets|doses)|double (dose|my)|extra dose/,
+  /\boverdose|(took|taken) too (many|much)|too many (pills|tablets|doses)|double (dose|my)|extra dose/,
   /\bunconscious\b|\bsuicid|bleeding (a lot|heavily)/,
 ];
 
@@ -40,9 +40,11 @@ const TOOK = /\bi('ve| have)? (just |already )?(took|taken)\b|\bi just had\b/;
 /** Doubt or denial around "I took": never a confirmation ("I don't think I took it", "not sure I've taken"). */
 const UNSURE = /\b(don't|do not|didn't|did not|not|sure|unsure|never|none|nothing|no|can't|cannot|remember|forgot|forget|think|believe|guess|doubt|probably|perhaps|maybe|might|certain|if|whether)\b|\?/;
 /** A time other than now ("yesterday", "this morning", "two hours ago", "at 8"): the rules cannot say which dose, so they record none. */
-const ANOTHER_TIME = /\b(yesterday|last night|this (morning|afternoon|evening)|tonight|earlier|ago|hours?|minutes?|at \d|\d{1,2}(:\d\d)? ?(am|pm|h)|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b/;
-/** "I took it twice", "I've taken a second dose": a possible overdose, never a dose to record. */
-const MORE_THAN_ONE = /\b(twice|again|two times|second|extra|double|another)\b/;
+const ANOTHER_TIME = /\b(yesterday|last night|(this|in the|last) (morning|afternoon|evening)|tonight|earlier|ago|hours?|minutes?|at \d|\d{1,2}(:\d\d)? ?(am|pm|h)|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b/;
+/** Taking, in any form ("I accidentally took", "I've had"): with MORE_THAN_ONE, a possible overdose. */
+const TAKING = /\b(took|taken)\b|\bhad (\w+ ){0,2}(doses?|pills?|tablets?|medication|medicine|meds)\b/;
+/** "twice", "too much", "a second dose": more than the dose, never a dose to record. */
+const MORE_THAN_ONE = /\b(twice|again|two times|too (many|much)|extra|double|(second|another|two) (doses?|pills?|tablets?|one))\b/;
 const SUMMARY = /\bsummar(y|ise|ize)\b|\boverview\b/;
 const CAPABILITIES = /what can you (do|help)|how (do|can) you help|can you help|who are you/;
 const HELP = /help me|i need help|need (some )?help|get help|send help|please help|^help\b|(call|contact|tell|get) (my |the )?(caregiver|carer|nurse|doctor|daughter|son|family|wife|husband|someone|care team)/;
@@ -81,7 +83,7 @@ export function normalise(text: string): string {
 export function detectIntent(message: string): Intent {
   const text = normalise(message);
   if (EMERGENCY.some((rule) => rule.test(text))) return { kind: 'emergency' };
-  if (TOOK.test(text) && MORE_THAN_ONE.test(text)) return { kind: 'emergency' };
+  if (TAKING.test(text) && MORE_THAN_ONE.test(text)) return { kind: 'emergency' };
   if (ADHERENCE.test(text)) return { kind: 'adherence' };
   if (NEXT_DOSE.test(text)) return { kind: 'next_dose' };
   if (PLAN.test(text)) return { kind: 'plan' };
