@@ -24,7 +24,7 @@ import { chatErrorEvent, INTERRUPTED } from './errors.js';
 import type { FactsPatient, PatientFacts } from './facts.js';
 import type { ConversationDoc, ConversationModels, MessageDoc } from './models.js';
 import { createPeerCancel, type Peers } from './peer-cancel.js';
-import { assistantContext, buildPrompt, type ContextBudget, type Facts, type PromptTemplate } from './prompt.js';
+import { assistantContext, buildPrompt, renderSystemPrompt, type ContextBudget, type Facts, type PromptTemplate } from './prompt.js';
 import type { ToolExecutor } from '../intents/executor.js';
 import { Turn, type CancelReason, type ChatStarted, type TurnListener, type TurnResult } from './turn.js';
 import { toMessageView } from './views.js';
@@ -111,6 +111,8 @@ const AUDIENCE: Record<Role, string> = {
 
 type SendConversation = { _id: Types.ObjectId; organisationId: Types.ObjectId; patientId: Types.ObjectId };
 type SendPatient = { _id: Types.ObjectId; organisationId: Types.ObjectId; name: string; timezone: string };
+
+const factsPatientOf = (patient: SendPatient): FactsPatient => ({ id: String(patient._id), organisationId: String(patient.organisationId), timeZone: patient.timezone });
 type CancelResult = { cancelled: boolean; messageId: string | null };
 
 const NOTHING_CANCELLED: CancelResult = { cancelled: false, messageId: null };
@@ -140,6 +142,11 @@ export function createChatService(deps: ChatDeps): ChatService {
     const turn = active.get(conversationId);
     return turn?.ids.messageId === messageId ? turn.cancel('user') : undefined;
   });
+
+  /** What the system prompt is made of for a reader in `role`, whether a chat answer or a voice session follows. */
+  function systemInput(role: Role, facts: Facts) {
+    return { template: deps.template, budget, facts, audience: AUDIENCE[role] ?? 'a member of the care team', capabilities: deps.tools.capabilities() };
+  }
 
   async function loadFacts(patient: FactsPatient, patientName: string, now: Date): Promise<Facts> {
     const [plan, upcomingDoses, adherence] = await Promise.all([facts.plan(patient), facts.upcomingDoses(patient, now, 10), facts.adherence(patient, 'last_7_days', now)]);
@@ -185,7 +192,7 @@ export function createChatService(deps: ChatDeps): ChatService {
   ): Promise<TurnHandle> {
     const now = clock.now();
     const conversationId = String(conversation._id);
-    const factsPatient: FactsPatient = { id: String(patient._id), organisationId: String(patient.organisationId), timeZone: patient.timezone };
+    const factsPatient = factsPatientOf(patient);
     const base = { conversationId: conversation._id, organisationId: conversation.organisationId, patientId: conversation.patientId };
 
     const [historyDocs, patientFacts, inserted] = await Promise.all([
@@ -212,15 +219,7 @@ export function createChatService(deps: ChatDeps): ChatService {
       Conversation.updateOne({ _id: conversation._id }, { $inc: { messageCount: 2 }, $set: { lastMessageAt: now }, $addToSet: { participants: oid(actor.principal.userId) } }),
     ]);
 
-    const prompt = buildPrompt({
-      template: deps.template,
-      budget,
-      facts: patientFacts,
-      audience: AUDIENCE[actor.principal.role] ?? 'a member of the care team',
-      capabilities: deps.tools.capabilities(),
-      history: toHistory(historyDocs.reverse()),
-      userMessage: content,
-    });
+    const prompt = buildPrompt({ ...systemInput(actor.principal.role, patientFacts), history: toHistory(historyDocs.reverse()), userMessage: content });
 
     const turn = new Turn(
       { organisationId: String(conversation.organisationId), patientId: String(conversation.patientId), conversationId, userMessageId: String(userMessageId), messageId: String(messageId) },
@@ -316,18 +315,7 @@ export function createChatService(deps: ChatDeps): ChatService {
     send,
 
     async systemPrompt(role: Role, patient: SendPatient, now: Date): Promise<string> {
-      const factsPatient: FactsPatient = { id: String(patient._id), organisationId: String(patient.organisationId), timeZone: patient.timezone };
-      const built = buildPrompt({
-        template: deps.template,
-        budget,
-        facts: await loadFacts(factsPatient, patient.name, now),
-        audience: AUDIENCE[role] ?? 'a member of the care team',
-        capabilities: deps.tools.capabilities(),
-        history: [],
-        userMessage: '',
-      });
-      const [system] = built.messages;
-      return system && 'content' in system && typeof system.content === 'string' ? system.content : '';
+      return renderSystemPrompt(systemInput(role, await loadFacts(factsPatientOf(patient), patient.name, now)));
     },
 
     cancel(actor, input) {

@@ -7,6 +7,7 @@ import type { Policy } from '../identity/policy.js';
 import type { AssertConversation } from './access.js';
 import type { Channel, ConversationDoc, ConversationModels, MessageDoc } from './models.js';
 import { toConversationView, toMessageView, type ChatMessageView, type ConversationView } from './views.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 export interface ConversationCreate {
   patientId: string;
@@ -93,7 +94,7 @@ export function createConversationService(deps: { models: ConversationModels; po
         // The driver's MongoBulkWriteError: writeErrors, and the write concern's failure on its result.
         const failure = error as { writeErrors?: Array<{ code?: number; err?: { code?: number } }>; result?: { getWriteConcernError?: () => unknown } };
         const writeErrors = failure.writeErrors ?? [];
-        const onlyDuplicates = writeErrors.length > 0 && writeErrors.every((e) => (e.code ?? e.err?.code) === 11000) && !failure.result?.getWriteConcernError?.();
+        const onlyDuplicates = writeErrors.length > 0 && writeErrors.every((e) => isDuplicateKey(e) || isDuplicateKey(e.err)) && !failure.result?.getWriteConcernError?.();
         if (!onlyDuplicates) throw error;
         stored -= writeErrors.length;
       }

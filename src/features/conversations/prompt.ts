@@ -178,19 +178,22 @@ export interface BuiltPrompt {
   estimatedTokens: number;
 }
 
-export function buildPrompt(input: PromptInput): BuiltPrompt {
+/** The system prompt alone: the template with who is talking, the patient's facts and the capabilities. */
+export function renderSystemPrompt(input: Omit<PromptInput, 'history' | 'userMessage'>): string {
   const { budget, facts } = input;
-  const system: ChatMessage = {
-    role: 'system',
-    content: renderTemplate(input.template, {
-      audience: input.audience,
-      patientName: facts.patientName,
-      timeZone: facts.timeZone,
-      now: localDateTime(facts.now, facts.timeZone),
-      capabilities: input.capabilities,
-      facts: describeFacts(facts, budget.factsTokens),
-    }),
-  };
+  return renderTemplate(input.template, {
+    audience: input.audience,
+    patientName: facts.patientName,
+    timeZone: facts.timeZone,
+    now: localDateTime(facts.now, facts.timeZone),
+    capabilities: input.capabilities,
+    facts: describeFacts(facts, budget.factsTokens),
+  });
+}
+
+export function buildPrompt(input: PromptInput): BuiltPrompt {
+  const { budget } = input;
+  const system: ChatMessage = { role: 'system', content: renderSystemPrompt(input) };
   const user: ChatMessage = { role: 'user', content: input.userMessage };
   const fixed = messageTokens(system) + messageTokens(user);
   let room = budget.contextTokens - budget.answerTokens - fixed;

@@ -21,6 +21,7 @@ import type { Clock } from '../../ports/clock.js';
 import type { Presence } from './presence.js';
 import { emptySchedule, type ScheduleInput, type Schedules } from './schedule.js';
 import { toCommandView, toDeviceView, toEventView, toHeartbeatView } from './views.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 export interface DeviceCreate {
   serial: string;
@@ -141,7 +142,7 @@ export function createDeviceService({ models, identity, assertDevice, schedules,
           if (patientId && (await givenPatientSchedule(device))) device = (await Device.findById(id).lean<DeviceDoc>()) ?? device;
           return { ...toDeviceView(device), secret, mqtt: connectionInfo(id, requestHost) };
         } catch (error) {
-          if ((error as { code?: number }).code === 11000) throw new AppError('conflict', `A device with serial ${input.serial} already exists; rotate its secret instead`);
+          if (isDuplicateKey(error)) throw new AppError('conflict', `A device with serial ${input.serial} already exists; rotate its secret instead`);
           throw error;
         }
       });

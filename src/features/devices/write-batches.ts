@@ -21,6 +21,7 @@ import { deferredBatch } from '../deferred-batch.js';
 import type { DeviceDirectory, DeviceIdentity, DirectoryEntry } from './directory.js';
 import { createLatestQueue, type PaceBounds } from './heartbeat-queue.js';
 import type { DeviceDoc, DeviceEventDoc, DeviceModels } from './models.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 // The schedule's version and date come along: heartbeats compare them with the version the device reports.
 const DEVICE_FIELDS = { secretHash: 0, 'schedule.payload': 0 } as const;
@@ -105,7 +106,7 @@ export function createWriteBatches({ Device, DeviceEvent, Heartbeat }: DeviceMod
       return docs.map((doc, index) => {
         const failure = failed.get(index);
         if (!failure) return doc;
-        return failure.code === 11000 ? null : new Error(failure.errmsg ?? 'event not stored');
+        return isDuplicateKey(failure) ? null : new Error(failure.errmsg ?? 'event not stored');
       });
     }
   }

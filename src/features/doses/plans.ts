@@ -16,6 +16,7 @@ import type { Track } from './shared.js';
 import type { Stock } from './stock.js';
 import { etagOf, revisionOf, toPlanView } from './views.js';
 import { isValidZone } from './zone.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 /** A PUT whose guarded write found the plan changed since its read reads it again, this many times at most. */
 const MAX_PUT_ATTEMPTS = 5;
@@ -55,7 +56,7 @@ export function createPlans({ Plan, policy, track, plannedPatients, refillsClear
         if (!isValidZone(patient.timezone)) throw new AppError('conflict', 'The patient has no valid time zone');
         // The unique patientId decides between two creations at once: the second is a 409 like any other.
         const created = await Plan.create({ organisationId: patient.organisationId, patientId: patient._id, timezone: patient.timezone, ...normalise(input, { now: clock.now(), zone: patient.timezone }), updatedBy: actor.principal.userId }).catch((error: unknown) => {
-          throw (error as { code?: number }).code === 11000 ? exists() : error;
+          throw isDuplicateKey(error) ? exists() : error;
         });
         const plan = created.toObject() as PlanDoc;
         plannedPatients.created(String(patient._id));

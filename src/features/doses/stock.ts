@@ -11,6 +11,7 @@ import type { DeviceIdentity } from '../devices/directory.js';
 import { dosesPerDay, itemActiveBetween, type ExpandItem } from './expand.js';
 import type { DoseModels, MedicationDoc, PlanDoc } from './models.js';
 import { addDays, localDate } from './zone.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 /** Low stock: fewer days left than this at the plan's rate. */
 export const REFILL_DAYS = 3;
@@ -86,7 +87,7 @@ export function createStock({ Plan, StockTaken, alerts, clock, log }: Deps) {
       await StockTaken.create({ _id: event._id, at: clock.now() });
       return true;
     } catch (error) {
-      if ((error as { code?: number }).code === 11000) return false;
+      if (isDuplicateKey(error)) return false;
       throw error;
     }
   }

@@ -6,6 +6,7 @@
 import type { Logger } from '../../observability/logger.js';
 import type { IdentityModels, UserDoc } from './models.js';
 import type { Passwords } from './passwords.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 export interface NewAdmin {
   email: string;
@@ -37,6 +38,6 @@ export async function ensureFirstAdmin(models: IdentityModels, admin: { email?: 
     logger.info({ email: admin.email }, 'first administrator created');
   } catch (error) {
     // Another instance created it first.
-    if ((error as { code?: number }).code !== 11000) throw error;
+    if (!isDuplicateKey(error)) throw error;
   }
 }

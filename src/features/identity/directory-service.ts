@@ -15,6 +15,7 @@ import type { CareTeamDoc, IdentityModels, PatientDoc, Role, UserDoc } from './m
 import type { Passwords } from './passwords.js';
 import type { Policy } from './policy.js';
 import { toCareTeamView, toPatientView, toUserView } from './views.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 export interface UserCreate {
   email: string;
@@ -44,10 +45,6 @@ export function assertTimeZone(timezone: string): void {
   if (!TIME_ZONES.has(timezone)) {
     throw new AppError('validation_failed', `${timezone} is not an IANA time zone`, { details: [{ path: '/timezone', message: 'is not an IANA time zone' }] });
   }
-}
-
-function isDuplicateKey(error: unknown): boolean {
-  return (error as { code?: number }).code === 11000;
 }
 
 const oid = (id: string): Types.ObjectId => new Types.ObjectId(id);

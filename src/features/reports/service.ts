@@ -26,6 +26,7 @@ import { audited, type Actor } from '../identity/actor.js';
 import type { Policy } from '../identity/policy.js';
 import type { ReportDoc, ReportKind, ReportModels, ReportSource, Severity, Urgency } from './models.js';
 import { toReportView, type ReportView } from './views.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 export interface SymptomInput {
   symptom: string;
@@ -82,7 +83,7 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
   /** The report, created; or the one stored already under the origin's key. */
   async function store(actor: Actor, patient: { _id: Types.ObjectId; organisationId: Types.ObjectId }, kind: ReportKind, content: Pick<ReportDoc, 'symptom' | 'help'>, origin: ReportOrigin): Promise<{ report: ReportDoc; created: boolean }> {
     try {
-      const [created] = await Report.create([{
+      const created = await Report.create({
         organisationId: patient.organisationId,
         patientId: patient._id,
         kind,
@@ -92,10 +93,10 @@ export function createReportService({ models, policy, audit, alerts, sockets, cl
         sourceRef: origin.ref ?? null,
         ...(origin.key ? { originKey: origin.key } : {}),
         createdAt: clock.now(),
-      }]);
-      return { report: (created as unknown as { toObject(): ReportDoc }).toObject(), created: true };
+      });
+      return { report: created.toObject(), created: true };
     } catch (error) {
-      if (!origin.key || (error as { code?: number }).code !== 11000) throw error;
+      if (!origin.key || !isDuplicateKey(error)) throw error;
       const stored = await Report.findOne({ originKey: origin.key }).lean<ReportDoc>();
       if (!stored) throw error;
       if (String(stored.patientId) !== String(patient._id) || stored.kind !== kind) throw new AppError('idempotency_key_reused', 'This key was used for another report');

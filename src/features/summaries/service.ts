@@ -25,6 +25,7 @@ import { gatherFacts, type FactSources, type SummaryPatient } from './facts.js';
 import type { Period, SummaryDoc, SummaryModels } from './models.js';
 import { toSummaryView, type SummaryView } from './views.js';
 import { writeSummary } from './writer.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 /** A period is written from this local time the day after it ends. */
 const READY_LOCAL_TIME = '02:00';
@@ -81,7 +82,7 @@ export function createSummaryService(deps: Deps) {
     if (facts.doses.pending > 0 && clock.now().getTime() < endOf(to, patient.timezone).getTime() + SETTLE_LIMIT_MS) return { summary: null, unsettled: true };
     const written = await writeSummary(languageModel, { patientName: patient.name, period, from, to }, facts);
     try {
-      const [created] = await Summary.create([{
+      const created = await Summary.create({
         organisationId: patient.organisationId,
         patientId: patient._id,
         period,
@@ -92,14 +93,14 @@ export function createSummaryService(deps: Deps) {
         ...written,
         generatedAt: clock.now(),
         requestedBy: requestedBy ? new Types.ObjectId(requestedBy) : null,
-      }]);
-      const summary = (created as unknown as { toObject(): SummaryDoc }).toObject();
+      });
+      const summary = created.toObject();
       deps.sockets.emit(patientAudience({ id: String(patient._id), organisationId: String(patient.organisationId) }), 'summary:created', toSummaryView(summary));
       logger.info({ patientId: String(patient._id), period, from, writer: written.writer.kind, errorCode: written.writer.errorCode }, 'summary written');
       return { summary, created: true };
     } catch (error) {
       // Written meanwhile by another instance or request: that one stands.
-      if ((error as { code?: number }).code !== 11000) throw error;
+      if (!isDuplicateKey(error)) throw error;
       const stored = await Summary.findOne({ patientId: patient._id, period, from }).lean<SummaryDoc>();
       if (!stored) throw error;
       return { summary: stored, created: false };

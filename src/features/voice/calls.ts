@@ -13,6 +13,7 @@ import { AppError } from '../../errors.js';
 import type { Clock } from '../../ports/clock.js';
 import type { ToolExecutor, ToolRun, ToolScope } from '../intents/index.js';
 import type { VoiceCallDoc, VoiceModels, VoiceSessionDoc } from './models.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 export interface RelayedFunction {
   id: string;
@@ -38,6 +39,8 @@ const WAIT_FOR_RUNNING_MS = 10_000;
 const POLL_MS = 50;
 const MAX_STORED = 4000;
 
+const stillRunning = (fn: RelayedFunction): AppError => new AppError('conflict', `Function call ${fn.id} is still running; relay it again shortly`, { headers: { 'Retry-After': '1' } });
+
 export function createCallRunner(deps: { models: VoiceModels; executor: ToolExecutor; clock: Clock; onRun: (session: VoiceSessionDoc, fn: RelayedFunction, run: ToolRun) => void }) {
   const { VoiceCall } = deps.models;
 
@@ -51,7 +54,7 @@ export function createCallRunner(deps: { models: VoiceModels; executor: ToolExec
       await VoiceCall.create({ sessionId: session._id, callId: fn.id, name: fn.name, arguments: fn.arguments.slice(0, MAX_STORED), status: 'running', claimedAt: now, claimToken: token });
       return token;
     } catch (error) {
-      if ((error as { code?: number }).code !== 11000) throw error;
+      if (!isDuplicateKey(error)) throw error;
     }
     const taken = await VoiceCall.findOneAndUpdate(
       { sessionId: session._id, callId: fn.id, name: fn.name, status: 'running', claimedAt: { $lt: new Date(now.getTime() - CLAIM_STALE_MS) } },
@@ -66,11 +69,17 @@ export function createCallRunner(deps: { models: VoiceModels; executor: ToolExec
     for (;;) {
       const call = await stored(session, fn.id);
       if (!call) return null;
-      if (call.name !== fn.name) throw new AppError('idempotency_key_reused', `Function call ${fn.id} was already relayed for ${call.name}`);
-      if (call.status === 'done' && typeof call.content === 'string') return answer(fn, call.content);
-      if (Date.now() > deadline) throw new AppError('conflict', `Function call ${fn.id} is still running; relay it again shortly`, { headers: { 'Retry-After': '1' } });
+      const done = answerOf(fn, call);
+      if (done) return done;
+      if (Date.now() > deadline) throw stillRunning(fn);
       await sleep(POLL_MS);
     }
+  }
+
+  /** The stored answer of a call that is done, or null while it runs; a call id used for another function is refused. */
+  function answerOf(fn: RelayedFunction, call: VoiceCallDoc): FunctionCallResponse | null {
+    if (call.name !== fn.name) throw new AppError('idempotency_key_reused', `Function call ${fn.id} was already relayed for ${call.name}`);
+    return call.status === 'done' && typeof call.content === 'string' ? answer(fn, call.content) : null;
   }
 
   function stored(session: VoiceSessionDoc, callId: string): Promise<VoiceCallDoc | null> {
@@ -123,9 +132,9 @@ export function createCallRunner(deps: { models: VoiceModels; executor: ToolExec
     async answered(session: VoiceSessionDoc, fn: RelayedFunction): Promise<FunctionCallResponse | null> {
       const call = await stored(session, fn.id);
       if (!call) return null;
-      if (call.name !== fn.name) throw new AppError('idempotency_key_reused', `Function call ${fn.id} was already relayed for ${call.name}`);
-      if (call.status !== 'done' || typeof call.content !== 'string') throw new AppError('conflict', `Function call ${fn.id} is still running; relay it again shortly`, { headers: { 'Retry-After': '1' } });
-      return answer(fn, call.content);
+      const done = answerOf(fn, call);
+      if (!done) throw stillRunning(fn);
+      return done;
     },
   };
 }

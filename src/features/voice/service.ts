@@ -114,24 +114,23 @@ export function createVoiceService(deps: Deps) {
         if (!voice.available) throw new AppError('unavailable', 'Voice is not configured on this hub (DEEPGRAM_API_KEY is not set)', { expose: true });
         const now = clock.now();
         const role = actor.principal.role;
-        const offered = new Set(intents.executor.offered().map((tool) => tool.name));
         const settings = voice.agentSettings({
           prompt: `${await deps.chat.systemPrompt(role, patient, now)}\n\n${VOICE_NOTE}`,
-          functions: intents.registry.deepgramFunctions({ names: [...offered] }),
+          functions: intents.registry.deepgramFunctions({ names: intents.executor.offered().map((tool) => tool.name) }),
           greeting: greeting(role, patient),
         });
         const token = await grant();
         const conversation = await deps.conversations.create(actor, { patientId: String(patient._id), channel: 'voice', title: 'Voice session' });
-        const [session] = await VoiceSession.create([{
+        const session = await VoiceSession.create({
           organisationId: patient.organisationId,
           patientId: patient._id,
           userId: new Types.ObjectId(actor.principal.userId),
           role,
           conversationId: new Types.ObjectId(conversation.id),
           expiresAt: new Date(now.getTime() + options.sessionMinutes * 60_000),
-        }]);
-        const id = String(session?._id);
-        return { sessionId: id, patientId: String(patient._id), conversationId: conversation.id, expiresAt: (session?.expiresAt ?? now).toISOString(), agentUrl: voice.agentUrl, token, settings: settings as unknown as VoiceSessionView['settings'] };
+        });
+        const id = String(session._id);
+        return { sessionId: id, patientId: String(patient._id), conversationId: conversation.id, expiresAt: session.expiresAt.toISOString(), agentUrl: voice.agentUrl, token, settings: settings as unknown as VoiceSessionView['settings'] };
       });
     },
 

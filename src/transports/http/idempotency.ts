@@ -25,6 +25,7 @@ import { AppError } from '../../errors.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Clock } from '../../ports/clock.js';
 import { writeProblem } from './problem.js';
+import { isDuplicateKey } from '../../store/duplicate-key.js';
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** The draft's key is opaque; 1–255 visible ASCII characters (a quoted sf-string fits, quotes and all). */
@@ -301,7 +302,7 @@ export function createKeyStore(model: Model<IdempotencyRecord>, clock: Clock): K
       const created = await model.create({ scope, keyHash: hash, ...request, state: 'processing', owner: token, lockedUntil: leaseEnd(), expiresAt });
       return { id: created._id, token, scope };
     } catch (error) {
-      if ((error as { code?: number }).code === 11000) return undefined;
+      if (isDuplicateKey(error)) return undefined;
       throw error;
     }
   }
