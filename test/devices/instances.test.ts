@@ -104,7 +104,7 @@ t.test('two instances: a dispenser that moves from one to the other stays online
   app.on('device:status', (status: { deviceId: string; online: boolean }) => {
     if (status.deviceId === device.id) statuses.push(status.online);
   });
-  const firstClosed = new Promise<void>((resolve) => first.once('close', () => resolve()));
+  const firstClosed = nextEvent(first, 'close', 10_000);
 
   // The same client id on hub B (a load balancer sent the reconnection there): hub A's session ends.
   const second = await connectDevice(t, b, device);

@@ -5,13 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { HOUR } from '../../firmware-sim/clock.js';
+import { packageRoot } from '../../src/paths.js';
 import { startBroker } from './helpers/broker.js';
 import { until } from './helpers/wait.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = packageRoot;
 
 t.test('the demo schedule is republished every simulated day with a new version', async (t) => {
   const broker = await startBroker();

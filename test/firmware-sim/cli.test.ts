@@ -8,11 +8,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
+import { packageRoot } from '../../src/paths.js';
 import { payloadsOn, startBroker } from './helpers/broker.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+const root = packageRoot;
 const secrets: Record<string, string> = { 'cli-1': 'secret-one', 'cli-2': 'secret-two', 'cli-3': 'secret-three', operator: 'op-secret' };
 
 t.test('runs a fleet from a credentials file and stops cleanly on SIGINT', async (t) => {

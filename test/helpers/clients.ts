@@ -94,6 +94,8 @@ export interface JsonResponse<T = AnyBody> {
   body: T;
 }
 
+const REQUEST_TIMEOUT_MS = 30_000;
+
 /** fetch + JSON, for REST tests. */
 export async function request<T = AnyBody>(hub: Hub, method: string, path: string, options: { body?: unknown; token?: string; headers?: Record<string, string>; rawBody?: string } = {}): Promise<JsonResponse<T>> {
   const headers: Record<string, string> = { ...options.headers };
@@ -103,7 +105,11 @@ export async function request<T = AnyBody>(hub: Hub, method: string, path: strin
     headers['content-type'] ??= 'application/json';
     body = JSON.stringify(options.body);
   }
-  const response = await fetch(`${hub.urls.http}${path}`, { method, headers, body });
+  // Bounded, so a request the hub never answers fails the test where it hangs, not at the file's timeout.
+  const signal = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+  const response = await fetch(`${hub.urls.http}${path}`, { method, headers, body, signal }).catch((error: unknown) => {
+    throw signal.aborted ? new Error(`${method} ${path}: no answer in ${REQUEST_TIMEOUT_MS} ms`) : error;
+  });
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as T };
 }

@@ -4,13 +4,14 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
+import { packageRoot } from '../../src/paths.js';
 import { embeddedOnly, temporaryDirectory } from './helpers.js';
 
-const cli = fileURLToPath(new URL('../../src/store/embedded/cli.ts', import.meta.url));
+const cli = join(packageRoot, 'src/store/embedded/cli.ts');
 
 async function startCli(args: string[]): Promise<{ uri: string; stop: (signal: NodeJS.Signals) => Promise<number | null> }> {
   const child = spawn(process.execPath, ['--import', 'tsx', cli, '--port', '0', '--quiet', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });

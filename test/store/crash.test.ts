@@ -9,12 +9,12 @@ import { spawn } from 'node:child_process';
 import { appendFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
+import { packageRoot } from '../../src/paths.js';
 import { startEmbeddedStore } from '../../src/store/embedded/index.js';
 import { embeddedOnly, temporaryDirectory } from './helpers.js';
 
-const writer = fileURLToPath(new URL('./fixtures/crash-writer.ts', import.meta.url));
+const writer = join(packageRoot, 'test/store/fixtures/crash-writer.ts');
 
 interface Acknowledged {
   inserts: Set<string>;

@@ -9,13 +9,14 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
+import { packageRoot } from '../../src/paths.js';
 import { startEmbeddedStore } from '../../src/store/embedded/index.js';
 import { embeddedOnly, temporaryDirectory, type AnyDocument, type TestLike } from './helpers.js';
 
-const fixture = fileURLToPath(new URL('./fixtures/power-cut-store.ts', import.meta.url));
+const fixture = join(packageRoot, 'test/store/fixtures/power-cut-store.ts');
 
 interface PowerCutStore {
   uri: string;

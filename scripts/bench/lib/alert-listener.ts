@@ -4,9 +4,10 @@
  * its own process so that the hub's busy event loop never delays the client's
  * clock reading, as on a real phone; timestamps are comparable (wallNow).
  */
+import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../../src/paths.js';
 
 export interface Arrival {
   at: number;
@@ -25,7 +26,7 @@ export interface AlertListener {
   close(): Promise<void>;
 }
 
-const CHILD = fileURLToPath(new URL('./alert-listener-child.ts', import.meta.url));
+const CHILD = join(packageRoot, 'scripts/bench/lib/alert-listener-child.ts');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startAlertListener(url: string, token: string, startTimeoutMs = 30_000): Promise<AlertListener> {

@@ -8,10 +8,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { collectGarbage, INSPECT_ARG, inspectorUrl, sampleAllocations, type AllocationSample } from './inspector.js';
+import { packageRoot } from '../../../src/paths.js';
 
-export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export const repoRoot = packageRoot;
 
 export interface HubProcessOptions {
   dataDir: string;

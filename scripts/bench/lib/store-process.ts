@@ -2,11 +2,12 @@
  * The embedded store in a process of its own (the `npm run store` CLI), for benchmarks that
  * measure it alone (bench:store) or that give it its own core (bench:ingest --store-process).
  */
+import { join } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../../src/paths.js';
 
-const cli = fileURLToPath(new URL('../../../src/store/embedded/cli.ts', import.meta.url));
+const cli = join(packageRoot, 'src/store/embedded/cli.ts');
 
 export interface StoreProcess {
   uri: string;

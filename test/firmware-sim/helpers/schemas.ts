@@ -4,12 +4,12 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { topicContract, topicNameOf } from '../../../firmware-sim/topics.js';
+import { schemasDir } from '../../../src/paths.js';
 
-export const schemasDir = fileURLToPath(new URL('../../../schemas/', import.meta.url));
+export { schemasDir };
 
 export type SchemaDocument = Record<string, unknown> & { $id: string; examples?: unknown[] };
 
