@@ -3,8 +3,8 @@
  * notifications to outside channels whose receivers fail (503), makes their first attempt, and is
  * stopped during the backoff before the second — then started again on the same store, as after a
  * deploy or a crash (`afterAnOutage`). The first hub is given a ten-minute backoff so that it is
- * surely stopped there: with the default half second its retries would finish while it shuts down
- * (which waits up to two seconds for them). What it leaves is exactly what a process killed in the
+ * surely stopped there. A stopping hub lets the attempt it is making finish, but not wait for the
+ * next (see the test of that below). What it leaves is exactly what a process killed in the
  * middle of its retries leaves: the notification `pending`, with the attempts made so far.
  *
  * The receivers are real HTTP servers on loopback (allowed by NOTIFY_ALLOWED_PRIVATE_NETWORKS, as in
@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { INTERRUPTED, RESUME_AFTER_MS, RESUME_MAX_AGE_MS } from '../../src/features/alerts/resume.js';
 import type { AlertRef, RaiseAlert } from '../../src/features/alerts/contract.js';
@@ -42,16 +43,18 @@ interface Receiver {
   received: Received[];
   /** Answered while `up`; 503 (retried) otherwise. */
   up: boolean;
+  /** How long it takes to answer. */
+  delayMs: number;
 }
 
 async function receiver(t: Test, up = false): Promise<Receiver> {
-  const self: Receiver = { url: '', received: [], up };
+  const self: Receiver = { url: '', received: [], up, delayMs: 0 };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       self.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(self.up ? 204 : 503).end();
+      setTimeout(() => res.writeHead(self.up ? 204 : 503).end(), self.delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -326,6 +329,26 @@ t.test('a delivery this process is still attempting is not resumed beside it, ho
   t.equal(await hub.features.alerts.resumer.resumeInterrupted(), 0, 'not resumed while its own delivery waits to retry');
   t.equal(hook.received.length, 1);
   t.match(await Notification.findOne({ alertId: alert.id, channel: 'webhook' }).lean(), { status: 'pending', resumeClaimedUntil: null });
+});
+
+t.test('a stopping hub records the attempt it is making and does not wait for the next: the notification stays pending', async (t) => {
+  const clock = new ManualClock('2026-03-10T12:00:00Z');
+  const hub = await startTestHub(t, { clock, env: ALLOW_LOOPBACK });
+  const s = await alertScenario(hub);
+  const hook = await receiver(t);
+  hook.delayMs = 500;
+  await putPatientPolicy(hub, s.clinician.token, s.patient.id, webhookPolicy(hook));
+  Object.assign(hub.features.alerts.delivery.settings, { maxAttempts: 5, backoffMs: 10 * MINUTE });
+  const alert = await raiseFor(hub, s, 'dose.missed', 'dose.missed:resume-stop');
+  await eventually(async () => hook.received.length === 1);
+
+  const stopped = hub.features.alerts.delivery.stop(60_000).then(() => 'stopped');
+  const outcome = await Promise.race([stopped, delay(20_000, 'still waiting', { ref: false })]);
+  t.equal(outcome, 'stopped', 'stopping does not wait out the ten-minute backoff');
+  const doc = await hub.features.alerts.models.Notification.findOne({ alertId: alert.id, channel: 'webhook' }).lean();
+  t.same(attemptsOf(doc), [[1, false, 503]], 'the attempt under way is answered and recorded first');
+  t.match(doc, { status: 'pending', completedAt: null }, 'left pending, for the next hub to resume');
+  t.equal(hook.received.length, 1, 'and no other attempt is made');
 });
 
 t.test('two instances resuming at the same moment deliver each notification once', async (t) => {

@@ -62,7 +62,19 @@ export interface NotificationBatch {
   message: AlertMessage;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** Resolves after `ms`, or at once when `signal` aborts (the process is stopping). */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms).unref();
+    signal.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
 
 /**
  * What the delivery log keeps of an endpoint: its origin and a fingerprint of the whole URL (to tell
@@ -108,6 +120,8 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
   const attempting = new Set<string>();
   const settings = { ...options };
   const attempts = createAttemptLog(Notification);
+  /** Aborted when the process stops: a delivery waiting for its next attempt stops waiting. */
+  const stopping = new AbortController();
 
   /** One attempt, as the delivery log records it; a throwing adapter counts as a retryable failure. */
   async function attemptOnce(notifier: Notifier, delivery: Omit<Delivery, 'attempt'>, attempt: number) {
@@ -128,7 +142,9 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
       const last = result.ok || !result.retryable || attempt === settings.maxAttempts;
       await attempts.record(id, { $push: { attempts: record }, ...(last ? { $set: outcomeOf(result) } : {}) });
       if (last) return;
-      await sleep(settings.backoffMs * 2 ** (attempt - 1));
+      await sleep(settings.backoffMs * 2 ** (attempt - 1), stopping.signal);
+      // Left pending: resume.ts continues it from the next attempt once a hub runs again.
+      if (stopping.signal.aborted) return;
     }
   }
 
@@ -194,6 +210,10 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
     }
   }
 
+  async function settled(): Promise<void> {
+    while (inFlight.size) await Promise.allSettled([...inFlight]);
+  }
+
   /** The one attempt of an immediate channel, recorded as delivered beforehand: corrected in the rare case it was not. */
   async function deliverNow(id: Types.ObjectId, notifier: Notifier, delivery: Omit<Delivery, 'attempt'>): Promise<void> {
     const { result, record } = await attemptOnce(notifier, delivery, 1);
@@ -227,8 +247,19 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
     isAttempting: (id: Types.ObjectId | string): boolean => attempting.has(String(id)),
 
     /** Resolves when every delivery in flight has finished (all its attempts). */
-    async settled(): Promise<void> {
-      while (inFlight.size) await Promise.allSettled([...inFlight]);
+    settled,
+
+    /**
+     * For shutdown: the attempts being made finish (and are recorded), at most `timeoutMs`; a
+     * delivery waiting for its next attempt stops there and stays pending, for resume.ts to
+     * continue. Waiting out a backoff of minutes would hold the shutdown for nothing.
+     */
+    async stop(timeoutMs: number): Promise<void> {
+      stopping.abort();
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs).unref()));
+      await Promise.race([settled(), gaveUp]);
+      clearTimeout(timer);
     },
   };
 }

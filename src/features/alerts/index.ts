@@ -45,8 +45,8 @@ export async function registerAlerts(ctx: HubContext, { identity, devices }: { i
   ctx.jobs.add('alerts.resume-deliveries', '* * * * *', () => resumer.resumeInterrupted());
   // Dispensers offline without their device.offline alert (its raise failed): raised late rather than never.
   ctx.jobs.add('alerts.offline-reconcile', '* * * * *', () => deviceAlerts.reconcileOffline());
-  // Deliveries in flight (webhook retries) finish, or give up, before the store closes.
-  ctx.onClose(() => Promise.race([delivery.settled(), new Promise((resolve) => setTimeout(resolve, 2000).unref())]).then(() => undefined));
+  // Attempts in flight finish (2 s at most) before the store closes; retries not yet due stay pending, for resume.
+  ctx.onClose(() => delivery.stop(2000));
 
   return { ...api, models, service, delivery, resumer, deviceAlerts };
 }

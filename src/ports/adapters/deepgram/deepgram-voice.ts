@@ -1,4 +1,5 @@
-import { DeepgramClient, DeepgramError, DeepgramTimeoutError } from '@deepgram/sdk';
+import type * as DeepgramSdkModule from '@deepgram/sdk';
+import type { DeepgramClient } from '@deepgram/sdk';
 import type { Clock } from '../../clock.js';
 import { silentLogger, type PortLogger } from '../../logger.js';
 import {
@@ -10,6 +11,15 @@ import {
   type VoiceToken,
 } from '../../voice.js';
 import { buildAgentSettings, DEFAULT_AGENT, type AgentDefaults } from './agent-settings.js';
+
+type DeepgramSdk = typeof DeepgramSdkModule;
+
+/**
+ * The SDK is loaded at the first grant, not with the hub: it takes a quarter of a second of CPU to
+ * load, which every start (and every test process) paid though most never grant a token.
+ */
+let sdk: Promise<DeepgramSdk> | undefined;
+const loadSdk = (): Promise<DeepgramSdk> => (sdk ??= import('@deepgram/sdk'));
 
 export const DEEPGRAM_BASE_URL = 'https://api.deepgram.com';
 export const DEEPGRAM_AGENT_URL = 'wss://agent.deepgram.com/v1/agent/converse';
@@ -52,7 +62,8 @@ export function createVoicePort(options: DeepgramVoiceOptions): VoicePort {
 export class DeepgramVoice implements VoicePort {
   readonly available = true;
   readonly agentUrl: string;
-  private readonly client: DeepgramClient;
+  private client: Promise<DeepgramClient> | undefined;
+  private readonly clientOptions: ConstructorParameters<typeof DeepgramClient>[0];
   private readonly defaultTtlSeconds: number;
   private readonly timeoutMs: number;
   private readonly agent: AgentDefaults;
@@ -67,12 +78,16 @@ export class DeepgramVoice implements VoicePort {
     this.clock = options.clock ?? { now: () => new Date() };
     this.logger = options.logger ?? silentLogger;
     // apiKey and baseUrl passed explicitly: the SDK would otherwise read DEEPGRAM_API_KEY itself.
-    this.client = new DeepgramClient({
+    this.clientOptions = {
       apiKey: options.apiKey,
       baseUrl: options.baseUrl ?? DEEPGRAM_BASE_URL,
       maxRetries: options.maxRetries ?? 1,
       timeoutInSeconds: (2 * this.timeoutMs) / 1000,
-    });
+    };
+  }
+
+  private deepgram(): Promise<DeepgramClient> {
+    return (this.client ??= loadSdk().then(({ DeepgramClient }) => new DeepgramClient(this.clientOptions)));
   }
 
   async grantToken(options: GrantTokenOptions = {}): Promise<VoiceToken> {
@@ -81,13 +96,14 @@ export class DeepgramVoice implements VoicePort {
     const deadline = AbortSignal.timeout(this.timeoutMs);
     const signal = options.signal ? AbortSignal.any([options.signal, deadline]) : deadline;
     try {
-      const granted = await abortable(this.client.auth.v1.tokens.grant({ ttl_seconds: ttlSeconds }, { abortSignal: signal }), signal);
+      const client = await this.deepgram();
+      const granted = await abortable(client.auth.v1.tokens.grant({ ttl_seconds: ttlSeconds }, { abortSignal: signal }), signal);
       if (typeof granted.access_token !== 'string' || granted.access_token === '') throw new VoiceError('upstream_error');
       const expiresIn = granted.expires_in ?? ttlSeconds;
       this.logger.debug({ provider: 'deepgram', ttlSeconds, expiresIn, durationMs: Date.now() - startedAt }, 'voice token granted');
       return { accessToken: granted.access_token, expiresIn, expiresAt: new Date(this.clock.now().getTime() + expiresIn * 1000).toISOString() };
     } catch (error) {
-      const failure = options.signal?.aborted ? new VoiceError('cancelled') : deadline.aborted ? new VoiceError('timeout') : toVoiceError(error);
+      const failure = options.signal?.aborted ? new VoiceError('cancelled') : deadline.aborted ? new VoiceError('timeout') : toVoiceError(error, await loadSdk());
       this.logger.warn({ provider: 'deepgram', code: failure.code, status: failure.status, durationMs: Date.now() - startedAt }, 'voice token grant failed');
       throw failure;
     }
@@ -123,7 +139,7 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-function toVoiceError(error: unknown): VoiceError {
+function toVoiceError(error: unknown, { DeepgramError, DeepgramTimeoutError }: DeepgramSdk): VoiceError {
   if (error instanceof VoiceError) return error;
   if (error instanceof DeepgramTimeoutError) return new VoiceError('timeout');
   if (error instanceof DeepgramError && error.statusCode !== undefined) return new VoiceError(codeForStatus(error.statusCode), { status: error.statusCode });
