@@ -3,19 +3,21 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The package root (the folder holding package.json), found by walking up from
- * this file so that it is right both under tsx (src/) and after tsc (dist/src/).
+ * Finds the repository root: the nearest directory above `fromUrl` that holds package.json.
+ * Walking up (rather than a fixed `../..`) makes the same code work from `src/` under tsx, from
+ * `dist/src/` after `tsc` and from `dist-test/src/` in the test build.
  */
-export const packageRoot: string = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
-
-export const schemasDir: string = join(packageRoot, 'schemas');
-
-function findPackageRoot(start: string): string {
-  let dir = start;
-  while (!existsSync(join(dir, 'package.json'))) {
+export function findPackageRoot(fromUrl: string = import.meta.url): string {
+  let dir = dirname(fileURLToPath(fromUrl));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`package.json not found above ${start}`);
+    if (parent === dir) throw new Error(`No package.json above ${fileURLToPath(fromUrl)}`);
     dir = parent;
   }
-  return dir;
 }
+
+/** The package root (the folder holding package.json). */
+export const packageRoot: string = findPackageRoot();
+
+export const schemasDir: string = join(packageRoot, 'schemas');
