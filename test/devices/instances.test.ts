@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { MqttClient } from 'mqtt';
+import type { Redis } from 'ioredis';
 import type { Hub } from '../../src/hub.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { connectSocket, nextEvent, request } from '../helpers/clients.js';
@@ -121,6 +122,47 @@ t.test('two instances: a dispenser that moves from one to the other stays online
   second.end(true);
   await eventually(async () => statuses.at(-1) === false);
   t.pass('offline once its session on hub B ends');
+});
+
+/** Hub `hub`'s bus connection that receives (Aedes's `mq` is the cluster's bus, cluster.ts). */
+const busSubscriberOf = (hub: Hub): Redis => (hub.context.mqtt.broker as unknown as { mq: { subConn: Redis } }).mq.subConn;
+
+t.test('two instances: a dispenser moving while the old instance’s bus is away still ends its old session there', async (t) => {
+  const { a, b } = await startHubPair(t);
+  const s = await careScenario(a);
+  const device = await provisionDevice(a, s.clinician, { patientId: s.patient.id });
+  const first = await connectDevice(t, a, device, { reconnectPeriod: 0 });
+  await eventually(onlineOn(a, device.id));
+  const firstClosed = nextEvent(first, 'close', 10_000);
+
+  // Hub A's bus is away while hub B announces the device's new session: A never hears of it (Redis pub/sub keeps nothing).
+  const subscriber = busSubscriberOf(a);
+  subscriber.disconnect();
+  await eventually(async () => subscriber.status === 'end');
+  await connectDevice(t, b, device);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.equal(a.context.mqtt.isConnected(device.id), true, 'hub A missed the notice: it still holds the old session');
+
+  await subscriber.connect();
+  await firstClosed;
+  t.pass('once its bus is back, hub A ends the session recorded as hub B’s');
+  t.equal(a.context.mqtt.isConnected(device.id), false);
+  t.equal(b.context.mqtt.isConnected(device.id), true);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  t.equal((await a.features.devices.models.Device.findById(device.id).lean())?.status?.online, true, 'and the device stays online: the session moved');
+});
+
+t.test('two instances: a dispenser subscribing to all its topics in one packet gets its SUBACK, and each topic’s messages', async (t) => {
+  const { a, b } = await startHubPair(t);
+  const s = await careScenario(a);
+  const device = await provisionDevice(a, s.clinician, { patientId: s.patient.id });
+  const client = await connectDevice(t, a, device);
+  const topics = ['schedule', 'commands', 'errors'].map((name) => topic(device.id, name));
+  const granted = await Promise.race([client.subscribeAsync(topics, { qos: 1 }), new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no SUBACK in 5 s')), 5000))]);
+  t.same(granted.map((grant) => grant.qos), [1, 1, 1], 'one SUBACK granting the three');
+  const schedules = await inbox(client, topic(device.id, 'schedule'));
+  const version = await putSchedule(b, s.clinician, device.id, 1);
+  t.equal((await schedules()).payload.version, version, 'a schedule set on hub B reaches it');
 });
 
 t.test('a dispenser that keeps reporting an older schedule than the stored one is sent it again, not at every heartbeat', async (t) => {

@@ -80,6 +80,8 @@ interface Deps {
 }
 
 const REQUESTED_ID = Symbol('requestedClientId');
+/** After the bus is back, sessions are checked again this much later, for records written meanwhile. */
+const OWNER_RECHECK_MS = 2000;
 type TrackedClient = Client & { [REQUESTED_ID]?: string };
 
 export async function createMqttTransport({ config, logger, metrics, cluster }: Deps): Promise<MqttTransport> {
@@ -131,7 +133,9 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
     },
     authenticate(client, username, password, callback) {
       authenticateClient(client as TrackedClient, username, password).then(
-        (principal) => {
+        async (principal) => {
+          // Recorded before Aedes announces the session to the other instances (session-owners.ts).
+          if (cluster && created.broker) await cluster.owners.claim(client.id, created.broker.id);
           principals.set(client, principal);
           sessions.authenticated(client, principal);
           callback(null, true);
@@ -163,6 +167,30 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   });
 
   created.broker = broker as unknown as typeof created.broker;
+
+  // A takeover notice this instance missed while its bus was away (session-owners.ts): its sessions
+  // recorded as another instance's end as moved, at once and again once late records have landed.
+  cluster?.onBusReconnected(() => {
+    void endSessionsHeldElsewhere();
+    setTimeout(() => void endSessionsHeldElsewhere(), OWNER_RECHECK_MS).unref();
+  });
+
+  async function endSessionsHeldElsewhere(): Promise<void> {
+    const local = created.broker;
+    if (!cluster || !local) return;
+    const open = Object.values(local.clients).filter((client): client is Client => client !== undefined && !client.closed);
+    try {
+      const elsewhere = new Set(await cluster.owners.heldElsewhere(open.map((client) => client.id), local.id));
+      for (const client of open) {
+        if (!elsewhere.has(client.id) || client.closed) continue;
+        log.info({ clientId: client.id }, 'session held by another instance (its notice was missed); closing it here');
+        sessions.moved(client);
+        client.close();
+      }
+    } catch (error) {
+      log.warn({ err: (error as Error).message }, 'broker cluster: could not check which sessions moved');
+    }
+  }
 
   broker.on('clientReady', (client) => {
     const principal = principals.get(client);

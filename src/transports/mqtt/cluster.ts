@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../observability/logger.js';
 import type { Persistence } from './retained-index.js';
+import { createSessionOwners, type SessionOwners } from './session-owners.js';
 
 type BusMessage = { topic: string } & Record<string, unknown>;
 
@@ -29,6 +30,10 @@ export interface ClusterBus {
 export interface BrokerCluster {
   bus: ClusterBus;
   persistence: Persistence;
+  /** Which instance holds each device's session (session-owners.ts). */
+  owners: SessionOwners;
+  /** Called each time the bus's subscriber connection is back after it was lost (not at the first connection). */
+  onBusReconnected(listener: () => void): void;
   /** Pings Redis over the bus's two connections and the persistence's; rejects when one does not answer. */
   ping(): Promise<void>;
   /** Closes the persistence's connection once Aedes has closed (and closed the bus). */
@@ -46,9 +51,13 @@ const QUIT_TIMEOUT_MS = 2000;
 
 type RedisBus = ClusterBus & { subConn: Redis; pubConn: Redis };
 
+/** What Aedes calls on its persistence to change a client's stored subscriptions. */
+type SubscriptionChange = (client: { id: string }, subscriptions: unknown[]) => Promise<unknown>;
+type SubscriptionStore = Persistence & { addSubscriptions: SubscriptionChange; removeSubscriptions: SubscriptionChange };
+
 // CommonJS packages; the bus's prefixed variant has no typings.
 const require = createRequire(import.meta.url);
-const { MQEmitterRedisPrefix } = require('mqemitter-redis') as { MQEmitterRedisPrefix: new (prefix: string, options: { connectionString: string }) => RedisBus };
+const { MQEmitterRedisPrefix } = require('mqemitter-redis') as { MQEmitterRedisPrefix: new (prefix: string, options: { subConn: Redis; pubConn: Redis }) => RedisBus };
 const redisPersistence = require('aedes-persistence-redis') as (options: { conn: Redis; packetTTL: () => number }) => Persistence;
 
 /**
@@ -76,18 +85,67 @@ function boundClose(bus: RedisBus): void {
   };
 }
 
+/**
+ * aedes-persistence's broadcast (used by aedes-persistence-redis) waits for each change of a
+ * client's subscriptions by client id and first topic, one waiter per key, while Aedes calls
+ * addSubscriptions once per topic of a SUBSCRIBE, each time with the packet's whole list: with two
+ * topics or more, the second call replaced the first one's waiter, which never resolved, and a
+ * device (clean: false) subscribing to its topics in one packet never got its SUBACK. So the calls
+ * for one packet are one call, and one client's changes run one after the other (two packets
+ * starting with the same topic would collide the same way).
+ */
+export function oneSubscriptionChangeAtATime(persistence: Persistence): Persistence {
+  const store = persistence as SubscriptionStore;
+  const byPacket = new WeakMap<unknown[], Promise<unknown>>();
+  const lastOfClient = new Map<string, Promise<unknown>>();
+  const serialise = (change: SubscriptionChange): SubscriptionChange => {
+    const run = change.bind(store);
+    return (client, subscriptions) => {
+      const same = byPacket.get(subscriptions);
+      if (same) return same;
+      const previous = lastOfClient.get(client.id);
+      const changed = previous ? previous.then(noop, noop).then(() => run(client, subscriptions)) : run(client, subscriptions);
+      byPacket.set(subscriptions, changed);
+      lastOfClient.set(client.id, changed);
+      const forget = (): void => {
+        if (lastOfClient.get(client.id) === changed) lastOfClient.delete(client.id);
+      };
+      changed.then(forget, forget);
+      return changed;
+    };
+  };
+  store.addSubscriptions = serialise(store.addSubscriptions);
+  store.removeSubscriptions = serialise(store.removeSubscriptions);
+  return store;
+}
+
+const noop = (): void => undefined;
+
 export function createBrokerCluster(redisUrl: string, keyPrefix: string, logger: Logger): BrokerCluster {
   const log = logger.child({ component: 'mqtt-cluster' });
   const prefix = `${keyPrefix}mqtt:`;
   // ioredis reconnects by itself; its errors (one per attempt while Redis is away) are logged, never thrown.
   const connection = new Redis(redisUrl, { keyPrefix: prefix });
   connection.on('error', (error: Error) => log.warn({ err: error.message }, 'broker persistence: redis error'));
-  const bus = new MQEmitterRedisPrefix(prefix, { connectionString: redisUrl });
+  const subConn = new Redis(redisUrl);
+  const bus = new MQEmitterRedisPrefix(prefix, { subConn, pubConn: new Redis(redisUrl) });
   bus.state.on('error', (error) => log.warn({ err: error.message }, 'broker bus: redis error'));
+  // Messages published while the bus is away are lost (pub/sub keeps nothing): worth a line in the log.
+  subConn.on('reconnecting', () => log.warn('broker bus: connection lost, reconnecting; messages meanwhile are missed'));
   boundClose(bus);
+  const reconnectListeners: Array<() => void> = [];
+  let connectedOnce = false;
+  subConn.on('ready', () => {
+    if (connectedOnce) for (const listener of reconnectListeners) listener();
+    connectedOnce = true;
+  });
   return {
     bus,
-    persistence: redisPersistence({ conn: connection, packetTTL: () => QUEUED_MESSAGE_TTL_SECONDS }),
+    persistence: oneSubscriptionChangeAtATime(redisPersistence({ conn: connection, packetTTL: () => QUEUED_MESSAGE_TTL_SECONDS })),
+    owners: createSessionOwners(connection, log),
+    onBusReconnected(listener) {
+      reconnectListeners.push(listener);
+    },
     async ping() {
       await Promise.all([bus.subConn, bus.pubConn, connection].map((redis) => redis.ping()));
     },
