@@ -137,6 +137,11 @@ t.test('the same ingest from Debian’s mosquitto_pub and over HTTP', async (t) 
   const other = await provisionDevice(hub, s.clinician);
   const impostor = await request(hub, 'POST', `/api/v1/devices/${other.id}/events`, { body: doseTaken(), headers: { authorization: basic } });
   t.equal(impostor.status, 403, 'a device cannot post as another');
+  const lowercase = `basic ${Buffer.from(`${device.id}:${device.secret}`).toString('base64')}`;
+  t.equal((await request(hub, 'GET', `/api/v1/devices/${device.id}/schedule`, { headers: { authorization: lowercase } })).status, 204, 'the scheme is case-insensitive (RFC 7235)');
+  const refused = await request(hub, 'POST', `/api/v1/devices/${device.id}/events`, { body: doseTaken(), headers: { authorization: `Basic ${Buffer.from(`${device.id}:wrong`).toString('base64')}` } });
+  t.equal(refused.status, 401);
+  t.equal(refused.headers.get('www-authenticate'), 'Basic realm="medhub-devices"', 'a wrong secret is challenged again');
 
   const events = await eventually(async () => {
     const response = await request(hub, 'GET', `/api/v1/devices/${device.id}/events`, { token: s.clinician.token });

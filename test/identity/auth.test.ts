@@ -32,6 +32,22 @@ t.test('login → me → refresh (rotating) → logout', async (t) => {
   t.match(afterLogout.headers.get('www-authenticate'), /Bearer realm="medhub", error="invalid_token"/);
 });
 
+t.test('the Authorization header: the scheme in any case; no token, or one that cannot be, said apart', async (t) => {
+  const hub = await startTestHub(t);
+  const admin = await createOrganisation(hub);
+  const me = (authorization: string) => request(hub, 'GET', '/api/v1/auth/me', { headers: { authorization } });
+  t.equal((await me(`bearer ${admin.token}`)).status, 200, 'bearer, in lower case (RFC 7235: schemes are case-insensitive)');
+  t.equal((await me(`BEARER ${admin.token}`)).status, 200);
+  const none = await me('');
+  t.match(none, { status: 401, body: { detail: 'A bearer access token is required' } });
+  t.equal(none.headers.get('www-authenticate'), 'Bearer realm="medhub"');
+  const basic = await me('Basic dXNlcjpwYXNz');
+  t.match(basic, { status: 401, body: { detail: 'A bearer access token is required' } }, 'another scheme asks for a bearer token');
+  const garbled = await me('Bearer abc');
+  t.match(garbled, { status: 401, body: { detail: 'The token is not valid' } }, 'a token that cannot be one is said to be invalid');
+  t.match(garbled.headers.get('www-authenticate'), /error="invalid_token"/);
+});
+
 t.test('wrong credentials, unknown accounts and bad bodies', async (t) => {
   const hub = await startTestHub(t);
   const admin = await createOrganisation(hub);

@@ -55,13 +55,21 @@ export type DevicePrincipal = MqttPrincipal & { scheduleVersion: number };
 
 export type DeviceAuthenticator = ReturnType<typeof createDeviceAuthenticator>;
 
+const DEVICE_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="medhub-devices"' };
+
+/** Whether a request carries HTTP Basic credentials (the scheme is case-insensitive). */
+export const sendsBasicCredentials = (authorization: string): boolean => /^basic /i.test(authorization.trim());
+
 /** HTTP Basic with the device id and secret; the path's device must be the caller. */
 export function requireDevice(authenticate: DeviceAuthenticator): Middleware {
   return async function authenticateDeviceRequest(ctx, next) {
-    const match = /^Basic ([A-Za-z0-9+/=]{4,512})$/.exec(ctx.get('Authorization'));
+    const match = /^basic +([A-Za-z0-9+/=]{4,512})$/i.exec(ctx.get('Authorization').trim());
     const [id, secret] = match?.[1] ? Buffer.from(match[1], 'base64').toString('utf8').split(':') : [];
-    if (!id || !secret) throw new AppError('unauthenticated', 'Device credentials are required', { headers: { 'WWW-Authenticate': 'Basic realm="medhub-devices"' } });
-    const principal = await authenticate(id, secret, ctx.ip);
+    if (!id || !secret) throw new AppError('unauthenticated', 'Device credentials are required', { headers: DEVICE_CHALLENGE });
+    const principal = await authenticate(id, secret, ctx.ip).catch((error: unknown) => {
+      // Refused credentials are challenged again, as RFC 7235 asks of every 401.
+      throw error instanceof AppError && error.status === 401 ? new AppError(error.code, error.message, { headers: DEVICE_CHALLENGE }) : error;
+    });
     if (principal.deviceId !== (ctx as { params?: { id?: string } }).params?.id) throw new AppError('forbidden', 'A device may only act as itself');
     ctx.state.device = principal;
     await next();

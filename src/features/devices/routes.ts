@@ -5,7 +5,7 @@ import type { PageRequest } from '../../store/pagination.js';
 import { validate, valid } from '../../transports/http/validate.js';
 import { actorOf } from '../identity/http-auth.js';
 import type { CommandRequest } from './commands.js';
-import { requireDevice, type DeviceAuthenticator } from './device-auth.js';
+import { requireDevice, sendsBasicCredentials, type DeviceAuthenticator } from './device-auth.js';
 import type { EventPayload, Ingest } from './ingest.js';
 import type { DeviceDoc, DeviceModels } from './models.js';
 import type { ScheduleInput } from './schedule.js';
@@ -64,7 +64,7 @@ export function registerDeviceRoutes(router: Router, requireUser: Middleware, se
   });
   router.get('/devices/:id/schedule', async (ctx, next) => {
     // People read the desired/reported pair; a device polling over HTTP reads its schedule payload.
-    if (ctx.get('Authorization').startsWith('Basic ')) {
+    if (sendsBasicCredentials(ctx.get('Authorization'))) {
       await asDevice(ctx, async () => {
         const device = await models.Device.findById((ctx.state.device as { deviceId: string }).deviceId, { schedule: 1 }).lean<DeviceDoc>();
         ctx.body = device?.schedule?.payload ?? null;

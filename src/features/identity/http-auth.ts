@@ -11,16 +11,25 @@ import type { UserPrincipal } from './principal.js';
 
 export function requireUser(auth: AuthService): Middleware {
   return async function authenticateUser(ctx, next) {
-    const header = ctx.get('Authorization');
-    const match = /^Bearer ([A-Za-z0-9._~+/=-]{10,4096})$/.exec(header);
-    if (!match?.[1]) throw challenge(new AppError('unauthenticated', 'A bearer access token is required'));
+    const token = bearerTokenOf(ctx.get('Authorization'));
     try {
-      ctx.state.principal = await auth.authenticate(match[1]);
+      ctx.state.principal = await auth.authenticate(token);
     } catch (error) {
       throw error instanceof AppError && error.status === 401 ? challenge(error) : error;
     }
     await next();
   };
+}
+
+/**
+ * The token of an `Authorization: Bearer <token>` header. The scheme is case-insensitive (RFC 7235
+ * §2.1); a header without one asks for a token, one with a token that cannot be one says so.
+ */
+function bearerTokenOf(header: string): string {
+  const [, scheme, credentials] = /^(\S+) +(.*)$/.exec(header.trim()) ?? [];
+  if (scheme?.toLowerCase() !== 'bearer' || !credentials) throw challenge(new AppError('unauthenticated', 'A bearer access token is required'));
+  if (!/^[A-Za-z0-9._~+/=-]{10,4096}$/.test(credentials)) throw challenge(new AppError('unauthenticated', 'The token is not valid'));
+  return credentials;
 }
 
 function challenge(error: AppError): AppError {
