@@ -12,15 +12,26 @@ import { openScriptStore } from './script-store.js';
 
 const USAGE = "usage: npm run admin -- create --email EMAIL --password PASSWORD [--name NAME] [--organisation NAME]";
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: { email: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' }, organisation: { type: 'string' } },
-});
-
-if (positionals[0] !== 'create' || !values.email || !values.password) {
+/** The arguments, or the usage (on stdout when asked for with --help, else on stderr with exit code 2). */
+function readArguments() {
+  try {
+    const parsed = parseArgs({
+      allowPositionals: true,
+      options: { email: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' }, organisation: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+    if (parsed.values.help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    if (parsed.positionals[0] === 'create' && parsed.values.email && parsed.values.password) return { ...parsed.values, email: parsed.values.email, password: parsed.values.password };
+  } catch (error) {
+    console.error((error as Error).message);
+  }
   console.error(USAGE);
   process.exit(2);
 }
+
+const values = readArguments();
 const check = schemas().check('http/user-create', { email: values.email, password: values.password, name: values.name ?? 'Administrator', role: 'admin' });
 if (!check.ok) {
   console.error(check.details.map((d) => `${d.path.slice(1)} ${d.message}`).join('\n'));
