@@ -69,6 +69,13 @@ t.test('what each role can read and change', async (t) => {
     const badZone = await request(hub, 'POST', '/api/v1/patients', { token: s.clinician.token, body: { name: 'Y', timezone: 'Mars/Olympus' } });
     t.equal(badZone.status, 400);
     t.match(badZone.body.errors, [{ path: '/timezone' }]);
+    const blank = await request(hub, 'POST', '/api/v1/patients', { token: s.clinician.token, body: { name: '   ', timezone: 'UTC' } });
+    t.match(blank, { status: 400, body: { errors: [{ path: '/name' }] } }, 'a blank name is no name');
+    const unborn = await request(hub, 'POST', '/api/v1/patients', { token: s.clinician.token, body: { name: 'Z', timezone: 'UTC', dateOfBirth: '2099-01-01' } });
+    t.match(unborn, { status: 400, body: { errors: [{ path: '/dateOfBirth', message: 'is in the future' }] } });
+    const moved = await request(hub, 'PATCH', patientPath, { token: s.clinician.token, body: { dateOfBirth: '2099-01-01' } });
+    t.equal(moved.status, 400, 'nor set later');
+    t.equal((await get(s.clinician.token, patientPath)).body.dateOfBirth, null, 'and nothing stored changed');
   });
 
   t.test('disabling a user ends their sessions at once', async (t) => {

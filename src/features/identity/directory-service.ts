@@ -4,6 +4,7 @@
  * a schema cannot express (same organisation, a real time zone, unique email).
  */
 import { Types } from 'mongoose';
+import type { Clock } from '../../ports/clock.js';
 import { AppError } from '../../errors.js';
 import { paginate, type PageRequest } from '../../store/pagination.js';
 import { rooms } from '../../transports/socket/rooms.js';
@@ -47,6 +48,16 @@ export function assertTimeZone(timezone: string): void {
   }
 }
 
+/** The latest calendar date anywhere on Earth at `now` (UTC+14). */
+const latestDateAt = (now: Date): string => new Date(now.getTime() + 14 * 3_600_000).toISOString().slice(0, 10);
+
+/** A date of birth is a day that has begun somewhere: not one in the future. */
+export function assertBirthDate(dateOfBirth: string | undefined, now: Date): void {
+  if (dateOfBirth && dateOfBirth > latestDateAt(now)) {
+    throw new AppError('validation_failed', 'dateOfBirth is in the future', { details: [{ path: '/dateOfBirth', message: 'is in the future' }] });
+  }
+}
+
 const oid = (id: string): Types.ObjectId => new Types.ObjectId(id);
 
 /** The fields a user update sets, for the audit log: names only, and the role granted (never a password or a phone number). */
@@ -61,7 +72,7 @@ export type TimezoneListener = (patientId: string) => Promise<void>;
 /** Open sockets follow care-team changes: a new member's sockets join the patient's room, a removed one's leave it. */
 type LiveAccess = Pick<SocketTransport, 'addToRoom' | 'reauthorize'>;
 
-export function createDirectoryService(models: IdentityModels, policy: Policy, audit: AuditLog, auth: AuthService, passwords: Passwords, live: LiveAccess) {
+export function createDirectoryService(models: IdentityModels, policy: Policy, audit: AuditLog, auth: AuthService, passwords: Passwords, live: LiveAccess, clock: Clock) {
   const { User, Patient, CareTeam } = models;
   const timezoneListeners: TimezoneListener[] = [];
 
@@ -157,6 +168,7 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
       return audited(audit, actor, { action: 'patient.create', objectType: 'patient' }, async () => {
         policy.assertMay(actor.principal, 'patient.create');
         assertTimeZone(input.timezone);
+        assertBirthDate(input.dateOfBirth, clock.now());
         const patient = await Patient.create({ ...input, organisationId: oid(actor.principal.organisationId) });
         return toPatientView(patient.toObject());
       });
@@ -172,6 +184,7 @@ export function createDirectoryService(models: IdentityModels, policy: Policy, a
       return audited(audit, actor, { action: 'patient.update', objectType: 'patient', objectId: patientId }, async () => {
         const before = await policy.assertPatient(actor.principal, patientId, 'patient.update');
         if (input.timezone) assertTimeZone(input.timezone);
+        assertBirthDate(input.dateOfBirth, clock.now());
         const patient = await Patient.findByIdAndUpdate(patientId, { $set: input }, { returnDocument: 'after' }).lean<PatientDoc>();
         if (patient && patient.timezone !== before.timezone) for (const listener of timezoneListeners) await listener(patientId);
         return toPatientView(patient as PatientDoc);

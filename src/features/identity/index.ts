@@ -31,7 +31,7 @@ export async function registerIdentity(ctx: HubContext) {
   const sessionsEnded: SessionsEnded = (ended) => ctx.sockets.disconnect('sessionId' in ended ? rooms.session(ended.sessionId) : rooms.user(ended.userId));
   const auth = createAuthService(models, signer, passwords, createLoginThrottle(ctx.redis), ctx.clock, { failureMinMs: ctx.config.loginFailureMinMs }, sessionsEnded);
   const policy = createPolicy(models);
-  const directory = createDirectoryService(models, policy, audit, auth, passwords, ctx.sockets);
+  const directory = createDirectoryService(models, policy, audit, auth, passwords, ctx.sockets, ctx.clock);
   const authenticated = requireUser(auth);
 
   registerAuthRoutes(ctx.http.api, auth, directory);

@@ -1,7 +1,7 @@
 /* Generated from schemas/http/patient-update.json by scripts/gen-types.ts. Do not edit. */
 
 /**
- * A name as the person wants it shown.
+ * A name as the person wants it shown: not blank.
  */
 export type PersonName = string;
 /**

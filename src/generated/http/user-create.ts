@@ -5,7 +5,7 @@
  */
 export type Email = string;
 /**
- * A name as the person wants it shown.
+ * A name as the person wants it shown: not blank.
  */
 export type PersonName = string;
 /**
