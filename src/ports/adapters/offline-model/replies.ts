@@ -28,7 +28,8 @@ const EMERGENCY_ADVICE = 'This sounds like an emergency. Call your local emergen
 
 export function composeReply(request: LanguageModelRequest): OfflineReply {
   const results = trailingToolResults(request.messages);
-  if (results.length > 0) return labelled({ text: results.map(describeOutcome).join(' ') }, 'tool_result');
+  // The second half of an answer whose first half (with the tool call) carried the label already.
+  if (results.length > 0) return { text: results.map(describeOutcome).join(' '), intent: 'tool_result' };
   const message = lastUserMessage(request.messages);
   if (message === undefined) return labelled({ text: CAPABILITIES }, 'capabilities');
   const intent = detectIntent(message);
@@ -106,7 +107,8 @@ function took(message: string, request: LanguageModelRequest): Answer {
 }
 
 function reasonFrom(message: string): string {
-  return clip(`The patient wrote: ${message}`, 500);
+  // Whoever wrote it (the patient, or someone of the care team): the report records who.
+  return clip(`Written in the assistant chat: ${message}`, 500);
 }
 
 function offers(request: LanguageModelRequest, name: string): boolean {
