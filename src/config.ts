@@ -33,6 +33,8 @@ export interface Config {
     readonly heartbeatBatchMs: number;
     /** The longest pause between heartbeat writes while the hub is saturated (heartbeat-queue.ts). */
     readonly heartbeatMaxPauseMs: number;
+    /** How long a patient's dispenser may be offline before device.offline is raised (0: at once). */
+    readonly offlineAlertSeconds: number;
   };
   readonly mongoUrl: string | undefined;
   readonly dataDir: string;
@@ -106,6 +108,7 @@ const envSchema = {
     HEARTBEAT_BATCH_MS: { type: 'integer', minimum: 1, maximum: 10000, default: 50 },
     // At most 10 s: a status must stay well fresher than the shortest silence timeout (30 s).
     HEARTBEAT_MAX_PAUSE_MS: { type: 'integer', minimum: 0, maximum: 10000, default: 5000 },
+    DEVICE_OFFLINE_ALERT_SECONDS: { type: 'integer', minimum: 0, maximum: 3600, default: 120 },
     MONGO_URL: { ...urlSchema, pattern: '^mongodb(\\+srv)?://' },
     DATA_DIR: { type: 'string', minLength: 1, default: './data' },
     EMBEDDED_STORE_THREAD: { enum: ['main', 'worker'], default: 'worker' },
@@ -221,6 +224,7 @@ interface ValidEnv {
   HEARTBEAT_HISTORY_SECONDS: number;
   HEARTBEAT_BATCH_MS: number;
   HEARTBEAT_MAX_PAUSE_MS: number;
+  DEVICE_OFFLINE_ALERT_SECONDS: number;
   DATA_DIR: string;
   EMBEDDED_STORE_THREAD: 'main' | 'worker';
   REDIS_KEY_PREFIX: string;
@@ -252,7 +256,7 @@ function toConfig(e: ValidEnv): Config {
       maxPacketBytes: e.MQTT_MAX_PACKET_BYTES,
       publicHost: optional('MQTT_PUBLIC_HOST'),
     },
-    devices: { heartbeatHistorySeconds: e.HEARTBEAT_HISTORY_SECONDS, heartbeatBatchMs: e.HEARTBEAT_BATCH_MS, heartbeatMaxPauseMs: e.HEARTBEAT_MAX_PAUSE_MS },
+    devices: { heartbeatHistorySeconds: e.HEARTBEAT_HISTORY_SECONDS, heartbeatBatchMs: e.HEARTBEAT_BATCH_MS, heartbeatMaxPauseMs: e.HEARTBEAT_MAX_PAUSE_MS, offlineAlertSeconds: e.DEVICE_OFFLINE_ALERT_SECONDS },
     mongoUrl: optional('MONGO_URL'),
     dataDir: e.DATA_DIR,
     embeddedStoreThread: e.EMBEDDED_STORE_THREAD,

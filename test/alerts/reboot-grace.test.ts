@@ -14,9 +14,9 @@ import { alertScenario, as, collect, signedInSocket } from './helpers.js';
 
 const MINUTE = 60_000;
 
-async function setup(t: Test) {
+async function setup(t: Test, env: Record<string, string> = {}) {
   const clock = new ManualClock(new Date());
-  const hub = await startTestHub(t, { clock });
+  const hub = await startTestHub(t, { clock, env });
   await hub.context.jobs.stop();
   const s = await alertScenario(hub);
   const device = await provisionDevice(hub, s.clinician, { patientId: s.patient.id, heartbeatTimeoutSeconds: 86_400 });
@@ -69,6 +69,18 @@ t.test('a reboot not back after five minutes raises device.offline (reboot_overd
   await announceOffline(back, device.id, 'conn-0104', 'shutdown');
   await eventually(async () => raised.filter((a) => a.type === 'device.offline').length === 2);
   t.match(raised.filter((a) => a.type === 'device.offline')[1], { details: { reason: 'shutdown' } }, 'switched off: caregivers are told at once');
+});
+
+t.test('with an offline grace, an overdue reboot still raises device.offline at once: the reboot was its grace', async (t) => {
+  const { clock, hub, device, raised, statusOf, presence } = await setup(t, { DEVICE_OFFLINE_ALERT_SECONDS: '600' });
+  const client = await connectAnnounced(t, hub, device, 'conn-0105');
+  await eventually(async () => (await statusOf()).online);
+  await announceOffline(client, device.id, 'conn-0105', 'reboot');
+  await eventually(async () => (await statusOf()).reason === 'reboot');
+  clock.advance(5 * MINUTE);
+  t.equal(await presence.sweepOverdueReboots(), 1);
+  await eventually(async () => raised.some((a) => a.type === 'device.offline'));
+  t.match(raised.find((a) => a.type === 'device.offline'), { details: { reason: 'reboot_overdue' } }, 'not ten minutes later');
 });
 
 t.test('a dispenser whose device.offline could not be raised when it went away gets it from the reconcile job, once per offline spell', async (t) => {

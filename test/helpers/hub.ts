@@ -47,6 +47,8 @@ export async function startTestHub(t: Teardown, options: TestHubOptions = {}): P
     LOGIN_FAILURE_MIN_MS: '0',
     // Heartbeats written every 50 ms, whatever the test process's own load: the pacing test sets it.
     HEARTBEAT_MAX_PAUSE_MS: '50',
+    // device.offline at once: the tests of its grace set one themselves.
+    DEVICE_OFFLINE_ALERT_SECONDS: '0',
     // Test files run side by side on one Redis: each hub (or pair, sharing it) keeps its own keys and streams.
     REDIS_KEY_PREFIX: `test-${randomUUID().slice(0, 8)}:`,
     ...(process.env.MONGO_URL ? { MONGO_URL: withDatabase(process.env.MONGO_URL, `medhub_test_${randomUUID().slice(0, 8)}`) } : {}),

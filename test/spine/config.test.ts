@@ -35,6 +35,8 @@ t.test('voice and heartbeat settings that would break at run time are refused at
     ['DEEPGRAM_AGENT_URL', 'wss://'],
     ['DEEPGRAM_BASE_URL', 'mailto:ops@example.com'],
     ['HEARTBEAT_BATCH_MS', '0'],
+    ['DEVICE_OFFLINE_ALERT_SECONDS', '-1'],
+    ['DEVICE_OFFLINE_ALERT_SECONDS', '3601'],
     ['VOICE_TOKEN_TTL_SECONDS', '3601'],
   ]) {
     t.throws(() => loadConfig({ [key as string]: value }), ConfigError, `${key}=${value}`);
@@ -42,4 +44,5 @@ t.test('voice and heartbeat settings that would break at run time are refused at
   const config = loadConfig({ DEEPGRAM_AGENT_URL: 'ws://127.0.0.1:9000/agent', DEEPGRAM_BASE_URL: 'http://127.0.0.1:9001' });
   t.match(config.deepgram, { agentUrl: 'ws://127.0.0.1:9000/agent', baseUrl: 'http://127.0.0.1:9001' }, 'ws:// on loopback, for local test servers');
   t.match(config.voice, { tokenTtlSeconds: 30, sessionMinutes: 60 });
+  t.equal(config.devices.offlineAlertSeconds, 120, 'device.offline after two minutes by default');
 });

@@ -27,13 +27,26 @@ export const BATTERY_OK_PERCENT = 30;
 const QUIET_OFFLINE_REASONS = new Set(['disabled', 'reboot']);
 
 /**
- * A patient's dispenser offline this long without a device.offline alert raised since it went away
- * gets one from the reconcile job: the raise that should have followed its presence change failed
- * (presence changes are not resent), or its reboot was marked overdue and that raise failed.
+ * A patient's dispenser offline this long past its grace (DEVICE_OFFLINE_ALERT_SECONDS) without a
+ * device.offline alert raised since it went away gets one from the reconcile job: the raise that
+ * should have followed its presence change failed (presence changes are not resent), the instance
+ * waiting out its grace stopped, or its reboot was marked overdue and that raise failed.
  */
 export const RECONCILE_OFFLINE_AFTER_MS = 2 * 60_000;
 
-export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert: Model<AlertDoc>, clock: Clock, logger: Logger) {
+export interface DeviceAlertOptions {
+  /**
+   * How long a dispenser may be offline before device.offline is raised (0: at once). A Wi-Fi blip
+   * or a router restart is over in seconds: paging caregivers for it, then telling them it is
+   * over, teaches them to ignore the alert.
+   */
+  offlineAlertMs: number;
+}
+
+/** Whether a device's being offline is worth an alert: a patient's, not disabled, not for a quiet reason. */
+const offlineWorthAnAlert = (device: DeviceDoc): boolean => Boolean(device.patientId) && !device.disabled && !QUIET_OFFLINE_REASONS.has(device.status?.reason ?? '');
+
+export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert: Model<AlertDoc>, clock: Clock, logger: Logger, { offlineAlertMs }: DeviceAlertOptions) {
   const base = (device: Pick<DeviceDoc, '_id' | 'organisationId' | 'patientId'>) => ({
     organisationId: String(device.organisationId),
     patientId: device.patientId ? String(device.patientId) : null,
@@ -117,23 +130,46 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert:
   /** Below the recharge mark, or unknown (a device's first heartbeat after a restart of the hub's state). */
   const wasLow = (percent: number | null | undefined): boolean => typeof percent !== 'number' || percent < BATTERY_OK_PERCENT;
 
-  devices.presence.onChange(async (device) => {
-    const cause = `device.offline:${device._id}`;
-    if (device.status?.online) {
-      await safely('device.offline', device._id, () => resolveCause(cause, 'Device back online'));
-      return;
-    }
-    // A device staff disabled is not one that went away, whatever reason its status carries.
-    if (!device.patientId || device.disabled || QUIET_OFFLINE_REASONS.has(device.status?.reason ?? '')) return;
-    await safely('device.offline', device._id, async () => {
+  const raiseOffline = (device: DeviceDoc): Promise<void> =>
+    safely('device.offline', device._id, async () => {
+      const cause = `device.offline:${device._id}`;
       await afterResolving(cause);
       await alerts.raise({ ...base(device), type: 'device.offline', cause, details: { reason: device.status?.reason ?? null } });
     });
+
+  /** Offline spells waiting out the grace before their alert, by device id. */
+  const graceTimers = new Map<string, NodeJS.Timeout>();
+
+  /** At the end of the grace: the alert, if the device is still offline since then (and still worth one). */
+  const raiseIfStillOffline = (deviceId: string, since: Date | null | undefined): Promise<void> =>
+    safely('device.offline', deviceId, async () => {
+      const device = await devices.models.Device.findById(deviceId).lean<DeviceDoc>();
+      const sameSpell = device?.status?.online === false && new Date(device.status.changedAt ?? 0).getTime() === new Date(since ?? 0).getTime();
+      if (device && sameSpell && offlineWorthAnAlert(device)) await raiseOffline(device);
+    });
+
+  devices.presence.onChange(async (device) => {
+    clearTimeout(graceTimers.get(device._id));
+    graceTimers.delete(device._id);
+    if (device.status?.online) {
+      await safely('device.offline', device._id, () => resolveCause(`device.offline:${device._id}`, 'Device back online'));
+      return;
+    }
+    // A device staff disabled is not one that went away, whatever reason its status carries.
+    if (!offlineWorthAnAlert(device)) return;
+    // A reboot overdue has had its grace already (REBOOT_GRACE_MS).
+    if (offlineAlertMs === 0 || device.status?.reason === 'reboot_overdue') return raiseOffline(device);
+    const since = device.status?.changedAt;
+    const timer = setTimeout(() => {
+      graceTimers.delete(device._id);
+      void raiseIfStillOffline(device._id, since);
+    }, offlineAlertMs);
+    graceTimers.set(device._id, timer.unref());
   });
 
   /**
    * The job `alerts.offline-reconcile`: every patient's dispenser offline (for a reason worth an
-   * alert) for longer than RECONCILE_OFFLINE_AFTER_MS, with no device.offline alert raised since it
+   * alert) for longer than its grace and RECONCILE_OFFLINE_AFTER_MS, with no device.offline alert raised since it
    * went offline, gets one now. An alert raised for this offline spell and resolved by someone
    * meanwhile counts: it is not raised again. Answers how many it raised.
    */
@@ -145,7 +181,7 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert:
         patientId: { $ne: null },
         disabled: { $ne: true },
         'status.reason': { $nin: [null, ...QUIET_OFFLINE_REASONS] },
-        'status.changedAt': { $lte: new Date(now.getTime() - RECONCILE_OFFLINE_AFTER_MS) },
+        'status.changedAt': { $lte: new Date(now.getTime() - offlineAlertMs - RECONCILE_OFFLINE_AFTER_MS) },
       },
       { organisationId: 1, patientId: 1, status: 1 },
     ).lean<DeviceDoc[]>();
@@ -163,5 +199,12 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert:
     return owed.length;
   }
 
-  return { reconcileOffline };
+  return {
+    reconcileOffline,
+    /** The hub is closing: the graces still running end without their alert (the reconcile job raises it on the next run). */
+    stop(): void {
+      for (const timer of graceTimers.values()) clearTimeout(timer);
+      graceTimers.clear();
+    },
+  };
 }

@@ -37,7 +37,8 @@ export async function registerAlerts(ctx: HubContext, { identity, devices }: { i
   const service = createAlertService({ models, identity, sockets: ctx.sockets, delivery, destinations, clock: ctx.clock, logger: log });
   const api: AlertsApi = { raise: service.raise, raiseMany: service.raiseMany, resolveCause: service.resolveCause, resolveCauses: service.resolveCauses };
 
-  const deviceAlerts = registerDeviceAlerts(devices, api, models.Alert, ctx.clock, log);
+  const deviceAlerts = registerDeviceAlerts(devices, api, models.Alert, ctx.clock, log, { offlineAlertMs: ctx.config.devices.offlineAlertSeconds * 1000 });
+  ctx.onClose(() => deviceAlerts.stop());
   registerAlertRoutes(ctx.http.api, identity.requireUser, service);
   registerAlertSockets(ctx.sockets, service);
   ctx.jobs.add('alerts.escalate', '* * * * *', () => service.escalate());
