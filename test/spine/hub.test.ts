@@ -37,6 +37,18 @@ t.test('a started hub is healthy, ready and exposes metrics', async (t) => {
   t.notMatch(text, /nodejs_active_(handles|resources)/, 'no gauge walks every connection at each scrape');
 });
 
+t.test('a socket event nobody handles is answered with an error, not left to the client’s timeout', async (t) => {
+  const hub = await startTestHub(t);
+  const admin = await createOrganisation(hub);
+  const socket = connectSocket(t, hub, { auth: { token: admin.token } });
+  await nextEvent(socket, 'connect');
+  const answer = await socket.timeout(5000).emitWithAck('no:such-event', { any: 'thing' });
+  t.match(answer, { ok: false, error: { code: 'not_found', message: 'No such event: no:such-event' } });
+  socket.emit('no:such-event-either');
+  const known = await socket.timeout(5000).emitWithAck('patient:subscribe', {});
+  t.match(known, { ok: false, error: { code: 'validation_failed' } }, 'known events are answered by their handlers, as before');
+});
+
 t.test('HTTP errors are RFC 7807 problem documents with a request id', async (t) => {
   const hub = await startTestHub(t);
 
@@ -49,6 +61,14 @@ t.test('HTTP errors are RFC 7807 problem documents with a request id', async (t)
   const wrongMethod = await request(hub, 'POST', '/health', { body: {} });
   t.equal(wrongMethod.status, 405);
   t.equal(wrongMethod.body.code, 'method_not_allowed');
+  t.match(wrongMethod.headers.get('content-type'), /^application\/problem\+json/);
+  t.match(wrongMethod.headers.get('allow'), /\bGET\b/, 'with the methods it takes (RFC 9110)');
+  const patients = await request(hub, 'DELETE', '/api/v1/patients');
+  t.equal(patients.status, 405);
+  t.match(patients.headers.get('allow'), /\bGET\b.*\bPOST\b|\bPOST\b.*\bGET\b/);
+  const options = await fetch(`${hub.urls.api}/patients`, { method: 'OPTIONS' });
+  t.equal(options.status, 200, 'OPTIONS says what a path takes');
+  t.match(options.headers.get('allow'), /\bPOST\b/);
 
   const traced = await request(hub, 'GET', '/health', { headers: { 'x-request-id': 'trace-abc-12345' } });
   t.equal(traced.headers.get('x-request-id'), 'trace-abc-12345', 'a well-formed client request id is kept');

@@ -58,7 +58,8 @@ export function createHttpApp(config: Config, logger: Logger, metrics: Metrics):
 export function mountRouters({ app, api, root }: HttpApp): void {
   for (const router of [root, api]) {
     app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true }));
+    // Not thrown: so the router sets Allow on a 405 (and answers OPTIONS); problemMiddleware writes the problem.
+    app.use(router.allowedMethods());
   }
 }
 

@@ -30,8 +30,11 @@ export function problemMiddleware(logger: Logger): Middleware {
   return async function problemDetails(ctx, next) {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        throw new AppError('not_found', `No route for ${ctx.method} ${ctx.path}`);
+      if (ctx.body === undefined) {
+        if (ctx.status === 404) throw new AppError('not_found', `No route for ${ctx.method} ${ctx.path}`);
+        // The router's answers for a path that exists: its Allow header stays.
+        if (ctx.status === 405) throw new AppError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}`);
+        if (ctx.status === 501) throw new AppError('not_implemented', `The method ${ctx.method} is not supported`);
       }
     } catch (error) {
       const known = fromHttpError(error);

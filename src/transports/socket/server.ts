@@ -191,6 +191,12 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     const principal = principalOf(socket);
     expiry.arm(socket, principal.expiresAt);
     for (const [event, handler] of handlers) socket.on(event, (payload: unknown, ack?: unknown) => dispatch(socket, event, handler, payload, ack));
+    // An event nobody handles is answered too, so that a client's ack does not wait for its timeout.
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const ack = args.at(-1);
+      if (handlers.has(event) || typeof ack !== 'function') return;
+      (ack as Ack)({ ok: false, error: { code: 'not_found', message: `No such event: ${String(event).slice(0, 100)}` } });
+    });
     void connected(socket, principal);
   });
   function toPeers(event: PeerEvent, payload: PeerPayload): void {
