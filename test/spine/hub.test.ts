@@ -69,6 +69,8 @@ t.test('HTTP errors are RFC 7807 problem documents with a request id', async (t)
   const options = await fetch(`${hub.urls.api}/patients`, { method: 'OPTIONS' });
   t.equal(options.status, 200, 'OPTIONS says what a path takes');
   t.match(options.headers.get('allow'), /\bPOST\b/);
+  const unknown = await request(hub, 'PROPFIND', '/api/v1/patients');
+  t.match(unknown, { status: 501, body: { code: 'not_implemented' } }, 'a method the hub does not know at all');
 
   const traced = await request(hub, 'GET', '/health', { headers: { 'x-request-id': 'trace-abc-12345' } });
   t.equal(traced.headers.get('x-request-id'), 'trace-abc-12345', 'a well-formed client request id is kept');
