@@ -64,7 +64,8 @@ export function toCommandView(command: CommandDoc) {
     commandId: command._id,
     deviceId: command.deviceId,
     type: command.type,
-    params: command.params as Record<string, unknown>,
+    // As the device receives it: a command sent without params has {} (reboot).
+    params: (command.params as Record<string, unknown> | undefined) ?? {},
     issuedAt: command.issuedAt.toISOString(),
     expiresAt: command.expiresAt.toISOString(),
     status: command.status,
