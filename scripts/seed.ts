@@ -15,7 +15,8 @@ const ADMIN_EMAIL = 'admin@sunrise.example';
 
 const store = await openScriptStore();
 const models = identityModels(store.connection);
-const passwords = createPasswords(loadConfig().passwords);
+const config = loadConfig();
+const passwords = createPasswords(config.passwords);
 await Promise.all(Object.values(models).map((model) => model.init()));
 
 if (await models.User.exists({ email: ADMIN_EMAIL })) {
@@ -50,6 +51,6 @@ Demo organisation "Sunrise Care" — every password is ${DEMO_PASSWORD}
   caregiver  sam@sunrise.example   (Alice, and Bernard as second contact)
   caregiver  lea@sunrise.example   (Bernard)
   patient    alice@sunrise.example
-Sign in: curl -s -X POST localhost:8080/api/v1/auth/login -H 'content-type: application/json' \\
+Sign in: curl -s -X POST localhost:${config.port}/api/v1/auth/login -H 'content-type: application/json' \\
            -d '{"email":"${ADMIN_EMAIL}","password":"${DEMO_PASSWORD}"}'`);
 await store.close();

@@ -210,6 +210,8 @@ function networkListProblems(name: string, value: unknown): string[] {
 function describeEnvError(error: { instancePath: string; message?: string; params: Record<string, unknown> }): string {
   const name = error.instancePath.replace(/^\//, '') || String(error.params.missingProperty ?? 'environment');
   if (error.params.missingProperty === 'JWT_SECRET') return 'JWT_SECRET is required when NODE_ENV=production';
+  // ajv's enum message does not say which values: name them.
+  if (Array.isArray(error.params.allowedValues)) return `${name} must be one of: ${error.params.allowedValues.join(', ')}`;
   return `${name} ${error.message ?? 'is invalid'}`;
 }
 

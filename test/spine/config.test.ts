@@ -12,7 +12,7 @@ t.test('every problem is listed at once', async (t) => {
   t.type(error, ConfigError);
   t.same(error.problems.sort(), [
     'JWT_SECRET is required when NODE_ENV=production',
-    'LOG_LEVEL must be equal to one of the allowed values',
+    'LOG_LEVEL must be one of: fatal, error, warn, info, debug, trace, silent',
     'MONGO_URL must match pattern "^mongodb(\\+srv)?://"',
     'MQTT_PORT must be <= 65535',
     'PORT must be integer',
