@@ -45,7 +45,7 @@ async function toldAsNewOnce(t: Test, { clock, s, alerts, Notification, Alert }:
   await alerts.delivery.settled();
   const told = await Notification.find({ alertId }).lean();
   t.same(told.map((n) => `${n.tier} ${n.channel} ${String(n.userId)} ${n.event}`).sort(), [`0 sms ${s.caregiver.userId} alert.raised`, `0 socket ${s.caregiver.userId} alert.raised`], 'tier 0, as a new alert');
-  t.match(await Alert.findById(alertId).lean(), { tier: 0, notifiedTier: 0, nextEscalationAt: new Date(clock.now().getTime() + 10 * 60_000) }, 'then escalates as usual');
+  t.has(await Alert.findById(alertId).lean(), { tier: 0, notifiedTier: 0, nextEscalationAt: new Date(clock.now().getTime() + 10 * 60_000) }, 'then escalates as usual');
   t.equal(await alerts.service.escalate(), 0, 'and is not told twice');
 }
 
@@ -61,7 +61,7 @@ t.test('first notifications that cannot be recorded are left to the escalation t
   t.equal(raised.status, 'active', 'the alert is raised all the same');
   await alerts.delivery.settled();
   t.equal(await Notification.countDocuments({ alertId: raised.id }), 0, 'nothing half-recorded stays in its log');
-  t.match(await Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: -1, nextEscalationAt: clock.now() }, 'its first notice is due at the next tick');
+  t.has(await Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: -1, nextEscalationAt: clock.now() }, 'its first notice is due at the next tick');
 
   await Notification.collection.dropIndex('one_per_tier_for_this_test');
   t.equal(await alerts.service.escalate(), 1, 'the tick tells it');
@@ -76,7 +76,7 @@ t.test('a new alert whose hub loses the store (or dies) right after storing it s
   const raised = await alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:store-lost' });
   await alerts.delivery.settled();
   t.equal(await Notification.countDocuments({ alertId: raised.id }), 0, 'nobody told yet');
-  t.match(await Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: -1, nextEscalationAt: new Date(clock.now().getTime() + 2 * 60_000) }, 'stored owing its first notice');
+  t.has(await Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: -1, nextEscalationAt: new Date(clock.now().getTime() + 2 * 60_000) }, 'stored owing its first notice');
 
   await lift();
   clock.advance(60_000);
@@ -90,7 +90,7 @@ t.test('a new alert told at once is stored as told: its escalation runs from the
   const { clock, s, alerts } = await setup(t);
   const raised = await alerts.raise({ organisationId: s.admin.organisationId, patientId: s.patient.id, type: 'dose.missed', cause: 'dose.missed:told' });
   await alerts.delivery.settled();
-  t.match(await alerts.models.Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: 0, nextEscalationAt: new Date(clock.now().getTime() + 10 * 60_000) });
+  t.has(await alerts.models.Alert.findById(raised.id).lean(), { tier: 0, notifiedTier: 0, nextEscalationAt: new Date(clock.now().getTime() + 10 * 60_000) });
   clock.advance(2 * 60_000);
   t.equal(await alerts.service.escalate(), 0, 'nothing owed after the grace');
   t.equal(await alerts.models.Notification.countDocuments({ alertId: raised.id }), 2, 'tier 0 told once (socket and SMS)');
@@ -113,7 +113,7 @@ t.test('a re-activated alert whose notice cannot be recorded (or whose hub dies 
   t.equal(again.id, raised.id, 'the same alert, re-activated');
   await alerts.delivery.settled();
   t.equal(await Notification.countDocuments({ alertId: raised.id, event: 'alert.reactivated' }), 0, 'nobody told of it yet');
-  t.match(await Alert.findById(raised.id).lean(), { status: 'active', notifiedTier: -1, nextEscalationAt: new Date(clock.now().getTime() + 2 * 60_000) }, 'stored owing that notice');
+  t.has(await Alert.findById(raised.id).lean(), { status: 'active', notifiedTier: -1, nextEscalationAt: new Date(clock.now().getTime() + 2 * 60_000) }, 'stored owing that notice');
 
   await lift();
   clock.advance(2 * 60_000);

@@ -59,7 +59,7 @@ t.test('a dose cancelled by a plan change, then dispensed from the schedule the 
 
   clock.set('2026-06-10T06:03:00Z'); // the dispenser had not got the new schedule
   await deviceEvent(hub, client, device.id, clock, { type: 'dose.dispensed', trigger: 'schedule', ...named });
-  t.match(await hub.features.doses.models.Occurrence.findById(dose.id).lean(), { state: 'due', source: 'device', dispensedAt: new Date('2026-06-10T06:03:00Z') }, 'the dispensed dose is a dose again');
+  t.has(await hub.features.doses.models.Occurrence.findById(dose.id).lean(), { state: 'due', source: 'device', dispensedAt: new Date('2026-06-10T06:03:00Z') }, 'the dispensed dose is a dose again');
   t.same(summary(await dosesOf(hub, s.clinician, s.patient.id, TODAY_FROM, TODAY_TO)), ['06:00 due'], 'no second warfarin at 20:00');
   await eventually(async () => JSON.stringify(await scheduleToday(hub, device.id)) === JSON.stringify(['2026-06-10T06:00:00.000Z']));
 
@@ -81,7 +81,7 @@ t.test('a dose cancelled by a plan change, reported taken by the device (its dos
   t.same(summary(await dosesOf(hub, s.clinician, s.patient.id, TODAY_FROM, TODAY_TO)), ['06:00 taken'], 'taken, and the 20:00 dose gone');
   // The dose.dispensed sent before it arrives now: recorded, the dose stays taken.
   await deviceEvent(hub, client, device.id, clock, { type: 'dose.dispensed', trigger: 'schedule', ...named, at: '2026-06-10T06:02:30Z' });
-  t.match(await hub.features.doses.models.Occurrence.findById(dose.id).lean(), { state: 'taken', dispensedAt: new Date('2026-06-10T06:02:30Z') });
+  t.has(await hub.features.doses.models.Occurrence.findById(dose.id).lean(), { state: 'taken', dispensedAt: new Date('2026-06-10T06:02:30Z') });
   t.same(summary(await dosesOf(hub, s.clinician, s.patient.id, TODAY_FROM, TODAY_TO)), ['06:00 taken']);
 });
 
@@ -95,7 +95,22 @@ t.test('a dose dispensed while a plan change is cancelling it: not cancelled, an
   await deviceEvent(hub, client, device.id, clock, { type: 'dose.dispensed', trigger: 'schedule', ...named });
   cancel.release();
   t.equal((await put).status, 200);
-  t.match(await hub.features.doses.models.Occurrence.findById(dose.id).lean(), { state: 'due', dispensedAt: new Date('2026-06-10T06:02:00Z') }, 'not cancelled');
+  t.has(await hub.features.doses.models.Occurrence.findById(dose.id).lean(), { state: 'due', dispensedAt: new Date('2026-06-10T06:02:00Z') }, 'not cancelled');
   t.same(summary(await dosesOf(hub, s.clinician, s.patient.id, TODAY_FROM, TODAY_TO)), ['06:00 due'], 'no 20:00 dose today');
   t.same(await scheduleToday(hub, device.id), ['2026-06-10T06:00:00.000Z']);
+});
+
+t.test('a dispenser whose clock runs ahead: its dispense and its taken are dated when the hub heard of them, never later', async (t) => {
+  const { clock, hub, device, client, dose, named } = await morning(t);
+  const ahead = (seconds: number) => new Date(clock.now().getTime() + seconds * 1000).toISOString();
+  const dispensedHeard = clock.now();
+  await deviceEvent(hub, client, device.id, clock, { type: 'dose.dispensed', trigger: 'schedule', ...named, at: ahead(30) });
+  t.equal((await hub.features.doses.models.Occurrence.findById(dose.id).lean())?.dispensedAt?.toISOString(), dispensedHeard.toISOString(), 'not 30 s in the future');
+  clock.advance(5_000);
+  const takenHeard = clock.now();
+  await deviceEvent(hub, client, device.id, clock, { type: 'dose.taken', ...named, at: ahead(40) });
+  const stored = await hub.features.doses.models.Occurrence.findById(dose.id).lean();
+  t.equal(stored?.state, 'taken');
+  t.equal(stored?.takenAt?.toISOString(), takenHeard.toISOString());
+  t.ok(stored?.dispensedAt && stored.takenAt && stored.dispensedAt <= stored.takenAt, 'dispensed before taken');
 });

@@ -39,6 +39,6 @@ t.test('a refill by plan PUT resolves refill.low; the next low spell raises and 
   const open = await Alert.find({ type: 'refill.low', status: { $ne: 'resolved' } }).lean();
   t.equal(open.length, 1, 'one open refill.low');
   t.not(String(open[0]?._id), String(first?._id), 'a new alert, not the old one');
-  t.match(open[0], { status: 'active', raisedAt: new Date('2026-07-08T05:00:00Z') });
+  t.has(open[0], { status: 'active', raisedAt: new Date('2026-07-08T05:00:00Z') });
   t.ok((await Notification.countDocuments({ alertId: open[0]?._id })) > 0 && (await Notification.countDocuments({})) > notifiedBefore, 'and its recipients are told');
 });

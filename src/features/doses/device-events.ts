@@ -38,6 +38,13 @@ interface Deps {
   log: Logger;
 }
 
+/**
+ * When a device event happened, for the dose it settles: its `at`, but never after the hub received
+ * it. A device clock running ahead (it is corrected by sync_time only past a minute) must not put a
+ * dispense after the confirmation that followed it.
+ */
+const happenedAt = (event: Pick<DeviceEventDoc, 'at' | 'receivedAt'>): Date => (event.at.getTime() > event.receivedAt.getTime() ? event.receivedAt : event.at);
+
 export function createDeviceEvents({ Occurrence, plannedPatients, alerts, lateAlerts, transition, recordTaken, raiseMissed, takesStockOnce, decrementStock, replanAfterRevival, clock, log }: Deps) {
   /**
    * The dose an event names by its occurrenceId: undefined when it names none, null when the dose
@@ -59,7 +66,7 @@ export function createDeviceEvents({ Occurrence, plannedPatients, alerts, lateAl
     // A dose dispensed by a command (dispense_now) is an extra dose: without its occurrenceId it is none of the scheduled ones.
     if (typeof payload.commandId === 'string' || typeof payload.slot !== 'number') return null;
     // The device's dueAt names the dose; its `at` is when something happened, maybe well before or after.
-    const reference = typeof payload.dueAt === 'string' ? new Date(payload.dueAt) : event.at;
+    const reference = typeof payload.dueAt === 'string' ? new Date(payload.dueAt) : happenedAt(event);
     const states: DoseState[] = RECONCILED_BY.has(event.type) ? [...OPEN_TO_EVENTS, 'missed'] : [...OPEN_TO_EVENTS];
     const candidates = await Occurrence.find({ patientId, slot: payload.slot, state: { $in: states }, dueAt: { $gte: new Date(reference.getTime() - 12 * HOUR), $lte: new Date(reference.getTime() + 12 * HOUR) } }).lean<Occurrence[]>();
     // The reference must fall in the occurrence's window; the nearest dueAt wins.
@@ -114,14 +121,14 @@ export function createDeviceEvents({ Occurrence, plannedPatients, alerts, lateAl
           await replanAfterRevival(occurrence);
           break;
         }
-        await Occurrence.updateOne({ _id: occurrence._id, dispensedAt: null }, { $set: { dispensedAt: event.at } });
+        await Occurrence.updateOne({ _id: occurrence._id, dispensedAt: null }, { $set: { dispensedAt: happenedAt(event) } });
         // Applied again (a resend, the devices' recovery sweep): the rebuild its revival still owes is tried again.
         if (occurrence.replanOwed) await replanAfterRevival(occurrence);
         break;
       }
       case 'dose.taken': {
         // A cancelled dose is reached only by its occurrenceId: the device dispensed it from a schedule it held, and the patient took it.
-        const taken = await recordTakenByDevice(occurrence, event.at, fields);
+        const taken = await recordTakenByDevice(occurrence, happenedAt(event), fields);
         if (taken?.before.state === 'cancelled' || occurrence.replanOwed) await replanAfterRevival(occurrence);
         break;
       }
@@ -152,7 +159,7 @@ export function createDeviceEvents({ Occurrence, plannedPatients, alerts, lateAl
   async function reviveDispensed(occurrence: Occurrence, event: DeviceEventDoc): Promise<boolean> {
     const now = clock.now();
     const state: DoseState = now < occurrence.dueAt ? 'scheduled' : now < occurrence.missedAt ? 'due' : 'unknown';
-    const revived = await transition(occurrence._id, ['cancelled'], { state, source: 'device', eventId: event.eventId, dispensedAt: occurrence.dispensedAt ?? event.at, ...owesReplan() });
+    const revived = await transition(occurrence._id, ['cancelled'], { state, source: 'device', eventId: event.eventId, dispensedAt: occurrence.dispensedAt ?? happenedAt(event), ...owesReplan() });
     return revived !== null;
   }
 
