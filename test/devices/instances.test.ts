@@ -165,6 +165,31 @@ t.test('two instances: a dispenser subscribing to all its topics in one packet g
   t.equal((await schedules()).payload.version, version, 'a schedule set on hub B reaches it');
 });
 
+for (const clustered of [false, true]) {
+  t.test(`${clustered ? 'two instances' : 'one instance'}: a topic refused in a SUBSCRIBE is not kept in the session; a device never gets another’s commands`, async (t) => {
+    const hub = clustered ? (await startHubPair(t)).a : await startTestHub(t);
+    const s = await careScenario(hub);
+    const mine = await provisionDevice(hub, s.clinician, { patientId: s.patient.id });
+    const other = await provisionDevice(hub, s.clinician);
+    const client = await connectDevice(t, hub, mine, { reconnectPeriod: 0 });
+    // MQTT.js reports a topic refused in the SUBACK (0x80) as an error of the whole SUBSCRIBE.
+    const refused = await new Promise<Error | undefined>((resolve) => client.subscribe([topic(mine.id, 'commands'), topic(other.id, 'commands')], { qos: 1 }, (error) => resolve(error ?? undefined)));
+    t.ok(refused, 'the other device’s topic is refused');
+    client.end(true);
+    await eventually(async () => !hub.context.mqtt.isConnected(mine.id));
+    const ring = { type: 'ring', params: { durationSeconds: 5 }, ttlSeconds: 60 };
+    t.equal((await request(hub, 'POST', `/api/v1/devices/${other.id}/commands`, { token: s.clinician.token, body: ring })).status, 201);
+
+    const back = await connectDevice(t, hub, mine, { reconnectPeriod: 0 });
+    const received: string[] = [];
+    back.on('message', (name) => received.push(name));
+    t.equal((await request(hub, 'POST', `/api/v1/devices/${mine.id}/commands`, { token: s.clinician.token, body: ring })).status, 201);
+    await eventually(async () => received.includes(topic(mine.id, 'commands')));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    t.same(received.filter((name) => name.includes(other.id)), [], 'its own command arrives, none of the other device’s');
+  });
+}
+
 t.test('a dispenser that keeps reporting an older schedule than the stored one is sent it again, not at every heartbeat', async (t) => {
   const clock = new ManualClock('2026-06-10T06:00:00Z');
   const hub = await startTestHub(t, { clock });

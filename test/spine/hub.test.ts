@@ -71,6 +71,9 @@ t.test('HTTP errors are RFC 7807 problem documents with a request id', async (t)
   t.match(options.headers.get('allow'), /\bPOST\b/);
   const unknown = await request(hub, 'PROPFIND', '/api/v1/patients');
   t.match(unknown, { status: 501, body: { code: 'not_implemented' } }, 'a method the hub does not know at all');
+  const nowhere = await request(hub, 'PROPFIND', '/nope');
+  t.match(nowhere, { status: 404, body: { code: 'not_found' } }, 'on a path no route has, whatever the method, not found');
+  t.equal(nowhere.headers.get('allow'), null);
 
   const traced = await request(hub, 'GET', '/health', { headers: { 'x-request-id': 'trace-abc-12345' } });
   t.equal(traced.headers.get('x-request-id'), 'trace-abc-12345', 'a well-formed client request id is kept');

@@ -10,6 +10,7 @@
  * whose process stopped before its last attempt is continued by resume.ts.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { Types } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
 import type { Logger } from '../../observability/logger.js';
@@ -122,6 +123,8 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
   const attempts = createAttemptLog(Notification);
   /** Aborted when the process stops: a delivery waiting for its next attempt stops waiting. */
   const stopping = new AbortController();
+  // One listener per delivery waiting for its next attempt: any number may wait (a receiver down).
+  setMaxListeners(0, stopping.signal);
 
   /** One attempt, as the delivery log records it; a throwing adapter counts as a retryable failure. */
   async function attemptOnce(notifier: Notifier, delivery: Omit<Delivery, 'attempt'>, attempt: number) {

@@ -139,6 +139,7 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert:
 
   /** Offline spells waiting out the grace before their alert, by device id. */
   const graceTimers = new Map<string, NodeJS.Timeout>();
+  let stopped = false;
 
   /** At the end of the grace: the alert, if the device is still offline since then (and still worth one). */
   const raiseIfStillOffline = (deviceId: string, since: Date | null | undefined): Promise<void> =>
@@ -159,6 +160,8 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert:
     if (!offlineWorthAnAlert(device)) return;
     // A reboot overdue has had its grace already (REBOOT_GRACE_MS).
     if (offlineAlertMs === 0 || device.status?.reason === 'reboot_overdue') return raiseOffline(device);
+    // Closing: the reconcile job raises it on the next run, wherever it runs.
+    if (stopped) return;
     const since = device.status?.changedAt;
     const timer = setTimeout(() => {
       graceTimers.delete(device._id);
@@ -203,6 +206,7 @@ export function registerDeviceAlerts(devices: Devices, alerts: AlertsApi, Alert:
     reconcileOffline,
     /** The hub is closing: the graces still running end without their alert (the reconcile job raises it on the next run). */
     stop(): void {
+      stopped = true;
       for (const timer of graceTimers.values()) clearTimeout(timer);
       graceTimers.clear();
     },

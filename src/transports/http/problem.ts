@@ -34,6 +34,11 @@ export function problemMiddleware(logger: Logger): Middleware {
         if (ctx.status === 404) throw new AppError('not_found', `No route for ${ctx.method} ${ctx.path}`);
         // The router's answers for a path that exists: its Allow header stays.
         if (ctx.status === 405) throw new AppError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}`);
+        // For a path no route has, whatever the method: not found (the router answers 501 for any unknown method).
+        if (ctx.status === 501 && !(ctx as { matched?: unknown[] }).matched?.length) {
+          ctx.remove('Allow');
+          throw new AppError('not_found', `No route for ${ctx.method} ${ctx.path}`);
+        }
         if (ctx.status === 501) throw new AppError('not_implemented', `The method ${ctx.method} is not supported`);
       }
     } catch (error) {

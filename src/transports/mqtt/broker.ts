@@ -12,7 +12,7 @@
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { finished, type Duplex } from 'node:stream';
 import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Config } from '../../config.js';
@@ -35,6 +35,7 @@ import type { BrokerCluster } from './cluster.js';
 import { persistenceWithRetainedIndex, type RetainedPacket } from './retained-index.js';
 import { MqttRouter, type InboundMessage } from './router.js';
 import { createSessionTracker } from './sessions.js';
+import { guardSubscriptionStore } from './subscription-store.js';
 
 export interface PublishOptions {
   qos?: 0 | 1;
@@ -104,7 +105,7 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   let tcp: NetServer | undefined;
   let wss: WebSocketServer | undefined;
 
-  const persistence = cluster?.persistence ?? persistenceWithRetainedIndex();
+  const persistence = guardSubscriptionStore(cluster?.persistence ?? persistenceWithRetainedIndex(), { serialise: cluster !== undefined });
   /** The broker once created (Aedes's client table is not in its typings). */
   const created: { broker?: { id: string; clients: Record<string, Client | undefined> } } = {};
   // Registered before Aedes's own listener on the same topic (which closes the session; Aedes adds
@@ -135,7 +136,7 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
       authenticateClient(client as TrackedClient, username, password).then(
         async (principal) => {
           // Recorded before Aedes announces the session to the other instances (session-owners.ts).
-          if (cluster && created.broker) await cluster.owners.claim(client.id, created.broker.id);
+          if (cluster && created.broker) await claimSession(client, cluster, created.broker.id);
           principals.set(client, principal);
           sessions.authenticated(client, principal);
           callback(null, true);
@@ -154,6 +155,10 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
       log.warn({ clientId: client.id }, 'subscription outside own namespace refused');
       // null (not an error) → SUBACK 0x80 and the connection stays up.
       callback(null, null as unknown as Subscription);
+    },
+    // Defence in depth: whatever its session holds (subscription-store.ts), a device is sent its own topics only.
+    authorizeForward(client, packet) {
+      return packet.topic.startsWith(deviceNamespace(client.id)) ? packet : null;
     },
     authorizePublish(client, packet, callback) {
       if (!client) return callback(null);
@@ -175,13 +180,29 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
     setTimeout(() => void endSessionsHeldElsewhere(), OWNER_RECHECK_MS).unref();
   });
 
+  /** Sessions here whose owner record could not be written: theirs may name another instance, wrongly. */
+  const unclaimed = new Set<string>();
+  const readyHere = new WeakSet<Client>();
+
+  async function claimSession(client: Client, { owners }: BrokerCluster, brokerId: string): Promise<void> {
+    if (await owners.claim(client.id, brokerId)) unclaimed.delete(client.id);
+    else unclaimed.add(client.id);
+    // A session that never gets ready leaves no record naming this instance (a newer one's stays).
+    finished(client.conn, () => {
+      if (!readyHere.has(client)) void owners.release(client.id, brokerId);
+    });
+  }
+
   async function endSessionsHeldElsewhere(): Promise<void> {
     const local = created.broker;
     if (!cluster || !local) return;
     const open = Object.values(local.clients).filter((client): client is Client => client !== undefined && !client.closed);
     try {
-      const elsewhere = new Set(await cluster.owners.heldElsewhere(open.map((client) => client.id), local.id));
-      for (const client of open) {
+      // A session whose record could not be written is recorded now, not closed on an older record's word.
+      for (const client of open.filter((session) => unclaimed.has(session.id))) await claimSession(client, cluster, local.id);
+      const checked = open.filter((client) => !unclaimed.has(client.id));
+      const elsewhere = new Set(await cluster.owners.heldElsewhere(checked.map((client) => client.id), local.id));
+      for (const client of checked) {
         if (!elsewhere.has(client.id) || client.closed) continue;
         log.info({ clientId: client.id }, 'session held by another instance (its notice was missed); closing it here');
         sessions.moved(client);
@@ -193,11 +214,13 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   }
 
   broker.on('clientReady', (client) => {
+    readyHere.add(client);
     const principal = principals.get(client);
     if (principal) sessions.ready(client, principal);
     metrics.mqttConnections.set(broker.connectedClients);
   });
   broker.on('clientDisconnect', (client) => {
+    if (created.broker?.clients[client.id] === undefined) unclaimed.delete(client.id);
     const principal = principals.get(client);
     if (principal) sessions.ended(client, principal);
     metrics.mqttConnections.set(broker.connectedClients);

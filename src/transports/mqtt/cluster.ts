@@ -51,9 +51,6 @@ const QUIT_TIMEOUT_MS = 2000;
 
 type RedisBus = ClusterBus & { subConn: Redis; pubConn: Redis };
 
-/** What Aedes calls on its persistence to change a client's stored subscriptions. */
-type SubscriptionChange = (client: { id: string }, subscriptions: unknown[]) => Promise<unknown>;
-type SubscriptionStore = Persistence & { addSubscriptions: SubscriptionChange; removeSubscriptions: SubscriptionChange };
 
 // CommonJS packages; the bus's prefixed variant has no typings.
 const require = createRequire(import.meta.url);
@@ -85,41 +82,6 @@ function boundClose(bus: RedisBus): void {
   };
 }
 
-/**
- * aedes-persistence's broadcast (used by aedes-persistence-redis) waits for each change of a
- * client's subscriptions by client id and first topic, one waiter per key, while Aedes calls
- * addSubscriptions once per topic of a SUBSCRIBE, each time with the packet's whole list: with two
- * topics or more, the second call replaced the first one's waiter, which never resolved, and a
- * device (clean: false) subscribing to its topics in one packet never got its SUBACK. So the calls
- * for one packet are one call, and one client's changes run one after the other (two packets
- * starting with the same topic would collide the same way).
- */
-export function oneSubscriptionChangeAtATime(persistence: Persistence): Persistence {
-  const store = persistence as SubscriptionStore;
-  const byPacket = new WeakMap<unknown[], Promise<unknown>>();
-  const lastOfClient = new Map<string, Promise<unknown>>();
-  const serialise = (change: SubscriptionChange): SubscriptionChange => {
-    const run = change.bind(store);
-    return (client, subscriptions) => {
-      const same = byPacket.get(subscriptions);
-      if (same) return same;
-      const previous = lastOfClient.get(client.id);
-      const changed = previous ? previous.then(noop, noop).then(() => run(client, subscriptions)) : run(client, subscriptions);
-      byPacket.set(subscriptions, changed);
-      lastOfClient.set(client.id, changed);
-      const forget = (): void => {
-        if (lastOfClient.get(client.id) === changed) lastOfClient.delete(client.id);
-      };
-      changed.then(forget, forget);
-      return changed;
-    };
-  };
-  store.addSubscriptions = serialise(store.addSubscriptions);
-  store.removeSubscriptions = serialise(store.removeSubscriptions);
-  return store;
-}
-
-const noop = (): void => undefined;
 
 export function createBrokerCluster(redisUrl: string, keyPrefix: string, logger: Logger): BrokerCluster {
   const log = logger.child({ component: 'mqtt-cluster' });
@@ -141,7 +103,7 @@ export function createBrokerCluster(redisUrl: string, keyPrefix: string, logger:
   });
   return {
     bus,
-    persistence: oneSubscriptionChangeAtATime(redisPersistence({ conn: connection, packetTTL: () => QUEUED_MESSAGE_TTL_SECONDS })),
+    persistence: redisPersistence({ conn: connection, packetTTL: () => QUEUED_MESSAGE_TTL_SECONDS }),
     owners: createSessionOwners(connection, log),
     onBusReconnected(listener) {
       reconnectListeners.push(listener);

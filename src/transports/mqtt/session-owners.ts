@@ -21,21 +21,35 @@ const OWNER_TTL_SECONDS = 7 * 24 * 3600;
 const READ_BATCH = 1000;
 
 export interface SessionOwners {
-  /** Records that `brokerId` holds the session of `clientId` from now on. */
-  claim(clientId: string, brokerId: string): Promise<void>;
+  /** Records that `brokerId` holds the session of `clientId` from now on; false when it could not. */
+  claim(clientId: string, brokerId: string): Promise<boolean>;
+  /** Forgets the record if it still names `brokerId` (its session never got ready). */
+  release(clientId: string, brokerId: string): Promise<void>;
   /** Those of `clientIds` whose session is recorded as another instance's than `brokerId`. */
   heldElsewhere(clientIds: string[], brokerId: string): Promise<string[]>;
 }
 
 const ownerKey = (clientId: string): string => `owner:${clientId}`;
 
+/** Deletes the key only while it holds ARGV[1]: another instance's newer claim stays. */
+const RELEASE_IF_OWNER = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
 /** `redis` carries the cluster's key prefix. */
 export function createSessionOwners(redis: Redis, log: Logger): SessionOwners {
   return {
     async claim(clientId, brokerId) {
-      await redis.set(ownerKey(clientId), brokerId, 'EX', OWNER_TTL_SECONDS).catch((error: unknown) => {
+      try {
+        await redis.set(ownerKey(clientId), brokerId, 'EX', OWNER_TTL_SECONDS);
+        return true;
+      } catch (error) {
         // Not a reason to refuse the device: only a lost takeover notice would go unnoticed.
         log.warn({ err: (error as Error).message, clientId }, 'broker cluster: session owner not recorded');
+        return false;
+      }
+    },
+    async release(clientId, brokerId) {
+      await redis.eval(RELEASE_IF_OWNER, 1, ownerKey(clientId), brokerId).catch((error: unknown) => {
+        log.warn({ err: (error as Error).message, clientId }, 'broker cluster: session owner not released');
       });
     },
     async heldElsewhere(clientIds, brokerId) {

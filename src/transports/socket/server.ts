@@ -195,7 +195,14 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     socket.onAny((event: string, ...args: unknown[]) => {
       const ack = args.at(-1);
       if (handlers.has(event) || typeof ack !== 'function') return;
-      (ack as Ack)({ ok: false, error: { code: 'not_found', message: `No such event: ${String(event).slice(0, 100)}` } });
+      // Charged to the socket's budget like any event, so unknown ones cannot flood past it.
+      withinBudget(socket.id).then(
+        () => (ack as Ack)({ ok: false, error: { code: 'not_found', message: `No such event: ${String(event).slice(0, 100)}` } }),
+        (error: unknown) => {
+          const problem = toPublicError(error);
+          (ack as Ack)({ ok: false, error: { code: problem.code, message: problem.message } });
+        },
+      );
     });
     void connected(socket, principal);
   });
