@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { Types } from 'mongoose';
 import type { Clock } from '../../ports/clock.js';
+import { settledWithin } from '../../settled-within.js';
 import type { Logger } from '../../observability/logger.js';
 import type { AttemptResult, Delivery, DeliveryTarget, NotificationMessage, Notifier, NotifyChannel } from '../../ports/notifier.js';
 import { createAttemptLog } from './attempt-log.js';
@@ -259,10 +260,7 @@ export function createDelivery(models: AlertModels, notifiers: Notifier[], clock
      */
     async stop(timeoutMs: number): Promise<void> {
       stopping.abort();
-      let timer: NodeJS.Timeout | undefined;
-      const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs).unref()));
-      await Promise.race([settled(), gaveUp]);
-      clearTimeout(timer);
+      await settledWithin(settled(), timeoutMs);
     },
   };
 }

@@ -26,6 +26,7 @@ import {
   connackCodeFor,
   CONNACK,
   deviceNamespace,
+  isOwnTopic,
   isWithinOwnNamespace,
   refuseEveryone,
   type MqttAuthenticator,
@@ -158,7 +159,7 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
     },
     // Defence in depth: whatever its session holds (subscription-store.ts), a device is sent its own topics only.
     authorizeForward(client, packet) {
-      return packet.topic.startsWith(deviceNamespace(client.id)) ? packet : null;
+      return isOwnTopic(client.id, packet.topic) ? packet : null;
     },
     authorizePublish(client, packet, callback) {
       if (!client) return callback(null);
@@ -182,14 +183,13 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
 
   /** Sessions here whose owner record could not be written: theirs may name another instance, wrongly. */
   const unclaimed = new Set<string>();
-  const readyHere = new WeakSet<Client>();
 
   async function claimSession(client: Client, { owners }: BrokerCluster, brokerId: string): Promise<void> {
     if (await owners.claim(client.id, brokerId)) unclaimed.delete(client.id);
     else unclaimed.add(client.id);
     // A session that never gets ready leaves no record naming this instance (a newer one's stays).
     finished(client.conn, () => {
-      if (!readyHere.has(client)) void owners.release(client.id, brokerId);
+      if (!sessions.wasReady(client)) void owners.release(client.id, brokerId);
     });
   }
 
@@ -214,7 +214,6 @@ export async function createMqttTransport({ config, logger, metrics, cluster }: 
   }
 
   broker.on('clientReady', (client) => {
-    readyHere.add(client);
     const principal = principals.get(client);
     if (principal) sessions.ready(client, principal);
     metrics.mqttConnections.set(broker.connectedClients);

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../observability/logger.js';
 import type { Persistence } from './retained-index.js';
+import { settledWithin } from '../../settled-within.js';
 import { createSessionOwners, type SessionOwners } from './session-owners.js';
 
 type BusMessage = { topic: string } & Record<string, unknown>;
@@ -51,7 +52,6 @@ const QUIT_TIMEOUT_MS = 2000;
 
 type RedisBus = ClusterBus & { subConn: Redis; pubConn: Redis };
 
-
 // CommonJS packages; the bus's prefixed variant has no typings.
 const require = createRequire(import.meta.url);
 const { MQEmitterRedisPrefix } = require('mqemitter-redis') as { MQEmitterRedisPrefix: new (prefix: string, options: { subConn: Redis; pubConn: Redis }) => RedisBus };
@@ -82,7 +82,6 @@ function boundClose(bus: RedisBus): void {
   };
 }
 
-
 export function createBrokerCluster(redisUrl: string, keyPrefix: string, logger: Logger): BrokerCluster {
   const log = logger.child({ component: 'mqtt-cluster' });
   const prefix = `${keyPrefix}mqtt:`;
@@ -112,12 +111,7 @@ export function createBrokerCluster(redisUrl: string, keyPrefix: string, logger:
       await Promise.all([bus.subConn, bus.pubConn, connection].map((redis) => redis.ping()));
     },
     async close() {
-      let timer: NodeJS.Timeout | undefined;
-      const gaveUp = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, QUIT_TIMEOUT_MS);
-      });
-      await Promise.race([connection.quit().catch(() => undefined), gaveUp]);
-      clearTimeout(timer);
+      await settledWithin(connection.quit(), QUIT_TIMEOUT_MS);
       connection.disconnect();
     },
   };

@@ -54,7 +54,11 @@ export const deviceNamespace = (deviceId: string): string => `v1/devices/${devic
  * (`v1/devices/+/…` or `#` would reach other devices).
  */
 export function isWithinOwnNamespace(principal: MqttPrincipal, topicOrFilter: string): boolean {
-  const prefix = deviceNamespace(principal.deviceId);
-  if (!topicOrFilter.startsWith(prefix)) return false;
-  return topicOrFilter.length > prefix.length;
+  return isOwnTopic(principal.deviceId, topicOrFilter);
+}
+
+/** Whether a topic or filter lies inside the device's own `v1/devices/{id}/` (not the bare prefix). */
+export function isOwnTopic(deviceId: string, topicOrFilter: string): boolean {
+  const prefix = deviceNamespace(deviceId);
+  return topicOrFilter.startsWith(prefix) && topicOrFilter.length > prefix.length;
 }

@@ -111,6 +111,11 @@ export function createSessionTracker(announce: Announce) {
       return sessions;
     },
 
+    /** Whether the session got ready (it was the device's session here at some point). */
+    wasReady(client: Client): boolean {
+      return ready.has(client);
+    },
+
     isConnected(deviceId: string): boolean {
       return current.has(deviceId);
     },

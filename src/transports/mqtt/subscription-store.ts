@@ -13,7 +13,8 @@
  *    call, and one client's changes run one after the other. A change whose broadcast was lost (the
  *    bus away) never settles: the next one waits for it CHANGE_WAIT_MS at most.
  */
-import { deviceNamespace } from './policy.js';
+import { settledWithin } from '../../settled-within.js';
+import { isOwnTopic } from './policy.js';
 import type { Persistence } from './retained-index.js';
 
 /** How long a client's subscription change waits for its previous one. */
@@ -33,8 +34,7 @@ export function guardSubscriptionStore(persistence: Persistence, { serialise }: 
   const ownSubscriptions = (client: { id: string }, subscriptions: unknown[]): unknown[] => {
     let own = ownOf.get(subscriptions);
     if (!own) {
-      const prefix = deviceNamespace(client.id);
-      own = subscriptions.filter((subscription) => topicOf(subscription).startsWith(prefix) && topicOf(subscription).length > prefix.length);
+      own = subscriptions.filter((subscription) => isOwnTopic(client.id, topicOf(subscription)));
       ownOf.set(subscriptions, own);
     }
     return own;
@@ -61,7 +61,7 @@ function createClientQueue() {
     const same = byPacket.get(packet);
     if (same) return same;
     const previous = lastOfClient.get(client.id);
-    const changed = previous ? settledOrLate(previous).then(run) : run();
+    const changed = previous ? settledWithin(previous, CHANGE_WAIT_MS).then(run) : run();
     byPacket.set(packet, changed);
     lastOfClient.set(client.id, changed);
     const forget = (): void => {
@@ -70,16 +70,4 @@ function createClientQueue() {
     changed.then(forget, forget);
     return changed;
   };
-}
-
-/** Resolves when `promise` settles, or after CHANGE_WAIT_MS if it has not. */
-function settledOrLate(promise: Promise<unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, CHANGE_WAIT_MS).unref();
-    const done = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    promise.then(done, done);
-  });
 }
