@@ -31,14 +31,14 @@ export function problemMiddleware(logger: Logger): Middleware {
     try {
       await next();
       if (ctx.body === undefined) {
-        if (ctx.status === 404) throw new AppError('not_found', `No route for ${ctx.method} ${ctx.path}`);
-        // The router's answers for a path that exists: its Allow header stays.
-        if (ctx.status === 405) throw new AppError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}`);
-        // For a path no route has, whatever the method: not found (the router answers 501 for any unknown method).
-        if (ctx.status === 501 && !(ctx as { matched?: unknown[] }).matched?.length) {
+        // The router answers 501 for any method it does not know, even on a path no route has: that is not found.
+        const noRoute = ctx.status === 404 || (ctx.status === 501 && !(ctx as { matched?: unknown[] }).matched?.length);
+        if (noRoute) {
           ctx.remove('Allow');
           throw new AppError('not_found', `No route for ${ctx.method} ${ctx.path}`);
         }
+        // The router's answers for a path that exists: its Allow header stays.
+        if (ctx.status === 405) throw new AppError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}`);
         if (ctx.status === 501) throw new AppError('not_implemented', `The method ${ctx.method} is not supported`);
       }
     } catch (error) {

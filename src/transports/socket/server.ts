@@ -68,6 +68,13 @@ export interface SocketHandler<T> {
   handle(payload: T, context: { socket: Socket; principal: SocketPrincipal }): Promise<Record<string, unknown> | void> | Record<string, unknown> | void;
 }
 
+/** The handler of an event nobody handles: not found. */
+const unknownEvent = (event: string): SocketHandler<unknown> => ({
+  handle() {
+    throw new AppError('not_found', `No such event: ${String(event).slice(0, 100)}`);
+  },
+});
+
 export interface SocketTransport {
   readonly io: Server;
   setAuthenticator(authenticator: SocketAuthenticator): void;
@@ -192,17 +199,11 @@ export function createSocketTransport({ httpServer, logger, metrics, corsOrigin,
     expiry.arm(socket, principal.expiresAt);
     for (const [event, handler] of handlers) socket.on(event, (payload: unknown, ack?: unknown) => dispatch(socket, event, handler, payload, ack));
     // An event nobody handles is answered too, so that a client's ack does not wait for its timeout.
+    // Dispatched like any event, so it is charged to the socket's budget and answered the same way.
     socket.onAny((event: string, ...args: unknown[]) => {
       const ack = args.at(-1);
       if (handlers.has(event) || typeof ack !== 'function') return;
-      // Charged to the socket's budget like any event, so unknown ones cannot flood past it.
-      withinBudget(socket.id).then(
-        () => (ack as Ack)({ ok: false, error: { code: 'not_found', message: `No such event: ${String(event).slice(0, 100)}` } }),
-        (error: unknown) => {
-          const problem = toPublicError(error);
-          (ack as Ack)({ ok: false, error: { code: problem.code, message: problem.message } });
-        },
-      );
+      void dispatch(socket, event, unknownEvent(event), undefined, ack);
     });
     void connected(socket, principal);
   });
